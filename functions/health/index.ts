@@ -1,0 +1,3 @@
+import { makeHandler } from './handler.js';
+
+export const handler = makeHandler();

@@ -1,0 +1,32 @@
+// One jest project per test tier; `npm test` runs them in order (see package.json).
+// Middy 6 is ESM-only, so @swc/jest compiles it along with our TypeScript.
+const transform = {
+  '^.+\\.(t|j|mj)s$': [
+    '@swc/jest',
+    { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
+  ],
+};
+const common = {
+  testEnvironment: 'node',
+  transform,
+  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // Sources import './x.js' (NodeNext); jest resolves them to the .ts files.
+  moduleNameMapper: { '^(.{1,2}/.*).js$': '$1' },
+  setupFilesAfterEnv: ['<rootDir>/test/support/log-capture.ts'],
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'aws',
+      testMatch: ['<rootDir>/test/aws/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/aws/global-setup.ts',
+      globalTeardown: '<rootDir>/test/aws/global-teardown.ts',
+    },
+    { ...common, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+};

@@ -1,0 +1,233 @@
+import type Stripe from 'stripe';
+import { Collection, type Entry } from './collection.js';
+import * as build from './objects.js';
+import { ID_PREFIX, RESOURCES, type ResourceName } from './objects.js';
+import { pick, prng, seededId } from './random.js';
+
+export type Mode = 'test' | 'live';
+export type ResourceCounts = Record<ResourceName, number>;
+
+export const DEFAULT_COUNTS: ResourceCounts = {
+  balance_transactions: 2_000,
+  charges: 1_500,
+  refunds: 150,
+  invoices: 300,
+  credit_notes: 40,
+  disputes: 20,
+};
+
+export type AnyObject = { id: string; created: number; object: string };
+
+const DAY = 86_400;
+const CURRENCY = 'usd';
+
+/** FNV-1a: a cheap, stable number from an id, so a seeded object's fields follow from its id. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * One account's data in one mode: six collections seeded deterministically
+ * from (seed, account, mode), spread evenly over the year before `anchor`,
+ * plus the events created since the sandbox started.
+ */
+export class AccountData {
+  readonly collections: { [R in ResourceName]: Collection<AnyObject> };
+  readonly events: Collection<AnyObject>;
+  readonly livemode: boolean;
+  private readonly customers: string[];
+  readonly invoiceLines = new Map<string, Stripe.InvoiceLineItem[]>();
+
+  constructor(
+    readonly accountId: string,
+    readonly mode: Mode,
+    readonly counts: ResourceCounts,
+    seed: string,
+    anchor: number,
+  ) {
+    this.livemode = mode === 'live';
+    const base = `${seed}|${accountId}|${mode}`;
+    const next = prng(`${base}|customers`);
+    this.customers = Array.from({ length: 50 }, () => seededId('cus', next, 14));
+    this.collections = {
+      balance_transactions: new Collection((e) => this.balanceTransaction(e)),
+      charges: new Collection((e) => this.charge(e)),
+      refunds: new Collection((e) => this.refund(e)),
+      invoices: new Collection((e) => this.invoice(e)),
+      credit_notes: new Collection((e) => this.creditNote(e)),
+      disputes: new Collection((e) => this.dispute(e)),
+    };
+    this.events = new Collection<AnyObject>(() => {
+      throw new Error('events are always stored');
+    });
+    const span = 365 * DAY;
+    for (const resource of RESOURCES) {
+      const n = counts[resource];
+      const ids = prng(`${base}|${resource}`);
+      const collection = this.collections[resource];
+      for (let seq = 0; seq < n; seq++) {
+        const created = anchor - span + Math.floor(((seq + 0.5) * span) / n);
+        collection.addSeeded({ id: seededId(ID_PREFIX[resource], ids), created, seq });
+      }
+    }
+  }
+
+  private ref(resource: ResourceName, seq: number, multiplier: number): string {
+    const entries = this.collections[resource].entries;
+    if (entries.length === 0)
+      return seededId(ID_PREFIX[resource], prng(`${this.accountId}|${resource}|${seq}`));
+    return (entries[(seq * multiplier) % entries.length] as Entry).id;
+  }
+
+  private amount(id: string): number {
+    return 500 + (hash(id) % 49_500);
+  }
+
+  private customer(id: string): string {
+    return this.customers[hash(id) % this.customers.length] as string;
+  }
+
+  private charge(e: Entry): AnyObject {
+    return build.charge({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      amount: this.amount(e.id),
+      currency: CURRENCY,
+      customer: this.customer(e.id),
+      balanceTransaction: this.ref('balance_transactions', e.seq, 1),
+      description: `Order ${1000 + e.seq}`,
+    }) as AnyObject;
+  }
+
+  private balanceTransaction(e: Entry): AnyObject {
+    const kind = e.seq % 10;
+    const type: Stripe.BalanceTransaction.Type =
+      kind < 7 ? 'charge' : kind === 7 ? 'refund' : kind === 8 ? 'adjustment' : 'payout';
+    const source =
+      type === 'charge'
+        ? this.ref('charges', e.seq, 1)
+        : type === 'refund'
+          ? this.ref('refunds', e.seq, 1)
+          : type === 'adjustment'
+            ? this.ref('disputes', e.seq, 1)
+            : seededId('po', prng(e.id));
+    const amount = type === 'charge' ? this.amount(e.id) : -this.amount(e.id);
+    return build.balanceTransaction({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      amount,
+      currency: CURRENCY,
+      source,
+      type,
+      fee: type === 'charge' ? Math.round(amount * 0.029) + 30 : 0,
+    }) as AnyObject;
+  }
+
+  private refund(e: Entry): AnyObject {
+    return build.refund({
+      id: e.id,
+      created: e.created,
+      amount: Math.floor(this.amount(e.id) / 2),
+      currency: CURRENCY,
+      charge: this.ref('charges', e.seq, 7),
+      balanceTransaction: this.ref('balance_transactions', e.seq, 3),
+    }) as unknown as AnyObject;
+  }
+
+  /** Every 40th invoice has more lines than Stripe embeds, to exercise `/lines` paging. */
+  lineCount(seq: number): number {
+    return seq % 40 === 7 ? 14 : 1 + (seq % 3);
+  }
+
+  lines(e: Entry): Stripe.InvoiceLineItem[] {
+    const existing = this.invoiceLines.get(e.id);
+    if (existing) return existing;
+    const next = prng(`${e.id}|lines`);
+    return Array.from({ length: this.lineCount(e.seq) }, (_, i) =>
+      build.invoiceLine({
+        id: seededId('il', next),
+        invoice: e.id,
+        livemode: this.livemode,
+        amount: 1_000 + ((hash(e.id) + i * 977) % 20_000),
+        currency: CURRENCY,
+        period: { start: e.created - 30 * DAY, end: e.created },
+        description: `Subscription item ${i + 1}`,
+      }),
+    );
+  }
+
+  private invoice(e: Entry): AnyObject {
+    const customer = this.customer(e.id);
+    return build.invoice({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      amount: 0,
+      currency: CURRENCY,
+      customer,
+      customerName: `Customer ${customer.slice(-4)}`,
+      number: `SBX-${String(e.seq + 1).padStart(6, '0')}`,
+      status: e.seq % 9 === 4 ? 'open' : 'paid',
+      lines: this.lines(e),
+    }) as unknown as AnyObject;
+  }
+
+  private creditNote(e: Entry): AnyObject {
+    const invoiceId = this.ref('invoices', e.seq, 3);
+    const next = prng(`${e.id}|cn`);
+    return build.creditNote({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      amount: Math.floor(this.amount(e.id) / 4),
+      currency: CURRENCY,
+      customer: this.customer(invoiceId),
+      invoice: invoiceId,
+      number: `SBX-CN-${String(e.seq + 1).padStart(5, '0')}`,
+      lineId: seededId('cnli', next),
+      invoiceLineId: seededId('il', next),
+    }) as unknown as AnyObject;
+  }
+
+  private dispute(e: Entry): AnyObject {
+    const amount = this.amount(e.id);
+    const bt = build.balanceTransaction({
+      id: seededId('txn', prng(`${e.id}|bt`)),
+      created: e.created,
+      livemode: this.livemode,
+      amount: -amount,
+      currency: CURRENCY,
+      source: e.id,
+      type: 'adjustment',
+      fee: 1500,
+    });
+    return build.dispute({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      amount,
+      currency: CURRENCY,
+      charge: this.ref('charges', e.seq, 11),
+      balanceTransaction: bt,
+    }) as AnyObject;
+  }
+
+  /** Invoice lines in their own order (not newest first), as `/v1/invoices/:id/lines` pages them. */
+  invoiceLinesOf(invoiceId: string): Stripe.InvoiceLineItem[] | undefined {
+    const position = this.collections.invoices.position(invoiceId);
+    if (position === undefined) return undefined;
+    const entry = this.collections.invoices.entries[position] as Entry;
+    return this.lines(entry);
+  }
+
+  randomCustomer(next: () => number): string {
+    return pick(this.customers, next);
+  }
+}

@@ -1,0 +1,300 @@
+import type Stripe from 'stripe';
+import fixtures from './stripe-fixtures.json';
+
+/**
+ * Stripe objects built on Stripe's own published examples: every field of the
+ * fixture is kept, and the fields that vary are overridden with values typed
+ * against stripe-node's types, so a renamed or retyped field fails to compile.
+ */
+type FixtureName = keyof typeof fixtures.resources;
+
+function fromFixture<T>(name: FixtureName, overrides: Partial<T>): T {
+  // The fixtures are Stripe's examples of these exact types; the cast is the
+  // one place JSON becomes a typed object.
+  const base = structuredClone(fixtures.resources[name]) as unknown as T;
+  return Object.assign(base as object, overrides) as T;
+}
+
+export type ResourceName =
+  | 'balance_transactions'
+  | 'charges'
+  | 'refunds'
+  | 'invoices'
+  | 'credit_notes'
+  | 'disputes';
+
+export const RESOURCES: readonly ResourceName[] = [
+  'balance_transactions',
+  'charges',
+  'refunds',
+  'invoices',
+  'credit_notes',
+  'disputes',
+];
+
+export const ID_PREFIX: Record<ResourceName, string> = {
+  balance_transactions: 'txn',
+  charges: 'ch',
+  refunds: 're',
+  invoices: 'in',
+  credit_notes: 'cn',
+  disputes: 'dp',
+};
+
+/** The object name Stripe uses in `object` and in "No such …" messages. */
+export const OBJECT_NAME: Record<ResourceName, string> = {
+  balance_transactions: 'balance_transaction',
+  charges: 'charge',
+  refunds: 'refund',
+  invoices: 'invoice',
+  credit_notes: 'credit_note',
+  disputes: 'dispute',
+};
+
+export interface Common {
+  id: string;
+  created: number;
+  livemode: boolean;
+  amount: number;
+  currency: string;
+  customer: string;
+}
+
+export function charge(c: Common & { balanceTransaction: string; description: string }): Stripe.Charge {
+  return fromFixture<Stripe.Charge>('charge', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    amount: c.amount,
+    amount_captured: c.amount,
+    amount_refunded: 0,
+    captured: true,
+    paid: true,
+    refunded: false,
+    status: 'succeeded',
+    currency: c.currency,
+    customer: c.customer,
+    balance_transaction: c.balanceTransaction,
+    description: c.description,
+    receipt_url: `https://pay.stripe.com/receipts/sandbox/${c.id}`,
+    refunds: { object: 'list', data: [], has_more: false, url: `/v1/charges/${c.id}/refunds` },
+  });
+}
+
+export function balanceTransaction(
+  c: Omit<Common, 'customer'> & { source: string; type: Stripe.BalanceTransaction.Type; fee: number },
+): Stripe.BalanceTransaction {
+  const reportingCategory: Record<string, string> = {
+    charge: 'charge',
+    refund: 'refund',
+    adjustment: 'dispute',
+    payout: 'payout',
+    stripe_fee: 'fee',
+  };
+  return fromFixture<Stripe.BalanceTransaction>('balance_transaction', {
+    id: c.id,
+    created: c.created,
+    available_on: c.created + 2 * 86_400,
+    amount: c.amount,
+    fee: c.fee,
+    fee_details:
+      c.fee === 0
+        ? []
+        : [
+            {
+              amount: c.fee,
+              application: null,
+              currency: c.currency,
+              description: 'Stripe processing fees',
+              type: 'stripe_fee',
+            },
+          ],
+    net: c.amount - c.fee,
+    currency: c.currency,
+    source: c.source,
+    type: c.type,
+    reporting_category: reportingCategory[c.type] ?? 'other_adjustment',
+    description: c.type === 'charge' ? 'Payment' : c.type,
+  });
+}
+
+export function refund(
+  c: Omit<Common, 'customer' | 'livemode'> & { charge: string; balanceTransaction: string },
+): Stripe.Refund {
+  return fromFixture<Stripe.Refund>('refund', {
+    id: c.id,
+    created: c.created,
+    amount: c.amount,
+    currency: c.currency,
+    charge: c.charge,
+    balance_transaction: c.balanceTransaction,
+    status: 'succeeded',
+    reason: 'requested_by_customer',
+  });
+}
+
+export function invoiceLine(c: {
+  id: string;
+  invoice: string;
+  livemode: boolean;
+  amount: number;
+  currency: string;
+  period: { start: number; end: number };
+  description: string;
+}): Stripe.InvoiceLineItem {
+  return fromFixture<Stripe.InvoiceLineItem>('line_item', {
+    id: c.id,
+    invoice: c.invoice,
+    livemode: c.livemode,
+    amount: c.amount,
+    subtotal: c.amount,
+    currency: c.currency,
+    period: c.period,
+    description: c.description,
+    quantity: 1,
+  });
+}
+
+export const EMBEDDED_LINES = 10;
+
+export function invoice(
+  c: Common & {
+    number: string;
+    lines: Stripe.InvoiceLineItem[];
+    status: 'paid' | 'open';
+    customerName: string;
+  },
+): Stripe.Invoice {
+  const total = c.lines.reduce((sum, line) => sum + line.amount, 0);
+  const paid = c.status === 'paid';
+  const periodStart = c.created - 30 * 86_400;
+  return fromFixture<Stripe.Invoice>('invoice', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    currency: c.currency,
+    customer: c.customer,
+    customer_name: c.customerName,
+    number: c.number,
+    status: c.status,
+    amount_due: total,
+    amount_paid: paid ? total : 0,
+    amount_remaining: paid ? 0 : total,
+    subtotal: total,
+    subtotal_excluding_tax: total,
+    total,
+    total_excluding_tax: total,
+    effective_at: c.created,
+    period_start: periodStart,
+    period_end: c.created,
+    attempted: paid,
+    attempt_count: paid ? 1 : 0,
+    status_transitions: {
+      finalized_at: c.created,
+      marked_uncollectible_at: null,
+      paid_at: paid ? c.created + 60 : null,
+      voided_at: null,
+    },
+    lines: {
+      object: 'list',
+      data: c.lines.slice(0, EMBEDDED_LINES),
+      has_more: c.lines.length > EMBEDDED_LINES,
+      url: `/v1/invoices/${c.id}/lines`,
+    },
+    hosted_invoice_url: `https://invoice.stripe.com/i/sandbox/${c.id}`,
+    invoice_pdf: `https://pay.stripe.com/invoice/sandbox/${c.id}/pdf`,
+  });
+}
+
+export function creditNote(
+  c: Common & { invoice: string; number: string; lineId: string; invoiceLineId: string },
+): Stripe.CreditNote {
+  const line = fromFixture<Stripe.CreditNoteLineItem>('credit_note_line_item', {
+    id: c.lineId,
+    amount: c.amount,
+    livemode: c.livemode,
+    invoice_line_item: c.invoiceLineId,
+    unit_amount: c.amount,
+    quantity: 1,
+    description: 'Credit',
+  });
+  return fromFixture<Stripe.CreditNote>('credit_note', {
+    id: c.id,
+    created: c.created,
+    effective_at: c.created,
+    livemode: c.livemode,
+    amount: c.amount,
+    subtotal: c.amount,
+    subtotal_excluding_tax: c.amount,
+    total: c.amount,
+    total_excluding_tax: c.amount,
+    currency: c.currency,
+    customer: c.customer,
+    invoice: c.invoice,
+    number: c.number,
+    status: 'issued',
+    type: 'post_payment',
+    reason: 'product_unsatisfactory',
+    refunds: [],
+    lines: { object: 'list', data: [line], has_more: false, url: `/v1/credit_notes/${c.id}/lines` },
+  });
+}
+
+export function dispute(
+  c: Omit<Common, 'customer'> & { charge: string; balanceTransaction: Stripe.BalanceTransaction },
+): Stripe.Dispute {
+  return fromFixture<Stripe.Dispute>('dispute', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    amount: c.amount,
+    currency: c.currency,
+    charge: c.charge,
+    balance_transactions: [c.balanceTransaction],
+    status: 'needs_response',
+    reason: 'fraudulent',
+  });
+}
+
+export function account(c: { id: string; name: string; created: number; email: string }): Stripe.Account {
+  const base = fromFixture<Stripe.Account>('account', {});
+  return Object.assign(base, {
+    id: c.id,
+    created: c.created,
+    email: c.email,
+    business_profile: { ...(base.business_profile as Stripe.Account.BusinessProfile), name: c.name },
+    settings: base.settings
+      ? { ...base.settings, dashboard: { display_name: c.name, timezone: 'Etc/UTC' } }
+      : null,
+  } satisfies Partial<Stripe.Account>);
+}
+
+export function application(c: { id: string; name: string }): Stripe.Application {
+  return fromFixture<Stripe.Application>('application', { id: c.id, name: c.name });
+}
+
+export function event(c: {
+  id: string;
+  type: string;
+  created: number;
+  livemode: boolean;
+  account: string;
+  object: unknown;
+  previousAttributes?: Record<string, unknown>;
+}): Stripe.Event & { account: string } {
+  const base = fromFixture<Stripe.Event>('event', {});
+  return Object.assign(base, {
+    id: c.id,
+    type: c.type as Stripe.Event['type'],
+    created: c.created,
+    livemode: c.livemode,
+    api_version: '2026-09-30.clover',
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    data: {
+      object: c.object as Stripe.Event.Data['object'],
+      ...(c.previousAttributes ? { previous_attributes: c.previousAttributes } : {}),
+    },
+    account: c.account,
+  }) as Stripe.Event & { account: string };
+}

@@ -1,0 +1,717 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type Stripe from 'stripe';
+import {
+  AccountData,
+  type AnyObject,
+  DEFAULT_COUNTS,
+  type Mode,
+  type ResourceCounts,
+} from './account-data.js';
+import * as build from './objects.js';
+import { RESOURCES, type ResourceName } from './objects.js';
+import { prng, randomId } from './random.js';
+
+export interface AccountSpec {
+  id: string;
+  name: string;
+  counts?: Partial<ResourceCounts>;
+}
+
+export interface SandboxOptions {
+  /** Seeds every generated object; same seed and anchor, same data. */
+  seed?: string;
+  /** Unix seconds; seeded objects span the year before it. Default: the start of yesterday (UTC). */
+  anchor?: number;
+  accounts?: AccountSpec[];
+  appName?: string;
+  /** Redirect URIs the app's manifest allows (exact match, as Stripe checks). */
+  allowedRedirectUris?: string[];
+  accessTokenTtlSeconds?: number;
+  /** Where the sandbox keeps its app keys, grants and activity between restarts; memory only when unset. */
+  stateFile?: string;
+  /** Milliseconds between webhook retries, doubled each attempt (Stripe waits hours; a laptop should not). */
+  webhookRetryBaseMs?: number;
+  webhookMaxAttempts?: number;
+  /** The sandbox's clock; tests move it with `advanceClock`. */
+  now?: () => number;
+}
+
+export const DEFAULT_ACCOUNTS: AccountSpec[] = [
+  { id: 'acct_1SbxDemoRoasters01', name: 'Demo Coffee Roasters' },
+  {
+    id: 'acct_1SbxSmallBakery002',
+    name: 'Small Bakery',
+    counts: {
+      balance_transactions: 120,
+      charges: 90,
+      refunds: 8,
+      invoices: 24,
+      credit_notes: 3,
+      disputes: 2,
+    },
+  },
+];
+
+export const CODE_TTL_SECONDS = 300;
+export const EVENT_RETENTION_SECONDS = 30 * 86_400;
+export const PERMISSIONS = [
+  ['balance_read', 'Balance and balance transactions'],
+  ['balance_transaction_source_read', 'Balance transaction sources'],
+  ['charge_read', 'Charges and refunds'],
+  ['invoice_read', 'Invoices and credit notes'],
+  ['dispute_read', 'Disputes'],
+  ['payment_intent_read', 'PaymentIntents'],
+  ['subscription_read', 'Subscriptions'],
+  ['customer_read', 'Customers'],
+  ['event_read', 'Events'],
+] as const;
+
+interface Grant {
+  account: string;
+  mode: Mode;
+}
+interface AccessToken extends Grant {
+  expiresAt: number;
+  revoked: boolean;
+}
+interface RefreshToken extends Grant {
+  active: boolean;
+}
+interface Code extends Grant {
+  expiresAt: number;
+  used: boolean;
+}
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  mode: Mode | 'all';
+}
+export interface Delivery {
+  eventId: string;
+  endpointId: string;
+  attempt: number;
+  status: number | 'network_error';
+  at: number;
+}
+
+interface PersistedState {
+  version: 1;
+  seed: string;
+  anchor: number;
+  app: { clientId: string; secretKeys: Record<Mode, string>; webhookSecrets: string[] };
+  accessTokens: Record<string, AccessToken>;
+  refreshTokens: Record<string, RefreshToken>;
+  installs: string[];
+  endpoints: WebhookEndpoint[];
+  redirectUris: string[];
+  data: Record<string, { resources: Partial<Record<ResourceName, AnyObject[]>>; events: AnyObject[] }>;
+  clockOffsetMs: number;
+}
+
+export type ActivityKind = 'charge' | 'refund' | 'invoice_paid' | 'dispute' | 'credit_note';
+
+/** Stripe's behaviour, without HTTP: accounts, OAuth grants, objects, events and webhooks. */
+export class Sandbox {
+  readonly seed: string;
+  readonly anchor: number;
+  readonly appName: string;
+  readonly clientId: string;
+  readonly secretKeys: Record<Mode, string>;
+  /** Newest first; while a secret is rolled both sign every delivery. */
+  webhookSecrets: string[];
+  readonly accounts = new Map<string, AccountSpec & { counts: ResourceCounts }>();
+  readonly redirectUris = new Set<string>();
+  readonly endpoints: WebhookEndpoint[] = [];
+  readonly deliveries: Delivery[] = [];
+  accessTokenTtlSeconds: number;
+  private readonly data = new Map<string, AccountData>();
+  private readonly accessTokens = new Map<string, AccessToken>();
+  private readonly refreshTokens = new Map<string, RefreshToken>();
+  private readonly codes = new Map<string, Code>();
+  private readonly installs = new Set<string>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private clockOffsetMs = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: SandboxOptions = {}) {
+    const saved = options.stateFile ? readState(options.stateFile) : undefined;
+    this.seed = saved?.seed ?? options.seed ?? 'defrr-sandbox';
+    const day = 86_400;
+    this.anchor = saved?.anchor ?? options.anchor ?? Math.floor(Date.now() / 1000 / day) * day - day;
+    this.appName = options.appName ?? 'Defrr';
+    this.clientId = saved?.app.clientId ?? randomId('ca', 32);
+    // Clearly fake dev values, made fresh per sandbox (and kept in its state file).
+    this.secretKeys = saved?.app.secretKeys ?? {
+      test: randomId('sk_test_sandbox', 40),
+      live: randomId('sk_live_sandbox', 40),
+    };
+    this.webhookSecrets = saved?.app.webhookSecrets ?? [randomId('whsec_sandbox', 32)];
+    this.accessTokenTtlSeconds = options.accessTokenTtlSeconds ?? 3600;
+    for (const spec of options.accounts ?? DEFAULT_ACCOUNTS) {
+      this.accounts.set(spec.id, { ...spec, counts: { ...DEFAULT_COUNTS, ...spec.counts } });
+    }
+    for (const uri of options.allowedRedirectUris ?? []) this.redirectUris.add(uri);
+    if (saved) this.restore(saved);
+  }
+
+  /** Milliseconds on the sandbox's clock. */
+  nowMs(): number {
+    return (this.options.now?.() ?? Date.now()) + this.clockOffsetMs;
+  }
+  now(): number {
+    return Math.floor(this.nowMs() / 1000);
+  }
+  advanceClock(seconds: number): void {
+    this.clockOffsetMs += seconds * 1000;
+    this.changed();
+  }
+
+  accountData(account: string, mode: Mode): AccountData | undefined {
+    const spec = this.accounts.get(account);
+    if (!spec) return undefined;
+    const key = `${account}|${mode}`;
+    let data = this.data.get(key);
+    if (!data) {
+      data = new AccountData(account, mode, spec.counts, this.seed, this.anchor);
+      this.data.set(key, data);
+    }
+    return data;
+  }
+
+  accountObject(account: string): Stripe.Account | undefined {
+    const spec = this.accounts.get(account);
+    if (!spec) return undefined;
+    return build.account({
+      id: spec.id,
+      name: spec.name,
+      created: this.anchor - 400 * 86_400,
+      email: `owner@${spec.name.toLowerCase().replace(/[^a-z]+/g, '-')}.example`,
+    });
+  }
+
+  addAccount(spec: AccountSpec): void {
+    if (this.accounts.has(spec.id)) throw new Error(`account ${spec.id} exists`);
+    this.accounts.set(spec.id, { ...spec, counts: { ...DEFAULT_COUNTS, ...spec.counts } });
+  }
+
+  // --- OAuth -----------------------------------------------------------------
+
+  /** What happens when the user clicks Install app: the app is installed and a code issued. */
+  install(account: string, mode: Mode): string {
+    if (!this.accounts.has(account)) throw new Error(`unknown account ${account}`);
+    const code = randomId('ac', 32);
+    this.codes.set(code, { account, mode, expiresAt: this.now() + CODE_TTL_SECONDS, used: false });
+    const key = `${account}|${mode}`;
+    if (!this.installs.has(key)) {
+      this.installs.add(key);
+      this.emit(account, mode, 'account.application.authorized', this.application());
+    }
+    this.changed();
+    return code;
+  }
+
+  /** The user removed the app in their Dashboard: every token of it dies and Stripe says so. */
+  uninstall(account: string, mode: Mode): boolean {
+    const key = `${account}|${mode}`;
+    const wasInstalled = this.installs.delete(key);
+    for (const token of this.accessTokens.values()) {
+      if (token.account === account && token.mode === mode) token.revoked = true;
+    }
+    for (const token of this.refreshTokens.values()) {
+      if (token.account === account && token.mode === mode) token.active = false;
+    }
+    if (wasInstalled) this.emit(account, mode, 'account.application.deauthorized', this.application());
+    this.changed();
+    return wasInstalled;
+  }
+
+  isInstalled(account: string, mode: Mode): boolean {
+    return this.installs.has(`${account}|${mode}`);
+  }
+
+  private application(): AnyObject {
+    return build.application({ id: this.clientId, name: this.appName }) as unknown as AnyObject;
+  }
+
+  modeOfSecretKey(key: string): Mode | undefined {
+    if (key === this.secretKeys.test) return 'test';
+    if (key === this.secretKeys.live) return 'live';
+    return undefined;
+  }
+
+  /** `grant_type=authorization_code`: single use, 5 minutes, only with the key of the code's mode. */
+  exchangeCode(code: string, mode: Mode): Record<string, unknown> | OAuthError {
+    const grant = this.codes.get(code);
+    if (!grant || grant.used || grant.expiresAt < this.now()) {
+      if (grant) grant.used = true;
+      return oauthError('invalid_grant', `Authorization code does not exist: ${mask(code)}`);
+    }
+    if (grant.mode !== mode) {
+      return oauthError('invalid_grant', 'Authorization code provided does not belong to you');
+    }
+    grant.used = true;
+    return this.issueTokens(grant);
+  }
+
+  /** `grant_type=refresh_token`: rotates; the old refresh token stops working at once. */
+  refresh(refreshToken: string, mode: Mode): Record<string, unknown> | OAuthError {
+    const grant = this.refreshTokens.get(refreshToken);
+    if (!grant?.active || grant.mode !== mode || !this.isInstalled(grant.account, grant.mode)) {
+      return oauthError('invalid_grant', `Invalid refresh token: ${mask(refreshToken)}`);
+    }
+    grant.active = false;
+    return this.issueTokens(grant);
+  }
+
+  private issueTokens(grant: Grant): Record<string, unknown> {
+    const prefix = grant.mode === 'live' ? 'live' : 'test';
+    const accessToken = randomId(`sk_${prefix}_oauth`, 48);
+    const refreshToken = randomId('rt', 48);
+    this.accessTokens.set(accessToken, {
+      account: grant.account,
+      mode: grant.mode,
+      expiresAt: this.now() + this.accessTokenTtlSeconds,
+      revoked: false,
+    });
+    this.refreshTokens.set(refreshToken, { account: grant.account, mode: grant.mode, active: true });
+    this.changed();
+    return {
+      access_token: accessToken,
+      refresh_token: refreshToken,
+      token_type: 'bearer',
+      scope: 'stripe_apps',
+      livemode: grant.mode === 'live',
+      stripe_user_id: grant.account,
+      stripe_publishable_key: randomId(`pk_${prefix}_sandbox`, 24),
+    };
+  }
+
+  /** Resolves an API key to the account and mode it acts on; why not, otherwise. */
+  authenticate(key: string): Grant | { error: 'invalid' | 'expired' } {
+    const token = this.accessTokens.get(key);
+    if (!token || token.revoked) return { error: 'invalid' };
+    if (token.expiresAt <= this.now()) return { error: 'expired' };
+    return { account: token.account, mode: token.mode };
+  }
+
+  expireAccessTokens(account?: string): number {
+    let n = 0;
+    for (const token of this.accessTokens.values()) {
+      if (!account || token.account === account) {
+        token.expiresAt = Math.min(token.expiresAt, this.now() - 1);
+        n++;
+      }
+    }
+    this.changed();
+    return n;
+  }
+
+  // --- Activity and events -----------------------------------------------------
+
+  /** New activity on an account, with the events Stripe would create for it. */
+  createActivity(account: string, mode: Mode, kind: ActivityKind): { objects: string[]; events: string[] } {
+    const data = this.accountData(account, mode);
+    if (!data) throw new Error(`unknown account ${account}`);
+    const now = this.now();
+    const livemode = mode === 'live';
+    const next = prng(randomBytes(8).toString('hex'));
+    const objects: string[] = [];
+    const events: string[] = [];
+    const emit = (type: string, object: AnyObject, previous?: Record<string, unknown>) =>
+      events.push(this.emit(account, mode, type, object, previous));
+    const amount = 500 + Math.floor(next() * 49_500);
+    const newCharge = (description: string) => {
+      const chargeId = randomId('ch');
+      const btId = randomId('txn');
+      const c = build.charge({
+        id: chargeId,
+        created: now,
+        livemode,
+        amount,
+        currency: 'usd',
+        customer: data.randomCustomer(next),
+        balanceTransaction: btId,
+        description,
+      }) as AnyObject;
+      const bt = build.balanceTransaction({
+        id: btId,
+        created: now,
+        livemode,
+        amount,
+        currency: 'usd',
+        source: chargeId,
+        type: 'charge',
+        fee: Math.round(amount * 0.029) + 30,
+      }) as AnyObject;
+      data.collections.charges.add(c);
+      data.collections.balance_transactions.add(bt);
+      objects.push(chargeId, btId);
+      return c;
+    };
+    switch (kind) {
+      case 'charge': {
+        emit('charge.succeeded', newCharge('Sandbox activity'));
+        break;
+      }
+      case 'refund': {
+        const target = (this.latestUnrefunded(data) ??
+          newCharge('Charge to refund')) as unknown as Stripe.Charge;
+        const refundAmount = Math.max(1, Math.floor((target.amount - target.amount_refunded) / 2));
+        const refundId = randomId('re');
+        const btId = randomId('txn');
+        const r = build.refund({
+          id: refundId,
+          created: now,
+          amount: refundAmount,
+          currency: 'usd',
+          charge: target.id,
+          balanceTransaction: btId,
+        }) as unknown as AnyObject;
+        const bt = build.balanceTransaction({
+          id: btId,
+          created: now,
+          livemode,
+          amount: -refundAmount,
+          currency: 'usd',
+          source: refundId,
+          type: 'refund',
+          fee: 0,
+        }) as AnyObject;
+        data.collections.refunds.add(r);
+        data.collections.balance_transactions.add(bt);
+        const previous = { amount_refunded: target.amount_refunded, refunded: target.refunded };
+        const updated: Stripe.Charge = {
+          ...target,
+          amount_refunded: target.amount_refunded + refundAmount,
+          refunded: target.amount_refunded + refundAmount >= target.amount,
+        };
+        data.collections.charges.update(updated as unknown as AnyObject);
+        objects.push(refundId, btId);
+        emit('refund.created', r);
+        emit('charge.refunded', updated as unknown as AnyObject, previous);
+        break;
+      }
+      case 'invoice_paid': {
+        const invoiceId = randomId('in');
+        const lines = [
+          build.invoiceLine({
+            id: randomId('il'),
+            invoice: invoiceId,
+            livemode,
+            amount,
+            currency: 'usd',
+            period: { start: now - 30 * 86_400, end: now },
+            description: 'Subscription',
+          }),
+        ];
+        const customer = data.randomCustomer(next);
+        const paid = build.invoice({
+          id: invoiceId,
+          created: now,
+          livemode,
+          amount,
+          currency: 'usd',
+          customer,
+          customerName: `Customer ${customer.slice(-4)}`,
+          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
+          status: 'paid',
+          lines,
+        });
+        const open: Stripe.Invoice = {
+          ...paid,
+          status: 'open',
+          amount_paid: 0,
+          amount_remaining: paid.amount_due,
+          status_transitions: { ...paid.status_transitions, paid_at: null },
+        };
+        const draft: Stripe.Invoice = { ...open, status: 'draft', number: null };
+        data.collections.invoices.add(paid as unknown as AnyObject);
+        data.invoiceLines.set(invoiceId, lines);
+        objects.push(invoiceId);
+        emit('invoice.created', draft as unknown as AnyObject);
+        emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
+        emit('charge.succeeded', newCharge(`Invoice ${paid.number}`));
+        emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
+        emit('invoice.payment_succeeded', paid as unknown as AnyObject);
+        break;
+      }
+      case 'dispute': {
+        const target = newCharge('Disputed charge') as unknown as Stripe.Charge;
+        emit('charge.succeeded', target as unknown as AnyObject);
+        const disputeId = randomId('dp');
+        const bt = build.balanceTransaction({
+          id: randomId('txn'),
+          created: now,
+          livemode,
+          amount: -target.amount,
+          currency: 'usd',
+          source: disputeId,
+          type: 'adjustment',
+          fee: 1500,
+        });
+        const d = build.dispute({
+          id: disputeId,
+          created: now,
+          livemode,
+          amount: target.amount,
+          currency: 'usd',
+          charge: target.id,
+          balanceTransaction: bt,
+        }) as AnyObject;
+        data.collections.disputes.add(d);
+        data.collections.balance_transactions.add(bt as AnyObject);
+        data.collections.charges.update({ ...target, disputed: true } as unknown as AnyObject);
+        objects.push(disputeId, bt.id);
+        emit('charge.dispute.created', d);
+        break;
+      }
+      case 'credit_note': {
+        const invoices = data.collections.invoices;
+        const invoice =
+          invoices.size > 0 ? (invoices.at(invoices.size - 1) as unknown as Stripe.Invoice) : undefined;
+        if (!invoice) throw new Error('no invoice to credit');
+        const cn = build.creditNote({
+          id: randomId('cn'),
+          created: now,
+          livemode,
+          amount: Math.max(1, Math.floor(invoice.total / 4)),
+          currency: 'usd',
+          customer: typeof invoice.customer === 'string' ? invoice.customer : 'cus_unknown',
+          invoice: invoice.id,
+          number: `SBX-CN-${Date.now().toString(36).toUpperCase()}`,
+          lineId: randomId('cnli'),
+          invoiceLineId: invoice.lines.data[0]?.id ?? randomId('il'),
+        }) as unknown as AnyObject;
+        data.collections.credit_notes.add(cn);
+        objects.push(cn.id);
+        emit('credit_note.created', cn);
+        break;
+      }
+    }
+    this.changed();
+    return { objects, events };
+  }
+
+  private latestUnrefunded(data: AccountData): AnyObject | undefined {
+    const charges = data.collections.charges;
+    for (let p = charges.size - 1; p >= Math.max(0, charges.size - 50); p--) {
+      const c = charges.at(p) as unknown as Stripe.Charge;
+      if (!c.refunded && c.amount_refunded < c.amount) return c as unknown as AnyObject;
+    }
+    return undefined;
+  }
+
+  /** Records an event and sends it to every webhook endpoint of its mode. */
+  emit(
+    account: string,
+    mode: Mode,
+    type: string,
+    object: AnyObject,
+    previous?: Record<string, unknown>,
+  ): string {
+    const data = this.accountData(account, mode);
+    if (!data) throw new Error(`unknown account ${account}`);
+    const event = build.event({
+      id: randomId('evt'),
+      type,
+      created: this.now(),
+      livemode: mode === 'live',
+      account,
+      object: structuredClone(object),
+      ...(previous ? { previousAttributes: previous } : {}),
+    }) as unknown as AnyObject;
+    data.events.add(event);
+    for (const endpoint of this.endpoints) {
+      if (endpoint.mode === 'all' || endpoint.mode === mode) this.deliver(event, endpoint, 1);
+    }
+    this.changed();
+    return event.id;
+  }
+
+  /** Events within Stripe's 30-day retention. */
+  eventsOf(account: string, mode: Mode) {
+    const data = this.accountData(account, mode);
+    return data ? { data, oldest: this.now() - EVENT_RETENTION_SECONDS } : undefined;
+  }
+
+  // --- Webhooks ------------------------------------------------------------------
+
+  addEndpoint(url: string, mode: WebhookEndpoint['mode'] = 'all'): WebhookEndpoint {
+    const existing = this.endpoints.find((e) => e.url === url && e.mode === mode);
+    if (existing) return existing;
+    const endpoint = { id: randomId('we'), url, mode };
+    this.endpoints.push(endpoint);
+    this.changed();
+    return endpoint;
+  }
+
+  removeEndpoint(id: string): boolean {
+    const index = this.endpoints.findIndex((e) => e.id === id);
+    if (index < 0) return false;
+    this.endpoints.splice(index, 1);
+    this.changed();
+    return true;
+  }
+
+  /** Starts a new signing secret; the old one keeps signing too until `expireOldWebhookSecrets`. */
+  rollWebhookSecret(): string {
+    const secret = randomId('whsec_sandbox', 32);
+    this.webhookSecrets = [secret, ...this.webhookSecrets];
+    this.changed();
+    return secret;
+  }
+
+  expireOldWebhookSecrets(): void {
+    this.webhookSecrets = this.webhookSecrets.slice(0, 1);
+    this.changed();
+  }
+
+  /** `t=<unix>,v1=<hex>[,v1=…]`: HMAC-SHA256 of "<t>.<payload>" with each active secret. */
+  signature(payload: string, timestamp = this.now()): string {
+    const signatures = this.webhookSecrets.map(
+      (secret) => `v1=${createHmac('sha256', secret).update(`${timestamp}.${payload}`).digest('hex')}`,
+    );
+    return [`t=${timestamp}`, ...signatures].join(',');
+  }
+
+  private deliver(event: AnyObject, endpoint: WebhookEndpoint, attempt: number): void {
+    if (this.closed) return;
+    const payload = JSON.stringify(event, null, 2);
+    const task = (async () => {
+      let status: number | 'network_error';
+      try {
+        const response = await fetch(endpoint.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json; charset=utf-8',
+            'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+            'stripe-signature': this.signature(payload),
+          },
+          body: payload,
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.arrayBuffer();
+        status = response.status;
+      } catch {
+        status = 'network_error';
+      }
+      this.deliveries.push({ eventId: event.id, endpointId: endpoint.id, attempt, status, at: this.nowMs() });
+      const ok = typeof status === 'number' && status >= 200 && status < 300;
+      const maxAttempts = this.options.webhookMaxAttempts ?? 6;
+      if (!ok && attempt < maxAttempts && !this.closed) {
+        const delay = (this.options.webhookRetryBaseMs ?? 500) * 2 ** (attempt - 1);
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          this.deliver(event, endpoint, attempt + 1);
+        }, delay);
+        this.timers.add(timer);
+      }
+    })();
+    this.pending.add(task);
+    void task.finally(() => this.pending.delete(task));
+  }
+
+  /** Resolves when no webhook delivery is in flight or waiting to be retried. */
+  async webhooksIdle(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending.size > 0 || this.timers.size > 0) {
+      if (Date.now() > deadline) throw new Error('webhook deliveries still pending');
+      await Promise.race([...this.pending, new Promise((resolve) => setTimeout(resolve, 20))]);
+    }
+  }
+
+  // --- Persistence -----------------------------------------------------------
+
+  private changed(): void {
+    if (!this.options.stateFile || this.closed) return;
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, 200);
+  }
+
+  save(): void {
+    const file = this.options.stateFile;
+    if (!file) return;
+    const data: PersistedState['data'] = {};
+    for (const [key, account] of this.data) {
+      const resources: Partial<Record<ResourceName, AnyObject[]>> = {};
+      for (const resource of RESOURCES) {
+        const stored = account.collections[resource].storedObjects();
+        if (stored.length > 0) resources[resource] = stored;
+      }
+      data[key] = { resources, events: account.events.storedObjects() };
+    }
+    const state: PersistedState = {
+      version: 1,
+      seed: this.seed,
+      anchor: this.anchor,
+      app: { clientId: this.clientId, secretKeys: this.secretKeys, webhookSecrets: this.webhookSecrets },
+      accessTokens: Object.fromEntries(this.accessTokens),
+      refreshTokens: Object.fromEntries(this.refreshTokens),
+      installs: [...this.installs],
+      endpoints: this.endpoints,
+      redirectUris: [...this.redirectUris],
+      data,
+      clockOffsetMs: this.clockOffsetMs,
+    };
+    writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private restore(state: PersistedState): void {
+    for (const [k, v] of Object.entries(state.accessTokens)) this.accessTokens.set(k, v);
+    for (const [k, v] of Object.entries(state.refreshTokens)) this.refreshTokens.set(k, v);
+    for (const key of state.installs) this.installs.add(key);
+    this.endpoints.push(...state.endpoints);
+    for (const uri of state.redirectUris) this.redirectUris.add(uri);
+    this.clockOffsetMs = state.clockOffsetMs;
+    for (const [key, saved] of Object.entries(state.data)) {
+      const [account, mode] = key.split('|') as [string, Mode];
+      const data = this.accountData(account, mode);
+      if (!data) continue;
+      for (const resource of RESOURCES) data.collections[resource].restore(saved.resources[resource] ?? []);
+      data.events.restore(saved.events);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    await Promise.allSettled([...this.pending]);
+    this.save();
+  }
+}
+
+export interface OAuthError {
+  error: string;
+  error_description: string;
+}
+function oauthError(error: string, description: string): OAuthError {
+  return { error, error_description: description };
+}
+export function isOAuthError(value: unknown): value is OAuthError {
+  return typeof value === 'object' && value !== null && typeof (value as OAuthError).error === 'string';
+}
+
+/** Stripe shows keys and codes as their last four characters only. */
+export function mask(value: string): string {
+  return `${value.slice(0, value.indexOf('_') + 1)}****${value.slice(-4)}`;
+}
+
+function readState(file: string): PersistedState | undefined {
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as PersistedState;
+    return state.version === 1 ? state : undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the sandbox state file ${file}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,603 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Mode } from './account-data.js';
+import { errorPage, installPage } from './install-page.js';
+import {
+  invalidRequest,
+  listCollection,
+  type Params,
+  parseListQuery,
+  parseParams,
+  StripeApiError,
+} from './list.js';
+import { OBJECT_NAME, RESOURCES, type ResourceName } from './objects.js';
+import { prng, randomId } from './random.js';
+import {
+  type ActivityKind,
+  isOAuthError,
+  mask,
+  type OAuthError,
+  Sandbox,
+  type SandboxOptions,
+} from './sandbox.js';
+
+export interface FaultRule {
+  id: string;
+  /** `GET /v1/charges`, `GET /v1/charges/:id`, `POST /v1/oauth/token`, or `*`. */
+  route: string;
+  account?: string;
+  kind: 'latency' | '429' | '500' | 'drop';
+  /** Probability per matching request (0–1). */
+  rate?: number;
+  /** Only the Nth matching request (1-based). */
+  nth?: number;
+  latencyMs?: number;
+  /** For 429: send `Stripe-Should-Retry: true|false`; omitted, no header. */
+  shouldRetry?: boolean;
+  seen: number;
+}
+
+export interface RequestLogEntry {
+  at: number;
+  method: string;
+  route: string;
+  path: string;
+  account: string | null;
+  mode: Mode | null;
+  status: number;
+  fault?: FaultRule['kind'];
+}
+
+export interface SandboxServerOptions extends SandboxOptions {
+  port?: number;
+  host?: string;
+  /** Requests per second per account before Stripe-style 429s; off when unset. */
+  rateLimits?: Partial<Record<Mode, number>>;
+}
+
+export interface StripeSandbox {
+  sandbox: Sandbox;
+  url: string;
+  port: number;
+  host: string;
+  /** stripe-node options that point the real client at this sandbox. */
+  stripeOptions: { host: string; port: number; protocol: 'http' };
+  requests: RequestLogEntry[];
+  faults: FaultRule[];
+  close(): Promise<void>;
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'request-id': randomId('req', 14),
+    'stripe-version': '2026-09-30.clover',
+    ...headers,
+  });
+  res.end(text);
+};
+
+const html = (res: ServerResponse, status: number, body: string) => {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(body);
+};
+
+const MAX_BODY = 1024 * 1024;
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw invalidRequest('Request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
+  balance_transactions: ['type', 'source', 'payout', 'currency'],
+  charges: ['customer', 'payment_intent', 'transfer_group'],
+  refunds: ['charge', 'payment_intent'],
+  invoices: ['customer', 'status', 'subscription', 'collection_method', 'due_date'],
+  credit_notes: ['customer', 'invoice'],
+  disputes: ['charge', 'payment_intent'],
+};
+
+/** Starts the sandbox's HTTP server; `port: 0` picks a free port. */
+export async function startStripeSandbox(options: SandboxServerOptions = {}): Promise<StripeSandbox> {
+  const sandbox = new Sandbox(options);
+  const requests: RequestLogEntry[] = [];
+  const faults: FaultRule[] = [];
+  const faultRandom = prng(`${sandbox.seed}|faults`);
+  const rateWindows = new Map<string, { second: number; count: number }>();
+  const rateLimits = { ...options.rateLimits };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      if (res.headersSent) return res.destroy();
+      if (error instanceof StripeApiError)
+        return json(res, error.statusCode, { error: error.body }, error.headers);
+      json(res, 500, { error: { type: 'api_error', message: `Sandbox error: ${(error as Error).message}` } });
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://sandbox.invalid');
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+
+    if (path.startsWith('/_sandbox/')) return control(method, path, url, req, res);
+    const authorize = path.match(/^\/oauth\/v2\/(?:(chnlink_[A-Za-z0-9]+)\/)?authorize$/);
+    if (authorize) return installFlow(method, url, Boolean(authorize[1]), req, res);
+    if (!path.startsWith('/v1/'))
+      return json(res, 404, {
+        error: { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` },
+      });
+
+    const route = routeOf(method, path);
+    const entry: RequestLogEntry = {
+      at: sandbox.nowMs(),
+      method,
+      route,
+      path,
+      account: null,
+      mode: null,
+      status: 0,
+    };
+    requests.push(entry);
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) entry.status = 0;
+    });
+
+    // Who is asking: the app's secret key (OAuth) or an access token (API).
+    const auth = req.headers.authorization ?? '';
+    let grant: { account: string; mode: Mode } | undefined;
+    let appMode: Mode | undefined;
+    if (route === 'POST /v1/oauth/token') {
+      const basic = auth.match(/^Basic (.+)$/i);
+      const bearer = auth.match(/^Bearer (.+)$/i);
+      const key = basic
+        ? Buffer.from(basic[1] as string, 'base64')
+            .toString('utf8')
+            .replace(/:$/, '')
+        : bearer?.[1];
+      appMode = key ? sandbox.modeOfSecretKey(key) : undefined;
+      if (!appMode) return unauthorized(res, key);
+    } else {
+      const key = auth.match(/^Bearer (.+)$/i)?.[1];
+      const who = key ? sandbox.authenticate(key) : ({ error: 'invalid' } as const);
+      if ('error' in who) {
+        return json(res, 401, {
+          error: {
+            type: 'invalid_request_error',
+            ...(who.error === 'expired' ? { code: 'api_key_expired' } : {}),
+            message: `${who.error === 'expired' ? 'Expired' : 'Invalid'} API Key provided: ${key ? mask(key) : '(none)'}`,
+          },
+        });
+      }
+      grant = who;
+      entry.account = who.account;
+      entry.mode = who.mode;
+    }
+
+    // Faults and rate limits, before any work is done.
+    for (const rule of faults) {
+      if (rule.route !== '*' && rule.route !== route) continue;
+      if (rule.account && rule.account !== entry.account) continue;
+      rule.seen++;
+      const fire = rule.nth !== undefined ? rule.seen === rule.nth : faultRandom() < (rule.rate ?? 1);
+      if (!fire) continue;
+      entry.fault = rule.kind;
+      if (rule.kind === 'latency') {
+        await new Promise((resolve) => setTimeout(resolve, rule.latencyMs ?? 300));
+        continue;
+      }
+      if (rule.kind === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      if (rule.kind === '429') {
+        return json(
+          res,
+          429,
+          {
+            error: {
+              type: 'invalid_request_error',
+              code: 'rate_limit',
+              message: 'Too many requests hit the API too quickly.',
+            },
+          },
+          rule.shouldRetry === undefined ? {} : { 'stripe-should-retry': String(rule.shouldRetry) },
+        );
+      }
+      return json(res, 500, {
+        error: { type: 'api_error', message: 'An unknown error occurred (sandbox fault).' },
+      });
+    }
+    if (grant) {
+      const limit = rateLimits[grant.mode];
+      if (limit !== undefined) {
+        const second = Math.floor(sandbox.nowMs() / 1000);
+        const window = rateWindows.get(grant.account);
+        if (!window || window.second !== second) rateWindows.set(grant.account, { second, count: 1 });
+        else if (++window.count > limit) {
+          return json(res, 429, {
+            error: {
+              type: 'invalid_request_error',
+              code: 'rate_limit',
+              message: 'Too many requests hit the API too quickly.',
+            },
+          });
+        }
+      }
+    }
+
+    if (route === 'POST /v1/oauth/token') return token(req, res, appMode as Mode);
+    if (method !== 'GET' || !grant) {
+      return json(res, 404, {
+        error: { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` },
+      });
+    }
+    return read(path, url, grant, res);
+  }
+
+  function unauthorized(res: ServerResponse, key: string | undefined) {
+    return json(res, 401, {
+      error: {
+        type: 'invalid_request_error',
+        message: `Invalid API Key provided: ${key ? mask(key) : '(none)'}`,
+      },
+    });
+  }
+
+  async function token(req: IncomingMessage, res: ServerResponse, mode: Mode) {
+    const form = new URLSearchParams(await readBody(req));
+    const grantType = form.get('grant_type');
+    let result: Record<string, unknown> | OAuthError;
+    if (grantType === 'authorization_code') {
+      const code = form.get('code');
+      if (!code) return json(res, 400, { error: 'invalid_request', error_description: 'No code provided' });
+      result = sandbox.exchangeCode(code, mode);
+    } else if (grantType === 'refresh_token') {
+      const refresh = form.get('refresh_token');
+      if (!refresh)
+        return json(res, 400, { error: 'invalid_request', error_description: 'No refresh_token provided' });
+      result = sandbox.refresh(refresh, mode);
+    } else {
+      return json(res, 400, {
+        error: 'unsupported_grant_type',
+        error_description: `Unsupported grant type: ${grantType ?? '(none)'}`,
+      });
+    }
+    return isOAuthError(result) ? json(res, 400, result) : json(res, 200, result);
+  }
+
+  function read(path: string, url: URL, grant: { account: string; mode: Mode }, res: ServerResponse) {
+    const params = parseParams(url.searchParams);
+    const data = sandbox.accountData(grant.account, grant.mode);
+    if (!data) throw invalidRequest('No such account');
+    const segments = path.split('/').slice(2); // after /v1
+    const [name, id, sub] = segments;
+    if (name === 'account' && segments.length === 1)
+      return json(res, 200, sandbox.accountObject(grant.account));
+    if (name === 'events') {
+      const retained = sandbox.eventsOf(grant.account, grant.mode);
+      if (!retained) throw invalidRequest('No such account');
+      if (id) {
+        const event = retained.data.events.get(id);
+        if (!event || event.created < retained.oldest) throw missing('event', id);
+        return json(res, 200, event);
+      }
+      const query = parseListQuery(params, ['type', 'types', 'delivery_success']);
+      const types = eventTypes(params);
+      const created = { ...query.created, gte: Math.max(query.created.gte ?? 0, retained.oldest) };
+      return json(
+        res,
+        200,
+        listCollection(retained.data.events, { ...query, created }, '/v1/events', 'event', (e) =>
+          matchesType(e as unknown as { type: string }, types),
+        ),
+      );
+    }
+    const resource = RESOURCES.find((r) => r === name);
+    if (!resource)
+      throw new StripeApiError(404, {
+        type: 'invalid_request_error',
+        message: `Unrecognized request URL (GET: ${path}).`,
+      });
+    const collection = data.collections[resource];
+    if (id && sub === 'lines' && resource === 'invoices') {
+      const lines = data.invoiceLinesOf(id);
+      if (!lines) throw missing('invoice', id);
+      const query = parseListQuery(params);
+      let start = 0;
+      if (query.startingAfter) {
+        const index = lines.findIndex((line) => line.id === query.startingAfter);
+        if (index < 0) throw missing('line_item', query.startingAfter, 'starting_after');
+        start = index + 1;
+      }
+      const page = lines.slice(start, start + query.limit);
+      return json(res, 200, {
+        object: 'list',
+        data: page,
+        has_more: start + query.limit < lines.length,
+        url: `/v1/invoices/${id}/lines`,
+      });
+    }
+    if (id && segments.length === 2) {
+      const object = collection.get(id);
+      if (!object) throw missing(OBJECT_NAME[resource], id);
+      return json(res, 200, object);
+    }
+    if (segments.length !== 1)
+      throw new StripeApiError(404, {
+        type: 'invalid_request_error',
+        message: `Unrecognized request URL (GET: ${path}).`,
+      });
+    const filterKeys = LIST_FILTERS[resource];
+    const query = parseListQuery(params, filterKeys);
+    const filters = filterKeys
+      .filter((key) => typeof params[key] === 'string')
+      .map((key) => [key, params[key] as string] as const);
+    const filter =
+      filters.length === 0
+        ? undefined
+        : (object: object) =>
+            filters.every(([key, value]) => (object as Record<string, unknown>)[key] === value);
+    return json(
+      res,
+      200,
+      listCollection(collection, query, `/v1/${resource}`, OBJECT_NAME[resource], filter),
+    );
+  }
+
+  async function installFlow(
+    method: string,
+    url: URL,
+    testMode: boolean,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const params = method === 'POST' ? new URLSearchParams(await readBody(req)) : url.searchParams;
+    const clientId = params.get('client_id') ?? '';
+    const redirectUri = params.get('redirect_uri') ?? '';
+    const state = params.get('state');
+    if (clientId !== sandbox.clientId) {
+      return html(res, 400, errorPage('Unknown app', 'The client_id does not belong to any Stripe app.'));
+    }
+    if (!sandbox.redirectUris.has(redirectUri)) {
+      return html(
+        res,
+        400,
+        errorPage('Invalid redirect URI', "The redirect_uri is not one of the app's allowed redirect URIs."),
+      );
+    }
+    const mode: Mode = testMode ? 'test' : 'live';
+    const back = new URL(redirectUri);
+    if (method === 'POST') {
+      if (params.get('decision') === 'install') {
+        const account = params.get('account') ?? '';
+        if (!sandbox.accounts.has(account))
+          return html(res, 400, errorPage('Unknown account', 'Pick one of your accounts.'));
+        back.searchParams.set('code', sandbox.install(account, mode));
+      } else {
+        back.searchParams.set('error', 'access_denied');
+        back.searchParams.set('error_description', 'The user denied your request');
+      }
+      if (state !== null) back.searchParams.set('state', state);
+      res.writeHead(302, { location: back.toString(), 'cache-control': 'no-store' });
+      return res.end();
+    }
+    if (method !== 'GET') return html(res, 405, errorPage('Method not allowed', method));
+    return html(
+      res,
+      200,
+      installPage({
+        appName: sandbox.appName,
+        testMode,
+        accounts: [...sandbox.accounts.values()],
+        action: url.pathname,
+        hidden: { client_id: clientId, redirect_uri: redirectUri, ...(state !== null ? { state } : {}) },
+      }),
+    );
+  }
+
+  async function control(method: string, path: string, url: URL, req: IncomingMessage, res: ServerResponse) {
+    const body = method === 'POST' ? parseJson(await readBody(req)) : {};
+    const mode = (value: unknown): Mode => (value === 'live' ? 'live' : 'test');
+    const account = (value: unknown): string => {
+      if (typeof value !== 'string' || !sandbox.accounts.has(value))
+        throw invalidRequest(`Unknown account: ${String(value)}`, 'account');
+      return value;
+    };
+    const key = `${method} ${path}`;
+    switch (key) {
+      case 'GET /_sandbox/info':
+        return json(res, 200, {
+          app: {
+            clientId: sandbox.clientId,
+            name: sandbox.appName,
+            secretKeys: sandbox.secretKeys,
+            webhookSecret: sandbox.webhookSecrets[0],
+            webhookSecrets: sandbox.webhookSecrets,
+          },
+          authorizeUrls: {
+            test: `${base()}/oauth/v2/chnlink_sandboxtest/authorize`,
+            live: `${base()}/oauth/v2/authorize`,
+          },
+          accounts: [...sandbox.accounts.values()].map((a) => ({ id: a.id, name: a.name, counts: a.counts })),
+          redirectUris: [...sandbox.redirectUris],
+          webhookEndpoints: sandbox.endpoints,
+          now: sandbox.now(),
+        });
+      case 'POST /_sandbox/oauth/codes':
+        return json(res, 200, { code: sandbox.install(account(body.account), mode(body.mode)) });
+      case 'POST /_sandbox/uninstall':
+        return json(res, 200, { uninstalled: sandbox.uninstall(account(body.account), mode(body.mode)) });
+      case 'POST /_sandbox/activity': {
+        const kinds: ActivityKind[] = ['charge', 'refund', 'invoice_paid', 'dispute', 'credit_note'];
+        const kind = kinds.find((k) => k === body.kind);
+        if (!kind) throw invalidRequest(`kind must be one of ${kinds.join(', ')}`, 'kind');
+        const count = Math.min(Math.max(Number(body.count ?? 1) || 1, 1), 10_000);
+        const out = { objects: [] as string[], events: [] as string[] };
+        for (let i = 0; i < count; i++) {
+          const r = sandbox.createActivity(account(body.account), mode(body.mode), kind);
+          out.objects.push(...r.objects);
+          out.events.push(...r.events);
+        }
+        return json(res, 200, out);
+      }
+      case 'POST /_sandbox/faults': {
+        const kinds = ['latency', '429', '500', 'drop'] as const;
+        const kind = kinds.find((k) => k === String(body.kind));
+        if (!kind) throw invalidRequest(`kind must be one of ${kinds.join(', ')}`, 'kind');
+        const rule: FaultRule = {
+          id: randomId('flt', 10),
+          route: typeof body.route === 'string' ? body.route : '*',
+          kind,
+          seen: 0,
+          ...(typeof body.account === 'string' ? { account: body.account } : {}),
+          ...(typeof body.rate === 'number' ? { rate: body.rate } : {}),
+          ...(typeof body.nth === 'number' ? { nth: body.nth } : {}),
+          ...(typeof body.latencyMs === 'number' ? { latencyMs: body.latencyMs } : {}),
+          ...(typeof body.shouldRetry === 'boolean' ? { shouldRetry: body.shouldRetry } : {}),
+        };
+        faults.push(rule);
+        return json(res, 200, rule);
+      }
+      case 'DELETE /_sandbox/faults':
+        faults.length = 0;
+        return json(res, 200, { deleted: true });
+      case 'GET /_sandbox/requests': {
+        const acct = url.searchParams.get('account');
+        const route = url.searchParams.get('route');
+        return json(res, 200, {
+          data: requests.filter((r) => (!acct || r.account === acct) && (!route || r.route === route)),
+        });
+      }
+      case 'DELETE /_sandbox/requests':
+        requests.length = 0;
+        return json(res, 200, { deleted: true });
+      case 'POST /_sandbox/webhook_endpoints': {
+        if (typeof body.url !== 'string' || !/^https?:\/\//.test(body.url))
+          throw invalidRequest('url must be an http(s) URL', 'url');
+        const endpointMode = body.mode === 'test' || body.mode === 'live' ? body.mode : 'all';
+        return json(res, 200, {
+          ...sandbox.addEndpoint(body.url, endpointMode),
+          secret: sandbox.webhookSecrets[0],
+        });
+      }
+      case 'GET /_sandbox/webhook_deliveries':
+        return json(res, 200, { data: sandbox.deliveries });
+      case 'POST /_sandbox/webhook_secret/roll':
+        return json(res, 200, { secret: sandbox.rollWebhookSecret(), secrets: sandbox.webhookSecrets });
+      case 'POST /_sandbox/tokens/expire':
+        return json(res, 200, {
+          expired: sandbox.expireAccessTokens(typeof body.account === 'string' ? body.account : undefined),
+        });
+      case 'POST /_sandbox/clock':
+        sandbox.advanceClock(Number(body.advanceSeconds) || 0);
+        return json(res, 200, { now: sandbox.now() });
+      case 'POST /_sandbox/redirect_uris':
+        if (typeof body.uri !== 'string') throw invalidRequest('uri is required', 'uri');
+        sandbox.redirectUris.add(body.uri);
+        return json(res, 200, { redirectUris: [...sandbox.redirectUris] });
+      case 'POST /_sandbox/rate_limits':
+        for (const m of ['test', 'live'] as const) {
+          if (typeof body[m] === 'number') rateLimits[m] = body[m] as number;
+          if (body[m] === null) delete rateLimits[m];
+        }
+        return json(res, 200, rateLimits);
+    }
+    const endpointDelete = path.match(/^\/_sandbox\/webhook_endpoints\/(we_[A-Za-z0-9]+)$/);
+    if (method === 'DELETE' && endpointDelete)
+      return json(res, 200, { deleted: sandbox.removeEndpoint(endpointDelete[1] as string) });
+    return json(res, 404, { error: { type: 'invalid_request_error', message: `No sandbox control ${key}` } });
+  }
+
+  function base() {
+    return `http://${host}:${port}`;
+  }
+
+  const host = options.host ?? '127.0.0.1';
+  server.listen(options.port ?? 12111, host);
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([error]) => {
+      throw error;
+    }),
+  ]);
+  const port = (server.address() as AddressInfo).port;
+  return {
+    sandbox,
+    url: base(),
+    port,
+    host,
+    stripeOptions: { host, port, protocol: 'http' },
+    requests,
+    faults,
+    async close() {
+      await sandbox.close();
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close').catch(() => undefined);
+    },
+  };
+}
+
+function parseJson(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw invalidRequest('The body must be a JSON object');
+}
+
+function missing(objectName: string, id: string, param = 'id') {
+  return new StripeApiError(404, {
+    type: 'invalid_request_error',
+    code: 'resource_missing',
+    message: `No such ${objectName}: '${id}'`,
+    param,
+  });
+}
+
+/** A route template for the request log and fault rules: ids become `:id`. */
+export function routeOf(method: string, path: string): string {
+  const template = path
+    .split('/')
+    .map((segment, index) => (index >= 3 && /^[a-z]+_[A-Za-z0-9]+$/.test(segment) ? ':id' : segment))
+    .join('/');
+  return `${method} ${template}`;
+}
+
+function eventTypes(params: Params): string[] {
+  const out: string[] = [];
+  if (typeof params.type === 'string') out.push(params.type);
+  const types = params.types;
+  if (Array.isArray(types)) for (const t of types) if (typeof t === 'string') out.push(t);
+  if (types && typeof types === 'object' && !Array.isArray(types)) {
+    for (const t of Object.values(types)) if (typeof t === 'string') out.push(t);
+  }
+  return out;
+}
+
+/** Stripe's `type` filter takes `*` wildcards (`charge.*`). */
+function matchesType(event: { type: string }, types: string[]): boolean {
+  if (types.length === 0) return true;
+  return types.some((pattern) =>
+    pattern.includes('*')
+      ? new RegExp(`^${pattern.replace(/\./g, '\\.').replace(/\*/g, '.*')}$`).test(event.type)
+      : pattern === event.type,
+  );
+}
