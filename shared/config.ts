@@ -18,9 +18,10 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Env = process.e
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
-    const name = issue.path.join('.') || '(root)';
+    const [name = '(root)', ...rest] = issue.path.map(String);
     const received = env[name] === undefined ? 'missing' : 'invalid';
-    return `${name}: ${received} (${issue.message})`;
+    const where = rest.length > 0 ? ` at ${rest.join('.')}` : '';
+    return `${name}: ${received} (${issue.message}${where})`;
   });
   throw new ConfigError(issues);
 }

@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { JobQueue } from '../../shared/ports/job-queue.js';
+import { lambdaContext } from '../lambda-context.js';
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<unknown>;
+
+interface Message {
+  messageId: string;
+  body: string;
+  sentAt: number;
+  receiveCount: number;
+  visibleAt: number;
+}
+
+export interface LocalQueueOptions {
+  name: string;
+  /** Attempts before a message moves to the dead-letter list (SQS's maxReceiveCount). */
+  maxReceiveCount?: number;
+  /** Messages per handler call (the event source mapping's batch size). */
+  batchSize?: number;
+  /** Handler calls at once (the mapping's maximum concurrency). */
+  maxConcurrency?: number;
+  /** How long a failed message stays invisible before it is retried. */
+  visibilityTimeoutMs?: number;
+  /** Lambda's timeout, for `context.getRemainingTimeInMillis()`. */
+  functionTimeoutMs?: number;
+}
+
+/**
+ * The SQS stand-in: the same JobQueue port the SQS adapter implements on the
+ * producer side, and on the consumer side SQS-shaped events delivered to a
+ * Lambda handler with partial batch failures, retries, and a dead-letter list.
+ */
+export class LocalQueue<T> implements JobQueue<T> {
+  readonly deadLetters: Array<{ messageId: string; body: string; receiveCount: number }> = [];
+  private readonly messages: Message[] = [];
+  private handler: SqsHandler | undefined;
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly idleWaiters: Array<() => void> = [];
+  readonly options: Required<LocalQueueOptions>;
+  sendBatchCalls = 0;
+
+  constructor(options: LocalQueueOptions) {
+    this.options = {
+      maxReceiveCount: 5,
+      batchSize: 10,
+      maxConcurrency: 2,
+      visibilityTimeoutMs: 1000,
+      functionTimeoutMs: 60_000,
+      ...options,
+    };
+  }
+
+  async send(message: T, options?: { delaySeconds?: number }): Promise<void> {
+    this.enqueue(JSON.stringify(message), (options?.delaySeconds ?? 0) * 1000);
+  }
+
+  async sendBatch(messages: T[]): Promise<{ calls: number }> {
+    let calls = 0;
+    for (let i = 0; i < messages.length; i += 10) {
+      calls++;
+      this.sendBatchCalls++;
+      for (const message of messages.slice(i, i + 10)) this.enqueue(JSON.stringify(message), 0);
+    }
+    return { calls };
+  }
+
+  private enqueue(body: string, delayMs: number) {
+    if (Buffer.byteLength(body) > 256 * 1024) throw new Error('message larger than SQS allows (256 KiB)');
+    const now = Date.now();
+    this.messages.push({
+      messageId: randomUUID(),
+      body,
+      sentAt: now,
+      receiveCount: 0,
+      visibleAt: now + delayMs,
+    });
+    this.pump();
+  }
+
+  /** Attaches the consumer (the Lambda handler an event source mapping would call). */
+  consume(handler: SqsHandler): void {
+    this.handler = handler;
+    this.pump();
+  }
+
+  get depth(): number {
+    return this.messages.length;
+  }
+
+  /** Resolves when nothing is queued or in flight (tests and the dev console). */
+  async idle(timeoutMs = 60_000): Promise<void> {
+    if (this.messages.length === 0 && this.running === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`queue ${this.options.name} not idle after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Moves dead letters back onto the queue (the DLQ redrive). */
+  redrive(): number {
+    const letters = this.deadLetters.splice(0);
+    for (const letter of letters) this.enqueue(letter.body, 0);
+    return letters.length;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private pump() {
+    if (this.stopped || !this.handler) return;
+    const now = Date.now();
+    while (this.running < this.options.maxConcurrency) {
+      const batch = this.takeVisible(now);
+      if (batch.length === 0) break;
+      this.running++;
+      void this.deliver(batch).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const next = this.messages
+      .filter((m) => m.visibleAt > now)
+      .reduce((min, m) => Math.min(min, m.visibleAt), Infinity);
+    if (Number.isFinite(next)) {
+      this.timer = setTimeout(() => this.pump(), Math.max(1, next - now));
+    }
+    if (this.messages.length === 0 && this.running === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private takeVisible(now: number): Message[] {
+    const batch: Message[] = [];
+    for (const message of this.messages) {
+      if (batch.length >= this.options.batchSize) break;
+      if (message.visibleAt <= now) batch.push(message);
+    }
+    for (const message of batch) {
+      message.receiveCount++;
+      // In flight: invisible until handled (or until the visibility timeout).
+      message.visibleAt = Number.POSITIVE_INFINITY;
+    }
+    return batch;
+  }
+
+  private async deliver(batch: Message[]) {
+    const handler = this.handler as SqsHandler;
+    const started = Date.now();
+    const event: SQSEvent = { Records: batch.map((m) => this.record(m)) };
+    const context = lambdaContext(this.options.name, started, this.options.functionTimeoutMs);
+    let failed: Set<string>;
+    try {
+      // Lambda handlers may return nothing (all succeeded) or a partial batch response.
+      const response = (await handler(event, context)) as SQSBatchResponse | undefined;
+      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch {
+      failed = new Set(batch.map((m) => m.messageId)); // a thrown error fails the whole batch, as in Lambda
+    }
+    for (const message of batch) {
+      const index = this.messages.indexOf(message);
+      if (index < 0) continue;
+      if (!failed.has(message.messageId)) {
+        this.messages.splice(index, 1);
+      } else if (message.receiveCount >= this.options.maxReceiveCount) {
+        this.messages.splice(index, 1);
+        this.deadLetters.push({
+          messageId: message.messageId,
+          body: message.body,
+          receiveCount: message.receiveCount,
+        });
+      } else {
+        message.visibleAt = Date.now() + this.options.visibilityTimeoutMs;
+      }
+    }
+  }
+
+  private record(m: Message): SQSRecord {
+    return {
+      messageId: m.messageId,
+      receiptHandle: `${m.messageId}#${m.receiveCount}`,
+      body: m.body,
+      attributes: {
+        ApproximateReceiveCount: String(m.receiveCount),
+        SentTimestamp: String(m.sentAt),
+        SenderId: 'local',
+        ApproximateFirstReceiveTimestamp: String(m.sentAt),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: `arn:aws:sqs:local:000000000000:${this.options.name}`,
+      awsRegion: 'local',
+    };
+  }
+}

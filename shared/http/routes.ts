@@ -1,0 +1,19 @@
+/**
+ * The HTTP API's routes, written once: the CDK stack builds API Gateway routes
+ * from this list and the local stack's adapter serves the same list. `jwt`
+ * routes sit behind the JWT authorizer; their functions still check org and role.
+ */
+export type FunctionName = 'health';
+
+export interface RouteDef {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  function: FunctionName;
+  auth: 'jwt' | 'public';
+}
+
+export const routes: readonly RouteDef[] = [
+  { method: 'GET', path: '/v1/health', function: 'health', auth: 'public' },
+];
+
+export const routeKey = (route: RouteDef) => `${route.method} ${route.path}`;

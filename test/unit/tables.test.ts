@@ -1,0 +1,28 @@
+import { createTableInput, recordsTable, serviceTable } from '../../shared/data/tables.js';
+
+describe('table definitions', () => {
+  it('builds the service table with its sparse status index', () => {
+    const input = createTableInput(serviceTable, 'svc');
+    expect(input.KeySchema).toEqual([
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ]);
+    expect(input.GlobalSecondaryIndexes?.[0]).toMatchObject({
+      IndexName: 'gsi1',
+      Projection: { ProjectionType: 'ALL' },
+    });
+    expect(input.AttributeDefinitions.map((a) => a.AttributeName).sort()).toEqual([
+      'gsi1pk',
+      'gsi1sk',
+      'pk',
+      'sk',
+    ]);
+    expect(serviceTable.ttlAttribute).toBe('ttl');
+  });
+
+  it('builds the records table without indexes', () => {
+    const input = createTableInput(recordsTable, 'rec');
+    expect(input).not.toHaveProperty('GlobalSecondaryIndexes');
+    expect(input.BillingMode).toBe('PAY_PER_REQUEST');
+  });
+});
