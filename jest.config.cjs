@@ -1,5 +1,5 @@
 // One jest project per test tier; `npm test` runs them in order (see package.json).
-// Middy 6 is ESM-only, so @swc/jest compiles it along with our TypeScript.
+// Middy 6 and jose 6 are ESM-only, so @swc/jest compiles them along with our TypeScript.
 const transform = {
   '^.+\\.(t|j|mj)s$': [
     '@swc/jest',
@@ -9,10 +9,9 @@ const transform = {
 const common = {
   testEnvironment: 'node',
   transform,
-  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
-  // Sources import './x.js' (NodeNext); jest resolves them to the .ts files.
-  moduleNameMapper: { '^(.{1,2}/.*).js$': '$1' },
+  resolver: '<rootDir>/test/support/resolver.cjs',
   setupFilesAfterEnv: ['<rootDir>/test/support/log-capture.ts'],
 };
 module.exports = {

@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { HttpEvent } from '../shared/http/handler.js';
+import type { RouteDef } from '../shared/http/routes.js';
+import { lambdaContext } from './lambda-context.js';
+
+export type LambdaHttpHandler = (
+  event: HttpEvent,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface ApiAdapterOptions {
+  routes: readonly RouteDef[];
+  handlers: Record<string, LambdaHttpHandler>;
+  verifyJwt: (token: string) => Promise<Record<string, unknown>>;
+  corsOrigins: readonly string[];
+  /** API Gateway's payload limit. */
+  maxBodyBytes?: number;
+}
+
+const TEXT_TYPES = /^(text\/|application\/(json|[a-z.+-]*\+json|x-www-form-urlencoded|xml|javascript))/i;
+
+/**
+ * An API Gateway HTTP API (payload format 2.0) in front of the same handler
+ * modules Lambda runs: route matching, the JWT authorizer (claims in
+ * `requestContext.authorizer.jwt.claims`, arrays flattened as API Gateway
+ * does), CORS for the configured origins, base64 bodies for binary content.
+ * Returns false when no route matches so the caller can serve other paths.
+ */
+export function apiAdapter(options: ApiAdapterOptions) {
+  const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const compiled = options.routes.map((route) => ({
+    route,
+    pattern: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}$`),
+  }));
+
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = new URL(req.url ?? '/', 'http://local.invalid');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const matchesPath = compiled.filter((c) => c.pattern.test(url.pathname));
+    if (matchesPath.length === 0) return false;
+    const origin = req.headers.origin;
+    const corsHeaders: Record<string, string> =
+      origin && options.corsOrigins.includes(origin)
+        ? { 'access-control-allow-origin': origin, vary: 'origin' }
+        : {};
+
+    if (method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      // Preflight is answered by API Gateway itself, never by a function.
+      res.writeHead(204, {
+        ...corsHeaders,
+        ...(corsHeaders['access-control-allow-origin']
+          ? {
+              'access-control-allow-methods': 'GET,POST,DELETE,OPTIONS',
+              'access-control-allow-headers': 'authorization,content-type',
+              'access-control-max-age': '600',
+            }
+          : {}),
+      });
+      res.end();
+      return true;
+    }
+    const match = matchesPath.find((c) => c.route.method === method);
+    if (!match) {
+      send(
+        res,
+        404,
+        { 'content-type': 'application/json', ...corsHeaders },
+        JSON.stringify({ message: 'Not Found' }),
+      );
+      return true;
+    }
+
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBody);
+    } catch {
+      send(
+        res,
+        413,
+        { 'content-type': 'application/json', ...corsHeaders },
+        JSON.stringify({ message: 'Request Entity Too Large' }),
+      );
+      return true;
+    }
+
+    let claims: Record<string, string> | undefined;
+    if (match.route.auth === 'jwt') {
+      const header = req.headers.authorization ?? '';
+      const token = header.match(/^Bearer\s+(\S+)$/i)?.[1];
+      try {
+        if (!token) throw new Error('no token');
+        claims = flattenClaims(await options.verifyJwt(token));
+      } catch {
+        // API Gateway's own answer; the function is never called.
+        send(
+          res,
+          401,
+          { 'content-type': 'application/json', 'www-authenticate': 'Bearer', ...corsHeaders },
+          JSON.stringify({ message: 'Unauthorized' }),
+        );
+        return true;
+      }
+    }
+
+    const event = toEvent(req, url, method, match.route, match.pattern, body, claims);
+    const handler = options.handlers[match.route.function];
+    if (!handler) throw new Error(`no handler for ${match.route.function}`);
+    let result: APIGatewayProxyStructuredResultV2;
+    try {
+      result = await handler(event, lambdaContext(match.route.function));
+    } catch {
+      send(
+        res,
+        500,
+        { 'content-type': 'application/json', ...corsHeaders },
+        JSON.stringify({ message: 'Internal Server Error' }),
+      );
+      return true;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);
+    const out =
+      result.body === undefined
+        ? Buffer.alloc(0)
+        : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+    if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
+    send(res, result.statusCode ?? 200, { ...headers, ...corsHeaders }, out);
+    return true;
+  };
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer) {
+  res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new Error('too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** API Gateway passes claims as strings; an array claim arrives as "[a b]". */
+export function flattenClaims(payload: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payload)) {
+    if (Array.isArray(value)) out[key] = `[${value.join(' ')}]`;
+    else if (typeof value === 'object' && value !== null) out[key] = JSON.stringify(value);
+    else out[key] = String(value);
+  }
+  return out;
+}
+
+function toEvent(
+  req: IncomingMessage,
+  url: URL,
+  method: string,
+  route: RouteDef,
+  pattern: RegExp,
+  body: Buffer,
+  claims: Record<string, string> | undefined,
+): HttpEvent {
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    if (name === 'cookie') {
+      cookies = String(value).split(/;\s*/);
+      continue;
+    }
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  const contentType = headers['content-type'] ?? '';
+  const isText = body.length === 0 || TEXT_TYPES.test(contentType);
+  const now = new Date();
+  const routeKey = `${route.method} ${route.path}`;
+  const pathParameters = pattern.exec(url.pathname)?.groups;
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    headers,
+    ...(cookies ? { cookies } : {}),
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    ...(pathParameters ? { pathParameters: { ...pathParameters } } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method,
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+      ...(claims ? { authorizer: { jwt: { claims, scopes: [] } } } : {}),
+    },
+    ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: !isText,
+  } as HttpEvent;
+}

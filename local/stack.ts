@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ensureTables } from '../shared/data/ensure-tables.js';
+import { recordsTable, serviceTable } from '../shared/data/tables.js';
+import { routes } from '../shared/http/routes.js';
+import { FileTokenVault } from './adapters/file-token-vault.js';
+import { LocalEventBus } from './adapters/local-event-bus.js';
+import { LocalQueue } from './adapters/local-queue.js';
+import { LocalSchedule } from './adapters/local-schedule.js';
+import { apiAdapter } from './api-adapter.js';
+import type { LocalConfig } from './config.js';
+import { type DevIssuer, devIssuer } from './dev-auth.js';
+import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamodb.js';
+import { localHttpHandlers } from './functions.js';
+import { type StripeSandbox, startStripeSandbox } from './stripe-sandbox/server.js';
+
+export const LOCAL_TABLES = { service: 'defrr-stripe-local-service', records: 'defrr-stripe-local-records' };
+export const CALLBACK_PATH = '/v1/integrations/stripe/callback';
+export const WEBHOOK_PATH = '/v1/webhooks/stripe';
+
+export interface LocalStack {
+  url: string;
+  port: number;
+  config: LocalConfig;
+  dynamo: EmbeddedDynamo;
+  dynamoClient: DynamoDBClient;
+  sandbox: StripeSandbox;
+  issuer: DevIssuer;
+  vault: FileTokenVault;
+  bus: LocalEventBus;
+  queues: { sync: LocalQueue<unknown>; webhooks: LocalQueue<unknown> };
+  schedule: LocalSchedule;
+  close(): Promise<void>;
+}
+
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+  constructor(
+    readonly what: string,
+    readonly port: number,
+    readonly variable: string,
+  ) {
+    super(
+      `${what} cannot listen on port ${port}: it is already in use. Stop the other process or set ${variable}.`,
+    );
+  }
+}
+
+async function listen(server: Server, port: number, host: string, what: string, variable: string) {
+  server.listen(port, host);
+  try {
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([error]) => {
+        throw error;
+      }),
+    ]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new PortInUseError(what, port, variable);
+    throw error;
+  }
+}
+
+function vaultKey(config: LocalConfig): Buffer {
+  if (config.LOCAL_VAULT_KEY) return Buffer.from(config.LOCAL_VAULT_KEY, 'base64');
+  const file = join(config.dataDir, 'vault.key');
+  if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64'), { mode: 0o600 });
+  return key;
+}
+
+/**
+ * The whole service on loopback: embedded DynamoDB, the Stripe sandbox, the
+ * stand-ins for SQS, EventBridge and Secrets Manager, and the HTTP API in
+ * front of the Lambda handlers. The API port is taken first, so a second
+ * stack on the same port fails before touching anything.
+ */
+export async function startLocalStack(
+  config: LocalConfig,
+  options: { memory?: boolean } = {},
+): Promise<LocalStack> {
+  const memory = options.memory ?? false;
+  mkdirSync(config.dataDir, { recursive: true });
+
+  let handle: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  const server = createServer((req, res) => {
+    if (!handle) {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.end(JSON.stringify({ error: { code: 'starting', message: 'The local stack is starting.' } }));
+      return;
+    }
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'internal', message: 'Something went wrong.' } }));
+    });
+  });
+  await listen(server, config.PORT, config.HOST, 'The local API', 'PORT');
+  const port = (server.address() as AddressInfo).port;
+  const publicUrl = config.PUBLIC_URL ? config.publicUrl : `http://localhost:${port}`;
+
+  const cleanups: Array<() => Promise<void> | void> = [
+    async () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  ];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+  try {
+    const dynamo = await startEmbeddedDynamo({
+      ...(memory ? {} : { path: join(config.dataDir, 'dynamodb') }),
+      port: config.DYNAMODB_PORT,
+      host: config.HOST,
+    }).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EADDRINUSE'
+        ? new PortInUseError('The embedded DynamoDB', config.DYNAMODB_PORT, 'DYNAMODB_PORT')
+        : error;
+    });
+    cleanups.push(() => dynamo.close());
+    const dynamoClient = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    cleanups.push(() => dynamoClient.destroy());
+    await ensureTables(dynamoClient, [
+      { def: serviceTable, name: LOCAL_TABLES.service },
+      { def: recordsTable, name: LOCAL_TABLES.records },
+    ]);
+
+    const sandbox = await startStripeSandbox({
+      port: config.STRIPE_SANDBOX_PORT,
+      host: config.HOST,
+      allowedRedirectUris: [`${publicUrl}${CALLBACK_PATH}`],
+      ...(memory ? {} : { stateFile: join(config.dataDir, 'stripe-sandbox.json') }),
+    }).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EADDRINUSE'
+        ? new PortInUseError('The Stripe sandbox', config.STRIPE_SANDBOX_PORT, 'STRIPE_SANDBOX_PORT')
+        : error;
+    });
+    cleanups.push(() => sandbox.close());
+    sandbox.sandbox.redirectUris.add(`${publicUrl}${CALLBACK_PATH}`);
+    // Like registering the endpoint in the Stripe app's settings: sandbox events reach us signed.
+    sandbox.sandbox.addEndpoint(`http://${config.HOST}:${port}${WEBHOOK_PATH}`, 'all');
+
+    const issuer = await devIssuer(join(config.dataDir, 'dev-jwt-key.json'), {
+      org: config.JWT_ORG_CLAIM,
+      roles: config.JWT_ROLES_CLAIM,
+    });
+    const vault = new FileTokenVault(
+      vaultKey(config),
+      memory ? undefined : join(config.dataDir, 'token-vault.json'),
+    );
+    const bus = new LocalEventBus('defrr.stripe-connector');
+    const queues = {
+      sync: new LocalQueue<unknown>({
+        name: 'sync',
+        maxReceiveCount: 3,
+        batchSize: 1,
+        maxConcurrency: 4,
+        functionTimeoutMs: 900_000,
+      }),
+      webhooks: new LocalQueue<unknown>({
+        name: 'webhooks',
+        maxReceiveCount: 5,
+        batchSize: 10,
+        maxConcurrency: 2,
+      }),
+    };
+    cleanups.push(() => {
+      queues.sync.stop();
+      queues.webhooks.stop();
+    });
+    // The nightly dispatcher arrives with the sync; until then the schedule only records its runs.
+    const schedule = new LocalSchedule('nightly-sync', async () => undefined);
+    cleanups.push(() => schedule.stop());
+    if (config.LOCAL_SCHEDULE_MINUTES) schedule.start(config.LOCAL_SCHEDULE_MINUTES * 60_000);
+
+    const api = apiAdapter({
+      routes,
+      handlers: localHttpHandlers(),
+      verifyJwt: (token) => issuer.verify(token),
+      corsOrigins: [publicUrl],
+    });
+
+    handle = async (req, res) => {
+      if (await api(req, res)) return;
+      const url = new URL(req.url ?? '/', 'http://local.invalid');
+      const route = `${req.method} ${url.pathname}`;
+      const json = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify(body));
+      };
+      switch (route) {
+        case 'GET /':
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+          res.end(landingPage(publicUrl, sandbox.url));
+          return;
+        case 'GET /.well-known/jwks.json':
+          return json(200, issuer.jwks);
+        case 'POST /_local/schedule/run':
+          await schedule.trigger();
+          return json(202, { runs: schedule.runs });
+        case 'GET /_local/queues':
+          return json(200, {
+            sync: { depth: queues.sync.depth, deadLetters: queues.sync.deadLetters.length },
+            webhooks: { depth: queues.webhooks.depth, deadLetters: queues.webhooks.deadLetters.length },
+          });
+        default:
+          return json(404, { error: { code: 'not_found', message: 'Not found.' } });
+      }
+    };
+
+    return {
+      url: publicUrl,
+      port,
+      config,
+      dynamo,
+      dynamoClient,
+      sandbox,
+      issuer,
+      vault,
+      bus,
+      queues,
+      schedule,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function landingPage(url: string, sandboxUrl: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Defrr Stripe connector (local)</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:640px;margin:40px auto">
+<h1>Defrr Stripe connector — local stack</h1>
+<ul><li>API: <code>${url}/v1/health</code></li><li>Stripe sandbox: <a href="${sandboxUrl}/_sandbox/info">${sandboxUrl}</a></li></ul>
+</body></html>`;
+}

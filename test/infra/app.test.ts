@@ -1,0 +1,142 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { routes } from '../../shared/http/routes.js';
+import { synthApp } from '../support/synth.js';
+
+jest.setTimeout(120_000);
+
+// Synthesis runs cdk-nag over the whole app and throws on any unacknowledged finding.
+const synthed = synthApp();
+
+describe('stateful stack', () => {
+  const stateful = synthed.statefulTemplate;
+
+  it('keeps both tables: on-demand, KMS-encrypted with the service key, PITR, deletion protection, retained', () => {
+    stateful.resourceCountIs('AWS::DynamoDB::Table', 2);
+    const tables = stateful.findResources('AWS::DynamoDB::Table');
+    for (const table of Object.values(tables)) {
+      expect(table).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      expect(table.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        DeletionProtectionEnabled: true,
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: expect.anything() },
+      });
+    }
+  });
+
+  it('expires OAuth states and ledger entries by TTL on the service table, and has the sparse status index', () => {
+    stateful.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'gsi1' })],
+    });
+  });
+
+  it('rotates the service key and retains it', () => {
+    stateful.hasResource('AWS::KMS::Key', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+    });
+  });
+});
+
+describe('service stack', () => {
+  const service = synthed.serviceTemplate;
+
+  it('runs every function on nodejs22.x, arm64, with tracing and its own log group', () => {
+    const functions = Object.values(service.findResources('AWS::Lambda::Function'));
+    expect(functions.length).toBeGreaterThan(0);
+    for (const fn of functions) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: expect.anything() },
+        Environment: {
+          Variables: expect.objectContaining({
+            POWERTOOLS_SERVICE_NAME: 'stripe-connector',
+            NODE_OPTIONS: '--enable-source-maps',
+          }),
+        },
+      });
+    }
+    service.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('gives no function a managed policy or a wildcard beyond X-Ray', () => {
+    for (const role of Object.values(service.findResources('AWS::IAM::Role'))) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+    for (const policy of Object.values(service.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        if (statement.Resource === '*') {
+          expect([statement.Action].flat().every((a: string) => a.startsWith('xray:'))).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('serves exactly the routes in shared/http/routes.ts, with access logs that omit query strings', () => {
+    const keys = Object.values(service.findResources('AWS::ApiGatewayV2::Route')).map(
+      (r) => r.Properties.RouteKey,
+    );
+    expect(keys.sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
+    const [stage] = Object.values(service.findResources('AWS::ApiGatewayV2::Stage'));
+    const format = stage?.Properties.AccessLogSettings.Format as string;
+    expect(format).toContain('$context.requestId');
+    expect(format).not.toMatch(/querystring|\$context\.path|requestOverride/i);
+    expect(stage?.Properties.DefaultRouteSettings).toMatchObject({
+      ThrottlingRateLimit: 50,
+      ThrottlingBurstLimit: 100,
+    });
+  });
+
+  it('has one function per folder in functions/, and no other', () => {
+    const root = join(__dirname, '..', '..', 'functions');
+    const folders = readdirSync(root).filter((name) => statSync(join(root, name)).isDirectory());
+    const entries = Object.values(synthed.service.functions).map((f) => f.entryName);
+    expect(entries.sort()).toEqual(folders.sort());
+    expect(Object.keys(service.findResources('AWS::Lambda::Function'))).toHaveLength(folders.length);
+  });
+});
+
+describe('cdk-nag', () => {
+  it('fails synthesis on an unacknowledged finding (so the suite fails on one)', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Nagged');
+    new sqs.Queue(stack, 'Plain', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS2/);
+  });
+});
+
+describe('npm run synth and settings', () => {
+  it('writes both templates offline, with no Docker', () => {
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+    const { mkdtempSync, existsSync } = require('node:fs') as typeof import('node:fs');
+    const out = mkdtempSync(join(require('node:os').tmpdir(), 'synth-'));
+    const root = join(__dirname, '..', '..');
+    const printed = execFileSync(join(root, 'node_modules', '.bin', 'tsx'), ['infra/synth.ts'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        CDK_OUTDIR: out,
+        DOCKER_HOST: 'unix:///nonexistent.sock',
+        PATH: process.env.PATH ?? '',
+      },
+    }).toString();
+    expect(printed).toContain('DefrrStripe-dev-Service');
+    expect(existsSync(join(out, 'DefrrStripe-dev-Stateful.template.json'))).toBe(true);
+    expect(existsSync(join(out, 'DefrrStripe-dev-Service.template.json'))).toBe(true);
+  });
+
+  it('refuses an invalid setting by name', () => {
+    const { readSettings } = require('../../infra/settings.js') as typeof import('../../infra/settings.js');
+    expect(() => readSettings(() => undefined, {})).toThrow(/stage \(context 'stage' or STAGE\)/);
+    expect(() => readSettings((k) => ({ stage: 'Prod!', logRetentionDays: 30 })[k], {})).toThrow(/stage/);
+  });
+});

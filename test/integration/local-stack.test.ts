@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { LOCAL_TABLES } from '../../local/stack.js';
+import { spawnLocalStack, startLocalProcess, stopProcess } from '../support/local-process.js';
+
+jest.setTimeout(120_000);
+
+const dynamo = (endpoint: string) =>
+  new DynamoDBClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+
+describe('npm start (the local stack as a process)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'local-stack-'));
+
+  it('serves health, refuses a second stack on its port, stops on SIGTERM and keeps its data', async () => {
+    const first = await startLocalProcess({ DATA_DIR: dataDir });
+    const health = await fetch(`${first.url}/v1/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+
+    // A second stack on the same PORT fails fast with a clear message.
+    const port = new URL(first.url).port;
+    const second = spawnLocalStack({ DATA_DIR: mkdtempSync(join(tmpdir(), 'second-')), PORT: port });
+    expect(await second.exit).not.toBe(0);
+    expect(second.output()).toContain(`port ${port}: it is already in use`);
+
+    // Write through the embedded DynamoDB and the sandbox, then restart.
+    const client = dynamo(first.dynamoEndpoint);
+    await client.send(
+      new PutItemCommand({
+        TableName: LOCAL_TABLES.service,
+        Item: { pk: { S: 'ORG#org_keep' }, sk: { S: 'PROBE' }, v: { N: '7' } },
+      }),
+    );
+    client.destroy();
+    const info = (await (await fetch(`${first.sandboxUrl}/_sandbox/info`)).json()) as {
+      app: { clientId: string };
+    };
+    expect(await stopProcess(first)).toBe(0);
+    expect(first.output()).toContain('Stopped.');
+
+    const restarted = await startLocalProcess({ DATA_DIR: dataDir });
+    const again = dynamo(restarted.dynamoEndpoint);
+    const { Item } = await again.send(
+      new GetItemCommand({
+        TableName: LOCAL_TABLES.service,
+        Key: { pk: { S: 'ORG#org_keep' }, sk: { S: 'PROBE' } },
+      }),
+    );
+    again.destroy();
+    expect(Item?.v?.N).toBe('7');
+    const infoAgain = (await (await fetch(`${restarted.sandboxUrl}/_sandbox/info`)).json()) as {
+      app: { clientId: string };
+    };
+    expect(infoAgain.app.clientId).toBe(info.app.clientId);
+    expect(await stopProcess(restarted)).toBe(0);
+  });
+
+  it('keeps nothing with --memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'memory-'));
+    const proc = await startLocalProcess({ DATA_DIR: dir }, ['--memory']);
+    const client = dynamo(proc.dynamoEndpoint);
+    await client.send(
+      new PutItemCommand({ TableName: LOCAL_TABLES.service, Item: { pk: { S: 'A' }, sk: { S: 'B' } } }),
+    );
+    client.destroy();
+    expect(await stopProcess(proc)).toBe(0);
+    const next = await startLocalProcess({ DATA_DIR: dir }, ['--memory']);
+    const client2 = dynamo(next.dynamoEndpoint);
+    const { Item } = await client2.send(
+      new GetItemCommand({ TableName: LOCAL_TABLES.service, Key: { pk: { S: 'A' }, sk: { S: 'B' } } }),
+    );
+    client2.destroy();
+    expect(Item).toBeUndefined();
+    expect(await stopProcess(next)).toBe(0);
+  });
+
+  it('fails with the variable name when configuration is invalid', async () => {
+    const proc = spawnLocalStack({ DATA_DIR: mkdtempSync(join(tmpdir(), 'bad-')), PORT: 'not-a-port' });
+    expect(await proc.exit).toBe(1);
+    expect(proc.output()).toContain('PORT: invalid');
+  });
+
+  it('npm run token prints a JWT the running stack accepts', async () => {
+    const proc = await startLocalProcess({ DATA_DIR: dataDir });
+    try {
+      const token = execFileSync(
+        join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx'),
+        ['local/token.ts', '--org', 'org_1', '--role', 'admin'],
+        {
+          cwd: join(__dirname, '..', '..'),
+          env: { ...process.env, DATA_DIR: dataDir },
+        },
+      )
+        .toString()
+        .trim();
+      const [, payload] = token.split('.');
+      expect(JSON.parse(Buffer.from(payload as string, 'base64url').toString())).toMatchObject({
+        org_id: 'org_1',
+        roles: ['admin'],
+      });
+      const jwks = (await (
+        await fetch(`${proc.url}/.well-known/jwks.json`)
+      ).json()) as import('jose').JSONWebKeySet;
+      const { createLocalJWKSet, jwtVerify } = await import('jose');
+      await expect(jwtVerify(token, createLocalJWKSet(jwks))).resolves.toBeDefined();
+    } finally {
+      await stopProcess(proc);
+    }
+  });
+});

@@ -1,0 +1,19 @@
+import { findSecrets, registerSecret } from '../support/log-capture.js';
+
+describe('the log scanner every test file runs', () => {
+  it.each([
+    ['an OAuth access token', 'token=sk_test_oauth_0123456789abcdefABCDEF'],
+    ['a live secret key', 'sk_live_0123456789abcdefABCDEF'],
+    ['a refresh token', '"refresh":"rt_0123456789abcdefABCDEF0123456789"'],
+    ['an authorization code', 'code=ac_0123456789abcdefABCDEF012345'],
+    ['a webhook secret', 'whsec_0123456789abcdefABCDEF'],
+  ])('finds %s', (_name, text) => {
+    expect(findSecrets(text)).toHaveLength(1);
+  });
+
+  it('finds a registered value of any shape, and ignores masked keys', () => {
+    registerSecret('opaque-secret-value-42');
+    expect(findSecrets('x opaque-secret-value-42 y')).toHaveLength(1);
+    expect(findSecrets('Invalid API Key provided: sk_****abcd')).toEqual([]);
+  });
+});

@@ -1,0 +1,77 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AccountData } from '../../local/stripe-sandbox/account-data.js';
+import { Sandbox } from '../../local/stripe-sandbox/sandbox.js';
+
+/**
+ * The sandbox's objects must carry the fields of Stripe's own examples (the
+ * team's copy of Stripe's OpenAPI fixtures, beside the repo in ../shared).
+ */
+const FIXTURES =
+  process.env.STRIPE_FIXTURES ??
+  join(__dirname, '..', '..', '..', 'shared', 'stripe-fixtures', 'fixtures3.json');
+
+function load(): Record<string, Record<string, unknown>> {
+  if (!existsSync(FIXTURES)) {
+    throw new Error(
+      `Stripe's fixtures are missing at ${FIXTURES}; set STRIPE_FIXTURES to fixtures3.json from github.com/stripe/openapi`,
+    );
+  }
+  return (
+    JSON.parse(readFileSync(FIXTURES, 'utf8')) as { resources: Record<string, Record<string, unknown>> }
+  ).resources;
+}
+
+const keys = (o: object) => Object.keys(o).sort();
+
+describe("sandbox objects have Stripe's fields", () => {
+  const fixtures = load();
+  const data = new AccountData(
+    'acct_1ShapeTest000001',
+    'test',
+    {
+      balance_transactions: 30,
+      charges: 30,
+      refunds: 5,
+      invoices: 50,
+      credit_notes: 5,
+      disputes: 5,
+    },
+    'seed',
+    1_790_000_000,
+  );
+
+  it.each([
+    ['balance_transactions', 'balance_transaction'],
+    ['charges', 'charge'],
+    ['refunds', 'refund'],
+    ['invoices', 'invoice'],
+    ['credit_notes', 'credit_note'],
+    ['disputes', 'dispute'],
+  ] as const)('%s match the %s fixture field for field', (resource, fixture) => {
+    const object = data.collections[resource].at(0);
+    expect(keys(object)).toEqual(keys(fixtures[fixture] as object));
+    expect(object.object).toBe(fixture);
+  });
+
+  it('invoice lines, events and the account match theirs', () => {
+    const sandbox = new Sandbox({ accounts: [{ id: 'acct_1ShapeTest000001', name: 'Shapes' }] });
+    const invoice = data.collections.invoices.at(0) as unknown as { lines: { data: object[] } };
+    expect(keys(invoice.lines.data[0] as object)).toEqual(keys(fixtures.line_item as object));
+    const { events } = sandbox.createActivity('acct_1ShapeTest000001', 'test', 'charge');
+    const event = sandbox
+      .accountData('acct_1ShapeTest000001', 'test')
+      ?.events.get(events[0] as string) as object;
+    expect(keys(event)).toEqual([...keys(fixtures.event as object), 'account'].sort());
+    expect(keys(sandbox.accountObject('acct_1ShapeTest000001') as object)).toEqual(
+      keys(fixtures.account as object),
+    );
+  });
+
+  it('generates the same objects from the same seed', () => {
+    const again = new AccountData('acct_1ShapeTest000001', 'test', data.counts, 'seed', 1_790_000_000);
+    expect(again.collections.charges.at(7)).toEqual(data.collections.charges.at(7));
+    const other = new AccountData('acct_1ShapeTest000001', 'test', data.counts, 'other-seed', 1_790_000_000);
+    expect(other.collections.charges.at(7).id).not.toBe(data.collections.charges.at(7).id);
+  });
+});
