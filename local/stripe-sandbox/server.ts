@@ -504,6 +504,30 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       case 'POST /_sandbox/clock':
         sandbox.advanceClock(Number(body.advanceSeconds) || 0);
         return json(res, 200, { now: sandbox.now() });
+      case 'POST /_sandbox/accounts': {
+        if (typeof body.id !== 'string' || !/^acct_[A-Za-z0-9]{8,}$/.test(body.id))
+          throw invalidRequest('id must look like acct_…', 'id');
+        if (sandbox.accounts.has(body.id)) throw invalidRequest(`Account ${body.id} exists`, 'id');
+        const counts: Record<string, number> = {};
+        for (const resource of RESOURCES) {
+          const value = (body.counts as Record<string, unknown> | undefined)?.[resource];
+          if (value === undefined) continue;
+          if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1_000_000) {
+            throw invalidRequest(
+              `counts.${resource} must be an integer from 0 to 1,000,000`,
+              `counts.${resource}`,
+            );
+          }
+          counts[resource] = value;
+        }
+        sandbox.addAccount({
+          id: body.id,
+          name: typeof body.name === 'string' ? body.name : body.id,
+          counts,
+        });
+        const added = sandbox.accounts.get(body.id);
+        return json(res, 200, { id: added?.id, name: added?.name, counts: added?.counts });
+      }
       case 'POST /_sandbox/redirect_uris':
         if (typeof body.uri !== 'string') throw invalidRequest('uri is required', 'uri');
         sandbox.redirectUris.add(body.uri);

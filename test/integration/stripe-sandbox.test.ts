@@ -143,6 +143,34 @@ describe('read API through stripe-node', () => {
     sandbox.sandbox.advanceClock(-3601);
   });
 
+  it('adds an account of any size over the control API', async () => {
+    const response = await fetch(`${sandbox.url}/_sandbox/accounts`, {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'acct_1SbxLargeAccount9',
+        name: 'Large',
+        counts: { balance_transactions: 250_000, charges: 0 },
+      }),
+    });
+    expect(response.status).toBe(200);
+    const tokens = await connectAccount(sandbox, 'acct_1SbxLargeAccount9');
+    const client = stripeFor(sandbox, tokens.access_token);
+    const page = await client.balanceTransactions.list({ limit: 100 });
+    expect(page.data).toHaveLength(100);
+    expect(page.has_more).toBe(true);
+    const oldest = await client.balanceTransactions.list({
+      limit: 1,
+      ending_before: page.data[0]?.id as string,
+    });
+    expect(oldest.data).toHaveLength(0);
+    expect((await client.charges.list()).data).toHaveLength(0);
+    const bad = await fetch(`${sandbox.url}/_sandbox/accounts`, {
+      method: 'POST',
+      body: JSON.stringify({ id: 'acct_1SbxBadCounts0001', counts: { charges: -1 } }),
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it('keeps accounts apart: a token reads only its own account', async () => {
     const other = stripeFor(sandbox, (await connectAccount(sandbox, OTHER)).access_token);
     expect((await all(other.charges.list({ limit: 100 }))).length).toBe(5);
