@@ -1,9 +1,15 @@
-import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { recordsTable, serviceTable } from '../shared/data/tables.js';
 import { type FunctionName, routes } from '../shared/http/routes.js';
+import { JobQueue } from './constructs/job-queue.js';
 import { ServiceFunction } from './constructs/service-function.js';
 import type { Settings } from './settings.js';
 import type { StatefulResources } from './stateful-stack.js';
@@ -13,29 +19,132 @@ export interface ServiceStackProps extends StackProps {
   stateful: StatefulResources;
 }
 
-/** The code: functions and the HTTP API, taking the stateful resources through typed props. */
+const CALLBACK_PATH = '/v1/integrations/stripe/callback';
+
+function importStateful(scope: Construct, stateful: StatefulResources): StatefulResources {
+  const key = kms.Key.fromKeyArn(scope, 'ServiceKey', stateful.key.keyArn);
+  const table = (id: string, source: dynamodb.ITable, indexes: string[]) =>
+    dynamodb.Table.fromTableAttributes(scope, id, {
+      tableArn: source.tableArn,
+      encryptionKey: key,
+      ...(indexes.length > 0 ? { globalIndexes: indexes } : {}),
+    });
+  return {
+    key,
+    serviceTable: table(
+      'ServiceTable',
+      stateful.serviceTable,
+      serviceTable.globalSecondaryIndexes.map((i) => i.indexName),
+    ),
+    recordsTable: table(
+      'RecordsTable',
+      stateful.recordsTable,
+      recordsTable.globalSecondaryIndexes.map((i) => i.indexName),
+    ),
+    appCredentials: secretsmanager.Secret.fromSecretAttributes(scope, 'AppCredentials', {
+      secretCompleteArn: stateful.appCredentials.secretArn,
+      encryptionKey: key,
+    }),
+    connectionSecretPrefix: stateful.connectionSecretPrefix,
+  };
+}
+
+/** The code: functions, queues and the HTTP API, taking the stateful resources through typed props. */
 export class ServiceStack extends Stack {
   readonly functions: Record<FunctionName, ServiceFunction>;
   readonly api: apigw.HttpApi;
+  readonly syncQueue: JobQueue;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
     const { settings } = props;
-    const serviceName = 'stripe-connector';
+    // Grants on the stateful stack's own constructs would edit the key policy there and make
+    // the two stacks depend on each other; imported references grant through the roles instead.
+    const stateful = importStateful(this, props.stateful);
+    const common = { serviceName: 'stripe-connector', logRetentionDays: settings.logRetentionDays };
+
+    this.syncQueue = new JobQueue(this, 'SyncQueue', {
+      key: stateful.key,
+      consumerTimeout: Duration.minutes(15),
+      maxReceiveCount: 3,
+    });
+
+    this.api = new apigw.HttpApi(this, 'HttpApi', {
+      apiName: `defrr-stripe-${settings.stage}`,
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: settings.frontendOrigins,
+        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE],
+        allowHeaders: ['authorization', 'content-type'],
+        maxAge: Duration.minutes(10),
+      },
+    });
+    const redirectUri = settings.oauthRedirectUri ?? `${this.api.apiEndpoint}${CALLBACK_PATH}`;
+
+    const auth = {
+      JWT_ORG_CLAIM: settings.jwtOrgClaim,
+      JWT_ROLES_CLAIM: settings.jwtRolesClaim,
+      JWT_ADMIN_ROLE: settings.jwtAdminRole,
+    };
+    const frontend = {
+      FRONTEND_ORIGINS: settings.frontendOrigins.join(','),
+      FRONTEND_INTEGRATION_PATH: settings.frontendIntegrationPath,
+    };
+    const records = (fn: ServiceFunction) => fn.bindRecordsTable(stateful.recordsTable, stateful.key, 'none');
+
+    const connectStart = new ServiceFunction(this, 'ConnectStart', { ...common, name: 'connect-start' })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .envs({
+        ...auth,
+        ...frontend,
+        STRIPE_CLIENT_ID: settings.stripeClientId,
+        ...(settings.stripeAuthorizeUrlTest
+          ? { STRIPE_AUTHORIZE_URL_TEST: settings.stripeAuthorizeUrlTest }
+          : {}),
+        ...(settings.stripeAuthorizeUrlLive
+          ? { STRIPE_AUTHORIZE_URL_LIVE: settings.stripeAuthorizeUrlLive }
+          : {}),
+        STRIPE_DEFAULT_MODE: settings.stripeDefaultMode,
+        OAUTH_REDIRECT_URI: redirectUri,
+        TOKEN_SECRET_PREFIX: stateful.connectionSecretPrefix,
+      });
+    records(connectStart);
+
+    const oauthCallback = new ServiceFunction(this, 'OAuthCallback', {
+      ...common,
+      name: 'oauth-callback',
+      timeout: Duration.seconds(29),
+    })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['create', 'delete'])
+      .bindAppCredentials(stateful.appCredentials, stateful.key)
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .envs(frontend);
+    records(oauthCallback);
+
+    const status = new ServiceFunction(this, 'Status', { ...common, name: 'status' })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'read')
+      .envs(auth);
+    records(status);
+
+    const disconnect = new ServiceFunction(this, 'Disconnect', { ...common, name: 'disconnect' })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
+      .envs(auth);
+    records(disconnect);
+
+    const health = new ServiceFunction(this, 'Health', { ...common, name: 'health' });
+
     this.functions = {
-      health: new ServiceFunction(this, 'Health', {
-        name: 'health',
-        serviceName,
-        logRetentionDays: settings.logRetentionDays,
-      }),
+      health,
+      'connect-start': connectStart,
+      'oauth-callback': oauthCallback,
+      status,
+      disconnect,
     };
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: settings.logRetentionDays as logs.RetentionDays,
-    });
-    this.api = new apigw.HttpApi(this, 'HttpApi', {
-      apiName: `defrr-stripe-${settings.stage}`,
-      createDefaultStage: false,
     });
     const stage = this.api.addStage('LiveStage', {
       stageName: '$default',
@@ -52,9 +161,15 @@ export class ServiceStack extends Stack {
         routeKey: '$context.routeKey',
         status: '$context.status',
         latency: '$context.responseLatency',
+        authorizerError: '$context.authorizer.error',
         integrationError: '$context.integrationErrorMessage',
       }),
     };
+
+    const authorizer = new HttpJwtAuthorizer('JwtAuthorizer', settings.jwtIssuer, {
+      jwtAudience: settings.jwtAudience,
+      identitySource: ['$request.header.Authorization'],
+    });
     for (const route of routes) {
       const [added] = this.api.addRoutes({
         path: route.path,
@@ -63,14 +178,19 @@ export class ServiceStack extends Stack {
           `${route.function}-${route.method}`,
           this.functions[route.function].fn,
         ),
+        ...(route.auth === 'jwt' ? { authorizer } : {}),
       });
       if (route.auth === 'public' && added) {
         Validations.of(added).acknowledge({
           id: 'AwsSolutions-APIG4',
-          reason: `${route.method} ${route.path} is public by design (${route.function}); the function checks what it must.`,
+          reason: `${route.method} ${route.path} is public by design (${route.function}): Stripe's redirect, or the liveness probe.`,
         });
       }
     }
     new CfnOutput(this, 'ApiUrl', { value: stage.url });
+    new CfnOutput(this, 'OAuthRedirectUri', {
+      value: redirectUri,
+      description: "Add this to the Stripe app manifest's allowed_redirect_uris",
+    });
   }
 }

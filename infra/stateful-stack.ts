@@ -1,12 +1,20 @@
-import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { recordsTable, serviceTable, type TableDef } from '../shared/data/tables.js';
 import type { Settings } from './settings.js';
 
+/** The JSON shape operators put into the app-credentials secret after the first deploy. */
+export const APP_CREDENTIALS_SHAPE =
+  '{"secretKeys":{"test":"sk_test_…","live":"sk_live_…"},"webhookSecrets":["whsec_…"]}';
+
 export interface StatefulResources {
   key: kms.IKey;
+  appCredentials: secretsmanager.ISecret;
+  /** Name prefix of the per-connection token secrets. */
+  connectionSecretPrefix: string;
   serviceTable: dynamodb.ITable;
   recordsTable: dynamodb.ITable;
 }
@@ -45,6 +53,8 @@ export class StatefulStack extends Stack implements StatefulResources {
   readonly key: kms.Key;
   readonly serviceTable: dynamodb.Table;
   readonly recordsTable: dynamodb.Table;
+  readonly appCredentials: secretsmanager.Secret;
+  readonly connectionSecretPrefix: string;
 
   constructor(scope: Construct, id: string, props: StackProps & { settings: Settings }) {
     super(scope, id, props);
@@ -55,5 +65,23 @@ export class StatefulStack extends Stack implements StatefulResources {
     });
     this.serviceTable = buildTable(this, serviceTable, this.key);
     this.recordsTable = buildTable(this, recordsTable, this.key);
+    this.connectionSecretPrefix = `defrr/stripe/${props.settings.stage}/connections/`;
+    // Created holding no credential (empty key lists); operators put the real value after deploy.
+    this.appCredentials = new secretsmanager.Secret(this, 'AppCredentials', {
+      secretName: `defrr/stripe/${props.settings.stage}/app-credentials`,
+      description: `The Stripe app's secret keys and webhook secrets, as JSON: ${APP_CREDENTIALS_SHAPE}`,
+      encryptionKey: this.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ secretKeys: {}, webhookSecrets: [] }),
+        generateStringKey: 'unused',
+        excludePunctuation: true,
+      },
+    });
+    Validations.of(this.appCredentials).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "Stripe's keys and webhook secrets are rolled in the Stripe Dashboard, not by a Lambda; the runbook rotates them without downtime.",
+    });
   }
 }

@@ -24,6 +24,13 @@ export const localConfigSchema = z.object({
     .optional(),
   /** Runs the nightly schedule every N minutes locally (off when unset; POST /_local/schedule/run triggers it). */
   LOCAL_SCHEDULE_MINUTES: z.coerce.number().positive().optional(),
+  /** How long the service waits for Stripe (the sandbox here). */
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Which org the integration page acts as, unless its URL says `?org=`. */
+  LOCAL_ORG: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('org_demo'),
   JWT_ORG_CLAIM: z.string().min(1).default('org_id'),
   JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
   JWT_ADMIN_ROLE: z.string().min(1).default('admin'),

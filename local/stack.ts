@@ -5,9 +5,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoConnectionStore } from '../shared/adapters/dynamodb/connection-store.js';
+import { documentClient } from '../shared/adapters/dynamodb/document-client.js';
+import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js';
 import { ensureTables } from '../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
+import type { SyncJob } from '../shared/domain/sync-job.js';
 import { routes } from '../shared/http/routes.js';
+import { StaticAppCredentials } from '../shared/ports/app-credentials.js';
+import { type Clock, systemClock } from '../shared/ports/clock.js';
 import { FileTokenVault } from './adapters/file-token-vault.js';
 import { LocalEventBus } from './adapters/local-event-bus.js';
 import { LocalQueue } from './adapters/local-queue.js';
@@ -17,6 +23,7 @@ import type { LocalConfig } from './config.js';
 import { type DevIssuer, devIssuer } from './dev-auth.js';
 import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamodb.js';
 import { localHttpHandlers } from './functions.js';
+import { integrationPage } from './integration-page.js';
 import { type StripeSandbox, startStripeSandbox } from './stripe-sandbox/server.js';
 
 export const LOCAL_TABLES = { service: 'defrr-stripe-local-service', records: 'defrr-stripe-local-records' };
@@ -32,8 +39,9 @@ export interface LocalStack {
   sandbox: StripeSandbox;
   issuer: DevIssuer;
   vault: FileTokenVault;
+  store: DynamoConnectionStore;
   bus: LocalEventBus;
-  queues: { sync: LocalQueue<unknown>; webhooks: LocalQueue<unknown> };
+  queues: { sync: LocalQueue<SyncJob>; webhooks: LocalQueue<unknown> };
   schedule: LocalSchedule;
   close(): Promise<void>;
 }
@@ -76,6 +84,13 @@ function vaultKey(config: LocalConfig): Buffer {
   return key;
 }
 
+export interface LocalStackOptions {
+  /** Keep nothing on disk (`npm start -- --memory`). */
+  memory?: boolean;
+  /** The service's clock (tests move it to expire OAuth states). */
+  clock?: Clock;
+}
+
 /**
  * The whole service on loopback: embedded DynamoDB, the Stripe sandbox, the
  * stand-ins for SQS, EventBridge and Secrets Manager, and the HTTP API in
@@ -84,9 +99,10 @@ function vaultKey(config: LocalConfig): Buffer {
  */
 export async function startLocalStack(
   config: LocalConfig,
-  options: { memory?: boolean } = {},
+  options: LocalStackOptions = {},
 ): Promise<LocalStack> {
   const memory = options.memory ?? false;
+  const clock = options.clock ?? systemClock;
   mkdirSync(config.dataDir, { recursive: true });
 
   let handle: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
@@ -161,7 +177,7 @@ export async function startLocalStack(
     );
     const bus = new LocalEventBus('defrr.stripe-connector');
     const queues = {
-      sync: new LocalQueue<unknown>({
+      sync: new LocalQueue<SyncJob>({
         name: 'sync',
         maxReceiveCount: 3,
         batchSize: 1,
@@ -184,9 +200,36 @@ export async function startLocalStack(
     cleanups.push(() => schedule.stop());
     if (config.LOCAL_SCHEDULE_MINUTES) schedule.start(config.LOCAL_SCHEDULE_MINUTES * 60_000);
 
+    const store = new DynamoConnectionStore(documentClient(dynamoClient), LOCAL_TABLES.service);
+    const credentials = new StaticAppCredentials({
+      secretKeys: sandbox.sandbox.secretKeys,
+      webhookSecrets: sandbox.sandbox.webhookSecrets,
+    });
+    const tokens = new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS);
+    const sandboxInfo = sandbox.sandbox;
+    const handlers = localHttpHandlers({
+      store,
+      vault,
+      tokens,
+      syncQueue: queues.sync,
+      clock,
+      auth: config,
+      connect: {
+        STRIPE_CLIENT_ID: sandboxInfo.clientId,
+        authorizeUrls: {
+          test: `${sandbox.url}/oauth/v2/chnlink_localtest/authorize`,
+          live: `${sandbox.url}/oauth/v2/authorize`,
+        },
+        STRIPE_DEFAULT_MODE: 'test',
+        OAUTH_REDIRECT_URI: `${publicUrl}${CALLBACK_PATH}`,
+        TOKEN_SECRET_PREFIX: 'local/stripe/connections/',
+        FRONTEND_ORIGINS: [publicUrl],
+        FRONTEND_INTEGRATION_PATH: '/',
+      },
+    });
     const api = apiAdapter({
       routes,
-      handlers: localHttpHandlers(),
+      handlers,
       verifyJwt: (token) => issuer.verify(token),
       corsOrigins: [publicUrl],
     });
@@ -200,10 +243,24 @@ export async function startLocalStack(
         res.end(JSON.stringify(body));
       };
       switch (route) {
-        case 'GET /':
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-          res.end(landingPage(publicUrl, sandbox.url));
+        case 'GET /': {
+          const requested = url.searchParams.get('org') ?? config.LOCAL_ORG;
+          const orgId = /^[A-Za-z0-9_-]{1,64}$/.test(requested) ? requested : config.LOCAL_ORG;
+          const token = await issuer.issue({
+            org: orgId,
+            roles: ['admin'],
+            sub: 'user_local_admin',
+            expiresIn: '8h',
+          });
+          res.writeHead(200, {
+            'content-type': 'text/html; charset=utf-8',
+            'cache-control': 'no-store',
+            'content-security-policy':
+              "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+          });
+          res.end(integrationPage({ token, orgId }));
           return;
+        }
         case 'GET /.well-known/jwks.json':
           return json(200, issuer.jwks);
         case 'POST /_local/schedule/run':
@@ -228,6 +285,7 @@ export async function startLocalStack(
       sandbox,
       issuer,
       vault,
+      store,
       bus,
       queues,
       schedule,
@@ -237,12 +295,4 @@ export async function startLocalStack(
     await close();
     throw error;
   }
-}
-
-function landingPage(url: string, sandboxUrl: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Defrr Stripe connector (local)</title></head>
-<body style="font-family:system-ui,sans-serif;max-width:640px;margin:40px auto">
-<h1>Defrr Stripe connector — local stack</h1>
-<ul><li>API: <code>${url}/v1/health</code></li><li>Stripe sandbox: <a href="${sandboxUrl}/_sandbox/info">${sandboxUrl}</a></li></ul>
-</body></html>`;
 }

@@ -58,3 +58,44 @@ export const frontendConfig = z.object({
 });
 
 export { csv as csvSchema, nonEmpty as nonEmptySchema };
+
+const mode = z.enum(['test', 'live']);
+
+/** Where Stripe is and how long to wait for it. */
+export const stripeApiConfig = z.object({
+  STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(5).default(1),
+});
+
+/** The Stripe app's OAuth settings (public values: the secrets live in Secrets Manager). */
+export const connectConfig = z
+  .object({
+    STRIPE_CLIENT_ID: nonEmpty.startsWith('ca_'),
+    STRIPE_AUTHORIZE_URL_TEST: z.url().optional(),
+    STRIPE_AUTHORIZE_URL_LIVE: z.url().optional(),
+    STRIPE_DEFAULT_MODE: mode,
+    OAUTH_REDIRECT_URI: z.url(),
+    TOKEN_SECRET_PREFIX: nonEmpty,
+  })
+  .refine((c) => c.STRIPE_AUTHORIZE_URL_TEST ?? c.STRIPE_AUTHORIZE_URL_LIVE, {
+    message: 'set STRIPE_AUTHORIZE_URL_TEST and/or STRIPE_AUTHORIZE_URL_LIVE',
+    path: ['STRIPE_AUTHORIZE_URL_LIVE'],
+  })
+  .refine(
+    (c) => (c.STRIPE_DEFAULT_MODE === 'live' ? c.STRIPE_AUTHORIZE_URL_LIVE : c.STRIPE_AUTHORIZE_URL_TEST),
+    {
+      message: 'the default mode needs its authorize URL',
+      path: ['STRIPE_DEFAULT_MODE'],
+    },
+  );
+
+/** What functions that hold tokens need: the app's credentials secret and where connection secrets go. */
+export const tokenConfig = z.object({
+  APP_CREDENTIALS_SECRET_ID: nonEmpty,
+  TOKEN_SECRET_PREFIX: nonEmpty,
+  /** The service's KMS key for connection secrets. */
+  KMS_KEY_ID: nonEmpty,
+});
+
+export const syncQueueConfig = z.object({ SYNC_QUEUE_URL: z.url() });

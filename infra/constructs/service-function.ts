@@ -1,9 +1,13 @@
 import { join } from 'node:path';
-import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 const ROOT = join(__dirname, '..', '..');
@@ -99,6 +103,154 @@ export class ServiceFunction extends Construct {
   /** Sets an environment variable (the binding helpers pair this with a grant). */
   env(name: string, value: string): this {
     this.fn.addEnvironment(name, value);
+    return this;
+  }
+
+  envs(values: Record<string, string>): this {
+    for (const [name, value] of Object.entries(values)) this.fn.addEnvironment(name, value);
+    return this;
+  }
+
+  /**
+   * Use of the service's KMS key through one AWS service only (`kms:ViaService`):
+   * the key that encrypts tables, secrets and queues cannot be used directly.
+   */
+  private grantKey(key: kms.IKey, actions: string[], via: 'dynamodb' | 'secretsmanager' | 'sqs'): void {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions,
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `${via}.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  private grantTable(
+    table: dynamodb.ITable,
+    key: kms.IKey,
+    access: 'read' | 'readWrite',
+    indexes: string[],
+  ): void {
+    const read = [
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:Query',
+      'dynamodb:ConditionCheckItem',
+    ];
+    const write = [
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ];
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: access === 'read' ? read : [...read, ...write],
+        resources: [table.tableArn],
+      }),
+    );
+    if (indexes.length > 0) {
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: indexes.map((i) => `${table.tableArn}/index/${i}`),
+        }),
+      );
+    }
+    this.grantKey(
+      key,
+      access === 'read'
+        ? ['kms:Decrypt', 'kms:DescribeKey']
+        : ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+      'dynamodb',
+    );
+  }
+
+  /** The service table: its name, and read or read-write access (its indexes and the key included). */
+  bindServiceTable(
+    table: dynamodb.ITable,
+    key: kms.IKey,
+    access: 'read' | 'readWrite',
+    indexes: string[] = [],
+  ): this {
+    this.env('SERVICE_TABLE_NAME', table.tableName);
+    this.grantTable(table, key, access, indexes);
+    return this;
+  }
+
+  /** The records table's name for every function (config is shared); access only where asked. */
+  bindRecordsTable(table: dynamodb.ITable, key: kms.IKey, access: 'read' | 'readWrite' | 'none'): this {
+    this.env('RECORDS_TABLE_NAME', table.tableName);
+    if (access !== 'none') this.grantTable(table, key, access, []);
+    return this;
+  }
+
+  /**
+   * Connection secrets, by name prefix: only the functions that hold tokens
+   * get this, and only the actions they use. The KMS key encrypts them.
+   */
+  bindConnectionSecrets(
+    prefix: string,
+    key: kms.IKey,
+    actions: Array<'create' | 'read' | 'write' | 'delete'>,
+  ): this {
+    const map = {
+      create: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+      read: ['secretsmanager:GetSecretValue'],
+      write: ['secretsmanager:PutSecretValue'],
+      delete: ['secretsmanager:DeleteSecret'],
+    } as const;
+    this.env('TOKEN_SECRET_PREFIX', prefix);
+    this.env('KMS_KEY_ID', key.keyArn);
+    const stack = Stack.of(this);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: actions.flatMap((a) => map[a]),
+        resources: [
+          stack.formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: `${prefix}*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    const keyActions = [
+      ...(actions.includes('read') ? ['kms:Decrypt'] : []),
+      ...(actions.includes('create') || actions.includes('write')
+        ? ['kms:GenerateDataKey', 'kms:Encrypt']
+        : []),
+    ];
+    if (keyActions.length > 0) this.grantKey(key, keyActions, 'secretsmanager');
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${prefix}*]`,
+      reason:
+        "One secret per connection, named at run time: the grant is scoped to the service's connection-secret name prefix.",
+    });
+    return this;
+  }
+
+  /** The Stripe app's credentials secret: read only. */
+  bindAppCredentials(secret: secretsmanager.ISecret, key: kms.IKey): this {
+    this.env('APP_CREDENTIALS_SECRET_ID', secret.secretArn);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
+    );
+    this.grantKey(key, ['kms:Decrypt'], 'secretsmanager');
+    return this;
+  }
+
+  /** Send-only access to a queue, its URL in `envName`. */
+  bindQueueSender(queue: sqs.IQueue, key: kms.IKey, envName: string): this {
+    this.env(envName, queue.queueUrl);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        resources: [queue.queueArn],
+      }),
+    );
+    this.grantKey(key, ['kms:GenerateDataKey', 'kms:Decrypt'], 'sqs');
     return this;
   }
 }

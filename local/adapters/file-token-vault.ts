@@ -120,6 +120,11 @@ export class FileTokenVault implements TokenVault {
     });
   }
 
+  /** The names of every secret held (for tests and the local console); never the values. */
+  async names(): Promise<string[]> {
+    return this.exclusive(async () => [...(await this.load()).keys()]);
+  }
+
   /** Tags of a secret (for tests and the local console); never the value. */
   async tags(name: string): Promise<Record<string, string> | undefined> {
     return (await this.exclusive(async () => (await this.load()).get(name)))?.tags;

@@ -104,6 +104,112 @@ describe('service stack', () => {
   });
 });
 
+/** Every statement of the function's role, by the ServiceFunction's construct id. */
+function statementsOf(template: typeof synthed.serviceTemplate, id: string) {
+  const functions = template.findResources('AWS::Lambda::Function');
+  const [fnId, fn] =
+    Object.entries(functions).find(([logicalId]) => logicalId.startsWith(`${id}Function`)) ?? [];
+  if (!fn) throw new Error(`no function ${id} (have ${Object.keys(functions).join(', ')})`);
+  const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+    (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === roleId),
+  );
+  expect(fnId).toBeDefined();
+  return policies.flatMap((p) => p.Properties.PolicyDocument.Statement) as Array<{
+    Action: string | string[];
+    Resource: unknown;
+    Condition?: unknown;
+  }>;
+}
+const actionsOf = (statements: Array<{ Action: string | string[] }>) =>
+  statements.flatMap((s) => [s.Action].flat());
+
+describe('least privilege per function', () => {
+  const service = synthed.serviceTemplate;
+
+  it('status reads the table and touches no secret', () => {
+    const actions = actionsOf(statementsOf(service, 'Status'));
+    expect(actions.some((a) => a.startsWith('secretsmanager:'))).toBe(false);
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+    expect(
+      actions.some((a) => ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)),
+    ).toBe(false);
+  });
+
+  it('connect-start writes OAuth states and touches no secret', () => {
+    const actions = actionsOf(statementsOf(service, 'ConnectStart'));
+    expect(actions.some((a) => a.startsWith('secretsmanager:'))).toBe(false);
+    expect(actions).toContain('dynamodb:PutItem');
+  });
+
+  it('the callback creates and deletes connection secrets by prefix, reads only the app credentials, sends only to the sync queue', () => {
+    const statements = statementsOf(service, 'OAuthCallback');
+    const secrets = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')));
+    const byPrefix = secrets.find((s) => actionsOf([s]).includes('secretsmanager:CreateSecret'));
+    expect(actionsOf([byPrefix as never]).sort()).toEqual([
+      'secretsmanager:CreateSecret',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:TagResource',
+    ]);
+    expect(JSON.stringify(byPrefix?.Resource)).toContain('secret:defrr/stripe/dev/connections/*');
+    const read = secrets.find((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+    expect(JSON.stringify(read?.Resource)).toContain('AppCredentials');
+    expect(JSON.stringify(read?.Resource)).not.toContain('*');
+    const sqs = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('sqs:')));
+    expect(actionsOf(sqs).sort()).toEqual(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+  });
+
+  it('disconnect may only delete connection secrets', () => {
+    const actions = actionsOf(statementsOf(service, 'Disconnect')).filter((a) =>
+      a.startsWith('secretsmanager:'),
+    );
+    expect(actions).toEqual(['secretsmanager:DeleteSecret']);
+  });
+
+  it('uses the KMS key only through the AWS service that needs it', () => {
+    for (const id of ['Status', 'ConnectStart', 'OAuthCallback', 'Disconnect']) {
+      for (const statement of statementsOf(service, id).filter((s) =>
+        actionsOf([s]).some((a) => a.startsWith('kms:')),
+      )) {
+        const via = JSON.stringify(
+          (statement.Condition as { StringEquals: Record<string, unknown> }).StringEquals['kms:ViaService'],
+        );
+        expect(via).toMatch(/"(dynamodb|secretsmanager|sqs)\.",\{"Ref":"AWS::Region"\},"\.amazonaws\.com"/);
+        expect(actionsOf([statement]).every((a) => !a.includes('*'))).toBe(true);
+      }
+    }
+  });
+
+  it('puts the JWT authorizer on the org routes and not on the public ones', () => {
+    const routesByKey = Object.fromEntries(
+      Object.values(service.findResources('AWS::ApiGatewayV2::Route')).map((r) => [
+        r.Properties.RouteKey,
+        r.Properties,
+      ]),
+    );
+    for (const route of routes) {
+      const props = routesByKey[`${route.method} ${route.path}`];
+      if (route.auth === 'jwt')
+        expect(props).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: expect.anything() });
+      else expect(props.AuthorizationType ?? 'NONE').toBe('NONE');
+    }
+    service.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Issuer: 'https://auth.dev.defrr.example/', Audience: ['defrr-stripe-connector'] },
+    });
+    service.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://app.dev.defrr.example'] }),
+    });
+  });
+
+  it('gives the sync queue a dead-letter queue and KMS encryption', () => {
+    const queues = service.findResources('AWS::SQS::Queue');
+    const withDlq = Object.values(queues).filter((q) => q.Properties.RedrivePolicy);
+    expect(withDlq.length).toBeGreaterThan(0);
+    for (const queue of Object.values(queues)) expect(queue.Properties.KmsMasterKeyId).toBeDefined();
+  });
+});
+
 describe('cdk-nag', () => {
   it('fails synthesis on an unacknowledged finding (so the suite fails on one)', () => {
     const app = new App();

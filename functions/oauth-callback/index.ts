@@ -1,0 +1,37 @@
+import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client.js';
+import {
+  baseConfig,
+  frontendConfig,
+  parseConfig,
+  stripeApiConfig,
+  syncQueueConfig,
+  tokenConfig,
+} from '../../shared/config.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { systemClock } from '../../shared/ports/clock.js';
+import {
+  appCredentials,
+  connectionStore,
+  secretsManager,
+  sqsQueue,
+  tokenVault,
+} from '../../shared/runtime/aws.js';
+import { makeHandler } from './handler.js';
+
+const config = parseConfig(
+  baseConfig.and(frontendConfig).and(tokenConfig).and(stripeApiConfig).and(syncQueueConfig),
+);
+const secrets = secretsManager(config);
+
+export const handler = makeHandler({
+  store: connectionStore(config),
+  vault: tokenVault(secrets, config.KMS_KEY_ID),
+  tokens: new HttpStripeTokenClient(
+    appCredentials(secrets, config.APP_CREDENTIALS_SECRET_ID),
+    config.STRIPE_API_BASE,
+    config.STRIPE_TIMEOUT_MS,
+  ),
+  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
+  clock: systemClock,
+  config,
+});

@@ -1,0 +1,7 @@
+import { authConfig, baseConfig, parseConfig } from '../../shared/config.js';
+import { connectionStore } from '../../shared/runtime/aws.js';
+import { makeHandler } from './handler.js';
+
+const config = parseConfig(baseConfig.and(authConfig));
+
+export const handler = makeHandler({ store: connectionStore(config), auth: config });

@@ -1,0 +1,323 @@
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { connectedIndexKeys, keys } from '../../data/keys.js';
+import type {
+  AccountLink,
+  Connection,
+  ConnectionStatus,
+  OAuthState,
+  SyncStatus,
+} from '../../domain/connection.js';
+import { type ConnectionStore, VersionConflictError } from '../../ports/connection-store.js';
+import { isConditionFailure } from './document-client.js';
+
+const syncSchema = z.object({
+  state: z.enum(['idle', 'queued', 'running', 'failed']),
+  lastSuccessAt: z.string().nullable(),
+  lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
+  counts: z.record(z.string(), z.number()),
+  progress: z.object({ resource: z.string(), records: z.number() }).nullable(),
+  queuedAt: z.string().nullable(),
+});
+
+const connectionItem = z.object({
+  orgId: z.string(),
+  connectionId: z.string(),
+  status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
+  statusReason: z.string().nullable().default(null),
+  accountId: z.string(),
+  livemode: z.boolean(),
+  scope: z.string(),
+  secretName: z.string().nullable().default(null),
+  connectedAt: z.string(),
+  connectedBy: z.string(),
+  updatedAt: z.string(),
+  version: z.number(),
+  sync: syncSchema,
+});
+
+const stateItem = z.object({
+  stateHash: z.string(),
+  orgId: z.string(),
+  userId: z.string(),
+  mode: z.enum(['test', 'live']),
+  returnTo: z.string(),
+  expiresAt: z.string(),
+});
+
+const linkItem = z.object({
+  accountId: z.string(),
+  orgId: z.string(),
+  connectionId: z.string(),
+  livemode: z.boolean(),
+});
+
+/** Item mapping for connections: keys, the sparse index, and parsing on the way out. */
+export const ConnectionItem = {
+  toItem(connection: Connection): Record<string, unknown> {
+    return {
+      ...keys.connection(connection.orgId),
+      type: 'connection',
+      ...connection,
+      ...(connection.status === 'connected' ? connectedIndexKeys(connection.orgId) : {}),
+    };
+  },
+  fromItem(item: Record<string, unknown>): Connection {
+    return connectionItem.parse(item);
+  },
+};
+
+/** The ConnectionStore on DynamoDB (AWS, dynalite and moto alike). */
+export class DynamoConnectionStore implements ConnectionStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async putState(state: OAuthState): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.oauthState(state.stateHash),
+          type: 'oauth_state',
+          ...state,
+          // DynamoDB's TTL only tidies up (and may lag by days): expiry is checked in code.
+          ttl: Math.ceil(Date.parse(state.expiresAt) / 1000) + 3600,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async consumeState(stateHash: string): Promise<OAuthState | undefined> {
+    try {
+      const { Attributes } = await this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.oauthState(stateHash),
+          ConditionExpression: 'attribute_exists(pk)',
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return Attributes ? stateItem.parse(Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async getConnection(orgId: string): Promise<Connection | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.connection(orgId), ConsistentRead: true }),
+    );
+    return Item ? ConnectionItem.fromItem(Item) : undefined;
+  }
+
+  async putConnection(connection: Connection, expectedVersion: number | null): Promise<void> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: ConnectionItem.toItem(connection),
+          ...(expectedVersion === null
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': expectedVersion } }),
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new VersionConflictError(
+          `connection of ${connection.orgId} changed (expected version ${expectedVersion})`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async transition(
+    orgId: string,
+    change: {
+      connectionId: string;
+      to: ConnectionStatus;
+      reason: string;
+      from?: ConnectionStatus[];
+      at: string;
+    },
+  ): Promise<Connection | undefined> {
+    const values: Record<string, unknown> = {
+      ':cid': change.connectionId,
+      ':to': change.to,
+      ':reason': change.reason,
+      ':at': change.at,
+      ':one': 1,
+    };
+    const from = change.from ?? [];
+    from.forEach((status, i) => {
+      values[`:from${i}`] = status;
+    });
+    const fromCondition =
+      from.length > 0 ? ` AND #status IN (${from.map((_, i) => `:from${i}`).join(', ')})` : '';
+    const index = connectedIndexKeys(orgId);
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression:
+            change.to === 'connected'
+              ? 'SET #status = :to, statusReason = :reason, updatedAt = :at, version = version + :one, gsi1pk = :gpk, gsi1sk = :gsk'
+              : 'SET #status = :to, statusReason = :reason, updatedAt = :at, version = version + :one REMOVE gsi1pk, gsi1sk',
+          ConditionExpression: `connectionId = :cid${fromCondition}`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues:
+            change.to === 'connected' ? { ...values, ':gpk': index.gsi1pk, ':gsk': index.gsi1sk } : values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? ConnectionItem.fromItem(Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean> {
+    const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return true;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':cid': connectionId };
+    const sets = entries.map(([key, value], i) => {
+      names[`#f${i}`] = key;
+      values[`:v${i}`] = value;
+      return `sync.#f${i} = :v${i}`;
+    });
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: 'connectionId = :cid',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async clearSecretName(orgId: string, secretName: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET secretName = :null',
+          ConditionExpression: 'secretName = :name',
+          ExpressionAttributeValues: { ':null': null, ':name': secretName },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  async acquireRefreshLease(orgId: string, connectionId: string, owner: string, now: number, until: number) {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET refreshLeaseOwner = :owner, refreshLeaseUntil = :until',
+          ConditionExpression:
+            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(refreshLeaseUntil) OR refreshLeaseUntil < :now)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':until': until,
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':now': now,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async releaseRefreshLease(orgId: string, owner: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'REMOVE refreshLeaseOwner, refreshLeaseUntil',
+          ConditionExpression: 'refreshLeaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error; // someone else's lease now (ours expired): leave it
+    }
+  }
+
+  async putAccountLink(link: AccountLink): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.accountLink(link.accountId, link.orgId), type: 'account_link', ...link },
+      }),
+    );
+  }
+
+  async deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.accountLink(accountId, orgId),
+          ConditionExpression: 'connectionId = :cid',
+          ExpressionAttributeValues: { ':cid': connectionId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error; // gone already, or a newer connection's link
+    }
+  }
+
+  async accountLinks(accountId: string): Promise<AccountLink[]> {
+    const links: AccountLink[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': keys.accountLinks(accountId).pk },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) links.push(linkItem.parse(item));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return links;
+  }
+}

@@ -1,0 +1,48 @@
+import type { Connection } from '../domain/connection.js';
+import { logger } from '../logger.js';
+import type { Clock } from '../ports/clock.js';
+import type { ConnectionStore } from '../ports/connection-store.js';
+import type { TokenVault } from '../ports/token-vault.js';
+
+/**
+ * Ends a connection (disconnect, revocation, needs_reauth) and deletes its
+ * tokens: the status first (syncs stop at their next check), then the secret,
+ * then the account link. Safe to repeat: a second call finishes whatever a
+ * failed first one left. `onlyConnectionId` leaves a newer connection alone.
+ */
+export async function endConnection(
+  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock },
+  orgId: string,
+  to: 'disconnected' | 'revoked' | 'needs_reauth',
+  reason: string,
+  onlyConnectionId?: string,
+): Promise<Connection | undefined> {
+  const { store, vault, clock } = deps;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const connection = await store.getConnection(orgId);
+    if (!connection || (onlyConnectionId && connection.connectionId !== onlyConnectionId)) return undefined;
+    let ended = connection;
+    // Revocation never resurrects a disconnect; needs_reauth only ever follows connected.
+    const from: Connection['status'][] | undefined =
+      to === 'revoked' ? ['connected', 'needs_reauth'] : to === 'needs_reauth' ? ['connected'] : undefined;
+    if (connection.status !== to && (!from || from.includes(connection.status))) {
+      const updated = await store.transition(orgId, {
+        connectionId: connection.connectionId,
+        to,
+        reason,
+        at: clock.now().toISOString(),
+        ...(from ? { from } : {}),
+      });
+      if (!updated) continue; // changed under us: look again
+      ended = updated;
+    }
+    if (ended.secretName) {
+      await vault.delete(ended.secretName);
+      await store.clearSecretName(orgId, ended.secretName);
+    }
+    await store.deleteAccountLink(ended.accountId, orgId, ended.connectionId);
+    logger.info('connection ended', { orgId, status: ended.status, reason });
+    return ended;
+  }
+  throw new Error(`the connection of ${orgId} kept changing while it was being ended`);
+}

@@ -1,0 +1,74 @@
+/** The connection of one Defrr organisation to one Stripe account, and its lifecycle. */
+export type Mode = 'test' | 'live';
+
+/** `not_connected` is the absence of a connection; the others are stored. */
+export type ConnectionStatus = 'connected' | 'needs_reauth' | 'revoked' | 'disconnected';
+export type SyncRunState = 'idle' | 'queued' | 'running' | 'failed';
+
+export interface SyncError {
+  /** A code the frontend can show a message for (`needs_reauth`, `stripe_unavailable`, …). */
+  code: string;
+  message: string;
+  at: string;
+}
+
+export interface SyncStatus {
+  state: SyncRunState;
+  lastSuccessAt: string | null;
+  lastError: SyncError | null;
+  /** Records synced per resource, keyed as Stripe names them (`balance_transactions`, `charges`, …). */
+  counts: Record<string, number>;
+  progress: { resource: string; records: number } | null;
+  queuedAt: string | null;
+}
+
+export const idleSync = (): SyncStatus => ({
+  state: 'idle',
+  lastSuccessAt: null,
+  lastError: null,
+  counts: {},
+  progress: null,
+  queuedAt: null,
+});
+
+export interface Connection {
+  orgId: string;
+  /** New for every successful connect: names the token secret and guards against stale writers. */
+  connectionId: string;
+  status: ConnectionStatus;
+  /** Why the status is what it is (`invalid_grant`, `deauthorized`, `user`). */
+  statusReason: string | null;
+  accountId: string;
+  livemode: boolean;
+  scope: string;
+  /** The Secrets Manager secret holding the tokens; null once deleted. */
+  secretName: string | null;
+  connectedAt: string;
+  connectedBy: string;
+  updatedAt: string;
+  /** Optimistic concurrency for status changes. */
+  version: number;
+  sync: SyncStatus;
+}
+
+export interface OAuthState {
+  /** SHA-256 of the state value, hex: the raw state is never stored. */
+  stateHash: string;
+  orgId: string;
+  userId: string;
+  mode: Mode;
+  /** The allow-listed frontend URL to send the browser back to. */
+  returnTo: string;
+  /** ISO time; checked in code (DynamoDB's TTL only cleans up, and late). */
+  expiresAt: string;
+}
+
+/** Routes a Stripe account's webhook events to the org(s) connected to it. */
+export interface AccountLink {
+  accountId: string;
+  orgId: string;
+  connectionId: string;
+  livemode: boolean;
+}
+
+export const STATE_TTL_MS = 10 * 60 * 1000;

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import type { Mode } from '../domain/connection.js';
+
+/**
+ * The Stripe app's own secrets: its secret key per mode (for the token
+ * endpoint) and the webhook endpoint secrets (a list, for rotation). In AWS one
+ * Secrets Manager secret holds them as JSON of this shape.
+ */
+export const appCredentialsSchema = z.object({
+  secretKeys: z.object({
+    test: z.string().startsWith('sk_test_').optional(),
+    live: z.string().startsWith('sk_live_').optional(),
+  }),
+  webhookSecrets: z.array(z.string().startsWith('whsec_')).default([]),
+});
+export type AppCredentialsValue = z.infer<typeof appCredentialsSchema>;
+
+export class AppCredentialsError extends Error {
+  override name = 'AppCredentialsError';
+}
+
+export interface AppCredentials {
+  secretKey(mode: Mode): Promise<string>;
+  webhookSecrets(): Promise<string[]>;
+}
+
+/** Credentials held in memory (the local stack takes them from its sandbox; tests). */
+export class StaticAppCredentials implements AppCredentials {
+  constructor(private readonly value: AppCredentialsValue) {}
+  async secretKey(mode: Mode): Promise<string> {
+    const key = this.value.secretKeys[mode];
+    if (!key) throw new AppCredentialsError(`no ${mode}-mode secret key is configured for the Stripe app`);
+    return key;
+  }
+  async webhookSecrets(): Promise<string[]> {
+    return this.value.webhookSecrets;
+  }
+}

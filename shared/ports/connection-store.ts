@@ -1,0 +1,69 @@
+import type {
+  AccountLink,
+  Connection,
+  ConnectionStatus,
+  OAuthState,
+  SyncStatus,
+} from '../domain/connection.js';
+
+/** Another writer changed the connection first; re-read and decide again. */
+export class VersionConflictError extends Error {
+  override name = 'VersionConflictError';
+}
+
+/**
+ * Service state in DynamoDB: OAuth states, connections and the account index.
+ * Only single-item conditional writes: every multi-item flow is ordered so a
+ * crash between two writes leaves nothing that points at something missing.
+ */
+export interface ConnectionStore {
+  putState(state: OAuthState): Promise<void>;
+  /** Deletes the state and returns it, atomically: of two concurrent callers, one gets it. */
+  consumeState(stateHash: string): Promise<OAuthState | undefined>;
+
+  getConnection(orgId: string): Promise<Connection | undefined>;
+  /**
+   * Writes the whole connection if the stored version is `expectedVersion`
+   * (`null`: none stored). VersionConflictError otherwise.
+   */
+  putConnection(connection: Connection, expectedVersion: number | null): Promise<void>;
+
+  /**
+   * Moves the connection `connectionId` to another status (bumping its
+   * version), if it is still that connection and, when given, in one of
+   * `from`. Leaving `connected` takes it out of the nightly index. Returns the
+   * updated connection, or undefined when the condition did not hold.
+   */
+  transition(
+    orgId: string,
+    change: {
+      connectionId: string;
+      to: ConnectionStatus;
+      reason: string;
+      from?: ConnectionStatus[];
+      at: string;
+    },
+  ): Promise<Connection | undefined>;
+  /** Sets fields of the connection's sync status, if it is still connection `connectionId`. False otherwise. */
+  updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean>;
+  /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
+  clearSecretName(orgId: string, secretName: string): Promise<void>;
+
+  /**
+   * Takes the token-refresh lease on a connected connection until `until` (ms),
+   * unless someone else holds an unexpired one. True if taken.
+   */
+  acquireRefreshLease(
+    orgId: string,
+    connectionId: string,
+    owner: string,
+    now: number,
+    until: number,
+  ): Promise<boolean>;
+  releaseRefreshLease(orgId: string, owner: string): Promise<void>;
+
+  putAccountLink(link: AccountLink): Promise<void>;
+  /** Deletes the link if it still belongs to `connectionId`. */
+  deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void>;
+  accountLinks(accountId: string): Promise<AccountLink[]>;
+}

@@ -1,0 +1,44 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
+import { documentClient } from '../adapters/dynamodb/document-client.js';
+import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
+import { SecretsManagerTokenVault } from '../adapters/secrets-manager/token-vault.js';
+import { SqsJobQueue } from '../adapters/sqs/job-queue.js';
+
+/**
+ * Builders for the production adapters, used by each function's index.ts at
+ * module scope (once per container). Each takes only the settings it needs;
+ * AWS_ENDPOINT_URL (unset in AWS) points them at loopback for tests.
+ */
+const endpoint = (env: { AWS_ENDPOINT_URL?: string | undefined }) =>
+  env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {};
+
+export function connectionStore(env: {
+  SERVICE_TABLE_NAME: string;
+  AWS_REGION: string;
+  AWS_ENDPOINT_URL?: string | undefined;
+}) {
+  const client = new DynamoDBClient({ region: env.AWS_REGION, ...endpoint(env) });
+  return new DynamoConnectionStore(documentClient(client), env.SERVICE_TABLE_NAME);
+}
+
+export function secretsManager(env: { AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined }) {
+  return new SecretsManagerClient({ region: env.AWS_REGION, ...endpoint(env) });
+}
+
+export function tokenVault(client: SecretsManagerClient, kmsKeyId?: string) {
+  return new SecretsManagerTokenVault(client, kmsKeyId);
+}
+
+export function appCredentials(client: SecretsManagerClient, secretId: string) {
+  return new SecretsManagerAppCredentials(client, secretId);
+}
+
+export function sqsQueue<T>(
+  env: { AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined },
+  queueUrl: string,
+) {
+  return new SqsJobQueue<T>(new SQSClient({ region: env.AWS_REGION, ...endpoint(env) }), queueUrl);
+}

@@ -1,0 +1,116 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoConnectionStore } from '../../shared/adapters/dynamodb/connection-store.js';
+import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
+import { SecretsManagerAppCredentials } from '../../shared/adapters/secrets-manager/app-credentials.js';
+import { SecretsManagerTokenVault } from '../../shared/adapters/secrets-manager/token-vault.js';
+import { SqsJobQueue } from '../../shared/adapters/sqs/job-queue.js';
+import { ensureTables } from '../../shared/data/ensure-tables.js';
+import { serviceTable } from '../../shared/data/tables.js';
+import { connectionStoreContract } from '../support/connection-store-contract.js';
+import { motoClientConfig } from '../support/moto.js';
+import { sampleTokens, tokenVaultContract } from '../support/token-vault-contract.js';
+
+const secrets = new SecretsManagerClient(motoClientConfig());
+const dynamo = new DynamoDBClient(motoClientConfig());
+const sqs = new SQSClient(motoClientConfig());
+const tableName = `svc-adapters-${Date.now()}`;
+let kmsKeyId: string;
+
+beforeAll(async () => {
+  await ensureTables(dynamo, [{ def: serviceTable, name: tableName }]);
+  const kms = new KMSClient(motoClientConfig());
+  kmsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'service key' }))).KeyMetadata
+    ?.KeyId as string;
+  kms.destroy();
+});
+afterAll(() => {
+  secrets.destroy();
+  dynamo.destroy();
+  sqs.destroy();
+});
+
+tokenVaultContract('SecretsManagerTokenVault on moto', () => new SecretsManagerTokenVault(secrets, kmsKeyId));
+connectionStoreContract(
+  'DynamoConnectionStore on moto',
+  () => new DynamoConnectionStore(documentClient(dynamo), tableName),
+);
+
+describe('SecretsManagerTokenVault specifics', () => {
+  it('creates the secret with the service key and the org/account tags', async () => {
+    const vault = new SecretsManagerTokenVault(secrets, kmsKeyId);
+    const name = `defrr/stripe/test/connections/org_t/conn_${Date.now()}`;
+    await vault.create(name, sampleTokens(), { org: 'org_t', account: 'acct_1ContractTest0001' });
+    const described = await secrets.send(new DescribeSecretCommand({ SecretId: name }));
+    expect(described.KmsKeyId).toContain(kmsKeyId);
+    expect(described.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'org', Value: 'org_t' },
+        { Key: 'account', Value: 'acct_1ContractTest0001' },
+      ]),
+    );
+  });
+});
+
+describe('SecretsManagerAppCredentials', () => {
+  it('reads the documented JSON shape once and caches it', async () => {
+    const name = `defrr/stripe/test/app-credentials-${Date.now()}`;
+    await secrets.send(
+      new CreateSecretCommand({
+        Name: name,
+        SecretString: JSON.stringify({
+          secretKeys: { test: 'sk_test_fromSecretsManager123' },
+          webhookSecrets: ['whsec_one', 'whsec_two'],
+        }),
+      }),
+    );
+    let calls = 0;
+    const counting = new SecretsManagerClient(motoClientConfig());
+    counting.middlewareStack.add((next) => async (args) => {
+      calls++;
+      return next(args);
+    });
+    const credentials = new SecretsManagerAppCredentials(counting, name);
+    await expect(credentials.secretKey('test')).resolves.toBe('sk_test_fromSecretsManager123');
+    await expect(credentials.webhookSecrets()).resolves.toEqual(['whsec_one', 'whsec_two']);
+    await expect(credentials.secretKey('live')).rejects.toThrow('no live-mode secret key');
+    expect(calls).toBe(1);
+    counting.destroy();
+  });
+
+  it('fails clearly on a malformed secret without quoting it', async () => {
+    const name = `defrr/stripe/test/bad-credentials-${Date.now()}`;
+    await secrets.send(
+      new CreateSecretCommand({ Name: name, SecretString: '{"secretKeys":"sk_test_leakyleakyleaky"}' }),
+    );
+    const error = await new SecretsManagerAppCredentials(secrets, name)
+      .secretKey('test')
+      .catch((e: Error) => e);
+    expect((error as Error).message).toContain('documented shape');
+    expect((error as Error).message).not.toContain('leaky');
+  });
+});
+
+describe('SqsJobQueue on moto', () => {
+  it('sends single messages and batches of ten, and they arrive intact', async () => {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `sync-${Date.now()}` }));
+    const queue = new SqsJobQueue<{ n: number }>(sqs, QueueUrl as string);
+    await queue.send({ n: 0 });
+    const { calls } = await queue.sendBatch(Array.from({ length: 23 }, (_, i) => ({ n: i + 1 })));
+    expect(calls).toBe(3);
+    const received: number[] = [];
+    for (let i = 0; i < 10 && received.length < 24; i++) {
+      const { Messages } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
+      for (const m of Messages ?? []) received.push((JSON.parse(m.Body as string) as { n: number }).n);
+    }
+    expect(received.sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i));
+  });
+});

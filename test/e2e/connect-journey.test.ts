@@ -1,0 +1,92 @@
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { LocalStack } from '../../local/stack.js';
+import { ARTIFACTS, launchBrowser } from '../support/browser.js';
+import { BAKERY_ACCOUNT, DEMO_ACCOUNT, startTestStack, type TestClock } from '../support/local-stack.js';
+
+jest.setTimeout(120_000);
+
+let stack: LocalStack & { clock: TestClock };
+let browser: Browser;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+async function openIntegrationPage(org: string) {
+  const page = await browser.newPage();
+  await page.goto(`${stack.url}/?org=${org}`);
+  await page.locator('#status[data-status]').waitFor();
+  return page;
+}
+
+describe('an org admin connects Stripe in the browser', () => {
+  it('Connect Stripe → install page (test version) → Install app → back on the page: Connected, with the account', async () => {
+    const page = await openIntegrationPage('org_e2e_connect');
+    expect(await page.locator('#status').textContent()).toBe('Not connected');
+    await shot(page, 'connect-1-not-connected');
+
+    await page.getByRole('button', { name: 'Connect Stripe' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    expect(await page.getByRole('status').textContent()).toContain('test version');
+    await page.getByLabel(/Small Bakery/).check();
+    await shot(page, 'connect-2-install-page');
+    await page.getByRole('button', { name: 'Install app' }).click();
+
+    await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
+    await page.locator('#status[data-status="connected"]').waitFor();
+    expect(await page.locator('#status').textContent()).toBe('Connected');
+    expect(await page.locator('#account').textContent()).toBe(BAKERY_ACCOUNT);
+    expect(await page.locator('#mode').textContent()).toBe('test');
+    expect(await page.locator('#notice').textContent()).toContain('Stripe connected.');
+    // The outcome parameters are cleaned out of the address bar.
+    expect(new URL(page.url()).searchParams.has('stripe')).toBe(false);
+    await shot(page, 'connect-3-connected');
+
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.locator('#status[data-status="disconnected"]').waitFor();
+    expect(await page.locator('#status').textContent()).toBe('Disconnected');
+    await shot(page, 'connect-4-disconnected');
+    await page.close();
+  });
+
+  it('Cancel on the install page → back on the page with the cancelled message, still not connected', async () => {
+    const page = await openIntegrationPage('org_e2e_cancel');
+    await page.getByRole('button', { name: 'Connect Stripe' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
+    await page.locator('#status[data-status]').waitFor();
+    expect(await page.locator('#notice').textContent()).toContain('You cancelled');
+    expect(await page.locator('#status').textContent()).toBe('Not connected');
+    await shot(page, 'connect-5-cancelled');
+    await page.close();
+  });
+
+  it('a stale install page (state expired) lands with a clear message', async () => {
+    const page = await openIntegrationPage('org_e2e_stale');
+    await page.getByRole('button', { name: 'Connect Stripe' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByLabel(/Demo Coffee Roasters/).check();
+    stack.clock.advance(11 * 60_000);
+    try {
+      await page.getByRole('button', { name: 'Install app' }).click();
+      await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
+      await page.locator('#status[data-status]').waitFor();
+      expect(await page.locator('#notice').textContent()).toContain('expired or was already used');
+      expect(await page.locator('#status').textContent()).toBe('Not connected');
+      expect((await stack.store.getConnection('org_e2e_stale'))?.accountId).not.toBe(DEMO_ACCOUNT);
+    } finally {
+      stack.clock.advance(-11 * 60_000);
+    }
+    await page.close();
+  });
+});

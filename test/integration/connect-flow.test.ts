@@ -1,0 +1,381 @@
+import type { LocalStack } from '../../local/stack.js';
+import { endConnection } from '../../shared/connect/end-connection.js';
+import {
+  api,
+  assertSecretsConsistent,
+  BAKERY_ACCOUNT,
+  connectOrg,
+  DEMO_ACCOUNT,
+  decide,
+  followCallback,
+  startConnect,
+  startTestStack,
+  type TestClock,
+  tokenFor,
+  tokenRequests,
+} from '../support/local-stack.js';
+
+jest.setTimeout(60_000);
+
+let stack: LocalStack & { clock: TestClock };
+let n = 0;
+const newOrg = () => `org_flow_${++n}`;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(() => stack.close());
+afterEach(() => {
+  stack.sandbox.faults.length = 0;
+});
+
+const status = async (orgId: string) =>
+  (
+    await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, orgId, 'member'),
+    })
+  ).json;
+
+describe('connect → install → callback', () => {
+  it('connects: tokens in the vault, connection and account link stored, first sync queued, browser back on the page', async () => {
+    const org = newOrg();
+    const before = stack.queues.sync.depth;
+    const { landed, outcome } = await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    expect(outcome).toBe('connected');
+    expect(landed.origin + landed.pathname).toBe(`${stack.url}/`);
+
+    const view = await status(org);
+    expect(view).toMatchObject({
+      status: 'connected',
+      account: { id: BAKERY_ACCOUNT, livemode: false },
+      connectedAt: expect.any(String),
+      sync: { state: 'queued', lastSuccessAt: null, lastError: null, counts: {}, progress: null },
+    });
+    const connection = await stack.store.getConnection(org);
+    const tokens = await stack.vault.read(connection?.secretName as string);
+    expect(tokens).toMatchObject({ accountId: BAKERY_ACCOUNT, livemode: false, scope: 'stripe_apps' });
+    expect(await stack.vault.tags(connection?.secretName as string)).toMatchObject({
+      org,
+      account: BAKERY_ACCOUNT,
+    });
+    expect(await stack.store.accountLinks(BAKERY_ACCOUNT)).toContainEqual(
+      expect.objectContaining({ orgId: org, connectionId: connection?.connectionId }),
+    );
+    expect(stack.queues.sync.depth).toBe(before + 1);
+    await assertSecretsConsistent(stack, [org]);
+  });
+
+  it('returns the install URL of the requested mode with client id, redirect URI and a fresh state', async () => {
+    const org = newOrg();
+    const test = await startConnect(stack, org, { mode: 'test' });
+    const live = await startConnect(stack, org, { mode: 'live' });
+    expect(test.authorizeUrl.pathname).toMatch(/^\/oauth\/v2\/chnlink_[A-Za-z0-9]+\/authorize$/);
+    expect(live.authorizeUrl.pathname).toBe('/oauth/v2/authorize');
+    expect(test.authorizeUrl.searchParams.get('client_id')).toBe(stack.sandbox.sandbox.clientId);
+    expect(test.authorizeUrl.searchParams.get('redirect_uri')).toBe(
+      `${stack.url}/v1/integrations/stripe/callback`,
+    );
+    expect(Buffer.from(test.state, 'base64url')).toHaveLength(32);
+    expect(test.state).not.toBe(live.state);
+    expect(Date.parse(test.expiresAt) - Date.now()).toBeGreaterThan(9 * 60_000);
+    expect(Date.parse(test.expiresAt) - Date.now()).toBeLessThanOrEqual(10 * 60_000);
+  });
+
+  it('connects in live mode with the live key', async () => {
+    const org = newOrg();
+    const { outcome } = await connectOrg(stack, org, { body: { mode: 'live' } });
+    expect(outcome).toBe('connected');
+    expect((await status(org)).account).toEqual({ id: DEMO_ACCOUNT, livemode: true });
+  });
+
+  it('cancel: back with reason=access_denied, nothing stored, the state consumed', async () => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'cancel');
+    const landed = await followCallback(callback);
+    expect(landed.searchParams.get('stripe')).toBe('error');
+    expect(landed.searchParams.get('reason')).toBe('access_denied');
+    expect((await status(org)).status).toBe('not_connected');
+    const again = await followCallback(callback);
+    expect(again.searchParams.get('reason')).toBe('invalid_state');
+  });
+
+  it.each([
+    ['a forged state', (url: URL) => url.searchParams.set('state', 'forged-state-value')],
+    ['no state', (url: URL) => url.searchParams.delete('state')],
+  ])('refuses %s with reason=invalid_state and no token exchange', async (_name, tamper) => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install');
+    tamper(callback);
+    const exchanges = tokenRequests(stack).length;
+    const landed = await followCallback(callback);
+    expect(landed.searchParams.get('reason')).toBe('invalid_state');
+    expect(tokenRequests(stack).length).toBe(exchanges);
+    expect((await status(org)).status).toBe('not_connected');
+  });
+
+  it('refuses an expired state (10 minutes) without exchanging the code', async () => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install');
+    stack.clock.advance(10 * 60_000 + 1000);
+    const exchanges = tokenRequests(stack).length;
+    try {
+      const landed = await followCallback(callback);
+      expect(landed.searchParams.get('reason')).toBe('invalid_state');
+    } finally {
+      stack.clock.advance(-(10 * 60_000 + 1000));
+    }
+    expect(tokenRequests(stack).length).toBe(exchanges);
+    expect((await status(org)).status).toBe('not_connected');
+  });
+
+  it('refuses a reused state: the second callback changes nothing', async () => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install');
+    expect((await followCallback(callback)).searchParams.get('stripe')).toBe('connected');
+    const first = await stack.store.getConnection(org);
+    const replay = await followCallback(callback);
+    expect(replay.searchParams.get('reason')).toBe('invalid_state');
+    expect((await stack.store.getConnection(org))?.connectionId).toBe(first?.connectionId);
+  });
+
+  it("binds the org: another user completing org A's state connects org A, never their own", async () => {
+    const orgA = newOrg();
+    const orgB = newOrg();
+    const { authorizeUrl } = await startConnect(stack, orgA);
+    // The callback carries no identity: whoever's browser completes it, the state decides.
+    const landed = await followCallback(await decide(stack, authorizeUrl, 'install'));
+    expect(landed.searchParams.get('stripe')).toBe('connected');
+    expect((await status(orgA)).status).toBe('connected');
+    expect((await status(orgB)).status).toBe('not_connected');
+  });
+
+  it('refuses a reused authorization code with reason=invalid_grant', async () => {
+    const org = newOrg();
+    const first = await startConnect(stack, org);
+    const callback = await decide(stack, first.authorizeUrl, 'install');
+    expect((await followCallback(callback)).searchParams.get('stripe')).toBe('connected');
+    const connectionId = (await stack.store.getConnection(org))?.connectionId;
+    const second = await startConnect(stack, org);
+    callback.searchParams.set('state', second.state); // a valid new state, the old code
+    const landed = await followCallback(callback);
+    expect(landed.searchParams.get('reason')).toBe('invalid_grant');
+    expect((await stack.store.getConnection(org))?.connectionId).toBe(connectionId);
+    await assertSecretsConsistent(stack, [org]);
+  });
+
+  it('refuses a code exchanged with the wrong mode’s key (reason=invalid_grant)', async () => {
+    const org = newOrg();
+    const { state } = await startConnect(stack, org, { mode: 'live' });
+    const testCode = stack.sandbox.sandbox.install(DEMO_ACCOUNT, 'test');
+    const callback = new URL(`${stack.url}/v1/integrations/stripe/callback`);
+    callback.searchParams.set('code', testCode);
+    callback.searchParams.set('state', state);
+    const landed = await followCallback(callback);
+    expect(landed.searchParams.get('reason')).toBe('invalid_grant');
+    expect((await status(org)).status).toBe('not_connected');
+  });
+
+  it.each([
+    ['answers 500', { kind: '500', rate: 1 }],
+    ['times out', { kind: 'latency', latencyMs: 3000, rate: 1 }],
+    ['drops the connection', { kind: 'drop', rate: 1 }],
+  ])(
+    'when the token endpoint %s: reason=stripe_unavailable, no secret and no connection',
+    async (_name, fault) => {
+      const org = newOrg();
+      const { authorizeUrl } = await startConnect(stack, org);
+      const callback = await decide(stack, authorizeUrl, 'install');
+      stack.sandbox.faults.push({
+        id: 'tok',
+        route: 'POST /v1/oauth/token',
+        seen: 0,
+        ...(fault as { kind: 'latency' }),
+      });
+      const landed = await followCallback(callback);
+      expect(landed.searchParams.get('stripe')).toBe('error');
+      expect(landed.searchParams.get('reason')).toBe('stripe_unavailable');
+      expect(await stack.store.getConnection(org)).toBeUndefined();
+      expect((await stack.vault.names()).filter((name) => name.includes(`/${org}/`))).toEqual([]);
+      await assertSecretsConsistent(stack, [org]);
+    },
+  );
+
+  it('two concurrent callbacks with one state: exactly one connects', async () => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install');
+    const outcomes = await Promise.all([
+      followCallback(callback),
+      followCallback(callback),
+      followCallback(callback),
+    ]);
+    const reasons = outcomes.map((u) =>
+      u.searchParams.get('stripe') === 'connected' ? 'connected' : u.searchParams.get('reason'),
+    );
+    expect(reasons.filter((r) => r === 'connected')).toHaveLength(1);
+    expect(reasons.filter((r) => r === 'invalid_state')).toHaveLength(2);
+    expect((await stack.vault.names()).filter((name) => name.includes(`/${org}/`))).toHaveLength(1);
+    await assertSecretsConsistent(stack, [org]);
+  });
+
+  it('reconnecting replaces the connection: new account and tokens, old secret and link gone', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: DEMO_ACCOUNT });
+    const first = await stack.store.getConnection(org);
+    const { outcome } = await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    expect(outcome).toBe('connected');
+    const second = await stack.store.getConnection(org);
+    expect(second?.connectionId).not.toBe(first?.connectionId);
+    expect(second?.accountId).toBe(BAKERY_ACCOUNT);
+    expect(await stack.vault.read(first?.secretName as string)).toBeUndefined();
+    expect((await stack.store.accountLinks(DEMO_ACCOUNT)).map((l) => l.orgId)).not.toContain(org);
+    expect((await stack.store.accountLinks(BAKERY_ACCOUNT)).map((l) => l.orgId)).toContain(org);
+    await assertSecretsConsistent(stack, [org]);
+  });
+});
+
+describe('status and disconnect', () => {
+  it('shows not_connected, with no-store caching, when there is no connection', async () => {
+    const org = newOrg();
+    const response = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, org, 'member'),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.json).toEqual({
+      status: 'not_connected',
+      account: null,
+      connectedAt: null,
+      sync: { state: 'idle', lastSuccessAt: null, lastError: null, counts: {}, progress: null },
+    });
+  });
+
+  it('disconnects: 204, tokens deleted, link removed, status disconnected; again is 204 too', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const connection = await stack.store.getConnection(org);
+    const token = await tokenFor(stack, org);
+    const first = await api(stack, 'DELETE', '/v1/integrations/stripe', { token });
+    expect(first.status).toBe(204);
+    expect(first.text).toBe('');
+    expect(await stack.vault.read(connection?.secretName as string)).toBeUndefined();
+    expect((await stack.store.accountLinks(BAKERY_ACCOUNT)).map((l) => l.orgId)).not.toContain(org);
+    expect((await status(org)).status).toBe('disconnected');
+    expect((await stack.store.getConnection(org))?.secretName).toBeNull();
+    expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token })).status).toBe(204);
+    expect(
+      (await api(stack, 'DELETE', '/v1/integrations/stripe', { token: await tokenFor(stack, newOrg()) }))
+        .status,
+    ).toBe(204);
+    await assertSecretsConsistent(stack, [org]);
+  });
+
+  it('shows each lifecycle state: connected, needs_reauth, revoked, disconnected — and connecting again works from each', async () => {
+    const org = newOrg();
+    const deps = { store: stack.store, vault: stack.vault, clock: stack.clock };
+    for (const to of ['needs_reauth', 'revoked', 'disconnected'] as const) {
+      await connectOrg(stack, org);
+      expect((await status(org)).status).toBe('connected');
+      await endConnection(deps, org, to, 'test');
+      const view = await status(org);
+      expect(view.status).toBe(to);
+      expect(view.account).toEqual({ id: DEMO_ACCOUNT, livemode: false });
+    }
+    expect((await connectOrg(stack, org)).outcome).toBe('connected');
+    await assertSecretsConsistent(stack, [org]);
+  });
+});
+
+describe('auth and isolation', () => {
+  it('answers 401 without a valid token, 403 for a member on admin routes and for a token without an org', async () => {
+    const org = newOrg();
+    expect((await api(stack, 'GET', '/v1/integrations/stripe/status')).status).toBe(401);
+    expect(
+      (await api(stack, 'POST', '/v1/integrations/stripe/connect', { token: 'not.a.token' })).status,
+    ).toBe(401);
+    const member = await tokenFor(stack, org, 'member');
+    const connect = await api(stack, 'POST', '/v1/integrations/stripe/connect', { token: member });
+    expect(connect.status).toBe(403);
+    expect(connect.json).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
+    expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token: member })).status).toBe(403);
+    expect((await api(stack, 'GET', '/v1/integrations/stripe/status', { token: member })).status).toBe(200);
+    const noOrg = await stack.issuer.issue({ roles: ['admin'] });
+    expect((await api(stack, 'GET', '/v1/integrations/stripe/status', { token: noOrg })).status).toBe(403);
+  });
+
+  it("org B's token never sees or changes org A's connection", async () => {
+    const orgA = newOrg();
+    const orgB = newOrg();
+    await connectOrg(stack, orgA, { account: BAKERY_ACCOUNT });
+    const tokenB = await tokenFor(stack, orgB);
+    const seen = await api(stack, 'GET', '/v1/integrations/stripe/status', { token: tokenB });
+    expect(seen.json.status).toBe('not_connected');
+    expect(seen.text).not.toContain(BAKERY_ACCOUNT);
+    // Body and query cannot name another org.
+    const sneaky = await api(stack, 'GET', `/v1/integrations/stripe/status?org_id=${orgA}`, {
+      token: tokenB,
+    });
+    expect(sneaky.json.status).toBe('not_connected');
+    expect(
+      (await api(stack, 'DELETE', `/v1/integrations/stripe?org_id=${orgA}`, { token: tokenB })).status,
+    ).toBe(204);
+    expect((await status(orgA)).status).toBe('connected');
+    const bodyOrg = await api(stack, 'POST', '/v1/integrations/stripe/connect', {
+      token: tokenB,
+      body: { orgId: orgA },
+    });
+    expect(bodyOrg.status).toBe(400);
+  });
+
+  it('refuses a returnTo outside the frontend, and keeps an allowed path', async () => {
+    const org = newOrg();
+    const token = await tokenFor(stack, org);
+    for (const returnTo of [
+      'https://evil.example/x',
+      '//evil.example/x',
+      'javascript:alert(1)',
+      `${stack.url}\\@evil.example`,
+    ]) {
+      const response = await api(stack, 'POST', '/v1/integrations/stripe/connect', {
+        token,
+        body: { returnTo },
+      });
+      expect(response.status).toBe(400);
+      expect((response.json.error as { code: string }).code).toBe('invalid_return_to');
+    }
+    const { landed } = await connectOrg(stack, org, { body: { returnTo: '/settings/stripe?tab=1' } });
+    expect(landed.pathname).toBe('/settings/stripe');
+    expect(landed.searchParams.get('tab')).toBe('1');
+    expect(landed.searchParams.get('stripe')).toBe('connected');
+  });
+
+  it('answers bad bodies with a clear 4xx in the JSON error shape', async () => {
+    const token = await tokenFor(stack, newOrg());
+    const notJson = await api(stack, 'POST', '/v1/integrations/stripe/connect', { token, body: '{nope' });
+    expect(notJson.status).toBe(400);
+    expect(notJson.json).toEqual({ error: { code: 'invalid_json', message: 'The body is not valid JSON.' } });
+    const badMode = await api(stack, 'POST', '/v1/integrations/stripe/connect', {
+      token,
+      body: { mode: 'prod' },
+    });
+    expect(badMode.status).toBe(400);
+    expect((badMode.json.error as { message: string }).message).toContain('mode');
+  });
+
+  it('allows CORS for the frontend origin only', async () => {
+    const allowed = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, newOrg(), 'member'),
+      headers: { origin: stack.url },
+    });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(stack.url);
+    const other = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, newOrg(), 'member'),
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});

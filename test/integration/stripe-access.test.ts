@@ -1,0 +1,166 @@
+import type { LocalStack } from '../../local/stack.js';
+import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client.js';
+import { StaticAppCredentials } from '../../shared/ports/app-credentials.js';
+import type { TokenVault } from '../../shared/ports/token-vault.js';
+import { ConnectionUnavailableError, StripeAccess } from '../../shared/stripe/stripe-access.js';
+import {
+  api,
+  assertSecretsConsistent,
+  connectOrg,
+  startTestStack,
+  type TestClock,
+  tokenFor,
+  tokenRequests,
+} from '../support/local-stack.js';
+import { capturedOutput, registerSecret } from '../support/log-capture.js';
+
+jest.setTimeout(60_000);
+
+let stack: LocalStack & { clock: TestClock };
+let n = 0;
+const newOrg = () => `org_access_${++n}`;
+const HOUR = 60 * 60 * 1000;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(() => stack.close());
+afterEach(() => {
+  stack.clock.offsetMs = 0;
+});
+
+/** One StripeAccess per simulated Lambda container: they share only DynamoDB, the vault and Stripe. */
+function container(vault: TokenVault = stack.vault) {
+  const credentials = new StaticAppCredentials({
+    secretKeys: stack.sandbox.sandbox.secretKeys,
+    webhookSecrets: [],
+  });
+  return new StripeAccess({
+    store: stack.store,
+    vault,
+    tokens: new HttpStripeTokenClient(credentials, stack.sandbox.url, 5000),
+    clock: stack.clock,
+    client: { apiBase: stack.sandbox.url, timeoutMs: 5000, maxNetworkRetries: 0 },
+    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))),
+  });
+}
+
+async function tokensOf(orgId: string) {
+  const connection = await stack.store.getConnection(orgId);
+  const tokens = await stack.vault.read(connection?.secretName as string);
+  if (tokens) {
+    registerSecret(tokens.accessToken);
+    registerSecret(tokens.refreshToken);
+  }
+  return tokens;
+}
+
+describe('StripeAccess', () => {
+  it('hands out a client for a fresh token without refreshing', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    const before = tokenRequests(stack).length;
+    const { stripe } = await container().forOrg(org);
+    expect((await stripe.charges.list({ limit: 1 })).data).toHaveLength(1);
+    expect(tokenRequests(stack).length).toBe(before);
+  });
+
+  it('refreshes an expiring token exactly once for 10 concurrent callers in 10 containers, saving the rotated refresh token', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    const original = await tokensOf(org);
+    stack.clock.advance(HOUR - 4 * 60_000); // within the 5-minute window
+    const before = tokenRequests(stack).length;
+    const sessions = await Promise.all(Array.from({ length: 10 }, () => container().forOrg(org)));
+    expect(tokenRequests(stack).length - before).toBe(1);
+    const saved = await tokensOf(org);
+    expect(saved?.refreshToken).not.toBe(original?.refreshToken);
+    expect(new Set(sessions.map((s) => s.accessToken))).toEqual(new Set([saved?.accessToken]));
+    for (const { stripe } of sessions.slice(0, 3))
+      await expect(stripe.charges.list({ limit: 1 })).resolves.toBeDefined();
+    // The saved refresh token is the live one: it refreshes again; the original is dead.
+    stack.clock.advance(HOUR);
+    await expect(container().forOrg(org)).resolves.toBeDefined();
+    expect(tokenRequests(stack).length - before).toBe(2);
+  });
+
+  it('refreshes once after a 401 on a token that still looked fresh', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    const access = container();
+    const first = await access.forOrg(org);
+    stack.sandbox.sandbox.expireAccessTokens();
+    await expect(first.stripe.charges.list()).rejects.toMatchObject({ statusCode: 401 });
+    const again = await access.refreshAfterUnauthorized(org, first.accessToken);
+    expect(again.accessToken).not.toBe(first.accessToken);
+    await expect(again.stripe.charges.list({ limit: 1 })).resolves.toBeDefined();
+    // Another caller with the same stale token does not refresh a second time.
+    const before = tokenRequests(stack).length;
+    await container().refreshAfterUnauthorized(org, first.accessToken);
+    expect(tokenRequests(stack).length).toBe(before);
+  });
+
+  it('marks the connection needs_reauth and deletes its tokens when Stripe says invalid_grant', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    const connection = await stack.store.getConnection(org);
+    stack.sandbox.sandbox.uninstall(connection?.accountId as string, 'test');
+    stack.clock.advance(HOUR);
+    const error = await container()
+      .forOrg(org)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionUnavailableError);
+    expect((error as ConnectionUnavailableError).code).toBe('needs_reauth');
+    const view = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, org, 'member'),
+    });
+    expect(view.json.status).toBe('needs_reauth');
+    expect(await stack.vault.read(connection?.secretName as string)).toBeUndefined();
+    await expect(container().forOrg(org)).rejects.toMatchObject({ code: 'needs_reauth' });
+    await assertSecretsConsistent(stack, [org]);
+  });
+
+  it('never loses a rotated refresh token silently: a save that keeps failing means needs_reauth with an alert', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    const failingWrites: TokenVault = {
+      create: (...a) => stack.vault.create(...a),
+      read: (name) => stack.vault.read(name),
+      delete: (name) => stack.vault.delete(name),
+      write: async () => {
+        throw new Error('Secrets Manager is down');
+      },
+    };
+    stack.clock.advance(HOUR);
+    await expect(container(failingWrites).forOrg(org)).rejects.toMatchObject({ code: 'needs_reauth' });
+    expect((await stack.store.getConnection(org))?.status).toBe('needs_reauth');
+    expect(capturedOutput()).toContain('token_save_failed');
+  });
+
+  it('saves after a transient vault failure and carries on', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    let failures = 2;
+    const flaky: TokenVault = {
+      create: (...a) => stack.vault.create(...a),
+      read: (name) => stack.vault.read(name),
+      delete: (name) => stack.vault.delete(name),
+      write: async (name, tokens) => {
+        if (failures-- > 0) throw new Error('throttled');
+        return stack.vault.write(name, tokens);
+      },
+    };
+    stack.clock.advance(HOUR);
+    const session = await container(flaky).forOrg(org);
+    expect((await tokensOf(org))?.accessToken).toBe(session.accessToken);
+    expect((await stack.store.getConnection(org))?.status).toBe('connected');
+  });
+
+  it('refuses connections that are not connected', async () => {
+    await expect(container().forOrg(newOrg())).rejects.toMatchObject({ code: 'not_connected' });
+    const org = newOrg();
+    await connectOrg(stack, org);
+    await api(stack, 'DELETE', '/v1/integrations/stripe', { token: await tokenFor(stack, org) });
+    await expect(container().forOrg(org)).rejects.toMatchObject({ code: 'disconnected' });
+  });
+});

@@ -1,0 +1,169 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadLocalConfig } from '../../local/config.js';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
+import type { Clock } from '../../shared/ports/clock.js';
+import { registerSecret } from './log-capture.js';
+
+/** A clock tests can move. */
+export class TestClock implements Clock {
+  offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+/** The whole local stack in this process, on free ports, in memory; its dev secrets registered with the log scanner. */
+export async function startTestStack(
+  env: Record<string, string> = {},
+  options: LocalStackOptions = {},
+): Promise<LocalStack & { clock: TestClock }> {
+  const clock = (options.clock as TestClock | undefined) ?? new TestClock();
+  const config = loadLocalConfig({
+    PORT: '0',
+    DYNAMODB_PORT: '0',
+    STRIPE_SANDBOX_PORT: '0',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'stack-')),
+    STRIPE_TIMEOUT_MS: '2000',
+    ...env,
+  });
+  const stack = await startLocalStack(config, { memory: true, ...options, clock });
+  registerSecret(stack.sandbox.sandbox.secretKeys.test);
+  registerSecret(stack.sandbox.sandbox.secretKeys.live);
+  for (const secret of stack.sandbox.sandbox.webhookSecrets) registerSecret(secret);
+  return Object.assign(stack, { clock });
+}
+
+export const DEMO_ACCOUNT = 'acct_1SbxDemoRoasters01';
+export const BAKERY_ACCOUNT = 'acct_1SbxSmallBakery002';
+
+export async function tokenFor(
+  stack: LocalStack,
+  orgId: string,
+  role: 'admin' | 'member' = 'admin',
+  sub?: string,
+) {
+  return stack.issuer.issue({ org: orgId, roles: [role], sub: sub ?? `user_${role}_${orgId}` });
+}
+
+export async function api(
+  stack: LocalStack,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
+  const response = await fetch(`${stack.url}${path}`, {
+    method,
+    redirect: 'manual',
+    headers: {
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...options.headers,
+    },
+    ...(options.body !== undefined
+      ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }
+      : {}),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json: json as Record<string, unknown> };
+}
+
+/** Starts a connect as an org admin; returns the install URL and the raw state. */
+export async function startConnect(stack: LocalStack, orgId: string, body: Record<string, unknown> = {}) {
+  const response = await api(stack, 'POST', '/v1/integrations/stripe/connect', {
+    token: await tokenFor(stack, orgId),
+    body,
+  });
+  if (response.status !== 200) throw new Error(`connect failed: ${response.status} ${response.text}`);
+  const authorizeUrl = new URL(response.json.authorizeUrl as string);
+  return {
+    authorizeUrl,
+    state: authorizeUrl.searchParams.get('state') as string,
+    expiresAt: response.json.expiresAt as string,
+  };
+}
+
+/** What the user's browser does on Stripe's install page: Install app (or Cancel); returns the callback URL. */
+export async function decide(
+  stack: LocalStack,
+  authorizeUrl: URL,
+  decision: 'install' | 'cancel',
+  account = DEMO_ACCOUNT,
+): Promise<URL> {
+  const response = await fetch(new URL(authorizeUrl.pathname, stack.sandbox.url), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      client_id: authorizeUrl.searchParams.get('client_id') ?? '',
+      redirect_uri: authorizeUrl.searchParams.get('redirect_uri') ?? '',
+      state: authorizeUrl.searchParams.get('state') ?? '',
+      account,
+      decision,
+    }),
+  });
+  const location = response.headers.get('location');
+  if (response.status !== 302 || !location) throw new Error(`install page answered ${response.status}`);
+  const url = new URL(location);
+  const code = url.searchParams.get('code');
+  if (code) registerSecret(code);
+  return url;
+}
+
+/** Follows Stripe's redirect to our callback; returns where the callback sends the browser. */
+export async function followCallback(callbackUrl: URL): Promise<URL> {
+  const response = await fetch(callbackUrl, { redirect: 'manual' });
+  const location = response.headers.get('location');
+  if (response.status !== 302 || !location)
+    throw new Error(`callback answered ${response.status}: ${await response.text()}`);
+  return new URL(location);
+}
+
+/** The whole journey: connect, Install app (or Cancel) on the sandbox page, back through the callback. */
+export async function connectOrg(
+  stack: LocalStack,
+  orgId: string,
+  options: { account?: string; decision?: 'install' | 'cancel'; body?: Record<string, unknown> } = {},
+) {
+  const { authorizeUrl } = await startConnect(stack, orgId, options.body);
+  const callback = await decide(stack, authorizeUrl, options.decision ?? 'install', options.account);
+  const landed = await followCallback(callback);
+  return {
+    landed,
+    callback,
+    outcome: landed.searchParams.get('stripe'),
+    reason: landed.searchParams.get('reason'),
+  };
+}
+
+/** No secret without a connection pointing at it, and no connection pointing at a missing secret. */
+export async function assertSecretsConsistent(stack: LocalStack, orgIds: string[]) {
+  const names = new Set(await stack.vault.names());
+  const referenced = new Set<string>();
+  for (const orgId of orgIds) {
+    const connection = await stack.store.getConnection(orgId);
+    if (connection?.secretName) {
+      referenced.add(connection.secretName);
+      if (connection.status === 'connected' && !names.has(connection.secretName)) {
+        throw new Error(`connection of ${orgId} points to a missing secret`);
+      }
+    }
+  }
+  for (const name of names) {
+    const owned = orgIds.some((orgId) => name.includes(`/${orgId}/`));
+    if (owned && !referenced.has(name)) throw new Error(`orphaned secret ${name}`);
+  }
+}
+
+export const tokenRequests = (stack: LocalStack) =>
+  stack.sandbox.requests.filter((r) => r.route === 'POST /v1/oauth/token');
