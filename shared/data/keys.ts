@@ -10,6 +10,15 @@ export const keys = {
   webhookEvent: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
 };
 
+/** Keys of the records table: one partition per org and account, one item per object. */
+export const recordKeys = {
+  partition: (orgId: string, accountId: string) => `ORG#${orgId}#ACCT#${accountId}`,
+  record: (orgId: string, accountId: string, resource: string, objectId: string) => ({
+    pk: recordKeys.partition(orgId, accountId),
+    sk: `${resource}#${objectId}`,
+  }),
+};
+
 /** The sparse status index: only connected connections carry these attributes. */
 export const CONNECTED_INDEX = { name: 'gsi1', pk: 'CONNECTED' } as const;
 export const connectedIndexKeys = (orgId: string) => ({ gsi1pk: CONNECTED_INDEX.pk, gsi1sk: `ORG#${orgId}` });

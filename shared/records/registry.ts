@@ -1,0 +1,201 @@
+import type Stripe from 'stripe';
+
+/** The Stripe resources the service brings into Defrr, named as Stripe's list endpoints name them. */
+export type ResourceName =
+  | 'balance_transactions'
+  | 'charges'
+  | 'refunds'
+  | 'invoices'
+  | 'credit_notes'
+  | 'disputes';
+
+export interface StripeObject {
+  id: string;
+  object: string;
+  created?: number;
+  [key: string]: unknown;
+}
+
+export interface ResourceDef {
+  name: ResourceName;
+  /** The `object` value of its objects. */
+  objectName: string;
+  /** Event types that carry one of its objects as `data.object` (for webhooks and /v1/events). */
+  eventTypes: readonly string[];
+  /** Lists a page (newest first) with stripe-node. */
+  list(
+    stripe: Stripe,
+    params: Stripe.PaginationParams & { created?: Stripe.RangeQueryParam },
+  ): Promise<Stripe.ApiList<StripeObject>>;
+  /** The fields Defrr queries, kept as item attributes (the full object is stored compressed). */
+  attributes(object: StripeObject): Record<string, string | number | boolean | null>;
+  /** The latest of the object's own timestamps: the tie-break when two snapshots share a second. */
+  changedAt(object: StripeObject): number;
+}
+
+const num = (v: unknown) => (typeof v === 'number' ? v : null);
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+const idOf = (v: unknown) =>
+  typeof v === 'string'
+    ? v
+    : typeof v === 'object' && v && 'id' in v
+      ? String((v as { id: unknown }).id)
+      : null;
+const latest = (...values: unknown[]) =>
+  Math.max(0, ...values.filter((v): v is number => typeof v === 'number'));
+const asList = <T>(p: Promise<Stripe.ApiList<T>>) => p as unknown as Promise<Stripe.ApiList<StripeObject>>;
+
+/**
+ * The registry: a new resource is one entry here. The order is the order a
+ * sync walks them in.
+ */
+export const RESOURCES: readonly ResourceDef[] = [
+  {
+    name: 'balance_transactions',
+    objectName: 'balance_transaction',
+    eventTypes: [],
+    list: (stripe, params) => asList(stripe.balanceTransactions.list(params)),
+    attributes: (o) => ({
+      amount: num(o.amount),
+      currency: str(o.currency),
+      type: str(o.type),
+      status: str(o.status),
+      source: idOf(o.source),
+      net: num(o.net),
+      fee: num(o.fee),
+    }),
+    changedAt: (o) => latest(o.created, o.available_on),
+  },
+  {
+    name: 'charges',
+    objectName: 'charge',
+    eventTypes: [
+      'charge.captured',
+      'charge.expired',
+      'charge.failed',
+      'charge.pending',
+      'charge.refunded',
+      'charge.succeeded',
+      'charge.updated',
+    ],
+    list: (stripe, params) => asList(stripe.charges.list(params)),
+    attributes: (o) => ({
+      amount: num(o.amount),
+      amountRefunded: num(o.amount_refunded),
+      currency: str(o.currency),
+      status: str(o.status),
+      customer: idOf(o.customer),
+      paid: typeof o.paid === 'boolean' ? o.paid : null,
+      refunded: typeof o.refunded === 'boolean' ? o.refunded : null,
+      disputed: typeof o.disputed === 'boolean' ? o.disputed : null,
+    }),
+    changedAt: (o) => latest(o.created),
+  },
+  {
+    name: 'refunds',
+    objectName: 'refund',
+    eventTypes: ['refund.created', 'refund.updated', 'refund.failed', 'charge.refund.updated'],
+    list: (stripe, params) => asList(stripe.refunds.list(params)),
+    attributes: (o) => ({
+      amount: num(o.amount),
+      currency: str(o.currency),
+      status: str(o.status),
+      charge: idOf(o.charge),
+    }),
+    changedAt: (o) => latest(o.created),
+  },
+  {
+    name: 'invoices',
+    objectName: 'invoice',
+    eventTypes: [
+      'invoice.created',
+      'invoice.deleted',
+      'invoice.finalized',
+      'invoice.finalization_failed',
+      'invoice.marked_uncollectible',
+      'invoice.overdue',
+      'invoice.paid',
+      'invoice.payment_action_required',
+      'invoice.payment_failed',
+      'invoice.payment_succeeded',
+      'invoice.sent',
+      'invoice.updated',
+      'invoice.voided',
+      'invoice.will_be_due',
+    ],
+    list: (stripe, params) => asList(stripe.invoices.list(params)),
+    attributes: (o) => ({
+      total: num(o.total),
+      amountPaid: num(o.amount_paid),
+      currency: str(o.currency),
+      status: str(o.status),
+      customer: idOf(o.customer),
+      number: str(o.number),
+      periodStart: num(o.period_start),
+      periodEnd: num(o.period_end),
+    }),
+    changedAt: (o) => {
+      const t = (o.status_transitions ?? {}) as Record<string, unknown>;
+      return latest(
+        o.created,
+        o.effective_at,
+        t.finalized_at,
+        t.paid_at,
+        t.voided_at,
+        t.marked_uncollectible_at,
+      );
+    },
+  },
+  {
+    name: 'credit_notes',
+    objectName: 'credit_note',
+    eventTypes: ['credit_note.created', 'credit_note.updated', 'credit_note.voided'],
+    list: (stripe, params) => asList(stripe.creditNotes.list(params)),
+    attributes: (o) => ({
+      total: num(o.total),
+      currency: str(o.currency),
+      status: str(o.status),
+      invoice: idOf(o.invoice),
+      type: str(o.type),
+    }),
+    changedAt: (o) => latest(o.created, o.effective_at, o.voided_at),
+  },
+  {
+    name: 'disputes',
+    objectName: 'dispute',
+    eventTypes: [
+      'charge.dispute.created',
+      'charge.dispute.updated',
+      'charge.dispute.closed',
+      'charge.dispute.funds_reinstated',
+      'charge.dispute.funds_withdrawn',
+    ],
+    list: (stripe, params) => asList(stripe.disputes.list(params)),
+    attributes: (o) => ({
+      amount: num(o.amount),
+      currency: str(o.currency),
+      status: str(o.status),
+      reason: str(o.reason),
+      charge: idOf(o.charge),
+    }),
+    changedAt: (o) => latest(o.created),
+  },
+];
+
+export const resourceByName = (name: string) => RESOURCES.find((r) => r.name === name);
+
+/** The resource an event's object belongs to, if the service keeps that event type. */
+export function resourceForEvent(type: string, object: { object?: unknown }): ResourceDef | undefined {
+  const def = RESOURCES.find((r) => r.objectName === object.object);
+  return def?.eventTypes.includes(type) ? def : undefined;
+}
+
+/**
+ * A record's version: when it was observed (the event's `created`, or the
+ * second a sync page was fetched), then the object's own latest timestamp.
+ * Zero-padded so DynamoDB compares them as strings in a condition.
+ */
+export function recordVersion(observedAt: number, def: ResourceDef, object: StripeObject): string {
+  const pad = (n: number) => String(Math.max(0, Math.floor(n))).padStart(12, '0');
+  return `${pad(observedAt)}:${pad(def.changedAt(object))}`;
+}

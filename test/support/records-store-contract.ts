@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import type { EventLedger } from '../../shared/ports/event-ledger.js';
+import type { RecordsStore, RecordWrite } from '../../shared/ports/records-store.js';
+import { recordVersion, resourceByName, type StripeObject } from '../../shared/records/registry.js';
+
+const charges = resourceByName('charges');
+
+function write(
+  orgId: string,
+  object: StripeObject,
+  observedAt: number,
+  source: 'sync' | 'webhook' = 'sync',
+): RecordWrite {
+  if (!charges) throw new Error('no charges resource');
+  return {
+    orgId,
+    accountId: 'acct_1RecordsContract01',
+    resource: 'charges',
+    object,
+    version: recordVersion(observedAt, charges, object),
+    source,
+  };
+}
+
+/** The records store's behaviour: the version guard for single and batch writes. */
+export function recordsStoreContract(name: string, makeStore: () => RecordsStore | Promise<RecordsStore>) {
+  describe(`${name} (RecordsStore contract)`, () => {
+    let store: RecordsStore;
+    beforeEach(async () => {
+      store = await makeStore();
+    });
+    const org = () => `org_r_${randomUUID().slice(0, 8)}`;
+    const charge = (id: string, amount: number) => ({
+      id,
+      object: 'charge',
+      created: 1_790_000_000,
+      amount,
+      currency: 'usd',
+      livemode: false,
+    });
+
+    it('writes, then keeps the newer version: older is stale, equal is a no-op', async () => {
+      const orgId = org();
+      await expect(store.put(write(orgId, charge('ch_1', 100), 1000))).resolves.toBe('written');
+      await expect(store.put(write(orgId, charge('ch_1', 200), 2000, 'webhook'))).resolves.toBe('written');
+      await expect(store.put(write(orgId, charge('ch_1', 150), 1500))).resolves.toBe('stale');
+      await expect(store.put(write(orgId, charge('ch_1', 999), 2000))).resolves.toBe('stale');
+      const stored = await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_1');
+      expect(stored).toMatchObject({ source: 'webhook', deleted: false, object: { amount: 200 } });
+    });
+
+    it('writes many in batches of 25, skipping what is stored newer, keeping the newest duplicate', async () => {
+      const orgId = org();
+      await store.put(write(orgId, charge('ch_b7', 7), 5000, 'webhook'));
+      const batch = Array.from({ length: 60 }, (_, i) => write(orgId, charge(`ch_b${i}`, i), 3000));
+      batch.push(write(orgId, charge('ch_b1', 1111), 4000));
+      const result = await store.putMany(batch);
+      expect(result).toMatchObject({ written: 59, stale: 2 });
+      expect(result.batchCalls).toBeGreaterThanOrEqual(3);
+      const versions = await store.versions(orgId, 'acct_1RecordsContract01', 'charges');
+      expect(versions.size).toBe(60);
+      expect((await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_b7'))?.object.amount).toBe(7);
+      expect((await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_b1'))?.object.amount).toBe(
+        1111,
+      );
+    });
+
+    it('keeps orgs apart', async () => {
+      const a = org();
+      const b = org();
+      await store.put(write(a, charge('ch_shared', 1), 1000));
+      await expect(store.get(b, 'acct_1RecordsContract01', 'charges', 'ch_shared')).resolves.toBeUndefined();
+      expect((await store.versions(b, 'acct_1RecordsContract01', 'charges')).size).toBe(0);
+    });
+
+    it('stores a large invoice compressed and gives back the same object', async () => {
+      const orgId = org();
+      const lines = Array.from({ length: 10 }, (_, i) => ({
+        id: `il_${i}`,
+        object: 'line_item',
+        description: 'x'.repeat(2000),
+        amount: i,
+      }));
+      const invoice = {
+        id: 'in_big',
+        object: 'invoice',
+        created: 1_790_000_000,
+        total: 45,
+        currency: 'usd',
+        status: 'paid',
+        lines: { object: 'list', data: lines },
+      };
+      const def = resourceByName('invoices');
+      if (!def) throw new Error('no invoices');
+      await store.put({
+        orgId,
+        accountId: 'acct_1RecordsContract01',
+        resource: 'invoices',
+        object: invoice,
+        version: recordVersion(1, def, invoice),
+        source: 'sync',
+      });
+      expect((await store.get(orgId, 'acct_1RecordsContract01', 'invoices', 'in_big'))?.object).toEqual(
+        invoice,
+      );
+    });
+  });
+}
+
+export function eventLedgerContract(
+  name: string,
+  makeLedger: (now: () => number) => EventLedger | Promise<EventLedger>,
+) {
+  describe(`${name} (EventLedger contract)`, () => {
+    let now = Date.now();
+    let ledger: EventLedger;
+    beforeEach(async () => {
+      now = Date.now();
+      ledger = await makeLedger(() => now);
+    });
+    const id = () => `evt_${randomUUID().replace(/-/g, '')}`;
+
+    it('claims an event once; a finished one is done; concurrent claims get one winner', async () => {
+      const e = id();
+      const claims = await Promise.all(Array.from({ length: 5 }, () => ledger.begin(e)));
+      expect(claims.filter((c) => c === 'new')).toHaveLength(1);
+      expect(claims.filter((c) => c === 'busy')).toHaveLength(4);
+      await ledger.complete(e);
+      await expect(ledger.begin(e)).resolves.toBe('done');
+    });
+
+    it('lets a released claim be taken again, and an abandoned one after its lease', async () => {
+      const e = id();
+      await ledger.begin(e);
+      await ledger.release(e);
+      await expect(ledger.begin(e)).resolves.toBe('new');
+      now += 10 * 60_000; // the worker died: its lease ran out
+      await expect(ledger.begin(e)).resolves.toBe('new');
+      await ledger.complete(e);
+      await ledger.release(e); // releasing a completed event changes nothing
+      await expect(ledger.begin(e)).resolves.toBe('done');
+    });
+  });
+}
