@@ -4,6 +4,7 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -45,6 +46,10 @@ function importStateful(scope: Construct, stateful: StatefulResources): Stateful
       secretCompleteArn: stateful.appCredentials.secretArn,
       encryptionKey: key,
     }),
+    webhookSecrets: secretsmanager.Secret.fromSecretAttributes(scope, 'WebhookSecrets', {
+      secretCompleteArn: stateful.webhookSecrets.secretArn,
+      encryptionKey: key,
+    }),
     connectionSecretPrefix: stateful.connectionSecretPrefix,
   };
 }
@@ -54,6 +59,7 @@ export class ServiceStack extends Stack {
   readonly functions: Record<FunctionName, ServiceFunction>;
   readonly api: apigw.HttpApi;
   readonly syncQueue: JobQueue;
+  readonly webhookQueue: JobQueue;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -67,6 +73,12 @@ export class ServiceStack extends Stack {
       key: stateful.key,
       consumerTimeout: Duration.minutes(15),
       maxReceiveCount: 3,
+    });
+
+    this.webhookQueue = new JobQueue(this, 'WebhookQueue', {
+      key: stateful.key,
+      consumerTimeout: Duration.seconds(60),
+      maxReceiveCount: 5,
     });
 
     this.api = new apigw.HttpApi(this, 'HttpApi', {
@@ -135,12 +147,40 @@ export class ServiceStack extends Stack {
 
     const health = new ServiceFunction(this, 'Health', { ...common, name: 'health' });
 
+    // Webhook intake: verify and queue, nothing else. No table, no connection secret.
+    const webhookIntake = new ServiceFunction(this, 'WebhookIntake', {
+      ...common,
+      name: 'webhook-intake',
+      memorySize: 1024,
+    })
+      .bindWebhookSecrets(stateful.webhookSecrets, stateful.key)
+      .bindQueueSender(this.webhookQueue.queue, stateful.key, 'WEBHOOK_QUEUE_URL');
+
+    const webhookProcessor = new ServiceFunction(this, 'WebhookProcessor', {
+      ...common,
+      name: 'webhook-processor',
+      timeout: Duration.seconds(60),
+    })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .bindRecordsTable(stateful.recordsTable, stateful.key, 'readWrite')
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
+    webhookProcessor.fn.addEventSource(
+      new SqsEventSource(this.webhookQueue.queue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: 5,
+      }),
+    );
+
     this.functions = {
       health,
       'connect-start': connectStart,
       'oauth-callback': oauthCallback,
       status,
       disconnect,
+      'webhook-intake': webhookIntake,
+      'webhook-processor': webhookProcessor,
     };
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {

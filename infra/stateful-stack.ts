@@ -7,12 +7,14 @@ import { recordsTable, serviceTable, type TableDef } from '../shared/data/tables
 import type { Settings } from './settings.js';
 
 /** The JSON shape operators put into the app-credentials secret after the first deploy. */
-export const APP_CREDENTIALS_SHAPE =
-  '{"secretKeys":{"test":"sk_test_…","live":"sk_live_…"},"webhookSecrets":["whsec_…"]}';
+export const APP_CREDENTIALS_SHAPE = '{"secretKeys":{"test":"sk_test_…","live":"sk_live_…"}}';
+export const WEBHOOK_SECRETS_SHAPE = '{"webhookSecrets":["whsec_…"]}';
 
 export interface StatefulResources {
   key: kms.IKey;
   appCredentials: secretsmanager.ISecret;
+  /** The webhook endpoints' signing secrets, apart from the app keys so the intake reads only these. */
+  webhookSecrets: secretsmanager.ISecret;
   /** Name prefix of the per-connection token secrets. */
   connectionSecretPrefix: string;
   serviceTable: dynamodb.ITable;
@@ -54,6 +56,7 @@ export class StatefulStack extends Stack implements StatefulResources {
   readonly serviceTable: dynamodb.Table;
   readonly recordsTable: dynamodb.Table;
   readonly appCredentials: secretsmanager.Secret;
+  readonly webhookSecrets: secretsmanager.Secret;
   readonly connectionSecretPrefix: string;
 
   constructor(scope: Construct, id: string, props: StackProps & { settings: Settings }) {
@@ -66,22 +69,31 @@ export class StatefulStack extends Stack implements StatefulResources {
     this.serviceTable = buildTable(this, serviceTable, this.key);
     this.recordsTable = buildTable(this, recordsTable, this.key);
     this.connectionSecretPrefix = `defrr/stripe/${props.settings.stage}/connections/`;
-    // Created holding no credential (empty key lists); operators put the real value after deploy.
-    this.appCredentials = new secretsmanager.Secret(this, 'AppCredentials', {
-      secretName: `defrr/stripe/${props.settings.stage}/app-credentials`,
-      description: `The Stripe app's secret keys and webhook secrets, as JSON: ${APP_CREDENTIALS_SHAPE}`,
-      encryptionKey: this.key,
-      removalPolicy: RemovalPolicy.RETAIN,
-      generateSecretString: {
-        secretStringTemplate: JSON.stringify({ secretKeys: {}, webhookSecrets: [] }),
-        generateStringKey: 'unused',
-        excludePunctuation: true,
-      },
+    // Created holding no credential (empty lists); operators put the real values after deploy.
+    const emptySecret = (id: string, name: string, shape: string, template: object) => {
+      const secret = new secretsmanager.Secret(this, id, {
+        secretName: `defrr/stripe/${props.settings.stage}/${name}`,
+        description: `JSON: ${shape}`,
+        encryptionKey: this.key,
+        removalPolicy: RemovalPolicy.RETAIN,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify(template),
+          generateStringKey: 'unused',
+          excludePunctuation: true,
+        },
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          "Stripe's keys and webhook secrets are rolled in the Stripe Dashboard, not by a Lambda; the runbook rotates them without downtime.",
+      });
+      return secret;
+    };
+    this.appCredentials = emptySecret('AppCredentials', 'app-credentials', APP_CREDENTIALS_SHAPE, {
+      secretKeys: {},
     });
-    Validations.of(this.appCredentials).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        "Stripe's keys and webhook secrets are rolled in the Stripe Dashboard, not by a Lambda; the runbook rotates them without downtime.",
+    this.webhookSecrets = emptySecret('WebhookSecrets', 'webhook-secrets', WEBHOOK_SECRETS_SHAPE, {
+      webhookSecrets: [],
     });
   }
 }

@@ -3,15 +3,18 @@ import { makeHandler as disconnect } from '../functions/disconnect/handler.js';
 import { makeHandler as health } from '../functions/health/handler.js';
 import { makeHandler as oauthCallback } from '../functions/oauth-callback/handler.js';
 import { makeHandler as status } from '../functions/status/handler.js';
+import { makeHandler as webhookIntake } from '../functions/webhook-intake/handler.js';
 import type { ConnectConfig } from '../shared/connect/connect-service.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
 import type { AuthConfig } from '../shared/http/auth.js';
-import type { FunctionName } from '../shared/http/routes.js';
+import type { HttpFunctionName } from '../shared/http/routes.js';
+import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import type { Clock } from '../shared/ports/clock.js';
 import type { ConnectionStore } from '../shared/ports/connection-store.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
 import type { StripeTokenClient } from '../shared/ports/stripe-token-client.js';
 import type { TokenVault } from '../shared/ports/token-vault.js';
+import type { WebhookMessage } from '../shared/webhooks/intake.js';
 import type { LambdaHttpHandler } from './api-adapter.js';
 
 export interface LocalDeps {
@@ -22,14 +25,16 @@ export interface LocalDeps {
   clock: Clock;
   auth: AuthConfig;
   connect: ConnectConfig;
+  credentials: AppCredentials;
+  webhookQueue: JobQueue<WebhookMessage>;
 }
 
 /**
  * The local stack's composition root for HTTP functions: the same
  * `makeHandler` each Lambda entry calls, given the local adapters.
  */
-export function localHttpHandlers(deps: LocalDeps): Record<FunctionName, LambdaHttpHandler> {
-  const { store, vault, tokens, syncQueue, clock, auth, connect } = deps;
+export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, LambdaHttpHandler> {
+  const { store, vault, tokens, syncQueue, clock, auth, connect, credentials, webhookQueue } = deps;
   return {
     health: health() as LambdaHttpHandler,
     'connect-start': connectStart({ store, clock, auth, config: connect }) as LambdaHttpHandler,
@@ -43,5 +48,6 @@ export function localHttpHandlers(deps: LocalDeps): Record<FunctionName, LambdaH
     }) as LambdaHttpHandler,
     status: status({ store, auth }) as LambdaHttpHandler,
     disconnect: disconnect({ store, vault, clock, auth }) as LambdaHttpHandler,
+    'webhook-intake': webhookIntake({ queue: webhookQueue, credentials }) as LambdaHttpHandler,
   };
 }

@@ -5,15 +5,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { makeHandler as webhookProcessor } from '../functions/webhook-processor/handler.js';
 import { DynamoConnectionStore } from '../shared/adapters/dynamodb/connection-store.js';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.js';
+import { DynamoEventLedger } from '../shared/adapters/dynamodb/event-ledger.js';
+import { DynamoRecordsStore } from '../shared/adapters/dynamodb/records-store.js';
 import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js';
 import { ensureTables } from '../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
 import { routes } from '../shared/http/routes.js';
-import { StaticAppCredentials } from '../shared/ports/app-credentials.js';
+import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import { type Clock, systemClock } from '../shared/ports/clock.js';
+import type { EventLedger } from '../shared/ports/event-ledger.js';
+import type { RecordsStore } from '../shared/ports/records-store.js';
+import type { WebhookMessage } from '../shared/webhooks/intake.js';
+import type { ProcessDeps } from '../shared/webhooks/process.js';
 import { FileTokenVault } from './adapters/file-token-vault.js';
 import { LocalEventBus } from './adapters/local-event-bus.js';
 import { LocalQueue } from './adapters/local-queue.js';
@@ -40,8 +47,11 @@ export interface LocalStack {
   issuer: DevIssuer;
   vault: FileTokenVault;
   store: DynamoConnectionStore;
+  records: DynamoRecordsStore;
+  /** What the webhook processor runs with (tests call it directly). */
+  processorDeps: ProcessDeps;
   bus: LocalEventBus;
-  queues: { sync: LocalQueue<SyncJob>; webhooks: LocalQueue<unknown> };
+  queues: { sync: LocalQueue<SyncJob>; webhooks: LocalQueue<WebhookMessage> };
   schedule: LocalSchedule;
   close(): Promise<void>;
 }
@@ -89,6 +99,11 @@ export interface LocalStackOptions {
   memory?: boolean;
   /** The service's clock (tests move it to expire OAuth states). */
   clock?: Clock;
+  /** Wraps adapters, for fault injection in tests. */
+  wrap?: {
+    records?: (records: RecordsStore) => RecordsStore;
+    ledger?: (ledger: EventLedger) => EventLedger;
+  };
 }
 
 /**
@@ -184,7 +199,7 @@ export async function startLocalStack(
         maxConcurrency: 4,
         functionTimeoutMs: 900_000,
       }),
-      webhooks: new LocalQueue<unknown>({
+      webhooks: new LocalQueue<WebhookMessage>({
         name: 'webhooks',
         maxReceiveCount: 5,
         batchSize: 10,
@@ -201,10 +216,23 @@ export async function startLocalStack(
     if (config.LOCAL_SCHEDULE_MINUTES) schedule.start(config.LOCAL_SCHEDULE_MINUTES * 60_000);
 
     const store = new DynamoConnectionStore(documentClient(dynamoClient), LOCAL_TABLES.service);
-    const credentials = new StaticAppCredentials({
-      secretKeys: sandbox.sandbox.secretKeys,
-      webhookSecrets: sandbox.sandbox.webhookSecrets,
-    });
+    // The app's credentials are the sandbox's, read live (so a rolled webhook secret is seen at once).
+    const credentials: AppCredentials = {
+      secretKey: async (mode) => sandbox.sandbox.secretKeys[mode],
+      webhookSecrets: async () => [...sandbox.sandbox.webhookSecrets],
+    };
+    const db = documentClient(dynamoClient);
+    const records = new DynamoRecordsStore(db, LOCAL_TABLES.records, () => clock.now());
+    const ledger = new DynamoEventLedger(db, LOCAL_TABLES.service, 5 * 60_000, () => clock.now().getTime());
+    const processorDeps: ProcessDeps = {
+      store,
+      vault,
+      records: options.wrap?.records?.(records) ?? records,
+      ledger: options.wrap?.ledger?.(ledger) ?? ledger,
+      clock,
+      syncQueue: queues.sync,
+    };
+    queues.webhooks.consume(webhookProcessor(processorDeps));
     const tokens = new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS);
     const sandboxInfo = sandbox.sandbox;
     const handlers = localHttpHandlers({
@@ -212,6 +240,8 @@ export async function startLocalStack(
       vault,
       tokens,
       syncQueue: queues.sync,
+      webhookQueue: queues.webhooks,
+      credentials,
       clock,
       auth: config,
       connect: {
@@ -286,6 +316,8 @@ export async function startLocalStack(
       issuer,
       vault,
       store,
+      records,
+      processorDeps,
       bus,
       queues,
       schedule,

@@ -34,13 +34,17 @@ const csv = nonEmpty.transform((value) =>
     .filter(Boolean),
 );
 
-/** Settings every function shares. */
-export const baseConfig = z.object({
+/** Where AWS is (Lambda sets AWS_REGION). */
+export const awsConfig = z.object({
+  AWS_REGION: nonEmpty,
+  /** Lets tests point the AWS SDK at loopback (moto). Unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+
+/** Settings every function that touches the tables shares. */
+export const baseConfig = awsConfig.extend({
   SERVICE_TABLE_NAME: nonEmpty,
   RECORDS_TABLE_NAME: nonEmpty,
-  AWS_REGION: nonEmpty,
-  /** Lets the local stack and moto point the AWS SDK at loopback. Unset in AWS. */
-  AWS_ENDPOINT_URL: z.url().optional(),
 });
 
 /** How verified JWT claims are read (API Gateway's JWT authorizer verifies them). */

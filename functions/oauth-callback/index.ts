@@ -27,7 +27,7 @@ export const handler = makeHandler({
   store: connectionStore(config),
   vault: tokenVault(secrets, config.KMS_KEY_ID),
   tokens: new HttpStripeTokenClient(
-    appCredentials(secrets, config.APP_CREDENTIALS_SECRET_ID),
+    appCredentials(secrets, { keysSecretId: config.APP_CREDENTIALS_SECRET_ID }),
     config.STRIPE_API_BASE,
     config.STRIPE_TIMEOUT_MS,
   ),

@@ -241,12 +241,22 @@ export class ServiceFunction extends Construct {
     return this;
   }
 
+  /** The webhook signing secrets: read only, and nothing else. */
+  bindWebhookSecrets(secret: secretsmanager.ISecret, key: kms.IKey): this {
+    this.env('WEBHOOK_SECRETS_SECRET_ID', secret.secretArn);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
+    );
+    this.grantKey(key, ['kms:Decrypt'], 'secretsmanager');
+    return this;
+  }
+
   /** Send-only access to a queue, its URL in `envName`. */
   bindQueueSender(queue: sqs.IQueue, key: kms.IKey, envName: string): this {
     this.env(envName, queue.queueUrl);
     this.role.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        actions: ['sqs:SendMessage'],
         resources: [queue.queueArn],
       }),
     );

@@ -42,6 +42,8 @@ export class LocalQueue<T> implements JobQueue<T> {
   private readonly idleWaiters: Array<() => void> = [];
   readonly options: Required<LocalQueueOptions>;
   sendBatchCalls = 0;
+  /** Every message ever accepted (tests check that refused webhooks queue nothing). */
+  sent = 0;
 
   constructor(options: LocalQueueOptions) {
     this.options = {
@@ -71,6 +73,7 @@ export class LocalQueue<T> implements JobQueue<T> {
   private enqueue(body: string, delayMs: number) {
     if (Buffer.byteLength(body) > 256 * 1024) throw new Error('message larger than SQS allows (256 KiB)');
     const now = Date.now();
+    this.sent++;
     this.messages.push({
       messageId: randomUUID(),
       body,

@@ -2,5 +2,5 @@
 export interface SyncJob {
   orgId: string;
   connectionId: string;
-  reason: 'initial' | 'manual' | 'nightly' | 'continue';
+  reason: 'initial' | 'manual' | 'nightly' | 'continue' | 'webhook';
 }

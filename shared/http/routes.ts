@@ -3,12 +3,20 @@
  * from this list and the local stack's adapter serves the same list. `jwt`
  * routes sit behind the JWT authorizer; their functions still check org and role.
  */
-export type FunctionName = 'health' | 'connect-start' | 'oauth-callback' | 'status' | 'disconnect';
+export type HttpFunctionName =
+  | 'health'
+  | 'connect-start'
+  | 'oauth-callback'
+  | 'status'
+  | 'disconnect'
+  | 'webhook-intake';
+/** Every function of the service: the HTTP ones and the queue/schedule consumers. */
+export type FunctionName = HttpFunctionName | 'webhook-processor';
 
 export interface RouteDef {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
-  function: FunctionName;
+  function: HttpFunctionName;
   auth: 'jwt' | 'public';
 }
 
@@ -18,6 +26,7 @@ export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/v1/integrations/stripe/callback', function: 'oauth-callback', auth: 'public' },
   { method: 'GET', path: '/v1/integrations/stripe/status', function: 'status', auth: 'jwt' },
   { method: 'DELETE', path: '/v1/integrations/stripe', function: 'disconnect', auth: 'jwt' },
+  { method: 'POST', path: '/v1/webhooks/stripe', function: 'webhook-intake', auth: 'public' },
 ];
 
 export const routeKey = (route: RouteDef) => `${route.method} ${route.path}`;

@@ -3,14 +3,19 @@ import type { Mode } from '../domain/connection.js';
 
 /**
  * The Stripe app's own secrets: its secret key per mode (for the token
- * endpoint) and the webhook endpoint secrets (a list, for rotation). In AWS one
- * Secrets Manager secret holds them as JSON of this shape.
+ * endpoint) and the webhook endpoint secrets (a list, for rotation). In AWS
+ * each is a Secrets Manager secret holding JSON of these shapes.
  */
-export const appCredentialsSchema = z.object({
+export const appKeysSchema = z.object({
   secretKeys: z.object({
     test: z.string().startsWith('sk_test_').optional(),
     live: z.string().startsWith('sk_live_').optional(),
   }),
+});
+export const webhookSecretsSchema = z.object({
+  webhookSecrets: z.array(z.string().startsWith('whsec_')),
+});
+export const appCredentialsSchema = appKeysSchema.extend({
   webhookSecrets: z.array(z.string().startsWith('whsec_')).default([]),
 });
 export type AppCredentialsValue = z.infer<typeof appCredentialsSchema>;

@@ -46,6 +46,12 @@ export interface ConnectionStore {
   ): Promise<Connection | undefined>;
   /** Sets fields of the connection's sync status, if it is still connection `connectionId`. False otherwise. */
   updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean>;
+  /** Notes an app event Stripe sent about this connection (`account.application.authorized`). */
+  noteAppEvent(
+    orgId: string,
+    connectionId: string,
+    event: { type: string; id: string; at: string },
+  ): Promise<boolean>;
   /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
   clearSecretName(orgId: string, secretName: string): Promise<void>;
 

@@ -32,8 +32,11 @@ export function tokenVault(client: SecretsManagerClient, kmsKeyId?: string) {
   return new SecretsManagerTokenVault(client, kmsKeyId);
 }
 
-export function appCredentials(client: SecretsManagerClient, secretId: string) {
-  return new SecretsManagerAppCredentials(client, secretId);
+export function appCredentials(
+  client: SecretsManagerClient,
+  ids: { keysSecretId?: string; webhookSecretsSecretId?: string },
+) {
+  return new SecretsManagerAppCredentials(client, ids);
 }
 
 export function sqsQueue<T>(

@@ -8,23 +8,30 @@ import {
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamodb/connection-store.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
+import { DynamoEventLedger } from '../../shared/adapters/dynamodb/event-ledger.js';
+import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
 import { SecretsManagerAppCredentials } from '../../shared/adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../../shared/adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../../shared/adapters/sqs/job-queue.js';
 import { ensureTables } from '../../shared/data/ensure-tables.js';
-import { serviceTable } from '../../shared/data/tables.js';
+import { recordsTable, serviceTable } from '../../shared/data/tables.js';
 import { connectionStoreContract } from '../support/connection-store-contract.js';
 import { motoClientConfig } from '../support/moto.js';
+import { eventLedgerContract, recordsStoreContract } from '../support/records-store-contract.js';
 import { sampleTokens, tokenVaultContract } from '../support/token-vault-contract.js';
 
 const secrets = new SecretsManagerClient(motoClientConfig());
 const dynamo = new DynamoDBClient(motoClientConfig());
 const sqs = new SQSClient(motoClientConfig());
 const tableName = `svc-adapters-${Date.now()}`;
+const recordsName = `rec-adapters-${Date.now()}`;
 let kmsKeyId: string;
 
 beforeAll(async () => {
-  await ensureTables(dynamo, [{ def: serviceTable, name: tableName }]);
+  await ensureTables(dynamo, [
+    { def: serviceTable, name: tableName },
+    { def: recordsTable, name: recordsName },
+  ]);
   const kms = new KMSClient(motoClientConfig());
   kmsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'service key' }))).KeyMetadata
     ?.KeyId as string;
@@ -40,6 +47,14 @@ tokenVaultContract('SecretsManagerTokenVault on moto', () => new SecretsManagerT
 connectionStoreContract(
   'DynamoConnectionStore on moto',
   () => new DynamoConnectionStore(documentClient(dynamo), tableName),
+);
+recordsStoreContract(
+  'DynamoRecordsStore on moto',
+  () => new DynamoRecordsStore(documentClient(dynamo), recordsName),
+);
+eventLedgerContract(
+  'DynamoEventLedger on moto',
+  (now) => new DynamoEventLedger(documentClient(dynamo), tableName, 5 * 60_000, now),
 );
 
 describe('SecretsManagerTokenVault specifics', () => {
@@ -59,15 +74,19 @@ describe('SecretsManagerTokenVault specifics', () => {
 });
 
 describe('SecretsManagerAppCredentials', () => {
-  it('reads the documented JSON shape once and caches it', async () => {
-    const name = `defrr/stripe/test/app-credentials-${Date.now()}`;
+  it('reads the documented JSON shapes once and caches them', async () => {
+    const keys = `defrr/stripe/test/app-credentials-${Date.now()}`;
+    const hooks = `defrr/stripe/test/webhook-secrets-${Date.now()}`;
     await secrets.send(
       new CreateSecretCommand({
-        Name: name,
-        SecretString: JSON.stringify({
-          secretKeys: { test: 'sk_test_fromSecretsManager123' },
-          webhookSecrets: ['whsec_one', 'whsec_two'],
-        }),
+        Name: keys,
+        SecretString: JSON.stringify({ secretKeys: { test: 'sk_test_fromSecretsManager123' } }),
+      }),
+    );
+    await secrets.send(
+      new CreateSecretCommand({
+        Name: hooks,
+        SecretString: JSON.stringify({ webhookSecrets: ['whsec_one', 'whsec_two'] }),
       }),
     );
     let calls = 0;
@@ -76,12 +95,21 @@ describe('SecretsManagerAppCredentials', () => {
       calls++;
       return next(args);
     });
-    const credentials = new SecretsManagerAppCredentials(counting, name);
+    const credentials = new SecretsManagerAppCredentials(counting, {
+      keysSecretId: keys,
+      webhookSecretsSecretId: hooks,
+    });
+    await expect(credentials.secretKey('test')).resolves.toBe('sk_test_fromSecretsManager123');
     await expect(credentials.secretKey('test')).resolves.toBe('sk_test_fromSecretsManager123');
     await expect(credentials.webhookSecrets()).resolves.toEqual(['whsec_one', 'whsec_two']);
     await expect(credentials.secretKey('live')).rejects.toThrow('no live-mode secret key');
-    expect(calls).toBe(1);
+    expect(calls).toBe(2);
     counting.destroy();
+  });
+
+  it('gives a function only the secret it was configured with (the intake cannot read the app keys)', async () => {
+    const intakeOnly = new SecretsManagerAppCredentials(secrets, { webhookSecretsSecretId: 'any' });
+    await expect(intakeOnly.secretKey('live')).rejects.toThrow('no access to the app secret keys');
   });
 
   it('fails clearly on a malformed secret without quoting it', async () => {
@@ -89,7 +117,7 @@ describe('SecretsManagerAppCredentials', () => {
     await secrets.send(
       new CreateSecretCommand({ Name: name, SecretString: '{"secretKeys":"sk_test_leakyleakyleaky"}' }),
     );
-    const error = await new SecretsManagerAppCredentials(secrets, name)
+    const error = await new SecretsManagerAppCredentials(secrets, { keysSecretId: name })
       .secretKey('test')
       .catch((e: Error) => e);
     expect((error as Error).message).toContain('documented shape');

@@ -71,6 +71,26 @@ describe('an org admin connects Stripe in the browser', () => {
     await page.close();
   });
 
+  it("uninstalling the app in Stripe (the sandbox's control) shows the revoked state on the page", async () => {
+    const page = await openIntegrationPage('org_e2e_revoke');
+    await page.getByRole('button', { name: 'Connect Stripe' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByLabel(/Demo Coffee Roasters/).check();
+    await page.getByRole('button', { name: 'Install app' }).click();
+    await page.locator('#status[data-status="connected"]').waitFor();
+
+    const response = await fetch(`${stack.sandbox.url}/_sandbox/uninstall`, {
+      method: 'POST',
+      body: JSON.stringify({ account: DEMO_ACCOUNT, mode: 'test' }),
+    });
+    expect(await response.json()).toEqual({ uninstalled: true });
+    await page.reload();
+    await page.locator('#status[data-status="revoked"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#status').textContent()).toBe('Revoked in Stripe');
+    await shot(page, 'connect-6-revoked');
+    await page.close();
+  });
+
   it('a stale install page (state expired) lands with a clear message', async () => {
     const page = await openIntegrationPage('org_e2e_stale');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();

@@ -156,7 +156,8 @@ describe('least privilege per function', () => {
     expect(JSON.stringify(read?.Resource)).toContain('AppCredentials');
     expect(JSON.stringify(read?.Resource)).not.toContain('*');
     const sqs = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('sqs:')));
-    expect(actionsOf(sqs).sort()).toEqual(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+    expect(actionsOf(sqs)).toEqual(['sqs:SendMessage']);
+    expect(JSON.stringify(sqs[0]?.Resource)).toContain('SyncQueue');
   });
 
   it('disconnect may only delete connection secrets', () => {
@@ -166,8 +167,29 @@ describe('least privilege per function', () => {
     expect(actions).toEqual(['secretsmanager:DeleteSecret']);
   });
 
+  it('the webhook intake reads only the webhook signing secrets and may only send to its queue', () => {
+    const statements = statementsOf(service, 'WebhookIntake');
+    const actions = actionsOf(statements).filter(
+      (a) => !a.startsWith('logs:') && !a.startsWith('xray:') && !a.startsWith('kms:'),
+    );
+    expect(actions.sort()).toEqual(['secretsmanager:GetSecretValue', 'sqs:SendMessage']);
+    const secret = statements.find((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+    expect(JSON.stringify(secret?.Resource)).toContain('WebhookSecrets');
+    expect(JSON.stringify(secret?.Resource)).not.toContain('AppCredentials');
+    const send = statements.find((s) => actionsOf([s]).includes('sqs:SendMessage'));
+    expect(JSON.stringify(send?.Resource)).toContain('WebhookQueue');
+  });
+
+  it('consumes the webhook queue with partial batch failures and a maximum concurrency', () => {
+    service.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+      BatchSize: 10,
+    });
+  });
+
   it('uses the KMS key only through the AWS service that needs it', () => {
-    for (const id of ['Status', 'ConnectStart', 'OAuthCallback', 'Disconnect']) {
+    for (const id of ['Status', 'ConnectStart', 'OAuthCallback', 'Disconnect', 'WebhookIntake']) {
       for (const statement of statementsOf(service, id).filter((s) =>
         actionsOf([s]).some((a) => a.startsWith('kms:')),
       )) {

@@ -39,6 +39,8 @@ const show = process.env.SHOW_LOGS === '1';
 // output lands here too. (Patching process.stdout would swallow jest's own
 // reporter when it runs tests in band.)
 process.env.POWERTOOLS_DEV = 'true';
+// Dev mode turns metrics off unless told otherwise: tests assert on them.
+process.env.POWERTOOLS_METRICS_DISABLED = 'false';
 const originalConsole = { ...console };
 for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
   console[level] = (...args: unknown[]) => {

@@ -220,6 +220,28 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
+  async noteAppEvent(
+    orgId: string,
+    connectionId: string,
+    event: { type: string; id: string; at: string },
+  ): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET lastAppEvent = :event',
+          ConditionExpression: 'connectionId = :cid',
+          ExpressionAttributeValues: { ':event': event, ':cid': connectionId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   async clearSecretName(orgId: string, secretName: string): Promise<void> {
     try {
       await this.db.send(

@@ -1,58 +1,96 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { z } from 'zod';
 import type { Mode } from '../../domain/connection.js';
 import {
   type AppCredentials,
   AppCredentialsError,
-  type AppCredentialsValue,
-  appCredentialsSchema,
-  StaticAppCredentials,
+  appKeysSchema,
+  webhookSecretsSchema,
 } from '../../ports/app-credentials.js';
 
 /**
- * The app's credentials from one Secrets Manager secret, read once per
- * container and cached for `ttlMs` (so a rotated key is picked up without a
- * deploy). A malformed secret fails loudly without quoting its value.
+ * One JSON secret, read once per container and cached for `ttlMs` (so a
+ * rotated value is picked up without a deploy). A malformed secret fails
+ * loudly without quoting its value; a failed read is not cached.
  */
-export class SecretsManagerAppCredentials implements AppCredentials {
-  private cached: { at: number; value: Promise<StaticAppCredentials> } | undefined;
+export class CachedJsonSecret<S extends z.ZodType> {
+  private cached: { at: number; value: Promise<z.infer<S>> } | undefined;
 
   constructor(
     private readonly client: SecretsManagerClient,
     private readonly secretId: string,
+    private readonly schema: S,
+    private readonly shape: string,
     private readonly ttlMs = 5 * 60 * 1000,
     private readonly now: () => number = Date.now,
   ) {}
 
-  private load(): Promise<StaticAppCredentials> {
+  get(): Promise<z.infer<S>> {
     if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.value;
     const value = this.fetch();
     this.cached = { at: this.now(), value };
     value.catch(() => {
-      this.cached = undefined; // do not cache a failure
+      this.cached = undefined;
     });
     return value;
   }
 
-  private async fetch(): Promise<StaticAppCredentials> {
+  private async fetch(): Promise<z.infer<S>> {
     const { SecretString } = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
-    if (!SecretString)
-      throw new AppCredentialsError(`the app credentials secret ${this.secretId} has no value yet`);
-    let parsed: AppCredentialsValue;
+    if (!SecretString) throw new AppCredentialsError(`the secret ${this.secretId} has no value yet`);
     try {
-      parsed = appCredentialsSchema.parse(JSON.parse(SecretString));
+      return this.schema.parse(JSON.parse(SecretString));
     } catch {
       throw new AppCredentialsError(
-        `the app credentials secret ${this.secretId} is not JSON of the documented shape ({"secretKeys":{"test","live"},"webhookSecrets":[…]})`,
+        `the secret ${this.secretId} is not JSON of the documented shape (${this.shape})`,
       );
     }
-    return new StaticAppCredentials(parsed);
+  }
+}
+
+/**
+ * The Stripe app's credentials from Secrets Manager. The secret keys and the
+ * webhook signing secrets live in two secrets, so the public webhook intake can
+ * read the signing secrets without being able to read the app's secret keys.
+ */
+export class SecretsManagerAppCredentials implements AppCredentials {
+  private readonly keys: CachedJsonSecret<typeof appKeysSchema> | undefined;
+  private readonly webhooks: CachedJsonSecret<typeof webhookSecretsSchema> | undefined;
+
+  constructor(
+    client: SecretsManagerClient,
+    ids: { keysSecretId?: string; webhookSecretsSecretId?: string },
+    ttlMs?: number,
+  ) {
+    this.keys = ids.keysSecretId
+      ? new CachedJsonSecret(
+          client,
+          ids.keysSecretId,
+          appKeysSchema,
+          '{"secretKeys":{"test":"sk_test_…","live":"sk_live_…"}}',
+          ttlMs,
+        )
+      : undefined;
+    this.webhooks = ids.webhookSecretsSecretId
+      ? new CachedJsonSecret(
+          client,
+          ids.webhookSecretsSecretId,
+          webhookSecretsSchema,
+          '{"webhookSecrets":["whsec_…"]}',
+          ttlMs,
+        )
+      : undefined;
   }
 
   async secretKey(mode: Mode): Promise<string> {
-    return (await this.load()).secretKey(mode);
+    if (!this.keys) throw new AppCredentialsError('this function has no access to the app secret keys');
+    const key = (await this.keys.get()).secretKeys[mode];
+    if (!key) throw new AppCredentialsError(`no ${mode}-mode secret key is configured for the Stripe app`);
+    return key;
   }
 
   async webhookSecrets(): Promise<string[]> {
-    return (await this.load()).webhookSecrets();
+    if (!this.webhooks) throw new AppCredentialsError('this function has no access to the webhook secrets');
+    return (await this.webhooks.get()).webhookSecrets;
   }
 }

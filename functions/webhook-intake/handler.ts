@@ -1,0 +1,51 @@
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { HttpError } from '../../shared/errors.js';
+import { httpHandler } from '../../shared/http/handler.js';
+import { json } from '../../shared/http/response.js';
+import { logger } from '../../shared/logger.js';
+import { count, MetricNames, metrics } from '../../shared/metrics.js';
+import type { AppCredentials } from '../../shared/ports/app-credentials.js';
+import type { JobQueue } from '../../shared/ports/job-queue.js';
+import { toMessage, verifyWebhook, type WebhookMessage } from '../../shared/webhooks/intake.js';
+
+const REJECTIONS = {
+  too_large: [413, 'payload_too_large', 'The payload is too large.'],
+  missing_signature: [400, 'invalid_signature', 'The webhook could not be verified.'],
+  invalid_signature: [400, 'invalid_signature', 'The webhook could not be verified.'],
+  invalid_payload: [400, 'invalid_payload', 'The payload is not a Stripe event.'],
+} as const;
+
+/**
+ * POST /v1/webhooks/stripe: verify, queue, 200. Never a 2xx for an event that
+ * is not durably queued (a failed send throws: 500, and Stripe retries). Logs
+ * say why a delivery was refused, never what it contained.
+ */
+export const makeHandler = (deps: { queue: JobQueue<WebhookMessage>; credentials: AppCredentials }) =>
+  httpHandler(async (event) => {
+    const raw = event.body
+      ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
+      : Buffer.alloc(0);
+    const result = verifyWebhook(
+      raw,
+      event.headers['stripe-signature'],
+      await deps.credentials.webhookSecrets(),
+    );
+    if (!result.ok) {
+      const [status, code, message] = REJECTIONS[result.reason];
+      count(
+        result.reason === 'invalid_signature' || result.reason === 'missing_signature'
+          ? MetricNames.webhookSignatureFailures
+          : MetricNames.webhookRejected,
+      );
+      logger.warn('webhook refused', { reason: result.reason, bytes: raw.length });
+      throw new HttpError(status, code, message);
+    }
+    await deps.queue.send(toMessage(result.event));
+    count(MetricNames.webhookQueued);
+    logger.info('webhook queued', {
+      eventId: result.event.id,
+      type: result.event.type,
+      accountId: result.event.account,
+    });
+    return json(200, { received: true });
+  }).use(logMetrics(metrics));

@@ -1,0 +1,32 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+/**
+ * The one Metrics instance (CloudWatch embedded metric format). Functions
+ * flush it with the `logMetrics` middleware; alarms watch these names.
+ */
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Defrr/StripeConnector',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'stripe-connector',
+});
+
+export const MetricNames = {
+  webhookSignatureFailures: 'WebhookSignatureFailures',
+  webhookRejected: 'WebhookRejected',
+  webhookQueued: 'WebhookQueued',
+  webhookProcessed: 'WebhookEventsProcessed',
+  webhookDuplicates: 'WebhookDuplicates',
+  webhookDropped: 'WebhookEventsDropped',
+  connectionsRevoked: 'ConnectionsRevoked',
+  recordsSynced: 'RecordsSynced',
+  stripeRequests: 'StripeRequests',
+  stripeRetries: 'StripeRetries',
+  syncDuration: 'SyncDuration',
+  syncFailures: 'SyncFailures',
+  tokenRefreshFailures: 'TokenRefreshFailures',
+} as const;
+
+export function count(name: (typeof MetricNames)[keyof typeof MetricNames], value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+}
+
+export { MetricUnit };

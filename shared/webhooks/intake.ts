@@ -1,0 +1,83 @@
+import Stripe from 'stripe';
+import { z } from 'zod';
+
+/** Stripe signs at most this much; anything larger is refused before any work. */
+export const MAX_WEBHOOK_BYTES = 1024 * 1024;
+/** SQS takes 256 KiB; a larger event is queued as a reference and fetched from Stripe. */
+export const MAX_INLINE_EVENT_BYTES = 240 * 1024;
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** The fields of a Stripe event the service relies on (the rest is carried along). */
+export const webhookEventSchema = z
+  .object({
+    id: z.string().startsWith('evt_'),
+    object: z.literal('event'),
+    type: z.string().min(1),
+    created: z.number().int(),
+    livemode: z.boolean(),
+    account: z.string().startsWith('acct_').optional(),
+    data: z.object({ object: z.record(z.string(), z.unknown()) }).loose(),
+  })
+  .loose();
+export type WebhookEvent = z.infer<typeof webhookEventSchema>;
+
+export type WebhookMessage =
+  | { kind: 'event'; event: WebhookEvent }
+  | {
+      kind: 'ref';
+      ref: { id: string; account?: string | undefined; type: string; livemode: boolean; created: number };
+    };
+
+export type VerifyResult =
+  | { ok: true; event: WebhookEvent }
+  | { ok: false; reason: 'missing_signature' | 'invalid_signature' | 'invalid_payload' | 'too_large' };
+
+/**
+ * Verifies a delivery with stripe-node against every configured endpoint
+ * secret (several while one is rolled; test and live endpoints), tolerance
+ * 300 s. `raw` must be the body exactly as received.
+ */
+export function verifyWebhook(
+  raw: Buffer,
+  header: string | undefined,
+  secrets: readonly string[],
+  receivedAt?: number,
+): VerifyResult {
+  if (raw.length > MAX_WEBHOOK_BYTES) return { ok: false, reason: 'too_large' };
+  if (!header) return { ok: false, reason: 'missing_signature' };
+  for (const secret of secrets) {
+    let event: unknown;
+    try {
+      event = Stripe.webhooks.constructEvent(
+        raw,
+        header,
+        secret,
+        SIGNATURE_TOLERANCE_SECONDS,
+        undefined,
+        receivedAt,
+      );
+    } catch (error) {
+      if (error instanceof SyntaxError) return { ok: false, reason: 'invalid_payload' }; // signed, but not JSON
+      continue;
+    }
+    const parsed = webhookEventSchema.safeParse(event);
+    return parsed.success ? { ok: true, event: parsed.data } : { ok: false, reason: 'invalid_payload' };
+  }
+  return { ok: false, reason: 'invalid_signature' };
+}
+
+/** What goes on the queue: the event itself, or a reference when it would not fit. */
+export function toMessage(event: WebhookEvent): WebhookMessage {
+  const inline: WebhookMessage = { kind: 'event', event };
+  if (Buffer.byteLength(JSON.stringify(inline)) <= MAX_INLINE_EVENT_BYTES) return inline;
+  return {
+    kind: 'ref',
+    ref: {
+      id: event.id,
+      account: event.account,
+      type: event.type,
+      livemode: event.livemode,
+      created: event.created,
+    },
+  };
+}

@@ -1,0 +1,394 @@
+import { makeHandler as intake } from '../../functions/webhook-intake/handler.js';
+import { lambdaContext } from '../../local/lambda-context.js';
+import type { LocalStack } from '../../local/stack.js';
+import type { HttpEvent } from '../../shared/http/handler.js';
+import type { EventLedger } from '../../shared/ports/event-ledger.js';
+import type { RecordsStore } from '../../shared/ports/records-store.js';
+import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import {
+  api,
+  BAKERY_ACCOUNT,
+  connectOrg,
+  DEMO_ACCOUNT,
+  startTestStack,
+  type TestClock,
+  tokenFor,
+} from '../support/local-stack.js';
+import { capturedOutput } from '../support/log-capture.js';
+import { deliver, deliverSigned, sign, stripeEvent } from '../support/webhooks.js';
+
+jest.setTimeout(120_000);
+
+let stack: LocalStack & { clock: TestClock };
+/** Event ids whose first processing attempt fails (set per test). */
+const failOnce = new Set<string>();
+const failAlways = new Set<string>();
+const writesPerObject = new Map<string, number>();
+const completions = new Map<string, number>();
+
+beforeAll(async () => {
+  stack = await startTestStack(
+    {},
+    {
+      wrap: {
+        records: (records: RecordsStore): RecordsStore => ({
+          ...records,
+          put: async (record) => {
+            const id = record.object.id;
+            if (failAlways.has(id)) throw new Error('simulated processing failure');
+            if (failOnce.delete(id)) throw new Error('simulated processing failure');
+            const result = await records.put(record);
+            if (result === 'written') writesPerObject.set(id, (writesPerObject.get(id) ?? 0) + 1);
+            return result;
+          },
+          putMany: (r) => records.putMany(r),
+          get: (...a) => records.get(...a),
+          versions: (...a) => records.versions(...a),
+        }),
+        ledger: (ledger: EventLedger): EventLedger => ({
+          begin: (id) => ledger.begin(id),
+          release: (id) => ledger.release(id),
+          complete: async (id) => {
+            completions.set(id, (completions.get(id) ?? 0) + 1);
+            return ledger.complete(id);
+          },
+        }),
+      },
+    },
+  );
+});
+afterAll(() => stack.close());
+
+const secret = () => stack.sandbox.sandbox.webhookSecrets[0] as string;
+const charge = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  object: 'charge',
+  created: 1_790_000_000,
+  amount: 1000,
+  currency: 'usd',
+  status: 'succeeded',
+  ...extra,
+});
+const settle = async () => {
+  await stack.sandbox.sandbox.webhooksIdle();
+  await stack.queues.webhooks.idle();
+};
+let n = 0;
+const newOrg = () => `org_hook_${++n}`;
+
+describe('intake: POST /v1/webhooks/stripe', () => {
+  const event = () => stripeEvent('charge.succeeded', charge(`ch_intake${++n}`), { account: DEMO_ACCOUNT });
+
+  it('accepts a valid signature: 200 and one message queued', async () => {
+    const before = stack.queues.webhooks.sent;
+    const response = await deliverSigned(stack, event());
+    expect(response).toEqual({ status: 200, body: '{"received":true}' });
+    expect(stack.queues.webhooks.sent).toBe(before + 1);
+  });
+
+  it('accepts either secret while one is rolled', async () => {
+    const old = secret();
+    const fresh = stack.sandbox.sandbox.rollWebhookSecret();
+    try {
+      expect((await deliverSigned(stack, event(), fresh)).status).toBe(200);
+      expect((await deliverSigned(stack, event(), old)).status).toBe(200);
+    } finally {
+      stack.sandbox.sandbox.webhookSecrets = [old];
+    }
+  });
+
+  it('accepts a base64-encoded body (API Gateway encodes binary content types)', async () => {
+    const payload = JSON.stringify(event());
+    const before = stack.queues.webhooks.sent;
+    const response = await deliver(stack, Buffer.from(payload), {
+      'content-type': 'application/octet-stream',
+      'stripe-signature': sign(payload, secret()),
+    });
+    expect(response.status).toBe(200);
+    expect(stack.queues.webhooks.sent).toBe(before + 1);
+  });
+
+  it.each([
+    [
+      'a wrong secret',
+      400,
+      (p: string) => ({ body: p, header: sign(p, 'whsec_notTheRightSecret000000000') }),
+    ],
+    [
+      'a tampered body',
+      400,
+      (p: string) => ({ body: p.replace('"amount":1000', '"amount":9999'), header: sign(p, secret()) }),
+    ],
+    [
+      'a timestamp 301 s old',
+      400,
+      (p: string) => ({ body: p, header: sign(p, secret(), Math.floor(Date.now() / 1000) - 301) }),
+    ],
+    ['no signature header', 400, (p: string) => ({ body: p, header: undefined })],
+    ['a malformed header', 400, (p: string) => ({ body: p, header: 'v1=deadbeef,t=abc' })],
+    [
+      'a signed body that is not JSON',
+      400,
+      () => ({ body: 'not json at all', header: sign('not json at all', secret()) }),
+    ],
+    [
+      'a signed body that is not an event',
+      400,
+      () => ({ body: '{"hello":1}', header: sign('{"hello":1}', secret()) }),
+    ],
+    [
+      'a 2 MB body',
+      413,
+      (p: string) => ({
+        body: p + ' '.repeat(2 * 1024 * 1024),
+        header: sign(p + ' '.repeat(2 * 1024 * 1024), secret()),
+      }),
+    ],
+  ])('refuses %s with %i and queues nothing', async (_name, status, make) => {
+    const { body, header } = make(JSON.stringify(event()));
+    const before = stack.queues.webhooks.sent;
+    const response = await deliver(stack, body, header ? { 'stripe-signature': header } : {});
+    expect(response.status).toBe(status);
+    expect(JSON.parse(response.body)).toEqual({
+      error: { code: expect.any(String), message: expect.any(String) },
+    });
+    expect(response.body).not.toMatch(/whsec_|sk_test/);
+    expect(stack.queues.webhooks.sent).toBe(before);
+  });
+
+  it('counts signature failures as a metric', () => {
+    expect(capturedOutput()).toContain('WebhookSignatureFailures');
+  });
+
+  it('answers 500 — never 2xx — when the event cannot be queued', async () => {
+    const payload = JSON.stringify(event());
+    const handler = intake({
+      queue: {
+        send: async () => Promise.reject(new Error('SQS is down')),
+        sendBatch: async () => ({ calls: 0 }),
+      },
+      credentials: { secretKey: async () => 'sk_test_x', webhookSecrets: async () => [secret()] },
+    });
+    const result = await handler(
+      {
+        body: payload,
+        isBase64Encoded: false,
+        headers: { 'stripe-signature': sign(payload, secret()) },
+        requestContext: {},
+      } as unknown as HttpEvent,
+      lambdaContext('webhook-intake'),
+    );
+    expect(result.statusCode).toBe(500);
+  });
+});
+
+describe('processing', () => {
+  it('processes an event delivered five times once', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const event = stripeEvent('charge.succeeded', charge('ch_fivetimes'), { account: BAKERY_ACCOUNT });
+    const deps = stack.processorDeps;
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, () => processWebhookMessage(deps, { kind: 'event', event })),
+    );
+    const values = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : 'busy'));
+    expect(values.filter((v) => v === 'processed')).toHaveLength(1);
+    for (let i = 0; i < 3; i++)
+      await processWebhookMessage(deps, { kind: 'event', event }).catch(() => 'busy');
+    expect(await processWebhookMessage(deps, { kind: 'event', event })).toBe('duplicate');
+    expect(writesPerObject.get('ch_fivetimes')).toBe(1);
+    expect((await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_fivetimes'))?.source).toBe('webhook');
+  });
+
+  it('keeps the newer snapshot when events arrive out of order; an equal one is a no-op', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const older = stripeEvent('charge.succeeded', charge('ch_order', { amount_refunded: 0 }), {
+      account: BAKERY_ACCOUNT,
+      created: 1_800_000_000,
+    });
+    const newer = stripeEvent(
+      'charge.refunded',
+      charge('ch_order', { amount_refunded: 500, refunded: false }),
+      { account: BAKERY_ACCOUNT, created: 1_800_000_060 },
+    );
+    const sameSecond = stripeEvent('charge.updated', charge('ch_order', { amount_refunded: 7 }), {
+      account: BAKERY_ACCOUNT,
+      created: 1_800_000_060,
+    });
+    for (const e of [newer, older, sameSecond]) expect((await deliverSigned(stack, e)).status).toBe(200);
+    await settle();
+    const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_order');
+    expect(stored?.object.amount_refunded).toBe(500);
+  });
+
+  it('revokes every org connected to the account on account.application.deauthorized, at once', async () => {
+    const orgA = newOrg();
+    const orgB = newOrg();
+    await connectOrg(stack, orgA, { account: DEMO_ACCOUNT });
+    await connectOrg(stack, orgB, { account: DEMO_ACCOUNT });
+    const secretA = (await stack.store.getConnection(orgA))?.secretName as string;
+    const event = stripeEvent(
+      'account.application.deauthorized',
+      { id: stack.sandbox.sandbox.clientId, object: 'application', name: 'Defrr' },
+      { account: DEMO_ACCOUNT },
+    );
+    expect((await deliverSigned(stack, event)).status).toBe(200);
+    await settle();
+    for (const org of [orgA, orgB]) {
+      const view = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+        token: await tokenFor(stack, org, 'member'),
+      });
+      expect(view.json.status).toBe('revoked');
+    }
+    expect(await stack.vault.read(secretA)).toBeUndefined();
+    expect((await stack.store.accountLinks(DEMO_ACCOUNT)).map((l) => l.orgId)).not.toEqual(
+      expect.arrayContaining([orgA]),
+    );
+    // Idempotent: processing it again changes nothing.
+    expect(
+      await processWebhookMessage(stack.processorDeps, {
+        kind: 'event',
+        event: { ...event, id: `${event.id}x` } as never,
+      }),
+    ).toBe('dropped');
+  });
+
+  it('drops events for accounts with no connection and for the other mode; ignores types it does not keep', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const deps = stack.processorDeps;
+    const unknownAccount = stripeEvent('charge.succeeded', charge('ch_nobody'), {
+      account: 'acct_1NobodyConnected',
+    });
+    const liveEvent = stripeEvent('charge.succeeded', charge('ch_livemode'), {
+      account: BAKERY_ACCOUNT,
+      livemode: true,
+    });
+    const noAccount = {
+      ...stripeEvent('charge.succeeded', charge('ch_platform'), { account: BAKERY_ACCOUNT }),
+      account: undefined,
+    };
+    const unknownType = stripeEvent(
+      'customer.created',
+      { id: 'cus_1', object: 'customer' },
+      { account: BAKERY_ACCOUNT },
+    );
+    expect(await processWebhookMessage(deps, { kind: 'event', event: unknownAccount as never })).toBe(
+      'dropped',
+    );
+    expect(await processWebhookMessage(deps, { kind: 'event', event: liveEvent as never })).toBe('dropped');
+    expect(await processWebhookMessage(deps, { kind: 'event', event: noAccount as never })).toBe('dropped');
+    expect(await processWebhookMessage(deps, { kind: 'event', event: unknownType as never })).toBe('ignored');
+    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_livemode')).toBeUndefined();
+  });
+
+  it('notes account.application.authorized on the connection', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const event = stripeEvent(
+      'account.application.authorized',
+      { id: 'ca_x', object: 'application' },
+      { account: BAKERY_ACCOUNT },
+    );
+    expect(await processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never })).toBe(
+      'processed',
+    );
+  });
+
+  it('dead-letters a message that keeps failing, without holding back the others', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    failAlways.add('ch_poison');
+    const dead = stack.queues.webhooks.deadLetters.length;
+    await deliverSigned(
+      stack,
+      stripeEvent('charge.succeeded', charge('ch_poison'), { account: BAKERY_ACCOUNT }),
+    );
+    await deliverSigned(
+      stack,
+      stripeEvent('charge.succeeded', charge('ch_healthy'), { account: BAKERY_ACCOUNT }),
+    );
+    await settle();
+    failAlways.delete('ch_poison');
+    expect(stack.queues.webhooks.deadLetters.length).toBe(dead + 1);
+    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_healthy')).toBeDefined();
+    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_poison')).toBeUndefined();
+    // Redriven once the fault is gone, it is processed.
+    stack.queues.webhooks.redrive();
+    await settle();
+    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_poison')).toBeDefined();
+  });
+});
+
+describe('end to end through the sandbox', () => {
+  it('a charge created in the sandbox reaches the records store through its signed webhook', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
+    await settle();
+    const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string);
+    expect(stored).toMatchObject({
+      source: 'webhook',
+      deleted: false,
+      object: { id: objects[0], object: 'charge' },
+    });
+  });
+
+  it("the sandbox's uninstall sends a real signed deauthorization: the connection is revoked", async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT, body: { mode: 'live' } });
+    expect(stack.sandbox.sandbox.uninstall(BAKERY_ACCOUNT, 'live')).toBe(true);
+    await settle();
+    expect((await stack.store.getConnection(org))?.status).toBe('revoked');
+    const delivery = stack.sandbox.sandbox.deliveries.at(-1);
+    expect(delivery?.status).toBe(200);
+  });
+
+  it('2,000 signed events (10% duplicates, shuffled, 5% failing once): each distinct event processed exactly once', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const distinct = Array.from({ length: 1800 }, (_, i) =>
+      stripeEvent('charge.succeeded', charge(`ch_bulk${String(i).padStart(5, '0')}`), {
+        account: BAKERY_ACCOUNT,
+      }),
+    );
+    const deliveries = [...distinct, ...distinct.filter((_, i) => i % 9 === 0).slice(0, 200)];
+    expect(deliveries).toHaveLength(2000);
+    // Deterministic shuffle.
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = deliveries.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [deliveries[i], deliveries[j]] = [
+        deliveries[j] as (typeof deliveries)[number],
+        deliveries[i] as (typeof deliveries)[number],
+      ];
+    }
+    for (const e of distinct.filter((_, i) => i % 20 === 3)) failOnce.add(e.data.object.id as string);
+    expect(failOnce.size).toBe(90);
+    const statuses: number[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < deliveries.length)
+          statuses.push((await deliverSigned(stack, deliveries[next++] as object)).status);
+      }),
+    );
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    await settle();
+    expect(failOnce.size).toBe(0); // every injected failure happened, and was retried
+    const stored = await stack.records.versions(org, BAKERY_ACCOUNT, 'charges');
+    const ids = distinct.map((e) => e.data.object.id as string);
+    const missing = ids.filter((id) => !stored.has(id));
+    expect(missing).toEqual([]);
+    // Written once per connected org: every org linked to the account in test mode gets the object.
+    const orgs = (await stack.store.accountLinks(BAKERY_ACCOUNT)).filter((l) => !l.livemode).length;
+    expect(ids.filter((id) => writesPerObject.get(id) !== orgs)).toEqual([]);
+    // Processed exactly once each: one completed claim per distinct event, duplicates never handled.
+    expect(distinct.filter((e) => completions.get(e.id) !== 1).map((e) => e.id)).toEqual([]);
+  });
+});
