@@ -1,0 +1,39 @@
+import type { ResourceName } from '../records/registry.js';
+
+/** One time range of a backfill, paged newest first: `created` in [gte, lt). */
+export interface Slice {
+  gte: number;
+  lt: number;
+  /** The last object stored from this slice (the next page starts after it). */
+  startingAfter?: string;
+  done: boolean;
+}
+
+/**
+ * Where a resource's sync stands, saved after every stored page so an
+ * interrupted run (deadline, crash) resumes where it was.
+ */
+export interface Checkpoint {
+  orgId: string;
+  resource: ResourceName;
+  /** A checkpoint of another connection (reconnected, maybe to another account) is ignored. */
+  connectionId: string;
+  phase: 'backfill' | 'incremental';
+  /** The backfill's upper bound (unix seconds), fixed when it started. */
+  snapshotAt: number;
+  slices: Slice[];
+  /**
+   * The newest object applied (an event, or a balance transaction): the
+   * incremental pass reads what is newer. Null: nothing yet, read from `since`.
+   */
+  cursor: { id: string; created: number } | null;
+  since: number;
+  /** Objects stored for this resource so far. */
+  total: number;
+  updatedAt: string;
+}
+
+export interface CheckpointStore {
+  get(orgId: string, resource: ResourceName): Promise<Checkpoint | undefined>;
+  put(checkpoint: Checkpoint): Promise<void>;
+}

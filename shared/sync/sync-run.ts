@@ -1,0 +1,403 @@
+import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import type { Connection } from '../domain/connection.js';
+import type { SyncJob } from '../domain/sync-job.js';
+import { describeError } from '../http/handler.js';
+import { logger } from '../logger.js';
+import { count, MetricNames, MetricUnit, metrics } from '../metrics.js';
+import type { Clock } from '../ports/clock.js';
+import type { ConnectionStore } from '../ports/connection-store.js';
+import type { EventPublisher } from '../ports/event-publisher.js';
+import type { JobQueue } from '../ports/job-queue.js';
+import type { RecordsStore, RecordWrite } from '../ports/records-store.js';
+import { StripeUnavailableError } from '../ports/stripe-token-client.js';
+import { RESOURCES, type ResourceDef, recordVersion, type StripeObject } from '../records/registry.js';
+import {
+  ConnectionUnavailableError,
+  type StripeAccess,
+  type StripeSession,
+} from '../stripe/stripe-access.js';
+import { Backfill } from './backfill.js';
+import type { Checkpoint, CheckpointStore } from './checkpoint.js';
+import { incremental } from './incremental.js';
+import { RequestBudget } from './request-budget.js';
+import { callStripe } from './stripe-calls.js';
+
+export interface SyncConfig {
+  /** Requests per second per account (Stripe allows 100 live, 25 in test mode). */
+  budgetLive: number;
+  budgetTest: number;
+  /** Parallel slices of a backfill when pages are slow. */
+  maxSlices: number;
+  /** Stop and re-queue when the function has less than this left. */
+  safetyMs: number;
+  /** How long a sync lease lasts (a little over the function's timeout). */
+  leaseMs: number;
+  /** A cursor older than this (seconds) is close to /v1/events' 30 days: backfill again instead. */
+  maxCursorAgeSeconds: number;
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+}
+
+export const DEFAULT_SYNC_CONFIG: SyncConfig = {
+  budgetLive: 80,
+  budgetTest: 20,
+  maxSlices: 8,
+  safetyMs: 60_000,
+  leaseMs: 16 * 60_000,
+  maxCursorAgeSeconds: 29 * 86_400,
+  retry: { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 8000 },
+};
+
+export interface SyncDeps {
+  store: ConnectionStore;
+  checkpoints: CheckpointStore;
+  records: RecordsStore;
+  access: StripeAccess;
+  syncQueue: JobQueue<SyncJob>;
+  events: EventPublisher;
+  clock: Clock;
+  config: SyncConfig;
+  sleep?: (ms: number) => Promise<void>;
+  /** Lets tests interrupt a run (a crash) at a chosen point. */
+  onPageStored?: (resource: string, pages: number) => void | Promise<void>;
+}
+
+export type SyncOutcome =
+  | {
+      outcome: 'completed';
+      counts: Record<string, number>;
+      written: Record<string, number>;
+      requests: number;
+    }
+  | { outcome: 'continued'; requests: number }
+  | { outcome: 'skipped'; reason: 'held' | 'gone' | 'replaced' }
+  | { outcome: 'stopped'; reason: string };
+
+/** The connection ended (revoked, disconnected, replaced) during the run: store nothing more. */
+export class ConnectionGoneError extends Error {
+  override name = 'ConnectionGoneError';
+}
+
+class Unauthorized extends Error {
+  override name = 'Unauthorized';
+}
+
+/**
+ * One run of a connection's sync: everything a run shares (the Stripe session,
+ * the account's request budget, the guard that stops writes once the
+ * connection is gone, counters) and the calls its passes make.
+ */
+export class SyncRun {
+  readonly startedAt: number;
+  requests = 0;
+  retries = 0;
+  /** Objects written this run, per resource. */
+  readonly written: Record<string, number> = {};
+  stopRequested = false;
+  private lastProgressAt = 0;
+  /** True between a refresh after a 401 and the first request that succeeds with the new token. */
+  private refreshedAfter401 = false;
+  readonly budget: RequestBudget;
+  readonly accountId: string;
+
+  constructor(
+    readonly deps: SyncDeps,
+    readonly job: SyncJob,
+    private session: StripeSession,
+    private readonly remainingMs: () => number,
+  ) {
+    this.startedAt = deps.clock.now().getTime();
+    this.accountId = session.connection.accountId;
+    this.budget = new RequestBudget(
+      session.connection.livemode ? deps.config.budgetLive : deps.config.budgetTest,
+    );
+  }
+
+  get connection(): Connection {
+    return this.session.connection;
+  }
+
+  nowSeconds(): number {
+    return Math.floor(this.deps.clock.now().getTime() / 1000);
+  }
+
+  /** True when the function's time is running out: finish the page in hand, start no other. */
+  shouldStop(): boolean {
+    return this.stopRequested || this.remainingMs() < this.deps.config.safetyMs;
+  }
+
+  /**
+   * A Stripe request under the budget, retried on 429/5xx; a 401 refreshes
+   * the token once (another 401 means the connection needs re-authorisation).
+   */
+  async call<T>(fn: (stripe: Stripe) => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        const result = await callStripe(
+          async () => {
+            try {
+              return await fn(this.session.stripe);
+            } catch (error) {
+              if (error instanceof Stripe.errors.StripeAuthenticationError) throw new Unauthorized();
+              throw error;
+            }
+          },
+          {
+            budget: this.budget,
+            ...this.deps.config.retry,
+            ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
+            onRequest: () => {
+              this.requests++;
+            },
+            onRetry: () => {
+              this.retries++;
+            },
+          },
+        );
+        // The refreshed token works: a later expiry may be refreshed again.
+        this.refreshedAfter401 = false;
+        return result;
+      } catch (error) {
+        if (!(error instanceof Unauthorized)) throw error;
+        if (this.refreshedAfter401) {
+          await this.deps.access.markNeedsReauth(this.connection, 'unauthorized');
+          throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refreshed access token');
+        }
+        this.refreshedAfter401 = true;
+        this.session = await this.deps.access.refreshAfterUnauthorized(
+          this.job.orgId,
+          this.session.accessToken,
+        );
+      }
+    }
+  }
+
+  /** Stops the run if the connection is no longer this one and connected. */
+  async ensureCurrent(): Promise<void> {
+    const current = await this.deps.store.getConnection(this.job.orgId);
+    if (current?.connectionId !== this.job.connectionId || current.status !== 'connected') {
+      throw new ConnectionGoneError(
+        `the connection is ${current?.connectionId === this.job.connectionId ? current.status : 'gone'}`,
+      );
+    }
+  }
+
+  /**
+   * Stores a page of objects observed at `observedAt` (unix seconds), after
+   * checking the connection still exists; fetches invoice lines Stripe did not
+   * embed. Returns how many objects were new.
+   */
+  async store(
+    def: ResourceDef,
+    objects: Array<{ object: StripeObject; observedAt: number; deleted?: boolean; sequence?: number }>,
+  ): Promise<number> {
+    if (objects.length === 0) return 0;
+    await this.ensureCurrent();
+    const writes: RecordWrite[] = objects.map(({ object, observedAt, deleted, sequence }) => ({
+      orgId: this.job.orgId,
+      accountId: this.accountId,
+      resource: def.name,
+      object,
+      version: recordVersion(observedAt, def, object, sequence),
+      source: 'sync',
+      ...(deleted ? { deleted } : {}),
+    }));
+    const result = await this.deps.records.putMany(writes);
+    if (def.name === 'invoices') await this.storeInvoiceLines(writes);
+    this.written[def.name] = (this.written[def.name] ?? 0) + result.written;
+    count(MetricNames.recordsSynced, result.written);
+    return result.created;
+  }
+
+  private async storeInvoiceLines(writes: RecordWrite[]) {
+    for (const write of writes) {
+      const lines = write.object.lines as { data?: StripeObject[]; has_more?: boolean } | undefined;
+      if (!lines?.has_more || !lines.data?.length) continue;
+      const rest: StripeObject[] = [];
+      let after = lines.data[lines.data.length - 1]?.id;
+      for (;;) {
+        const page = await this.call((stripe) =>
+          stripe.invoices.listLineItems(write.object.id, {
+            limit: 100,
+            ...(after ? { starting_after: after } : {}),
+          }),
+        );
+        rest.push(...(page.data as unknown as StripeObject[]));
+        if (!page.has_more || page.data.length === 0) break;
+        after = page.data[page.data.length - 1]?.id;
+      }
+      await this.deps.records.putInvoiceLines(
+        this.job.orgId,
+        this.accountId,
+        write.object.id,
+        write.version,
+        rest,
+      );
+    }
+  }
+
+  /** Progress for the status page, at most once a second. */
+  async progress(resource: string, records: number): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastProgressAt < 1000) return;
+    this.lastProgressAt = now;
+    await this.deps.store.updateSync(this.job.orgId, this.job.connectionId, {
+      progress: { resource, records },
+    });
+  }
+
+  async saveCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    checkpoint.updatedAt = this.deps.clock.now().toISOString();
+    await this.deps.checkpoints.put(checkpoint);
+  }
+}
+
+/**
+ * Syncs one connection: takes its lease (a second worker exits quietly), then
+ * for each resource in the registry backfills (first time) or reads what
+ * changed, saving a checkpoint after every stored page. Near the deadline it
+ * saves and re-queues itself. Ends with the sync state and a
+ * `Stripe Sync Completed` event. A fault that can pass throws, so the queue
+ * retries the message; one that cannot (needs re-authorisation, revoked) is
+ * recorded and acknowledged.
+ */
+export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => number): Promise<SyncOutcome> {
+  const { store, clock, config } = deps;
+  const owner = `sync-${randomUUID()}`;
+  const now = clock.now().getTime();
+  const lease = await store.acquireSyncLease(job.orgId, job.connectionId, owner, now, now + config.leaseMs);
+  if (!lease.ok) {
+    logger.info('sync skipped', { orgId: job.orgId, reason: lease.reason });
+    return { outcome: 'skipped', reason: lease.reason };
+  }
+  logger.appendKeys({ orgId: job.orgId, syncRun: owner, accountId: lease.connection.accountId });
+  const release = (sync: Parameters<ConnectionStore['releaseSyncLease']>[2]) =>
+    store.releaseSyncLease(job.orgId, owner, sync);
+  const errorAt = () => clock.now().toISOString();
+
+  let run: SyncRun | undefined;
+  try {
+    const session = await deps.access.forOrg(job.orgId);
+    if (session.connection.connectionId !== job.connectionId) {
+      await release({ state: 'idle', progress: null });
+      return { outcome: 'skipped', reason: 'replaced' };
+    }
+    run = new SyncRun(deps, job, session, remainingMs);
+    const counts: Record<string, number> = { ...lease.connection.sync.counts };
+    for (const def of RESOURCES) {
+      if (run.shouldStop()) break;
+      const checkpoint = await syncResource(run, def);
+      counts[def.name] = checkpoint.total;
+    }
+    if (run.shouldStop()) {
+      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
+      await release({ state: 'queued', queuedAt: clock.now().toISOString(), counts });
+      logger.info('sync paused near the deadline and re-queued', { requests: run.requests });
+      return { outcome: 'continued', requests: run.requests };
+    }
+    const finishedAt = clock.now();
+    await release({
+      state: 'idle',
+      lastSuccessAt: finishedAt.toISOString(),
+      lastError: null,
+      counts,
+      progress: null,
+      queuedAt: null,
+      durationMs: finishedAt.getTime() - run.startedAt,
+    });
+    metrics.addMetric(
+      MetricNames.syncDuration,
+      MetricUnit.Milliseconds,
+      finishedAt.getTime() - run.startedAt,
+    );
+    await deps.events.publish('Stripe Sync Completed', {
+      orgId: job.orgId,
+      accountId: run.accountId,
+      connectionId: job.connectionId,
+      livemode: run.connection.livemode,
+      reason: job.reason,
+      counts: run.written,
+      totals: counts,
+      window: { from: new Date(run.startedAt).toISOString(), to: finishedAt.toISOString() },
+    });
+    logger.info('sync completed', { requests: run.requests, retries: run.retries, written: run.written });
+    return { outcome: 'completed', counts, written: run.written, requests: run.requests };
+  } catch (error) {
+    if (
+      error instanceof ConnectionGoneError ||
+      (error instanceof ConnectionUnavailableError && error.code !== 'needs_reauth')
+    ) {
+      logger.warn('sync stopped: the connection ended during the run', { reason: error.message });
+      await release({ state: 'idle', progress: null });
+      return {
+        outcome: 'stopped',
+        reason: error instanceof ConnectionUnavailableError ? error.code : 'gone',
+      };
+    }
+    if (error instanceof ConnectionUnavailableError) {
+      count(MetricNames.syncFailures);
+      await release({
+        state: 'failed',
+        progress: null,
+        lastError: { code: 'needs_reauth', message: 'Reconnect Stripe to resume syncing.', at: errorAt() },
+      });
+      return { outcome: 'stopped', reason: 'needs_reauth' };
+    }
+    count(MetricNames.syncFailures);
+    const code =
+      error instanceof StripeUnavailableError ||
+      error instanceof Stripe.errors.StripeAPIError ||
+      error instanceof Stripe.errors.StripeConnectionError
+        ? 'stripe_unavailable'
+        : error instanceof Stripe.errors.StripeRateLimitError
+          ? 'rate_limited'
+          : 'internal';
+    logger.error('sync failed; the message will be retried', {
+      code,
+      error: describeError(error),
+      requests: run?.requests,
+    });
+    await release({
+      state: 'failed',
+      progress: null,
+      lastError: {
+        code,
+        message:
+          code === 'internal'
+            ? 'The sync failed; it will be retried.'
+            : 'Stripe was unavailable; the sync will be retried.',
+        at: errorAt(),
+      },
+    });
+    throw error;
+  }
+}
+
+/** Backfill when there is no usable checkpoint, then read what changed since. */
+async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint> {
+  const { checkpoints, config } = run.deps;
+  let checkpoint = await checkpoints.get(run.job.orgId, def.name);
+  if (checkpoint && checkpoint.connectionId !== run.job.connectionId) checkpoint = undefined;
+  if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
+    const newest = checkpoint.cursor?.created ?? checkpoint.since;
+    if (newest < run.nowSeconds() - config.maxCursorAgeSeconds) {
+      logger.info('the events cursor is near the end of Stripe’s 30 days: backfilling again', {
+        resource: def.name,
+      });
+      checkpoint = undefined;
+    }
+  }
+  if (!checkpoint) checkpoint = await Backfill.start(run, def);
+  if (checkpoint.phase === 'backfill') {
+    await new Backfill(run, def, checkpoint).run();
+    if (run.shouldStop() && checkpoint.phase === 'backfill') return checkpoint;
+  }
+  const restart = await incremental(run, def, checkpoint);
+  if (restart) {
+    const fresh = await Backfill.start(run, def);
+    await new Backfill(run, def, fresh).run();
+    if (fresh.phase === 'incremental') await incremental(run, def, fresh);
+    return fresh;
+  }
+  return checkpoint;
+}
