@@ -3,6 +3,8 @@ import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -60,6 +62,8 @@ export class ServiceStack extends Stack {
   readonly api: apigw.HttpApi;
   readonly syncQueue: JobQueue;
   readonly webhookQueue: JobQueue;
+  readonly bus: events.IEventBus;
+  readonly schedule: events.Rule;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -173,7 +177,59 @@ export class ServiceStack extends Stack {
       }),
     );
 
+    const syncRequest = new ServiceFunction(this, 'SyncRequest', { ...common, name: 'sync-request' })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .envs({ ...auth, SYNC_MIN_INTERVAL_SECONDS: '300' });
+    records(syncRequest);
+
+    const syncDispatcher = new ServiceFunction(this, 'SyncDispatcher', {
+      ...common,
+      name: 'sync-dispatcher',
+      timeout: Duration.minutes(5),
+    })
+      .bindServiceTable(
+        stateful.serviceTable,
+        stateful.key,
+        'readWrite',
+        serviceTable.globalSecondaryIndexes.map((i) => i.indexName),
+      )
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
+    records(syncDispatcher);
+
+    this.bus = settings.eventBusName
+      ? events.EventBus.fromEventBusName(this, 'DefrrBus', settings.eventBusName)
+      : new events.EventBus(this, 'EventBus', { eventBusName: `defrr-stripe-${settings.stage}` });
+    const syncWorker = new ServiceFunction(this, 'SyncWorker', {
+      ...common,
+      name: 'sync-worker',
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+    })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .bindRecordsTable(stateful.recordsTable, stateful.key, 'readWrite')
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['read', 'write', 'delete'])
+      .bindAppCredentials(stateful.appCredentials, stateful.key)
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .bindEventBus(this.bus, settings.eventSource);
+    syncWorker.fn.addEventSource(
+      new SqsEventSource(this.syncQueue.queue, {
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: 10,
+      }),
+    );
+
+    this.schedule = new events.Rule(this, 'NightlySync', {
+      description: 'Syncs every connected Stripe account',
+      schedule: events.Schedule.expression(settings.syncSchedule),
+      targets: [new targets.LambdaFunction(syncDispatcher.fn, { retryAttempts: 2 })],
+    });
+
     this.functions = {
+      'sync-request': syncRequest,
+      'sync-dispatcher': syncDispatcher,
+      'sync-worker': syncWorker,
       health,
       'connect-start': connectStart,
       'oauth-callback': oauthCallback,

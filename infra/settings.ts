@@ -37,6 +37,13 @@ export const settingsSchema = z.object({
   stripeDefaultMode: z.enum(['test', 'live']),
   /** The callback URL registered in the app manifest; defaults to this API's own URL. */
   oauthRedirectUri: z.url().optional(),
+  /** When the nightly sync runs: an EventBridge schedule expression. */
+  syncSchedule: z
+    .string()
+    .regex(/^(cron|rate)\(.+\)$/, 'an EventBridge schedule expression, e.g. cron(0 3 * * ? *)'),
+  /** Publish `Stripe Sync Completed` to this existing bus; the service creates its own when unset. */
+  eventBusName: z.string().min(1).optional(),
+  eventSource: z.string().min(1),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
@@ -55,6 +62,9 @@ const ENV_NAMES: Record<keyof Settings, string> = {
   stripeAuthorizeUrlLive: 'STRIPE_AUTHORIZE_URL_LIVE',
   stripeDefaultMode: 'STRIPE_DEFAULT_MODE',
   oauthRedirectUri: 'OAUTH_REDIRECT_URI',
+  syncSchedule: 'SYNC_SCHEDULE',
+  eventBusName: 'EVENT_BUS_NAME',
+  eventSource: 'EVENT_SOURCE',
 };
 
 export function readSettings(

@@ -31,6 +31,10 @@ export const localConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('org_demo'),
+  /** The sync's request budget per account (Stripe allows 25/s in test mode, 100/s live). */
+  SYNC_BUDGET_TEST: z.coerce.number().int().positive().default(20),
+  SYNC_BUDGET_LIVE: z.coerce.number().int().positive().default(80),
+  SYNC_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
   JWT_ORG_CLAIM: z.string().min(1).default('org_id'),
   JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
   JWT_ADMIN_ROLE: z.string().min(1).default('admin'),

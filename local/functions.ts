@@ -3,6 +3,7 @@ import { makeHandler as disconnect } from '../functions/disconnect/handler.js';
 import { makeHandler as health } from '../functions/health/handler.js';
 import { makeHandler as oauthCallback } from '../functions/oauth-callback/handler.js';
 import { makeHandler as status } from '../functions/status/handler.js';
+import { makeHandler as syncRequest } from '../functions/sync-request/handler.js';
 import { makeHandler as webhookIntake } from '../functions/webhook-intake/handler.js';
 import type { ConnectConfig } from '../shared/connect/connect-service.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
@@ -27,6 +28,7 @@ export interface LocalDeps {
   connect: ConnectConfig;
   credentials: AppCredentials;
   webhookQueue: JobQueue<WebhookMessage>;
+  syncMinIntervalMs: number;
 }
 
 /**
@@ -34,7 +36,18 @@ export interface LocalDeps {
  * `makeHandler` each Lambda entry calls, given the local adapters.
  */
 export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, LambdaHttpHandler> {
-  const { store, vault, tokens, syncQueue, clock, auth, connect, credentials, webhookQueue } = deps;
+  const {
+    store,
+    vault,
+    tokens,
+    syncQueue,
+    clock,
+    auth,
+    connect,
+    credentials,
+    webhookQueue,
+    syncMinIntervalMs,
+  } = deps;
   return {
     health: health() as LambdaHttpHandler,
     'connect-start': connectStart({ store, clock, auth, config: connect }) as LambdaHttpHandler,
@@ -47,6 +60,13 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
       config: connect,
     }) as LambdaHttpHandler,
     status: status({ store, auth }) as LambdaHttpHandler,
+    'sync-request': syncRequest({
+      store,
+      syncQueue,
+      clock,
+      auth,
+      minIntervalMs: syncMinIntervalMs,
+    }) as LambdaHttpHandler,
     disconnect: disconnect({ store, vault, clock, auth }) as LambdaHttpHandler,
     'webhook-intake': webhookIntake({ queue: webhookQueue, credentials }) as LambdaHttpHandler,
   };

@@ -5,7 +5,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { makeHandler as syncDispatcher } from '../functions/sync-dispatcher/handler.js';
+import { makeHandler as syncWorker } from '../functions/sync-worker/handler.js';
 import { makeHandler as webhookProcessor } from '../functions/webhook-processor/handler.js';
+import { DynamoCheckpointStore } from '../shared/adapters/dynamodb/checkpoint-store.js';
 import { DynamoConnectionStore } from '../shared/adapters/dynamodb/connection-store.js';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../shared/adapters/dynamodb/event-ledger.js';
@@ -19,6 +22,8 @@ import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import { type Clock, systemClock } from '../shared/ports/clock.js';
 import type { EventLedger } from '../shared/ports/event-ledger.js';
 import type { RecordsStore } from '../shared/ports/records-store.js';
+import { StripeAccess } from '../shared/stripe/stripe-access.js';
+import { DEFAULT_SYNC_CONFIG, type SyncConfig, type SyncDeps } from '../shared/sync/sync-run.js';
 import type { WebhookMessage } from '../shared/webhooks/intake.js';
 import type { ProcessDeps } from '../shared/webhooks/process.js';
 import { FileTokenVault } from './adapters/file-token-vault.js';
@@ -31,6 +36,7 @@ import { type DevIssuer, devIssuer } from './dev-auth.js';
 import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamodb.js';
 import { localHttpHandlers } from './functions.js';
 import { integrationPage } from './integration-page.js';
+import { lambdaContext } from './lambda-context.js';
 import { type StripeSandbox, startStripeSandbox } from './stripe-sandbox/server.js';
 
 export const LOCAL_TABLES = { service: 'defrr-stripe-local-service', records: 'defrr-stripe-local-records' };
@@ -50,6 +56,8 @@ export interface LocalStack {
   records: DynamoRecordsStore;
   /** What the webhook processor runs with (tests call it directly). */
   processorDeps: ProcessDeps;
+  syncDeps: SyncDeps;
+  access: StripeAccess;
   bus: LocalEventBus;
   queues: { sync: LocalQueue<SyncJob>; webhooks: LocalQueue<WebhookMessage> };
   schedule: LocalSchedule;
@@ -99,8 +107,12 @@ export interface LocalStackOptions {
   memory?: boolean;
   /** The service's clock (tests move it to expire OAuth states). */
   clock?: Clock;
+  /** Overrides of the sync's settings (tests shrink the deadline margin, benchmarks the budget). */
+  sync?: Partial<SyncConfig> & { functionTimeoutMs?: number };
   /** Wraps adapters, for fault injection in tests. */
   wrap?: {
+    checkpoints?: (checkpoints: SyncDeps['checkpoints']) => SyncDeps['checkpoints'];
+    onPageStored?: SyncDeps['onPageStored'];
     records?: (records: RecordsStore) => RecordsStore;
     ledger?: (ledger: EventLedger) => EventLedger;
   };
@@ -197,7 +209,7 @@ export async function startLocalStack(
         maxReceiveCount: 3,
         batchSize: 1,
         maxConcurrency: 4,
-        functionTimeoutMs: 900_000,
+        functionTimeoutMs: options.sync?.functionTimeoutMs ?? 900_000,
       }),
       webhooks: new LocalQueue<WebhookMessage>({
         name: 'webhooks',
@@ -210,8 +222,8 @@ export async function startLocalStack(
       queues.sync.stop();
       queues.webhooks.stop();
     });
-    // The nightly dispatcher arrives with the sync; until then the schedule only records its runs.
-    const schedule = new LocalSchedule('nightly-sync', async () => undefined);
+    let dispatch: () => Promise<unknown> = async () => undefined;
+    const schedule = new LocalSchedule('nightly-sync', () => dispatch());
     cleanups.push(() => schedule.stop());
     if (config.LOCAL_SCHEDULE_MINUTES) schedule.start(config.LOCAL_SCHEDULE_MINUTES * 60_000);
 
@@ -233,6 +245,35 @@ export async function startLocalStack(
       syncQueue: queues.sync,
     };
     queues.webhooks.consume(webhookProcessor(processorDeps));
+
+    const access = new StripeAccess({
+      store,
+      vault,
+      tokens: new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS),
+      clock,
+      client: { apiBase: sandbox.url, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },
+    });
+    const checkpoints = new DynamoCheckpointStore(db, LOCAL_TABLES.service);
+    const { functionTimeoutMs: _timeout, ...syncOverrides } = options.sync ?? {};
+    const syncDeps: SyncDeps = {
+      store,
+      checkpoints: options.wrap?.checkpoints?.(checkpoints) ?? checkpoints,
+      records: options.wrap?.records?.(records) ?? records,
+      access,
+      syncQueue: queues.sync,
+      events: bus,
+      clock,
+      config: {
+        ...DEFAULT_SYNC_CONFIG,
+        budgetTest: config.SYNC_BUDGET_TEST,
+        budgetLive: config.SYNC_BUDGET_LIVE,
+        ...syncOverrides,
+      },
+      ...(options.wrap?.onPageStored ? { onPageStored: options.wrap.onPageStored } : {}),
+    };
+    queues.sync.consume(syncWorker(syncDeps));
+    const dispatcher = syncDispatcher({ store, syncQueue: queues.sync, clock });
+    dispatch = () => dispatcher(lambdaScheduledEvent(), lambdaContext('sync-dispatcher'));
     const tokens = new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS);
     const sandboxInfo = sandbox.sandbox;
     const handlers = localHttpHandlers({
@@ -242,6 +283,7 @@ export async function startLocalStack(
       syncQueue: queues.sync,
       webhookQueue: queues.webhooks,
       credentials,
+      syncMinIntervalMs: config.SYNC_MIN_INTERVAL_SECONDS * 1000,
       clock,
       auth: config,
       connect: {
@@ -318,6 +360,8 @@ export async function startLocalStack(
       store,
       records,
       processorDeps,
+      syncDeps,
+      access,
       bus,
       queues,
       schedule,
@@ -327,4 +371,18 @@ export async function startLocalStack(
     await close();
     throw error;
   }
+}
+
+function lambdaScheduledEvent() {
+  return {
+    version: '0',
+    id: randomBytes(8).toString('hex'),
+    'detail-type': 'Scheduled Event' as const,
+    source: 'aws.events' as const,
+    account: '000000000000',
+    time: new Date().toISOString(),
+    region: 'local',
+    resources: ['arn:aws:events:local:000000000000:rule/nightly-sync'],
+    detail: {},
+  };
 }

@@ -103,3 +103,17 @@ export const tokenConfig = z.object({
 });
 
 export const syncQueueConfig = z.object({ SYNC_QUEUE_URL: z.url() });
+
+/** The sync worker's limits and where it announces finished runs. */
+export const syncConfig = z.object({
+  SYNC_BUDGET_LIVE: z.coerce.number().int().positive().max(100).default(80),
+  SYNC_BUDGET_TEST: z.coerce.number().int().positive().max(25).default(20),
+  SYNC_MAX_SLICES: z.coerce.number().int().min(1).max(32).default(8),
+  EVENT_BUS_NAME: nonEmpty,
+  EVENT_SOURCE: nonEmpty.default('defrr.stripe-connector'),
+});
+
+/** How often an org may ask for a sync by hand. */
+export const syncRequestConfig = z.object({
+  SYNC_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+});

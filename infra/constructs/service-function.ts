@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -238,6 +239,15 @@ export class ServiceFunction extends Construct {
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
     );
     this.grantKey(key, ['kms:Decrypt'], 'secretsmanager');
+    return this;
+  }
+
+  /** PutEvents on one bus, with the source the events carry. */
+  bindEventBus(bus: events.IEventBus, source: string): this {
+    this.envs({ EVENT_BUS_NAME: bus.eventBusName, EVENT_SOURCE: source });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [bus.eventBusArn] }),
+    );
     return this;
   }
 

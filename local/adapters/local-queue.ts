@@ -39,6 +39,7 @@ export class LocalQueue<T> implements JobQueue<T> {
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private paused = false;
   private readonly idleWaiters: Array<() => void> = [];
   readonly options: Required<LocalQueueOptions>;
   sendBatchCalls = 0;
@@ -116,13 +117,23 @@ export class LocalQueue<T> implements JobQueue<T> {
     return letters.length;
   }
 
+  /** Holds deliveries (messages keep arriving); `resume` lets them flow again. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
   }
 
   private pump() {
-    if (this.stopped || !this.handler) return;
+    if (this.stopped || this.paused || !this.handler) return;
     const now = Date.now();
     while (this.running < this.options.maxConcurrency) {
       const batch = this.takeVisible(now);

@@ -77,11 +77,11 @@ export class AccountData {
     }
   }
 
+  /** A seeded object's reference to another: among the seeded ones only, so new activity never changes it. */
   private ref(resource: ResourceName, seq: number, multiplier: number): string {
-    const entries = this.collections[resource].entries;
-    if (entries.length === 0)
-      return seededId(ID_PREFIX[resource], prng(`${this.accountId}|${resource}|${seq}`));
-    return (entries[(seq * multiplier) % entries.length] as Entry).id;
+    const seeded = this.counts[resource];
+    if (seeded === 0) return seededId(ID_PREFIX[resource], prng(`${this.accountId}|${resource}|${seq}`));
+    return (this.collections[resource].entries[(seq * multiplier) % seeded] as Entry).id;
   }
 
   private amount(id: string): number {

@@ -463,9 +463,11 @@ export class Sandbox {
         }) as AnyObject;
         data.collections.disputes.add(d);
         data.collections.balance_transactions.add(bt as AnyObject);
-        data.collections.charges.update({ ...target, disputed: true } as unknown as AnyObject);
+        const disputed = { ...target, disputed: true } as unknown as AnyObject;
+        data.collections.charges.update(disputed);
         objects.push(disputeId, bt.id);
         emit('charge.dispute.created', d);
+        emit('charge.updated', disputed, { disputed: false });
         break;
       }
       case 'credit_note': {

@@ -43,6 +43,8 @@ export interface RequestLogEntry {
   method: string;
   route: string;
   path: string;
+  /** The raw query string (list parameters: cursors, ranges). */
+  query: string;
   account: string | null;
   mode: Mode | null;
   status: number;
@@ -143,6 +145,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       method,
       route,
       path,
+      query: decodeURIComponent(url.search.replace(/^\?/, '')),
       account: null,
       mode: null,
       status: 0,

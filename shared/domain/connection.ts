@@ -20,6 +20,8 @@ export interface SyncStatus {
   counts: Record<string, number>;
   progress: { resource: string; records: number } | null;
   queuedAt: string | null;
+  /** How long the last successful run took. */
+  durationMs?: number | null;
 }
 
 export const idleSync = (): SyncStatus => ({

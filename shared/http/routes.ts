@@ -8,10 +8,11 @@ export type HttpFunctionName =
   | 'connect-start'
   | 'oauth-callback'
   | 'status'
+  | 'sync-request'
   | 'disconnect'
   | 'webhook-intake';
 /** Every function of the service: the HTTP ones and the queue/schedule consumers. */
-export type FunctionName = HttpFunctionName | 'webhook-processor';
+export type FunctionName = HttpFunctionName | 'webhook-processor' | 'sync-dispatcher' | 'sync-worker';
 
 export interface RouteDef {
   method: 'GET' | 'POST' | 'DELETE';
@@ -25,6 +26,7 @@ export const routes: readonly RouteDef[] = [
   { method: 'POST', path: '/v1/integrations/stripe/connect', function: 'connect-start', auth: 'jwt' },
   { method: 'GET', path: '/v1/integrations/stripe/callback', function: 'oauth-callback', auth: 'public' },
   { method: 'GET', path: '/v1/integrations/stripe/status', function: 'status', auth: 'jwt' },
+  { method: 'POST', path: '/v1/integrations/stripe/sync', function: 'sync-request', auth: 'jwt' },
   { method: 'DELETE', path: '/v1/integrations/stripe', function: 'disconnect', auth: 'jwt' },
   { method: 'POST', path: '/v1/webhooks/stripe', function: 'webhook-intake', auth: 'public' },
 ];

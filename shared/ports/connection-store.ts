@@ -68,6 +68,32 @@ export interface ConnectionStore {
   ): Promise<boolean>;
   releaseRefreshLease(orgId: string, owner: string): Promise<void>;
 
+  /**
+   * Takes the connection's sync lease until `until` (ms) and marks the sync
+   * running, if it is still connection `connectionId`, connected, and nobody
+   * holds an unexpired lease. Returns the connection, or why not.
+   */
+  acquireSyncLease(
+    orgId: string,
+    connectionId: string,
+    owner: string,
+    now: number,
+    until: number,
+  ): Promise<{ ok: true; connection: Connection } | { ok: false; reason: 'held' | 'gone' }>;
+  releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>): Promise<void>;
+
+  /**
+   * Marks a sync queued unless one was queued after `notQueuedSince` (ISO) or
+   * one is running. False when not connected, running, or queued too recently.
+   */
+  markSyncQueued(orgId: string, connectionId: string, at: string, notQueuedSince: string): Promise<boolean>;
+
+  /** One page of connected connections from the sparse status index. */
+  connectedPage(
+    limit: number,
+    startKey?: Record<string, unknown>,
+  ): Promise<{ connections: Connection[]; next?: Record<string, unknown> }>;
+
   putAccountLink(link: AccountLink): Promise<void>;
   /** Deletes the link if it still belongs to `connectionId`. */
   deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void>;

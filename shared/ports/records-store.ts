@@ -33,7 +33,21 @@ export interface RecordsStore {
    * writes skipped; a webhook landing between the read and the write is
    * re-applied by the next incremental sync from /v1/events.
    */
-  putMany(records: RecordWrite[]): Promise<{ written: number; stale: number; batchCalls: number }>;
+  putMany(
+    records: RecordWrite[],
+  ): Promise<{ written: number; created: number; stale: number; batchCalls: number }>;
+  /**
+   * Invoice lines past the page Stripe embeds, in their own items (100 lines
+   * each), so an invoice item stays under DynamoDB's 400 KB.
+   */
+  putInvoiceLines(
+    orgId: string,
+    accountId: string,
+    invoiceId: string,
+    version: string,
+    lines: StripeObject[],
+  ): Promise<void>;
+  invoiceLines(orgId: string, accountId: string, invoiceId: string): Promise<StripeObject[]>;
   get(
     orgId: string,
     accountId: string,

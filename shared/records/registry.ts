@@ -192,10 +192,18 @@ export function resourceForEvent(type: string, object: { object?: unknown }): Re
 
 /**
  * A record's version: when it was observed (the event's `created`, or the
- * second a sync page was fetched), then the object's own latest timestamp.
- * Zero-padded so DynamoDB compares them as strings in a condition.
+ * second a sync page was fetched), then the object's own latest timestamp,
+ * then — for events of one second, which Stripe's timestamps cannot order —
+ * their order in Stripe's events list as the sync read it (webhooks, which
+ * see one event alone, use 0: the sync's ordered read wins a tie). Zero-padded
+ * so DynamoDB compares them as strings in a condition.
  */
-export function recordVersion(observedAt: number, def: ResourceDef, object: StripeObject): string {
-  const pad = (n: number) => String(Math.max(0, Math.floor(n))).padStart(12, '0');
-  return `${pad(observedAt)}:${pad(def.changedAt(object))}`;
+export function recordVersion(
+  observedAt: number,
+  def: ResourceDef,
+  object: StripeObject,
+  sequence = 0,
+): string {
+  const pad = (n: number, width = 12) => String(Math.max(0, Math.floor(n))).padStart(width, '0');
+  return `${pad(observedAt)}:${pad(def.changedAt(object))}:${pad(sequence, 8)}`;
 }

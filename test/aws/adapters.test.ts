@@ -1,15 +1,27 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamodb/connection-store.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../../shared/adapters/dynamodb/event-ledger.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
+import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-publisher.js';
 import { SecretsManagerAppCredentials } from '../../shared/adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../../shared/adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../../shared/adapters/sqs/job-queue.js';
@@ -140,5 +152,55 @@ describe('SqsJobQueue on moto', () => {
       for (const m of Messages ?? []) received.push((JSON.parse(m.Body as string) as { n: number }).n);
     }
     expect(received.sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i));
+  });
+});
+
+describe('EventBridgePublisher on moto', () => {
+  it('publishes Stripe Sync Completed and the event reaches a rule’s SQS target', async () => {
+    const events = new EventBridgeClient(motoClientConfig());
+    const bus = `defrr-test-${Date.now()}`;
+    await events.send(new CreateEventBusCommand({ Name: bus }));
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `completed-${Date.now()}` }));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    await events.send(
+      new PutRuleCommand({
+        Name: 'sync-completed',
+        EventBusName: bus,
+        EventPattern: JSON.stringify({
+          source: ['defrr.stripe-connector'],
+          'detail-type': ['Stripe Sync Completed'],
+        }),
+      }),
+    );
+    await events.send(
+      new PutTargetsCommand({
+        Rule: 'sync-completed',
+        EventBusName: bus,
+        Targets: [{ Id: 'queue', Arn: Attributes?.QueueArn }],
+      }),
+    );
+    const publisher = new EventBridgePublisher(events, bus, 'defrr.stripe-connector');
+    await publisher.publish('Stripe Sync Completed', { orgId: 'org_1', counts: { charges: 3 } });
+    await publisher.publish('Something Else', { orgId: 'org_1' });
+    const { Messages } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    const bodies = (Messages ?? []).map((m) => JSON.parse(m.Body as string));
+    expect(bodies).toEqual([
+      expect.objectContaining({
+        source: 'defrr.stripe-connector',
+        'detail-type': 'Stripe Sync Completed',
+        detail: { orgId: 'org_1', counts: { charges: 3 } },
+      }),
+    ]);
+    events.destroy();
+  });
+
+  it('throws when the bus refuses the event', async () => {
+    const events = new EventBridgeClient(motoClientConfig());
+    await expect(new EventBridgePublisher(events, 'no-such-bus', 'x').publish('T', {})).rejects.toThrow();
+    events.destroy();
   });
 });

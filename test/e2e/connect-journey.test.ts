@@ -110,3 +110,31 @@ describe('an org admin connects Stripe in the browser', () => {
     await page.close();
   });
 });
+
+describe('the first sync, seen on the page', () => {
+  it('connect in the browser → the first sync runs → the page shows the counts', async () => {
+    const page = await openIntegrationPage('org_e2e_sync');
+    await page.getByRole('button', { name: 'Connect Stripe' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByLabel(/Small Bakery/).check();
+    await page.getByRole('button', { name: 'Install app' }).click();
+    await page.locator('#status[data-status="connected"]').waitFor();
+    await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 60_000 });
+    const counts = Object.fromEntries(
+      await page
+        .locator('#counts tbody tr')
+        .evaluateAll((rows) =>
+          rows.map((row) => [row.getAttribute('data-resource'), Number(row.children[1]?.textContent)]),
+        ),
+    );
+    const expected = stack.sandbox.sandbox.accounts.get(BAKERY_ACCOUNT)?.counts;
+    expect(counts).toEqual(expected);
+    expect(await page.locator('#last-sync').textContent()).not.toBe('never');
+    await shot(page, 'sync-1-counts');
+
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    await page.locator('#notice').filter({ hasText: 'Sync queued' }).waitFor();
+    await shot(page, 'sync-2-sync-now');
+    await page.close();
+  });
+});

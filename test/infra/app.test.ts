@@ -188,6 +188,50 @@ describe('least privilege per function', () => {
     });
   });
 
+  it('runs the dispatcher on the nightly schedule from settings', () => {
+    service.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SyncDispatcherFunction'), 'Arn'] },
+        }),
+      ],
+    });
+  });
+
+  it('the sync worker holds tokens (read, write, delete) and publishes only to its bus', () => {
+    const statements = statementsOf(service, 'SyncWorker');
+    const secretActions = actionsOf(statements).filter((a) => a.startsWith('secretsmanager:'));
+    expect(secretActions.sort()).toEqual([
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+    ]);
+    const put = statements.find((s) => actionsOf([s]).includes('events:PutEvents'));
+    expect(JSON.stringify(put?.Resource)).toContain('EventBus');
+    service.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  it('lets only the dispatcher query the status index', () => {
+    for (const id of [
+      'Status',
+      'ConnectStart',
+      'OAuthCallback',
+      'Disconnect',
+      'SyncWorker',
+      'SyncRequest',
+      'WebhookProcessor',
+    ]) {
+      expect(JSON.stringify(statementsOf(service, id))).not.toContain('/index/');
+    }
+    expect(JSON.stringify(statementsOf(service, 'SyncDispatcher'))).toContain('/index/gsi1');
+  });
+
   it('uses the KMS key only through the AWS service that needs it', () => {
     for (const id of ['Status', 'ConnectStart', 'OAuthCallback', 'Disconnect', 'WebhookIntake']) {
       for (const statement of statementsOf(service, id).filter((s) =>

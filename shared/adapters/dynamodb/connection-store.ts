@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { connectedIndexKeys, keys } from '../../data/keys.js';
+import { CONNECTED_INDEX, connectedIndexKeys, keys } from '../../data/keys.js';
 import type {
   AccountLink,
   Connection,
@@ -25,6 +25,7 @@ const syncSchema = z.object({
   counts: z.record(z.string(), z.number()),
   progress: z.object({ resource: z.string(), records: z.number() }).nullable(),
   queuedAt: z.string().nullable(),
+  durationMs: z.number().nullable().optional(),
 });
 
 const connectionItem = z.object({
@@ -298,6 +299,121 @@ export class DynamoConnectionStore implements ConnectionStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error; // someone else's lease now (ours expired): leave it
     }
+  }
+
+  async acquireSyncLease(
+    orgId: string,
+    connectionId: string,
+    owner: string,
+    now: number,
+    until: number,
+  ): Promise<{ ok: true; connection: Connection } | { ok: false; reason: 'held' | 'gone' }> {
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression:
+            'SET syncLeaseOwner = :owner, syncLeaseUntil = :until, sync.#state = :running, sync.progress = :null, sync.startedAt = :started',
+          ConditionExpression:
+            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :now)',
+          ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':until': until,
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':now': now,
+            ':running': 'running',
+            ':null': null,
+            ':started': new Date(now).toISOString(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { ok: true, connection: ConnectionItem.fromItem(Attributes as Record<string, unknown>) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const current = await this.getConnection(orgId);
+    const gone = !current || current.connectionId !== connectionId || current.status !== 'connected';
+    return { ok: false, reason: gone ? 'gone' : 'held' };
+  }
+
+  async releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':owner': owner };
+    const sets = Object.entries(sync)
+      .filter(([, v]) => v !== undefined)
+      .map(([key, value], i) => {
+        names[`#f${i}`] = key;
+        values[`:v${i}`] = value;
+        return `sync.#f${i} = :v${i}`;
+      });
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: `${sets.length > 0 ? `SET ${sets.join(', ')} ` : ''}REMOVE syncLeaseOwner, syncLeaseUntil`,
+          ConditionExpression: 'syncLeaseOwner = :owner',
+          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error; // the lease ran out and someone else has it: theirs to report
+    }
+  }
+
+  async markSyncQueued(
+    orgId: string,
+    connectionId: string,
+    at: string,
+    notQueuedSince: string,
+  ): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET sync.#state = :queued, sync.queuedAt = :at',
+          ConditionExpression:
+            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :nowMs) AND (attribute_not_exists(sync.queuedAt) OR sync.queuedAt = :null OR sync.queuedAt < :since)',
+          ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':queued': 'queued',
+            ':at': at,
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':null': null,
+            ':since': notQueuedSince,
+            ':nowMs': Date.parse(at),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async connectedPage(limit: number, startKey?: Record<string, unknown>) {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: CONNECTED_INDEX.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': CONNECTED_INDEX.pk },
+        Limit: limit,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
+    return {
+      connections: (page.Items ?? []).map((item) => ConnectionItem.fromItem(item)),
+      ...(page.LastEvaluatedKey ? { next: page.LastEvaluatedKey } : {}),
+    };
   }
 
   async putAccountLink(link: AccountLink): Promise<void> {

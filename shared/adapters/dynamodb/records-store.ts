@@ -76,14 +76,16 @@ export class DynamoRecordsStore implements RecordsStore {
     }
   }
 
-  async putMany(records: RecordWrite[]): Promise<{ written: number; stale: number; batchCalls: number }> {
+  async putMany(
+    records: RecordWrite[],
+  ): Promise<{ written: number; created: number; stale: number; batchCalls: number }> {
     // The newest of duplicates within the batch.
     const newest = new Map<string, RecordWrite>();
     for (const record of records) {
       const { pk, sk } = recordKeys.record(record.orgId, record.accountId, record.resource, record.object.id);
       const key = `${pk}|${sk}`;
       const existing = newest.get(key);
-      if (!existing || existing.version < record.version) newest.set(key, record);
+      if (!existing || existing.version <= record.version) newest.set(key, record);
     }
     const stored = await this.storedVersions([...newest.keys()]);
     const fresh = [...newest.entries()].filter(
@@ -117,7 +119,8 @@ export class DynamoRecordsStore implements RecordsStore {
       }),
     );
     this.batchCalls += calls;
-    return { written: fresh.length, stale: records.length - fresh.length, batchCalls: calls };
+    const created = fresh.filter(([key]) => !stored.has(key)).length;
+    return { written: fresh.length, created, stale: records.length - fresh.length, batchCalls: calls };
   }
 
   private async storedVersions(keys: string[]): Promise<Map<string, string>> {
@@ -147,6 +150,68 @@ export class DynamoRecordsStore implements RecordsStore {
       }
     }
     return versions;
+  }
+
+  async putInvoiceLines(
+    orgId: string,
+    accountId: string,
+    invoiceId: string,
+    version: string,
+    lines: StripeObject[],
+  ): Promise<void> {
+    const now = this.now().toISOString();
+    for (let i = 0; i * 100 < lines.length; i++) {
+      const chunk = lines.slice(i * 100, (i + 1) * 100);
+      const data = gzipSync(JSON.stringify(chunk));
+      if (data.length > MAX_DATA_BYTES)
+        throw new RecordTooLargeError(`lines of ${invoiceId} page ${i} are ${data.length} bytes compressed`);
+      const key = recordKeys.record(
+        orgId,
+        accountId,
+        'invoices',
+        `${invoiceId}#lines#${String(i).padStart(4, '0')}`,
+      );
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...key,
+              orgId,
+              accountId,
+              resource: 'invoice_lines',
+              invoiceId,
+              page: i,
+              count: chunk.length,
+              version,
+              syncedAt: now,
+              data,
+            },
+            ConditionExpression: 'attribute_not_exists(pk) OR version <= :v',
+            ExpressionAttributeValues: { ':v': version },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+  }
+
+  async invoiceLines(orgId: string, accountId: string, invoiceId: string): Promise<StripeObject[]> {
+    const { Items } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': recordKeys.partition(orgId, accountId),
+          ':prefix': `invoices#${invoiceId}#lines#`,
+        },
+        ConsistentRead: true,
+      }),
+    );
+    return (Items ?? []).flatMap(
+      (item) => JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject[],
+    );
   }
 
   async get(
@@ -191,7 +256,8 @@ export class DynamoRecordsStore implements RecordsStore {
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      for (const item of page.Items ?? []) out.set(item.objectId as string, item.version as string);
+      for (const item of page.Items ?? [])
+        if (item.objectId) out.set(item.objectId as string, item.version as string);
       start = page.LastEvaluatedKey;
     } while (start);
     return out;

@@ -1,0 +1,13 @@
+import { baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { systemClock } from '../../shared/ports/clock.js';
+import { connectionStore, sqsQueue } from '../../shared/runtime/aws.js';
+import { makeHandler } from './handler.js';
+
+const config = parseConfig(baseConfig.and(syncQueueConfig));
+
+export const handler = makeHandler({
+  store: connectionStore(config),
+  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
+  clock: systemClock,
+});

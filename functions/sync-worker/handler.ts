@@ -1,0 +1,33 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
+import { logger } from '../../shared/logger.js';
+import { metrics } from '../../shared/metrics.js';
+import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
+
+const jobSchema = z.object({
+  orgId: z.string().min(1),
+  connectionId: z.string().min(1),
+  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook']),
+});
+
+/**
+ * The sync queue's consumer, one connection per message. A run that fails
+ * with a passing fault reports its message as failed: SQS retries it, then
+ * dead-letters it.
+ */
+export const makeHandler = (deps: SyncDeps) => {
+  return middy<SQSEvent, SQSBatchResponse, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .handler((event, context) => {
+      const recordHandler = async (record: SQSRecord) => {
+        const job = jobSchema.parse(JSON.parse(record.body));
+        return runSync(deps, job, () => context.getRemainingTimeInMillis());
+      };
+      return processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
+    });
+};

@@ -1,0 +1,67 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint-store.js';
+import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
+import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
+import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-publisher.js';
+import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client.js';
+import {
+  baseConfig,
+  parseConfig,
+  stripeApiConfig,
+  syncConfig,
+  syncQueueConfig,
+  tokenConfig,
+} from '../../shared/config.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { systemClock } from '../../shared/ports/clock.js';
+import {
+  appCredentials,
+  connectionStore,
+  secretsManager,
+  sqsQueue,
+  tokenVault,
+} from '../../shared/runtime/aws.js';
+import { StripeAccess } from '../../shared/stripe/stripe-access.js';
+import { DEFAULT_SYNC_CONFIG } from '../../shared/sync/sync-run.js';
+import { makeHandler } from './handler.js';
+
+const config = parseConfig(
+  baseConfig.and(tokenConfig).and(stripeApiConfig).and(syncQueueConfig).and(syncConfig),
+);
+const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
+const db = documentClient(new DynamoDBClient({ region: config.AWS_REGION, ...endpoint }));
+const secrets = secretsManager(config);
+const store = connectionStore(config);
+const vault = tokenVault(secrets, config.KMS_KEY_ID);
+
+export const handler = makeHandler({
+  store,
+  checkpoints: new DynamoCheckpointStore(db, config.SERVICE_TABLE_NAME),
+  records: new DynamoRecordsStore(db, config.RECORDS_TABLE_NAME),
+  access: new StripeAccess({
+    store,
+    vault,
+    tokens: new HttpStripeTokenClient(
+      appCredentials(secrets, { keysSecretId: config.APP_CREDENTIALS_SECRET_ID }),
+      config.STRIPE_API_BASE,
+      config.STRIPE_TIMEOUT_MS,
+    ),
+    clock: systemClock,
+    // Retries are the sync's own (budgeted, honouring Stripe-Should-Retry).
+    client: { apiBase: config.STRIPE_API_BASE, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },
+  }),
+  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
+  events: new EventBridgePublisher(
+    new EventBridgeClient({ region: config.AWS_REGION, ...endpoint }),
+    config.EVENT_BUS_NAME,
+    config.EVENT_SOURCE,
+  ),
+  clock: systemClock,
+  config: {
+    ...DEFAULT_SYNC_CONFIG,
+    budgetLive: config.SYNC_BUDGET_LIVE,
+    budgetTest: config.SYNC_BUDGET_TEST,
+    maxSlices: config.SYNC_MAX_SLICES,
+  },
+});

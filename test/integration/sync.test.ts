@@ -1,0 +1,433 @@
+import type { LocalStack } from '../../local/stack.js';
+import { endConnection } from '../../shared/connect/end-connection.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import type { RecordsStore } from '../../shared/ports/records-store.js';
+import { RESOURCES } from '../../shared/records/registry.js';
+import { dispatchSyncs } from '../../shared/sync/dispatch.js';
+import { runSync } from '../../shared/sync/sync-run.js';
+import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import { sampleConnection } from '../support/connection-store-contract.js';
+import {
+  api,
+  connectOrg,
+  startTestStack,
+  type TestClock,
+  tokenFor,
+  tokenRequests,
+} from '../support/local-stack.js';
+import { expectConverged, listRequests, maxPerSecond, sandboxObjects, waitForSync } from '../support/sync.js';
+import { stripeEvent } from '../support/webhooks.js';
+
+jest.setTimeout(300_000);
+
+let stack: LocalStack & { clock: TestClock };
+let pageHook: ((resource: string, pages: number) => void | Promise<void>) | undefined;
+let writesAllowed = true;
+let writesAfterStop = 0;
+let n = 0;
+
+beforeAll(async () => {
+  stack = await startTestStack(
+    { SYNC_BUDGET_TEST: '25', SYNC_MIN_INTERVAL_SECONDS: '300' },
+    {
+      sync: { retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200 } },
+      wrap: {
+        onPageStored: (resource, pages) => pageHook?.(resource, pages),
+        records: (records: RecordsStore): RecordsStore => ({
+          ...records,
+          put: (r) => records.put(r),
+          putMany: async (r) => {
+            if (!writesAllowed) writesAfterStop += r.length;
+            return records.putMany(r);
+          },
+          putInvoiceLines: (...a) => records.putInvoiceLines(...a),
+          invoiceLines: (...a) => records.invoiceLines(...a),
+          get: (...a) => records.get(...a),
+          versions: (...a) => records.versions(...a),
+        }),
+      },
+    },
+  );
+});
+afterAll(() => stack.close());
+afterEach(() => {
+  pageHook = undefined;
+  writesAllowed = true;
+  stack.sandbox.faults.length = 0;
+  stack.queues.sync.resume();
+});
+
+/** A new sandbox account of the given size, connected to a new org, its first sync not yet run. */
+async function connectedAccount(counts: Record<string, number>, options: { runFirstSync?: boolean } = {}) {
+  const suffix = String(++n).padStart(4, '0');
+  const accountId = `acct_1SyncTest${suffix}000000`;
+  const orgId = `org_sync_${suffix}`;
+  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Sync ${suffix}`, counts });
+  if (!options.runFirstSync) stack.queues.sync.pause();
+  await connectOrg(stack, orgId, { account: accountId });
+  const connection = await stack.store.getConnection(orgId);
+  if (!connection) throw new Error('not connected');
+  const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+  return { accountId, orgId, job };
+}
+
+const plenty = () => 900_000;
+const SMALL = {
+  balance_transactions: 430,
+  charges: 370,
+  refunds: 120,
+  invoices: 250,
+  credit_notes: 60,
+  disputes: 30,
+};
+
+describe('backfill', () => {
+  it('converges on an account of 20,000+ objects: exactly Stripe’s objects at their latest versions', async () => {
+    const counts = {
+      balance_transactions: 7000,
+      charges: 6000,
+      refunds: 1500,
+      invoices: 3500,
+      credit_notes: 1200,
+      disputes: 800,
+    };
+    const { accountId, orgId } = await connectedAccount(counts, { runFirstSync: true });
+    const connection = await waitForSync(stack, orgId, 240_000);
+    expect(connection.sync).toMatchObject({
+      state: 'idle',
+      lastError: null,
+      lastSuccessAt: expect.any(String),
+      counts,
+    });
+    await expectConverged(stack, orgId, accountId, { compareObjects: false });
+    // Objects compared field for field on a sample of each resource.
+    for (const def of RESOURCES) {
+      const objects = [...sandboxObjects(stack, accountId, def.name).values()].filter((_, i) => i % 97 === 0);
+      for (const object of objects) {
+        expect((await stack.records.get(orgId, accountId, def.name, object.id as string))?.object).toEqual(
+          object,
+        );
+      }
+    }
+    // Invoices with more lines than Stripe embeds have them all.
+    const long = [...sandboxObjects(stack, accountId, 'invoices').values()].find(
+      (i) => (i.lines as { has_more: boolean }).has_more,
+    );
+    const lines = await stack.records.invoiceLines(orgId, accountId, long?.id as string);
+    expect(lines).toHaveLength(4);
+    expect(stack.bus.events.at(-1)).toMatchObject({
+      'detail-type': 'Stripe Sync Completed',
+      detail: { orgId, accountId, totals: counts },
+    });
+  });
+
+  it('makes at most ceil(N/100) + 1 list requests per resource, and stays within the budget', async () => {
+    const since = Date.now();
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const requests = listRequests(stack, accountId, since);
+    for (const def of RESOURCES) {
+      const made = requests.filter((r) => r.route === `GET /v1/${def.name}`).length;
+      expect(made).toBeLessThanOrEqual(Math.ceil(SMALL[def.name] / 100) + 1);
+    }
+    expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it.each([
+    ['a simulated deadline', 'deadline'],
+    ['a simulated crash', 'crash'],
+  ])(
+    'resumes after %s every 3rd page, re-fetching at most one page per interruption',
+    async (_name, kind) => {
+      const since = Date.now();
+      const { accountId, orgId, job } = await connectedAccount(SMALL);
+      let remaining = 900_000;
+      let interruptions = 0;
+      let pagesStored = 0;
+      pageHook = () => {
+        if (++pagesStored % 3 !== 0) return;
+        interruptions++;
+        if (kind === 'crash') throw new Error('simulated crash');
+        remaining = 0;
+      };
+      let outcome: string | undefined;
+      for (let run = 0; run < 100 && outcome !== 'completed'; run++) {
+        remaining = 900_000;
+        outcome = (await runSync(stack.syncDeps, job, () => remaining).catch(() => ({ outcome: 'crashed' })))
+          .outcome;
+      }
+      expect(outcome).toBe('completed');
+      expect(interruptions).toBeGreaterThan(3);
+      const pagesNeeded = RESOURCES.reduce((sum, def) => sum + Math.ceil(SMALL[def.name] / 100), 0);
+      // Backfill pages only: the incremental pass (ending_before) is not a re-fetch.
+      const listed = listRequests(stack, accountId, since).filter(
+        (r) => RESOURCES.some((d) => r.route === `GET /v1/${d.name}`) && !r.query?.includes('ending_before'),
+      );
+      expect(listed.length).toBeLessThanOrEqual(pagesNeeded + interruptions);
+      await expectConverged(stack, orgId, accountId);
+    },
+  );
+
+  it('converges through 10% 429s, 5% 500s and random latency, never over the budget in any second', async () => {
+    const { accountId, orgId, job } = await connectedAccount({
+      ...SMALL,
+      balance_transactions: 2500,
+      charges: 1500,
+    });
+    const since = Date.now();
+    for (const route of [
+      ...RESOURCES.map((d) => `GET /v1/${d.name}`),
+      'GET /v1/events',
+      'GET /v1/invoices/:id/lines',
+    ]) {
+      stack.sandbox.faults.push(
+        { id: `429-${route}`, route, account: accountId, kind: '429', rate: 0.1, seen: 0 },
+        { id: `500-${route}`, route, account: accountId, kind: '500', rate: 0.05, seen: 0 },
+        { id: `lat-${route}`, route, account: accountId, kind: 'latency', rate: 0.3, latencyMs: 40, seen: 0 },
+      );
+    }
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const faults = listRequests(stack, accountId, since).filter((r) => r.status === 429 || r.status === 500);
+    expect(faults.length).toBeGreaterThan(3);
+    expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('splits the time range into parallel slices when pages are slow, within the budget', async () => {
+    const { accountId, orgId, job } = await connectedAccount({
+      balance_transactions: 3000,
+      charges: 0,
+      refunds: 0,
+      invoices: 0,
+      credit_notes: 0,
+      disputes: 0,
+    });
+    stack.sandbox.faults.push({
+      id: 'slow',
+      route: 'GET /v1/balance_transactions',
+      account: accountId,
+      kind: 'latency',
+      rate: 1,
+      latencyMs: 300,
+      seen: 0,
+    });
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    // Pages in flight at once: requests that started within 300 ms of each other.
+    const starts = listRequests(stack, accountId, since)
+      .filter((r) => r.route === 'GET /v1/balance_transactions')
+      .map((r) => r.at);
+    const inFlight = Math.max(...starts.map((t) => starts.filter((u) => u >= t && u < t + 300).length));
+    expect(inFlight).toBeGreaterThanOrEqual(4);
+    expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
+    await expectConverged(stack, orgId, accountId);
+  });
+});
+
+describe('incremental', () => {
+  it('picks up new charges, refunds and paid invoices; no change costs one request per resource', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await runSync(stack.syncDeps, job, plenty);
+    let since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const quiet = listRequests(stack, accountId, since);
+    expect(quiet).toHaveLength(RESOURCES.length);
+    for (const kind of ['charge', 'refund', 'invoice_paid', 'dispute', 'credit_note'] as const) {
+      stack.sandbox.sandbox.createActivity(accountId, 'test', kind);
+    }
+    await stack.sandbox.sandbox.webhooksIdle();
+    await stack.queues.webhooks.idle();
+    since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    await expectConverged(stack, orgId, accountId);
+    for (const def of RESOURCES) {
+      const made = listRequests(stack, accountId, since).filter(
+        (r) => r.route === (def.eventTypes.length ? 'GET /v1/events' : `GET /v1/${def.name}`),
+      );
+      expect(made.length).toBeGreaterThanOrEqual(1);
+    }
+    expect(listRequests(stack, accountId, since).length).toBeLessThanOrEqual(RESOURCES.length + 2);
+  });
+
+  it('reads 1,000 new charges in at most 1 + ceil(1000/100) requests', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await runSync(stack.syncDeps, job, plenty);
+    for (let i = 0; i < 1000; i++) stack.sandbox.sandbox.createActivity(accountId, 'test', 'charge');
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const made = listRequests(stack, accountId, since);
+    expect(made.filter((r) => r.route === 'GET /v1/balance_transactions').length).toBeLessThanOrEqual(11);
+    expect(made.filter((r) => r.route === 'GET /v1/events').length).toBeLessThanOrEqual(11 + 4);
+    await stack.sandbox.sandbox.webhooksIdle();
+    await stack.queues.webhooks.idle();
+    await expectConverged(stack, orgId, accountId, { compareObjects: false });
+  });
+
+  it('backfills a resource again when its events cursor nears the 30-day retention', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await runSync(stack.syncDeps, job, plenty);
+    const checkpoint = await stack.syncDeps.checkpoints.get(orgId, 'charges');
+    if (!checkpoint) throw new Error('no checkpoint');
+    await stack.syncDeps.checkpoints.put({
+      ...checkpoint,
+      cursor: null,
+      since: Math.floor(Date.now() / 1000) - 29.5 * 86_400,
+    });
+    const since = Date.now();
+    await runSync(stack.syncDeps, job, plenty);
+    const charges = listRequests(stack, accountId, since).filter((r) => r.route === 'GET /v1/charges');
+    expect(charges.length).toBe(Math.ceil(SMALL.charges / 100));
+    await expectConverged(stack, orgId, accountId, { compareObjects: false });
+  });
+});
+
+describe('tokens and the connection during a run', () => {
+  it('an access token expiring mid-sync: one refresh, and the sync goes on', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    const refreshes = tokenRequests(stack).length;
+    let pagesStored = 0;
+    pageHook = () => {
+      if (++pagesStored === 2) stack.sandbox.sandbox.expireAccessTokens(accountId);
+    };
+    const outcome = await runSync(stack.syncDeps, job, plenty);
+    expect(outcome).toMatchObject({ outcome: 'completed' });
+    expect(tokenRequests(stack).length - refreshes).toBe(1);
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('revocation mid-sync (the deauthorize webhook): it stops at its next page and stores nothing after', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    pageHook = async (_r, pages) => {
+      if (pages !== 3) return;
+      const event = stripeEvent(
+        'account.application.deauthorized',
+        { id: 'ca_x', object: 'application' },
+        { account: accountId },
+      );
+      await processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never });
+      writesAllowed = false;
+    };
+    const before = writesAfterStop;
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'stopped' });
+    expect(writesAfterStop).toBe(before);
+    expect((await stack.store.getConnection(orgId))?.status).toBe('revoked');
+  });
+
+  it('a 401 that survives a refresh marks the connection needs_reauth and stops', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    // Every token Stripe issues from now on is refused: uninstall in Stripe, quietly (no webhook endpoint knows).
+    const endpoints = stack.sandbox.sandbox.endpoints.splice(0);
+    pageHook = (_r, pages) => {
+      if (pages === 1) stack.sandbox.sandbox.expireAccessTokens(accountId);
+      if (pages === 1) stack.sandbox.sandbox.accessTokenTtlSeconds = 0;
+    };
+    try {
+      await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({
+        outcome: 'stopped',
+        reason: 'needs_reauth',
+      });
+    } finally {
+      stack.sandbox.sandbox.accessTokenTtlSeconds = 3600;
+      stack.sandbox.sandbox.endpoints.push(...endpoints);
+    }
+    const connection = await stack.store.getConnection(orgId);
+    expect(connection?.status).toBe('needs_reauth');
+    expect(connection?.sync.lastError?.code).toBe('needs_reauth');
+  });
+
+  it('two workers for one connection: one runs, the other exits quietly, the records are right', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    const outcomes = await Promise.all([
+      runSync(stack.syncDeps, job, plenty),
+      runSync(stack.syncDeps, job, plenty),
+    ]);
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(['completed', 'skipped']);
+    expect(outcomes.find((o) => o.outcome === 'skipped')).toMatchObject({ reason: 'held' });
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('a job for a replaced or disconnected connection does nothing', async () => {
+    const { orgId, job } = await connectedAccount(SMALL);
+    await endConnection(
+      { store: stack.store, vault: stack.vault, clock: stack.clock },
+      orgId,
+      'disconnected',
+      'test',
+    );
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({
+      outcome: 'skipped',
+      reason: 'gone',
+    });
+  });
+});
+
+describe('dispatch and manual syncs', () => {
+  it('the nightly dispatcher queues exactly the 250 connected connections, in batches of ten', async () => {
+    const dispatchStack = await startTestStack();
+    try {
+      dispatchStack.queues.sync.pause();
+      const statuses = [
+        ...Array(250).fill('connected'),
+        ...Array(15).fill('revoked'),
+        ...Array(15).fill('disconnected'),
+      ];
+      await Promise.all(
+        statuses.map((status, i) =>
+          dispatchStack.store.putConnection(sampleConnection(`org_d_${i}`, { status }), null),
+        ),
+      );
+      const before = dispatchStack.queues.sync.sent;
+      const result = await dispatchSyncs({
+        store: dispatchStack.store,
+        syncQueue: dispatchStack.queues.sync,
+        clock: dispatchStack.clock,
+      });
+      expect(result).toMatchObject({ connections: 250, queued: 250, skipped: 0 });
+      expect(result.batchCalls).toBe(25);
+      expect(dispatchStack.queues.sync.sent - before).toBe(250);
+      // Already queued: a second run in the same night sends nothing.
+      const again = await dispatchSyncs({
+        store: dispatchStack.store,
+        syncQueue: dispatchStack.queues.sync,
+        clock: dispatchStack.clock,
+      });
+      expect(again).toMatchObject({ queued: 0, skipped: 250 });
+      // The schedule's admin trigger runs the same dispatcher.
+      dispatchStack.clock.advance(2 * 60 * 60_000);
+      const response = await fetch(`${dispatchStack.url}/_local/schedule/run`, { method: 'POST' });
+      expect(response.status).toBe(202);
+      expect(dispatchStack.queues.sync.sent - before).toBe(500);
+    } finally {
+      await dispatchStack.close();
+    }
+  });
+
+  it('POST /sync: 202 queued, 429 moments later, 409 when not connected, 403 for a member', async () => {
+    const { orgId } = await connectedAccount(SMALL, { runFirstSync: true });
+    await waitForSync(stack, orgId);
+    const token = await tokenFor(stack, orgId);
+    const first = await api(stack, 'POST', '/v1/integrations/stripe/sync', { token });
+    expect(first.status).toBe(202);
+    expect(first.json).toMatchObject({ state: 'queued' });
+    const second = await api(stack, 'POST', '/v1/integrations/stripe/sync', { token });
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(
+      (
+        await api(stack, 'POST', '/v1/integrations/stripe/sync', {
+          token: await tokenFor(stack, 'org_never_connected'),
+        })
+      ).status,
+    ).toBe(409);
+    expect(
+      (
+        await api(stack, 'POST', '/v1/integrations/stripe/sync', {
+          token: await tokenFor(stack, orgId, 'member'),
+        })
+      ).status,
+    ).toBe(403);
+    const done = await waitForSync(stack, orgId);
+    expect(done.sync.state).toBe('idle');
+  });
+});
