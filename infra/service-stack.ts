@@ -13,6 +13,7 @@ import type { Construct } from 'constructs';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
 import { type FunctionName, routes } from '../shared/http/routes.js';
 import { JobQueue } from './constructs/job-queue.js';
+import { Monitoring } from './constructs/monitoring.js';
 import { ServiceFunction } from './constructs/service-function.js';
 import type { Settings } from './settings.js';
 import type { StatefulResources } from './stateful-stack.js';
@@ -64,6 +65,7 @@ export class ServiceStack extends Stack {
   readonly webhookQueue: JobQueue;
   readonly bus: events.IEventBus;
   readonly schedule: events.Rule;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -245,9 +247,27 @@ export class ServiceStack extends Stack {
     const stage = this.api.addStage('LiveStage', {
       stageName: '$default',
       autoDeploy: true,
-      throttle: { rateLimit: 50, burstLimit: 100 },
+      throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
     });
     const cfnStage = stage.node.defaultChild as apigw.CfnStage;
+    // Tighter limits where a route does real work per call; Stripe's webhooks get room for bursts.
+    const perRoute: Record<string, [number, number]> = {
+      'POST /v1/integrations/stripe/connect': [5, 10],
+      'POST /v1/integrations/stripe/sync': [2, 5],
+      'DELETE /v1/integrations/stripe': [2, 5],
+      'GET /v1/integrations/stripe/callback': [10, 20],
+      'POST /v1/webhooks/stripe': [
+        Math.max(settings.apiRateLimit, 100),
+        Math.max(settings.apiBurstLimit, 200),
+      ],
+    };
+    // RouteSettings is a raw JSON map in CloudFormation: its keys are not converted, so PascalCase here.
+    cfnStage.routeSettings = Object.fromEntries(
+      Object.entries(perRoute).map(([key, [rate, burst]]) => [
+        key,
+        { ThrottlingRateLimit: rate, ThrottlingBurstLimit: burst },
+      ]),
+    );
     cfnStage.accessLogSettings = {
       destinationArn: accessLogs.logGroupArn,
       // Request metadata only: never the query string (the callback's carries an authorization code).
@@ -283,6 +303,13 @@ export class ServiceStack extends Stack {
         });
       }
     }
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      key: stateful.key,
+      ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
+      functions: this.functions,
+      deadLetterQueues: { sync: this.syncQueue.deadLetterQueue, webhooks: this.webhookQueue.deadLetterQueue },
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: stage.url });
     new CfnOutput(this, 'OAuthRedirectUri', {
       value: redirectUri,

@@ -44,6 +44,11 @@ export const settingsSchema = z.object({
   /** Publish `Stripe Sync Completed` to this existing bus; the service creates its own when unset. */
   eventBusName: z.string().min(1).optional(),
   eventSource: z.string().min(1),
+  /** Where alarms are mailed (an SNS email subscription); none when unset. */
+  alarmEmail: z.email().optional(),
+  /** API Gateway throttling: the stage's default and the tighter per-route limits. */
+  apiRateLimit: z.coerce.number().positive(),
+  apiBurstLimit: z.coerce.number().int().positive(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
@@ -65,6 +70,9 @@ const ENV_NAMES: Record<keyof Settings, string> = {
   syncSchedule: 'SYNC_SCHEDULE',
   eventBusName: 'EVENT_BUS_NAME',
   eventSource: 'EVENT_SOURCE',
+  alarmEmail: 'ALARM_EMAIL',
+  apiRateLimit: 'API_RATE_LIMIT',
+  apiBurstLimit: 'API_BURST_LIMIT',
 };
 
 export function readSettings(

@@ -1,5 +1,6 @@
 import { RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -66,6 +67,14 @@ export class StatefulStack extends Stack implements StatefulResources {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // CloudWatch alarms publish to the service's SNS topic, which this key encrypts.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+      }),
+    );
     this.serviceTable = buildTable(this, serviceTable, this.key);
     this.recordsTable = buildTable(this, recordsTable, this.key);
     this.connectionSecretPrefix = `defrr/stripe/${props.settings.stage}/connections/`;

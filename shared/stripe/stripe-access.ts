@@ -4,6 +4,7 @@ import { endConnection } from '../connect/end-connection.js';
 import type { Connection } from '../domain/connection.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
+import { count, MetricNames } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import {
@@ -204,6 +205,7 @@ export class StripeAccess {
     try {
       grant = await this.deps.tokens.refresh(mode, tokens.refreshToken);
     } catch (error) {
+      count(MetricNames.tokenRefreshFailures);
       if (error instanceof OAuthGrantError && error.code === 'invalid_grant') {
         await this.markNeedsReauth(connection, 'invalid_grant');
         throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refresh token');
@@ -243,6 +245,7 @@ export class StripeAccess {
         await this.sleep(100 * 2 ** attempt);
       }
     }
+    count(MetricNames.tokenRefreshFailures);
     logger.error('ALERT: could not save a rotated refresh token; the connection needs re-authorisation', {
       orgId: connection.orgId,
       connectionId: connection.connectionId,

@@ -268,11 +268,65 @@ describe('least privilege per function', () => {
     });
   });
 
-  it('gives the sync queue a dead-letter queue and KMS encryption', () => {
+  it('gives every queue a dead-letter queue, KMS encryption, TLS only, and a visibility timeout above its consumer’s', () => {
     const queues = service.findResources('AWS::SQS::Queue');
-    const withDlq = Object.values(queues).filter((q) => q.Properties.RedrivePolicy);
-    expect(withDlq.length).toBeGreaterThan(0);
+    const deadLetterIds = new Set(
+      Object.values(queues)
+        .map(
+          (q) => q.Properties.RedrivePolicy?.deadLetterTargetArn?.['Fn::GetAtt']?.[0] as string | undefined,
+        )
+        .filter(Boolean),
+    );
+    const workQueues = Object.entries(queues).filter(([id]) => !deadLetterIds.has(id));
+    expect(workQueues.map(([id]) => id).sort()).toEqual([
+      expect.stringMatching(/^SyncQueue/),
+      expect.stringMatching(/^WebhookQueue/),
+    ]);
+    for (const [, queue] of workQueues)
+      expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBeGreaterThan(1);
     for (const queue of Object.values(queues)) expect(queue.Properties.KmsMasterKeyId).toBeDefined();
+    expect(Object.keys(service.findResources('AWS::SQS::QueuePolicy')).length).toBe(
+      Object.keys(queues).length,
+    );
+    const timeouts = Object.fromEntries(
+      Object.entries(service.findResources('AWS::Lambda::Function')).map(([id, fn]) => [
+        id.replace(/Function.*$/, ''),
+        fn.Properties.Timeout as number,
+      ]),
+    );
+    const visibility = (prefix: string) =>
+      workQueues.find(([id]) => id.startsWith(prefix))?.[1].Properties.VisibilityTimeout as number;
+    expect(visibility('SyncQueue')).toBeGreaterThan(timeouts.SyncWorker as number);
+    expect(visibility('WebhookQueue')).toBeGreaterThan(timeouts.WebhookProcessor as number);
+  });
+
+  it('alarms on each dead-letter queue, every function’s errors and throttles, and the service’s own failures, to an encrypted topic', () => {
+    const alarms = Object.values(service.findResources('AWS::CloudWatch::Alarm'));
+    const names = alarms.map((a) => JSON.stringify(a.Properties.AlarmName));
+    expect(names.filter((n) => n.includes('dead-letters'))).toHaveLength(2);
+    const functionCount = Object.keys(service.findResources('AWS::Lambda::Function')).length;
+    expect(names.filter((n) => n.endsWith('-errors"'))).toHaveLength(functionCount);
+    expect(names.filter((n) => n.endsWith('-throttles"'))).toHaveLength(functionCount);
+    for (const metric of ['WebhookSignatureFailures', 'SyncFailures', 'TokenRefreshFailures']) {
+      service.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Namespace: 'Defrr/StripeConnector',
+      });
+    }
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toHaveLength(1);
+    service.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+
+  it('throttles the API by default and tighter per route', () => {
+    const [stage] = Object.values(service.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stage?.Properties.RouteSettings['POST /v1/integrations/stripe/connect']).toEqual({
+      ThrottlingRateLimit: 5,
+      ThrottlingBurstLimit: 10,
+    });
+    expect(stage?.Properties.RouteSettings['POST /v1/integrations/stripe/sync']).toBeDefined();
+    for (const key of Object.keys(stage?.Properties.RouteSettings ?? {})) {
+      expect(routes.map((r) => `${r.method} ${r.path}`)).toContain(key);
+    }
   });
 });
 
