@@ -36,6 +36,20 @@ describe('stateful stack', () => {
     });
   });
 
+  it('creates the app-credentials and webhook-secrets secrets holding no credential, encrypted and retained', () => {
+    const secrets = Object.values(stateful.findResources('AWS::SecretsManager::Secret'));
+    expect(secrets).toHaveLength(2);
+    for (const secret of secrets) {
+      expect(secret.DeletionPolicy).toBe('Retain');
+      expect(secret.Properties.SecretString).toBeUndefined();
+      expect(secret.Properties.KmsKeyId).toBeDefined();
+      const template = JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate);
+      expect(template).toEqual(expect.objectContaining({}));
+      expect(JSON.stringify(template)).not.toMatch(/sk_|whsec_|rk_/);
+      expect(secret.Properties.Description).toMatch(/JSON: \{"(secretKeys|webhookSecrets)"/);
+    }
+  });
+
   it('rotates the service key and retains it', () => {
     stateful.hasResource('AWS::KMS::Key', {
       DeletionPolicy: 'Retain',
