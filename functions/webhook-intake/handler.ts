@@ -40,7 +40,7 @@ export const makeHandler = (deps: { queue: JobQueue<WebhookMessage>; credentials
       logger.warn('webhook refused', { reason: result.reason, bytes: raw.length });
       throw new HttpError(status, code, message);
     }
-    await deps.queue.send(toMessage(result.event));
+    await deps.queue.send(toMessage(result.event, raw.length));
     count(MetricNames.webhookQueued);
     logger.info('webhook queued', {
       eventId: result.event.id,

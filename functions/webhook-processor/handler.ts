@@ -6,7 +6,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { z } from 'zod';
 import { logger } from '../../shared/logger.js';
 import { metrics } from '../../shared/metrics.js';
-import { webhookEventSchema } from '../../shared/webhooks/intake.js';
+import { webhookEventSchema } from '../../shared/webhooks/event.js';
 import { type ProcessDeps, processWebhookMessage } from '../../shared/webhooks/process.js';
 
 const messageSchema = z.discriminatedUnion('kind', [

@@ -77,7 +77,10 @@ export class ServiceFunction extends Construct {
         minify: true,
         sourceMap: true,
         target: 'node22',
-        format: nodejs.OutputFormat.CJS,
+        // ESM lets esbuild tree-shake the AWS SDK's and our dependencies' ES builds: smaller, faster cold starts.
+        format: nodejs.OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
         // Lambda's runtime ships no AWS SDK we want to depend on: bundle exactly what we import.
         externalModules: [],
       },

@@ -106,7 +106,7 @@ export class Backfill {
 
   /** How many pages should be in flight: enough to use the budget at the observed latency. */
   private target(): number {
-    if (this.latencies.length < 2) return 1;
+    if (this.latencies.length === 0) return 1;
     const recent = this.latencies.slice(-8);
     const latency = recent.reduce((a, b) => a + b, 0) / recent.length;
     const wanted = Math.ceil((this.sync.budget.perSecond * latency * 1.25) / 1000);

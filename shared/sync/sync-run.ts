@@ -121,6 +121,15 @@ export class SyncRun {
     return Math.floor(this.deps.clock.now().getTime() / 1000);
   }
 
+  /** Stripe's latency (without budget waits), a moving average. */
+  latencyMs: number | undefined;
+
+  /** How many requests are worth having in flight: enough to use the budget at Stripe's latency. */
+  parallelism(max: number): number {
+    if (this.latencyMs === undefined) return 1;
+    return Math.max(1, Math.min(max, Math.ceil((this.budget.perSecond * this.latencyMs * 1.25) / 1000)));
+  }
+
   /** True when the function's time is running out: finish the page in hand, start no other. */
   shouldStop(): boolean {
     return this.stopRequested || this.remainingMs() < this.deps.config.safetyMs;
@@ -135,8 +144,12 @@ export class SyncRun {
       try {
         const result = await callStripe(
           async () => {
+            const started = Date.now();
             try {
-              return await fn(this.session.stripe);
+              const result = await fn(this.session.stripe);
+              const latency = Date.now() - started;
+              this.latencyMs = this.latencyMs === undefined ? latency : this.latencyMs * 0.7 + latency * 0.3;
+              return result;
             } catch (error) {
               if (error instanceof Stripe.errors.StripeAuthenticationError) throw new Unauthorized();
               throw error;
@@ -284,11 +297,36 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     }
     run = new SyncRun(deps, job, session, remainingMs);
     const counts: Record<string, number> = { ...lease.connection.sync.counts };
-    for (const def of RESOURCES) {
-      if (run.shouldStop()) break;
-      const checkpoint = await syncResource(run, def);
-      counts[def.name] = checkpoint.total;
+    // When Stripe is slow, resources run side by side under the one request budget, so a slow page
+    // of one never idles the others; when it is fast, one at a time (an interruption then loses at
+    // most the one page in flight).
+    const pending = [...RESOURCES];
+    const active = new Set<Promise<void>>();
+    let failure: unknown;
+    const current = run;
+    while ((pending.length > 0 || active.size > 0) && failure === undefined) {
+      while (
+        pending.length > 0 &&
+        active.size < current.parallelism(RESOURCES.length) &&
+        !current.shouldStop()
+      ) {
+        const def = pending.shift() as ResourceDef;
+        const task: Promise<void> = syncResource(current, def)
+          .then((checkpoint) => {
+            counts[def.name] = checkpoint.total;
+          })
+          .catch((error: unknown) => {
+            failure ??= error;
+            current.stopRequested = true;
+          })
+          .finally(() => active.delete(task));
+        active.add(task);
+      }
+      if (active.size === 0) break;
+      await Promise.race(active);
     }
+    await Promise.allSettled(active);
+    if (failure !== undefined) throw failure;
     if (run.shouldStop()) {
       await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
       await release({ state: 'queued', queuedAt: clock.now().toISOString(), counts });

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { z } from 'zod';
+import { type WebhookEvent, type WebhookMessage, webhookEventSchema } from './event.js';
 
 /** Stripe signs at most this much; anything larger is refused before any work. */
 export const MAX_WEBHOOK_BYTES = 1024 * 1024;
@@ -7,26 +7,7 @@ export const MAX_WEBHOOK_BYTES = 1024 * 1024;
 export const MAX_INLINE_EVENT_BYTES = 240 * 1024;
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
-/** The fields of a Stripe event the service relies on (the rest is carried along). */
-export const webhookEventSchema = z
-  .object({
-    id: z.string().startsWith('evt_'),
-    object: z.literal('event'),
-    type: z.string().min(1),
-    created: z.number().int(),
-    livemode: z.boolean(),
-    account: z.string().startsWith('acct_').optional(),
-    data: z.object({ object: z.record(z.string(), z.unknown()) }).loose(),
-  })
-  .loose();
-export type WebhookEvent = z.infer<typeof webhookEventSchema>;
-
-export type WebhookMessage =
-  | { kind: 'event'; event: WebhookEvent }
-  | {
-      kind: 'ref';
-      ref: { id: string; account?: string | undefined; type: string; livemode: boolean; created: number };
-    };
+export type { WebhookEvent, WebhookMessage };
 
 export type VerifyResult =
   | { ok: true; event: WebhookEvent }
@@ -66,10 +47,14 @@ export function verifyWebhook(
   return { ok: false, reason: 'invalid_signature' };
 }
 
-/** What goes on the queue: the event itself, or a reference when it would not fit. */
-export function toMessage(event: WebhookEvent): WebhookMessage {
+/**
+ * What goes on the queue: the event itself, or a reference when it would not
+ * fit. `rawBytes` (the delivery's size) stands in for the message's, which is
+ * the same JSON re-serialised without Stripe's indentation.
+ */
+export function toMessage(event: WebhookEvent, rawBytes: number): WebhookMessage {
   const inline: WebhookMessage = { kind: 'event', event };
-  if (Buffer.byteLength(JSON.stringify(inline)) <= MAX_INLINE_EVENT_BYTES) return inline;
+  if (rawBytes <= MAX_INLINE_EVENT_BYTES) return inline;
   return {
     kind: 'ref',
     ref: {

@@ -1,0 +1,496 @@
+import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { type BuildOptions, build } from 'esbuild';
+import Stripe from 'stripe';
+import { loadLocalConfig } from '../local/config.js';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../local/stack.js';
+import { type Connection, idleSync } from '../shared/domain/connection.js';
+import type { SyncJob } from '../shared/domain/sync-job.js';
+import { RESOURCES, recordVersion, resourceByName, type StripeObject } from '../shared/records/registry.js';
+import { dispatchSyncs } from '../shared/sync/dispatch.js';
+import { runSync } from '../shared/sync/sync-run.js';
+
+const ROOT = join(__dirname, '..');
+const plenty = () => 900_000;
+const seconds = (ms: number) => Math.round(ms) / 1000;
+
+/** A local stack on free ports, in memory, quiet. */
+export async function benchStack(
+  env: Record<string, string> = {},
+  options: LocalStackOptions = {},
+): Promise<LocalStack> {
+  const config = loadLocalConfig({
+    PORT: '0',
+    DYNAMODB_PORT: '0',
+    STRIPE_SANDBOX_PORT: '0',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'bench-')),
+    LOG_LEVEL: 'ERROR',
+    ...env,
+  });
+  return startLocalStack(config, { memory: true, ...options });
+}
+
+let accounts = 0;
+/** A sandbox account of the given size, connected to a new org through the real OAuth flow. */
+export async function connectedAccount(
+  stack: LocalStack,
+  counts: Record<string, number>,
+): Promise<{ accountId: string; orgId: string; job: SyncJob }> {
+  const suffix = String(++accounts).padStart(4, '0');
+  const accountId = `acct_1Bench${suffix}0000000`;
+  const orgId = `org_bench_${suffix}`;
+  const zero = { balance_transactions: 0, charges: 0, refunds: 0, invoices: 0, credit_notes: 0, disputes: 0 };
+  stack.sandbox.sandbox.addAccount({
+    id: accountId,
+    name: `Bench ${suffix}`,
+    counts: { ...zero, ...counts },
+  });
+  const code = stack.sandbox.sandbox.install(accountId, 'test');
+  const { state } = await startConnectDirect(stack, orgId);
+  const callback = new URL(`${stack.url}/v1/integrations/stripe/callback`);
+  callback.searchParams.set('code', code);
+  callback.searchParams.set('state', state);
+  const response = await fetch(callback, { redirect: 'manual' });
+  if (!response.headers.get('location')?.includes('stripe=connected'))
+    throw new Error(`connect failed: ${response.headers.get('location')}`);
+  const connection = (await stack.store.getConnection(orgId)) as Connection;
+  return { accountId, orgId, job: { orgId, connectionId: connection.connectionId, reason: 'initial' } };
+}
+
+async function startConnectDirect(stack: LocalStack, orgId: string) {
+  const token = await stack.issuer.issue({ org: orgId, roles: ['admin'] });
+  const response = await fetch(`${stack.url}/v1/integrations/stripe/connect`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const body = (await response.json()) as { authorizeUrl: string };
+  return { state: new URL(body.authorizeUrl).searchParams.get('state') as string };
+}
+
+/** 1. The full sync against fetch-only and write-only on the same objects. */
+export async function backfillEfficiency(records: number, mixed: Record<string, number>) {
+  // Stripe's live-mode limit (100 req/s) as the budget: with no added latency it is not what binds.
+  const stack = await benchStack({ SYNC_BUDGET_TEST: '100' });
+  try {
+    stack.queues.sync.pause();
+    const { accountId, orgId, job } = await connectedAccount(stack, { balance_transactions: records });
+    const { stripe } = await stack.access.forOrg(orgId);
+    const def = resourceByName('balance_transactions');
+    if (!def) throw new Error('no registry entry');
+
+    let started = Date.now();
+    const pages: StripeObject[][] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await stripe.balanceTransactions.list({
+        limit: 100,
+        ...(after ? { starting_after: after } : {}),
+      });
+      pages.push(page.data as unknown as StripeObject[]);
+      if (!page.has_more) break;
+      after = page.data[page.data.length - 1]?.id;
+    }
+    const fetchOnlySeconds = seconds(Date.now() - started);
+
+    started = Date.now();
+    const observedAt = Math.floor(Date.now() / 1000);
+    for (const page of pages) {
+      await stack.records.putMany(
+        page.map((object) => ({
+          orgId: 'org_bench_write_only',
+          accountId,
+          resource: 'balance_transactions',
+          object,
+          version: recordVersion(observedAt, def, object),
+          source: 'sync',
+        })),
+      );
+    }
+    const writeOnlySeconds = seconds(Date.now() - started);
+
+    const since = Date.now();
+    started = Date.now();
+    const outcome = await runSync(stack.syncDeps, job, plenty);
+    const syncSeconds = seconds(Date.now() - started);
+    if (outcome.outcome !== 'completed') throw new Error(`sync ${outcome.outcome}`);
+    const all = stack.sandbox.requests.filter((r) => r.account === accountId && r.at >= since);
+    // The backfill's own list requests; the other resources' (empty) lists and event cursors are reported beside them.
+    const requests = all.filter((r) => r.route === 'GET /v1/balance_transactions').length;
+
+    // A mixed account: every resource, the same pipeline.
+    const mixedAccount = await connectedAccount(stack, mixed);
+    started = Date.now();
+    await runSync(stack.syncDeps, mixedAccount.job, plenty);
+    const mixedSeconds = seconds(Date.now() - started);
+    const mixedRecords = Object.values(mixed).reduce((a, b) => a + b, 0);
+
+    return {
+      records,
+      syncSeconds,
+      fetchOnlySeconds,
+      writeOnlySeconds,
+      ratio: round(syncSeconds / Math.max(fetchOnlySeconds, writeOnlySeconds)),
+      requestsPer1000: round((requests / records) * 1000),
+      totalRequests: all.length,
+      recordsPerSecond: Math.round(records / syncSeconds),
+      mixed: {
+        records: mixedRecords,
+        seconds: mixedSeconds,
+        recordsPerSecond: Math.round(mixedRecords / mixedSeconds),
+      },
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+/** 2. Pages that take 300 ms under a 25 req/s budget: the bound is 2,500 records/s. */
+export async function latencyBound(records: number, sequentialRecords: number, latencyMs = 300, budget = 25) {
+  const stack = await benchStack({ SYNC_BUDGET_TEST: String(budget) });
+  try {
+    stack.queues.sync.pause();
+    const slow = (accountId: string) =>
+      stack.sandbox.faults.push(
+        ...[
+          'GET /v1/balance_transactions',
+          'GET /v1/events',
+          'GET /v1/charges',
+          'GET /v1/refunds',
+          'GET /v1/invoices',
+          'GET /v1/credit_notes',
+          'GET /v1/disputes',
+        ].map((route) => ({
+          id: `slow-${route}`,
+          route,
+          account: accountId,
+          kind: 'latency' as const,
+          rate: 1,
+          latencyMs,
+          seen: 0,
+        })),
+      );
+    const parallel = await connectedAccount(stack, { balance_transactions: records });
+    slow(parallel.accountId);
+    const since = Date.now();
+    let started = Date.now();
+    const outcome = await runSync(stack.syncDeps, parallel.job, plenty);
+    if (outcome.outcome !== 'completed') throw new Error(`sync ${outcome.outcome}`);
+    const parallelSeconds = (Date.now() - started) / 1000;
+    const perSecond = new Map<number, number>();
+    for (const r of stack.sandbox.requests) {
+      if (r.account !== parallel.accountId || r.at < since) continue;
+      const second = Math.floor(r.at / 1000);
+      perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+    }
+
+    const sequential = await connectedAccount(stack, { balance_transactions: sequentialRecords });
+    slow(sequential.accountId);
+    started = Date.now();
+    await runSync(
+      { ...stack.syncDeps, config: { ...stack.syncDeps.config, maxSlices: 1 } },
+      sequential.job,
+      plenty,
+    );
+    const sequentialSeconds = (Date.now() - started) / 1000;
+
+    // The budget's bound: every request a full page of 100, whatever the latency (given enough in flight).
+    const boundRecordsPerSecond = budget * 100;
+    const recordsPerSecond = Math.round(records / parallelSeconds);
+    return {
+      records,
+      seconds: round(parallelSeconds),
+      recordsPerSecond,
+      boundRecordsPerSecond,
+      fraction: round(recordsPerSecond / boundRecordsPerSecond),
+      sequentialRecordsPerSecond: Math.round(sequentialRecords / sequentialSeconds),
+      maxRequestsInAnySecond: Math.max(0, ...perSecond.values()),
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+/** 3. Requests per resource for a sync with no change, and with 1,000 new objects. */
+export async function incrementalRequests(newObjects: number) {
+  const stack = await benchStack({ SYNC_BUDGET_TEST: '1000' });
+  try {
+    stack.queues.sync.pause();
+    const counts = {
+      balance_transactions: 500,
+      charges: 400,
+      refunds: 60,
+      invoices: 120,
+      credit_notes: 20,
+      disputes: 10,
+    };
+    const { accountId, job } = await connectedAccount(stack, counts);
+    await runSync(stack.syncDeps, job, plenty);
+    const perResource = async () => {
+      const since = Date.now();
+      await runSync(stack.syncDeps, job, plenty);
+      const requests = stack.sandbox.requests.filter(
+        (r) => r.account === accountId && r.at >= since && r.method === 'GET',
+      );
+      const by: Record<string, number> = {};
+      for (const def of RESOURCES) {
+        by[def.name] = requests.filter((r) =>
+          def.eventTypes.length > 0
+            ? r.route === 'GET /v1/events' && r.query.includes(def.eventTypes[0] as string)
+            : r.route === `GET /v1/${def.name}`,
+        ).length;
+      }
+      return by;
+    };
+    const noChange = await perResource();
+    for (let i = 0; i < newObjects; i++) stack.sandbox.sandbox.createActivity(accountId, 'test', 'charge');
+    const afterNew = await perResource();
+    return {
+      requestsNoChange: Math.max(...Object.values(noChange)),
+      requestsFor1000New: Math.max(...Object.values(afterNew)),
+      newObjects,
+      perResourceNoChange: noChange,
+      perResourceNew: afterNew,
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+/** The packages counted as "SDK clients" for a function's floor bundle. */
+const SDK = /node_modules\/((@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb))|stripe)\//;
+
+/** The same esbuild settings the CDK function construct uses (infra/constructs/service-function.ts). */
+export const BUNDLE_OPTIONS: BuildOptions = {
+  bundle: true,
+  minify: true,
+  sourcemap: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
+  logLevel: 'silent',
+};
+
+async function bundle(entry: string, outfile: string) {
+  const result = await build({ ...BUNDLE_OPTIONS, entryPoints: [entry], outfile, metafile: true });
+  if (!result.metafile) throw new Error('esbuild gave no metafile');
+  return result.metafile;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/** Module init of a bundle: `import` in a fresh node process, `runs` times, the median. */
+function initTime(file: string, runs: number, env: Record<string, string>): number {
+  const script = `const t=process.hrtime.bigint();await import(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    if (out.status !== 0) throw new Error(`init of ${file} failed: ${out.stderr.slice(0, 500)}`);
+    times.push(Number(out.stdout));
+  }
+  return median(times);
+}
+
+/** 4. Each function's bundle against a floor bundle importing only the same SDK clients. */
+export async function coldStart(runs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const functionsDir = join(ROOT, 'functions');
+  const names = readdirSync(functionsDir).filter((n) => statSync(join(functionsDir, n)).isDirectory());
+  // What every function's configuration asks for, as dummy values: init must not fail on config.
+  const env = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    SERVICE_TABLE_NAME: 'svc',
+    RECORDS_TABLE_NAME: 'rec',
+    JWT_ORG_CLAIM: 'org_id',
+    JWT_ROLES_CLAIM: 'roles',
+    JWT_ADMIN_ROLE: 'admin',
+    FRONTEND_ORIGINS: 'https://app.example',
+    FRONTEND_INTEGRATION_PATH: '/stripe',
+    STRIPE_CLIENT_ID: 'ca_bench',
+    STRIPE_AUTHORIZE_URL_TEST: 'https://marketplace.stripe.com/oauth/v2/chnlink_x/authorize',
+    STRIPE_DEFAULT_MODE: 'test',
+    OAUTH_REDIRECT_URI: 'https://api.example/v1/integrations/stripe/callback',
+    TOKEN_SECRET_PREFIX: 'p/',
+    KMS_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/x',
+    APP_CREDENTIALS_SECRET_ID: 'app',
+    WEBHOOK_SECRETS_SECRET_ID: 'hooks',
+    SYNC_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/sync',
+    WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/webhooks',
+    EVENT_BUS_NAME: 'bus',
+    POWERTOOLS_METRICS_NAMESPACE: 'Bench',
+  };
+  const functions: Record<
+    string,
+    { bytes: number; initMs: number; floorInitMs: number; ratio: number; includesStripe: boolean }
+  > = {};
+  for (const name of names) {
+    const out = join(dir, name, 'index.mjs');
+    mkdirSync(join(dir, name), { recursive: true });
+    const meta = await bundle(join(functionsDir, name, 'index.ts'), out);
+    const packages = new Set<string>();
+    for (const input of Object.keys(meta.inputs)) {
+      const match = input.match(SDK);
+      if (match?.[1]) packages.add(match[1]);
+    }
+    const floorEntry = join(dir, name, 'floor-entry.mjs');
+    writeFileSync(
+      floorEntry,
+      [...packages].map((p) => `import ${JSON.stringify(p)};`).join('\n') || '// no SDK client',
+    );
+    const floorOut = join(dir, name, 'floor.mjs');
+    await build({
+      ...BUNDLE_OPTIONS,
+      entryPoints: [floorEntry],
+      outfile: floorOut,
+      nodePaths: [join(ROOT, 'node_modules')],
+    });
+    const initMs = initTime(out, runs, env);
+    const floorInitMs = initTime(floorOut, runs, env);
+    functions[name] = {
+      bytes: statSync(out).size,
+      initMs: round(initMs),
+      floorInitMs: round(floorInitMs),
+      ratio: round(initMs / Math.max(0.01, floorInitMs)),
+      includesStripe: packages.has('stripe'),
+    };
+  }
+  return { maxInitRatio: Math.max(...Object.values(functions).map((f) => f.ratio)), functions };
+}
+
+/** 5. The local webhook endpoint under load against a bare server doing only the signature check. */
+export async function webhookIntake(durationSeconds: number, connections = 50) {
+  const stack = await benchStack();
+  const bare = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        Stripe.webhooks.constructEvent(
+          Buffer.concat(chunks),
+          String(req.headers['stripe-signature']),
+          secret,
+        );
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"received":true}');
+      } catch {
+        res.writeHead(400);
+        res.end();
+      }
+    });
+  });
+  const secret = stack.sandbox.sandbox.webhookSecrets[0] as string;
+  try {
+    // The intake is measured, not the processor: let the queue hold what arrives.
+    stack.queues.webhooks.pause();
+    bare.listen(0, '127.0.0.1');
+    await once(bare, 'listening');
+    const body = JSON.stringify({
+      id: 'evt_bench0000000000000001',
+      object: 'event',
+      api_version: '2026-09-30.clover',
+      created: Math.floor(Date.now() / 1000),
+      data: {
+        object: { id: 'ch_bench', object: 'charge', amount: 1000, currency: 'usd', created: 1_790_000_000 },
+      },
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type: 'charge.succeeded',
+      account: 'acct_1BenchNobody000000',
+    });
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+    const load = (url: string) =>
+      autocannon({
+        url,
+        method: 'POST',
+        connections,
+        duration: durationSeconds,
+        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+        body,
+      });
+    const ours = await load(`${stack.url}/v1/webhooks/stripe`);
+    const baseline = await load(`http://127.0.0.1:${(bare.address() as AddressInfo).port}/`);
+    return {
+      requestsPerSecond: Math.round(ours.requests.average),
+      p99Ms: ours.latency.p99,
+      bareRequestsPerSecond: Math.round(baseline.requests.average),
+      ratio: round(ours.requests.average / baseline.requests.average),
+      non2xx: ours.non2xx + ours.errors,
+      queued: stack.queues.webhooks.depth,
+    };
+  } finally {
+    bare.close();
+    await stack.close();
+  }
+}
+
+/** 6. The nightly fan-out over `connections` connected orgs. */
+export async function fanout(connections: number) {
+  const stack = await benchStack();
+  try {
+    stack.queues.sync.pause();
+    const now = new Date().toISOString();
+    for (let i = 0; i < connections; i += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, connections - i) }, (_, j) =>
+          stack.store.putConnection(
+            {
+              orgId: `org_fan_${i + j}`,
+              connectionId: `conn_fan_${i + j}`,
+              status: 'connected',
+              statusReason: null,
+              accountId: 'acct_1FanOut000000000',
+              livemode: false,
+              scope: 'stripe_apps',
+              secretName: `s/${i + j}`,
+              connectedAt: now,
+              connectedBy: 'bench',
+              updatedAt: now,
+              version: 1,
+              sync: idleSync(),
+            },
+            null,
+          ),
+        ),
+      );
+    }
+    const started = Date.now();
+    const result = await dispatchSyncs({
+      store: stack.store,
+      syncQueue: stack.queues.sync,
+      clock: { now: () => new Date() },
+    });
+    return {
+      connections: result.queued,
+      seconds: seconds(Date.now() - started),
+      batchCalls: result.batchCalls,
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

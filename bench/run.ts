@@ -1,0 +1,195 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import {
+  backfillEfficiency,
+  coldStart,
+  fanout,
+  incrementalRequests,
+  latencyBound,
+  webhookIntake,
+} from './measurements.js';
+
+/**
+ * `npm run bench` (`-- --quick` for a run under a minute, `-- --smoke` for the
+ * tiny one the test suite runs): measures the service against the real local
+ * parts, prints a table, and writes bench/results.json. Every figure is a
+ * ratio or a count from one run, so it holds on a noisy machine.
+ */
+export const SIZES = {
+  full: {
+    backfill: 100_000,
+    latency: 20_000,
+    sequential: 3_000,
+    incremental: 1_000,
+    coldRuns: 20,
+    webhookSeconds: 10,
+    fanout: 1_000,
+  },
+  quick: {
+    backfill: 10_000,
+    latency: 20_000,
+    sequential: 600,
+    incremental: 1_000,
+    coldRuns: 5,
+    webhookSeconds: 3,
+    fanout: 1_000,
+  },
+  smoke: {
+    backfill: 300,
+    latency: 300,
+    sequential: 200,
+    incremental: 20,
+    coldRuns: 1,
+    webhookSeconds: 1,
+    fanout: 30,
+  },
+} as const;
+
+export const TARGETS = {
+  'backfill.ratio': (r: Results) => r.backfill.ratio <= 1.2,
+  'backfill.requestsPer1000': (r: Results) => r.backfill.requestsPer1000 <= 10.1,
+  'latencyBound.fraction': (r: Results) => r.latencyBound.fraction >= 0.8,
+  'latencyBound.maxRequestsInAnySecond': (r: Results) => r.latencyBound.maxRequestsInAnySecond <= 25,
+  'incremental.requestsNoChange': (r: Results) => r.incremental.requestsNoChange <= 1,
+  'incremental.requestsFor1000New': (r: Results) =>
+    r.incremental.requestsFor1000New <= 1 + Math.ceil(r.incremental.newObjects / 100),
+  'coldStart.maxInitRatio': (r: Results) => r.coldStart.maxInitRatio <= 1.25,
+  'webhook.ratio': (r: Results) => r.webhook.ratio >= 0.5,
+  'webhook.non2xx': (r: Results) => r.webhook.non2xx === 0,
+  'fanout.batchCalls': (r: Results) => r.fanout.batchCalls === Math.ceil(r.fanout.connections / 10),
+};
+
+export type Results = Awaited<ReturnType<typeof runBenchmarks>>;
+
+export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string) => void = console.log) {
+  const s = SIZES[size];
+  const mixed =
+    size === 'full'
+      ? {
+          balance_transactions: 5000,
+          charges: 5000,
+          refunds: 1000,
+          invoices: 2000,
+          credit_notes: 500,
+          disputes: 500,
+        }
+      : {
+          balance_transactions: 200,
+          charges: 200,
+          refunds: 40,
+          invoices: 80,
+          credit_notes: 20,
+          disputes: 20,
+        };
+  log(`backfill: ${s.backfill} balance transactions…`);
+  const backfill = await backfillEfficiency(s.backfill, mixed);
+  log(`latency-bound sync: ${s.latency} records at 300 ms a page…`);
+  const latency = await latencyBound(s.latency, s.sequential);
+  log('incremental…');
+  const incremental = await incrementalRequests(s.incremental);
+  log('cold starts…');
+  const cold = await coldStart(s.coldRuns);
+  log('webhook intake…');
+  const webhook = await webhookIntake(s.webhookSeconds);
+  log(`fan-out over ${s.fanout} connections…`);
+  const fan = await fanout(s.fanout);
+  return {
+    size,
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    date: new Date().toISOString(),
+    backfill,
+    latencyBound: latency,
+    incremental,
+    coldStart: cold,
+    webhook,
+    fanout: fan,
+  };
+}
+
+export function table(results: Results): string {
+  const rows: Array<[string, string, string]> = [
+    ['backfill.records', String(results.backfill.records), ''],
+    ['backfill.ratio (sync / max(fetch, write))', String(results.backfill.ratio), '≤ 1.2'],
+    [
+      '  syncSeconds / fetchOnly / writeOnly',
+      `${results.backfill.syncSeconds} / ${results.backfill.fetchOnlySeconds} / ${results.backfill.writeOnlySeconds}`,
+      '',
+    ],
+    ['backfill.requestsPer1000', String(results.backfill.requestsPer1000), '≤ 10.1'],
+    [
+      'latencyBound.recordsPerSecond / bound',
+      `${results.latencyBound.recordsPerSecond} / ${results.latencyBound.boundRecordsPerSecond}`,
+      '',
+    ],
+    ['latencyBound.fraction', String(results.latencyBound.fraction), '≥ 0.8'],
+    ['latencyBound.sequentialRecordsPerSecond', String(results.latencyBound.sequentialRecordsPerSecond), ''],
+    ['latencyBound.maxRequestsInAnySecond', String(results.latencyBound.maxRequestsInAnySecond), '≤ 25'],
+    ['incremental.requestsNoChange (per resource)', String(results.incremental.requestsNoChange), '≤ 1'],
+    [
+      'incremental.requestsFor1000New (per resource)',
+      String(results.incremental.requestsFor1000New),
+      `≤ ${1 + Math.ceil(results.incremental.newObjects / 100)}`,
+    ],
+    ['coldStart.maxInitRatio', String(results.coldStart.maxInitRatio), '≤ 1.25'],
+    [
+      'webhook.requestsPerSecond / bare',
+      `${results.webhook.requestsPerSecond} / ${results.webhook.bareRequestsPerSecond}`,
+      '',
+    ],
+    ['webhook.ratio', String(results.webhook.ratio), '≥ 0.5'],
+    ['webhook.p99Ms', String(results.webhook.p99Ms), ''],
+    ['webhook.non2xx', String(results.webhook.non2xx), '= 0'],
+    [
+      'fanout.connections / seconds / batchCalls',
+      `${results.fanout.connections} / ${results.fanout.seconds} / ${results.fanout.batchCalls}`,
+      '',
+    ],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  const lines = rows.map(([k, v, t]) => `${k.padEnd(width)}  ${v.padStart(16)}  ${t}`);
+  const cold = Object.entries(results.coldStart.functions).map(
+    ([name, f]) =>
+      `  ${name.padEnd(18)} ${String(f.bytes).padStart(9)} B  init ${String(f.initMs).padStart(7)} ms  floor ${String(f.floorInitMs).padStart(7)} ms  ×${f.ratio}${f.includesStripe ? '  (stripe)' : ''}`,
+  );
+  return [...lines, 'cold start per function:', ...cold].join('\n');
+}
+
+async function main() {
+  const size = process.argv.includes('--smoke')
+    ? 'smoke'
+    : process.argv.includes('--quick')
+      ? 'quick'
+      : 'full';
+  const started = Date.now();
+  const results = await runBenchmarks(size, (line) => console.error(line));
+  const missed =
+    size === 'smoke'
+      ? []
+      : Object.entries(TARGETS)
+          .filter(([, ok]) => !ok(results))
+          .map(([k]) => k);
+  const dir = join(__dirname);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'results.json'),
+    `${JSON.stringify({ ...results, targetsMissed: missed, seconds: (Date.now() - started) / 1000 }, null, 2)}\n`,
+  );
+  console.log(table(results));
+  console.log(
+    `\n${size} run in ${((Date.now() - started) / 1000).toFixed(1)} s; results in bench/results.json`,
+  );
+  console.log(missed.length === 0 ? 'all targets met' : `targets missed: ${missed.join(', ')}`);
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

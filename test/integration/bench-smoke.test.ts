@@ -1,0 +1,50 @@
+import { runBenchmarks, table } from '../../bench/run.js';
+
+jest.setTimeout(180_000);
+
+/** The benchmarks at tiny sizes, so their code cannot rot. No thresholds: `npm run bench` has those. */
+it('runs every benchmark and reports every key as a number', async () => {
+  const results = await runBenchmarks('smoke', () => undefined);
+  const numbers: Array<[string, unknown]> = [
+    ['backfill.records', results.backfill.records],
+    ['backfill.syncSeconds', results.backfill.syncSeconds],
+    ['backfill.fetchOnlySeconds', results.backfill.fetchOnlySeconds],
+    ['backfill.writeOnlySeconds', results.backfill.writeOnlySeconds],
+    ['backfill.ratio', results.backfill.ratio],
+    ['backfill.requestsPer1000', results.backfill.requestsPer1000],
+    ['latencyBound.recordsPerSecond', results.latencyBound.recordsPerSecond],
+    ['latencyBound.boundRecordsPerSecond', results.latencyBound.boundRecordsPerSecond],
+    ['latencyBound.fraction', results.latencyBound.fraction],
+    ['latencyBound.sequentialRecordsPerSecond', results.latencyBound.sequentialRecordsPerSecond],
+    ['latencyBound.maxRequestsInAnySecond', results.latencyBound.maxRequestsInAnySecond],
+    ['incremental.requestsNoChange', results.incremental.requestsNoChange],
+    ['incremental.requestsFor1000New', results.incremental.requestsFor1000New],
+    ['coldStart.maxInitRatio', results.coldStart.maxInitRatio],
+    ['webhook.requestsPerSecond', results.webhook.requestsPerSecond],
+    ['webhook.p99Ms', results.webhook.p99Ms],
+    ['webhook.bareRequestsPerSecond', results.webhook.bareRequestsPerSecond],
+    ['webhook.ratio', results.webhook.ratio],
+    ['webhook.non2xx', results.webhook.non2xx],
+    ['fanout.connections', results.fanout.connections],
+    ['fanout.seconds', results.fanout.seconds],
+    ['fanout.batchCalls', results.fanout.batchCalls],
+  ];
+  for (const [key, value] of numbers) {
+    expect([key, typeof value, Number.isFinite(value)]).toEqual([key, 'number', true]);
+  }
+  expect(results.backfill.records).toBe(300);
+  expect(results.fanout.connections).toBe(30);
+  for (const fn of Object.values(results.coldStart.functions)) {
+    expect(fn).toEqual({
+      bytes: expect.any(Number),
+      initMs: expect.any(Number),
+      floorInitMs: expect.any(Number),
+      ratio: expect.any(Number),
+      includesStripe: expect.any(Boolean),
+    });
+  }
+  expect(results.coldStart.functions['webhook-intake']?.includesStripe).toBe(true);
+  expect(results.coldStart.functions.status?.includesStripe).toBe(false);
+  expect(results.coldStart.functions['webhook-processor']?.includesStripe).toBe(false);
+  expect(table(results)).toContain('backfill.ratio');
+});
