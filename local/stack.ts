@@ -148,13 +148,14 @@ export async function startLocalStack(
   const port = (server.address() as AddressInfo).port;
   const publicUrl = config.PUBLIC_URL ? config.publicUrl : `http://localhost:${port}`;
 
-  const cleanups: Array<() => Promise<void> | void> = [
-    async () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  ];
+  const cleanups: Array<() => Promise<void> | void> = [];
+  let closed = false;
+  /** No new requests first; then queues drain and stop; the database closes last. */
   const close = async () => {
+    if (closed) return;
+    closed = true;
+    server.closeAllConnections();
+    server.close();
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   try {
@@ -218,9 +219,8 @@ export async function startLocalStack(
         maxConcurrency: 2,
       }),
     };
-    cleanups.push(() => {
-      queues.sync.stop();
-      queues.webhooks.stop();
+    cleanups.push(async () => {
+      await Promise.all([queues.sync.stop(), queues.webhooks.stop()]);
     });
     let dispatch: () => Promise<unknown> = async () => undefined;
     const schedule = new LocalSchedule('nightly-sync', () => dispatch());

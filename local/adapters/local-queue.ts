@@ -127,9 +127,15 @@ export class LocalQueue<T> implements JobQueue<T> {
     this.pump();
   }
 
-  stop(): void {
+  /**
+   * Stops delivering and waits (up to `timeoutMs`) for handlers in flight;
+   * their Lambda context reports no time left, so a sync saves and stops.
+   */
+  async stop(timeoutMs = 15_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    const deadline = Date.now() + timeoutMs;
+    while (this.running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   private pump() {
@@ -175,7 +181,8 @@ export class LocalQueue<T> implements JobQueue<T> {
     const handler = this.handler as SqsHandler;
     const started = Date.now();
     const event: SQSEvent = { Records: batch.map((m) => this.record(m)) };
-    const context = lambdaContext(this.options.name, started, this.options.functionTimeoutMs);
+    const base = lambdaContext(this.options.name, started, this.options.functionTimeoutMs);
+    const context = { ...base, getRemainingTimeInMillis: () => (this.stopped ? 0 : base.getRemainingTimeInMillis()) };
     let failed: Set<string>;
     try {
       // Lambda handlers may return nothing (all succeeded) or a partial batch response.
