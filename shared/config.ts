@@ -81,6 +81,8 @@ export const connectConfig = z
     STRIPE_DEFAULT_MODE: mode,
     OAUTH_REDIRECT_URI: z.url(),
     TOKEN_SECRET_PREFIX: nonEmpty,
+    /** Connect starts per org per 10 minutes (which also caps outstanding OAuth states). */
+    CONNECT_LIMIT_PER_10_MINUTES: z.coerce.number().int().positive().default(10),
   })
   .refine((c) => c.STRIPE_AUTHORIZE_URL_TEST ?? c.STRIPE_AUTHORIZE_URL_LIVE, {
     message: 'set STRIPE_AUTHORIZE_URL_TEST and/or STRIPE_AUTHORIZE_URL_LIVE',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Connection, idleSync, type Mode, STATE_TTL_MS } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
-import { badRequest } from '../errors.js';
+import { badRequest, HttpError } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -28,6 +28,11 @@ export interface ConnectConfig extends FrontendConfig {
   OAUTH_REDIRECT_URI: string;
   /** Secrets are named `<prefix><org>/<connection>`; functions that touch tokens are granted this prefix. */
   TOKEN_SECRET_PREFIX: string;
+  /**
+   * Connect starts per org per state lifetime (10 minutes). States live as
+   * long, so this also caps an org's outstanding states at twice as many.
+   */
+  CONNECT_LIMIT_PER_10_MINUTES?: number;
 }
 
 export interface StartDeps {
@@ -72,6 +77,12 @@ export async function startConnect(
   const base = config.authorizeUrls[mode];
   if (!base) throw badRequest(`Connecting in ${mode} mode is not enabled.`, 'mode_not_enabled');
   const returnTo = resolveReturnTo(input.returnTo, config);
+  const limit = config.CONNECT_LIMIT_PER_10_MINUTES ?? 10;
+  if (!(await store.takeAllowance(caller.orgId, 'connect', limit, STATE_TTL_MS / 1000, clock.now().getTime()))) {
+    throw new HttpError(429, 'too_many_connects', 'Too many connection attempts; try again in a few minutes.', {
+      headers: { 'retry-after': '600' },
+    });
+  }
   const state = newOAuthState();
   const expiresAt = new Date(clock.now().getTime() + STATE_TTL_MS).toISOString();
   await store.putState({

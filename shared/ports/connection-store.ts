@@ -94,6 +94,12 @@ export interface ConnectionStore {
     startKey?: Record<string, unknown>,
   ): Promise<{ connections: Connection[]; next?: Record<string, unknown> }>;
 
+  /**
+   * Counts one use of a per-org allowance in the current fixed window
+   * (`windowSeconds`); false once `limit` uses were counted in it.
+   */
+  takeAllowance(orgId: string, name: string, limit: number, windowSeconds: number, nowMs: number): Promise<boolean>;
+
   putAccountLink(link: AccountLink): Promise<void>;
   /** Deletes the link if it still belongs to `connectionId`. */
   deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void>;

@@ -416,6 +416,26 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
   }
 
+  async takeAllowance(orgId: string, name: string, limit: number, windowSeconds: number, nowMs: number): Promise<boolean> {
+    const window = Math.floor(nowMs / 1000 / windowSeconds) * windowSeconds;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.orgCounter(orgId, `${name}#${window}`),
+          UpdateExpression: 'ADD uses :one SET #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(uses) OR uses < :limit',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': window + windowSeconds + 3600 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   async putAccountLink(link: AccountLink): Promise<void> {
     await this.db.send(
       new PutCommand({
