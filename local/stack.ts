@@ -17,6 +17,7 @@ import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js
 import { ensureTables } from '../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
+import { openApiDocument } from '../shared/http/openapi.js';
 import { routes } from '../shared/http/routes.js';
 import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import { type Clock, systemClock } from '../shared/ports/clock.js';
@@ -333,6 +334,8 @@ export async function startLocalStack(
           res.end(integrationPage({ token, orgId }));
           return;
         }
+        case 'GET /v1/openapi.json':
+          return json(200, openApiDocument(publicUrl));
         case 'GET /.well-known/jwks.json':
           return json(200, issuer.jwks);
         case 'POST /_local/schedule/run':

@@ -1,17 +1,10 @@
-import { z } from 'zod';
 import { type StartDeps, startConnect } from '../../shared/connect/connect-service.js';
+import { connectBodySchema } from '../../shared/http/api-schemas.js';
 import { type AuthConfig, callerFrom, requireAdmin } from '../../shared/http/auth.js';
 import { parseJsonBody } from '../../shared/http/body.js';
 import { httpHandler } from '../../shared/http/handler.js';
 import { json } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
-
-export const connectBodySchema = z
-  .object({
-    mode: z.enum(['test', 'live']).optional(),
-    returnTo: z.string().max(2048).optional(),
-  })
-  .strict();
 
 /** POST /v1/integrations/stripe/connect (org admin): issue a state, return the install URL. */
 export const makeHandler = (deps: StartDeps & { auth: AuthConfig }) =>

@@ -1,16 +1,9 @@
-import { z } from 'zod';
 import { type CallbackDeps, completeCallback } from '../../shared/connect/connect-service.js';
 import { defaultReturnTo, withOutcome } from '../../shared/connect/return-to.js';
+import { callbackQuerySchema } from '../../shared/http/api-schemas.js';
 import { describeError, httpHandler } from '../../shared/http/handler.js';
 import { redirect } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
-
-const querySchema = z.object({
-  state: z.string().min(1).max(1024).optional(),
-  code: z.string().min(1).max(1024).optional(),
-  error: z.string().max(256).optional(),
-  error_description: z.string().max(2048).optional(),
-});
 
 /**
  * GET /v1/integrations/stripe/callback (public: Stripe's redirect). A browser
@@ -20,7 +13,7 @@ const querySchema = z.object({
 export const makeHandler = (deps: CallbackDeps) =>
   httpHandler(async (event, context) => {
     try {
-      const query = querySchema.safeParse(event.queryStringParameters ?? {});
+      const query = callbackQuerySchema.safeParse(event.queryStringParameters ?? {});
       if (!query.success)
         return redirect(
           withOutcome(defaultReturnTo(deps.config), { stripe: 'error', reason: 'invalid_request' }),

@@ -182,7 +182,10 @@ export class LocalQueue<T> implements JobQueue<T> {
     const started = Date.now();
     const event: SQSEvent = { Records: batch.map((m) => this.record(m)) };
     const base = lambdaContext(this.options.name, started, this.options.functionTimeoutMs);
-    const context = { ...base, getRemainingTimeInMillis: () => (this.stopped ? 0 : base.getRemainingTimeInMillis()) };
+    const context = {
+      ...base,
+      getRemainingTimeInMillis: () => (this.stopped ? 0 : base.getRemainingTimeInMillis()),
+    };
     let failed: Set<string>;
     try {
       // Lambda handlers may return nothing (all succeeded) or a partial batch response.

@@ -78,10 +78,17 @@ export async function startConnect(
   if (!base) throw badRequest(`Connecting in ${mode} mode is not enabled.`, 'mode_not_enabled');
   const returnTo = resolveReturnTo(input.returnTo, config);
   const limit = config.CONNECT_LIMIT_PER_10_MINUTES ?? 10;
-  if (!(await store.takeAllowance(caller.orgId, 'connect', limit, STATE_TTL_MS / 1000, clock.now().getTime()))) {
-    throw new HttpError(429, 'too_many_connects', 'Too many connection attempts; try again in a few minutes.', {
-      headers: { 'retry-after': '600' },
-    });
+  if (
+    !(await store.takeAllowance(caller.orgId, 'connect', limit, STATE_TTL_MS / 1000, clock.now().getTime()))
+  ) {
+    throw new HttpError(
+      429,
+      'too_many_connects',
+      'Too many connection attempts; try again in a few minutes.',
+      {
+        headers: { 'retry-after': '600' },
+      },
+    );
   }
   const state = newOAuthState();
   const expiresAt = new Date(clock.now().getTime() + STATE_TTL_MS).toISOString();

@@ -98,7 +98,13 @@ export interface ConnectionStore {
    * Counts one use of a per-org allowance in the current fixed window
    * (`windowSeconds`); false once `limit` uses were counted in it.
    */
-  takeAllowance(orgId: string, name: string, limit: number, windowSeconds: number, nowMs: number): Promise<boolean>;
+  takeAllowance(
+    orgId: string,
+    name: string,
+    limit: number,
+    windowSeconds: number,
+    nowMs: number,
+  ): Promise<boolean>;
 
   putAccountLink(link: AccountLink): Promise<void>;
   /** Deletes the link if it still belongs to `connectionId`. */

@@ -359,10 +359,17 @@ describe('auth and isolation', () => {
     const org = newOrg();
     const token = await tokenFor(stack, org);
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await api(stack, 'POST', '/v1/integrations/stripe/connect', { token })).status);
+    for (let i = 0; i < 12; i++)
+      statuses.push((await api(stack, 'POST', '/v1/integrations/stripe/connect', { token })).status);
     expect(statuses.slice(0, 10).every((s) => s === 200)).toBe(true);
     expect(statuses.slice(10)).toEqual([429, 429]);
-    expect((await api(stack, 'POST', '/v1/integrations/stripe/connect', { token: await tokenFor(stack, newOrg()) })).status).toBe(200);
+    expect(
+      (
+        await api(stack, 'POST', '/v1/integrations/stripe/connect', {
+          token: await tokenFor(stack, newOrg()),
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('answers bad bodies with a clear 4xx in the JSON error shape', async () => {

@@ -168,7 +168,9 @@ export function connectionStoreContract(
     it('counts a per-org allowance per window, separately per org and per window', async () => {
       const orgId = org();
       const now = Date.UTC(2026, 10, 1, 10, 0, 0);
-      const takes = await Promise.all(Array.from({ length: 5 }, () => store.takeAllowance(orgId, 'connect', 3, 600, now)));
+      const takes = await Promise.all(
+        Array.from({ length: 5 }, () => store.takeAllowance(orgId, 'connect', 3, 600, now)),
+      );
       expect(takes.filter(Boolean)).toHaveLength(3);
       await expect(store.takeAllowance(org(), 'connect', 3, 600, now)).resolves.toBe(true);
       await expect(store.takeAllowance(orgId, 'connect', 3, 600, now + 600_000)).resolves.toBe(true);

@@ -416,7 +416,13 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
   }
 
-  async takeAllowance(orgId: string, name: string, limit: number, windowSeconds: number, nowMs: number): Promise<boolean> {
+  async takeAllowance(
+    orgId: string,
+    name: string,
+    limit: number,
+    windowSeconds: number,
+    nowMs: number,
+  ): Promise<boolean> {
     const window = Math.floor(nowMs / 1000 / windowSeconds) * windowSeconds;
     try {
       await this.db.send(
