@@ -21,8 +21,12 @@ import { openApiDocument } from '../shared/http/openapi.js';
 import { routes } from '../shared/http/routes.js';
 import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import { type Clock, systemClock } from '../shared/ports/clock.js';
+import type { ConnectionStore } from '../shared/ports/connection-store.js';
 import type { EventLedger } from '../shared/ports/event-ledger.js';
+import type { EventPublisher } from '../shared/ports/event-publisher.js';
+import type { JobQueue } from '../shared/ports/job-queue.js';
 import type { RecordsStore } from '../shared/ports/records-store.js';
+import type { TokenVault } from '../shared/ports/token-vault.js';
 import { StripeAccess } from '../shared/stripe/stripe-access.js';
 import { DEFAULT_SYNC_CONFIG, type SyncConfig, type SyncDeps } from '../shared/sync/sync-run.js';
 import type { WebhookMessage } from '../shared/webhooks/intake.js';
@@ -114,6 +118,8 @@ export interface LocalStackOptions {
   wrap?: {
     checkpoints?: (checkpoints: SyncDeps['checkpoints']) => SyncDeps['checkpoints'];
     onPageStored?: SyncDeps['onPageStored'];
+    /** Any adapter the functions use, by name (store, vault, records, ledger, checkpoints, syncQueue, webhookQueue, bus). */
+    adapter?: <T extends object>(name: string, adapter: T) => T;
     records?: (records: RecordsStore) => RecordsStore;
     ledger?: (ledger: EventLedger) => EventLedger;
   };
@@ -237,32 +243,46 @@ export async function startLocalStack(
     const db = documentClient(dynamoClient);
     const records = new DynamoRecordsStore(db, LOCAL_TABLES.records, () => clock.now());
     const ledger = new DynamoEventLedger(db, LOCAL_TABLES.service, 5 * 60_000, () => clock.now().getTime());
+    const checkpoints = new DynamoCheckpointStore(db, LOCAL_TABLES.service);
+    // What the functions are given: each adapter, wrapped when a test injects faults.
+    const adapt = <T extends object>(name: string, adapter: T): T =>
+      options.wrap?.adapter?.(name, adapter) ?? adapter;
+    const deps = {
+      store: adapt('store', store as ConnectionStore),
+      vault: adapt('vault', vault as TokenVault),
+      records: adapt('records', options.wrap?.records?.(records) ?? (records as RecordsStore)),
+      ledger: adapt('ledger', options.wrap?.ledger?.(ledger) ?? (ledger as EventLedger)),
+      checkpoints: adapt('checkpoints', options.wrap?.checkpoints?.(checkpoints) ?? checkpoints),
+      syncQueue: adapt('syncQueue', queues.sync as JobQueue<SyncJob>),
+      webhookQueue: adapt('webhookQueue', queues.webhooks as JobQueue<WebhookMessage>),
+      bus: adapt('bus', bus as EventPublisher),
+    };
     const processorDeps: ProcessDeps = {
-      store,
-      vault,
-      records: options.wrap?.records?.(records) ?? records,
-      ledger: options.wrap?.ledger?.(ledger) ?? ledger,
+      store: deps.store,
+      vault: deps.vault,
+      records: deps.records,
+      ledger: deps.ledger,
       clock,
-      syncQueue: queues.sync,
+      syncQueue: deps.syncQueue,
     };
     queues.webhooks.consume(webhookProcessor(processorDeps));
 
     const access = new StripeAccess({
-      store,
-      vault,
+      store: deps.store,
+      vault: deps.vault,
       tokens: new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS),
       clock,
       client: { apiBase: sandbox.url, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },
     });
-    const checkpoints = new DynamoCheckpointStore(db, LOCAL_TABLES.service);
     const { functionTimeoutMs: _timeout, ...syncOverrides } = options.sync ?? {};
     const syncDeps: SyncDeps = {
-      store,
-      checkpoints: options.wrap?.checkpoints?.(checkpoints) ?? checkpoints,
-      records: options.wrap?.records?.(records) ?? records,
+      store: deps.store,
+      vault: deps.vault,
+      checkpoints: deps.checkpoints,
+      records: deps.records,
       access,
-      syncQueue: queues.sync,
-      events: bus,
+      syncQueue: deps.syncQueue,
+      events: deps.bus,
       clock,
       config: {
         ...DEFAULT_SYNC_CONFIG,
@@ -273,16 +293,16 @@ export async function startLocalStack(
       ...(options.wrap?.onPageStored ? { onPageStored: options.wrap.onPageStored } : {}),
     };
     queues.sync.consume(syncWorker(syncDeps));
-    const dispatcher = syncDispatcher({ store, syncQueue: queues.sync, clock });
+    const dispatcher = syncDispatcher({ store: deps.store, syncQueue: deps.syncQueue, clock });
     dispatch = () => dispatcher(lambdaScheduledEvent(), lambdaContext('sync-dispatcher'));
     const tokens = new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS);
     const sandboxInfo = sandbox.sandbox;
     const handlers = localHttpHandlers({
-      store,
-      vault,
+      store: deps.store,
+      vault: deps.vault,
       tokens,
-      syncQueue: queues.sync,
-      webhookQueue: queues.webhooks,
+      syncQueue: deps.syncQueue,
+      webhookQueue: deps.webhookQueue,
       credentials,
       syncMinIntervalMs: config.SYNC_MIN_INTERVAL_SECONDS * 1000,
       clock,

@@ -37,6 +37,7 @@ const vault = tokenVault(secrets, config.KMS_KEY_ID);
 
 export const handler = makeHandler({
   store,
+  vault,
   checkpoints: new DynamoCheckpointStore(db, config.SERVICE_TABLE_NAME),
   records: new DynamoRecordsStore(db, config.RECORDS_TABLE_NAME),
   access: new StripeAccess({

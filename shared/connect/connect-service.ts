@@ -235,12 +235,14 @@ async function retire(
 ) {
   const { store, vault } = deps;
   if (previous.secretName) {
-    await vault.delete(previous.secretName).catch((error: unknown) =>
-      logger.error('could not delete a replaced connection secret', {
-        secretName: previous.secretName,
+    const secretName = previous.secretName;
+    await vault.delete(secretName).catch(async (error: unknown) => {
+      logger.error('could not delete a replaced connection secret; noted for the next run', {
+        secretName,
         error: describeError(error),
-      }),
-    );
+      });
+      await store.noteOrphanedSecret(previous.orgId, secretName);
+    });
   }
   if (previous.accountId !== current.accountId) {
     await store.deleteAccountLink(previous.accountId, previous.orgId, previous.connectionId);

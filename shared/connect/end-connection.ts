@@ -41,8 +41,24 @@ export async function endConnection(
       await store.clearSecretName(orgId, ended.secretName);
     }
     await store.deleteAccountLink(ended.accountId, orgId, ended.connectionId);
+    await deleteOrphanedSecrets(deps, orgId);
     logger.info('connection ended', { orgId, status: ended.status, reason });
     return ended;
   }
   throw new Error(`the connection of ${orgId} kept changing while it was being ended`);
+}
+
+/** Deletes secrets a failed step left behind (a replaced connection's, say), then forgets them. */
+export async function deleteOrphanedSecrets(
+  deps: { store: ConnectionStore; vault: TokenVault },
+  orgId: string,
+): Promise<number> {
+  let deleted = 0;
+  for (const name of await deps.store.orphanedSecrets(orgId)) {
+    await deps.vault.delete(name);
+    await deps.store.forgetOrphanedSecret(orgId, name);
+    deleted++;
+  }
+  if (deleted > 0) logger.info('deleted orphaned connection secrets', { orgId, deleted });
+  return deleted;
 }

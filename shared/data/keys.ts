@@ -7,6 +7,7 @@ export const keys = {
   /** Per-org counters (outstanding OAuth states, rate limits). */
   orgCounter: (orgId: string, name: string) => ({ pk: `ORG#${orgId}`, sk: `COUNTER#${name}` }),
   cursor: (orgId: string, resource: string) => ({ pk: `ORG#${orgId}`, sk: `CURSOR#${resource}` }),
+  orphanedSecret: (orgId: string, secretName: string) => ({ pk: `ORG#${orgId}`, sk: `ORPHAN#${secretName}` }),
   webhookEvent: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
 };
 

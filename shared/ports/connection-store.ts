@@ -52,6 +52,10 @@ export interface ConnectionStore {
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean>;
+  /** Remembers a secret that could not be deleted, so a later run deletes it (none is left behind). */
+  noteOrphanedSecret(orgId: string, secretName: string): Promise<void>;
+  orphanedSecrets(orgId: string): Promise<string[]>;
+  forgetOrphanedSecret(orgId: string, secretName: string): Promise<void>;
   /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
   clearSecretName(orgId: string, secretName: string): Promise<void>;
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
+import { deleteOrphanedSecrets } from '../connect/end-connection.js';
 import type { Connection } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
@@ -11,6 +12,7 @@ import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import type { RecordsStore, RecordWrite } from '../ports/records-store.js';
 import { StripeUnavailableError } from '../ports/stripe-token-client.js';
+import type { TokenVault } from '../ports/token-vault.js';
 import { RESOURCES, type ResourceDef, recordVersion, type StripeObject } from '../records/registry.js';
 import {
   ConnectionUnavailableError,
@@ -50,6 +52,8 @@ export const DEFAULT_SYNC_CONFIG: SyncConfig = {
 
 export interface SyncDeps {
   store: ConnectionStore;
+  /** Only to delete secrets a failed connect left behind; tokens are read through `access`. */
+  vault: TokenVault;
   checkpoints: CheckpointStore;
   records: RecordsStore;
   access: StripeAccess;
@@ -290,6 +294,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
 
   let run: SyncRun | undefined;
   try {
+    await deleteOrphanedSecrets({ store, vault: deps.vault }, job.orgId);
     const session = await deps.access.forOrg(job.orgId);
     if (session.connection.connectionId !== job.connectionId) {
       await release({ state: 'idle', progress: null });

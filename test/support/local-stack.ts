@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadLocalConfig } from '../../local/config.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
 import type { Clock } from '../../shared/ports/clock.js';
-import { registerSecret } from './log-capture.js';
+import { findSecrets, registerSecret } from './log-capture.js';
 
 /** A clock tests can move. */
 export class TestClock implements Clock {
@@ -69,6 +69,7 @@ export async function api(
       : {}),
   });
   const text = await response.text();
+  assertNoSecrets(`${method} ${path} response`, text + JSON.stringify([...response.headers]));
   let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;
@@ -126,7 +127,14 @@ export async function followCallback(callbackUrl: URL): Promise<URL> {
   const location = response.headers.get('location');
   if (response.status !== 302 || !location)
     throw new Error(`callback answered ${response.status}: ${await response.text()}`);
+  assertNoSecrets('callback redirect', location);
   return new URL(location);
+}
+
+/** Responses and redirects are scanned like the logs: nothing token-shaped, no registered secret. */
+function assertNoSecrets(what: string, text: string) {
+  const leaks = findSecrets(text);
+  if (leaks.length > 0) throw new Error(`${what} carries a secret: ${leaks.join(', ')}`);
 }
 
 /** The whole journey: connect, Install app (or Cancel) on the sandbox page, back through the callback. */

@@ -243,6 +243,33 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
+  async noteOrphanedSecret(orgId: string, secretName: string): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.orphanedSecret(orgId, secretName), type: 'orphaned_secret', secretName },
+      }),
+    );
+  }
+
+  async orphanedSecrets(orgId: string): Promise<string[]> {
+    const { Items } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.connection(orgId).pk, ':prefix': 'ORPHAN#' },
+        ConsistentRead: true,
+      }),
+    );
+    return (Items ?? []).map((item) => item.secretName as string);
+  }
+
+  async forgetOrphanedSecret(orgId: string, secretName: string): Promise<void> {
+    await this.db.send(
+      new DeleteCommand({ TableName: this.tableName, Key: keys.orphanedSecret(orgId, secretName) }),
+    );
+  }
+
   async clearSecretName(orgId: string, secretName: string): Promise<void> {
     try {
       await this.db.send(

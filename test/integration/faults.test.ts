@@ -1,0 +1,162 @@
+import type { LocalStack } from '../../local/stack.js';
+import { VersionConflictError } from '../../shared/ports/connection-store.js';
+import { Faults } from '../support/faults.js';
+import {
+  api,
+  assertSecretsConsistent,
+  BAKERY_ACCOUNT,
+  connectOrg,
+  DEMO_ACCOUNT,
+  decide,
+  followCallback,
+  startConnect,
+  startTestStack,
+  type TestClock,
+  tokenFor,
+} from '../support/local-stack.js';
+import { expectConverged, waitForSync } from '../support/sync.js';
+
+jest.setTimeout(180_000);
+
+const faults = new Faults();
+let stack: LocalStack & { clock: TestClock };
+let n = 0;
+const newOrg = () => `org_fault_${++n}`;
+
+beforeAll(async () => {
+  stack = await startTestStack({ SYNC_BUDGET_TEST: '100' }, { wrap: { adapter: faults.wrap } });
+});
+afterAll(() => stack.close());
+afterEach(() => {
+  expect(faults.pending()).toBe(0); // every planned fault happened
+  faults.clear();
+});
+
+const settle = async () => {
+  await stack.sandbox.sandbox.webhooksIdle();
+  await stack.queues.webhooks.idle();
+  await stack.queues.sync.idle();
+};
+
+describe('the callback, each step failing', () => {
+  it.each([
+    ['the secret cannot be created', 'vault', 'create'],
+    ['the account link cannot be written', 'store', 'putAccountLink'],
+    ['the connection cannot be written (throttled)', 'store', 'putConnection'],
+    ['the state cannot be read (throttled)', 'store', 'consumeState'],
+  ])('%s: reason=internal, no secret, no connection; trying again works', async (_name, adapter, method) => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install', BAKERY_ACCOUNT);
+    faults.fail(adapter, method);
+    const landed = await followCallback(callback);
+    expect(landed.searchParams.get('reason')).toBe('internal');
+    expect(landed.searchParams.get('ref')).toBeTruthy();
+    expect((await stack.store.getConnection(org))?.status).toBeUndefined();
+    await assertSecretsConsistent(stack, [org]);
+    expect((await stack.store.accountLinks(BAKERY_ACCOUNT)).map((l) => l.orgId)).not.toContain(org);
+    expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
+    await assertSecretsConsistent(stack, [org]);
+    await waitForSync(stack, org);
+  });
+
+  it('a conditional write losing a race is decided again: connected, one secret', async () => {
+    const org = newOrg();
+    faults.fail('store', 'putConnection', 1, () => new VersionConflictError('simulated race'));
+    expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
+    expect((await stack.vault.names()).filter((s) => s.includes(`/${org}/`))).toHaveLength(1);
+    await assertSecretsConsistent(stack, [org]);
+    await waitForSync(stack, org);
+  });
+
+  it('the first sync cannot be queued: still connected, and the nightly run queues and converges it', async () => {
+    const org = newOrg();
+    faults.fail('syncQueue', 'send');
+    expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
+    expect((await stack.store.getConnection(org))?.sync.state).toBe('idle');
+    stack.clock.advance(2 * 60 * 60_000);
+    await fetch(`${stack.url}/_local/schedule/run`, { method: 'POST' });
+    stack.clock.advance(-2 * 60 * 60_000);
+    const done = await waitForSync(stack, org);
+    expect(done.sync.lastSuccessAt).not.toBeNull();
+    await expectConverged(stack, org, BAKERY_ACCOUNT, { compareObjects: false });
+  });
+
+  it('the replaced secret cannot be deleted: noted, and deleted by the next sync — none left behind', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await waitForSync(stack, org);
+    const first = (await stack.store.getConnection(org))?.secretName as string;
+    faults.fail('vault', 'delete');
+    expect((await connectOrg(stack, org, { account: DEMO_ACCOUNT })).outcome).toBe('connected');
+    expect(await stack.store.orphanedSecrets(org)).toEqual([first]);
+    await waitForSync(stack, org);
+    expect(await stack.vault.read(first)).toBeUndefined();
+    expect(await stack.store.orphanedSecrets(org)).toEqual([]);
+    await assertSecretsConsistent(stack, [org]);
+  });
+});
+
+describe('disconnect, the secret delete failing', () => {
+  it('answers 500, keeps pointing at the (existing) secret, and finishes on the retry', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await waitForSync(stack, org);
+    const token = await tokenFor(stack, org);
+    faults.fail('vault', 'delete');
+    expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token })).status).toBe(500);
+    const half = await stack.store.getConnection(org);
+    expect(half?.status).toBe('disconnected');
+    expect(await stack.vault.read(half?.secretName as string)).toBeDefined();
+    expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token })).status).toBe(204);
+    expect((await stack.store.getConnection(org))?.secretName).toBeNull();
+    await assertSecretsConsistent(stack, [org]);
+  });
+});
+
+describe('webhooks, each step failing once: no event lost', () => {
+  it.each([
+    ['the queue send (intake answers 500, Stripe retries)', 'webhookQueue', 'send'],
+    ['the ledger', 'ledger', 'begin'],
+    ['the records write', 'records', 'put'],
+    ['the account lookup', 'store', 'accountLinks'],
+  ])('%s', async (_name, adapter, method) => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await waitForSync(stack, org);
+    faults.fail(adapter, method);
+    const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
+    await settle();
+    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string)).toMatchObject({
+      source: expect.any(String),
+    });
+    if (adapter === 'webhookQueue') {
+      const statuses = stack.sandbox.sandbox.deliveries.slice(-10).map((d) => d.status);
+      expect(statuses).toContain(500);
+    }
+  });
+});
+
+describe('sync, each step failing once: the retry converges', () => {
+  it.each([
+    ['the Stripe Sync Completed event (EventBridge put)', 'bus', 'publish'],
+    ['a batch write (throttled)', 'records', 'putMany'],
+    ['a checkpoint write', 'checkpoints', 'put'],
+    ['a status update', 'store', 'updateSync'],
+  ])('%s', async (_name, adapter, method) => {
+    const org = newOrg();
+    faults.fail(adapter, method);
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const done = await waitForSync(stack, org);
+    expect(done.sync.state).toBe('idle');
+    expect(done.sync.lastSuccessAt).not.toBeNull();
+    await expectConverged(stack, org, BAKERY_ACCOUNT, { compareObjects: false });
+    if (adapter === 'bus') {
+      expect(
+        stack.bus.events.filter((e) => e.detail.orgId === org && e['detail-type'] === 'Stripe Sync Completed')
+          .length,
+      ).toBeGreaterThanOrEqual(1);
+    }
+    await assertSecretsConsistent(stack, [org]);
+  });
+});
