@@ -1,4 +1,3 @@
-import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client.js';
 import {
   baseConfig,
   frontendConfig,
@@ -10,10 +9,10 @@ import {
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
-  appCredentials,
   connectionStore,
   secretsManager,
   sqsQueue,
+  stripeTokenClient,
   tokenVault,
 } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
@@ -26,11 +25,7 @@ const secrets = secretsManager(config);
 export const handler = makeHandler({
   store: connectionStore(config),
   vault: tokenVault(secrets, config.KMS_KEY_ID),
-  tokens: new HttpStripeTokenClient(
-    appCredentials(secrets, { keysSecretId: config.APP_CREDENTIALS_SECRET_ID }),
-    config.STRIPE_API_BASE,
-    config.STRIPE_TIMEOUT_MS,
-  ),
+  tokens: stripeTokenClient(secrets, config),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
   config,

@@ -4,7 +4,6 @@ import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
 import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-publisher.js';
-import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client.js';
 import {
   baseConfig,
   parseConfig,
@@ -16,10 +15,10 @@ import {
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
-  appCredentials,
   connectionStore,
   secretsManager,
   sqsQueue,
+  stripeTokenClient,
   tokenVault,
 } from '../../shared/runtime/aws.js';
 import { StripeAccess } from '../../shared/stripe/stripe-access.js';
@@ -43,11 +42,7 @@ export const handler = makeHandler({
   access: new StripeAccess({
     store,
     vault,
-    tokens: new HttpStripeTokenClient(
-      appCredentials(secrets, { keysSecretId: config.APP_CREDENTIALS_SECRET_ID }),
-      config.STRIPE_API_BASE,
-      config.STRIPE_TIMEOUT_MS,
-    ),
+    tokens: stripeTokenClient(secrets, config),
     clock: systemClock,
     // Retries are the sync's own (budgeted, honouring Stripe-Should-Retry).
     client: { apiBase: config.STRIPE_API_BASE, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },

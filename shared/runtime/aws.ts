@@ -6,6 +6,7 @@ import { documentClient } from '../adapters/dynamodb/document-client.js';
 import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../adapters/sqs/job-queue.js';
+import { HttpStripeTokenClient } from '../adapters/stripe/token-client.js';
 
 /**
  * Builders for the production adapters, used by each function's index.ts at
@@ -44,4 +45,16 @@ export function sqsQueue<T>(
   queueUrl: string,
 ) {
   return new SqsJobQueue<T>(new SQSClient({ region: env.AWS_REGION, ...endpoint(env) }), queueUrl);
+}
+
+/** Stripe's token endpoint, with the app's secret keys from Secrets Manager. */
+export function stripeTokenClient(
+  client: SecretsManagerClient,
+  env: { APP_CREDENTIALS_SECRET_ID: string; STRIPE_API_BASE: string; STRIPE_TIMEOUT_MS: number },
+) {
+  return new HttpStripeTokenClient(
+    appCredentials(client, { keysSecretId: env.APP_CREDENTIALS_SECRET_ID }),
+    env.STRIPE_API_BASE,
+    env.STRIPE_TIMEOUT_MS,
+  );
 }

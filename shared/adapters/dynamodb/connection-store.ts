@@ -16,7 +16,7 @@ import type {
   SyncStatus,
 } from '../../domain/connection.js';
 import { type ConnectionStore, VersionConflictError } from '../../ports/connection-store.js';
-import { isConditionFailure } from './document-client.js';
+import { conditionalWrite, isConditionFailure } from './document-client.js';
 
 const syncSchema = z.object({
   state: z.enum(['idle', 'queued', 'running', 'failed']),
@@ -59,6 +59,21 @@ const linkItem = z.object({
   connectionId: z.string(),
   livemode: z.boolean(),
 });
+
+/** `sync.<field> = :v…` for each defined field of a sync-status patch; fills in the names and values. */
+function syncSet(
+  patch: Partial<SyncStatus>,
+  names: Record<string, string>,
+  values: Record<string, unknown>,
+): string[] {
+  return Object.entries(patch)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value], i) => {
+      names[`#f${i}`] = key;
+      values[`:v${i}`] = value;
+      return `sync.#f${i} = :v${i}`;
+    });
+}
 
 /** Item mapping for connections: keys, the sparse index, and parsing on the way out. */
 export const ConnectionItem = {
@@ -194,17 +209,12 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean> {
-    const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
-    if (entries.length === 0) return true;
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':cid': connectionId };
-    const sets = entries.map(([key, value], i) => {
-      names[`#f${i}`] = key;
-      values[`:v${i}`] = value;
-      return `sync.#f${i} = :v${i}`;
-    });
-    try {
-      await this.db.send(
+    const sets = syncSet(patch, names, values);
+    if (sets.length === 0) return true;
+    return conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -213,12 +223,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async noteAppEvent(
@@ -226,8 +232,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean> {
-    try {
-      await this.db.send(
+    return conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -235,12 +241,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeValues: { ':event': event, ':cid': connectionId },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async noteOrphanedSecret(orgId: string, secretName: string): Promise<void> {
@@ -271,8 +273,8 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async clearSecretName(orgId: string, secretName: string): Promise<void> {
-    try {
-      await this.db.send(
+    await conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -280,15 +282,13 @@ export class DynamoConnectionStore implements ConnectionStore {
           ConditionExpression: 'secretName = :name',
           ExpressionAttributeValues: { ':null': null, ':name': secretName },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+      ),
+    );
   }
 
   async acquireRefreshLease(orgId: string, connectionId: string, owner: string, now: number, until: number) {
-    try {
-      await this.db.send(
+    return conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -304,17 +304,14 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':now': now,
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async releaseRefreshLease(orgId: string, owner: string): Promise<void> {
-    try {
-      await this.db.send(
+    // someone else's lease now (ours expired): leave it
+    await conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -322,10 +319,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           ConditionExpression: 'refreshLeaseOwner = :owner',
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error; // someone else's lease now (ours expired): leave it
-    }
+      ),
+    );
   }
 
   async acquireSyncLease(
@@ -370,15 +365,10 @@ export class DynamoConnectionStore implements ConnectionStore {
   async releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':owner': owner };
-    const sets = Object.entries(sync)
-      .filter(([, v]) => v !== undefined)
-      .map(([key, value], i) => {
-        names[`#f${i}`] = key;
-        values[`:v${i}`] = value;
-        return `sync.#f${i} = :v${i}`;
-      });
-    try {
-      await this.db.send(
+    const sets = syncSet(sync, names, values);
+    // the lease ran out and someone else has it: theirs to report
+    await conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -387,10 +377,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error; // the lease ran out and someone else has it: theirs to report
-    }
+      ),
+    );
   }
 
   async markSyncQueued(
@@ -399,8 +387,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     at: string,
     notQueuedSince: string,
   ): Promise<boolean> {
-    try {
-      await this.db.send(
+    return conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -418,12 +406,8 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':nowMs': Date.parse(at),
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async connectedPage(limit: number, startKey?: Record<string, unknown>) {
@@ -451,8 +435,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     nowMs: number,
   ): Promise<boolean> {
     const window = Math.floor(nowMs / 1000 / windowSeconds) * windowSeconds;
-    try {
-      await this.db.send(
+    return conditionalWrite(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.orgCounter(orgId, `${name}#${window}`),
@@ -461,12 +445,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           ExpressionAttributeNames: { '#ttl': 'ttl' },
           ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': window + windowSeconds + 3600 },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async putAccountLink(link: AccountLink): Promise<void> {
@@ -479,18 +459,17 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void> {
-    try {
-      await this.db.send(
+    // gone already, or a newer connection's link
+    await conditionalWrite(() =>
+      this.db.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.accountLink(accountId, orgId),
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeValues: { ':cid': connectionId },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error; // gone already, or a newer connection's link
-    }
+      ),
+    );
   }
 
   async accountLinks(accountId: string): Promise<AccountLink[]> {

@@ -13,3 +13,14 @@ export function documentClient(
 
 export const isConditionFailure = (error: unknown) =>
   (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
+
+/** A conditional write: true when it happened, false when its condition did not hold; other errors throw. */
+export async function conditionalWrite(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}

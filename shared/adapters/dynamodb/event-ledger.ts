@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../data/keys.js';
 import type { EventLedger } from '../../ports/event-ledger.js';
-import { isConditionFailure } from './document-client.js';
+import { conditionalWrite, isConditionFailure } from './document-client.js';
 
 const RETENTION_SECONDS = 30 * 86_400;
 
@@ -66,8 +66,8 @@ export class DynamoEventLedger implements EventLedger {
   }
 
   async release(eventId: string): Promise<void> {
-    try {
-      await this.db.send(
+    await conditionalWrite(() =>
+      this.db.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.webhookEvent(eventId),
@@ -75,9 +75,7 @@ export class DynamoEventLedger implements EventLedger {
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':processing': 'processing' },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+      ),
+    );
   }
 }
