@@ -110,7 +110,7 @@ export const syncQueueConfig = z.object({ SYNC_QUEUE_URL: z.url() });
 export const syncConfig = z.object({
   SYNC_BUDGET_LIVE: z.coerce.number().int().positive().max(100).default(80),
   SYNC_BUDGET_TEST: z.coerce.number().int().positive().max(25).default(20),
-  SYNC_MAX_SLICES: z.coerce.number().int().min(1).max(32).default(8),
+  SYNC_MAX_SLICES: z.coerce.number().int().min(1).max(32).default(12),
   EVENT_BUS_NAME: nonEmpty,
   EVENT_SOURCE: nonEmpty.default('defrr.stripe-connector'),
 });

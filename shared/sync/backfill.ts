@@ -135,8 +135,8 @@ export class Backfill {
     if (!best || this.density === undefined) return false;
     if (best.slice.gte < STRIPE_EPOCH) best.slice.gte = await this.lowerBound();
     const { slice, upper } = best;
-    // Only worth it when both halves would hold a few pages: small slices cost a request each for little.
-    if ((upper - slice.gte) * this.density < 400) return false;
+    // Only worth it when both halves would hold a page or more: smaller slices cost a request each for little.
+    if ((upper - slice.gte) * this.density < 200) return false;
     const mid = slice.gte + Math.floor((upper - slice.gte) / 2);
     this.checkpoint.slices.push({ gte: slice.gte, lt: mid, done: false });
     slice.gte = mid;

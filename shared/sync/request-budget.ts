@@ -1,5 +1,5 @@
 /**
- * At most `perSecond` requests in any window of `windowMs` (a little over a
+ * At most `perSecond` requests in any window of `windowMs` (2% over a
  * second, so that arrival jitter cannot put one request too many into one of
  * Stripe's seconds). Callers wait their turn; nobody is refused.
  */
@@ -9,7 +9,7 @@ export class RequestBudget {
 
   constructor(
     readonly perSecond: number,
-    private readonly windowMs = 1050,
+    private readonly windowMs = 1020,
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {

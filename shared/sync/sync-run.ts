@@ -43,7 +43,7 @@ export interface SyncConfig {
 export const DEFAULT_SYNC_CONFIG: SyncConfig = {
   budgetLive: 80,
   budgetTest: 20,
-  maxSlices: 8,
+  maxSlices: 12,
   safetyMs: 60_000,
   leaseMs: 16 * 60_000,
   maxCursorAgeSeconds: 29 * 86_400,
@@ -328,7 +328,8 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
         active.add(task);
       }
       if (active.size === 0) break;
-      await Promise.race(active);
+      // Look again when one finishes, or soon: the latency that decides how many may run is still being learned.
+      await Promise.race([...active, new Promise((resolve) => setTimeout(resolve, 250))]);
     }
     await Promise.allSettled(active);
     if (failure !== undefined) throw failure;
