@@ -1,11 +1,15 @@
 import { ConfigError } from '../shared/config.js';
 import { loadLocalConfig } from './config.js';
-import { PortInUseError, startLocalStack } from './stack.js';
 
 /** `npm start`: the whole service on this machine. `--memory` keeps nothing on disk. */
 async function main() {
   const memory = process.argv.includes('--memory');
   const config = loadLocalConfig();
+  // The functions' logger and metrics read these when they load: set them first.
+  process.env.POWERTOOLS_LOG_LEVEL ??= config.LOG_LEVEL === 'SILENT' ? 'SILENT' : config.LOG_LEVEL;
+  // CloudWatch's metric format is for AWS; locally it would only flood the terminal.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const { startLocalStack } = await import('./stack.js');
   const stack = await startLocalStack(config, { memory });
   console.log(
     `Defrr Stripe connector — local stack${memory ? ' (in memory)' : ` (data in ${config.dataDir})`}`,
@@ -36,7 +40,8 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof PortInUseError || error instanceof ConfigError) {
+  // By name: stack.js is loaded lazily (after the environment above is set).
+  if ((error instanceof Error && error.name === 'PortInUseError') || error instanceof ConfigError) {
     console.error(`Cannot start: ${error.message}`);
   } else {
     console.error('Cannot start:', error instanceof Error ? error.message : error);
