@@ -294,7 +294,12 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
 
   let run: SyncRun | undefined;
   try {
-    await deleteOrphanedSecrets({ store, vault: deps.vault }, job.orgId);
+    // Left behind by a failed step earlier: best effort, it never holds up the sync.
+    await deleteOrphanedSecrets({ store, vault: deps.vault }, job.orgId).catch((error: unknown) =>
+      logger.warn('could not delete orphaned secrets; the next run tries again', {
+        error: describeError(error),
+      }),
+    );
     const session = await deps.access.forOrg(job.orgId);
     if (session.connection.connectionId !== job.connectionId) {
       await release({ state: 'idle', progress: null });
