@@ -44,8 +44,8 @@ describe('stateful stack', () => {
       expect(secret.Properties.SecretString).toBeUndefined();
       expect(secret.Properties.KmsKeyId).toBeDefined();
       const template = JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate);
-      expect(template).toEqual(expect.objectContaining({}));
-      expect(JSON.stringify(template)).not.toMatch(/sk_|whsec_|rk_/);
+      // Only the empty shape the operators fill in: no key, no signing secret.
+      expect([{ secretKeys: {} }, { webhookSecrets: [] }]).toContainEqual(template);
       expect(secret.Properties.Description).toMatch(/JSON: \{"(secretKeys|webhookSecrets)"/);
     }
   });

@@ -1,6 +1,9 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { makeHandler as intake } from '../../functions/webhook-intake/handler.js';
 import { lambdaContext } from '../../local/lambda-context.js';
-import type { LocalStack } from '../../local/stack.js';
+import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
+import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
+import { keys } from '../../shared/data/keys.js';
 import type { HttpEvent } from '../../shared/http/handler.js';
 import type { EventLedger } from '../../shared/ports/event-ledger.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
@@ -294,6 +297,14 @@ describe('processing', () => {
     expect(await processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never })).toBe(
       'processed',
     );
+    const { Item } = await documentClient(stack.dynamoClient).send(
+      new GetCommand({ TableName: LOCAL_TABLES.service, Key: keys.connection(org) }),
+    );
+    expect(Item?.lastAppEvent).toEqual({
+      type: 'account.application.authorized',
+      id: event.id,
+      at: new Date(event.created * 1000).toISOString(),
+    });
   });
 
   it('dead-letters a message that keeps failing, without holding back the others', async () => {
