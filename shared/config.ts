@@ -1,9 +1,14 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import type * as core from 'zod/v4/core';
+import './zod-locale.js';
 
 /**
  * Configuration is read once, at start-up, from the environment and parsed with
  * zod. A missing or invalid variable fails loudly with its name; there are no
  * placeholder defaults for anything that must differ between deployments.
+ *
+ * The schemas use `zod/mini`: it tree-shakes, and the classic API's module
+ * init alone cost each function about 20 ms of cold start (docs/benchmarks.md).
  */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -14,35 +19,60 @@ export class ConfigError extends Error {
 
 export type Env = Record<string, string | undefined>;
 
-export function parseConfig<S extends z.ZodType>(schema: S, env: Env = process.env): z.infer<S> {
-  const result = schema.safeParse(env);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => {
-    const [name = '(root)', ...rest] = issue.path.map(String);
-    const received = env[name] === undefined ? 'missing' : 'invalid';
-    const where = rest.length > 0 ? ` at ${rest.join('.')}` : '';
-    return `${name}: ${received} (${issue.message}${where})`;
-  });
-  throw new ConfigError(issues);
+type Intersect<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+/** The parsed settings of several config parts, as one object. */
+export type ConfigOf<S extends readonly core.$ZodType[]> = Intersect<core.output<S[number]>>;
+
+/**
+ * Parses the environment with one or more config parts (each a zod object),
+ * reporting every missing or invalid variable of every part at once.
+ */
+export function parseConfig<S extends core.$ZodType>(schema: S, env?: Env): core.output<S>;
+export function parseConfig<S extends readonly core.$ZodType[]>(schemas: S, env?: Env): ConfigOf<S>;
+export function parseConfig(schemas: core.$ZodType | readonly core.$ZodType[], env: Env = process.env) {
+  const parts = Array.isArray(schemas) ? schemas : [schemas];
+  const config: Record<string, unknown> = {};
+  const issues: string[] = [];
+  for (const schema of parts as core.$ZodType[]) {
+    const result = z.safeParse(schema, env);
+    if (result.success) {
+      Object.assign(config, result.data);
+      continue;
+    }
+    for (const issue of result.error.issues) {
+      const [name = '(root)', ...rest] = issue.path.map(String);
+      const received = env[name] === undefined ? 'missing' : 'invalid';
+      const where = rest.length > 0 ? ` at ${rest.join('.')}` : '';
+      issues.push(`${name}: ${received} (${issue.message}${where})`);
+    }
+  }
+  if (issues.length > 0) throw new ConfigError([...new Set(issues)]);
+  return config;
 }
 
-const nonEmpty = z.string().trim().min(1);
-const csv = nonEmpty.transform((value) =>
-  value
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean),
+const nonEmpty = z.string().check(z.trim(), z.minLength(1));
+const csv = z.pipe(
+  nonEmpty,
+  z.transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  ),
 );
+/** An integer read from an environment string, within [min, max]. */
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.pipe(z.coerce.number(), z.int().check(z.minimum(min), z.maximum(max)));
 
 /** Where AWS is (Lambda sets AWS_REGION). */
 export const awsConfig = z.object({
   AWS_REGION: nonEmpty,
   /** Lets tests point the AWS SDK at loopback (moto). Unset in AWS. */
-  AWS_ENDPOINT_URL: z.url().optional(),
+  AWS_ENDPOINT_URL: z.optional(z.url()),
 });
 
 /** Settings every function that touches the tables shares. */
-export const baseConfig = awsConfig.extend({
+export const baseConfig = z.extend(awsConfig, {
   SERVICE_TABLE_NAME: nonEmpty,
   RECORDS_TABLE_NAME: nonEmpty,
 });
@@ -56,9 +86,9 @@ export const authConfig = z.object({
 
 export const frontendConfig = z.object({
   /** Allowed browser origins (CORS) and the origins `returnTo` may point at. */
-  FRONTEND_ORIGINS: csv.pipe(z.array(z.url()).min(1)),
+  FRONTEND_ORIGINS: z.pipe(csv, z.array(z.url()).check(z.minLength(1))),
   /** Path of the integration page on the first frontend origin. */
-  FRONTEND_INTEGRATION_PATH: nonEmpty.startsWith('/'),
+  FRONTEND_INTEGRATION_PATH: nonEmpty.check(z.startsWith('/')),
 });
 
 export { csv as csvSchema, nonEmpty as nonEmptySchema };
@@ -67,33 +97,33 @@ const mode = z.enum(['test', 'live']);
 
 /** Where Stripe is and how long to wait for it. */
 export const stripeApiConfig = z.object({
-  STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
-  STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(5).default(1),
+  STRIPE_API_BASE: z._default(z.url(), 'https://api.stripe.com'),
+  STRIPE_TIMEOUT_MS: z._default(integer(1), 10_000),
+  STRIPE_MAX_NETWORK_RETRIES: z._default(integer(0, 5), 1),
 });
 
 /** The Stripe app's OAuth settings (public values: the secrets live in Secrets Manager). */
 export const connectConfig = z
   .object({
-    STRIPE_CLIENT_ID: nonEmpty.startsWith('ca_'),
-    STRIPE_AUTHORIZE_URL_TEST: z.url().optional(),
-    STRIPE_AUTHORIZE_URL_LIVE: z.url().optional(),
+    STRIPE_CLIENT_ID: nonEmpty.check(z.startsWith('ca_')),
+    STRIPE_AUTHORIZE_URL_TEST: z.optional(z.url()),
+    STRIPE_AUTHORIZE_URL_LIVE: z.optional(z.url()),
     STRIPE_DEFAULT_MODE: mode,
     OAUTH_REDIRECT_URI: z.url(),
     TOKEN_SECRET_PREFIX: nonEmpty,
     /** Connect starts per org per 10 minutes (which also caps outstanding OAuth states). */
-    CONNECT_LIMIT_PER_10_MINUTES: z.coerce.number().int().positive().default(10),
+    CONNECT_LIMIT_PER_10_MINUTES: z._default(integer(1), 10),
   })
-  .refine((c) => c.STRIPE_AUTHORIZE_URL_TEST ?? c.STRIPE_AUTHORIZE_URL_LIVE, {
-    message: 'set STRIPE_AUTHORIZE_URL_TEST and/or STRIPE_AUTHORIZE_URL_LIVE',
-    path: ['STRIPE_AUTHORIZE_URL_LIVE'],
-  })
-  .refine(
-    (c) => (c.STRIPE_DEFAULT_MODE === 'live' ? c.STRIPE_AUTHORIZE_URL_LIVE : c.STRIPE_AUTHORIZE_URL_TEST),
-    {
-      message: 'the default mode needs its authorize URL',
-      path: ['STRIPE_DEFAULT_MODE'],
-    },
+  .check(
+    z.refine((c) => Boolean(c.STRIPE_AUTHORIZE_URL_TEST ?? c.STRIPE_AUTHORIZE_URL_LIVE), {
+      message: 'set STRIPE_AUTHORIZE_URL_TEST and/or STRIPE_AUTHORIZE_URL_LIVE',
+      path: ['STRIPE_AUTHORIZE_URL_LIVE'],
+    }),
+    z.refine(
+      (c) =>
+        Boolean(c.STRIPE_DEFAULT_MODE === 'live' ? c.STRIPE_AUTHORIZE_URL_LIVE : c.STRIPE_AUTHORIZE_URL_TEST),
+      { message: 'the default mode needs its authorize URL', path: ['STRIPE_DEFAULT_MODE'] },
+    ),
   );
 
 /** What functions that hold tokens need: the app's credentials secret and where connection secrets go. */
@@ -108,14 +138,20 @@ export const syncQueueConfig = z.object({ SYNC_QUEUE_URL: z.url() });
 
 /** The sync worker's limits and where it announces finished runs. */
 export const syncConfig = z.object({
-  SYNC_BUDGET_LIVE: z.coerce.number().int().positive().max(100).default(80),
-  SYNC_BUDGET_TEST: z.coerce.number().int().positive().max(25).default(20),
-  SYNC_MAX_SLICES: z.coerce.number().int().min(1).max(32).default(12),
+  SYNC_BUDGET_LIVE: z._default(integer(1, 100), 80),
+  SYNC_BUDGET_TEST: z._default(integer(1, 25), 20),
+  SYNC_MAX_SLICES: z._default(integer(1, 32), 12),
   EVENT_BUS_NAME: nonEmpty,
-  EVENT_SOURCE: nonEmpty.default('defrr.stripe-connector'),
+  EVENT_SOURCE: z._default(nonEmpty, 'defrr.stripe-connector'),
 });
 
 /** How often an org may ask for a sync by hand. */
 export const syncRequestConfig = z.object({
-  SYNC_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+  SYNC_MIN_INTERVAL_SECONDS: z._default(integer(0), 300),
+});
+
+/** Where the webhook intake queues verified events and finds the signing secrets. */
+export const webhookIntakeConfig = z.object({
+  WEBHOOK_QUEUE_URL: z.url(),
+  WEBHOOK_SECRETS_SECRET_ID: nonEmpty,
 });

@@ -17,9 +17,7 @@ import {
 } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig(
-  baseConfig.and(frontendConfig).and(tokenConfig).and(stripeApiConfig).and(syncQueueConfig),
-);
+const config = parseConfig([baseConfig, frontendConfig, tokenConfig, stripeApiConfig, syncQueueConfig]);
 const secrets = secretsManager(config);
 
 export const handler = makeHandler({

@@ -3,14 +3,14 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { logger } from '../../shared/logger.js';
 import { metrics } from '../../shared/metrics.js';
 import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
 
 const jobSchema = z.object({
-  orgId: z.string().min(1),
-  connectionId: z.string().min(1),
+  orgId: z.string().check(z.minLength(1)),
+  connectionId: z.string().check(z.minLength(1)),
   reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook']),
 });
 

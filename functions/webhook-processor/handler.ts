@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { logger } from '../../shared/logger.js';
 import { metrics } from '../../shared/metrics.js';
 import { webhookEventSchema } from '../../shared/webhooks/event.js';
@@ -15,7 +15,7 @@ const messageSchema = z.discriminatedUnion('kind', [
     kind: z.literal('ref'),
     ref: z.object({
       id: z.string(),
-      account: z.string().optional(),
+      account: z.optional(z.string()),
       type: z.string(),
       livemode: z.boolean(),
       created: z.number(),

@@ -8,7 +8,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig(baseConfig.and(syncQueueConfig));
+const config = parseConfig([baseConfig, syncQueueConfig]);
 const db = documentClient(
   new DynamoDBClient({
     region: config.AWS_REGION,

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../zod-locale.js';
 
 /**
  * The public API's request and response shapes. Handlers parse requests with
@@ -8,12 +9,10 @@ export const errorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 });
 
-export const connectBodySchema = z
-  .object({
-    mode: z.enum(['test', 'live']).optional(),
-    returnTo: z.string().max(2048).optional(),
-  })
-  .strict();
+export const connectBodySchema = z.strictObject({
+  mode: z.optional(z.enum(['test', 'live'])),
+  returnTo: z.optional(z.string().check(z.maxLength(2048))),
+});
 
 export const connectResponseSchema = z.object({
   authorizeUrl: z.url(),
@@ -21,22 +20,22 @@ export const connectResponseSchema = z.object({
 });
 
 export const callbackQuerySchema = z.object({
-  state: z.string().min(1).max(1024).optional(),
-  code: z.string().min(1).max(1024).optional(),
-  error: z.string().max(256).optional(),
-  error_description: z.string().max(2048).optional(),
+  state: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  code: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  error: z.optional(z.string().check(z.maxLength(256))),
+  error_description: z.optional(z.string().check(z.maxLength(2048))),
 });
 
 export const statusResponseSchema = z.object({
   status: z.enum(['not_connected', 'connected', 'needs_reauth', 'revoked', 'disconnected']),
-  account: z.object({ id: z.string(), livemode: z.boolean() }).nullable(),
-  connectedAt: z.iso.datetime().nullable(),
+  account: z.nullable(z.object({ id: z.string(), livemode: z.boolean() })),
+  connectedAt: z.nullable(z.iso.datetime()),
   sync: z.object({
     state: z.enum(['idle', 'queued', 'running', 'failed']),
-    lastSuccessAt: z.iso.datetime().nullable(),
-    lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
+    lastSuccessAt: z.nullable(z.iso.datetime()),
+    lastError: z.nullable(z.object({ code: z.string(), message: z.string(), at: z.string() })),
     counts: z.record(z.string(), z.number()),
-    progress: z.object({ resource: z.string(), records: z.number() }).nullable(),
+    progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
   }),
 });
 

@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import * as z from 'zod/mini';
+import type * as core from 'zod/v4/core';
 import { badRequest, HttpError } from '../errors.js';
 import type { HttpEvent } from './handler.js';
 
@@ -11,11 +12,11 @@ export function rawBody(event: HttpEvent): string {
 }
 
 /** Parses an optional JSON body with a zod schema; an empty body is `{}`. Clear 4xx otherwise. */
-export function parseJsonBody<S extends z.ZodType>(
+export function parseJsonBody<S extends core.$ZodType>(
   event: HttpEvent,
   schema: S,
   maxBytes = MAX_JSON_BODY,
-): z.infer<S> {
+): core.output<S> {
   const text = rawBody(event);
   if (Buffer.byteLength(text) > maxBytes)
     throw new HttpError(413, 'payload_too_large', `The body may be at most ${maxBytes} bytes.`);
@@ -27,7 +28,7 @@ export function parseJsonBody<S extends z.ZodType>(
       throw badRequest('The body is not valid JSON.', 'invalid_json');
     }
   }
-  const result = schema.safeParse(value);
+  const result = z.safeParse(schema, value);
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';

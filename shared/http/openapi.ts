@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import { toJSONSchema } from 'zod/mini';
+import type * as core from 'zod/v4/core';
 import {
   callbackQuerySchema,
   connectBodySchema,
@@ -12,8 +13,8 @@ import {
 import { type RouteDef, routes } from './routes.js';
 
 type Json = Record<string, unknown>;
-const schema = (s: z.ZodType) => z.toJSONSchema(s) as Json;
-const jsonContent = (s: z.ZodType) => ({ 'application/json': { schema: schema(s) } });
+const schema = (s: core.$ZodType) => toJSONSchema(s) as Json;
+const jsonContent = (s: core.$ZodType) => ({ 'application/json': { schema: schema(s) } });
 const error = (description: string) => ({ description, content: jsonContent(errorSchema) });
 
 /** What each route answers, beyond the errors every JWT route shares. */

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../zod-locale.js';
 import type { Mode } from '../domain/connection.js';
 
 /**
@@ -8,15 +9,15 @@ import type { Mode } from '../domain/connection.js';
  */
 export const appKeysSchema = z.object({
   secretKeys: z.object({
-    test: z.string().startsWith('sk_test_').optional(),
-    live: z.string().startsWith('sk_live_').optional(),
+    test: z.optional(z.string().check(z.startsWith('sk_test_'))),
+    live: z.optional(z.string().check(z.startsWith('sk_live_'))),
   }),
 });
 export const webhookSecretsSchema = z.object({
-  webhookSecrets: z.array(z.string().startsWith('whsec_')),
+  webhookSecrets: z.array(z.string().check(z.startsWith('whsec_'))),
 });
-export const appCredentialsSchema = appKeysSchema.extend({
-  webhookSecrets: z.array(z.string().startsWith('whsec_')).default([]),
+export const appCredentialsSchema = z.extend(appKeysSchema, {
+  webhookSecrets: z._default(z.array(z.string().check(z.startsWith('whsec_'))), []),
 });
 export type AppCredentialsValue = z.infer<typeof appCredentialsSchema>;
 

@@ -1,10 +1,11 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../zod-locale.js';
 
 /** What Stripe's token endpoint gave us for one connection. */
 export const stripeTokensSchema = z.object({
-  accessToken: z.string().min(1),
-  refreshToken: z.string().min(1),
-  accountId: z.string().startsWith('acct_'),
+  accessToken: z.string().check(z.minLength(1)),
+  refreshToken: z.string().check(z.minLength(1)),
+  accountId: z.string().check(z.startsWith('acct_')),
   livemode: z.boolean(),
   scope: z.string(),
   /** When the access token was issued (ISO time): Stripe sends no `expires_in`; it lives one hour. */

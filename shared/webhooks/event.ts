@@ -1,17 +1,16 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../zod-locale.js';
 
 /** The fields of a Stripe event the service relies on (the rest is carried along). */
-export const webhookEventSchema = z
-  .object({
-    id: z.string().startsWith('evt_'),
-    object: z.literal('event'),
-    type: z.string().min(1),
-    created: z.number().int(),
-    livemode: z.boolean(),
-    account: z.string().startsWith('acct_').optional(),
-    data: z.object({ object: z.record(z.string(), z.unknown()) }).loose(),
-  })
-  .loose();
+export const webhookEventSchema = z.looseObject({
+  id: z.string().check(z.startsWith('evt_')),
+  object: z.literal('event'),
+  type: z.string().check(z.minLength(1)),
+  created: z.int(),
+  livemode: z.boolean(),
+  account: z.optional(z.string().check(z.startsWith('acct_'))),
+  data: z.looseObject({ object: z.record(z.string(), z.unknown()) }),
+});
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
 
 export type WebhookMessage =

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { loadLocalConfig } from '../../local/config.js';
-import { baseConfig, ConfigError, frontendConfig, parseConfig } from '../../shared/config.js';
+import {
+  authConfig,
+  baseConfig,
+  ConfigError,
+  frontendConfig,
+  parseConfig,
+  syncConfig,
+} from '../../shared/config.js';
 
 describe('configuration', () => {
   it('names every missing variable', () => {
@@ -40,6 +47,35 @@ describe('configuration', () => {
     });
     expect(() => loadLocalConfig({ PORT: 'eighty' })).toThrow(/PORT: invalid/);
     expect(() => loadLocalConfig({ LOCAL_VAULT_KEY: 'c2hvcnQ=' })).toThrow(/LOCAL_VAULT_KEY: invalid/);
+  });
+
+  it('parses several parts into one object and reports the problems of every part at once', () => {
+    expect(() => parseConfig([baseConfig, authConfig], { AWS_REGION: 'eu-west-1' })).toThrow(
+      /SERVICE_TABLE_NAME: missing[\s\S]*JWT_ORG_CLAIM: missing/,
+    );
+    const config = parseConfig([baseConfig, authConfig], {
+      AWS_REGION: ' eu-west-1 ',
+      SERVICE_TABLE_NAME: 'svc',
+      RECORDS_TABLE_NAME: 'rec',
+      JWT_ORG_CLAIM: 'org_id',
+      JWT_ROLES_CLAIM: 'roles',
+      JWT_ADMIN_ROLE: 'admin',
+      UNRELATED: 'dropped',
+    });
+    expect(config).toEqual({
+      AWS_REGION: 'eu-west-1',
+      SERVICE_TABLE_NAME: 'svc',
+      RECORDS_TABLE_NAME: 'rec',
+      JWT_ORG_CLAIM: 'org_id',
+      JWT_ROLES_CLAIM: 'roles',
+      JWT_ADMIN_ROLE: 'admin',
+    });
+  });
+
+  it('explains problems in English (zod/mini loads no locale by itself)', () => {
+    expect(() => parseConfig(syncConfig, { EVENT_BUS_NAME: 'bus', SYNC_BUDGET_TEST: '26' })).toThrow(
+      /SYNC_BUDGET_TEST: invalid \(Too big: expected number to be <=25\)/,
+    );
   });
 
   it('reports nested issues with the schema path', () => {

@@ -6,7 +6,8 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../../zod-locale.js';
 import { CONNECTED_INDEX, connectedIndexKeys, keys } from '../../data/keys.js';
 import type {
   AccountLink,
@@ -20,23 +21,23 @@ import { conditionalWrite, isConditionFailure } from './document-client.js';
 
 const syncSchema = z.object({
   state: z.enum(['idle', 'queued', 'running', 'failed']),
-  lastSuccessAt: z.string().nullable(),
-  lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
+  lastSuccessAt: z.nullable(z.string()),
+  lastError: z.nullable(z.object({ code: z.string(), message: z.string(), at: z.string() })),
   counts: z.record(z.string(), z.number()),
-  progress: z.object({ resource: z.string(), records: z.number() }).nullable(),
-  queuedAt: z.string().nullable(),
-  durationMs: z.number().nullable().optional(),
+  progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
+  queuedAt: z.nullable(z.string()),
+  durationMs: z.optional(z.nullable(z.number())),
 });
 
 const connectionItem = z.object({
   orgId: z.string(),
   connectionId: z.string(),
   status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
-  statusReason: z.string().nullable().default(null),
+  statusReason: z._default(z.nullable(z.string()), null),
   accountId: z.string(),
   livemode: z.boolean(),
   scope: z.string(),
-  secretName: z.string().nullable().default(null),
+  secretName: z._default(z.nullable(z.string()), null),
   connectedAt: z.string(),
   connectedBy: z.string(),
   updatedAt: z.string(),

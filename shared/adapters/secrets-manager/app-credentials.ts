@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { z } from 'zod';
+import * as z from 'zod/mini';
+import type * as core from 'zod/v4/core';
 import type { Mode } from '../../domain/connection.js';
 import {
   type AppCredentials,
@@ -13,8 +14,8 @@ import {
  * rotated value is picked up without a deploy). A malformed secret fails
  * loudly without quoting its value; a failed read is not cached.
  */
-export class CachedJsonSecret<S extends z.ZodType> {
-  private cached: { at: number; value: Promise<z.infer<S>> } | undefined;
+export class CachedJsonSecret<S extends core.$ZodType> {
+  private cached: { at: number; value: Promise<core.output<S>> } | undefined;
 
   constructor(
     private readonly client: SecretsManagerClient,
@@ -25,7 +26,7 @@ export class CachedJsonSecret<S extends z.ZodType> {
     private readonly now: () => number = Date.now,
   ) {}
 
-  get(): Promise<z.infer<S>> {
+  get(): Promise<core.output<S>> {
     if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.value;
     const value = this.fetch();
     this.cached = { at: this.now(), value };
@@ -35,11 +36,11 @@ export class CachedJsonSecret<S extends z.ZodType> {
     return value;
   }
 
-  private async fetch(): Promise<z.infer<S>> {
+  private async fetch(): Promise<core.output<S>> {
     const { SecretString } = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
     if (!SecretString) throw new AppCredentialsError(`the secret ${this.secretId} has no value yet`);
     try {
-      return this.schema.parse(JSON.parse(SecretString));
+      return z.parse(this.schema, JSON.parse(SecretString));
     } catch {
       throw new AppCredentialsError(
         `the secret ${this.secretId} is not JSON of the documented shape (${this.shape})`,

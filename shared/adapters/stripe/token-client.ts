@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../../zod-locale.js';
 import type { Mode } from '../../domain/connection.js';
 import type { AppCredentials } from '../../ports/app-credentials.js';
 import {
@@ -10,18 +11,18 @@ import {
 
 const grantSchema = z
   .object({
-    access_token: z.string().min(1),
-    refresh_token: z.string().min(1),
-    stripe_user_id: z.string().startsWith('acct_').optional(),
+    access_token: z.string().check(z.minLength(1)),
+    refresh_token: z.string().check(z.minLength(1)),
+    stripe_user_id: z.optional(z.string().check(z.startsWith('acct_'))),
     // Unconfirmed (STRIPE.md): a refresh response may name the account `account_id`.
-    account_id: z.string().startsWith('acct_').optional(),
+    account_id: z.optional(z.string().check(z.startsWith('acct_'))),
     livemode: z.boolean(),
-    scope: z.string().default('stripe_apps'),
+    scope: z._default(z.string(), 'stripe_apps'),
   })
-  .refine((g) => g.stripe_user_id ?? g.account_id, 'no account id in the token response');
+  .check(z.refine((g) => Boolean(g.stripe_user_id ?? g.account_id), 'no account id in the token response'));
 
-const oauthErrorSchema = z.object({ error: z.string(), error_description: z.string().optional() });
-const apiErrorSchema = z.object({ error: z.object({ type: z.string(), code: z.string().optional() }) });
+const oauthErrorSchema = z.object({ error: z.string(), error_description: z.optional(z.string()) });
+const apiErrorSchema = z.object({ error: z.object({ type: z.string(), code: z.optional(z.string()) }) });
 
 /**
  * Stripe Apps OAuth over plain HTTPS (stripe-node's `oauth.token()` is the
