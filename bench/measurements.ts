@@ -293,52 +293,59 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-/** Module init of a bundle: `import` in a fresh node process, `runs` times, the median. */
-function initTime(file: string, runs: number, env: Record<string, string>): number {
-  const script = `const t=process.hrtime.bigint();await import(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
-  const times: number[] = [];
+/**
+ * Module init of each bundle: `import` in a fresh node process, `runs` times,
+ * the median. The bundles take turns, so a machine that slows down mid-run
+ * slows all of them alike instead of skewing one side of a ratio.
+ */
+function initTimes(files: string[], runs: number, env: Record<string, string>): number[] {
+  const times = files.map((): number[] => []);
   for (let i = 0; i < runs; i++) {
-    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
+    files.forEach((file, j) => {
+      const script = `const t=process.hrtime.bigint();await import(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
+      const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
+      if (out.status !== 0) throw new Error(`init of ${file} failed: ${out.stderr.slice(0, 500)}`);
+      times[j]?.push(Number(out.stdout));
     });
-    if (out.status !== 0) throw new Error(`init of ${file} failed: ${out.stderr.slice(0, 500)}`);
-    times.push(Number(out.stdout));
   }
-  return median(times);
+  return times.map(median);
 }
+
+/** What every function's configuration asks for, as dummy values: init must not fail on config. */
+const COLD_START_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  SERVICE_TABLE_NAME: 'svc',
+  RECORDS_TABLE_NAME: 'rec',
+  JWT_ORG_CLAIM: 'org_id',
+  JWT_ROLES_CLAIM: 'roles',
+  JWT_ADMIN_ROLE: 'admin',
+  FRONTEND_ORIGINS: 'https://app.example',
+  FRONTEND_INTEGRATION_PATH: '/stripe',
+  STRIPE_CLIENT_ID: 'ca_bench',
+  STRIPE_AUTHORIZE_URL_TEST: 'https://marketplace.stripe.com/oauth/v2/chnlink_x/authorize',
+  STRIPE_DEFAULT_MODE: 'test',
+  OAUTH_REDIRECT_URI: 'https://api.example/v1/integrations/stripe/callback',
+  TOKEN_SECRET_PREFIX: 'p/',
+  KMS_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/x',
+  APP_CREDENTIALS_SECRET_ID: 'app',
+  WEBHOOK_SECRETS_SECRET_ID: 'hooks',
+  SYNC_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/sync',
+  WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/webhooks',
+  EVENT_BUS_NAME: 'bus',
+  POWERTOOLS_METRICS_NAMESPACE: 'Bench',
+};
 
 /** 4. Each function's bundle against a floor bundle importing only the same SDK clients. */
 export async function coldStart(runs: number) {
   const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
   const functionsDir = join(ROOT, 'functions');
   const names = readdirSync(functionsDir).filter((n) => statSync(join(functionsDir, n)).isDirectory());
-  // What every function's configuration asks for, as dummy values: init must not fail on config.
-  const env = {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    SERVICE_TABLE_NAME: 'svc',
-    RECORDS_TABLE_NAME: 'rec',
-    JWT_ORG_CLAIM: 'org_id',
-    JWT_ROLES_CLAIM: 'roles',
-    JWT_ADMIN_ROLE: 'admin',
-    FRONTEND_ORIGINS: 'https://app.example',
-    FRONTEND_INTEGRATION_PATH: '/stripe',
-    STRIPE_CLIENT_ID: 'ca_bench',
-    STRIPE_AUTHORIZE_URL_TEST: 'https://marketplace.stripe.com/oauth/v2/chnlink_x/authorize',
-    STRIPE_DEFAULT_MODE: 'test',
-    OAUTH_REDIRECT_URI: 'https://api.example/v1/integrations/stripe/callback',
-    TOKEN_SECRET_PREFIX: 'p/',
-    KMS_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/x',
-    APP_CREDENTIALS_SECRET_ID: 'app',
-    WEBHOOK_SECRETS_SECRET_ID: 'hooks',
-    SYNC_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/sync',
-    WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/webhooks',
-    EVENT_BUS_NAME: 'bus',
-    POWERTOOLS_METRICS_NAMESPACE: 'Bench',
-  };
   const functions: Record<
     string,
     { bytes: number; initMs: number; floorInitMs: number; ratio: number; includesStripe: boolean }
@@ -364,8 +371,7 @@ export async function coldStart(runs: number) {
       outfile: floorOut,
       nodePaths: [join(ROOT, 'node_modules')],
     });
-    const initMs = initTime(out, runs, env);
-    const floorInitMs = initTime(floorOut, runs, env);
+    const [initMs = 0, floorInitMs = 0] = initTimes([out, floorOut], runs, COLD_START_ENV);
     functions[name] = {
       bytes: statSync(out).size,
       initMs: round(initMs),
@@ -374,7 +380,35 @@ export async function coldStart(runs: number) {
       includesStripe: packages.has('stripe'),
     };
   }
-  return { maxInitRatio: Math.max(...Object.values(functions).map((f) => f.ratio)), functions };
+  return {
+    maxInitRatio: Math.max(...Object.values(functions).map((f) => f.ratio)),
+    functions,
+    breakdown: await coldStartBreakdown(dir, runs),
+  };
+}
+
+/**
+ * Where an HTTP function's init goes beyond its floor: the DynamoDB floor with
+ * one part added at a time (bench/cold-start/*.ts), in ms over that floor.
+ */
+async function coldStartBreakdown(dir: string, runs: number) {
+  const parts = ['floor', 'clients', 'zod', 'logger', 'http-chain'] as const;
+  const files = await Promise.all(
+    parts.map(async (part) => {
+      const out = join(dir, 'parts', `${part}.mjs`);
+      await bundle(join(ROOT, 'bench', 'cold-start', `${part}.ts`), out);
+      return out;
+    }),
+  );
+  const [floor = 0, ...rest] = initTimes(files, runs, COLD_START_ENV);
+  const over = (i: number) => round((rest[i] ?? 0) - floor);
+  return {
+    floorMs: round(floor),
+    createClientsMs: over(0),
+    zodConfigMs: over(1),
+    powertoolsLoggerMs: over(2),
+    middyChainMs: over(3),
+  };
 }
 
 /** 5. The local webhook endpoint under load against a bare server doing only the signature check. */

@@ -157,7 +157,9 @@ export function table(results: Results): string {
     ([name, f]) =>
       `  ${name.padEnd(18)} ${String(f.bytes).padStart(9)} B  init ${String(f.initMs).padStart(7)} ms  floor ${String(f.floorInitMs).padStart(7)} ms  ×${f.ratio}${f.includesStripe ? '  (stripe)' : ''}`,
   );
-  return [...lines, 'cold start per function:', ...cold].join('\n');
+  const b = results.coldStart.breakdown;
+  const parts = `  over a ${b.floorMs} ms DynamoDB floor: create clients +${b.createClientsMs}, zod config +${b.zodConfigMs}, Powertools logger +${b.powertoolsLoggerMs}, middy chain (with logger) +${b.middyChainMs} ms`;
+  return [...lines, 'cold start per function:', ...cold, parts].join('\n');
 }
 
 async function main() {

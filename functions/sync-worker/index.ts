@@ -1,7 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint-store.js';
-import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
 import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-publisher.js';
 import {
@@ -16,6 +14,7 @@ import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
   connectionStore,
+  dynamo,
   secretsManager,
   sqsQueue,
   stripeTokenClient,
@@ -27,9 +26,9 @@ import { makeHandler } from './handler.js';
 
 const config = parseConfig([baseConfig, tokenConfig, stripeApiConfig, syncQueueConfig, syncConfig]);
 const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
-const db = documentClient(new DynamoDBClient({ region: config.AWS_REGION, ...endpoint }));
+const db = dynamo(config);
 const secrets = secretsManager(config);
-const store = connectionStore(config);
+const store = connectionStore(config, db);
 const vault = tokenVault(secrets, config.KMS_KEY_ID);
 
 export const handler = makeHandler({

@@ -1,23 +1,16 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../../shared/adapters/dynamodb/event-ledger.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
 import { baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { connectionStore, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
+import { connectionStore, dynamo, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
 const config = parseConfig([baseConfig, syncQueueConfig]);
-const db = documentClient(
-  new DynamoDBClient({
-    region: config.AWS_REGION,
-    ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
-  }),
-);
+const db = dynamo(config);
 
 export const handler = makeHandler({
-  store: connectionStore(config),
+  store: connectionStore(config, db),
   vault: tokenVault(secretsManager(config)),
   records: new DynamoRecordsStore(db, config.RECORDS_TABLE_NAME),
   ledger: new DynamoEventLedger(db, config.SERVICE_TABLE_NAME),

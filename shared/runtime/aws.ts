@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
 import { documentClient } from '../adapters/dynamodb/document-client.js';
 import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
@@ -16,13 +17,16 @@ import { HttpStripeTokenClient } from '../adapters/stripe/token-client.js';
 const endpoint = (env: { AWS_ENDPOINT_URL?: string | undefined }) =>
   env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {};
 
-export function connectionStore(env: {
-  SERVICE_TABLE_NAME: string;
-  AWS_REGION: string;
-  AWS_ENDPOINT_URL?: string | undefined;
-}) {
-  const client = new DynamoDBClient({ region: env.AWS_REGION, ...endpoint(env) });
-  return new DynamoConnectionStore(documentClient(client), env.SERVICE_TABLE_NAME);
+/** One DynamoDB client per container, shared by every table adapter. */
+export function dynamo(env: { AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined }) {
+  return documentClient(new DynamoDBClient({ region: env.AWS_REGION, ...endpoint(env) }));
+}
+
+export function connectionStore(
+  env: { SERVICE_TABLE_NAME: string; AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined },
+  db: DynamoDBDocumentClient = dynamo(env),
+) {
+  return new DynamoConnectionStore(db, env.SERVICE_TABLE_NAME);
 }
 
 export function secretsManager(env: { AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined }) {
