@@ -9,7 +9,14 @@ export const webhookEventSchema = z.looseObject({
   created: z.int(),
   livemode: z.boolean(),
   account: z.optional(z.string().check(z.startsWith('acct_'))),
-  data: z.looseObject({ object: z.record(z.string(), z.unknown()) }),
+  // The object is only required to be one: walking its keys (a record schema) was a tenth of the
+  // intake's own time per event, and the processor reads its fields through the resource registry.
+  data: z.looseObject({
+    object: z.custom<Record<string, unknown>>(
+      (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+      'expected an object',
+    ),
+  }),
 });
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
 

@@ -16,15 +16,16 @@ export type VerifyResult =
 /**
  * Verifies a delivery with stripe-node against every configured endpoint
  * secret (several while one is rolled; test and live endpoints), tolerance
- * 300 s. `raw` must be the body exactly as received.
+ * 300 s. `raw` must be the body exactly as received (text as API Gateway
+ * passed it, or the decoded bytes of a base64 body).
  */
 export function verifyWebhook(
-  raw: Buffer,
+  raw: string | Buffer,
   header: string | undefined,
   secrets: readonly string[],
   receivedAt?: number,
 ): VerifyResult {
-  if (raw.length > MAX_WEBHOOK_BYTES) return { ok: false, reason: 'too_large' };
+  if (Buffer.byteLength(raw) > MAX_WEBHOOK_BYTES) return { ok: false, reason: 'too_large' };
   if (!header) return { ok: false, reason: 'missing_signature' };
   for (const secret of secrets) {
     let event: unknown;

@@ -100,6 +100,18 @@ describe('intake: POST /v1/webhooks/stripe', () => {
     }
   });
 
+  it('verifies a text body with non-ASCII characters over its UTF-8 bytes', async () => {
+    const base = event();
+    const payload = JSON.stringify({
+      ...base,
+      data: { object: { ...base.data.object, description: 'Café ☕ — 日本' } },
+    });
+    const before = stack.queues.webhooks.sent;
+    const response = await deliver(stack, payload, { 'stripe-signature': sign(payload, secret()) });
+    expect(response.status).toBe(200);
+    expect(stack.queues.webhooks.sent).toBe(before + 1);
+  });
+
   it('accepts a base64-encoded body (API Gateway encodes binary content types)', async () => {
     const payload = JSON.stringify(event());
     const before = stack.queues.webhooks.sent;
@@ -138,6 +150,14 @@ describe('intake: POST /v1/webhooks/stripe', () => {
       'a signed body that is not an event',
       400,
       () => ({ body: '{"hello":1}', header: sign('{"hello":1}', secret()) }),
+    ],
+    [
+      'a signed event whose data.object is not an object',
+      400,
+      () => {
+        const body = JSON.stringify({ ...event(), data: { object: ['ch_1'] } });
+        return { body, header: sign(body, secret()) };
+      },
     ],
     [
       'a 2 MB body',
