@@ -10,6 +10,7 @@ import autocannon from 'autocannon';
 import { type BuildOptions, build } from 'esbuild';
 import Stripe from 'stripe';
 import { loadLocalConfig } from '../local/config.js';
+import { startDynamoProcess } from '../local/embedded-dynamodb.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../local/stack.js';
 import { type Connection, idleSync } from '../shared/domain/connection.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
@@ -78,7 +79,7 @@ async function startConnectDirect(stack: LocalStack, orgId: string) {
 /** 1. The full sync against fetch-only and write-only on the same objects. */
 export async function backfillEfficiency(records: number, mixed: Record<string, number>) {
   // Stripe's live-mode limit (100 req/s) as the budget: with no added latency it is not what binds.
-  const stack = await benchStack({ SYNC_BUDGET_TEST: '100' });
+  const stack = await benchStack({ SYNC_BUDGET_TEST: '100' }, { startDynamo: () => startDynamoProcess() });
   try {
     stack.queues.sync.pause();
     const { accountId, orgId, job } = await connectedAccount(stack, { balance_transactions: records });
@@ -491,6 +492,8 @@ export async function webhookIntake(durationSeconds: number, connections = 50) {
       bareRequestsPerSecond: Math.round(bareRate),
       ratio: round(oursRate / bareRate),
       non2xx: ours.failed,
+      /** Answered deliveries, and messages queued (more: some were in flight when a turn ended). */
+      requests: ours.requests,
       queued: stack.queues.webhooks.depth - queuedBefore,
     };
   } finally {

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import dynalite from 'dynalite';
 
 export interface EmbeddedDynamo {
@@ -40,5 +42,38 @@ export async function startEmbeddedDynamo(
       new Promise<void>((resolve, reject) => {
         server.close((error?: Error) => (error ? reject(error) : resolve()));
       }),
+  };
+}
+
+/**
+ * The same dynalite, in memory, in a child node process: its CPU is then not
+ * the caller's, as DynamoDB's is not the service's in AWS.
+ */
+export async function startDynamoProcess(host = '127.0.0.1'): Promise<EmbeddedDynamo> {
+  const script = `
+    const server = require('dynalite')({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    server.listen(0, ${JSON.stringify(host)}, () => process.stdout.write(String(server.address().port) + '\\n'));
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `;
+  const child = spawn(process.execPath, ['-e', script], {
+    cwd: join(__dirname, '..'),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const [line] = (await Promise.race([
+    once(child.stdout, 'data'),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`dynalite's process exited (${code}) before listening`);
+    }),
+  ])) as [Buffer];
+  const port = Number(line.toString().trim());
+  return {
+    endpoint: `http://${host}:${port}`,
+    port,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.stdin.end();
+      await exited;
+    },
   };
 }

@@ -114,6 +114,11 @@ export interface LocalStackOptions {
   clock?: Clock;
   /** Overrides of the sync's settings (tests shrink the deadline margin, benchmarks the budget). */
   sync?: Partial<SyncConfig> & { functionTimeoutMs?: number };
+  /**
+   * Starts the database instead of the embedded dynalite in this process
+   * (benchmarks run it in a process of its own, as DynamoDB is remote in AWS).
+   */
+  startDynamo?: () => Promise<EmbeddedDynamo>;
   /** Wraps adapters, for fault injection in tests. */
   wrap?: {
     checkpoints?: (checkpoints: SyncDeps['checkpoints']) => SyncDeps['checkpoints'];
@@ -166,11 +171,14 @@ export async function startLocalStack(
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   try {
-    const dynamo = await startEmbeddedDynamo({
-      ...(memory ? {} : { path: join(config.dataDir, 'dynamodb') }),
-      port: config.DYNAMODB_PORT,
-      host: config.HOST,
-    }).catch((error: NodeJS.ErrnoException) => {
+    const dynamo = await (
+      options.startDynamo?.() ??
+      startEmbeddedDynamo({
+        ...(memory ? {} : { path: join(config.dataDir, 'dynamodb') }),
+        port: config.DYNAMODB_PORT,
+        host: config.HOST,
+      })
+    ).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'EADDRINUSE'
         ? new PortInUseError('The embedded DynamoDB', config.DYNAMODB_PORT, 'DYNAMODB_PORT')
         : error;

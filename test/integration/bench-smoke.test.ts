@@ -43,6 +43,17 @@ it('runs every benchmark and reports every key as a number', async () => {
       includesStripe: expect.any(Boolean),
     });
   }
+  expect(Object.keys(results.coldStart.breakdown).sort()).toEqual([
+    'createClientsMs',
+    'floorMs',
+    'middyChainMs',
+    'powertoolsLoggerMs',
+    'zodConfigMs',
+  ]);
+  for (const ms of Object.values(results.coldStart.breakdown)) expect(Number.isFinite(ms)).toBe(true);
+  // Every delivery the intake answered (all 2xx, as non2xx is 0) was queued.
+  expect(results.webhook.requests).toBeGreaterThan(0);
+  expect(results.webhook.queued).toBeGreaterThanOrEqual(results.webhook.requests);
   expect(results.coldStart.functions['webhook-intake']?.includesStripe).toBe(true);
   expect(results.coldStart.functions.status?.includesStripe).toBe(false);
   expect(results.coldStart.functions['webhook-processor']?.includesStripe).toBe(false);
