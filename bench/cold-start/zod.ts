@@ -3,4 +3,4 @@ import '@aws-sdk/client-dynamodb';
 import '@aws-sdk/lib-dynamodb';
 import { authConfig, baseConfig, parseConfig } from '../../shared/config.js';
 
-export const config = parseConfig([baseConfig, authConfig]);
+export const config = parseConfig([baseConfig(), authConfig()]);

@@ -3,7 +3,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, authConfig, frontendConfig, connectConfig]);
+const config = parseConfig([baseConfig(), authConfig(), frontendConfig(), connectConfig()]);
 
 export const handler = makeHandler({
   store: connectionStore(config),

@@ -3,7 +3,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore, secretsManager, tokenVault } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, authConfig]);
+const config = parseConfig([baseConfig(), authConfig()]);
 
 export const handler = makeHandler({
   store: connectionStore(config),

@@ -17,7 +17,13 @@ import {
 } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, frontendConfig, tokenConfig, stripeApiConfig, syncQueueConfig]);
+const config = parseConfig([
+  baseConfig(),
+  frontendConfig(),
+  tokenConfig(),
+  stripeApiConfig(),
+  syncQueueConfig(),
+]);
 const secrets = secretsManager(config);
 
 export const handler = makeHandler({

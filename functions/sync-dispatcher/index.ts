@@ -4,7 +4,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore, sqsQueue } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, syncQueueConfig]);
+const config = parseConfig([baseConfig(), syncQueueConfig()]);
 
 export const handler = makeHandler({
   store: connectionStore(config),

@@ -10,7 +10,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore, sqsQueue } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, authConfig, syncQueueConfig, syncRequestConfig]);
+const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig(), syncRequestConfig()]);
 
 export const handler = makeHandler({
   store: connectionStore(config),

@@ -24,7 +24,7 @@ import { StripeAccess } from '../../shared/stripe/stripe-access.js';
 import { DEFAULT_SYNC_CONFIG } from '../../shared/sync/sync-run.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, tokenConfig, stripeApiConfig, syncQueueConfig, syncConfig]);
+const config = parseConfig([baseConfig(), tokenConfig(), stripeApiConfig(), syncQueueConfig(), syncConfig()]);
 const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
 const db = dynamo(config);
 const secrets = secretsManager(config);

@@ -3,7 +3,7 @@ import { appCredentials, secretsManager, sqsQueue } from '../../shared/runtime/a
 import type { WebhookMessage } from '../../shared/webhooks/intake.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([awsConfig, webhookIntakeConfig]);
+const config = parseConfig([awsConfig(), webhookIntakeConfig()]);
 
 export const handler = makeHandler({
   queue: sqsQueue<WebhookMessage>(config, config.WEBHOOK_QUEUE_URL),

@@ -6,7 +6,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore, dynamo, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig, syncQueueConfig]);
+const config = parseConfig([baseConfig(), syncQueueConfig()]);
 const db = dynamo(config);
 
 export const handler = makeHandler({

@@ -13,7 +13,7 @@ describe('configuration', () => {
   it('names every missing variable', () => {
     const error = (() => {
       try {
-        parseConfig(baseConfig, {});
+        parseConfig(baseConfig(), {});
       } catch (e) {
         return e as ConfigError;
       }
@@ -26,12 +26,12 @@ describe('configuration', () => {
 
   it('names an invalid variable and says it is invalid', () => {
     expect(() =>
-      parseConfig(frontendConfig, { FRONTEND_ORIGINS: 'not a url', FRONTEND_INTEGRATION_PATH: '/x' }),
+      parseConfig(frontendConfig(), { FRONTEND_ORIGINS: 'not a url', FRONTEND_INTEGRATION_PATH: '/x' }),
     ).toThrow(/FRONTEND_ORIGINS: invalid/);
   });
 
   it('parses lists and keeps valid values', () => {
-    const config = parseConfig(frontendConfig, {
+    const config = parseConfig(frontendConfig(), {
       FRONTEND_ORIGINS: 'https://app.defrr.example, https://staging.defrr.example',
       FRONTEND_INTEGRATION_PATH: '/settings/integrations/stripe',
     });
@@ -50,10 +50,10 @@ describe('configuration', () => {
   });
 
   it('parses several parts into one object and reports the problems of every part at once', () => {
-    expect(() => parseConfig([baseConfig, authConfig], { AWS_REGION: 'eu-west-1' })).toThrow(
+    expect(() => parseConfig([baseConfig(), authConfig()], { AWS_REGION: 'eu-west-1' })).toThrow(
       /SERVICE_TABLE_NAME: missing[\s\S]*JWT_ORG_CLAIM: missing/,
     );
-    const config = parseConfig([baseConfig, authConfig], {
+    const config = parseConfig([baseConfig(), authConfig()], {
       AWS_REGION: ' eu-west-1 ',
       SERVICE_TABLE_NAME: 'svc',
       RECORDS_TABLE_NAME: 'rec',
@@ -73,7 +73,7 @@ describe('configuration', () => {
   });
 
   it('explains problems in English (zod/mini loads no locale by itself)', () => {
-    expect(() => parseConfig(syncConfig, { EVENT_BUS_NAME: 'bus', SYNC_BUDGET_TEST: '26' })).toThrow(
+    expect(() => parseConfig(syncConfig(), { EVENT_BUS_NAME: 'bus', SYNC_BUDGET_TEST: '26' })).toThrow(
       /SYNC_BUDGET_TEST: invalid \(Too big: expected number to be <=25\)/,
     );
   });
