@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { ResourceDef, StripeObject } from '../records/registry.js';
-import type { Checkpoint, Slice } from './checkpoint.js';
+import { type Checkpoint, type Slice, STRIPE_EPOCH } from './checkpoint.js';
 import type { SyncRun } from './sync-run.js';
 
 interface Page {
@@ -9,9 +9,6 @@ interface Page {
   observedAt: number;
   latencyMs: number;
 }
-
-/** Stripe launched in 2011: no object is older. The account's own `created` narrows it when known. */
-const STRIPE_EPOCH = 1_293_840_000;
 
 /**
  * A resource's backfill: newest first, `limit=100`, bounded by the snapshot
@@ -29,7 +26,6 @@ export class Backfill {
   private density: number | undefined;
   private densityObjects = 0;
   private densitySpan = 0;
-  private floor: number | undefined;
   private saving: Promise<void> = Promise.resolve();
 
   constructor(
@@ -93,9 +89,11 @@ export class Backfill {
         if (this.active.size >= this.target()) break;
         if (!slice.done && !this.active.has(slice)) this.launch(slice);
       }
-      while (this.active.size < this.target() && (await this.split())) {
-        const fresh = this.checkpoint.slices.find((s) => !s.done && !this.active.has(s));
-        if (fresh) this.launch(fresh);
+      while (this.active.size < this.target() && (await this.split(this.target() - this.active.size))) {
+        for (const fresh of this.checkpoint.slices) {
+          if (this.active.size >= this.target()) break;
+          if (!fresh.done && !this.active.has(fresh)) this.launch(fresh);
+        }
       }
     } finally {
       this.filling = false;
@@ -125,31 +123,48 @@ export class Backfill {
 
   private failure: unknown;
 
-  /** Halves the largest remaining range among running slices; false when nothing is worth splitting. */
-  private async split(): Promise<boolean> {
+  /**
+   * Gives `wanted` new slices equal shares of the largest remaining range
+   * among running slices (fewer when the shares would hold less than a page
+   * each); false when nothing is worth splitting. Equal shares finish together,
+   * so fewer slices are split again later, each split costing a partial page.
+   */
+  private async split(wanted: number): Promise<boolean> {
     let best: { slice: Slice; upper: number } | undefined;
     for (const slice of this.active.keys()) {
       const upper = this.lastSeen.get(slice) ?? slice.lt - 1;
       if (!best || upper - slice.gte > best.upper - best.slice.gte) best = { slice, upper };
     }
     if (!best || this.density === undefined) return false;
-    if (best.slice.gte < STRIPE_EPOCH) best.slice.gte = await this.lowerBound();
+    if (best.slice.gte < STRIPE_EPOCH) best.slice.gte = await this.sync.createdFloor();
     const { slice, upper } = best;
-    // Only worth it when both halves would hold a page or more: smaller slices cost a request each for little.
-    if ((upper - slice.gte) * this.density < 200) return false;
-    const mid = slice.gte + Math.floor((upper - slice.gte) / 2);
-    this.checkpoint.slices.push({ gte: slice.gte, lt: mid, done: false });
-    slice.gte = mid;
+    // Only worth it when every share would hold a page or more: smaller slices cost a request each for little.
+    const shares = Math.min(wanted + 1, Math.floor(((upper - slice.gte) * this.density) / 100));
+    if (shares < 2) return false;
+    const width = Math.floor((upper - slice.gte) / shares);
+    // The running slice keeps the newest share (its cursor is there); the new ones take the rest.
+    const bottom = slice.gte;
+    slice.gte = upper - width;
+    for (let i = 1; i < shares; i++) {
+      const lt = upper - width * i;
+      this.checkpoint.slices.push({ gte: i === shares - 1 ? bottom : lt - width, lt, done: false });
+    }
     return true;
   }
 
-  /** The account's creation time (one request, once): nothing in it is older. */
-  private async lowerBound(): Promise<number> {
-    if (this.floor === undefined) {
-      const account = await this.sync.call((stripe) => stripe.accounts.retrieveCurrent());
-      this.floor = Math.max(STRIPE_EPOCH, (account.created ?? STRIPE_EPOCH) - 86_400);
-    }
-    return this.floor;
+  /**
+   * The first page's latency decides whether to split, and splitting needs the
+   * lower bound. When that page is still out after the latency at which one
+   * page in flight would not use the budget, ask for the bound beside it
+   * rather than after it (a fast Stripe never pays the request).
+   */
+  private boundWhenSlow(): () => void {
+    if (this.latencies.length > 0 || this.sync.createdFloorRequested) return () => undefined;
+    const slowMs = 1000 / (this.sync.budget.perSecond * 1.25);
+    const timer = setTimeout(() => {
+      this.sync.createdFloor().catch(() => undefined);
+    }, slowMs);
+    return () => clearTimeout(timer);
   }
 
   private async fetch(slice: Slice, after: string | undefined): Promise<Page> {
@@ -158,6 +173,7 @@ export class Backfill {
     // Stripe's own latency, without the wait for the budget: that decides how many pages to keep in flight.
     const list = await this.sync.call(async (stripe) => {
       const started = Date.now();
+      const cancel = this.boundWhenSlow();
       try {
         return await this.def.list(stripe, {
           limit: 100,
@@ -165,6 +181,7 @@ export class Backfill {
           ...(after ? { starting_after: after } : {}),
         });
       } finally {
+        cancel();
         latencyMs = Date.now() - started;
       }
     });

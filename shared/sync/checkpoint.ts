@@ -37,3 +37,6 @@ export interface CheckpointStore {
   get(orgId: string, resource: ResourceName): Promise<Checkpoint | undefined>;
   put(checkpoint: Checkpoint): Promise<void>;
 }
+
+/** Stripe launched in 2011: no object is older. The account's own `created` narrows it when known. */
+export const STRIPE_EPOCH = 1_293_840_000;

@@ -20,11 +20,10 @@ import {
   type StripeSession,
 } from '../stripe/stripe-access.js';
 import { Backfill } from './backfill.js';
-import type { Checkpoint, CheckpointStore } from './checkpoint.js';
+import { type Checkpoint, type CheckpointStore, STRIPE_EPOCH } from './checkpoint.js';
 import { incremental } from './incremental.js';
 import { RequestBudget } from './request-budget.js';
 import { callStripe } from './stripe-calls.js';
-
 export interface SyncConfig {
   /** Requests per second per account (Stripe allows 100 live, 25 in test mode). */
   budgetLive: number;
@@ -127,6 +126,31 @@ export class SyncRun {
 
   /** Stripe's latency (without budget waits), a moving average. */
   latencyMs: number | undefined;
+
+  private floor: Promise<number> | undefined;
+
+  /**
+   * The oldest `created` any of the account's objects can have: the account's
+   * own creation (a day earlier, for clock skew), Stripe's launch at the
+   * earliest. One request per run, shared by every resource; again after a failure.
+   */
+  createdFloor(): Promise<number> {
+    if (!this.floor) {
+      const floor = this.call((stripe) => stripe.accounts.retrieveCurrent()).then((account) =>
+        Math.max(STRIPE_EPOCH, (account.created ?? STRIPE_EPOCH) - 86_400),
+      );
+      floor.catch(() => {
+        if (this.floor === floor) this.floor = undefined;
+      });
+      this.floor = floor;
+    }
+    return this.floor;
+  }
+
+  /** True once the floor has been asked for (it is then shared, not asked again). */
+  get createdFloorRequested(): boolean {
+    return this.floor !== undefined;
+  }
 
   /** How many requests are worth having in flight: enough to use the budget at Stripe's latency. */
   parallelism(max: number): number {

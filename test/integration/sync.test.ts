@@ -225,6 +225,50 @@ describe('backfill', () => {
   });
 });
 
+describe('backfill when every request is slow', () => {
+  it("asks for the account's creation time once per run, beside the first page rather than after it", async () => {
+    const { accountId, orgId, job } = await connectedAccount({
+      balance_transactions: 2000,
+      charges: 1500,
+      refunds: 0,
+      invoices: 0,
+      credit_notes: 0,
+      disputes: 0,
+    });
+    for (const route of [
+      'GET /v1/balance_transactions',
+      'GET /v1/charges',
+      'GET /v1/refunds',
+      'GET /v1/invoices',
+      'GET /v1/credit_notes',
+      'GET /v1/disputes',
+      'GET /v1/events',
+      'GET /v1/account',
+    ])
+      stack.sandbox.faults.push({
+        id: `slow-${route}`,
+        route,
+        account: accountId,
+        kind: 'latency',
+        rate: 1,
+        latencyMs: 300,
+        seen: 0,
+      });
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const requests = listRequests(stack, accountId, since);
+    const account = requests.filter((r) => r.route === 'GET /v1/account');
+    expect(account).toHaveLength(1);
+    const firstPage = requests.find((r) => r.route === 'GET /v1/balance_transactions');
+    expect((account[0]?.at ?? Infinity) - (firstPage?.at ?? 0)).toBeLessThan(300);
+    // Equal shares: each slice costs at most one partial page over ceil(N/100).
+    const pages = requests.filter((r) => r.route === 'GET /v1/balance_transactions').length;
+    expect(pages).toBeLessThanOrEqual(20 + 1 + stack.syncDeps.config.maxSlices + 4);
+    expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
+    await expectConverged(stack, orgId, accountId);
+  });
+});
+
 describe('incremental', () => {
   it('picks up new charges, refunds and paid invoices; no change costs one request per resource', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
