@@ -168,6 +168,7 @@ export async function latencyBound(records: number, sequentialRecords: number, l
           'GET /v1/invoices',
           'GET /v1/credit_notes',
           'GET /v1/disputes',
+          'GET /v1/account',
         ].map((route) => ({
           id: `slow-${route}`,
           route,

@@ -36,7 +36,7 @@ export function apiAdapter(options: ApiAdapterOptions) {
   }));
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://local.invalid');
+    const url = requestTarget(req.url);
     const method = (req.method ?? 'GET').toUpperCase();
     const matchesPath = compiled.filter((c) => c.pattern.test(url.pathname));
     if (matchesPath.length === 0) return false;
@@ -129,6 +129,20 @@ export function apiAdapter(options: ApiAdapterOptions) {
   };
 }
 
+interface RequestTarget {
+  pathname: string;
+  /** The query string without its `?`. */
+  search: string;
+}
+
+/** The path and query as sent (API Gateway's rawPath and rawQueryString), without a URL parse per request. */
+function requestTarget(target = '/'): RequestTarget {
+  const at = target.indexOf('?');
+  return at < 0
+    ? { pathname: target, search: '' }
+    : { pathname: target.slice(0, at), search: target.slice(at + 1) };
+}
+
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer) {
   res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);
@@ -167,7 +181,7 @@ export function flattenClaims(payload: Record<string, unknown>): Record<string, 
 
 function toEvent(
   req: IncomingMessage,
-  url: URL,
+  url: RequestTarget,
   method: string,
   route: RouteDef,
   pattern: RegExp,
@@ -187,7 +201,9 @@ function toEvent(
     headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  if (url.search !== '')
+    for (const [key, value] of new URLSearchParams(url.search))
+      query[key] = key in query ? `${query[key]},${value}` : value;
   const contentType = headers['content-type'] ?? '';
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
   const now = new Date();
@@ -197,7 +213,7 @@ function toEvent(
     version: '2.0',
     routeKey,
     rawPath: url.pathname,
-    rawQueryString: url.search.replace(/^\?/, ''),
+    rawQueryString: url.search,
     headers,
     ...(cookies ? { cookies } : {}),
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
