@@ -15,7 +15,14 @@ import {
   tokenFor,
   tokenRequests,
 } from '../support/local-stack.js';
-import { expectConverged, listRequests, maxPerSecond, sandboxObjects, waitForSync } from '../support/sync.js';
+import {
+  expectConverged,
+  listRequests,
+  maxPerSecond,
+  sandboxObjects,
+  slowStripe,
+  waitForSync,
+} from '../support/sync.js';
 import { stripeEvent } from '../support/webhooks.js';
 
 jest.setTimeout(300_000);
@@ -203,15 +210,7 @@ describe('backfill', () => {
       credit_notes: 0,
       disputes: 0,
     });
-    stack.sandbox.faults.push({
-      id: 'slow',
-      route: 'GET /v1/balance_transactions',
-      account: accountId,
-      kind: 'latency',
-      rate: 1,
-      latencyMs: 300,
-      seen: 0,
-    });
+    slowStripe(stack, accountId, ['GET /v1/balance_transactions']);
     const since = Date.now();
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
     // Pages in flight at once: requests that started within 300 ms of each other.
@@ -235,7 +234,7 @@ describe('backfill when every request is slow', () => {
       credit_notes: 0,
       disputes: 0,
     });
-    for (const route of [
+    slowStripe(stack, accountId, [
       'GET /v1/balance_transactions',
       'GET /v1/charges',
       'GET /v1/refunds',
@@ -244,16 +243,7 @@ describe('backfill when every request is slow', () => {
       'GET /v1/disputes',
       'GET /v1/events',
       'GET /v1/account',
-    ])
-      stack.sandbox.faults.push({
-        id: `slow-${route}`,
-        route,
-        account: accountId,
-        kind: 'latency',
-        rate: 1,
-        latencyMs: 300,
-        seen: 0,
-      });
+    ]);
     const since = Date.now();
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
     const requests = listRequests(stack, accountId, since);

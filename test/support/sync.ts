@@ -75,3 +75,17 @@ export async function waitForSync(stack: LocalStack, orgId: string, timeoutMs = 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Every request of `accountId` to these routes takes `latencyMs` in the sandbox (as a slow Stripe would). */
+export function slowStripe(stack: LocalStack, accountId: string, routes: string[], latencyMs = 300): void {
+  for (const route of routes)
+    stack.sandbox.faults.push({
+      id: `slow-${route}`,
+      route,
+      account: accountId,
+      kind: 'latency',
+      rate: 1,
+      latencyMs,
+      seen: 0,
+    });
+}
