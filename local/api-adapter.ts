@@ -121,7 +121,7 @@ export function apiAdapter(options: ApiAdapterOptions) {
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(result.headers ?? {})) headers[k.toLowerCase()] = String(v);
-    // A text body stays a string: node then sends headers and body in one write, not a writev of two.
+    // A text body stays a string: no copy into a Buffer on the way out.
     const out = result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? '');
     if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
     send(res, result.statusCode ?? 200, { ...headers, ...corsHeaders }, out);

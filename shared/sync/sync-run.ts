@@ -24,6 +24,7 @@ import { type Checkpoint, type CheckpointStore, STRIPE_EPOCH } from './checkpoin
 import { incremental } from './incremental.js';
 import { RequestBudget } from './request-budget.js';
 import { callStripe } from './stripe-calls.js';
+
 export interface SyncConfig {
   /** Requests per second per account (Stripe allows 100 live, 25 in test mode). */
   budgetLive: number;
