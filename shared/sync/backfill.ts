@@ -105,9 +105,13 @@ export class Backfill {
   /** How many pages should be in flight: enough to use the budget at the observed latency. */
   private target(): number {
     if (this.latencies.length === 0) return 1;
-    const recent = this.latencies.slice(-8);
-    const latency = recent.reduce((a, b) => a + b, 0) / recent.length;
+    // The lower median of the last eight: one slow page (a pause of this process, a retry) does
+    // not split a backfill that one page in flight keeps at its budget.
+    const recent = this.latencies.slice(-8).sort((a, b) => a - b);
+    const latency = recent[Math.floor((recent.length - 1) / 2)] as number;
     const wanted = Math.ceil((this.sync.budget.perSecond * latency * 1.25) / 1000);
+    // The first page alone also carries the connection's setup: it splits only when clearly slow.
+    if (recent.length === 1 && wanted < 3) return 1;
     return Math.max(1, Math.min(this.sync.deps.config.maxSlices, wanted));
   }
 
@@ -153,14 +157,15 @@ export class Backfill {
   }
 
   /**
-   * The first page's latency decides whether to split, and splitting needs the
-   * lower bound. When that page is still out after the latency at which one
-   * page in flight would not use the budget, ask for the bound beside it
-   * rather than after it (a fast Stripe never pays the request).
+   * The first page's latency decides whether to split at once, and splitting
+   * needs the lower bound. When that page is still out after the latency that
+   * would split, ask for the bound beside it rather than after it (a fast
+   * Stripe never pays the request).
    */
   private boundWhenSlow(): () => void {
     if (this.latencies.length > 0 || this.sync.createdFloorRequested) return () => undefined;
-    const slowMs = 1000 / (this.sync.budget.perSecond * 1.25);
+    // As slow as a first page must be to split at once (see target()).
+    const slowMs = 2000 / (this.sync.budget.perSecond * 1.25);
     const timer = setTimeout(() => {
       this.sync.createdFloor().catch(() => undefined);
     }, slowMs);

@@ -224,6 +224,40 @@ describe('backfill', () => {
   });
 });
 
+describe('backfill when one page is slow', () => {
+  it('does not split a backfill that one page in flight keeps at its budget', async () => {
+    const { accountId, orgId, job } = await connectedAccount({
+      balance_transactions: 1500,
+      charges: 0,
+      refunds: 0,
+      invoices: 0,
+      credit_notes: 0,
+      disputes: 0,
+    });
+    // The first page a little slow (a new connection), a later one very slow (a pause): neither is Stripe's pace.
+    for (const [nth, latencyMs] of [
+      [1, 40],
+      [4, 250],
+    ] as const)
+      stack.sandbox.faults.push({
+        id: `once-${nth}`,
+        route: 'GET /v1/balance_transactions',
+        account: accountId,
+        kind: 'latency',
+        nth,
+        latencyMs,
+        seen: 0,
+      });
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const requests = listRequests(stack, accountId, since);
+    // 15 pages and the incremental read: no slice's partial page, and no account lookup for a split.
+    expect(requests.filter((r) => r.route === 'GET /v1/balance_transactions')).toHaveLength(16);
+    expect(requests.filter((r) => r.route === 'GET /v1/account')).toHaveLength(0);
+    await expectConverged(stack, orgId, accountId);
+  });
+});
+
 describe('backfill when every request is slow', () => {
   it("asks for the account's creation time once per run, beside the first page rather than after it", async () => {
     const { accountId, orgId, job } = await connectedAccount({
