@@ -194,9 +194,10 @@ export function resourceForEvent(type: string, object: { object?: unknown }): Re
  * A record's version: when it was observed (the event's `created`, or the
  * second a sync page was fetched), then the object's own latest timestamp,
  * then — for events of one second, which Stripe's timestamps cannot order —
- * their order in Stripe's events list as the sync read it (webhooks, which
- * see one event alone, use 0: the sync's ordered read wins a tie). Zero-padded
- * so DynamoDB compares them as strings in a condition.
+ * their order in Stripe's events list as the sync read it: the pass, then the
+ * position in it (webhooks, which see one event alone, use 0: the sync's
+ * ordered read wins a tie). Zero-padded so DynamoDB compares them as strings
+ * in a condition.
  */
 export function recordVersion(
   observedAt: number,
@@ -205,5 +206,5 @@ export function recordVersion(
   sequence = 0,
 ): string {
   const pad = (n: number, width = 12) => String(Math.max(0, Math.floor(n))).padStart(width, '0');
-  return `${pad(observedAt)}:${pad(def.changedAt(object))}:${pad(sequence, 8)}`;
+  return `${pad(observedAt)}:${pad(def.changedAt(object))}:${pad(sequence, 16)}`;
 }

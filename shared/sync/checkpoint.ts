@@ -24,10 +24,17 @@ export interface Checkpoint {
   slices: Slice[];
   /**
    * The newest object applied (an event, or a balance transaction): the
-   * incremental pass reads what is newer. Null: nothing yet, read from `since`.
+   * incremental pass reads what is newer. Null: nothing yet, read from `since`
+   * (for a resource with events, it is settled when its backfill is done).
    */
   cursor: { id: string; created: number } | null;
   since: number;
+  /**
+   * Incremental passes that applied events: the version of an event's record
+   * ranks by pass, then by position in it (`recordVersion`), so an event read
+   * in a later pass wins a same-second tie with one read earlier.
+   */
+  passes?: number;
   /** Objects stored for this resource so far. */
   total: number;
   updatedAt: string;

@@ -4,6 +4,9 @@ import { type ResourceDef, resourceForEvent, type StripeObject } from '../record
 import type { Checkpoint } from './checkpoint.js';
 import type { SyncRun } from './sync-run.js';
 
+/** Positions within one pass: far more events than one pass reads (30 days of an account's). */
+const PASS_STRIDE = 1_000_000_000;
+
 interface Item {
   id: string;
   created: number;
@@ -32,7 +35,10 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       };
     });
 
-  let sequence = 0;
+  // Same-second events are ordered by where the sync read them: this pass's number (kept in the
+  // checkpoint, so a later pass always ranks above an earlier one), then the position within it.
+  const pass = (checkpoint.passes ?? 0) + 1;
+  let position = 0;
   const apply = async (items: Array<Item & Record<string, unknown>>, observedAt: number) => {
     const objects: Array<{ object: StripeObject; observedAt: number; deleted?: boolean; sequence?: number }> =
       [];
@@ -48,10 +54,11 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
         object,
         observedAt: event.created,
         deleted: event.type.endsWith('.deleted'),
-        sequence: ++sequence,
+        sequence: pass * PASS_STRIDE + ++position,
       });
     }
     checkpoint.total += await run.store(def, objects);
+    if (objects.length > 0) checkpoint.passes = pass;
   };
 
   try {
