@@ -34,18 +34,12 @@ export class Backfill {
     private readonly checkpoint: Checkpoint,
   ) {}
 
-  /** A fresh checkpoint: the snapshot time, and where the incremental pass will later start. */
+  /**
+   * A fresh checkpoint: the snapshot time. Where the incremental pass will
+   * start is settled when the backfill is done (see `run`).
+   */
   static async start(run: SyncRun, def: ResourceDef): Promise<Checkpoint> {
     const snapshotAt = run.nowSeconds() - 1;
-    let cursor: Checkpoint['cursor'] = null;
-    if (def.eventTypes.length > 0) {
-      // The newest event of these types at the snapshot: the incremental pass reads what follows it.
-      const newest = await run.call((stripe) =>
-        stripe.events.list({ limit: 1, types: [...def.eventTypes], created: { lte: snapshotAt } }),
-      );
-      const event = newest.data[0];
-      if (event) cursor = { id: event.id, created: event.created };
-    }
     const checkpoint: Checkpoint = {
       orgId: run.job.orgId,
       resource: def.name,
@@ -53,7 +47,7 @@ export class Backfill {
       phase: 'backfill',
       snapshotAt,
       slices: [{ gte: 0, lt: snapshotAt + 1, done: false }],
-      cursor,
+      cursor: null,
       since: snapshotAt,
       total: 0,
       updatedAt: '',
@@ -71,6 +65,12 @@ export class Backfill {
     await this.saving.catch(() => undefined);
     if (this.failure) throw this.failure;
     if (this.checkpoint.slices.every((s) => s.done)) {
+      if (
+        this.checkpoint.cursor === null &&
+        this.def.eventTypes.length > 0 &&
+        this.objectsSeen + this.checkpoint.total > 0
+      )
+        this.checkpoint.cursor = await this.newestEventAtSnapshot();
       this.checkpoint.phase = 'incremental';
       this.checkpoint.slices = [];
       await this.sync.saveCheckpoint(this.checkpoint);
@@ -199,6 +199,7 @@ export class Backfill {
     let page = await this.fetch(slice, slice.startingAfter);
     for (;;) {
       const last = page.data[page.data.length - 1];
+      this.objectsSeen += page.data.length;
       // Fetch the next page while this one is written; not when the run is about to stop.
       const next = page.hasMore && last && !this.sync.shouldStop() ? this.fetch(slice, last.id) : undefined;
       next?.catch(() => undefined);
@@ -235,6 +236,23 @@ export class Backfill {
   }
 
   private pagesStored = 0;
+  private objectsSeen = 0;
+
+  /**
+   * The newest event of this resource's types at the snapshot: the incremental
+   * pass reads what follows it. Events do not change, so asking once the
+   * backfill is done gives the same answer as asking at its start, and a
+   * resource that turned out empty does not ask at all: its incremental pass
+   * reads every event since the snapshot instead (`Checkpoint.cursor` null).
+   */
+  private async newestEventAtSnapshot(): Promise<Checkpoint['cursor']> {
+    const { snapshotAt } = this.checkpoint;
+    const newest = await this.sync.call((stripe) =>
+      stripe.events.list({ limit: 1, types: [...this.def.eventTypes], created: { lte: snapshotAt } }),
+    );
+    const event = newest.data[0];
+    return event ? { id: event.id, created: event.created } : null;
+  }
 
   /** The slice holding the snapshot's newest objects, before any page of it was stored. */
   private isNewest(slice: Slice): boolean {

@@ -332,6 +332,54 @@ describe('incremental', () => {
     await expectConverged(stack, orgId, accountId, { compareObjects: false });
   });
 
+  it('applies what changed during the backfill; a resource that was empty asks for no events cursor', async () => {
+    const { accountId, orgId, job } = await connectedAccount({
+      balance_transactions: 150,
+      charges: 250,
+      refunds: 0,
+      invoices: 0,
+      credit_notes: 0,
+      disputes: 0,
+    });
+    // Only the sync writes records here: what it misses, nothing else fills in.
+    stack.queues.webhooks.pause();
+    const made: string[] = [];
+    pageHook = (resource, pages) => {
+      if (pages !== 1) return;
+      // A charge created while charges are backfilled; a refund while the (empty) refunds are.
+      if (resource === 'charges' || resource === 'refunds') {
+        const { objects } = stack.sandbox.sandbox.createActivity(
+          accountId,
+          'test',
+          resource === 'charges' ? 'charge' : 'refund',
+        );
+        made.push(...objects.filter((id) => id.startsWith(resource === 'charges' ? 'ch_' : 're_')));
+      }
+    };
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    expect(made).toHaveLength(2);
+    // Each reached the records store in the same run, through its resource's incremental pass.
+    for (const [resource, ids] of [
+      ['charges', made.filter((id) => id.startsWith('ch_'))],
+      ['refunds', made.filter((id) => id.startsWith('re_'))],
+    ] as const) {
+      const stored = await stack.records.versions(orgId, accountId, resource);
+      for (const id of ids) expect([resource, id, stored.has(id)]).toEqual([resource, id, true]);
+    }
+    const cursorLookups = listRequests(stack, accountId, since).filter(
+      (r) => r.route === 'GET /v1/events' && /(^|&)limit=1(&|$)/.test(r.query),
+    );
+    // Charges had objects at the snapshot; refunds, invoices, credit notes and disputes had none.
+    expect(cursorLookups).toHaveLength(1);
+    // What changed in resources already done (the balance transactions of both, the refunded
+    // charge) is read by the next run.
+    pageHook = undefined;
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    await expectConverged(stack, orgId, accountId);
+    stack.queues.webhooks.resume();
+  });
+
   it('backfills a resource again when its events cursor nears the 30-day retention', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     await runSync(stack.syncDeps, job, plenty);
