@@ -50,6 +50,20 @@ function fakeRun(pages: Stripe.Event[][]) {
   return { run, stored };
 }
 
+/** A charges checkpoint past its backfill, its cursor just before the events the tests list. */
+const incrementalCheckpoint = (): Checkpoint => ({
+  orgId: 'org_1',
+  resource: 'charges',
+  connectionId: 'conn_1',
+  phase: 'incremental',
+  snapshotAt: T - 10,
+  slices: [],
+  cursor: { id: 'evt_0', created: T - 10 },
+  since: T - 10,
+  total: 0,
+  updatedAt: '',
+});
+
 describe('incremental passes and same-second events', () => {
   it('an event read in a later pass wins a tie of the same second with one read earlier', async () => {
     // charge.succeeded, then charge.refunded in the same second: Stripe's timestamps cannot order
@@ -58,18 +72,7 @@ describe('incremental passes and same-second events', () => {
       [event('evt_1', 'charge.succeeded', charge(false))],
       [event('evt_2', 'charge.refunded', charge(true))],
     ]);
-    const checkpoint: Checkpoint = {
-      orgId: 'org_1',
-      resource: 'charges',
-      connectionId: 'conn_1',
-      phase: 'incremental',
-      snapshotAt: T - 10,
-      slices: [],
-      cursor: { id: 'evt_0', created: T - 10 },
-      since: T - 10,
-      total: 0,
-      updatedAt: '',
-    };
+    const checkpoint = incrementalCheckpoint();
     await incremental(run, charges, checkpoint);
     expect(stored.get('ch_1')?.object.refunded).toBe(false);
     await incremental(run, charges, checkpoint);
@@ -82,18 +85,7 @@ describe('incremental passes and same-second events', () => {
     const { run, stored } = fakeRun([
       [event('evt_2', 'charge.refunded', charge(true)), event('evt_1', 'charge.succeeded', charge(false))],
     ]);
-    const checkpoint: Checkpoint = {
-      orgId: 'org_1',
-      resource: 'charges',
-      connectionId: 'conn_1',
-      phase: 'incremental',
-      snapshotAt: T - 10,
-      slices: [],
-      cursor: { id: 'evt_0', created: T - 10 },
-      since: T - 10,
-      total: 0,
-      updatedAt: '',
-    };
+    const checkpoint = incrementalCheckpoint();
     await incremental(run, charges, checkpoint);
     expect(stored.get('ch_1')?.object.refunded).toBe(true);
   });
