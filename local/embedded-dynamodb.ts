@@ -16,16 +16,14 @@ export interface EmbeddedDynamo {
  * `path` (in memory when unset). Speaks the DynamoDB wire protocol, so the
  * service's DynamoDB adapters run against it unchanged.
  */
+/** Tables are created, updated and deleted at once (DynamoDB takes seconds; nothing here waits for that). */
+const INSTANT_TABLES = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };
+
 export async function startEmbeddedDynamo(
   options: { path?: string; port?: number; host?: string } = {},
 ): Promise<EmbeddedDynamo> {
   if (options.path) mkdirSync(options.path, { recursive: true });
-  const server = dynalite({
-    ...(options.path ? { path: options.path } : {}),
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-  });
+  const server = dynalite({ ...(options.path ? { path: options.path } : {}), ...INSTANT_TABLES });
   const host = options.host ?? '127.0.0.1';
   server.listen(options.port ?? 0, host);
   await Promise.race([
@@ -51,7 +49,7 @@ export async function startEmbeddedDynamo(
  */
 export async function startDynamoProcess(host = '127.0.0.1'): Promise<EmbeddedDynamo> {
   const script = `
-    const server = require('dynalite')({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const server = require('dynalite')(${JSON.stringify(INSTANT_TABLES)});
     server.listen(0, ${JSON.stringify(host)}, () => process.stdout.write(String(server.address().port) + '\\n'));
     process.stdin.on('end', () => process.exit(0)).resume();
   `;
