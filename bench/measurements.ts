@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -284,6 +285,26 @@ export const BUNDLE_OPTIONS: BuildOptions = {
   logLevel: 'silent',
 };
 
+/**
+ * The floor: each SDK package's client class, exported so that it stays in the bundle.
+ * A bare `import 'pkg'` does not: the AWS SDK's packages declare `"sideEffects": false`,
+ * so esbuild drops them whole, and such a floor would hold none of the clients the
+ * function pays for.
+ */
+function floorClients(packages: Iterable<string>) {
+  const requireFromRoot = createRequire(join(ROOT, 'package.json'));
+  return [...packages].map((pkg) => {
+    if (pkg === 'stripe')
+      return { pkg, names: ['Stripe'], source: `export { default as Stripe } from 'stripe';` };
+    const exports: Record<string, unknown> = requireFromRoot(pkg);
+    const names = Object.keys(exports).filter(
+      (k) => /^[A-Z]\w*Client$/.test(k) && typeof exports[k] === 'function',
+    );
+    if (names.length === 0) throw new Error(`no client class found in ${pkg}`);
+    return { pkg, names, source: `export { ${names.join(', ')} } from ${JSON.stringify(pkg)};` };
+  });
+}
+
 async function bundle(entry: string, outfile: string) {
   const result = await build({ ...BUNDLE_OPTIONS, entryPoints: [entry], outfile, metafile: true });
   if (!result.metafile) throw new Error('esbuild gave no metafile');
@@ -350,22 +371,32 @@ export async function coldStart(runs: number) {
   const names = readdirSync(functionsDir).filter((n) => statSync(join(functionsDir, n)).isDirectory());
   const functions: Record<
     string,
-    { bytes: number; initMs: number; floorInitMs: number; ratio: number; includesStripe: boolean }
+    {
+      bytes: number;
+      initMs: number;
+      floorInitMs: number;
+      ratio: number;
+      includesStripe: boolean;
+      floorBytes: number;
+      floorClients: string[];
+    }
   > = {};
   for (const name of names) {
     const out = join(dir, name, 'index.mjs');
     mkdirSync(join(dir, name), { recursive: true });
     const meta = await bundle(join(functionsDir, name, 'index.ts'), out);
+    // The metafile's inputs list every module esbuild read, also those tree-shaken
+    // away; only the output's inputs with bytes in it are in the bundle.
+    const output = Object.values(meta.outputs).find((o) => o.entryPoint);
+    if (!output) throw new Error(`esbuild gave no output for ${name}`);
     const packages = new Set<string>();
-    for (const input of Object.keys(meta.inputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
       const match = input.match(SDK);
-      if (match?.[1]) packages.add(match[1]);
+      if (match?.[1] && bytesInOutput > 0) packages.add(match[1]);
     }
     const floorEntry = join(dir, name, 'floor-entry.mjs');
-    writeFileSync(
-      floorEntry,
-      [...packages].map((p) => `import ${JSON.stringify(p)};`).join('\n') || '// no SDK client',
-    );
+    const clients = floorClients(packages);
+    writeFileSync(floorEntry, clients.map((c) => c.source).join('\n') || '// no SDK client');
     const floorOut = join(dir, name, 'floor.mjs');
     await build({
       ...BUNDLE_OPTIONS,
@@ -380,6 +411,8 @@ export async function coldStart(runs: number) {
       floorInitMs: round(floorInitMs),
       ratio: round(initMs / Math.max(0.01, floorInitMs)),
       includesStripe: packages.has('stripe'),
+      floorBytes: statSync(floorOut).size,
+      floorClients: clients.flatMap((c) => c.names).sort(),
     };
   }
   return {
@@ -394,7 +427,7 @@ export async function coldStart(runs: number) {
  * one part added at a time (bench/cold-start/*.ts), in ms over that floor.
  */
 async function coldStartBreakdown(dir: string, runs: number) {
-  const parts = ['floor', 'clients', 'zod', 'logger', 'http-chain'] as const;
+  const parts = ['floor', 'clients', 'zod', 'logger', 'http-chain', 'stack'] as const;
   const files = await Promise.all(
     parts.map(async (part) => {
       const out = join(dir, 'parts', `${part}.mjs`);
@@ -410,6 +443,8 @@ async function coldStartBreakdown(dir: string, runs: number) {
     zodConfigMs: over(1),
     powertoolsLoggerMs: over(2),
     middyChainMs: over(3),
+    librariesOnlyMs: over(4),
+    librariesOnlyRatio: round((rest[4] ?? 0) / Math.max(0.01, floor)),
   };
 }
 

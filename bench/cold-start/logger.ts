@@ -1,5 +1,5 @@
 // The floor plus the service's Powertools logger.
-import '@aws-sdk/client-dynamodb';
-import '@aws-sdk/lib-dynamodb';
+export { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+export { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export { logger } from '../../shared/logger.js';

@@ -41,11 +41,27 @@ it('runs every benchmark and reports every key as a number', async () => {
       floorInitMs: expect.any(Number),
       ratio: expect.any(Number),
       includesStripe: expect.any(Boolean),
+      floorBytes: expect.any(Number),
+      floorClients: expect.any(Array),
     });
   }
+  // Each floor holds the clients its function uses: a floor of bare imports held none
+  // but DynamoDB's, since the SDK's packages are side-effect free and esbuild drops them.
+  const { status, 'oauth-callback': callback } = results.coldStart.functions;
+  expect(status?.floorClients).toEqual(['DynamoDBClient', 'DynamoDBDocumentClient']);
+  expect(callback?.floorClients).toEqual([
+    'DynamoDBClient',
+    'DynamoDBDocumentClient',
+    'SQSClient',
+    'SecretsManagerClient',
+  ]);
+  expect(callback?.floorBytes).toBeGreaterThan((status?.floorBytes ?? 0) + 20_000);
+  expect(results.coldStart.functions['webhook-intake']?.floorClients).toContain('Stripe');
   expect(Object.keys(results.coldStart.breakdown).sort()).toEqual([
     'createClientsMs',
     'floorMs',
+    'librariesOnlyMs',
+    'librariesOnlyRatio',
     'middyChainMs',
     'powertoolsLoggerMs',
     'zodConfigMs',
