@@ -155,11 +155,12 @@ export function table(results: Results): string {
   const lines = rows.map(([k, v, t]) => `${k.padEnd(width)}  ${v.padStart(16)}  ${t}`);
   const cold = Object.entries(results.coldStart.functions).map(
     ([name, f]) =>
-      `  ${name.padEnd(18)} ${String(f.bytes).padStart(9)} B  init ${String(f.initMs).padStart(7)} ms  floor ${String(f.floorInitMs).padStart(7)} ms  ×${f.ratio}${f.includesStripe ? '  (stripe)' : ''}`,
+      `  ${name.padEnd(18)} ${String(f.bytes).padStart(9)} B  init ${String(f.initMs).padStart(7)} ms  floor ${String(f.floorInitMs).padStart(7)} ms  ×${f.ratio}  floor: ${f.floorClients.join(', ') || 'none'}`,
   );
   const b = results.coldStart.breakdown;
   const parts = `  over a ${b.floorMs} ms DynamoDB floor: create clients +${b.createClientsMs}, zod config +${b.zodConfigMs}, Powertools logger +${b.powertoolsLoggerMs}, middy chain (with logger) +${b.middyChainMs} ms`;
-  return [...lines, 'cold start per function:', ...cold, parts].join('\n');
+  const libraries = `  the libraries alone (client, zod config, middy, logger), none of the service's code: +${b.librariesOnlyMs} ms, ×${b.librariesOnlyRatio}`;
+  return [...lines, 'cold start per function:', ...cold, parts, libraries].join('\n');
 }
 
 async function main() {
