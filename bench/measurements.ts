@@ -294,14 +294,13 @@ export const BUNDLE_OPTIONS: BuildOptions = {
 function floorClients(packages: Iterable<string>) {
   const requireFromRoot = createRequire(join(ROOT, 'package.json'));
   return [...packages].map((pkg) => {
-    if (pkg === 'stripe')
-      return { pkg, names: ['Stripe'], source: `export { default as Stripe } from 'stripe';` };
+    if (pkg === 'stripe') return { names: ['Stripe'], source: `export { default as Stripe } from 'stripe';` };
     const exports: Record<string, unknown> = requireFromRoot(pkg);
     const names = Object.keys(exports).filter(
       (k) => /^[A-Z]\w*Client$/.test(k) && typeof exports[k] === 'function',
     );
     if (names.length === 0) throw new Error(`no client class found in ${pkg}`);
-    return { pkg, names, source: `export { ${names.join(', ')} } from ${JSON.stringify(pkg)};` };
+    return { names, source: `export { ${names.join(', ')} } from ${JSON.stringify(pkg)};` };
   });
 }
 
