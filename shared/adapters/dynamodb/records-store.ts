@@ -5,6 +5,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  paginateQuery,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { recordKeys } from '../../data/keys.js';
@@ -242,24 +243,21 @@ export class DynamoRecordsStore implements RecordsStore {
 
   async versions(orgId: string, accountId: string, resource: ResourceName): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: {
-            ':pk': recordKeys.partition(orgId, accountId),
-            ':prefix': `${resource}#`,
-          },
-          ProjectionExpression: 'objectId, version',
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': recordKeys.partition(orgId, accountId),
+          ':prefix': `${resource}#`,
+        },
+        ProjectionExpression: 'objectId, version',
+      },
+    );
+    for await (const page of pages)
       for (const item of page.Items ?? [])
         if (item.objectId) out.set(item.objectId as string, item.version as string);
-      start = page.LastEvaluatedKey;
-    } while (start);
     return out;
   }
 }
