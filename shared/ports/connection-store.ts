@@ -11,6 +11,16 @@ export class VersionConflictError extends Error {
   override name = 'VersionConflictError';
 }
 
+/** A status change for `ConnectionStore.transition`. */
+export interface StatusTransition {
+  connectionId: string;
+  to: ConnectionStatus;
+  reason: string;
+  /** The statuses it may leave; any when absent. */
+  from?: ConnectionStatus[];
+  at: string;
+}
+
 /**
  * Service state in DynamoDB: OAuth states, connections and the account index.
  * Only single-item conditional writes: every multi-item flow is ordered so a
@@ -34,16 +44,7 @@ export interface ConnectionStore {
    * `from`. Leaving `connected` takes it out of the nightly index. Returns the
    * updated connection, or undefined when the condition did not hold.
    */
-  transition(
-    orgId: string,
-    change: {
-      connectionId: string;
-      to: ConnectionStatus;
-      reason: string;
-      from?: ConnectionStatus[];
-      at: string;
-    },
-  ): Promise<Connection | undefined>;
+  transition(orgId: string, change: StatusTransition): Promise<Connection | undefined>;
   /** Sets fields of the connection's sync status, if it is still connection `connectionId`. False otherwise. */
   updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean>;
   /** Notes an app event Stripe sent about this connection (`account.application.authorized`). */

@@ -10,14 +10,12 @@ import {
 import * as z from 'zod/mini';
 import '../../zod-locale.js';
 import { CONNECTED_INDEX, connectedIndexKeys, keys } from '../../data/keys.js';
-import type {
-  AccountLink,
-  Connection,
-  ConnectionStatus,
-  OAuthState,
-  SyncStatus,
-} from '../../domain/connection.js';
-import { type ConnectionStore, VersionConflictError } from '../../ports/connection-store.js';
+import type { AccountLink, Connection, OAuthState, SyncStatus } from '../../domain/connection.js';
+import {
+  type ConnectionStore,
+  type StatusTransition,
+  VersionConflictError,
+} from '../../ports/connection-store.js';
 import { conditionalWrite, isConditionFailure } from './document-client.js';
 
 const syncSchema = z.object({
@@ -163,16 +161,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
-  async transition(
-    orgId: string,
-    change: {
-      connectionId: string;
-      to: ConnectionStatus;
-      reason: string;
-      from?: ConnectionStatus[];
-      at: string;
-    },
-  ): Promise<Connection | undefined> {
+  async transition(orgId: string, change: StatusTransition): Promise<Connection | undefined> {
     const values: Record<string, unknown> = {
       ':cid': change.connectionId,
       ':to': change.to,
