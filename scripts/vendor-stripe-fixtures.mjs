@@ -1,8 +1,9 @@
 // Copies the Stripe example objects the sandbox builds on out of the team's
 // fixtures (../shared/stripe-fixtures/fixtures3.json, from Stripe's public
 // OpenAPI repository) into the repo, so `npm start` needs nothing outside it.
-// Run again when the team's fixtures change; test/unit/sandbox-shapes.test.ts
-// compares the sandbox's objects with the team's file.
+// Run again when the team's fixtures change (`node scripts/vendor-stripe-fixtures.mjs`);
+// test/unit/sandbox-shapes.test.ts compares the sandbox's objects with this vendored
+// copy, so no test needs anything outside the repo.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,24 @@ const wanted = [
   'dispute',
   'event',
   'application',
+  // The revenue objects (customers, catalogue, subscriptions, payments, payouts).
+  'customer',
+  'product',
+  'price',
+  'coupon',
+  'discount',
+  'subscription',
+  'subscription_item',
+  'subscription_schedule',
+  'invoice_payment',
+  'payout',
+  'deleted_customer',
+  'deleted_product',
+  'deleted_price',
+  'deleted_coupon',
+  'deleted_discount',
+  'deleted_invoice',
+  'deleted_subscription_item',
 ];
 const { resources } = JSON.parse(readFileSync(source, 'utf8'));
 const out = {};

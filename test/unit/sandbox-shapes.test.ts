@@ -1,25 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AccountData } from '../../local/stripe-sandbox/account-data.js';
 import { Sandbox } from '../../local/stripe-sandbox/sandbox.js';
+import vendored from '../../local/stripe-sandbox/stripe-fixtures.json';
 
 /**
- * The sandbox's objects must carry the fields of Stripe's own examples (the
- * team's copy of Stripe's OpenAPI fixtures, beside the repo in ../shared).
+ * The sandbox's objects must carry the fields of Stripe's own examples: the
+ * copy of Stripe's OpenAPI fixtures that scripts/vendor-stripe-fixtures.mjs
+ * writes into the repo (a fresh clone has nothing beside it to read).
  */
-const FIXTURES =
-  process.env.STRIPE_FIXTURES ??
-  join(__dirname, '..', '..', '..', 'shared', 'stripe-fixtures', 'fixtures3.json');
-
 function load(): Record<string, Record<string, unknown>> {
-  if (!existsSync(FIXTURES)) {
-    throw new Error(
-      `Stripe's fixtures are missing at ${FIXTURES}; set STRIPE_FIXTURES to fixtures3.json from github.com/stripe/openapi`,
-    );
-  }
-  return (
-    JSON.parse(readFileSync(FIXTURES, 'utf8')) as { resources: Record<string, Record<string, unknown>> }
-  ).resources;
+  return (vendored as { resources: Record<string, Record<string, unknown>> }).resources;
 }
 
 const keys = (o: object) => Object.keys(o).sort();
