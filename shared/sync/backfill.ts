@@ -11,6 +11,23 @@ interface Page {
 }
 
 /**
+ * How many pages of a backfill to keep in flight, from Stripe's latency so far
+ * (milliseconds per page, oldest first): enough to use the budget. The lower
+ * median of the last eight, so one slow page (a pause of this process, a
+ * retry) does not split a backfill that one page in flight keeps at its
+ * budget; the first page alone also carries the connection's setup, so it
+ * splits only when clearly slow.
+ */
+export function pagesInFlight(latencies: readonly number[], perSecond: number, maxSlices: number): number {
+  if (latencies.length === 0) return 1;
+  const recent = latencies.slice(-8).sort((a, b) => a - b);
+  const latency = recent[Math.floor((recent.length - 1) / 2)] as number;
+  const wanted = Math.ceil((perSecond * latency * 1.25) / 1000);
+  if (recent.length === 1 && wanted < 3) return 1;
+  return Math.max(1, Math.min(maxSlices, wanted));
+}
+
+/**
  * A resource's backfill: newest first, `limit=100`, bounded by the snapshot
  * time fixed at the start. One slice at first, the next page fetched while the
  * current one is written. When pages are slow (the request budget would allow
@@ -104,15 +121,7 @@ export class Backfill {
 
   /** How many pages should be in flight: enough to use the budget at the observed latency. */
   private target(): number {
-    if (this.latencies.length === 0) return 1;
-    // The lower median of the last eight: one slow page (a pause of this process, a retry) does
-    // not split a backfill that one page in flight keeps at its budget.
-    const recent = this.latencies.slice(-8).sort((a, b) => a - b);
-    const latency = recent[Math.floor((recent.length - 1) / 2)] as number;
-    const wanted = Math.ceil((this.sync.budget.perSecond * latency * 1.25) / 1000);
-    // The first page alone also carries the connection's setup: it splits only when clearly slow.
-    if (recent.length === 1 && wanted < 3) return 1;
-    return Math.max(1, Math.min(this.sync.deps.config.maxSlices, wanted));
+    return pagesInFlight(this.latencies, this.sync.budget.perSecond, this.sync.deps.config.maxSlices);
   }
 
   private launch(slice: Slice) {
@@ -204,9 +213,12 @@ export class Backfill {
       const next = page.hasMore && last && !this.sync.shouldStop() ? this.fetch(slice, last.id) : undefined;
       next?.catch(() => undefined);
       if (last) {
+        // A page asked for before a split can reach below this slice's new lower bound: those
+        // objects are another slice's to store (and count), not this one's.
+        const mine = page.data.filter((object) => (object.created ?? slice.gte) >= slice.gte);
         const created = await this.sync.store(
           this.def,
-          page.data.map((object) => ({ object, observedAt: page.observedAt })),
+          mine.map((object) => ({ object, observedAt: page.observedAt })),
         );
         this.checkpoint.total += created;
         if (this.checkpoint.cursor === null && this.def.eventTypes.length === 0 && this.isNewest(slice)) {

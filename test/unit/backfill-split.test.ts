@@ -1,0 +1,41 @@
+import { pagesInFlight } from '../../shared/sync/backfill.js';
+
+/**
+ * Whether a backfill splits is decided from Stripe's latency; here the
+ * latencies are given, so the decision is checked without depending on how
+ * fast this machine happens to be.
+ */
+describe('how many backfill pages to keep in flight', () => {
+  const budget = 25;
+  const maxSlices = 12;
+  const decisions = (latencies: number[]) =>
+    latencies.map((_, i) => pagesInFlight(latencies.slice(0, i + 1), budget, maxSlices));
+
+  it('keeps one page in flight before any page came back', () => {
+    expect(pagesInFlight([], budget, maxSlices)).toBe(1);
+  });
+
+  it('does not split for one slow first page (a new connection) or one very slow later page (a pause)', () => {
+    // 15 pages: the first 40 ms, the 4th 250 ms, the rest as fast as a local Stripe.
+    const latencies = Array.from({ length: 15 }, (_, i) => (i === 0 ? 40 : i === 3 ? 250 : 8));
+    expect(decisions(latencies)).toEqual(Array(15).fill(1));
+  });
+
+  it('splits at once when the first page is clearly slow, as many as the budget can use', () => {
+    // 300 ms a page at 25 requests/s: ceil(25 × 0.3 × 1.25) = 10 pages in flight.
+    expect(pagesInFlight([300], budget, maxSlices)).toBe(10);
+    expect(pagesInFlight([300, 300, 300], budget, maxSlices)).toBe(10);
+  });
+
+  it('follows Stripe when it becomes slow for good, and back when it is fast again', () => {
+    const slow = Array(8).fill(400);
+    expect(pagesInFlight([8, 8, 8, 8, ...slow.slice(0, 3)], budget, maxSlices)).toBe(1);
+    expect(pagesInFlight([8, 8, 8, 8, ...slow], budget, maxSlices)).toBe(maxSlices);
+    expect(pagesInFlight([...slow, ...Array(8).fill(8)], budget, maxSlices)).toBe(1);
+  });
+
+  it('never exceeds the configured slices, and never splits when splitting is off', () => {
+    expect(pagesInFlight([5000, 5000], budget, maxSlices)).toBe(maxSlices);
+    expect(pagesInFlight([5000, 5000], budget, 1)).toBe(1);
+  });
+});
