@@ -13,6 +13,8 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   resolver: '<rootDir>/test/support/resolver.cjs',
   setupFilesAfterEnv: ['<rootDir>/test/support/log-capture.ts'],
+  // A loaded two-core machine is slow: files with heavier tests set their own, longer timeouts.
+  testTimeout: 30_000,
 };
 module.exports = {
   projects: [

@@ -9,6 +9,7 @@ import {
   DEMO_ACCOUNT,
   decide,
   followCallback,
+  settle,
   startConnect,
   startTestStack,
   type TestClock,
@@ -31,12 +32,6 @@ afterEach(() => {
   expect(faults.pending()).toBe(0); // every planned fault happened
   faults.clear();
 });
-
-const settle = async () => {
-  await stack.sandbox.sandbox.webhooksIdle();
-  await stack.queues.webhooks.idle();
-  await stack.queues.sync.idle();
-};
 
 describe('the callback, each step failing', () => {
   it.each([
@@ -126,7 +121,7 @@ describe('webhooks, each step failing once: no event lost', () => {
     await waitForSync(stack, org);
     faults.fail(adapter, method);
     const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
-    await settle();
+    await settle(stack, ['webhooks', 'sync']);
     expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string)).toMatchObject({
       source: expect.any(String),
     });

@@ -5,6 +5,7 @@ import {
   BAKERY_ACCOUNT,
   connectOrg,
   DEMO_ACCOUNT,
+  SETTLE_MS,
   startTestStack,
   tokenFor,
 } from '../support/local-stack.js';
@@ -51,7 +52,7 @@ async function everyRoute(actor: 'a' | 'b') {
       { account: ACCOUNTS[actor] },
     ),
   );
-  await stack.queues.webhooks.idle();
+  await stack.queues.webhooks.idle(SETTLE_MS);
   for (const role of ['admin', 'member'] as const) {
     const token = await tokenFor(stack, orgId, role);
     for (const route of routes) {
@@ -76,7 +77,7 @@ describe.each([
     const bodies = await everyRoute(actor);
     expect(bodies.join('\n')).not.toContain(ACCOUNTS[other]);
     expect(bodies.join('\n')).not.toContain(ORGS[other]);
-    await stack.queues.sync.idle();
+    await stack.queues.sync.idle(SETTLE_MS);
     expect(await snapshot(other)).toBe(before);
     expect(
       await stack.records.get(ORGS[other], ACCOUNTS[other], 'charges', `ch_iso_${actor}`),

@@ -1,10 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_TABLES } from '../../local/stack.js';
-import { spawnLocalStack, startLocalProcess, stopProcess } from '../support/local-process.js';
+import {
+  NODE_TSX,
+  type SpawnedProcess,
+  spawnCommand,
+  spawnLocalStack,
+  startLocalProcess,
+  stopProcess,
+  whenStarted,
+} from '../support/local-process.js';
 
 jest.setTimeout(120_000);
 
@@ -14,6 +23,72 @@ const dynamo = (endpoint: string) =>
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+
+/** True once nothing accepts connections on the port (refused). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+async function allFreeWithin(ports: number[], ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const busy: number[] = [];
+    for (const port of ports) if (!(await portFree(port))) busy.push(port);
+    if (busy.length === 0 || Date.now() > deadline) return busy;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function printed(proc: SpawnedProcess, pattern: RegExp, timeoutMs = 90_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = proc.output().match(pattern);
+    if (match) return match;
+    if (proc.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`no ${pattern} in output:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the npm scripts stop whole on SIGTERM to the PID that was started', () => {
+  it('npm start: every port is free within a few seconds of SIGTERM to npm', async () => {
+    const proc = await whenStarted(
+      spawnCommand(['npm', 'start'], { DATA_DIR: mkdtempSync(join(tmpdir(), 'sigterm-')) }),
+    );
+    const ports = [proc.url, proc.sandboxUrl, proc.dynamoEndpoint].map((url) => Number(new URL(url).port));
+    expect(await allFreeWithin(ports, 0)).toEqual(ports); // all three are listening
+    proc.child.kill('SIGTERM');
+    expect(await allFreeWithin(ports, 8000)).toEqual([]);
+    await proc.exit;
+    expect(proc.output()).toContain('Stopped.');
+  });
+
+  it('npm run sandbox: its port is free within a few seconds of SIGTERM to npm', async () => {
+    const proc = spawnCommand(['npm', 'run', 'sandbox', '--', '--memory'], {});
+    const [, url] = await printed(proc, /Stripe sandbox listening on (http:\/\/\S+)/);
+    const port = Number(new URL(url as string).port);
+    expect(await portFree(port)).toBe(false);
+    proc.child.kill('SIGTERM');
+    expect(await allFreeWithin([port], 8000)).toEqual([]);
+    await proc.exit;
+  });
+
+  it('a stack whose parent dies without a signal (npm killed) stops by itself', async () => {
+    const proc = await whenStarted(
+      spawnCommand(['npm', 'start'], { DATA_DIR: mkdtempSync(join(tmpdir(), 'orphan-')) }),
+    );
+    const ports = [proc.url, proc.sandboxUrl, proc.dynamoEndpoint].map((url) => Number(new URL(url).port));
+    proc.child.kill('SIGKILL');
+    expect(await allFreeWithin(ports, 10_000)).toEqual([]);
+  });
+});
 
 describe('npm start (the local stack as a process)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'local-stack-'));
@@ -90,14 +165,11 @@ describe('npm start (the local stack as a process)', () => {
   it('npm run token prints a JWT the running stack accepts', async () => {
     const proc = await startLocalProcess({ DATA_DIR: dataDir });
     try {
-      const token = execFileSync(
-        join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx'),
-        ['local/token.ts', '--org', 'org_1', '--role', 'admin'],
-        {
-          cwd: join(__dirname, '..', '..'),
-          env: { ...process.env, DATA_DIR: dataDir },
-        },
-      )
+      const [node, ...loader] = NODE_TSX;
+      const token = execFileSync(node, [...loader, 'local/token.ts', '--org', 'org_1', '--role', 'admin'], {
+        cwd: join(__dirname, '..', '..'),
+        env: { ...process.env, DATA_DIR: dataDir },
+      })
         .toString()
         .trim();
       const [, payload] = token.split('.');

@@ -6,6 +6,9 @@ import Stripe from 'stripe';
 import type { StripeSandbox } from '../../local/stripe-sandbox/server.js';
 import { connectAccount, oauthToken, startTestSandbox, stripeFor } from '../support/sandbox.js';
 
+// Generating accounts of a quarter of a million objects takes seconds on a loaded machine.
+jest.setTimeout(120_000);
+
 const ACCOUNT = 'acct_1SbxTestAccount01';
 const OTHER = 'acct_1SbxOtherAccount2';
 const COUNTS = {

@@ -13,6 +13,7 @@ import {
   BAKERY_ACCOUNT,
   connectOrg,
   DEMO_ACCOUNT,
+  settle,
   startTestStack,
   type TestClock,
   tokenFor,
@@ -72,10 +73,6 @@ const charge = (id: string, extra: Record<string, unknown> = {}) => ({
   status: 'succeeded',
   ...extra,
 });
-const settle = async () => {
-  await stack.sandbox.sandbox.webhooksIdle();
-  await stack.queues.webhooks.idle();
-};
 let n = 0;
 const newOrg = () => `org_hook_${++n}`;
 
@@ -240,7 +237,7 @@ describe('processing', () => {
       created: 1_800_000_060,
     });
     for (const e of [newer, older, sameSecond]) expect((await deliverSigned(stack, e)).status).toBe(200);
-    await settle();
+    await settle(stack);
     const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_order');
     expect(stored?.object.amount_refunded).toBe(500);
   });
@@ -257,7 +254,7 @@ describe('processing', () => {
       { account: DEMO_ACCOUNT },
     );
     expect((await deliverSigned(stack, event)).status).toBe(200);
-    await settle();
+    await settle(stack);
     for (const org of [orgA, orgB]) {
       const view = await api(stack, 'GET', '/v1/integrations/stripe/status', {
         token: await tokenFor(stack, org, 'member'),
@@ -340,14 +337,14 @@ describe('processing', () => {
       stack,
       stripeEvent('charge.succeeded', charge('ch_healthy'), { account: BAKERY_ACCOUNT }),
     );
-    await settle();
+    await settle(stack);
     failAlways.delete('ch_poison');
     expect(stack.queues.webhooks.deadLetters.length).toBe(dead + 1);
     expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_healthy')).toBeDefined();
     expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_poison')).toBeUndefined();
     // Redriven once the fault is gone, it is processed.
     stack.queues.webhooks.redrive();
-    await settle();
+    await settle(stack);
     expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_poison')).toBeDefined();
   });
 });
@@ -357,7 +354,7 @@ describe('end to end through the sandbox', () => {
     const org = newOrg();
     await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
     const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
-    await settle();
+    await settle(stack);
     const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string);
     expect(stored).toMatchObject({
       source: 'webhook',
@@ -370,7 +367,7 @@ describe('end to end through the sandbox', () => {
     const org = newOrg();
     await connectOrg(stack, org, { account: BAKERY_ACCOUNT, body: { mode: 'live' } });
     expect(stack.sandbox.sandbox.uninstall(BAKERY_ACCOUNT, 'live')).toBe(true);
-    await settle();
+    await settle(stack);
     expect((await stack.store.getConnection(org))?.status).toBe('revoked');
     const delivery = stack.sandbox.sandbox.deliveries.at(-1);
     expect(delivery?.status).toBe(200);
@@ -410,7 +407,7 @@ describe('end to end through the sandbox', () => {
       }),
     );
     expect(statuses.every((s) => s === 200)).toBe(true);
-    await settle();
+    await settle(stack);
     expect(failOnce.size).toBe(0); // every injected failure happened, and was retried
     const stored = await stack.records.versions(org, BAKERY_ACCOUNT, 'charges');
     const ids = distinct.map((e) => e.data.object.id as string);
@@ -421,5 +418,5 @@ describe('end to end through the sandbox', () => {
     expect(ids.filter((id) => writesPerObject.get(id) !== orgs)).toEqual([]);
     // Processed exactly once each: one completed claim per distinct event, duplicates never handled.
     expect(distinct.filter((e) => completions.get(e.id) !== 1).map((e) => e.id)).toEqual([]);
-  });
+  }, 600_000);
 });

@@ -3,20 +3,25 @@ import { join } from 'node:path';
 import { findSecrets } from './log-capture.js';
 
 const ROOT = join(__dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+/** How package.json's scripts run TypeScript: one node process with tsx as its loader. */
+export const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
-export interface RunningProcess {
+export interface SpawnedProcess {
   child: ChildProcess;
   output: () => string;
-  url: string;
-  dynamoEndpoint: string;
-  sandboxUrl: string;
   exit: Promise<number | null>;
 }
 
-/** Runs `npm start`'s entry as a child process (on free ports unless told otherwise). */
-export function spawnLocalStack(env: Record<string, string>, args: string[] = []) {
-  const child = spawn(TSX, [join(ROOT, 'local', 'start.ts'), ...args], {
+export interface RunningProcess extends SpawnedProcess {
+  url: string;
+  dynamoEndpoint: string;
+  sandboxUrl: string;
+}
+
+/** Runs a command in the repo (on free ports unless told otherwise), collecting its output. */
+export function spawnCommand(command: readonly string[], env: Record<string, string>): SpawnedProcess {
+  const [file, ...args] = command as [string, ...string[]];
+  const child = spawn(file, args, {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', DYNAMODB_PORT: '0', STRIPE_SANDBOX_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,12 +37,14 @@ export function spawnLocalStack(env: Record<string, string>, args: string[] = []
   return { child, output: () => output, exit };
 }
 
-export async function startLocalProcess(
-  env: Record<string, string>,
-  args: string[] = [],
-): Promise<RunningProcess> {
-  const proc = spawnLocalStack(env, args);
-  const deadline = Date.now() + 60_000;
+/** Runs `npm start`'s entry as a child process, as its script does. */
+export function spawnLocalStack(env: Record<string, string>, args: string[] = []): SpawnedProcess {
+  return spawnCommand([...NODE_TSX, join(ROOT, 'local', 'start.ts'), ...args], env);
+}
+
+/** Waits until a spawned local stack says it is ready; its URLs from what it printed. */
+export async function whenStarted(proc: SpawnedProcess, timeoutMs = 90_000): Promise<RunningProcess> {
+  const deadline = Date.now() + timeoutMs;
   while (!proc.output().includes('Press Ctrl+C')) {
     if (proc.child.exitCode !== null)
       throw new Error(`local stack exited ${proc.child.exitCode}:\n${proc.output()}`);
@@ -60,11 +67,14 @@ export async function startLocalProcess(
   };
 }
 
-export async function stopProcess(proc: {
-  child: ChildProcess;
-  exit: Promise<number | null>;
-  output: () => string;
-}) {
+export async function startLocalProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<RunningProcess> {
+  return whenStarted(spawnLocalStack(env, args));
+}
+
+export async function stopProcess(proc: SpawnedProcess) {
   if (proc.child.exitCode === null) proc.child.kill('SIGTERM');
   const code = await proc.exit;
   const leaks = findSecrets(proc.output());

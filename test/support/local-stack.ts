@@ -38,6 +38,19 @@ export async function startTestStack(
   return Object.assign(stack, { clock });
 }
 
+/**
+ * How long the settle helpers wait: long enough for a loaded two-core
+ * machine. A test's own jest timeout is the limit that matters; this one only
+ * turns a hang into a message that says what was still busy.
+ */
+export const SETTLE_MS = 300_000;
+
+/** Waits until the sandbox has delivered every webhook and the given local queues are drained. */
+export async function settle(stack: LocalStack, queues: ReadonlyArray<'webhooks' | 'sync'> = ['webhooks']) {
+  await stack.sandbox.sandbox.webhooksIdle(SETTLE_MS);
+  for (const queue of queues) await stack.queues[queue].idle(SETTLE_MS);
+}
+
 export const DEMO_ACCOUNT = 'acct_1SbxDemoRoasters01';
 export const BAKERY_ACCOUNT = 'acct_1SbxSmallBakery002';
 
