@@ -1,5 +1,6 @@
 import { ConfigError } from '../shared/config.js';
 import { loadLocalConfig } from './config.js';
+import { stopOnSignals } from './process-lifetime.js';
 
 /** `npm start`: the whole service on this machine. `--memory` keeps nothing on disk. */
 async function main() {
@@ -21,22 +22,11 @@ async function main() {
   console.log('  Dev token          npm run --silent token -- --org org_1 --role admin');
   console.log('Press Ctrl+C to stop.');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: stopping…`);
-    const force = setTimeout(() => {
-      console.error('Shutdown took too long; exiting.');
-      process.exit(1);
-    }, 10_000);
-    force.unref();
+  stopOnSignals(async (reason) => {
+    console.log(`${reason}: stopping…`);
     await stack.close();
     console.log('Stopped.');
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
 }
 
 main().catch((error: unknown) => {

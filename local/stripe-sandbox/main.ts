@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { stopOnSignals } from '../process-lifetime.js';
 import { startStripeSandbox } from './server.js';
 
 /** `npm run sandbox`: the offline Stripe alone, on STRIPE_SANDBOX_PORT (default 12111). */
@@ -32,12 +33,7 @@ async function main() {
   console.log(
     `  test install link:    ${sandbox.url}/oauth/v2/chnlink_sandboxtest/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=…`,
   );
-  const stop = async () => {
-    await sandbox.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(() => sandbox.close());
 }
 
 main().catch((error) => {
