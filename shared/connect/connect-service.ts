@@ -59,7 +59,7 @@ export interface CallbackQuery {
 
 export interface StatusView {
   status: 'not_connected' | Connection['status'];
-  account: { id: string; livemode: boolean } | null;
+  account: { id: string; name: string | null; livemode: boolean } | null;
   connectedAt: string | null;
   sync: Pick<Connection['sync'], 'state' | 'lastSuccessAt' | 'lastError' | 'counts' | 'progress'>;
 }
@@ -287,7 +287,11 @@ export async function connectionStatus(deps: { store: ConnectionStore }, orgId: 
   const { state, lastSuccessAt, lastError, counts, progress } = connection.sync;
   return {
     status: connection.status,
-    account: { id: connection.accountId, livemode: connection.livemode },
+    account: {
+      id: connection.accountId,
+      name: connection.accountName ?? null,
+      livemode: connection.livemode,
+    },
     connectedAt: connection.connectedAt,
     sync: { state, lastSuccessAt, lastError, counts, progress },
   };

@@ -41,6 +41,12 @@ export interface Connection {
   /** Why the status is what it is (`invalid_grant`, `deauthorized`, `user`). */
   statusReason: string | null;
   accountId: string;
+  /**
+   * The account's name as its Dashboard shows it (`settings.dashboard.display_name`,
+   * else `business_profile.name`): read by the first sync run. Undefined until then;
+   * null when the account has none.
+   */
+  accountName?: string | null;
   livemode: boolean;
   scope: string;
   /** The Secrets Manager secret holding the tokens; null once deleted. */

@@ -28,7 +28,7 @@ export const callbackQuerySchema = z.object({
 
 export const statusResponseSchema = z.object({
   status: z.enum(['not_connected', 'connected', 'needs_reauth', 'revoked', 'disconnected']),
-  account: z.nullable(z.object({ id: z.string(), livemode: z.boolean() })),
+  account: z.nullable(z.object({ id: z.string(), name: z.nullable(z.string()), livemode: z.boolean() })),
   connectedAt: z.nullable(z.iso.datetime()),
   sync: z.object({
     state: z.enum(['idle', 'queued', 'running', 'failed']),

@@ -47,6 +47,8 @@ export interface ConnectionStore {
   transition(orgId: string, change: StatusTransition): Promise<Connection | undefined>;
   /** Sets fields of the connection's sync status, if it is still connection `connectionId`. False otherwise. */
   updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean>;
+  /** Records the account's display name, if it is still connection `connectionId`. */
+  noteAccountName(orgId: string, connectionId: string, name: string | null): Promise<boolean>;
   /** Notes an app event Stripe sent about this connection (`account.application.authorized`). */
   noteAppEvent(
     orgId: string,

@@ -128,29 +128,51 @@ export class SyncRun {
   /** Stripe's latency (without budget waits), a moving average. */
   latencyMs: number | undefined;
 
-  private floor: Promise<number> | undefined;
+  private accountRequest: Promise<Stripe.Account> | undefined;
+
+  /** The connected account (`/v1/account`): one request per run, shared; asked again after a failure. */
+  account(): Promise<Stripe.Account> {
+    if (!this.accountRequest) {
+      const request = this.call((stripe) => stripe.accounts.retrieveCurrent());
+      request.catch(() => {
+        if (this.accountRequest === request) this.accountRequest = undefined;
+      });
+      this.accountRequest = request;
+    }
+    return this.accountRequest;
+  }
 
   /**
    * The oldest `created` any of the account's objects can have: the account's
    * own creation (a day earlier, for clock skew), Stripe's launch at the
-   * earliest. One request per run, shared by every resource; again after a failure.
+   * earliest.
    */
   createdFloor(): Promise<number> {
-    if (!this.floor) {
-      const floor = this.call((stripe) => stripe.accounts.retrieveCurrent()).then((account) =>
-        Math.max(STRIPE_EPOCH, (account.created ?? STRIPE_EPOCH) - 86_400),
-      );
-      floor.catch(() => {
-        if (this.floor === floor) this.floor = undefined;
-      });
-      this.floor = floor;
-    }
-    return this.floor;
+    return this.account().then((account) =>
+      Math.max(STRIPE_EPOCH, (account.created ?? STRIPE_EPOCH) - 86_400),
+    );
   }
 
-  /** True once the floor has been asked for (it is then shared, not asked again). */
+  /** True once the account has been asked for (it is then shared, not asked again). */
   get createdFloorRequested(): boolean {
-    return this.floor !== undefined;
+    return this.accountRequest !== undefined;
+  }
+
+  /**
+   * The account's name for the status page, read on a connection's first run
+   * (beside its first pages, never holding them up); a failure leaves it for the next run.
+   */
+  async noteAccountName(): Promise<void> {
+    if (this.connection.accountName !== undefined) return;
+    try {
+      const account = await this.account();
+      const name = account.settings?.dashboard?.display_name || account.business_profile?.name || null;
+      await this.deps.store.noteAccountName(this.job.orgId, this.job.connectionId, name);
+    } catch (error) {
+      logger.warn('could not read the account name; the next run tries again', {
+        error: describeError(error),
+      });
+    }
   }
 
   /** How many requests are worth having in flight: enough to use the budget at Stripe's latency. */
@@ -331,6 +353,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       return { outcome: 'skipped', reason: 'replaced' };
     }
     run = new SyncRun(deps, job, session, remainingMs);
+    const named = run.noteAccountName();
     const counts: Record<string, number> = { ...lease.connection.sync.counts };
     // When Stripe is slow, resources run side by side under the one request budget, so a slow page
     // of one never idles the others; when it is fast, one at a time (an interruption then loses at
@@ -362,6 +385,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       await Promise.race([...active, new Promise((resolve) => setTimeout(resolve, 250))]);
     }
     await Promise.allSettled(active);
+    await named;
     if (failure !== undefined) throw failure;
     if (run.shouldStop()) {
       await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });

@@ -1,5 +1,6 @@
 import type { LocalStack } from '../../local/stack.js';
 import { endConnection } from '../../shared/connect/end-connection.js';
+import { runSync } from '../../shared/sync/sync-run.js';
 import {
   api,
   assertSecretsConsistent,
@@ -67,6 +68,27 @@ describe('connect → install → callback', () => {
     await assertSecretsConsistent(stack, [org]);
   });
 
+  it("names the account once the first sync has read it, as the account's Dashboard shows it", async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    expect((await status(org)).account).toEqual({ id: BAKERY_ACCOUNT, name: null, livemode: false });
+    const connection = await stack.store.getConnection(org);
+    const job = { orgId: org, connectionId: connection?.connectionId as string, reason: 'initial' as const };
+    await runSync(stack.syncDeps, job, () => 900_000);
+    expect((await status(org)).account).toEqual({
+      id: BAKERY_ACCOUNT,
+      name: 'Small Bakery',
+      livemode: false,
+    });
+    // Read once per connection: a later run does not ask again.
+    const since = Date.now();
+    await runSync(stack.syncDeps, { ...job, reason: 'manual' }, () => 900_000);
+    const asked = stack.sandbox.requests.filter(
+      (r) => r.route === 'GET /v1/account' && r.at >= since && r.account === BAKERY_ACCOUNT,
+    );
+    expect(asked).toEqual([]);
+  });
+
   it('returns the install URL of the requested mode with client id, redirect URI and a fresh state', async () => {
     const org = newOrg();
     const test = await startConnect(stack, org, { mode: 'test' });
@@ -87,7 +109,7 @@ describe('connect → install → callback', () => {
     const org = newOrg();
     const { outcome } = await connectOrg(stack, org, { body: { mode: 'live' } });
     expect(outcome).toBe('connected');
-    expect((await status(org)).account).toEqual({ id: DEMO_ACCOUNT, livemode: true });
+    expect((await status(org)).account).toMatchObject({ id: DEMO_ACCOUNT, livemode: true });
   });
 
   it('cancel: back with reason=access_denied, nothing stored, the state consumed', async () => {
@@ -285,7 +307,7 @@ describe('status and disconnect', () => {
       await endConnection(deps, org, to, 'test');
       const view = await status(org);
       expect(view.status).toBe(to);
-      expect(view.account).toEqual({ id: DEMO_ACCOUNT, livemode: false });
+      expect(view.account).toMatchObject({ id: DEMO_ACCOUNT, livemode: false });
     }
     expect((await connectOrg(stack, org)).outcome).toBe('connected');
     await assertSecretsConsistent(stack, [org]);

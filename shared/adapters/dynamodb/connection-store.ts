@@ -34,6 +34,7 @@ const connectionItem = z.object({
   status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
   statusReason: z._default(z.nullable(z.string()), null),
   accountId: z.string(),
+  accountName: z.optional(z.nullable(z.string())),
   livemode: z.boolean(),
   scope: z.string(),
   secretName: z._default(z.nullable(z.string()), null),
@@ -213,6 +214,20 @@ export class DynamoConnectionStore implements ConnectionStore {
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+        }),
+      ),
+    );
+  }
+
+  async noteAccountName(orgId: string, connectionId: string, name: string | null): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET accountName = :name',
+          ConditionExpression: 'connectionId = :cid',
+          ExpressionAttributeValues: { ':name': name, ':cid': connectionId },
         }),
       ),
     );
