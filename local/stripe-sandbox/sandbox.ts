@@ -105,6 +105,8 @@ interface PersistedState {
   installs: string[];
   endpoints: WebhookEndpoint[];
   redirectUris: string[];
+  /** Accounts added with `addAccount` (`POST /_sandbox/accounts`), kept across restarts. */
+  addedAccounts?: AccountSpec[];
   data: Record<string, { resources: Partial<Record<ResourceName, AnyObject[]>>; events: AnyObject[] }>;
   clockOffsetMs: number;
 }
@@ -133,6 +135,7 @@ export class Sandbox {
   private readonly pending = new Set<Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private clockOffsetMs = 0;
+  private readonly addedAccounts: AccountSpec[] = [];
   private saveTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -195,6 +198,8 @@ export class Sandbox {
   addAccount(spec: AccountSpec): void {
     if (this.accounts.has(spec.id)) throw new Error(`account ${spec.id} exists`);
     this.accounts.set(spec.id, { ...spec, counts: { ...DEFAULT_COUNTS, ...spec.counts } });
+    this.addedAccounts.push(spec);
+    this.changed();
   }
 
   // --- OAuth -----------------------------------------------------------------
@@ -658,6 +663,7 @@ export class Sandbox {
       installs: [...this.installs],
       endpoints: this.endpoints,
       redirectUris: [...this.redirectUris],
+      addedAccounts: this.addedAccounts,
       data,
       clockOffsetMs: this.clockOffsetMs,
     };
@@ -666,6 +672,7 @@ export class Sandbox {
   }
 
   private restore(state: PersistedState): void {
+    for (const spec of state.addedAccounts ?? []) if (!this.accounts.has(spec.id)) this.addAccount(spec);
     for (const [k, v] of Object.entries(state.accessTokens)) this.accessTokens.set(k, v);
     for (const [k, v] of Object.entries(state.refreshTokens)) this.refreshTokens.set(k, v);
     for (const key of state.installs) this.installs.add(key);

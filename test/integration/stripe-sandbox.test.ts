@@ -1,7 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Stripe from 'stripe';
 import type { StripeSandbox } from '../../local/stripe-sandbox/server.js';
 import { connectAccount, oauthToken, startTestSandbox, stripeFor } from '../support/sandbox.js';
@@ -180,6 +183,38 @@ describe('read API through stripe-node', () => {
     expect((await other.accounts.retrieveCurrent()).id).toBe(OTHER);
     const [mine] = (await stripe.charges.list({ limit: 1 })).data;
     await expect(other.charges.retrieve(mine?.id as string)).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('keeps accounts added over the control API across a restart, with the same objects', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'sandbox-state-')), 'sandbox.json');
+    const first = await startTestSandbox({ stateFile });
+    const added = await fetch(`${first.url}/_sandbox/accounts`, {
+      method: 'POST',
+      body: JSON.stringify({ id: 'acct_1SbxKeptAccount01', name: 'Kept', counts: { charges: 42 } }),
+    });
+    expect(added.status).toBe(200);
+    const before = stripeFor(first, (await connectAccount(first, 'acct_1SbxKeptAccount01')).access_token);
+    const ids = (await all(before.charges.list({ limit: 100 }))).map((c) => c.id);
+    expect(ids).toHaveLength(42);
+    await first.close();
+
+    const again = await startTestSandbox({ stateFile });
+    try {
+      const info = (await (await fetch(`${again.url}/_sandbox/info`)).json()) as {
+        accounts: Array<{ id: string; name: string; counts: { charges: number } }>;
+      };
+      expect(info.accounts).toContainEqual(
+        expect.objectContaining({
+          id: 'acct_1SbxKeptAccount01',
+          name: 'Kept',
+          counts: expect.objectContaining({ charges: 42 }),
+        }),
+      );
+      const after = stripeFor(again, (await connectAccount(again, 'acct_1SbxKeptAccount01')).access_token);
+      expect((await all(after.charges.list({ limit: 100 }))).map((c) => c.id)).toEqual(ids);
+    } finally {
+      await again.close();
+    }
   });
 });
 
