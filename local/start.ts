@@ -19,7 +19,7 @@ async function main() {
   console.log(`  API                ${stack.url}/v1/health`);
   console.log(`  Stripe sandbox     ${stack.sandbox.url}  (dev keys: ${stack.sandbox.url}/_sandbox/info)`);
   console.log(`  DynamoDB endpoint  ${stack.dynamo.endpoint}`);
-  console.log('  Dev token          npm run --silent token -- --org org_1 --role admin');
+  console.log(`  Dev token          npm run --silent token -- --org ${config.LOCAL_ORG} --role admin`);
   console.log('Press Ctrl+C to stop.');
 
   stopOnSignals(async (reason) => {
