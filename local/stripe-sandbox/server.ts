@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Mode } from './account-data.js';
-import { errorPage, installPage } from './install-page.js';
+import { accountPage, appPage, errorPage, installedPage, permissionsPage } from './install-page.js';
 import {
   invalidRequest,
   listCollection,
@@ -360,6 +360,15 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     );
   }
 
+  /**
+   * The app install flow, one screen per step as Stripe shows it: the app's
+   * page (GET, the link the connect API hands out) → Select an account →
+   * what the app can access → Installation successful, which sends the
+   * browser to the redirect URI with the code. Steps are POST forms; every
+   * request is checked again (client_id, redirect_uri, step, account), and the
+   * code is issued only when Install app is pressed. Cancel, at any step,
+   * goes back with access_denied.
+   */
   async function installFlow(
     method: string,
     url: URL,
@@ -367,6 +376,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     req: IncomingMessage,
     res: ServerResponse,
   ) {
+    if (method !== 'GET' && method !== 'POST') return html(res, 405, errorPage('Method not allowed', method));
     const params = method === 'POST' ? new URLSearchParams(await readBody(req)) : url.searchParams;
     const clientId = params.get('client_id') ?? '';
     const redirectUri = params.get('redirect_uri') ?? '';
@@ -382,33 +392,61 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       );
     }
     const mode: Mode = testMode ? 'test' : 'live';
-    const back = new URL(redirectUri);
-    if (method === 'POST') {
-      if (params.get('decision') === 'install') {
-        const account = params.get('account') ?? '';
-        if (!sandbox.accounts.has(account))
-          return html(res, 400, errorPage('Unknown account', 'Pick one of your accounts.'));
-        back.searchParams.set('code', sandbox.install(account, mode));
-      } else {
-        back.searchParams.set('error', 'access_denied');
-        back.searchParams.set('error_description', 'The user denied your request');
-      }
-      if (state !== null) back.searchParams.set('state', state);
-      res.writeHead(302, { location: back.toString(), 'cache-control': 'no-store' });
+    const flow = {
+      appName: sandbox.appName,
+      testMode,
+      action: url.pathname,
+      hidden: { client_id: clientId, redirect_uri: redirectUri, ...(state !== null ? { state } : {}) },
+    };
+    const accounts = () => [...sandbox.accounts.values()].map(({ id, name }) => ({ id, name }));
+    const back = (set: Record<string, string>) => {
+      const to = new URL(redirectUri);
+      for (const [name, value] of Object.entries(set)) to.searchParams.set(name, value);
+      if (state !== null) to.searchParams.set('state', state);
+      return to.toString();
+    };
+    if (method === 'GET') return html(res, 200, appPage(flow));
+
+    const step = params.get('step');
+    const action = params.get('action');
+    const badStep = () =>
+      html(res, 400, errorPage('Invalid request', 'This install step is not part of the flow. Start again.'));
+    if (step !== 'app' && step !== 'account' && step !== 'permissions') return badStep();
+    if (action === 'cancel') {
+      res.writeHead(302, {
+        location: back({ error: 'access_denied', error_description: 'The user denied your request' }),
+        'cache-control': 'no-store',
+      });
       return res.end();
     }
-    if (method !== 'GET') return html(res, 405, errorPage('Method not allowed', method));
-    return html(
-      res,
-      200,
-      installPage({
-        appName: sandbox.appName,
-        testMode,
-        accounts: [...sandbox.accounts.values()],
-        action: url.pathname,
-        hidden: { client_id: clientId, redirect_uri: redirectUri, ...(state !== null ? { state } : {}) },
-      }),
-    );
+    if (step === 'app' && action === 'continue')
+      return html(res, 200, accountPage({ ...flow, accounts: accounts() }));
+    if (step === 'account' && action === 'back') return html(res, 200, appPage(flow));
+
+    const accountId = params.get('account') ?? '';
+    if (step === 'account' && action === 'continue' && accountId === '') {
+      return html(
+        res,
+        400,
+        accountPage({ ...flow, accounts: accounts(), error: 'Select an account to continue.' }),
+      );
+    }
+    const account = sandbox.accounts.get(accountId);
+    if (!account) return html(res, 400, errorPage('Unknown account', 'Pick one of your accounts.'));
+    const chosen = { id: account.id, name: account.name };
+    if (step === 'account' && action === 'continue')
+      return html(res, 200, permissionsPage({ ...flow, account: chosen }));
+    if (step === 'permissions' && action === 'back')
+      return html(res, 200, accountPage({ ...flow, accounts: accounts(), selected: chosen.id }));
+    if (step === 'permissions' && action === 'install') {
+      const code = sandbox.install(chosen.id, mode);
+      return html(
+        res,
+        200,
+        installedPage({ appName: sandbox.appName, testMode, account: chosen, redirectTo: back({ code }) }),
+      );
+    }
+    return badStep();
   }
 
   async function control(method: string, path: string, url: URL, req: IncomingMessage, res: ServerResponse) {

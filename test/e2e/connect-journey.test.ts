@@ -21,6 +21,15 @@ afterAll(async () => {
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
+/** The sandbox's install flow in the browser: Continue → Select an account → Continue → Install app. */
+async function install(page: Page, account: RegExp) {
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'Select an account' }).waitFor();
+  await page.getByLabel(account).check();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('button', { name: 'Install app' }).click();
+}
+
 async function openIntegrationPage(org: string) {
   const page = await browser.newPage();
   await page.goto(`${stack.url}/?org=${org}`);
@@ -37,9 +46,8 @@ describe('an org admin connects Stripe in the browser', () => {
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
     expect(await page.getByRole('status').textContent()).toContain('test version');
-    await page.getByLabel(/Small Bakery/).check();
     await shot(page, 'connect-2-install-page');
-    await page.getByRole('button', { name: 'Install app' }).click();
+    await install(page, /Small Bakery/);
 
     await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
     await page.locator('#status[data-status="connected"]').waitFor();
@@ -75,8 +83,7 @@ describe('an org admin connects Stripe in the browser', () => {
     const page = await openIntegrationPage('org_e2e_revoke');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
-    await page.getByLabel(/Demo Coffee Roasters/).check();
-    await page.getByRole('button', { name: 'Install app' }).click();
+    await install(page, /Demo Coffee Roasters/);
     await page.locator('#status[data-status="connected"]').waitFor();
 
     const response = await fetch(`${stack.sandbox.url}/_sandbox/uninstall`, {
@@ -95,7 +102,10 @@ describe('an org admin connects Stripe in the browser', () => {
     const page = await openIntegrationPage('org_e2e_stale');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByLabel(/Demo Coffee Roasters/).check();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Install app' }).waitFor();
     stack.clock.advance(11 * 60_000);
     try {
       await page.getByRole('button', { name: 'Install app' }).click();
@@ -116,8 +126,7 @@ describe('the first sync, seen on the page', () => {
     const page = await openIntegrationPage('org_e2e_sync');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
-    await page.getByLabel(/Small Bakery/).check();
-    await page.getByRole('button', { name: 'Install app' }).click();
+    await install(page, /Small Bakery/);
     await page.locator('#status[data-status="connected"]').waitFor();
     await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 60_000 });
     const counts = Object.fromEntries(

@@ -6,7 +6,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
+import { PERMISSIONS } from '../../local/stripe-sandbox/sandbox.js';
 import type { StripeSandbox } from '../../local/stripe-sandbox/server.js';
+import {
+  confirmationTarget,
+  expectScreen,
+  formOf,
+  type InstallScreen,
+  openInstallLink,
+  press,
+} from '../support/install-flow.js';
+import { registerSecret } from '../support/log-capture.js';
 import { connectAccount, oauthToken, startTestSandbox, stripeFor } from '../support/sandbox.js';
 
 // Generating accounts of a quarter of a million objects takes seconds on a loaded machine.
@@ -362,61 +372,175 @@ describe('Stripe Apps OAuth', () => {
     expect(error).toBeInstanceOf(Stripe.errors.StripeInvalidGrantError);
   });
 
-  it('serves the install page only for the app and its registered redirect URIs', async () => {
-    sandbox.sandbox.redirectUris.add('http://localhost:9/cb');
-    const good = await fetch(
-      `${sandbox.url}/oauth/v2/chnlink_abc/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=http://localhost:9/cb&state=s1`,
-    );
-    const page = await good.text();
-    expect(good.status).toBe(200);
-    expect(page).toContain('test version');
-    expect(page).toContain('Install app');
-    expect(page).toContain(ACCOUNT);
-    const live = await (
-      await fetch(
-        `${sandbox.url}/oauth/v2/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=http://localhost:9/cb`,
-      )
-    ).text();
-    expect(live).not.toContain('test version');
-    const badRedirect = await fetch(
-      `${sandbox.url}/oauth/v2/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=http://evil.example/cb`,
-      { redirect: 'manual' },
-    );
+  const CB = 'http://localhost:9/cb';
+  const link = (path = '/oauth/v2/chnlink_abc/authorize', query: Record<string, string> = {}) => {
+    const url = new URL(path, sandbox.url);
+    url.searchParams.set('client_id', sandbox.sandbox.clientId);
+    url.searchParams.set('redirect_uri', CB);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    return url;
+  };
+  /** One step's form, posted as it is (the tests then tamper with it). */
+  const post = (fields: Record<string, string>, path = '/oauth/v2/chnlink_abc/authorize') =>
+    fetch(new URL(path, sandbox.url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields),
+    });
+  const base = () => ({ client_id: sandbox.sandbox.clientId, redirect_uri: CB, state: 'st_1' });
+  /** The fields each step carries; a code-shaped value anywhere but the last redirect would be a leak. */
+  const noCode = (screen: InstallScreen) => expect(screen.html).not.toMatch(/\bac_[A-Za-z0-9]{8,}/);
+
+  it('opens on the app page, only for the app and its registered redirect URIs', async () => {
+    sandbox.sandbox.redirectUris.add(CB);
+    const page = await openInstallLink(link(undefined, { state: 's1' }));
+    expect(page.status).toBe(200);
+    expect(page.heading).toBe('Defrr');
+    expect(page.html).toContain('You are installing a test version of this app.');
+    expect(page.html).toContain('unreviewed app installed through a direct link');
+    expect(page.html).toContain('<link rel="icon" href="data:,">');
+    expect([...formOf(page).buttons.keys()]).toEqual(['Continue', 'Cancel']);
+    // Nothing of the later steps yet: no account to pick, no permissions, no Install app.
+    expect(page.html).not.toContain(ACCOUNT);
+    expect(page.html).not.toContain('Install app');
+    expect(page.html).not.toContain('Read-only');
+    const live = await openInstallLink(link('/oauth/v2/authorize'));
+    expect(live.status).toBe(200);
+    expect(live.html).not.toContain('test version');
+    expect(live.heading).toBe('Defrr');
+    const badRedirect = await fetch(link('/oauth/v2/authorize', { redirect_uri: 'http://evil.example/cb' }), {
+      redirect: 'manual',
+    });
     expect(badRedirect.status).toBe(400);
-    const badClient = await fetch(
-      `${sandbox.url}/oauth/v2/authorize?client_id=ca_nope&redirect_uri=http://localhost:9/cb`,
-      { redirect: 'manual' },
-    );
+    const badClient = await fetch(link('/oauth/v2/authorize', { client_id: 'ca_nope' }), {
+      redirect: 'manual',
+    });
     expect(badClient.status).toBe(400);
   });
 
-  it('redirects with a code on Install and access_denied on Cancel, keeping state', async () => {
-    const post = (decision: string) =>
-      fetch(`${sandbox.url}/oauth/v2/chnlink_abc/authorize`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          client_id: sandbox.sandbox.clientId,
-          redirect_uri: 'http://localhost:9/cb',
-          state: 'st_1',
-          account: ACCOUNT,
-          decision,
-        }),
-      });
-    const installed = new URL((await post('install')).headers.get('location') as string);
-    expect(installed.origin + installed.pathname).toBe('http://localhost:9/cb');
-    expect(installed.searchParams.get('state')).toBe('st_1');
-    const code = installed.searchParams.get('code') as string;
+  it('app page → Select an account → what the app can access → Installation successful; the code only at Install app', async () => {
+    sandbox.sandbox.redirectUris.add(CB);
+    const FLOW = 'acct_1SbxFlowAccount03';
+    sandbox.sandbox.addAccount({ id: FLOW, name: 'Flow & <Co>' });
+    const app = await openInstallLink(link(undefined, { state: 'st_1' }));
+    noCode(app);
+
+    const select = expectScreen(await press(app, 'Continue'), 'Continue');
+    expect(select.heading).toBe('Select an account');
+    expect([...formOf(select).buttons.keys()]).toEqual(['Continue', 'Back', 'Cancel']);
+    expect(formOf(select).radios.get('account')?.values).toEqual([...sandbox.sandbox.accounts.keys()]);
+    expect(formOf(select).radios.get('account')?.values).toEqual(
+      expect.arrayContaining([ACCOUNT, OTHER, FLOW]),
+    );
+    expect(select.html).toContain('Flow &amp; &lt;Co&gt;');
+    noCode(select);
+    expect(sandbox.sandbox.isInstalled(FLOW, 'test')).toBe(false);
+
+    const permissions = expectScreen(await press(select, 'Continue', { account: FLOW }), 'Continue');
+    expect(permissions.heading).toBe('What Defrr can access');
+    for (const [id] of PERMISSIONS) {
+      expect(permissions.html).toMatch(
+        new RegExp(`<li data-permission="${id}">.*?${id}.*?<span class="read-only">Read-only</span></li>`),
+      );
+    }
+    expect([...formOf(permissions).buttons.keys()]).toEqual(['Install app', 'Back', 'Cancel']);
+    noCode(permissions);
+    expect(sandbox.sandbox.isInstalled(FLOW, 'test')).toBe(false);
+
+    // Back keeps the choice.
+    const again = expectScreen(await press(permissions, 'Back'), 'Back');
+    expect(again.heading).toBe('Select an account');
+    expect(formOf(again).radios.get('account')?.checked).toBe(FLOW);
+    expect(expectScreen(await press(again, 'Back'), 'Back').heading).toBe('Defrr');
+
+    const installed = expectScreen(await press(permissions, 'Install app'), 'Install app');
+    expect(installed.heading).toBe('Installation successful');
+    expect(installed.html).toContain('Defrr was installed on Flow &amp; &lt;Co&gt;');
+    expect(installed.html).not.toContain('<form');
+    expect(sandbox.sandbox.isInstalled(FLOW, 'test')).toBe(true);
+    const back = confirmationTarget(installed);
+    expect(back.origin + back.pathname).toBe(CB);
+    expect(back.searchParams.get('state')).toBe('st_1');
+    const code = back.searchParams.get('code') as string;
+    registerSecret(code);
     expect(code).toMatch(/^ac_/);
+    const exchanged = await oauthToken(sandbox, secret().test, { grant_type: 'authorization_code', code });
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.body.stripe_user_id).toBe(FLOW);
+  });
+
+  it('a live link installs in live mode', async () => {
+    sandbox.sandbox.redirectUris.add(CB);
+    const app = await openInstallLink(link('/oauth/v2/authorize'));
+    const select = expectScreen(await press(app, 'Continue'), 'Continue');
+    const permissions = expectScreen(await press(select, 'Continue', { account: OTHER }), 'Continue');
+    const installed = expectScreen(await press(permissions, 'Install app'), 'Install app');
+    const code = confirmationTarget(installed).searchParams.get('code') as string;
+    registerSecret(code);
+    expect(sandbox.sandbox.isInstalled(OTHER, 'live')).toBe(true);
     expect(
-      (await oauthToken(sandbox, secret().test, { grant_type: 'authorization_code', code })).status,
-    ).toBe(200);
-    const cancelled = new URL((await post('cancel')).headers.get('location') as string);
-    expect(cancelled.searchParams.get('error')).toBe('access_denied');
-    expect(cancelled.searchParams.get('error_description')).toBeTruthy();
-    expect(cancelled.searchParams.get('state')).toBe('st_1');
-    expect(cancelled.searchParams.has('code')).toBe(false);
+      (await oauthToken(sandbox, secret().live, { grant_type: 'authorization_code', code })).body.livemode,
+    ).toBe(true);
+  });
+
+  it.each(['app', 'account', 'permissions'])(
+    'Cancel on the %s step redirects with access_denied, keeping state, and installs nothing',
+    async (step) => {
+      sandbox.sandbox.redirectUris.add(CB);
+      const id = `acct_1SbxCancel${step.padEnd(11, 'x')}`;
+      sandbox.sandbox.addAccount({ id, name: `Cancel at ${step}` });
+      let screen = await openInstallLink(link(undefined, { state: 'st_1' }));
+      if (step !== 'app') screen = expectScreen(await press(screen, 'Continue'), 'Continue');
+      if (step === 'permissions') screen = expectScreen(await press(screen, 'Continue', { account: id }), '');
+      const cancelled = await press(screen, 'Cancel', { account: id });
+      if (!('redirect' in cancelled)) throw new Error('Cancel did not redirect');
+      expect(cancelled.status).toBe(302);
+      expect(cancelled.redirect.origin + cancelled.redirect.pathname).toBe(CB);
+      expect(cancelled.redirect.searchParams.get('error')).toBe('access_denied');
+      expect(cancelled.redirect.searchParams.get('error_description')).toBeTruthy();
+      expect(cancelled.redirect.searchParams.get('state')).toBe('st_1');
+      expect(cancelled.redirect.searchParams.has('code')).toBe(false);
+      expect(sandbox.sandbox.isInstalled(id, 'test')).toBe(false);
+    },
+  );
+
+  it('checks every step again: client_id, redirect_uri, the step and the account', async () => {
+    sandbox.sandbox.redirectUris.add(CB);
+    const install = { ...base(), step: 'permissions', action: 'install', account: OTHER };
+    const cases: Array<[Record<string, string>, number, string]> = [
+      [{ ...install, client_id: 'ca_other' }, 400, 'Unknown app'],
+      [{ ...install, redirect_uri: 'http://evil.example/cb' }, 400, 'Invalid redirect URI'],
+      [
+        { ...base(), step: 'account', action: 'cancel', redirect_uri: 'http://evil.example/cb' },
+        400,
+        'Invalid redirect URI',
+      ],
+      [{ ...install, account: 'acct_1SbxNoSuchAccnt' }, 400, 'Unknown account'],
+      [{ ...install, account: '' }, 400, 'Unknown account'],
+      [{ ...base(), step: 'account', action: 'continue', account: 'acct_nope' }, 400, 'Unknown account'],
+      [{ ...base(), step: 'account', action: 'continue' }, 400, 'Select an account'],
+      [{ ...install, step: 'done' }, 400, 'Invalid request'],
+      [{ ...install, step: '' }, 400, 'Invalid request'],
+      [{ ...install, step: 'account' }, 400, 'Invalid request'],
+      [{ ...install, step: 'app' }, 400, 'Invalid request'],
+      [{ ...install, action: 'approve' }, 400, 'Invalid request'],
+      [
+        { client_id: sandbox.sandbox.clientId, redirect_uri: CB, account: OTHER, decision: 'install' },
+        400,
+        '',
+      ],
+    ];
+    for (const [fields, status, words] of cases) {
+      const response = await post(fields);
+      expect([JSON.stringify(fields), response.status]).toEqual([JSON.stringify(fields), status]);
+      expect(response.headers.get('location')).toBeNull();
+      const page = await response.text();
+      expect(page).toContain(words);
+      expect(page).not.toMatch(/\bac_[A-Za-z0-9]{8,}/);
+    }
+    const put = await fetch(link(), { method: 'PUT', redirect: 'manual' });
+    expect(put.status).toBe(405);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadLocalConfig } from '../../local/config.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.js';
 import type { Clock } from '../../shared/ports/clock.js';
+import { confirmationTarget, expectScreen, openInstallLink, press } from './install-flow.js';
 import { findSecrets, registerSecret } from './log-capture.js';
 
 /** A clock tests can move. */
@@ -107,28 +108,35 @@ export async function startConnect(stack: LocalStack, orgId: string, body: Recor
   };
 }
 
-/** What the user's browser does on Stripe's install page: Install app (or Cancel); returns the callback URL. */
+/**
+ * What the user's browser does in Stripe's install flow, screen by screen as
+ * the help page describes it: the app's page → Continue → Select an account
+ * (`account`) → Continue → what the app can access → Install app (or Cancel)
+ * → Installation successful. Returns the callback URL the browser is sent to
+ * (with the code, or with access_denied after Cancel).
+ */
 export async function decide(
   stack: LocalStack,
   authorizeUrl: URL,
   decision: 'install' | 'cancel',
   account = DEMO_ACCOUNT,
 ): Promise<URL> {
-  const response = await fetch(new URL(authorizeUrl.pathname, stack.sandbox.url), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      client_id: authorizeUrl.searchParams.get('client_id') ?? '',
-      redirect_uri: authorizeUrl.searchParams.get('redirect_uri') ?? '',
-      state: authorizeUrl.searchParams.get('state') ?? '',
-      account,
-      decision,
-    }),
-  });
-  const location = response.headers.get('location');
-  if (response.status !== 302 || !location) throw new Error(`install page answered ${response.status}`);
-  const url = new URL(location);
+  const link = new URL(`${authorizeUrl.pathname}${authorizeUrl.search}`, stack.sandbox.url);
+  const appPage = await openInstallLink(link);
+  if (appPage.status !== 200) throw new Error(`install link answered ${appPage.status} "${appPage.heading}"`);
+  const accounts = expectScreen(await press(appPage, 'Continue'), 'Continue on the app page');
+  const permissions = expectScreen(
+    await press(accounts, 'Continue', { account }),
+    `Continue with ${account} on Select an account`,
+  );
+  if (decision === 'cancel') {
+    const cancelled = await press(permissions, 'Cancel');
+    if (!('redirect' in cancelled) || cancelled.status !== 302)
+      throw new Error('Cancel did not redirect to the callback');
+    return cancelled.redirect;
+  }
+  const installed = expectScreen(await press(permissions, 'Install app'), 'Install app');
+  const url = confirmationTarget(installed);
   const code = url.searchParams.get('code');
   if (code) registerSecret(code);
   return url;
