@@ -5,39 +5,60 @@
 export function integrationPage(p: { token: string; orgId: string }): string {
   const config = JSON.stringify({ token: p.token, orgId: p.orgId }).replace(/</g, '\\u003c');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Integrations · Stripe — Defrr (local)</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>
+*{box-sizing:border-box}[hidden]{display:none!important}
 body{font-family:system-ui,-apple-system,sans-serif;background:#f5f6f8;color:#1d2330;margin:0}
-header{background:#1d2330;color:#fff;padding:14px 24px;font-weight:600}
+.top{background:#1d2330;color:#fff;padding:14px 24px;font-weight:600}
 main{max-width:720px;margin:32px auto;padding:0 16px}
 .card{background:#fff;border-radius:10px;box-shadow:0 1px 4px rgba(0,0,0,.08);padding:24px;margin-bottom:16px}
-h1{font-size:22px;margin:0 0 16px}.row{display:flex;gap:12px;align-items:center;flex-wrap:wrap}
+.card-header{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:12px 16px}
+.title{display:flex;align-items:center;gap:12px;flex-wrap:wrap}h1{font-size:22px;margin:0}
+.connect{display:flex;align-items:center;gap:8px;flex-wrap:wrap;margin-left:auto;justify-content:flex-end}
+.muted{color:#5b6474;font-size:14px}.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .badge{display:inline-block;border-radius:999px;padding:4px 12px;font-size:14px;font-weight:600;background:#e6e9ef}
 .badge.connected{background:#d7f5e3;color:#0b6b34}.badge.revoked,.badge.needs_reauth{background:#fde2e1;color:#9b1c1c}
-button{font-size:15px;padding:9px 16px;border-radius:6px;border:1px solid #c4cad4;background:#fff;cursor:pointer}
-button.primary{background:#635bff;border-color:#635bff;color:#fff}button:disabled{opacity:.5;cursor:default}
+button,select{font:inherit;font-size:15px;padding:9px 16px;border-radius:6px;border:1px solid #c4cad4;background:#fff;color:inherit;cursor:pointer}
+select{padding:8px 10px}
+button.primary{background:#635bff;border-color:#635bff;color:#fff}button.danger{background:#c0123c;border-color:#c0123c;color:#fff}
+button:disabled{opacity:.5;cursor:default}
 .notice{padding:12px 16px;border-radius:8px;margin-bottom:16px}.notice.ok{background:#d7f5e3}.notice.error{background:#fde2e1}
-dl{display:grid;grid-template-columns:160px 1fr;gap:6px 12px;margin:16px 0 0}dt{color:#5b6474}dd{margin:0}
-table{border-collapse:collapse;margin-top:8px}td,th{padding:4px 12px 4px 0;text-align:left;font-size:14px}
-</style></head><body><header>Defrr · Integrations</header><main>
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:8px 16px;margin:20px 0 0}dt{color:#5b6474}dd{margin:0;overflow-wrap:anywhere}
+.account-name{display:block;font-weight:600}#account code{font-size:13px;color:#5b6474}
+table{border-collapse:collapse;margin-top:20px;width:100%;max-width:420px}caption{text-align:left;font-weight:600;padding-bottom:6px}
+td,th{padding:6px 12px 6px 0;text-align:left;font-size:14px;border-bottom:1px solid #eef0f3}td.count,th.count{text-align:right;padding-right:0;font-variant-numeric:tabular-nums}
+.actions{display:flex;gap:12px;flex-wrap:wrap;justify-content:flex-end;margin-top:20px}
+dialog{border:0;border-radius:10px;padding:24px;max-width:min(440px,calc(100vw - 32px));box-shadow:0 8px 32px rgba(0,0,0,.2)}
+dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-size:20px}dialog .actions{margin-top:24px}
+@media (max-width:480px){.card{padding:16px}main{margin:16px auto}dl{grid-template-columns:minmax(0,1fr);gap:2px}dt{margin-top:10px}}
+</style></head><body><div class="top">Defrr · Integrations</div><main>
 <div id="notice" role="status" hidden></div>
-<div class="card"><h1>Stripe</h1>
-<div class="row"><span>Status:</span> <span id="status" class="badge">Loading…</span></div>
+<section class="card" aria-labelledby="stripe-title">
+<div class="card-header" id="stripe-header">
+<div class="title"><h1 id="stripe-title">Stripe</h1><span class="sr-only">Status:</span><span id="status" class="badge">Loading…</span></div>
+<div class="connect"><label>Mode <select id="connect-mode"><option value="test">Test</option><option value="live">Live</option></select></label>
+<button id="connect" class="primary">Connect Stripe</button></div>
+</div>
+<p class="muted">Brings your Stripe balance transactions, charges, refunds, invoices, credit notes and disputes into Defrr, with read-only access.</p>
 <dl id="details" hidden>
 <dt>Account</dt><dd id="account"></dd><dt>Mode</dt><dd id="mode"></dd><dt>Connected</dt><dd id="connected-at"></dd>
-<dt>Sync</dt><dd id="sync-state"></dd><dt>Last sync</dt><dd id="last-sync"></dd><dt>Last error</dt><dd id="last-error"></dd>
+<dt>Sync</dt><dd id="sync-state"></dd><dt>Last sync</dt><dd id="last-sync"></dd>
+<dt id="last-error-label" hidden>Last error</dt><dd id="last-error" hidden></dd>
 </dl>
-<table id="counts" hidden><thead><tr><th>Resource</th><th>Records</th></tr></thead><tbody></tbody></table>
-<div class="row" style="margin-top:20px">
-<label>Mode <select id="connect-mode"><option value="test">test</option><option value="live">live</option></select></label>
-<button id="connect" class="primary">Connect Stripe</button>
-<button id="sync-now" hidden>Sync now</button>
-<button id="disconnect" hidden>Disconnect</button></div></div>
-<p style="color:#5b6474;font-size:13px">Local stack · org <code id="org"></code></p>
+<table id="counts" hidden><caption>Records in Defrr</caption><thead><tr><th>Resource</th><th class="count">Records</th></tr></thead><tbody></tbody></table>
+<div class="actions"><button id="sync-now" hidden>Sync now</button><button id="disconnect" hidden>Disconnect</button></div>
+</section>
+<p class="muted">Local stack · org <code id="org"></code></p>
 </main>
+<dialog id="disconnect-dialog" aria-labelledby="disconnect-title" aria-describedby="disconnect-text">
+<h2 id="disconnect-title">Disconnect Stripe?</h2>
+<p id="disconnect-text">Defrr will stop syncing <strong id="disconnect-account"></strong> and give up its access to it. Records already in Defrr are kept. You can connect again at any time.</p>
+<form method="dialog" class="actions"><button value="keep" autofocus>Keep connected</button><button value="disconnect" class="danger">Disconnect</button></form>
+</dialog>
 <script>
 const CONFIG = ${config};
 const LABELS = { connected: 'Connected', not_connected: 'Not connected', needs_reauth: 'Needs re-authorisation', revoked: 'Revoked in Stripe', disconnected: 'Disconnected' };
+const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes' };
 const REASONS = {
   access_denied: 'You cancelled the installation in Stripe. Nothing was connected.',
   invalid_state: 'That connection link expired or was already used. Please click Connect Stripe again.',
@@ -48,55 +69,146 @@ const REASONS = {
   internal: 'Something went wrong on our side.',
 };
 const $ = (id) => document.getElementById(id);
+const number = new Intl.NumberFormat('en-US');
+const resourceLabel = (name) => RESOURCES[name] || (name.charAt(0).toUpperCase() + name.slice(1)).replace(/_/g, ' ');
+const when = (iso) => new Date(iso).toLocaleString();
 $('org').textContent = CONFIG.orgId;
 const api = (method, path, body) => fetch(path, { method, headers: { authorization: 'Bearer ' + CONFIG.token, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
 
 function notice(kind, text) { const n = $('notice'); n.className = 'notice ' + kind; n.textContent = text; n.hidden = false; }
+/** A notice about a sync that is on its way; it says so once the sync has finished (or failed). */
+let pendingSync = null;
 const params = new URLSearchParams(location.search);
-if (params.get('stripe') === 'connected') notice('ok', 'Stripe connected. Your first sync is queued.');
+if (params.get('stripe') === 'connected') {
+  notice('ok', 'Stripe connected. Your first sync is queued.');
+  pendingSync = { first: true, since: null };
+}
 if (params.get('stripe') === 'error') {
   const reason = params.get('reason') || 'internal';
   notice('error', (REASONS[reason] || 'Connecting Stripe failed.') + (params.get('ref') ? ' (reference ' + params.get('ref') + ')' : ''));
 }
 if (params.has('stripe')) { params.delete('stripe'); params.delete('reason'); params.delete('ref'); history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : '')); }
 
-let timer;
-async function refresh() {
-  const res = await api('GET', '/v1/integrations/stripe/status');
-  if (!res.ok) { $('status').textContent = 'Error ' + res.status; return; }
-  const s = await res.json();
-  const badge = $('status'); badge.textContent = LABELS[s.status] || s.status; badge.className = 'badge ' + s.status; badge.dataset.status = s.status;
-  const connected = s.status === 'connected';
-  $('details').hidden = !s.account;
-  if (s.account) {
-    $('account').textContent = s.account.id; $('mode').textContent = s.account.livemode ? 'live' : 'test';
-    $('connected-at').textContent = s.connectedAt ? new Date(s.connectedAt).toLocaleString() : '—';
-    $('sync-state').textContent = s.sync.state + (s.sync.progress ? ' — ' + s.sync.progress.resource + ': ' + s.sync.progress.records : '');
-    $('last-sync').textContent = s.sync.lastSuccessAt ? new Date(s.sync.lastSuccessAt).toLocaleString() : 'never';
-    $('last-error').textContent = s.sync.lastError ? s.sync.lastError.code + ': ' + s.sync.lastError.message : '—';
+function syncNotice(s) {
+  if (!pendingSync || s.status !== 'connected') return;
+  const first = pendingSync.first;
+  if (s.sync.state === 'running') notice('ok', first ? 'Stripe connected. Your first sync is running.' : 'Sync running.');
+  else if (s.sync.state === 'failed') {
+    notice('error', (first ? 'Stripe connected, but the first sync failed.' : 'The sync failed.') + ' It will be retried.');
+    pendingSync = null;
+  } else if (s.sync.state === 'idle' && s.sync.lastSuccessAt && s.sync.lastSuccessAt !== pendingSync.since) {
+    notice('ok', first ? 'Stripe connected. First sync finished.' : 'Sync finished.');
+    pendingSync = null;
   }
-  const entries = Object.entries(s.sync.counts || {});
+}
+
+function syncState(sync) {
+  if (sync.state === 'running') return sync.progress ? 'Syncing — ' + resourceLabel(sync.progress.resource) + ': ' + number.format(sync.progress.records) : 'Syncing…';
+  if (sync.state === 'queued') return 'Queued';
+  if (sync.state === 'failed') return 'Failed';
+  return sync.lastSuccessAt ? 'Up to date' : 'Not synced yet';
+}
+
+/** The account's details and counts, or nothing at all: a disconnected page shows no old account. */
+function renderDetails(s) {
+  const show = Boolean(s.account) && s.status !== 'disconnected' && s.status !== 'not_connected';
+  $('details').hidden = !show;
+  const tbody = $('counts').querySelector('tbody');
+  tbody.replaceChildren();
+  for (const id of ['account', 'mode', 'connected-at', 'sync-state', 'last-sync', 'last-error']) $(id).replaceChildren();
+  delete $('mode').dataset.mode;
+  const entries = show ? Object.entries(s.sync.counts || {}) : [];
   $('counts').hidden = entries.length === 0;
-  $('counts').querySelector('tbody').innerHTML = '';
-  for (const [resource, n] of entries) { const tr = document.createElement('tr'); tr.dataset.resource = resource; tr.innerHTML = '<td></td><td></td>'; tr.children[0].textContent = resource; tr.children[1].textContent = n; $('counts').querySelector('tbody').append(tr); }
-  $('connect').textContent = connected ? 'Reconnect' : 'Connect Stripe';
+  $('last-error').hidden = $('last-error-label').hidden = !(show && s.sync.lastError);
+  if (!show) return;
+  const account = $('account');
+  if (s.account.name) { const name = document.createElement('span'); name.className = 'account-name'; name.id = 'account-name'; name.textContent = s.account.name; account.append(name, ' '); }
+  const id = document.createElement('code'); id.id = 'account-id'; id.textContent = s.account.id; account.append(id);
+  const mode = s.account.livemode ? 'live' : 'test';
+  $('mode').textContent = s.account.livemode ? 'Live' : 'Test'; $('mode').dataset.mode = mode;
+  $('connected-at').textContent = s.connectedAt ? when(s.connectedAt) : '—';
+  $('sync-state').textContent = syncState(s.sync);
+  $('last-sync').textContent = s.sync.lastSuccessAt ? when(s.sync.lastSuccessAt) : 'never';
+  if (s.sync.lastError) $('last-error').textContent = s.sync.lastError.message;
+  const order = Object.keys(RESOURCES);
+  entries.sort(([a], [b]) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
+  for (const [resource, n] of entries) {
+    const tr = document.createElement('tr'); tr.dataset.resource = resource; tr.dataset.count = String(n);
+    const label = document.createElement('td'); label.textContent = resourceLabel(resource);
+    const count = document.createElement('td'); count.className = 'count'; count.textContent = number.format(n);
+    tr.append(label, count); tbody.append(tr);
+  }
+}
+
+let timer;
+let latest = 0;
+let leaving = false;
+let shownMode = null;
+let current = null;
+const again = (ms) => { clearTimeout(timer); if (!leaving) timer = setTimeout(refresh, ms); };
+async function refresh() {
+  const seq = ++latest;
+  let s;
+  try {
+    const res = await api('GET', '/v1/integrations/stripe/status');
+    if (seq !== latest) return;
+    if (!res.ok) { $('status').textContent = 'Error ' + res.status; again(5000); return; }
+    s = await res.json();
+  } catch { if (seq === latest) again(5000); return; }
+  if (seq !== latest) return;
+  current = s;
+  const badge = $('status'); badge.textContent = LABELS[s.status] || s.status; badge.className = 'badge ' + s.status; badge.dataset.status = s.status;
+  renderDetails(s);
+  syncNotice(s);
+  const connected = s.status === 'connected';
+  // The mode picker shows the connection's mode (until the user picks another to reconnect with).
+  const mode = s.account && s.status !== 'disconnected' ? (s.account.livemode ? 'live' : 'test') : null;
+  const key = mode && s.account.id + '|' + mode;
+  if (key && key !== shownMode) $('connect-mode').value = mode;
+  shownMode = key;
+  $('connect').textContent = connected || s.status === 'needs_reauth' ? 'Reconnect' : 'Connect Stripe';
   $('disconnect').hidden = !connected && s.status !== 'needs_reauth';
   $('sync-now').hidden = !connected;
-  clearTimeout(timer);
-  timer = setTimeout(refresh, s.sync.state === 'queued' || s.sync.state === 'running' ? 1000 : 5000);
+  again(s.sync.state === 'queued' || s.sync.state === 'running' ? 1000 : 5000);
 }
+addEventListener('pagehide', () => { leaving = true; clearTimeout(timer); });
 $('connect').onclick = async () => {
   $('connect').disabled = true;
-  const res = await api('POST', '/v1/integrations/stripe/connect', { mode: $('connect-mode').value, returnTo: location.pathname + location.search });
-  if (!res.ok) { $('connect').disabled = false; const e = await res.json().catch(() => ({})); notice('error', (e.error && e.error.message) || 'Could not start connecting.'); return; }
-  location.assign((await res.json()).authorizeUrl);
+  try {
+    const res = await api('POST', '/v1/integrations/stripe/connect', { mode: $('connect-mode').value, returnTo: location.pathname + location.search });
+    if (!res.ok) { $('connect').disabled = false; const e = await res.json().catch(() => ({})); notice('error', (e.error && e.error.message) || 'Could not start connecting.'); return; }
+    const { authorizeUrl } = await res.json();
+    leaving = true; clearTimeout(timer);
+    location.assign(authorizeUrl);
+  } catch { $('connect').disabled = false; notice('error', 'Could not start connecting.'); }
 };
-$('disconnect').onclick = async () => { const res = await api('DELETE', '/v1/integrations/stripe'); notice(res.ok ? 'ok' : 'error', res.ok ? 'Stripe disconnected.' : 'Could not disconnect.'); refresh(); };
+const dialog = $('disconnect-dialog');
+$('disconnect').onclick = () => {
+  $('disconnect-account').textContent = current && current.account ? (current.account.name || current.account.id) : 'this account';
+  dialog.returnValue = '';
+  dialog.showModal();
+};
+dialog.addEventListener('close', async () => {
+  if (dialog.returnValue !== 'disconnect') return;
+  $('disconnect').disabled = true;
+  try {
+    const res = await api('DELETE', '/v1/integrations/stripe');
+    notice(res.ok ? 'ok' : 'error', res.ok ? 'Stripe disconnected.' : 'Could not disconnect.');
+    if (res.ok) pendingSync = null;
+  } catch { notice('error', 'Could not disconnect.'); }
+  $('disconnect').disabled = false;
+  await refresh();
+});
 $('sync-now').onclick = async () => {
-  const res = await api('POST', '/v1/integrations/stripe/sync');
-  const e = res.status === 202 ? null : await res.json().catch(() => ({}));
-  notice(res.status === 202 ? 'ok' : 'error', res.status === 202 ? 'Sync queued.' : (e && e.error && e.error.message) || 'Could not queue a sync.');
-  refresh();
+  $('sync-now').disabled = true;
+  try {
+    const res = await api('POST', '/v1/integrations/stripe/sync');
+    const e = res.status === 202 ? null : await res.json().catch(() => ({}));
+    notice(res.status === 202 ? 'ok' : 'error', res.status === 202 ? 'Sync queued.' : (e && e.error && e.error.message) || 'Could not queue a sync.');
+    if (res.status === 202) pendingSync = { first: false, since: current ? current.sync.lastSuccessAt : null };
+  } catch { notice('error', 'Could not queue a sync.'); }
+  $('sync-now').disabled = false;
+  await refresh();
 };
 refresh();
 </script></body></html>`;

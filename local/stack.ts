@@ -357,7 +357,7 @@ export async function startLocalStack(
             'content-type': 'text/html; charset=utf-8',
             'cache-control': 'no-store',
             'content-security-policy':
-              "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+              "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
           });
           res.end(integrationPage({ token, orgId }));
           return;
