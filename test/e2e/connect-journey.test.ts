@@ -1,16 +1,33 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import type { LocalStack } from '../../local/stack.js';
+import { CALLBACK_PATH } from '../../local/stack.js';
+import { PERMISSIONS } from '../../local/stripe-sandbox/sandbox.js';
 import { ARTIFACTS, launchBrowser } from '../support/browser.js';
-import { BAKERY_ACCOUNT, DEMO_ACCOUNT, startTestStack, type TestClock } from '../support/local-stack.js';
+import {
+  api,
+  BAKERY_ACCOUNT,
+  connectOrg,
+  DEMO_ACCOUNT,
+  startTestStack,
+  type TestClock,
+  tokenFor,
+} from '../support/local-stack.js';
+import { registerSecret } from '../support/log-capture.js';
 
+// A first sync in a browser on a loaded two-core machine; the slow ones say so themselves.
 jest.setTimeout(120_000);
 
 let stack: LocalStack & { clock: TestClock };
 let browser: Browser;
+/** Called by every sync run after each page it stores (a test holds the sync there). */
+let pageHook: ((resource: string, pages: number) => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  stack = await startTestStack();
+  stack = await startTestStack(
+    {},
+    { wrap: { onPageStored: (resource, pages) => pageHook?.(resource, pages) } },
+  );
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -21,64 +38,343 @@ afterAll(async () => {
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
-/** The sandbox's install flow in the browser: Continue → Select an account → Continue → Install app. */
+const LABELS = {
+  balance_transactions: 'Balance transactions',
+  charges: 'Charges',
+  refunds: 'Refunds',
+  invoices: 'Invoices',
+  credit_notes: 'Credit notes',
+  disputes: 'Disputes',
+};
+
+/** What must not happen anywhere on the way: a 404 (a favicon, say), a console error, an uncaught error. */
+function watch(page: Page) {
+  const problems: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() === 404) problems.push(`404 ${response.url()}`);
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  return problems;
+}
+
+async function openIntegrationPage(org: string, page?: Page) {
+  const tab = page ?? (await browser.newPage());
+  await tab.goto(`${stack.url}/?org=${org}`);
+  await tab.locator('#status[data-status]').waitFor();
+  return tab;
+}
+
+/** The status the page shows, from the API (the account's name once the API has one). */
+async function statusOf(org: string) {
+  const response = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+    token: await tokenFor(stack, org),
+  });
+  return response.json as { account: { id: string; livemode: boolean; name?: string | null } | null };
+}
+
+/** The counts table as [api name, label, raw count, shown count] rows. */
+const countRows = (page: Page) =>
+  page
+    .locator('#counts tbody tr')
+    .evaluateAll((rows) =>
+      rows.map((row) => [
+        row.getAttribute('data-resource'),
+        row.children[0]?.textContent,
+        Number(row.getAttribute('data-count')),
+        row.children[1]?.textContent,
+      ]),
+    );
+
+async function box(locator: Locator) {
+  const found = await locator.boundingBox();
+  if (!found) throw new Error(`${locator} is not on screen`);
+  return found;
+}
+
+/** Holds the browser's way back to the callback until released, so the confirmation screen can be looked at. */
+async function holdCallback(page: Page) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let requested!: (url: URL) => void;
+  const sent = new Promise<URL>((resolve) => {
+    requested = resolve;
+  });
+  await page.route(
+    (url) => url.pathname === CALLBACK_PATH,
+    async (route) => {
+      requested(new URL(route.request().url()));
+      await released;
+      await route.continue();
+    },
+  );
+  return { sent, release };
+}
+
+/** The sandbox's screens, quickly: Continue → Select an account → Continue → Install app. */
 async function install(page: Page, account: RegExp) {
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByRole('heading', { name: 'Select an account' }).waitFor();
   await page.getByLabel(account).check();
   await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'What Defrr can access' }).waitFor();
   await page.getByRole('button', { name: 'Install app' }).click();
 }
 
-async function openIntegrationPage(org: string) {
-  const page = await browser.newPage();
-  await page.goto(`${stack.url}/?org=${org}`);
-  await page.locator('#status[data-status]').waitFor();
-  return page;
-}
+const backOnDefrr = (page: Page) =>
+  page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
 
-describe('an org admin connects Stripe in the browser', () => {
-  it('Connect Stripe → install page (test version) → Install app → back on the page: Connected, with the account', async () => {
-    const page = await openIntegrationPage('org_e2e_connect');
+describe("an org admin connects Stripe in the browser, as Defrr's help page walks them through it", () => {
+  it('Integrations → Stripe → Connect Stripe → the app (test version) → Continue → Select an account → Continue → Read-only permissions → Install app → successful → Connected → first sync → Disconnect', async () => {
+    const org = 'org_e2e_journey';
+    const page = await browser.newPage();
+    const problems = watch(page);
+
+    // 1. The Integrations page's Stripe option: not connected, Connect Stripe at the top right.
+    await openIntegrationPage(org, page);
     expect(await page.locator('#status').textContent()).toBe('Not connected');
-    await shot(page, 'connect-1-not-connected');
-
-    await page.getByRole('button', { name: 'Connect Stripe' }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
-    expect(await page.getByRole('status').textContent()).toContain('test version');
-    await shot(page, 'connect-2-install-page');
-    await install(page, /Small Bakery/);
-
-    await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
-    await page.locator('#status[data-status="connected"]').waitFor();
-    expect(await page.locator('#status').textContent()).toBe('Connected');
-    expect(await page.locator('#account').textContent()).toContain(BAKERY_ACCOUNT);
-    expect(await page.locator('#mode').getAttribute('data-mode')).toBe('test');
-    expect(await page.locator('#notice').textContent()).toContain('Stripe connected.');
-    // The outcome parameters are cleaned out of the address bar.
-    expect(new URL(page.url()).searchParams.has('stripe')).toBe(false);
-    await shot(page, 'connect-3-connected');
-
-    await page.getByRole('button', { name: 'Disconnect' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Disconnect' }).click();
-    await page.locator('#status[data-status="disconnected"]').waitFor();
     expect(await page.locator('#details').isVisible()).toBe(false);
     expect(await page.locator('#counts').isVisible()).toBe(false);
+    expect(await page.locator('dt:visible').count()).toBe(0);
+    const connect = page.getByRole('button', { name: 'Connect Stripe' });
+    const header = await box(page.locator('#stripe-header'));
+    const button = await box(connect);
+    expect(button.x).toBeGreaterThanOrEqual(header.x + header.width / 2);
+    expect(button.y + button.height).toBeLessThanOrEqual(header.y + header.height + 1);
+    await shot(page, 'journey-1-not-connected');
+
+    // 2. Stripe's page for the app: a test version, an unreviewed app installed through a direct link.
+    await connect.click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByRole('heading', { name: 'Defrr', exact: true }).waitFor();
+    const notice = await page.getByRole('status').textContent();
+    expect(notice).toContain('You are installing a test version of this app');
+    expect(notice).toContain('unreviewed app');
+    expect(notice).toContain('installed through a direct link');
+    const continueButton = page.getByRole('button', { name: 'Continue' });
+    const main = await box(page.locator('main'));
+    const continueBox = await box(continueButton);
+    expect(continueBox.x).toBeGreaterThanOrEqual(main.x + main.width / 2);
+    expect(continueBox.y).toBeGreaterThanOrEqual(main.y + main.height / 2);
+    expect(await page.getByRole('button', { name: 'Install app' }).count()).toBe(0);
+    await shot(page, 'journey-2-app-page');
+
+    // 3. Continue → Select an account: the company's account.
+    await continueButton.click();
+    await page.getByRole('heading', { name: 'Select an account' }).waitFor();
+    expect(await page.getByLabel(/Demo Coffee Roasters/).count()).toBe(1);
+    await page.getByLabel(/Small Bakery/).check();
+    expect(await page.getByLabel(/Small Bakery/).isChecked()).toBe(true);
+    await shot(page, 'journey-3-select-account');
+
+    // 4. Continue → what Defrr can access, every item Read-only; Install app at the bottom right.
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'What Defrr can access' }).waitFor();
+    expect(await page.textContent('main')).toContain('Small Bakery');
+    for (const [id, text] of PERMISSIONS) {
+      const item = page.locator(`li[data-permission="${id}"]`);
+      expect(await item.textContent()).toContain(text);
+      expect(await item.getByText('Read-only', { exact: true }).isVisible()).toBe(true);
+    }
+    expect(await page.locator('li[data-permission]').count()).toBe(PERMISSIONS.length);
+    const installBox = await box(page.getByRole('button', { name: 'Install app' }));
+    const permissionsMain = await box(page.locator('main'));
+    expect(installBox.x).toBeGreaterThanOrEqual(permissionsMain.x + permissionsMain.width / 2);
+    expect(stack.sandbox.sandbox.isInstalled(BAKERY_ACCOUNT, 'test')).toBe(false);
+    await shot(page, 'journey-4-permissions');
+
+    // 5. Install app → Stripe confirms the install, then sends the browser back by itself.
+    const callback = await holdCallback(page);
+    await page.getByRole('button', { name: 'Install app' }).click();
+    await page.getByRole('heading', { name: 'Installation successful' }).waitFor();
+    expect(await page.textContent('main')).toContain('Defrr was installed on Small Bakery');
+    await shot(page, 'journey-5-installed');
+    registerSecret((await callback.sent).searchParams.get('code') as string);
+    callback.release();
+
+    // 6. Back on Defrr's page: Connected, with the account.
+    await backOnDefrr(page);
+    await page.locator('#status[data-status="connected"]').waitFor();
+    expect(await page.locator('#status').textContent()).toBe('Connected');
+    const account = await page.locator('#account').textContent();
+    expect(account).toContain(BAKERY_ACCOUNT);
+    const name = (await statusOf(org)).account?.name;
+    if (name) expect(account).toContain(name);
+    expect(await page.locator('#mode').getAttribute('data-mode')).toBe('test');
+    expect(await page.locator('#connect-mode').inputValue()).toBe('test');
+    expect(await page.locator('#notice').textContent()).toContain('Stripe connected.');
+    expect(new URL(page.url()).searchParams.has('stripe')).toBe(false);
+    await shot(page, 'journey-6-connected');
+
+    // 7. The first sync: counts with their names, and a notice that no longer says it is queued.
+    await page.locator('#notice').filter({ hasText: 'First sync finished' }).waitFor({ timeout: 90_000 });
+    expect(await page.locator('#notice').textContent()).not.toContain('queued');
+    await page.locator('#counts tr[data-resource="charges"]').waitFor();
+    const expected = stack.sandbox.sandbox.accounts.get(BAKERY_ACCOUNT)?.counts ?? {};
+    const rows = await countRows(page);
+    expect(rows).toEqual(
+      Object.entries(LABELS).map(([resource, label]) => [
+        resource,
+        label,
+        expected[resource as keyof typeof expected],
+        String(expected[resource as keyof typeof expected]),
+      ]),
+    );
+    expect(await page.locator('#last-sync').textContent()).not.toBe('never');
+    expect(await page.locator('#sync-state').textContent()).toBe('Up to date');
+    await shot(page, 'journey-7-first-sync');
+
+    // 8. Disconnect asks first.
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    expect(await dialog.getByRole('heading').textContent()).toBe('Disconnect Stripe?');
+    // The account by its name once the status API has one, by its id until then.
+    expect(await dialog.textContent()).toContain(name ?? BAKERY_ACCOUNT);
+    expect(await page.locator('#status').getAttribute('data-status')).toBe('connected');
+    await shot(page, 'journey-8-disconnect-dialog');
+    await dialog.getByRole('button', { name: 'Disconnect' }).click();
+
+    // 9. Disconnected: the old account and its counts are gone from the page.
+    await page.locator('#status[data-status="disconnected"]').waitFor();
     expect(await page.locator('#status').textContent()).toBe('Disconnected');
-    await shot(page, 'connect-4-disconnected');
+    expect(await page.locator('#notice').textContent()).toBe('Stripe disconnected.');
+    expect(await page.locator('#details').isVisible()).toBe(false);
+    expect(await page.locator('#counts').isVisible()).toBe(false);
+    expect(await page.locator('#counts tbody tr').count()).toBe(0);
+    expect(await page.locator('#account').textContent()).toBe('');
+    expect(await page.locator('dt:visible').count()).toBe(0);
+    expect(await page.locator('main').textContent()).not.toContain(BAKERY_ACCOUNT);
+    expect(await page.getByRole('button', { name: 'Connect Stripe' }).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Disconnect' }).isVisible()).toBe(false);
+    await shot(page, 'journey-9-disconnected');
+
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 180_000);
+
+  it('the mode picker shows the mode of the connection: live after a live install, after a reload too', async () => {
+    const org = 'org_e2e_live';
+    const page = await openIntegrationPage(org);
+    const problems = watch(page);
+    expect(await page.locator('#connect-mode').inputValue()).toBe('test');
+    await page.locator('#connect-mode').selectOption('live');
+    await page.getByRole('button', { name: 'Connect Stripe' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByRole('heading', { name: 'Defrr', exact: true }).waitFor();
+    // A live link: no test-version notice.
+    expect(await page.getByText('test version').count()).toBe(0);
+    await install(page, /Demo Coffee Roasters/);
+    await backOnDefrr(page);
+    await page.locator('#status[data-status="connected"]').waitFor();
+    expect(await page.locator('#mode').getAttribute('data-mode')).toBe('live');
+    expect(await page.locator('#connect-mode').inputValue()).toBe('live');
+
+    await page.reload();
+    await page.locator('#status[data-status="connected"]').waitFor();
+    expect(await page.locator('#connect-mode').inputValue()).toBe('live');
+    expect(await page.locator('#mode').textContent()).toBe('Live');
+
+    // Keep connected closes the question and changes nothing.
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Keep connected' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    expect((await stack.store.getConnection(org))?.status).toBe('connected');
+    expect(await page.locator('#status').getAttribute('data-status')).toBe('connected');
+
+    // A test connection of another org, opened fresh after this one: test.
+    const other = await openIntegrationPage('org_e2e_test_mode');
+    await other.locator('#connect-mode').selectOption('live');
+    await connectOrg(stack, 'org_e2e_test_mode', { account: BAKERY_ACCOUNT, body: { mode: 'test' } });
+    await other.reload();
+    await other.locator('#status[data-status="connected"]').waitFor();
+    expect(await other.locator('#connect-mode').inputValue()).toBe('test');
+    expect(await other.locator('#mode').getAttribute('data-mode')).toBe('test');
+    await other.close();
+
+    expect(problems).toEqual([]);
     await page.close();
   });
 
-  it('Cancel on the install page → back on the page with the cancelled message, still not connected', async () => {
+  it("shows the account's name with its id when the status API has one, and the id alone when not", async () => {
+    const org = 'org_e2e_name';
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    const page = await browser.newPage();
+    const problems = watch(page);
+    // The status API is getting the account's name (\`name: string | null\`); the page is ready for either.
+    let name: string | null = 'Small Bakery & Co';
+    await page.route('**/v1/integrations/stripe/status', async (route) => {
+      const response = await route.fetch();
+      const status = (await response.json()) as { account: Record<string, unknown> | null };
+      if (status.account) status.account.name = name;
+      await route.fulfill({ response, json: status });
+    });
+    await openIntegrationPage(org, page);
+    await page.locator('#status[data-status="connected"]').waitFor();
+    expect(await page.locator('#account-name').textContent()).toBe('Small Bakery & Co');
+    expect(await page.locator('#account-id').textContent()).toBe(BAKERY_ACCOUNT);
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    expect(await page.getByRole('dialog').textContent()).toContain('Small Bakery & Co');
+    await page.getByRole('dialog').getByRole('button', { name: 'Keep connected' }).click();
+    await shot(page, 'connect-account-name');
+
+    name = null;
+    await page.reload();
+    await page.locator('#status[data-status="connected"]').waitFor();
+    expect(await page.locator('#account-name').count()).toBe(0);
+    expect(await page.locator('#account').textContent()).toBe(BAKERY_ACCOUNT);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('fits a 390 px wide phone: no sideways scrolling, every button on screen', async () => {
+    const org = 'org_e2e_phone';
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    const onScreen = async (names: string[]) => {
+      expect(await page.locator('html').evaluate((html) => html.scrollWidth)).toBeLessThanOrEqual(390);
+      for (const name of names) {
+        const found = await box(page.getByRole('button', { name, exact: true }));
+        expect([name, found.x >= 0 && found.x + found.width <= 390]).toEqual([name, true]);
+      }
+    };
+    await openIntegrationPage(org, page);
+    await onScreen(['Connect Stripe']);
+    expect(await page.locator('#connect-mode').isVisible()).toBe(true);
+    await shot(page, 'phone-1-not-connected');
+
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await page.reload();
+    await page.locator('#status[data-status="connected"]').waitFor();
+    await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 90_000 });
+    await onScreen(['Reconnect', 'Sync now', 'Disconnect']);
+    await shot(page, 'phone-2-connected');
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    for (const name of ['Keep connected', 'Disconnect']) {
+      const found = await box(dialog.getByRole('button', { name, exact: true }));
+      expect(found.x >= 0 && found.x + found.width <= 390).toBe(true);
+    }
+    await dialog.getByRole('button', { name: 'Keep connected' }).click();
+    await page.close();
+  }, 150_000);
+
+  it('Cancel in Stripe → back on the page with the cancelled message, still not connected', async () => {
     const page = await openIntegrationPage('org_e2e_cancel');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Select an account' }).waitFor();
     await page.getByRole('button', { name: 'Cancel' }).click();
-    await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
+    await backOnDefrr(page);
     await page.locator('#status[data-status]').waitFor();
     expect(await page.locator('#notice').textContent()).toContain('You cancelled');
     expect(await page.locator('#status').textContent()).toBe('Not connected');
-    await shot(page, 'connect-5-cancelled');
+    await shot(page, 'connect-cancelled');
     await page.close();
   });
 
@@ -97,11 +393,12 @@ describe('an org admin connects Stripe in the browser', () => {
     await page.reload();
     await page.locator('#status[data-status="revoked"]').waitFor({ timeout: 15_000 });
     expect(await page.locator('#status').textContent()).toBe('Revoked in Stripe');
-    await shot(page, 'connect-6-revoked');
+    expect(await page.locator('#account').textContent()).toContain(DEMO_ACCOUNT);
+    await shot(page, 'connect-revoked');
     await page.close();
   });
 
-  it('a stale install page (state expired) lands with a clear message', async () => {
+  it('a stale install flow (state expired) lands with a clear message', async () => {
     const page = await openIntegrationPage('org_e2e_stale');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
@@ -112,7 +409,7 @@ describe('an org admin connects Stripe in the browser', () => {
     stack.clock.advance(11 * 60_000);
     try {
       await page.getByRole('button', { name: 'Install app' }).click();
-      await page.waitForURL((url) => url.href.startsWith(stack.url) && !url.pathname.includes('callback'));
+      await backOnDefrr(page);
       await page.locator('#status[data-status]').waitFor();
       expect(await page.locator('#notice').textContent()).toContain('expired or was already used');
       expect(await page.locator('#status').textContent()).toBe('Not connected');
@@ -124,29 +421,69 @@ describe('an org admin connects Stripe in the browser', () => {
   });
 });
 
-describe('the first sync, seen on the page', () => {
-  it('connect in the browser → the first sync runs → the page shows the counts', async () => {
+describe('the sync, seen on the page', () => {
+  it('connect in the browser → the first sync runs → the page shows the counts; Sync now → Sync finished', async () => {
     const page = await openIntegrationPage('org_e2e_sync');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
     await install(page, /Small Bakery/);
     await page.locator('#status[data-status="connected"]').waitFor();
-    await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 60_000 });
-    const counts = Object.fromEntries(
-      await page
-        .locator('#counts tbody tr')
-        .evaluateAll((rows) =>
-          rows.map((row) => [row.getAttribute('data-resource'), Number(row.getAttribute('data-count'))]),
-        ),
-    );
-    const expected = stack.sandbox.sandbox.accounts.get(BAKERY_ACCOUNT)?.counts;
-    expect(counts).toEqual(expected);
-    expect(await page.locator('#last-sync').textContent()).not.toBe('never');
+    await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 90_000 });
+    const counts = Object.fromEntries((await countRows(page)).map(([resource, , n]) => [resource, n]));
+    expect(counts).toEqual(stack.sandbox.sandbox.accounts.get(BAKERY_ACCOUNT)?.counts);
+    const lastSync = await page.locator('#last-sync').textContent();
+    expect(lastSync).not.toBe('never');
     await shot(page, 'sync-1-counts');
 
     await page.getByRole('button', { name: 'Sync now' }).click();
-    await page.locator('#notice').filter({ hasText: 'Sync finished.' }).waitFor({ timeout: 60_000 });
+    await page.locator('#notice').filter({ hasText: 'Sync finished.' }).waitFor({ timeout: 90_000 });
+    expect(await page.locator('#sync-state').textContent()).toBe('Up to date');
     await shot(page, 'sync-2-sync-now');
     await page.close();
-  });
+  }, 150_000);
+
+  it('shows the progress while the sync runs ("Syncing — Charges: 1,234") and the counts with thousands separators', async () => {
+    const org = 'org_e2e_progress';
+    const account = 'acct_1SbxBusyBakery0003';
+    stack.sandbox.sandbox.addAccount({
+      id: account,
+      name: 'Busy Bakery',
+      counts: {
+        balance_transactions: 2_000,
+        charges: 1_800,
+        refunds: 150,
+        invoices: 120,
+        credit_notes: 2,
+        disputes: 1,
+      },
+    });
+    // The sync stops after each resource's first page (which writes the progress) until the page has shown it.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    pageHook = async (_resource, pages) => {
+      if (pages >= 2) await released;
+    };
+    try {
+      const page = await openIntegrationPage(org);
+      await connectOrg(stack, org, { account });
+      await page.reload();
+      const state = page.locator('#sync-state');
+      await state.filter({ hasText: /^Syncing — [A-Z][a-z ]+: [\d,]+$/ }).waitFor({ timeout: 90_000 });
+      await shot(page, 'sync-3-progress');
+      release();
+      await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 150_000 });
+      await state.filter({ hasText: 'Up to date' }).waitFor({ timeout: 150_000 });
+      const rows = await countRows(page);
+      expect(rows).toContainEqual(['balance_transactions', 'Balance transactions', 2000, '2,000']);
+      expect(rows).toContainEqual(['charges', 'Charges', 1800, '1,800']);
+      expect(await page.locator('#account').textContent()).toContain(account);
+      await shot(page, 'sync-4-large-counts');
+      await page.close();
+    } finally {
+      release();
+      pageHook = undefined;
+    }
+  }, 300_000);
 });
