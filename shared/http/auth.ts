@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import { forbidden, unauthorized } from '../errors.js';
 import type { HttpEvent } from './handler.js';
 
@@ -14,33 +15,73 @@ export interface Caller {
 }
 
 const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** One compact JWT, with or without the scheme, as API Gateway's JWT authorizer takes the header. */
+const SINGLE_JWT = /^(?:Bearer +)?([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+type ClaimValue = string | number | boolean | string[] | undefined;
 
 /**
- * Roles as API Gateway passes them: an array claim arrives flattened to
- * "[admin member]"; a JSON array or a comma/space-separated string also work.
+ * A claim value as API Gateway's HTTP API JWT authorizer renders it for the
+ * function: strings as they are, numbers and booleans as text, an array as
+ * its elements joined by single spaces inside brackets ("[admin member]").
+ */
+export function renderClaim(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value))
+    return `[${value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(' ')}]`;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/**
+ * Roles from a claim in the form the authorizer hands over, alone: a real
+ * array (the local adapter's tests), or a string. The bracketed form cannot
+ * tell ["Org admin"] from ["Org", "admin"] (nor [" admin"] from ["", "admin"]),
+ * so a bracketed value with a space in it is ambiguous and grants no role; a
+ * plain string is one role, compared whole ("readonly,admin" is not "admin").
  */
 export function parseRoles(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map(String);
-  if (typeof value !== 'string') return [];
-  const text = value.trim();
-  if (text.startsWith('[') && text.endsWith(']')) {
-    try {
-      const parsed = JSON.parse(text) as unknown;
-      if (Array.isArray(parsed)) return parsed.map(String);
-    } catch {
-      // API Gateway's "[a b]" form
-    }
-    return text
-      .slice(1, -1)
-      .split(/[\s,]+/)
-      .filter(Boolean);
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  if (typeof value !== 'string' || value === '') return [];
+  if (value.startsWith('[') && value.endsWith(']')) {
+    const inner = value.slice(1, -1);
+    if (inner === '') return [];
+    return inner.includes(' ') ? [] : [inner];
   }
-  return text.split(/[\s,]+/).filter(Boolean);
+  return [value];
+}
+
+/**
+ * The roles exactly as the token carries them. API Gateway verified the JWT in
+ * the Authorization header before calling the function, so when the header is
+ * that one token, its payload holds the real roles array; it counts only if
+ * its claims render to exactly what the authorizer passed (same issuer,
+ * subject, org and roles). Otherwise the authorizer's claim alone,
+ * read strictly (`parseRoles`).
+ */
+function rolesOf(event: HttpEvent, claims: Record<string, ClaimValue>, config: AuthConfig): string[] {
+  const claimed = claims[config.JWT_ROLES_CLAIM];
+  if (Array.isArray(claimed)) return parseRoles(claimed);
+  const token = SINGLE_JWT.exec(event.headers?.authorization ?? '')?.[1];
+  if (!token) return parseRoles(claimed);
+  let payload: Record<string, unknown>;
+  try {
+    payload = decodeJwt(token);
+  } catch {
+    return [];
+  }
+  for (const name of ['iss', 'sub', config.JWT_ORG_CLAIM, config.JWT_ROLES_CLAIM]) {
+    if (renderClaim(payload[name]) !== renderClaim(claims[name])) return [];
+  }
+  const roles = payload[config.JWT_ROLES_CLAIM];
+  if (typeof roles === 'string') return [roles];
+  return Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [];
 }
 
 /**
  * The caller, from verified JWT claims only (API Gateway's authorizer verified
- * the token): never from the body, the query or a header.
+ * the token): never from the body, the query or another header.
  */
 export function callerFrom(event: HttpEvent, config: AuthConfig): Caller {
   const claims = event.requestContext.authorizer?.jwt?.claims;
@@ -53,10 +94,11 @@ export function callerFrom(event: HttpEvent, config: AuthConfig): Caller {
   return {
     orgId,
     userId: typeof sub === 'string' && sub ? sub : 'unknown',
-    roles: parseRoles(claims[config.JWT_ROLES_CLAIM]),
+    roles: rolesOf(event, claims, config),
   };
 }
 
+/** Whole role names, compared exactly. */
 export function requireAdmin(caller: Caller, config: AuthConfig): Caller {
   if (!caller.roles.includes(config.JWT_ADMIN_ROLE))
     throw forbidden('Only an organisation admin may do this.');
