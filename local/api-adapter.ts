@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { renderClaim } from '../shared/http/auth.js';
 import type { HttpEvent } from '../shared/http/handler.js';
 import type { RouteDef } from '../shared/http/routes.js';
+import { invoke } from './invocation.js';
 import { lambdaContext } from './lambda-context.js';
 
 export type LambdaHttpHandler = (
@@ -109,7 +111,8 @@ export function apiAdapter(options: ApiAdapterOptions) {
     if (!handler) throw new Error(`no handler for ${match.route.function}`);
     let result: APIGatewayProxyStructuredResultV2;
     try {
-      result = await handler(event, lambdaContext(match.route.function));
+      const context = lambdaContext(match.route.function);
+      result = await invoke(context, () => handler(event, context));
     } catch {
       send(
         res,
@@ -168,13 +171,12 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-/** API Gateway passes claims as strings; an array claim arrives as "[a b]". */
+/** API Gateway passes claims as strings (`renderClaim`); an array claim arrives as "[a b]". */
 export function flattenClaims(payload: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(payload)) {
-    if (Array.isArray(value)) out[key] = `[${value.join(' ')}]`;
-    else if (typeof value === 'object' && value !== null) out[key] = JSON.stringify(value);
-    else out[key] = String(value);
+    const rendered = renderClaim(value);
+    if (rendered !== undefined) out[key] = rendered;
   }
   return out;
 }
