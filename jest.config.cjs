@@ -1,5 +1,6 @@
 // One jest project per test tier; `npm test` runs them in order (see package.json).
-// Middy 6 and jose 6 are ESM-only, so @swc/jest compiles them along with our TypeScript.
+// Middy 6 and jose 6 are ESM-only, and Lambda's invoke store imports node:async_hooks dynamically,
+// so @swc/jest compiles them along with our TypeScript.
 const transform = {
   '^.+\\.(t|j|mj)s$': [
     '@swc/jest',
@@ -9,7 +10,7 @@ const transform = {
 const common = {
   testEnvironment: 'node',
   transform,
-  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose|@aws/lambda-invoke-store)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   resolver: '<rootDir>/test/support/resolver.cjs',
   setupFilesAfterEnv: ['<rootDir>/test/support/log-capture.ts'],

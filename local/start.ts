@@ -10,6 +10,9 @@ async function main() {
   process.env.POWERTOOLS_LOG_LEVEL ??= config.LOG_LEVEL === 'SILENT' ? 'SILENT' : config.LOG_LEVEL;
   // CloudWatch's metric format is for AWS; locally it would only flood the terminal.
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  // Set by local/invocation.ts once its store exists; inherited from a parent (a test), Powertools
+  // would look for that store while the modules load, before there is one.
+  delete process.env.AWS_LAMBDA_MAX_CONCURRENCY;
   const { startLocalStack } = await import('./stack.js');
   const stack = await startLocalStack(config, { memory });
   console.log(

@@ -23,6 +23,21 @@ export function capturedOutput(): string {
   return captured.join('');
 }
 
+/** Each console call of this test file so far, parsed when it is a JSON log line (Powertools' records). */
+export function capturedRecords(): Array<Record<string, unknown>> {
+  const records: Array<Record<string, unknown>> = [];
+  for (const entry of captured) {
+    const text = entry.trim();
+    if (!text.startsWith('{')) continue;
+    try {
+      records.push(JSON.parse(text) as Record<string, unknown>);
+    } catch {
+      // not a log record
+    }
+  }
+  return records;
+}
+
 export function findSecrets(text: string): string[] {
   const found: string[] = [];
   for (const pattern of SECRET_PATTERNS) {
