@@ -12,6 +12,7 @@ const REJECTIONS = {
   too_large: [413, 'payload_too_large', 'The payload is too large.'],
   missing_signature: [400, 'invalid_signature', 'The webhook could not be verified.'],
   invalid_signature: [400, 'invalid_signature', 'The webhook could not be verified.'],
+  stale_timestamp: [400, 'invalid_signature', 'The webhook could not be verified.'],
   invalid_payload: [400, 'invalid_payload', 'The payload is not a Stripe event.'],
 } as const;
 
@@ -33,7 +34,9 @@ export const makeHandler = (deps: { queue: JobQueue<WebhookMessage>; credentials
     if (!result.ok) {
       const [status, code, message] = REJECTIONS[result.reason];
       count(
-        result.reason === 'invalid_signature' || result.reason === 'missing_signature'
+        result.reason === 'invalid_signature' ||
+          result.reason === 'missing_signature' ||
+          result.reason === 'stale_timestamp'
           ? MetricNames.webhookSignatureFailures
           : MetricNames.webhookRejected,
       );

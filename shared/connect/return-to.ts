@@ -31,7 +31,9 @@ export function resolveReturnTo(input: string | undefined, config: FrontendConfi
     }
   }
   const allowed = config.FRONTEND_ORIGINS.map((origin) => new URL(origin).origin);
-  if (!allowed.includes(url.origin) || url.username || url.password) {
+  // `blob:http://app/x` has the origin of the URL inside it: only the web's own schemes count.
+  const web = url.protocol === 'https:' || url.protocol === 'http:';
+  if (!web || !allowed.includes(url.origin) || url.username || url.password) {
     throw badRequest('returnTo is not an allowed location.', 'invalid_return_to');
   }
   url.hash = '';
@@ -47,10 +49,10 @@ function hasControlOrBackslash(value: string): boolean {
   return false;
 }
 
-/** `returnTo` with the outcome in its query (`stripe=connected`, or `stripe=error&reason=…`). */
+/** `returnTo` with the outcome in its query (`stripe=confirm&install=…`, or `stripe=error&reason=…`). */
 export function withOutcome(returnTo: string, params: Record<string, string>): string {
   const url = new URL(returnTo);
-  for (const key of ['stripe', 'reason', 'ref']) url.searchParams.delete(key);
+  for (const key of ['stripe', 'reason', 'ref', 'install']) url.searchParams.delete(key);
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
   return url.toString();
 }

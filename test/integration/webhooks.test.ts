@@ -136,6 +136,24 @@ describe('intake: POST /v1/webhooks/stripe', () => {
       400,
       (p: string) => ({ body: p, header: sign(p, secret(), Math.floor(Date.now() / 1000) - 301) }),
     ],
+    [
+      'a timestamp 301 s ahead',
+      400,
+      (p: string) => ({ body: p, header: sign(p, secret(), Math.floor(Date.now() / 1000) + 301) }),
+    ],
+    [
+      'a timestamp a year ahead',
+      400,
+      (p: string) => ({ body: p, header: sign(p, secret(), Math.floor(Date.now() / 1000) + 365 * 86_400) }),
+    ],
+    [
+      'two timestamps',
+      400,
+      (p: string) => {
+        const t = Math.floor(Date.now() / 1000);
+        return { body: p, header: `t=${t + 86_400},${sign(p, secret(), t)}` };
+      },
+    ],
     ['no signature header', 400, (p: string) => ({ body: p, header: undefined })],
     ['a malformed header', 400, (p: string) => ({ body: p, header: 'v1=deadbeef,t=abc' })],
     [

@@ -1,26 +1,10 @@
 import { hashOAuthState, newOAuthState } from '../../shared/connect/oauth-state.js';
 import { defaultReturnTo, resolveReturnTo, withOutcome } from '../../shared/connect/return-to.js';
-import { parseRoles } from '../../shared/http/auth.js';
 
 const frontend = {
   FRONTEND_ORIGINS: ['https://app.defrr.example', 'https://staging.defrr.example'],
   FRONTEND_INTEGRATION_PATH: '/settings/stripe',
 };
-
-describe('roles from API Gateway claims', () => {
-  it.each([
-    ['[admin member]', ['admin', 'member']],
-    ['["admin","member"]', ['admin', 'member']],
-    ['admin,member', ['admin', 'member']],
-    ['admin', ['admin']],
-    ['[]', []],
-    [['admin'], ['admin']],
-    [undefined, []],
-    [42, []],
-  ])('parses %j', (value, roles) => {
-    expect(parseRoles(value)).toEqual(roles);
-  });
-});
 
 describe('returnTo', () => {
   it('defaults to the integration page on the first origin', () => {
@@ -46,6 +30,12 @@ describe('returnTo', () => {
     'http://app.defrr.example/', // scheme differs: another origin
     `/ok\nLocation: https://evil.example`,
     'relative/path',
+    // Schemes whose URL origin is the one inside them.
+    'blob:https://app.defrr.example/x',
+    'blob:https://app.defrr.example/0f5c2c1e-7d0b-4c6a-9a55-1ad3d9b5c1e2',
+    'view-source:https://app.defrr.example/',
+    'ws://app.defrr.example/',
+    'ftp://app.defrr.example/',
   ])('refuses %j', (value) => {
     expect(() => resolveReturnTo(value, frontend)).toThrow(
       expect.objectContaining({ statusCode: 400, code: 'invalid_return_to' }),
