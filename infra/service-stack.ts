@@ -134,11 +134,18 @@ export class ServiceStack extends Stack {
       timeout: Duration.seconds(29),
     })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
-      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['create', 'delete'])
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['create'])
       .bindAppCredentials(stateful.appCredentials, stateful.key)
-      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .envs(frontend);
     records(oauthCallback);
+
+    // The user who started the connect confirms the install: the connection, its link, the first sync.
+    const connectConfirm = new ServiceFunction(this, 'ConnectConfirm', { ...common, name: 'connect-confirm' })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .envs(auth);
+    records(connectConfirm);
 
     const status = new ServiceFunction(this, 'Status', { ...common, name: 'status' })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'read')
@@ -196,6 +203,8 @@ export class ServiceStack extends Stack {
         'readWrite',
         serviceTable.globalSecondaryIndexes.map((i) => i.indexName),
       )
+      // The sweep deletes the secrets of unconfirmed installs and of failed steps.
+      .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
     records(syncDispatcher);
 
@@ -227,6 +236,17 @@ export class ServiceStack extends Stack {
       schedule: events.Schedule.expression(settings.syncSchedule),
       targets: [new targets.LambdaFunction(syncDispatcher.fn, { retryAttempts: 2 })],
     });
+    // Finishes or undoes what a crash left half-done: a run taken over within minutes of its lease.
+    new events.Rule(this, 'Sweep', {
+      description: 'Resumes stalled syncs; removes unconfirmed installs and orphaned secrets',
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      targets: [
+        new targets.LambdaFunction(syncDispatcher.fn, {
+          event: events.RuleTargetInput.fromObject({ action: 'sweep' }),
+          retryAttempts: 2,
+        }),
+      ],
+    });
 
     this.functions = {
       'sync-request': syncRequest,
@@ -234,6 +254,7 @@ export class ServiceStack extends Stack {
       'sync-worker': syncWorker,
       health,
       'connect-start': connectStart,
+      'connect-confirm': connectConfirm,
       'oauth-callback': oauthCallback,
       status,
       disconnect,

@@ -24,6 +24,8 @@ export const localConfigSchema = z.object({
     .optional(),
   /** Runs the nightly schedule every N minutes locally (off when unset; POST /_local/schedule/run triggers it). */
   LOCAL_SCHEDULE_MINUTES: z.coerce.number().positive().optional(),
+  /** Runs the sweep (stalled syncs, unconfirmed installs, orphaned secrets) every N seconds; 0 = only on POST /_local/sweep/run. */
+  LOCAL_SWEEP_SECONDS: z.coerce.number().int().min(0).default(60),
   /** How long the service waits for Stripe (the sandbox here). */
   STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Which org the integration page acts as, unless its URL says `?org=`. */
@@ -35,6 +37,8 @@ export const localConfigSchema = z.object({
   SYNC_BUDGET_TEST: z.coerce.number().int().positive().default(20),
   SYNC_BUDGET_LIVE: z.coerce.number().int().positive().default(80),
   SYNC_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
+  /** How long a sync lease lasts unrenewed (a worker that died is taken over after about this long). */
+  SYNC_LEASE_SECONDS: z.coerce.number().int().min(2).default(180),
   JWT_ORG_CLAIM: z.string().min(1).default('org_id'),
   JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
   JWT_ADMIN_ROLE: z.string().min(1).default('admin'),

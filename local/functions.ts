@@ -1,3 +1,4 @@
+import { makeHandler as connectConfirm } from '../functions/connect-confirm/handler.js';
 import { makeHandler as connectStart } from '../functions/connect-start/handler.js';
 import { makeHandler as disconnect } from '../functions/disconnect/handler.js';
 import { makeHandler as health } from '../functions/health/handler.js';
@@ -13,6 +14,7 @@ import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import type { Clock } from '../shared/ports/clock.js';
 import type { ConnectionStore } from '../shared/ports/connection-store.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
+import type { PendingInstallStore } from '../shared/ports/pending-installs.js';
 import type { StripeTokenClient } from '../shared/ports/stripe-token-client.js';
 import type { TokenVault } from '../shared/ports/token-vault.js';
 import type { WebhookMessage } from '../shared/webhooks/intake.js';
@@ -20,6 +22,7 @@ import type { LambdaHttpHandler } from './api-adapter.js';
 
 export interface LocalDeps {
   store: ConnectionStore;
+  installs: PendingInstallStore;
   vault: TokenVault;
   tokens: StripeTokenClient;
   syncQueue: JobQueue<SyncJob>;
@@ -38,6 +41,7 @@ export interface LocalDeps {
 export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, LambdaHttpHandler> {
   const {
     store,
+    installs,
     vault,
     tokens,
     syncQueue,
@@ -51,15 +55,23 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
   return {
     health: health() as LambdaHttpHandler,
     'connect-start': connectStart({ store, clock, auth, config: connect }) as LambdaHttpHandler,
+    'connect-confirm': connectConfirm({
+      store,
+      installs,
+      vault,
+      syncQueue,
+      clock,
+      auth,
+    }) as LambdaHttpHandler,
     'oauth-callback': oauthCallback({
       store,
+      installs,
       vault,
       tokens,
-      syncQueue,
       clock,
       config: connect,
     }) as LambdaHttpHandler,
-    status: status({ store, auth }) as LambdaHttpHandler,
+    status: status({ store, auth, clock }) as LambdaHttpHandler,
     'sync-request': syncRequest({
       store,
       syncQueue,

@@ -79,15 +79,29 @@ function notice(kind, text) { const n = $('notice'); n.className = 'notice ' + k
 /** A notice about a sync that is on its way; it says so once the sync has finished (or failed). */
 let pendingSync = null;
 const params = new URLSearchParams(location.search);
-if (params.get('stripe') === 'connected') {
-  notice('ok', 'Stripe connected. Your first sync is queued.');
-  pendingSync = { first: true, since: null };
-}
+// Back from Stripe with an install to confirm: only the user who started the connect can.
+const confirming = params.get('stripe') === 'confirm' && params.get('install')
+  ? { install: params.get('install') }
+  : null;
+if (confirming) notice('ok', 'Finishing the connection…');
 if (params.get('stripe') === 'error') {
   const reason = params.get('reason') || 'internal';
   notice('error', (REASONS[reason] || 'Connecting Stripe failed.') + (params.get('ref') ? ' (reference ' + params.get('ref') + ')' : ''));
 }
-if (params.has('stripe')) { params.delete('stripe'); params.delete('reason'); params.delete('ref'); history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : '')); }
+if (params.has('stripe')) { for (const key of ['stripe', 'reason', 'ref', 'install']) params.delete(key); history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : '')); }
+async function confirmInstall() {
+  if (!confirming) return;
+  try {
+    const res = await api('POST', '/v1/integrations/stripe/connect/confirm', confirming);
+    if (res.ok) {
+      notice('ok', 'Stripe connected. Your first sync is queued.');
+      pendingSync = { first: true, since: null };
+      return;
+    }
+    const e = await res.json().catch(() => ({}));
+    notice('error', (e.error && e.error.message) || 'Connecting Stripe failed.');
+  } catch { notice('error', 'Connecting Stripe failed.'); }
+}
 
 function syncNotice(s) {
   if (!pendingSync || s.status !== 'connected') return;
@@ -105,6 +119,7 @@ function syncNotice(s) {
 function syncState(sync) {
   if (sync.state === 'running') return sync.progress ? 'Syncing — ' + resourceLabel(sync.progress.resource) + ': ' + number.format(sync.progress.records) : 'Syncing…';
   if (sync.state === 'queued') return 'Queued';
+  if (sync.state === 'interrupted') return 'Interrupted — resuming';
   if (sync.state === 'failed') return 'Failed';
   return sync.lastSuccessAt ? 'Up to date' : 'Not synced yet';
 }
@@ -210,6 +225,6 @@ $('sync-now').onclick = async () => {
   $('sync-now').disabled = false;
   await refresh();
 };
-refresh();
+confirmInstall().finally(refresh);
 </script></body></html>`;
 }

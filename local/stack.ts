@@ -12,6 +12,7 @@ import { DynamoCheckpointStore } from '../shared/adapters/dynamodb/checkpoint-st
 import { DynamoConnectionStore } from '../shared/adapters/dynamodb/connection-store.js';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../shared/adapters/dynamodb/event-ledger.js';
+import { DynamoPendingInstallStore } from '../shared/adapters/dynamodb/pending-install-store.js';
 import { DynamoRecordsStore } from '../shared/adapters/dynamodb/records-store.js';
 import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js';
 import { ensureTables } from '../shared/data/ensure-tables.js';
@@ -25,9 +26,11 @@ import type { ConnectionStore } from '../shared/ports/connection-store.js';
 import type { EventLedger } from '../shared/ports/event-ledger.js';
 import type { EventPublisher } from '../shared/ports/event-publisher.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
+import type { PendingInstallStore } from '../shared/ports/pending-installs.js';
 import type { RecordsStore } from '../shared/ports/records-store.js';
 import type { TokenVault } from '../shared/ports/token-vault.js';
 import { StripeAccess } from '../shared/stripe/stripe-access.js';
+import type { SweepResult } from '../shared/sync/sweep.js';
 import { DEFAULT_SYNC_CONFIG, type SyncConfig, type SyncDeps } from '../shared/sync/sync-run.js';
 import type { WebhookMessage } from '../shared/webhooks/intake.js';
 import type { ProcessDeps } from '../shared/webhooks/process.js';
@@ -41,6 +44,7 @@ import { type DevIssuer, devIssuer } from './dev-auth.js';
 import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamodb.js';
 import { localHttpHandlers } from './functions.js';
 import { integrationPage } from './integration-page.js';
+import { assertInvocationsIsolated, invoke } from './invocation.js';
 import { lambdaContext } from './lambda-context.js';
 import { type StripeSandbox, startStripeSandbox } from './stripe-sandbox/server.js';
 
@@ -66,6 +70,9 @@ export interface LocalStack {
   bus: LocalEventBus;
   queues: { sync: LocalQueue<SyncJob>; webhooks: LocalQueue<WebhookMessage> };
   schedule: LocalSchedule;
+  installs: DynamoPendingInstallStore;
+  /** Runs the sweep now (it also runs every LOCAL_SWEEP_SECONDS). */
+  sweep(): Promise<SweepResult>;
   close(): Promise<void>;
 }
 
@@ -140,6 +147,7 @@ export async function startLocalStack(
   config: LocalConfig,
   options: LocalStackOptions = {},
 ): Promise<LocalStack> {
+  await assertInvocationsIsolated();
   const memory = options.memory ?? false;
   const clock = options.clock ?? systemClock;
   mkdirSync(config.dataDir, { recursive: true });
@@ -226,23 +234,33 @@ export async function startLocalStack(
         batchSize: 1,
         maxConcurrency: 4,
         functionTimeoutMs: options.sync?.functionTimeoutMs ?? 900_000,
+        ...(memory ? {} : { stateFile: join(config.dataDir, 'queue-sync.json') }),
       }),
       webhooks: new LocalQueue<WebhookMessage>({
         name: 'webhooks',
         maxReceiveCount: 5,
         batchSize: 10,
         maxConcurrency: 2,
+        ...(memory ? {} : { stateFile: join(config.dataDir, 'queue-webhooks.json') }),
       }),
     };
     cleanups.push(async () => {
       await Promise.all([queues.sync.stop(), queues.webhooks.stop()]);
     });
     let dispatch: () => Promise<unknown> = async () => undefined;
+    let runSweep: () => Promise<SweepResult> = async () => ({
+      resumed: 0,
+      installsExpired: 0,
+      secretsDeleted: 0,
+    });
     const schedule = new LocalSchedule('nightly-sync', () => dispatch());
     cleanups.push(() => schedule.stop());
     if (config.LOCAL_SCHEDULE_MINUTES) schedule.start(config.LOCAL_SCHEDULE_MINUTES * 60_000);
+    const sweeper = new LocalSchedule('sweep', () => runSweep());
+    cleanups.push(() => sweeper.stop());
 
     const store = new DynamoConnectionStore(documentClient(dynamoClient), LOCAL_TABLES.service);
+    const installs = new DynamoPendingInstallStore(documentClient(dynamoClient), LOCAL_TABLES.service);
     // The app's credentials are the sandbox's, read live (so a rolled webhook secret is seen at once).
     const credentials: AppCredentials = {
       secretKey: async (mode) => sandbox.sandbox.secretKeys[mode],
@@ -257,6 +275,7 @@ export async function startLocalStack(
       options.wrap?.adapter?.(name, adapter) ?? adapter;
     const deps = {
       store: adapt('store', store as ConnectionStore),
+      installs: adapt('installs', installs as PendingInstallStore),
       vault: adapt('vault', vault as TokenVault),
       records: adapt('records', options.wrap?.records?.(records) ?? (records as RecordsStore)),
       ledger: adapt('ledger', options.wrap?.ledger?.(ledger) ?? (ledger as EventLedger)),
@@ -296,17 +315,34 @@ export async function startLocalStack(
         ...DEFAULT_SYNC_CONFIG,
         budgetTest: config.SYNC_BUDGET_TEST,
         budgetLive: config.SYNC_BUDGET_LIVE,
+        leaseMs: config.SYNC_LEASE_SECONDS * 1000,
+        heartbeatMs: (config.SYNC_LEASE_SECONDS * 1000) / 4,
         ...syncOverrides,
       },
       ...(options.wrap?.onPageStored ? { onPageStored: options.wrap.onPageStored } : {}),
     };
     queues.sync.consume(syncWorker(syncDeps));
-    const dispatcher = syncDispatcher({ store: deps.store, syncQueue: deps.syncQueue, clock });
-    dispatch = () => dispatcher(lambdaScheduledEvent(), lambdaContext('sync-dispatcher'));
+    const dispatcher = syncDispatcher({
+      store: deps.store,
+      installs: deps.installs,
+      vault: deps.vault,
+      syncQueue: deps.syncQueue,
+      clock,
+    });
+    dispatch = () => {
+      const context = lambdaContext('sync-dispatcher');
+      return invoke(context, () => dispatcher(lambdaScheduledEvent(), context));
+    };
+    runSweep = () => {
+      const context = lambdaContext('sync-dispatcher');
+      return invoke(context, () => dispatcher({ action: 'sweep' }, context)) as Promise<SweepResult>;
+    };
+    if (config.LOCAL_SWEEP_SECONDS > 0) sweeper.start(config.LOCAL_SWEEP_SECONDS * 1000);
     const tokens = new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS);
     const sandboxInfo = sandbox.sandbox;
     const handlers = localHttpHandlers({
       store: deps.store,
+      installs: deps.installs,
       vault: deps.vault,
       tokens,
       syncQueue: deps.syncQueue,
@@ -345,15 +381,27 @@ export async function startLocalStack(
       };
       switch (route) {
         case 'GET /': {
+          // The page signs an admin token for any org it is asked for: only for this machine's own use.
+          if (!isLoopback(config.HOST) || !isLoopback(req.socket.remoteAddress ?? '')) {
+            return json(403, {
+              error: {
+                code: 'dev_page_loopback_only',
+                message:
+                  'The dev integration page signs admin tokens, so it is served only when the stack is bound to loopback (HOST=127.0.0.1) and asked from this machine.',
+              },
+            });
+          }
           const requested = url.searchParams.get('org') ?? config.LOCAL_ORG;
           const orgId = /^[A-Za-z0-9_-]{1,64}$/.test(requested) ? requested : config.LOCAL_ORG;
-          const token = await issuer.issue({
-            org: orgId,
-            roles: ['admin'],
-            sub: 'user_local_admin',
-            expiresIn: '8h',
-          });
+          // Each browser is its own dev user (a cookie), as each person signs in to Defrr as themselves:
+          // an install started in one browser is not confirmed in another.
+          const known = /(?:^|;\s*)defrr_dev_user=(user_dev_[a-f0-9]{16})(?:;|$)/.exec(
+            req.headers.cookie ?? '',
+          )?.[1];
+          const user = known ?? `user_dev_${randomBytes(8).toString('hex')}`;
+          const token = await issuer.issue({ org: orgId, roles: ['admin'], sub: user, expiresIn: '8h' });
           res.writeHead(200, {
+            ...(known ? {} : { 'set-cookie': `defrr_dev_user=${user}; Path=/; HttpOnly; SameSite=Lax` }),
             'content-type': 'text/html; charset=utf-8',
             'cache-control': 'no-store',
             'content-security-policy':
@@ -366,6 +414,8 @@ export async function startLocalStack(
           return json(200, openApiDocument(publicUrl));
         case 'GET /.well-known/jwks.json':
           return json(200, issuer.jwks);
+        case 'POST /_local/sweep/run':
+          return json(200, await runSweep());
         case 'POST /_local/schedule/run':
           await schedule.trigger();
           return json(202, { runs: schedule.runs });
@@ -396,12 +446,20 @@ export async function startLocalStack(
       bus,
       queues,
       schedule,
+      installs,
+      sweep: () => runSweep(),
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** 127.0.0.0/8, ::1 (and IPv4-mapped forms), or the name localhost. */
+export function isLoopback(address: string): boolean {
+  const plain = address.replace(/^::ffff:/, '');
+  return plain === 'localhost' || plain === '::1' || /^127(\.\d{1,3}){3}$/.test(plain);
 }
 
 function lambdaScheduledEvent() {

@@ -1,4 +1,4 @@
-import { type CallbackDeps, completeCallback } from '../../shared/connect/connect-service.js';
+import { type CallbackDeps, completeCallback } from '../../shared/connect/install.js';
 import { defaultReturnTo, withOutcome } from '../../shared/connect/return-to.js';
 import { callbackQuerySchema } from '../../shared/http/api-schemas.js';
 import { describeError, httpHandler } from '../../shared/http/handler.js';

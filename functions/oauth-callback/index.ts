@@ -3,34 +3,28 @@ import {
   frontendConfig,
   parseConfig,
   stripeApiConfig,
-  syncQueueConfig,
   tokenConfig,
 } from '../../shared/config.js';
-import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
   connectionStore,
+  dynamo,
+  pendingInstallStore,
   secretsManager,
-  sqsQueue,
   stripeTokenClient,
   tokenVault,
 } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([
-  baseConfig(),
-  frontendConfig(),
-  tokenConfig(),
-  stripeApiConfig(),
-  syncQueueConfig(),
-]);
+const config = parseConfig([baseConfig(), frontendConfig(), tokenConfig(), stripeApiConfig()]);
 const secrets = secretsManager(config);
+const db = dynamo(config);
 
 export const handler = makeHandler({
-  store: connectionStore(config),
+  store: connectionStore(config, db),
+  installs: pendingInstallStore(config, db),
   vault: tokenVault(secrets, config.KMS_KEY_ID),
   tokens: stripeTokenClient(secrets, config),
-  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
   config,
 });

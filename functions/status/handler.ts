@@ -2,10 +2,11 @@ import { connectionStatus } from '../../shared/connect/connect-service.js';
 import { type AuthConfig, callerFrom } from '../../shared/http/auth.js';
 import { httpHandler } from '../../shared/http/handler.js';
 import { json } from '../../shared/http/response.js';
+import type { Clock } from '../../shared/ports/clock.js';
 import type { ConnectionStore } from '../../shared/ports/connection-store.js';
 
 /** GET /v1/integrations/stripe/status (any member of the org): the caller's org only. */
-export const makeHandler = (deps: { store: ConnectionStore; auth: AuthConfig }) =>
+export const makeHandler = (deps: { store: ConnectionStore; auth: AuthConfig; clock?: Clock }) =>
   httpHandler(async (event) => {
     const caller = callerFrom(event, deps.auth);
     return json(200, await connectionStatus(deps, caller.orgId), { 'cache-control': 'no-store' });

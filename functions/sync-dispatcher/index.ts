@@ -1,13 +1,24 @@
 import { baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { connectionStore, sqsQueue } from '../../shared/runtime/aws.js';
+import {
+  connectionStore,
+  dynamo,
+  pendingInstallStore,
+  secretsManager,
+  sqsQueue,
+  tokenVault,
+} from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
 const config = parseConfig([baseConfig(), syncQueueConfig()]);
+const db = dynamo(config);
 
 export const handler = makeHandler({
-  store: connectionStore(config),
+  store: connectionStore(config, db),
+  installs: pendingInstallStore(config, db),
+  // The sweep only deletes secrets: no KMS key needed.
+  vault: tokenVault(secretsManager(config)),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
 });

@@ -11,7 +11,7 @@ import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
 const jobSchema = z.object({
   orgId: z.string().check(z.minLength(1)),
   connectionId: z.string().check(z.minLength(1)),
-  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook']),
+  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook', 'resume']),
 });
 
 /**

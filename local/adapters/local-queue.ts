@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { JobQueue } from '../../shared/ports/job-queue.js';
+import { invoke } from '../invocation.js';
 import { lambdaContext } from '../lambda-context.js';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<unknown>;
@@ -11,6 +13,8 @@ interface Message {
   sentAt: number;
   receiveCount: number;
   visibleAt: number;
+  /** When it was last handed to a consumer (it is in flight while `visibleAt` is infinite). */
+  receivedAt?: number;
 }
 
 export interface LocalQueueOptions {
@@ -25,6 +29,19 @@ export interface LocalQueueOptions {
   visibilityTimeoutMs?: number;
   /** Lambda's timeout, for `context.getRemainingTimeInMillis()`. */
   functionTimeoutMs?: number;
+  /**
+   * Where the queue keeps its messages and dead letters, as SQS keeps them
+   * across a consumer's restart; memory only when unset. A message in flight
+   * when the process stopped is delivered again once its visibility timeout
+   * has passed, as SQS would.
+   */
+  stateFile?: string;
+}
+
+interface SavedQueue {
+  version: 1;
+  messages: Array<Omit<Message, 'visibleAt'> & { visibleAt: number | 'in_flight'; receivedAt?: number }>;
+  deadLetters: Array<{ messageId: string; body: string; receiveCount: number }>;
 }
 
 /**
@@ -41,7 +58,8 @@ export class LocalQueue<T> implements JobQueue<T> {
   private stopped = false;
   private paused = false;
   private readonly idleWaiters: Array<() => void> = [];
-  readonly options: Required<LocalQueueOptions>;
+  readonly options: Required<Omit<LocalQueueOptions, 'stateFile'>> & { stateFile?: string };
+  private saveTimer: NodeJS.Timeout | undefined;
   sendBatchCalls = 0;
   /** Every message ever accepted (tests check that refused webhooks queue nothing). */
   sent = 0;
@@ -55,6 +73,52 @@ export class LocalQueue<T> implements JobQueue<T> {
       functionTimeoutMs: 60_000,
       ...options,
     };
+    if (options.stateFile) this.restore(options.stateFile);
+  }
+
+  private restore(file: string) {
+    let saved: SavedQueue;
+    try {
+      saved = JSON.parse(readFileSync(file, 'utf8')) as SavedQueue;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new Error(`cannot read the queue state file ${file}: ${(error as Error).message}`);
+    }
+    for (const m of saved.messages) {
+      this.messages.push({
+        ...m,
+        visibleAt:
+          m.visibleAt === 'in_flight'
+            ? (m.receivedAt ?? Date.now()) + this.options.visibilityTimeoutMs
+            : m.visibleAt,
+      });
+    }
+    this.deadLetters.push(...saved.deadLetters);
+  }
+
+  /** Written at once when a message is accepted (a send must be durable), soon after other changes. */
+  private persist(now = false) {
+    const file = this.options.stateFile;
+    if (!file) return;
+    if (!now) {
+      this.saveTimer ??= setTimeout(() => {
+        this.saveTimer = undefined;
+        this.persist(true);
+      }, 100);
+      return;
+    }
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    const state: SavedQueue = {
+      version: 1,
+      messages: this.messages.map((m) => ({
+        ...m,
+        visibleAt: Number.isFinite(m.visibleAt) ? m.visibleAt : 'in_flight',
+      })),
+      deadLetters: this.deadLetters,
+    };
+    writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
   }
 
   async send(message: T, options?: { delaySeconds?: number }): Promise<void> {
@@ -82,6 +146,7 @@ export class LocalQueue<T> implements JobQueue<T> {
       receiveCount: 0,
       visibleAt: now + delayMs,
     });
+    this.persist(true);
     this.pump();
   }
 
@@ -136,6 +201,7 @@ export class LocalQueue<T> implements JobQueue<T> {
     if (this.timer) clearTimeout(this.timer);
     const deadline = Date.now() + timeoutMs;
     while (this.running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.persist(true);
   }
 
   private pump() {
@@ -173,7 +239,9 @@ export class LocalQueue<T> implements JobQueue<T> {
       message.receiveCount++;
       // In flight: invisible until handled (or until the visibility timeout).
       message.visibleAt = Number.POSITIVE_INFINITY;
+      message.receivedAt = now;
     }
+    if (batch.length > 0) this.persist();
     return batch;
   }
 
@@ -189,7 +257,7 @@ export class LocalQueue<T> implements JobQueue<T> {
     let failed: Set<string>;
     try {
       // Lambda handlers may return nothing (all succeeded) or a partial batch response.
-      const response = (await handler(event, context)) as SQSBatchResponse | undefined;
+      const response = (await invoke(context, () => handler(event, context))) as SQSBatchResponse | undefined;
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch {
       failed = new Set(batch.map((m) => m.messageId)); // a thrown error fails the whole batch, as in Lambda
@@ -210,6 +278,7 @@ export class LocalQueue<T> implements JobQueue<T> {
         message.visibleAt = Date.now() + this.options.visibilityTimeoutMs;
       }
     }
+    this.persist();
   }
 
   private record(m: Message): SQSRecord {

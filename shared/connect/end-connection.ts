@@ -48,16 +48,26 @@ export async function endConnection(
   throw new Error(`the connection of ${orgId} kept changing while it was being ended`);
 }
 
-/** Deletes secrets a failed step left behind (a replaced connection's, say), then forgets them. */
+/**
+ * Deletes secrets a failed step left behind (a replaced connection's, say),
+ * then forgets them: the notes due by now, and never the secret the org's
+ * connection uses (a note made before a replacement that did not happen).
+ */
 export async function deleteOrphanedSecrets(
-  deps: { store: ConnectionStore; vault: TokenVault },
+  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock },
   orgId: string,
 ): Promise<number> {
+  const now = deps.clock.now().toISOString();
+  const due = (await deps.store.orphanedSecrets(orgId)).filter((note) => note.dueAt <= now);
+  if (due.length === 0) return 0;
+  const inUse = (await deps.store.getConnection(orgId))?.secretName;
   let deleted = 0;
-  for (const name of await deps.store.orphanedSecrets(orgId)) {
-    await deps.vault.delete(name);
-    await deps.store.forgetOrphanedSecret(orgId, name);
-    deleted++;
+  for (const { secretName } of due) {
+    if (secretName !== inUse) {
+      await deps.vault.delete(secretName);
+      deleted++;
+    }
+    await deps.store.forgetOrphanedSecret(orgId, secretName);
   }
   if (deleted > 0) logger.info('deleted orphaned connection secrets', { orgId, deleted });
   return deleted;

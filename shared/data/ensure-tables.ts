@@ -3,6 +3,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { createTableInput, type TableDef } from './tables.js';
@@ -16,7 +17,22 @@ export async function ensureTables(
   entries: Array<{ def: TableDef; name: string }>,
 ): Promise<void> {
   for (const { def, name } of entries) {
-    if (!(await exists(client, name))) {
+    const existing = await describe(client, name);
+    if (existing) {
+      // A table made by an earlier version (a laptop's DATA_DIR): add the indexes it lacks.
+      const input = createTableInput(def, name);
+      for (const index of input.GlobalSecondaryIndexes ?? []) {
+        if (existing.GlobalSecondaryIndexes?.some((i) => i.IndexName === index.IndexName)) continue;
+        await client.send(
+          new UpdateTableCommand({
+            TableName: name,
+            AttributeDefinitions: input.AttributeDefinitions,
+            GlobalSecondaryIndexUpdates: [{ Create: index }],
+          }),
+        );
+        await untilActive(client, name);
+      }
+    } else {
       await client.send(new CreateTableCommand(createTableInput(def, name)));
       if (def.ttlAttribute) {
         await client
@@ -29,21 +45,25 @@ export async function ensureTables(
           .catch(() => undefined); // dynalite has no TTL API; expiry is checked in code anyway
       }
     }
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
-      if (Table?.TableStatus === 'ACTIVE') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await untilActive(client, name);
   }
 }
 
-async function exists(client: DynamoDBClient, name: string): Promise<boolean> {
+async function untilActive(client: DynamoDBClient, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    const indexesReady = (Table?.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === 'ACTIVE');
+    if (Table?.TableStatus === 'ACTIVE' && indexesReady) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function describe(client: DynamoDBClient, name: string) {
   try {
-    await client.send(new DescribeTableCommand({ TableName: name }));
-    return true;
+    return (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
   } catch (error) {
     if (error instanceof ResourceNotFoundException || (error as Error).name === 'ResourceNotFoundException') {
-      return false;
+      return undefined;
     }
     throw error;
   }

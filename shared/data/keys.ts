@@ -2,13 +2,27 @@
 export const keys = {
   connection: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'CONNECTION#stripe' }),
   oauthState: (stateHash: string) => ({ pk: `STATE#${stateHash}`, sk: 'STATE' }),
-  accountLink: (accountId: string, orgId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `ORG#${orgId}` }),
+  /**
+   * One link per connection, so that writing one never overwrites another's and
+   * removing one removes only what its connection wrote.
+   */
+  accountLink: (accountId: string, orgId: string, connectionId: string) => ({
+    pk: `ACCOUNT#${accountId}`,
+    sk: `ORG#${orgId}#CONN#${connectionId}`,
+  }),
+  /** A link as written before links were per connection (read and removed, never written). */
+  legacyAccountLink: (accountId: string, orgId: string) => ({
+    pk: `ACCOUNT#${accountId}`,
+    sk: `ORG#${orgId}`,
+  }),
   accountLinks: (accountId: string) => ({ pk: `ACCOUNT#${accountId}` }),
   /** Per-org counters (outstanding OAuth states, rate limits). */
   orgCounter: (orgId: string, name: string) => ({ pk: `ORG#${orgId}`, sk: `COUNTER#${name}` }),
   cursor: (orgId: string, resource: string) => ({ pk: `ORG#${orgId}`, sk: `CURSOR#${resource}` }),
   orphanedSecret: (orgId: string, secretName: string) => ({ pk: `ORG#${orgId}`, sk: `ORPHAN#${secretName}` }),
   webhookEvent: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
+  /** An install Stripe completed, waiting for the user who started it to confirm it. */
+  pendingInstall: (installHash: string) => ({ pk: `INSTALL#${installHash}`, sk: 'INSTALL' }),
 };
 
 /** Keys of the records table: one partition per org and account, one item per object. */
@@ -23,3 +37,35 @@ export const recordKeys = {
 /** The sparse status index: only connected connections carry these attributes. */
 export const CONNECTED_INDEX = { name: 'gsi1', pk: 'CONNECTED' } as const;
 export const connectedIndexKeys = (orgId: string) => ({ gsi1pk: CONNECTED_INDEX.pk, gsi1sk: `ORG#${orgId}` });
+
+/**
+ * The due-work index (`gsi2`): what the sweep picks up once it is overdue. The
+ * sort key is when it falls due (ISO time) and the item's own key after it.
+ * Syncs are spread over shards by org so that a nightly fan-out of many
+ * thousands of queued syncs does not write to one index partition.
+ */
+export const DUE_INDEX = { name: 'gsi2', syncShards: 16 } as const;
+export type DueKind = 'sync' | 'install' | 'orphan';
+
+function shardOf(orgId: string): number {
+  let hash = 0;
+  for (let i = 0; i < orgId.length; i++) hash = (hash * 31 + orgId.charCodeAt(i)) >>> 0;
+  return hash % DUE_INDEX.syncShards;
+}
+
+export const dueKeys = {
+  sync: (orgId: string, dueAt: string) => ({
+    gsi2pk: `DUE#sync#${shardOf(orgId)}`,
+    gsi2sk: `${dueAt}#${orgId}`,
+  }),
+  install: (installHash: string, dueAt: string) => ({
+    gsi2pk: 'DUE#install',
+    gsi2sk: `${dueAt}#${installHash}`,
+  }),
+  orphan: (orgId: string, dueAt: string) => ({ gsi2pk: 'DUE#orphan', gsi2sk: `${dueAt}#${orgId}` }),
+  /** Every partition of the index that holds one kind. */
+  partitions: (kind: DueKind): string[] =>
+    kind === 'sync'
+      ? Array.from({ length: DUE_INDEX.syncShards }, (_, shard) => `DUE#sync#${shard}`)
+      : [`DUE#${kind}`],
+};

@@ -28,7 +28,12 @@ export interface TableDef {
 /**
  * Service state: connections, OAuth states, the account index, sync checkpoints
  * and the webhook ledger. `gsi1` is sparse: only connected connections carry
- * `gsi1pk`, so the nightly dispatcher pages through exactly those.
+ * `gsi1pk`, so the nightly dispatcher pages through exactly those. `gsi2` is
+ * the work that falls due (a sync queued or running, an install waiting for
+ * its confirmation, a secret noted for deletion): items carry `gsi2pk` (the
+ * kind) and `gsi2sk` (when it is due) only while there is such work, and the
+ * sweep queries what is overdue. Keys only (and the org): a status update
+ * writes nothing to it.
  */
 export const serviceTable: TableDef = {
   id: 'ServiceTable',
@@ -40,6 +45,12 @@ export const serviceTable: TableDef = {
       indexName: 'gsi1',
       partitionKey: { name: 'gsi1pk', type: 'S' },
       sortKey: { name: 'gsi1sk', type: 'S' },
+    },
+    {
+      indexName: 'gsi2',
+      partitionKey: { name: 'gsi2pk', type: 'S' },
+      sortKey: { name: 'gsi2sk', type: 'S' },
+      nonKeyAttributes: ['orgId'],
     },
   ],
 };

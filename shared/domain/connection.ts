@@ -4,6 +4,8 @@ export type Mode = 'test' | 'live';
 /** `not_connected` is the absence of a connection; the others are stored. */
 export type ConnectionStatus = 'connected' | 'needs_reauth' | 'revoked' | 'disconnected';
 export type SyncRunState = 'idle' | 'queued' | 'running' | 'failed';
+/** What the status shows: a `running` sync whose lease ran out (its worker died) is `interrupted`, resuming. */
+export type SyncViewState = SyncRunState | 'interrupted';
 
 export interface SyncError {
   /** A code the frontend can show a message for (`needs_reauth`, `stripe_unavailable`, …). */
@@ -22,6 +24,8 @@ export interface SyncStatus {
   queuedAt: string | null;
   /** How long the last successful run took. */
   durationMs?: number | null;
+  /** Resources the last run could not sync, each with why (the others are up to date). */
+  resourceErrors?: Record<string, SyncError> | null;
 }
 
 export const idleSync = (): SyncStatus => ({
@@ -57,6 +61,8 @@ export interface Connection {
   /** Optimistic concurrency for status changes. */
   version: number;
   sync: SyncStatus;
+  /** Until when (ms) the running sync's worker holds the connection; renewed while it works. */
+  syncLeaseUntil?: number | null;
 }
 
 export interface OAuthState {

@@ -2,5 +2,6 @@
 export interface SyncJob {
   orgId: string;
   connectionId: string;
-  reason: 'initial' | 'manual' | 'nightly' | 'continue' | 'webhook';
+  /** `resume`: the sweep found the sync stalled (its message lost, or its worker died). */
+  reason: 'initial' | 'manual' | 'nightly' | 'continue' | 'webhook' | 'resume';
 }

@@ -19,6 +19,11 @@ export const connectResponseSchema = z.object({
   expiresAt: z.iso.datetime(),
 });
 
+/** The install token the callback put in the redirect (32 random bytes, base64url). */
+export const confirmBodySchema = z.strictObject({
+  install: z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/, 'must be the install token from the redirect')),
+});
+
 export const callbackQuerySchema = z.object({
   state: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
   code: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
@@ -31,11 +36,13 @@ export const statusResponseSchema = z.object({
   account: z.nullable(z.object({ id: z.string(), name: z.nullable(z.string()), livemode: z.boolean() })),
   connectedAt: z.nullable(z.iso.datetime()),
   sync: z.object({
-    state: z.enum(['idle', 'queued', 'running', 'failed']),
+    /** `interrupted`: the run's worker died; the sweep resumes it within minutes. */
+    state: z.enum(['idle', 'queued', 'running', 'interrupted', 'failed']),
     lastSuccessAt: z.nullable(z.iso.datetime()),
     lastError: z.nullable(z.object({ code: z.string(), message: z.string(), at: z.string() })),
     counts: z.record(z.string(), z.number()),
     progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
+    resourceErrors: z.record(z.string(), z.object({ code: z.string(), message: z.string(), at: z.string() })),
   }),
 });
 

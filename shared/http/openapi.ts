@@ -2,6 +2,7 @@ import { toJSONSchema } from 'zod/mini';
 import type * as core from 'zod/v4/core';
 import {
   callbackQuerySchema,
+  confirmBodySchema,
   connectBodySchema,
   connectResponseSchema,
   errorSchema,
@@ -35,6 +36,17 @@ const operations: Record<string, Json> = {
       429: error('Too many connection attempts for this org'),
     },
   },
+  'POST /v1/integrations/stripe/connect/confirm': {
+    summary:
+      'Confirm an install Stripe completed (org admin; only the user who started the connect): connects the account and queues the first sync',
+    requestBody: { required: true, content: jsonContent(confirmBodySchema) },
+    responses: {
+      200: { description: 'Connected: the status', content: jsonContent(statusResponseSchema) },
+      400: error('Invalid body'),
+      403: error('The install was started by another user (nothing was connected)'),
+      404: error('The install expired or was already confirmed'),
+    },
+  },
   'GET /v1/integrations/stripe/callback': {
     summary: "Stripe's redirect after the install page (public)",
     parameters: Object.entries((schema(callbackQuerySchema).properties ?? {}) as Record<string, Json>).map(
@@ -48,7 +60,7 @@ const operations: Record<string, Json> = {
     responses: {
       302: {
         description:
-          'Back to the frontend with `stripe=connected`, or `stripe=error&reason=…` (and `ref` for internal errors)',
+          'Back to the frontend with `stripe=confirm&install=…` (for the page to confirm), or `stripe=error&reason=…` (and `ref` for internal errors)',
         headers: { Location: { schema: { type: 'string', format: 'uri' } } },
       },
     },
@@ -62,7 +74,7 @@ const operations: Record<string, Json> = {
     responses: {
       202: { description: 'Queued', content: jsonContent(syncResponseSchema) },
       409: error('Not connected'),
-      429: error('A sync was queued moments ago or is running'),
+      429: error('A sync was asked for moments ago (one per interval; see Retry-After)'),
     },
   },
   'DELETE /v1/integrations/stripe': {

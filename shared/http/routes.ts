@@ -6,6 +6,7 @@
 export type HttpFunctionName =
   | 'health'
   | 'connect-start'
+  | 'connect-confirm'
   | 'oauth-callback'
   | 'status'
   | 'sync-request'
@@ -19,15 +20,42 @@ export interface RouteDef {
   path: string;
   function: HttpFunctionName;
   auth: 'jwt' | 'public';
+  /** Who among the org's users may call a `jwt` route (the function checks it). */
+  access?: 'admin' | 'member';
 }
 
 export const routes: readonly RouteDef[] = [
   { method: 'GET', path: '/v1/health', function: 'health', auth: 'public' },
-  { method: 'POST', path: '/v1/integrations/stripe/connect', function: 'connect-start', auth: 'jwt' },
+  {
+    method: 'POST',
+    path: '/v1/integrations/stripe/connect',
+    function: 'connect-start',
+    auth: 'jwt',
+    access: 'admin',
+  },
+  {
+    method: 'POST',
+    path: '/v1/integrations/stripe/connect/confirm',
+    function: 'connect-confirm',
+    auth: 'jwt',
+    access: 'admin',
+  },
   { method: 'GET', path: '/v1/integrations/stripe/callback', function: 'oauth-callback', auth: 'public' },
-  { method: 'GET', path: '/v1/integrations/stripe/status', function: 'status', auth: 'jwt' },
-  { method: 'POST', path: '/v1/integrations/stripe/sync', function: 'sync-request', auth: 'jwt' },
-  { method: 'DELETE', path: '/v1/integrations/stripe', function: 'disconnect', auth: 'jwt' },
+  {
+    method: 'GET',
+    path: '/v1/integrations/stripe/status',
+    function: 'status',
+    auth: 'jwt',
+    access: 'member',
+  },
+  {
+    method: 'POST',
+    path: '/v1/integrations/stripe/sync',
+    function: 'sync-request',
+    auth: 'jwt',
+    access: 'admin',
+  },
+  { method: 'DELETE', path: '/v1/integrations/stripe', function: 'disconnect', auth: 'jwt', access: 'admin' },
   { method: 'POST', path: '/v1/webhooks/stripe', function: 'webhook-intake', auth: 'public' },
 ];
 

@@ -34,9 +34,10 @@ export interface ConnectionStore {
   getConnection(orgId: string): Promise<Connection | undefined>;
   /**
    * Writes the whole connection if the stored version is `expectedVersion`
-   * (`null`: none stored). VersionConflictError otherwise.
+   * (`null`: none stored). VersionConflictError otherwise. `syncDueAt`: its
+   * sync is queued, and due for the sweep then if its message never comes.
    */
-  putConnection(connection: Connection, expectedVersion: number | null): Promise<void>;
+  putConnection(connection: Connection, expectedVersion: number | null, syncDueAt?: string): Promise<void>;
 
   /**
    * Moves the connection `connectionId` to another status (bumping its
@@ -55,9 +56,16 @@ export interface ConnectionStore {
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean>;
-  /** Remembers a secret that could not be deleted, so a later run deletes it (none is left behind). */
-  noteOrphanedSecret(orgId: string, secretName: string): Promise<void>;
-  orphanedSecrets(orgId: string): Promise<string[]>;
+  /**
+   * Remembers a secret that is to go (it could not be deleted, or is about to
+   * be replaced): from `dueAt` (ISO) the sweep deletes it unless the org's
+   * connection uses it. None is left behind.
+   */
+  noteOrphanedSecret(orgId: string, secretName: string, dueAt?: string): Promise<void>;
+  /** Orgs with orphan notes due by `now`. */
+  dueOrphans(now: string): AsyncIterable<{ orgId: string }>;
+  /** The org's orphan notes, each with when it falls due. */
+  orphanedSecrets(orgId: string): Promise<Array<{ secretName: string; dueAt: string }>>;
   forgetOrphanedSecret(orgId: string, secretName: string): Promise<void>;
   /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
   clearSecretName(orgId: string, secretName: string): Promise<void>;
@@ -87,13 +95,53 @@ export interface ConnectionStore {
     now: number,
     until: number,
   ): Promise<{ ok: true; connection: Connection } | { ok: false; reason: 'held' | 'gone' }>;
-  releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>): Promise<void>;
+  /** Extends the sync lease `owner` holds; false when it is no longer theirs (another worker took it over). */
+  renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean>;
+  /**
+   * Gives up the sync lease and sets the sync status. A sync left `queued`
+   * (re-queued near the deadline) stays due for the sweep at `dueAt`; any
+   * other state takes it off the due-work index.
+   */
+  releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>, dueAt?: string): Promise<void>;
 
   /**
    * Marks a sync queued unless one was queued after `notQueuedSince` (ISO) or
-   * one is running. False when not connected, running, or queued too recently.
+   * one is running, and due for the sweep at `dueAt` (ISO): if its message is
+   * lost, the sweep queues it again then. False when not connected, running,
+   * or queued too recently.
    */
-  markSyncQueued(orgId: string, connectionId: string, at: string, notQueuedSince: string): Promise<boolean>;
+  markSyncQueued(
+    orgId: string,
+    connectionId: string,
+    at: string,
+    notQueuedSince: string,
+    dueAt: string,
+  ): Promise<boolean>;
+  /** Moves the queued sync's due time (its message was sent: the sweep need not look soon). */
+  setSyncDue(orgId: string, connectionId: string, dueAt: string): Promise<void>;
+  /** Connections whose sync work is overdue (a queued sync that never ran, a run whose lease ran out). */
+  dueSyncs(now: string): AsyncIterable<{ orgId: string }>;
+  /**
+   * Takes over a stalled sync, if it still is one: connected, its lease run
+   * out (or none), and due. Marks it queued (due again at `dueAt`) and returns
+   * the connection, for the sweep to send its job; undefined otherwise (and a
+   * connection no longer connected leaves the index).
+   */
+  requeueStalled(orgId: string, now: string, dueAt: string): Promise<Connection | undefined>;
+
+  /**
+   * Counts a sync asked for by hand: at most one per `intervalMs` per
+   * connection, whatever its runs are doing. When refused, how long until the
+   * next one is allowed.
+   */
+  takeManualSync(
+    orgId: string,
+    connectionId: string,
+    nowMs: number,
+    intervalMs: number,
+  ): Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
+  /** Gives back the allowance taken at `takenAtMs` (the sync could not be queued after all). */
+  returnManualSync(orgId: string, connectionId: string, takenAtMs: number): Promise<void>;
 
   /** One page of connected connections from the sparse status index. */
   connectedPage(
@@ -113,8 +161,9 @@ export interface ConnectionStore {
     nowMs: number,
   ): Promise<boolean>;
 
+  /** Each connection has its own link: writing it never replaces another connection's. */
   putAccountLink(link: AccountLink): Promise<void>;
-  /** Deletes the link if it still belongs to `connectionId`. */
+  /** Deletes this connection's link (and nobody else's). */
   deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void>;
   accountLinks(accountId: string): Promise<AccountLink[]>;
 }

@@ -4,6 +4,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
 import { documentClient } from '../adapters/dynamodb/document-client.js';
+import { DynamoPendingInstallStore } from '../adapters/dynamodb/pending-install-store.js';
 import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../adapters/sqs/job-queue.js';
@@ -27,6 +28,13 @@ export function connectionStore(
   db: DynamoDBDocumentClient = dynamo(env),
 ) {
   return new DynamoConnectionStore(db, env.SERVICE_TABLE_NAME);
+}
+
+export function pendingInstallStore(
+  env: { SERVICE_TABLE_NAME: string; AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined },
+  db: DynamoDBDocumentClient = dynamo(env),
+) {
+  return new DynamoPendingInstallStore(db, env.SERVICE_TABLE_NAME);
 }
 
 export function secretsManager(env: { AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined }) {

@@ -127,8 +127,8 @@ export class Backfill {
   private launch(slice: Slice) {
     const task = this.page(slice)
       .catch((error: unknown) => {
+        // This resource's slices stop at their next page; the run's other resources go on.
         this.failure ??= error;
-        this.sync.stopRequested = true;
       })
       .finally(() => this.active.delete(slice));
     this.active.set(slice, task);

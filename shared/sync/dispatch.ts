@@ -6,6 +6,16 @@ import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { JobQueue } from '../ports/job-queue.js';
 
+/**
+ * How long a queued sync may wait before the sweep queues it again (its
+ * message lost): longer than a nightly fan-out's queue takes to drain, so a
+ * backlog is not mistaken for a loss.
+ */
+export const QUEUED_SYNC_DUE_MS = 2 * 60 * 60_000;
+/** A sync marked queued just before its message is sent: overdue at once if the send never happened. */
+export const SENDING_SYNC_DUE_MS = 2 * 60_000;
+export const dueIn = (now: Date, ms: number) => new Date(now.getTime() + ms).toISOString();
+
 export interface DispatchDeps {
   store: ConnectionStore;
   syncQueue: JobQueue<SyncJob>;
@@ -36,7 +46,13 @@ export async function dispatchSyncs(
     const marks = await Promise.all(
       page.connections.map(
         async (c): Promise<SyncJob | undefined> =>
-          (await deps.store.markSyncQueued(c.orgId, c.connectionId, now.toISOString(), staleBefore))
+          (await deps.store.markSyncQueued(
+            c.orgId,
+            c.connectionId,
+            now.toISOString(),
+            staleBefore,
+            dueIn(now, QUEUED_SYNC_DUE_MS),
+          ))
             ? { orgId: c.orgId, connectionId: c.connectionId, reason: 'nightly' }
             : undefined,
       ),
@@ -56,11 +72,19 @@ export interface RequestSyncDeps {
   store: ConnectionStore;
   syncQueue: JobQueue<SyncJob>;
   clock: Clock;
-  /** One manual sync per org per this many milliseconds. */
+  /** One manual sync per connection per this many milliseconds. */
   minIntervalMs: number;
 }
 
-/** POST …/sync: queue a sync now; 409 when not connected, 429 when one was queued moments ago. */
+/** Marks a sync queued for the status page unless one is running (its state stays `running`). */
+const ALWAYS = new Date(8.64e15).toISOString();
+
+/**
+ * POST …/sync: queue a sync now. At most one is accepted per connection per
+ * `minIntervalMs`, whatever its runs are doing (429 with Retry-After
+ * otherwise); 409 when not connected. Asked while a run is going, the job
+ * waits for that run to end (see the worker).
+ */
 export async function requestSync(
   deps: RequestSyncDeps,
   orgId: string,
@@ -71,34 +95,41 @@ export async function requestSync(
   }
   const now = deps.clock.now();
   const queuedAt = now.toISOString();
-  const since = new Date(now.getTime() - deps.minIntervalMs).toISOString();
-  if (!(await deps.store.markSyncQueued(orgId, connection.connectionId, queuedAt, since))) {
+  const taken = await deps.store.takeManualSync(
+    orgId,
+    connection.connectionId,
+    now.getTime(),
+    deps.minIntervalMs,
+  );
+  if (!taken.ok) {
     const current = await deps.store.getConnection(orgId);
     if (current?.connectionId !== connection.connectionId || current.status !== 'connected') {
       throw new HttpError(409, 'not_connected', 'Connect Stripe before syncing.');
     }
-    const last = current.sync.queuedAt ? Date.parse(current.sync.queuedAt) : now.getTime();
-    const retryAfter = Math.max(1, Math.ceil((last + deps.minIntervalMs - now.getTime()) / 1000));
     throw new HttpError(
       429,
-      'sync_recently_queued',
-      'A sync was queued moments ago or is running; try again later.',
+      'sync_recently_requested',
+      'A sync was asked for moments ago; try again later.',
       {
-        headers: { 'retry-after': String(retryAfter) },
+        headers: { 'retry-after': String(Math.ceil(taken.retryAfterMs / 1000)) },
       },
     );
   }
   try {
     await deps.syncQueue.send({ orgId, connectionId: connection.connectionId, reason: 'manual' });
   } catch (error) {
-    // Not queued after all: put the sync state back so the next request is not refused.
+    // Not queued after all: give the allowance back so the next request is not refused.
     await deps.store
-      .updateSync(orgId, connection.connectionId, {
-        state: connection.sync.state,
-        queuedAt: connection.sync.queuedAt,
-      })
-      .catch((e: unknown) => logger.error('could not undo a sync mark', { error: describeError(e) }));
+      .returnManualSync(orgId, connection.connectionId, now.getTime())
+      .catch((e: unknown) => logger.error('could not give back a manual sync', { error: describeError(e) }));
     throw error;
   }
+  await deps.store.markSyncQueued(
+    orgId,
+    connection.connectionId,
+    queuedAt,
+    ALWAYS,
+    dueIn(now, QUEUED_SYNC_DUE_MS),
+  );
   return { state: 'queued', queuedAt };
 }

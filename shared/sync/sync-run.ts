@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { deleteOrphanedSecrets } from '../connect/end-connection.js';
-import type { Connection } from '../domain/connection.js';
+import type { Connection, SyncError } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -21,9 +21,10 @@ import {
 } from '../stripe/stripe-access.js';
 import { Backfill } from './backfill.js';
 import { type Checkpoint, type CheckpointStore, STRIPE_EPOCH } from './checkpoint.js';
+import { dueIn, QUEUED_SYNC_DUE_MS } from './dispatch.js';
 import { incremental } from './incremental.js';
 import { RequestBudget } from './request-budget.js';
-import { callStripe } from './stripe-calls.js';
+import { callStripe, retryReason } from './stripe-calls.js';
 
 export interface SyncConfig {
   /** Requests per second per account (Stripe allows 100 live, 25 in test mode). */
@@ -33,11 +34,17 @@ export interface SyncConfig {
   maxSlices: number;
   /** Stop and re-queue when the function has less than this left. */
   safetyMs: number;
-  /** How long a sync lease lasts (a little over the function's timeout). */
+  /**
+   * How long a sync lease lasts without renewal: a run renews it every
+   * `heartbeatMs`, so a worker that died is taken over within about this long.
+   */
   leaseMs: number;
+  heartbeatMs: number;
   /** A cursor older than this (seconds) is close to /v1/events' 30 days: backfill again instead. */
   maxCursorAgeSeconds: number;
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  /** How long a job asked for during a run waits before it looks again (SQS allows up to 900). */
+  deferSeconds: number;
 }
 
 export const DEFAULT_SYNC_CONFIG: SyncConfig = {
@@ -45,9 +52,11 @@ export const DEFAULT_SYNC_CONFIG: SyncConfig = {
   budgetTest: 20,
   maxSlices: 12,
   safetyMs: 60_000,
-  leaseMs: 16 * 60_000,
+  leaseMs: 3 * 60_000,
+  heartbeatMs: 45_000,
   maxCursorAgeSeconds: 29 * 86_400,
   retry: { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 8000 },
+  deferSeconds: 60,
 };
 
 export interface SyncDeps {
@@ -74,7 +83,10 @@ export type SyncOutcome =
       requests: number;
     }
   | { outcome: 'continued'; requests: number }
+  /** Some resources failed (Stripe refused their requests for good); the others are up to date. */
+  | { outcome: 'partial'; failed: string[]; counts: Record<string, number>; requests: number }
   | { outcome: 'skipped'; reason: 'held' | 'gone' | 'replaced' }
+  | { outcome: 'deferred' }
   | { outcome: 'stopped'; reason: string };
 
 /** The connection ended (revoked, disconnected, replaced) during the run: store nothing more. */
@@ -99,10 +111,14 @@ export class SyncRun {
   readonly written: Record<string, number> = {};
   stopRequested = false;
   private lastProgressAt = 0;
-  /** True between a refresh after a 401 and the first request that succeeds with the new token. */
-  private refreshedAfter401 = false;
+  /** Access tokens a refresh after a 401 gave, until a request succeeds with them. */
+  private readonly unproven = new Set<string>();
+  /** The refresh under way after a 401: every request that got one waits for it. */
+  private refreshing: Promise<StripeSession> | undefined;
   readonly budget: RequestBudget;
   readonly accountId: string;
+  /** Another worker took the lease over (ours ran out): this run writes nothing more. */
+  leaseLost = false;
 
   constructor(
     readonly deps: SyncDeps,
@@ -187,17 +203,21 @@ export class SyncRun {
   }
 
   /**
-   * A Stripe request under the budget, retried on 429/5xx; a 401 refreshes
-   * the token once (another 401 means the connection needs re-authorisation).
+   * A Stripe request under the budget, retried on 429/5xx. A 401 refreshes
+   * the token, once for all the run's requests: those that got a 401 while a
+   * refresh was under way, or with a token already replaced, wait for it and
+   * try again. Only a 401 on a token fresh from that refresh (one that has not
+   * yet worked) means the connection needs re-authorisation.
    */
   async call<T>(fn: (stripe: Stripe) => Promise<T>): Promise<T> {
     for (;;) {
+      const session = this.session;
       try {
         const result = await callStripe(
           async () => {
             const started = Date.now();
             try {
-              const result = await fn(this.session.stripe);
+              const result = await fn(session.stripe);
               const latency = Date.now() - started;
               this.latencyMs = this.latencyMs === undefined ? latency : this.latencyMs * 0.7 + latency * 0.3;
               return result;
@@ -218,22 +238,35 @@ export class SyncRun {
             },
           },
         );
-        // The refreshed token works: a later expiry may be refreshed again.
-        this.refreshedAfter401 = false;
+        // The token works: when it expires later, it may be refreshed again.
+        this.unproven.delete(session.accessToken);
         return result;
       } catch (error) {
         if (!(error instanceof Unauthorized)) throw error;
-        if (this.refreshedAfter401) {
+        if (this.session.accessToken !== session.accessToken) continue; // refreshed meanwhile: try the new one
+        if (this.unproven.has(session.accessToken)) {
           await this.deps.access.markNeedsReauth(this.connection, 'unauthorized');
           throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refreshed access token');
         }
-        this.refreshedAfter401 = true;
-        this.session = await this.deps.access.refreshAfterUnauthorized(
-          this.job.orgId,
-          this.session.accessToken,
-        );
+        await this.refreshOnce(session.accessToken);
       }
     }
+  }
+
+  private refreshOnce(failedAccessToken: string): Promise<StripeSession> {
+    if (!this.refreshing) {
+      this.refreshing = this.deps.access
+        .refreshAfterUnauthorized(this.job.orgId, failedAccessToken)
+        .then((session) => {
+          this.unproven.add(session.accessToken);
+          this.session = session;
+          return session;
+        })
+        .finally(() => {
+          this.refreshing = undefined;
+        });
+    }
+    return this.refreshing;
   }
 
   /** Stops the run if the connection is no longer this one and connected. */
@@ -256,6 +289,7 @@ export class SyncRun {
     objects: Array<{ object: StripeObject; observedAt: number; deleted?: boolean; sequence?: number }>,
   ): Promise<number> {
     if (objects.length === 0) return 0;
+    if (this.leaseLost) throw new ConnectionGoneError('another worker took the sync over');
     await this.ensureCurrent();
     const writes: RecordWrite[] = objects.map(({ object, observedAt, deleted, sequence }) => ({
       orgId: this.job.orgId,
@@ -331,18 +365,41 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
   const now = clock.now().getTime();
   const lease = await store.acquireSyncLease(job.orgId, job.connectionId, owner, now, now + config.leaseMs);
   if (!lease.ok) {
+    // Asked for after the run in progress started (by hand, or by an event too large to queue):
+    // that run may have read past it already, so this one waits for it to end.
+    if (lease.reason === 'held' && (job.reason === 'manual' || job.reason === 'webhook')) {
+      await deps.syncQueue.send(job, { delaySeconds: config.deferSeconds });
+      logger.info('sync deferred until the run in progress ends', { orgId: job.orgId, reason: job.reason });
+      return { outcome: 'deferred' };
+    }
     logger.info('sync skipped', { orgId: job.orgId, reason: lease.reason });
     return { outcome: 'skipped', reason: lease.reason };
   }
   logger.appendKeys({ orgId: job.orgId, syncRun: owner, accountId: lease.connection.accountId });
-  const release = (sync: Parameters<ConnectionStore['releaseSyncLease']>[2]) =>
-    store.releaseSyncLease(job.orgId, owner, sync);
+  const release = (sync: Parameters<ConnectionStore['releaseSyncLease']>[2], dueAt?: string) =>
+    store.releaseSyncLease(job.orgId, owner, sync, dueAt);
   const errorAt = () => clock.now().toISOString();
 
   let run: SyncRun | undefined;
+  // The lease lives while this run does: a worker that dies stops renewing it, and the sweep
+  // hands the sync to another within about `leaseMs`.
+  const heartbeat = setInterval(() => {
+    store
+      .renewSyncLease(job.orgId, owner, clock.now().getTime() + config.leaseMs)
+      .then((held) => {
+        if (held || !run) return;
+        logger.warn('the sync lease was taken over; this run stops');
+        run.leaseLost = true;
+        run.stopRequested = true;
+      })
+      .catch((error: unknown) =>
+        logger.warn('could not renew the sync lease', { error: describeError(error) }),
+      );
+  }, config.heartbeatMs);
+  heartbeat.unref();
   try {
     // Left behind by a failed step earlier: best effort, it never holds up the sync.
-    await deleteOrphanedSecrets({ store, vault: deps.vault }, job.orgId).catch((error: unknown) =>
+    await deleteOrphanedSecrets({ store, vault: deps.vault, clock }, job.orgId).catch((error: unknown) =>
       logger.warn('could not delete orphaned secrets; the next run tries again', {
         error: describeError(error),
       }),
@@ -361,6 +418,8 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     const pending = [...RESOURCES];
     const active = new Set<Promise<void>>();
     let failure: unknown;
+    // Stripe refusing or failing a resource's requests concerns that resource alone: the others go on.
+    const failedResources = new Map<string, unknown>();
     const current = run;
     while ((pending.length > 0 || active.size > 0) && failure === undefined) {
       while (
@@ -374,6 +433,15 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
             counts[def.name] = checkpoint.total;
           })
           .catch((error: unknown) => {
+            if (isResourceFailure(error)) {
+              failedResources.set(def.name, error);
+              logger.warn('a resource failed; the others go on', {
+                resource: def.name,
+                error: describeError(error),
+                retryable: retryReason(error) !== undefined,
+              });
+              return;
+            }
             failure ??= error;
             current.stopRequested = true;
           })
@@ -387,15 +455,42 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     await Promise.allSettled(active);
     await named;
     if (failure !== undefined) throw failure;
+    const resourceErrors = Object.fromEntries(
+      [...failedResources].map(([name, error]) => [name, resourceError(name, error, errorAt())]),
+    );
     if (run.shouldStop()) {
       await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
-      await release({ state: 'queued', queuedAt: clock.now().toISOString(), counts });
+      await release(
+        { state: 'queued', queuedAt: clock.now().toISOString(), counts },
+        dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
+      );
       logger.info('sync paused near the deadline and re-queued', { requests: run.requests });
       return { outcome: 'continued', requests: run.requests };
+    }
+    if (failedResources.size > 0) {
+      count(MetricNames.syncFailures);
+      const names = [...failedResources.keys()];
+      await release({
+        state: 'failed',
+        progress: null,
+        counts,
+        resourceErrors,
+        lastError: {
+          code: 'resource_failed',
+          message: `Stripe did not give us ${names.join(', ')}; everything else is up to date. The next sync retries ${names.length > 1 ? 'them' : 'it'} from where it stopped.`,
+          at: errorAt(),
+        },
+      });
+      // A passing fault (429, 5xx, a dropped connection) is retried with the message; one Stripe says
+      // will not succeed if repeated waits for the next sync.
+      const passing = [...failedResources.values()].find((error) => retryReason(error) !== undefined);
+      if (passing) throw passing;
+      return { outcome: 'partial', failed: names, counts, requests: run.requests };
     }
     const finishedAt = clock.now();
     await release({
       state: 'idle',
+      resourceErrors: null,
       lastSuccessAt: finishedAt.toISOString(),
       lastError: null,
       counts,
@@ -468,7 +563,40 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       },
     });
     throw error;
+  } finally {
+    clearInterval(heartbeat);
   }
+}
+
+/**
+ * Stripe refused or could not answer one of the resource's requests (after the
+ * retries): that resource fails, not the run. A 401 is not one (it is the
+ * connection's), nor is a fault of our own (DynamoDB, a bug).
+ */
+function isResourceFailure(error: unknown): boolean {
+  return (
+    error instanceof StripeUnavailableError ||
+    (error instanceof Stripe.errors.StripeError &&
+      !(error instanceof Stripe.errors.StripeAuthenticationError))
+  );
+}
+
+function resourceError(resource: string, error: unknown, at: string): SyncError {
+  const stripe = error instanceof Stripe.errors.StripeError ? error : undefined;
+  const status = stripe?.statusCode;
+  const code =
+    stripe instanceof Stripe.errors.StripePermissionError
+      ? 'permission_denied'
+      : retryReason(error) !== undefined
+        ? 'stripe_unavailable'
+        : 'stripe_refused';
+  const message =
+    code === 'permission_denied'
+      ? `Stripe did not allow reading ${resource} (the app may need a permission the user has not granted).`
+      : code === 'stripe_unavailable'
+        ? `Stripe was unavailable while reading ${resource}${status ? ` (${status})` : ''}.`
+        : `Stripe refused a request for ${resource}${status ? ` (${status})` : ''}.`;
+  return { code, message, at };
 }
 
 /** Backfill when there is no usable checkpoint, then read what changed since. */

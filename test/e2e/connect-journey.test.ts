@@ -363,6 +363,31 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     await page.close();
   }, 150_000);
 
+  it("an admin's install link completed in another browser (another person) connects nothing there, and says why", async () => {
+    const org = 'org_e2e_bound';
+    // The admin starts connecting, then sends the Stripe link on instead of installing.
+    const admin = await openIntegrationPage(org);
+    await admin.getByRole('button', { name: 'Connect Stripe' }).click();
+    await admin.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    const link = admin.url();
+    // Someone else, in their own browser, installs the app on their Stripe account.
+    const other = await browser.newContext();
+    const page = await other.newPage();
+    const problems = watch(page);
+    await page.goto(link);
+    await install(page, /Small Bakery/);
+    await backOnDefrr(page);
+    await page.locator('#notice').filter({ hasText: 'started by another Defrr user' }).waitFor();
+    expect(await page.locator('#notice').textContent()).toContain('nothing was connected');
+    await page.locator('#status[data-status]').waitFor();
+    expect(await page.locator('#status').textContent()).toBe('Not connected');
+    expect((await stack.store.getConnection(org))?.status).toBeUndefined();
+    await shot(page, 'bound-1-other-browser');
+    expect(problems.filter((p) => !p.includes('403'))).toEqual([]);
+    await other.close();
+    await admin.close();
+  });
+
   it('Cancel in Stripe → back on the page with the cancelled message, still not connected', async () => {
     const page = await openIntegrationPage('org_e2e_cancel');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();

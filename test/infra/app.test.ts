@@ -29,10 +29,17 @@ describe('stateful stack', () => {
     }
   });
 
-  it('expires OAuth states and ledger entries by TTL on the service table, and has the sparse status index', () => {
+  it('expires OAuth states and ledger entries by TTL on the service table, and has the status and due-work indexes', () => {
     stateful.hasResourceProperties('AWS::DynamoDB::Table', {
       TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'gsi1' })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: 'gsi1' }),
+        // Keys and the org only, so a status update writes nothing to it.
+        Match.objectLike({
+          IndexName: 'gsi2',
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['orgId'] },
+        }),
+      ],
     });
   });
 
@@ -156,22 +163,40 @@ describe('least privilege per function', () => {
     expect(actions).toContain('dynamodb:PutItem');
   });
 
-  it('the callback creates and deletes connection secrets by prefix, reads only the app credentials, sends only to the sync queue', () => {
+  it('the callback only creates connection secrets by prefix and reads the app credentials; it queues nothing', () => {
     const statements = statementsOf(service, 'OAuthCallback');
     const secrets = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')));
     const byPrefix = secrets.find((s) => actionsOf([s]).includes('secretsmanager:CreateSecret'));
     expect(actionsOf([byPrefix as never]).sort()).toEqual([
       'secretsmanager:CreateSecret',
-      'secretsmanager:DeleteSecret',
       'secretsmanager:TagResource',
     ]);
     expect(JSON.stringify(byPrefix?.Resource)).toContain('secret:defrr/stripe/dev/connections/*');
     const read = secrets.find((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
     expect(JSON.stringify(read?.Resource)).toContain('AppCredentials');
     expect(JSON.stringify(read?.Resource)).not.toContain('*');
+    expect(actionsOf(statements).filter((a) => a.startsWith('sqs:'))).toEqual([]);
+  });
+
+  it('the confirmation may only delete connection secrets (a replaced one) and send to the sync queue', () => {
+    const statements = statementsOf(service, 'ConnectConfirm');
+    expect(actionsOf(statements).filter((a) => a.startsWith('secretsmanager:'))).toEqual([
+      'secretsmanager:DeleteSecret',
+    ]);
     const sqs = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('sqs:')));
     expect(actionsOf(sqs)).toEqual(['sqs:SendMessage']);
     expect(JSON.stringify(sqs[0]?.Resource)).toContain('SyncQueue');
+  });
+
+  it('runs the sweep every 5 minutes on the dispatcher, and the nightly fan-out on its schedule', () => {
+    const rules = Object.values(service.findResources('AWS::Events::Rule'));
+    const sweep = rules.find((r) => r.Properties.ScheduleExpression === 'rate(5 minutes)');
+    expect(JSON.parse(sweep?.Properties.Targets[0].Input)).toEqual({ action: 'sweep' });
+    expect(JSON.stringify(sweep?.Properties.Targets[0].Arn)).toContain('SyncDispatcher');
+    const dispatcher = statementsOf(service, 'SyncDispatcher');
+    expect(actionsOf(dispatcher).filter((a) => a.startsWith('secretsmanager:'))).toEqual([
+      'secretsmanager:DeleteSecret',
+    ]);
   });
 
   it('disconnect may only delete connection secrets', () => {

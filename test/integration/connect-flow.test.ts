@@ -5,6 +5,7 @@ import {
   api,
   assertSecretsConsistent,
   BAKERY_ACCOUNT,
+  confirmInstall,
   connectOrg,
   DEMO_ACCOUNT,
   decide,
@@ -159,29 +160,90 @@ describe('connect → install → callback', () => {
     const org = newOrg();
     const { authorizeUrl } = await startConnect(stack, org);
     const callback = await decide(stack, authorizeUrl, 'install');
-    expect((await followCallback(callback)).searchParams.get('stripe')).toBe('connected');
-    const first = await stack.store.getConnection(org);
+    const landed = await followCallback(callback);
+    expect(landed.searchParams.get('stripe')).toBe('confirm');
+    const secrets = (await stack.vault.names()).length;
     const replay = await followCallback(callback);
     expect(replay.searchParams.get('reason')).toBe('invalid_state');
-    expect((await stack.store.getConnection(org))?.connectionId).toBe(first?.connectionId);
+    expect((await stack.vault.names()).length).toBe(secrets); // no second install
+    expect((await confirmInstall(stack, landed, await tokenFor(stack, org))).status).toBe(200);
+    expect((await status(org)).status).toBe('connected');
   });
 
-  it("binds the org: another user completing org A's state connects org A, never their own", async () => {
+  it("binds the install to its user: org A's link completed by anyone else connects nothing, and says why", async () => {
     const orgA = newOrg();
     const orgB = newOrg();
     const { authorizeUrl } = await startConnect(stack, orgA);
-    // The callback carries no identity: whoever's browser completes it, the state decides.
-    const landed = await followCallback(await decide(stack, authorizeUrl, 'install'));
-    expect(landed.searchParams.get('stripe')).toBe('connected');
-    expect((await status(orgA)).status).toBe('connected');
+    // Org A's admin sends the link on; the owner of a Stripe account installs it in their own browser.
+    const landed = await followCallback(await decide(stack, authorizeUrl, 'install', BAKERY_ACCOUNT));
+    expect(landed.searchParams.get('stripe')).toBe('confirm');
+    const others = [
+      await stack.issuer.issue({ org: orgA, roles: ['admin'], sub: 'user_someone_else' }),
+      await tokenFor(stack, orgB),
+    ];
+    for (const token of others) {
+      const refused = await confirmInstall(stack, landed, token);
+      expect(refused.status).toBe(403);
+      expect(refused.json).toEqual({
+        error: {
+          code: 'install_not_yours',
+          message: expect.stringContaining('started by another Defrr user'),
+        },
+      });
+      expect(refused.text).not.toContain(orgA);
+      expect(refused.text).not.toContain(BAKERY_ACCOUNT);
+    }
+    expect((await status(orgA)).status).toBe('not_connected');
     expect((await status(orgB)).status).toBe('not_connected');
+    expect(
+      (await stack.store.accountLinks(BAKERY_ACCOUNT)).filter((l) => [orgA, orgB].includes(l.orgId)),
+    ).toEqual([]);
+    // Only the admin who started it connects it, once.
+    expect((await confirmInstall(stack, landed, await tokenFor(stack, orgA))).status).toBe(200);
+    expect((await status(orgA)).status).toBe('connected');
+    expect((await confirmInstall(stack, landed, await tokenFor(stack, orgA))).status).toBe(404);
+  });
+
+  it('an install nobody confirms expires: the sweep deletes its tokens, and confirming then is 404', async () => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const landed = await followCallback(await decide(stack, authorizeUrl, 'install'));
+    const pending = (await stack.vault.names()).filter((name) => name.includes(`/${org}/`));
+    expect(pending).toHaveLength(1);
+    await stack.sweep(); // not expired yet: kept
+    expect((await stack.vault.names()).filter((name) => name.includes(`/${org}/`))).toEqual(pending);
+    stack.clock.advance(11 * 60_000);
+    try {
+      expect((await stack.sweep()).installsExpired).toBeGreaterThanOrEqual(1);
+      expect((await stack.vault.names()).filter((name) => name.includes(`/${org}/`))).toEqual([]);
+      const late = await confirmInstall(stack, landed, await tokenFor(stack, org));
+      expect(late.status).toBe(404);
+      expect((late.json.error as { code: string }).code).toBe('install_not_found');
+      expect((await status(org)).status).toBe('not_connected');
+    } finally {
+      stack.clock.advance(-11 * 60_000);
+    }
+  });
+
+  it('refuses a confirmation that is not an install token with 400', async () => {
+    const token = await tokenFor(stack, newOrg());
+    for (const body of [{}, { install: 'short' }, { install: 'x'.repeat(43), extra: 1 }, 'not json']) {
+      const response = await api(stack, 'POST', '/v1/integrations/stripe/connect/confirm', { token, body });
+      expect(response.status).toBe(400);
+    }
+    const unknown = await api(stack, 'POST', '/v1/integrations/stripe/connect/confirm', {
+      token,
+      body: { install: 'A'.repeat(43) },
+    });
+    expect(unknown.status).toBe(404);
   });
 
   it('refuses a reused authorization code with reason=invalid_grant', async () => {
     const org = newOrg();
     const first = await startConnect(stack, org);
     const callback = await decide(stack, first.authorizeUrl, 'install');
-    expect((await followCallback(callback)).searchParams.get('stripe')).toBe('connected');
+    const confirming = await followCallback(callback);
+    expect((await confirmInstall(stack, confirming, await tokenFor(stack, org))).status).toBe(200);
     const connectionId = (await stack.store.getConnection(org))?.connectionId;
     const second = await startConnect(stack, org);
     callback.searchParams.set('state', second.state); // a valid new state, the old code
@@ -238,11 +300,13 @@ describe('connect → install → callback', () => {
       followCallback(callback),
     ]);
     const reasons = outcomes.map((u) =>
-      u.searchParams.get('stripe') === 'connected' ? 'connected' : u.searchParams.get('reason'),
+      u.searchParams.get('stripe') === 'confirm' ? 'confirm' : u.searchParams.get('reason'),
     );
-    expect(reasons.filter((r) => r === 'connected')).toHaveLength(1);
+    expect(reasons.filter((r) => r === 'confirm')).toHaveLength(1);
     expect(reasons.filter((r) => r === 'invalid_state')).toHaveLength(2);
     expect((await stack.vault.names()).filter((name) => name.includes(`/${org}/`))).toHaveLength(1);
+    const winner = outcomes.find((u) => u.searchParams.get('stripe') === 'confirm') as URL;
+    expect((await confirmInstall(stack, winner, await tokenFor(stack, org))).status).toBe(200);
     await assertSecretsConsistent(stack, [org]);
   });
 
@@ -274,7 +338,14 @@ describe('status and disconnect', () => {
       status: 'not_connected',
       account: null,
       connectedAt: null,
-      sync: { state: 'idle', lastSuccessAt: null, lastError: null, counts: {}, progress: null },
+      sync: {
+        state: 'idle',
+        lastSuccessAt: null,
+        lastError: null,
+        counts: {},
+        progress: null,
+        resourceErrors: {},
+      },
     });
   });
 
@@ -374,7 +445,7 @@ describe('auth and isolation', () => {
     const { landed } = await connectOrg(stack, org, { body: { returnTo: '/settings/stripe?tab=1' } });
     expect(landed.pathname).toBe('/settings/stripe');
     expect(landed.searchParams.get('tab')).toBe('1');
-    expect(landed.searchParams.get('stripe')).toBe('connected');
+    expect(landed.searchParams.get('stripe')).toBe('confirm');
   });
 
   it('limits connect starts per org (which caps its outstanding states), not other orgs', async () => {

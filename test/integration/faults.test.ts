@@ -5,6 +5,7 @@ import {
   api,
   assertSecretsConsistent,
   BAKERY_ACCOUNT,
+  confirmInstall,
   connectOrg,
   DEMO_ACCOUNT,
   decide,
@@ -35,10 +36,9 @@ afterEach(() => {
 
 describe('the callback, each step failing', () => {
   it.each([
-    ['the secret cannot be created', 'vault', 'create'],
-    ['the account link cannot be written', 'store', 'putAccountLink'],
-    ['the connection cannot be written (throttled)', 'store', 'putConnection'],
     ['the state cannot be read (throttled)', 'store', 'consumeState'],
+    ['the install cannot be recorded', 'installs', 'put'],
+    ['the secret cannot be created', 'vault', 'create'],
   ])('%s: reason=internal, no secret, no connection; trying again works', async (_name, adapter, method) => {
     const org = newOrg();
     const { authorizeUrl } = await startConnect(stack, org);
@@ -47,10 +47,31 @@ describe('the callback, each step failing', () => {
     const landed = await followCallback(callback);
     expect(landed.searchParams.get('reason')).toBe('internal');
     expect(landed.searchParams.get('ref')).toBeTruthy();
+    expect(landed.searchParams.has('install')).toBe(false);
     expect((await stack.store.getConnection(org))?.status).toBeUndefined();
     await assertSecretsConsistent(stack, [org]);
-    expect((await stack.store.accountLinks(BAKERY_ACCOUNT)).map((l) => l.orgId)).not.toContain(org);
     expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
+    await assertSecretsConsistent(stack, [org]);
+    await waitForSync(stack, org);
+  });
+});
+
+describe('the confirmation, each step failing', () => {
+  it.each([
+    ['the install cannot be read', 'installs', 'get'],
+    ['the account link cannot be written', 'store', 'putAccountLink'],
+    ['the connection cannot be written (throttled)', 'store', 'putConnection'],
+  ])('%s: 500, not connected; confirming again works', async (_name, adapter, method) => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const landed = await followCallback(await decide(stack, authorizeUrl, 'install', BAKERY_ACCOUNT));
+    faults.fail(adapter, method);
+    const token = await tokenFor(stack, org);
+    const failed = await confirmInstall(stack, landed, token);
+    expect(failed.status).toBe(500);
+    expect(failed.json).toEqual({ error: { code: 'internal', message: expect.any(String) } });
+    expect((await stack.store.getConnection(org))?.status).toBeUndefined();
+    expect((await confirmInstall(stack, landed, token)).status).toBe(200);
     await assertSecretsConsistent(stack, [org]);
     await waitForSync(stack, org);
   });
@@ -64,14 +85,18 @@ describe('the callback, each step failing', () => {
     await waitForSync(stack, org);
   });
 
-  it('the first sync cannot be queued: still connected, and the nightly run queues and converges it', async () => {
+  it('the first sync cannot be queued: connected and shown queued, and the sweep queues it minutes later', async () => {
     const org = newOrg();
     faults.fail('syncQueue', 'send');
     expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
-    expect((await stack.store.getConnection(org))?.sync.state).toBe('idle');
-    stack.clock.advance(2 * 60 * 60_000);
-    await fetch(`${stack.url}/_local/schedule/run`, { method: 'POST' });
-    stack.clock.advance(-2 * 60 * 60_000);
+    expect((await stack.store.getConnection(org))?.sync.state).toBe('queued');
+    expect((await stack.sweep()).resumed).toBe(0); // not due yet
+    stack.clock.advance(3 * 60_000);
+    try {
+      expect((await stack.sweep()).resumed).toBe(1);
+    } finally {
+      stack.clock.advance(-3 * 60_000);
+    }
     const done = await waitForSync(stack, org);
     expect(done.sync.lastSuccessAt).not.toBeNull();
     await expectConverged(stack, org, BAKERY_ACCOUNT, { compareObjects: false });
@@ -84,10 +109,68 @@ describe('the callback, each step failing', () => {
     const first = (await stack.store.getConnection(org))?.secretName as string;
     faults.fail('vault', 'delete');
     expect((await connectOrg(stack, org, { account: DEMO_ACCOUNT })).outcome).toBe('connected');
-    expect(await stack.store.orphanedSecrets(org)).toEqual([first]);
+    expect((await stack.store.orphanedSecrets(org)).map((note) => note.secretName)).toEqual([first]);
     await waitForSync(stack, org);
     expect(await stack.vault.read(first)).toBeUndefined();
     expect(await stack.store.orphanedSecrets(org)).toEqual([]);
+    await assertSecretsConsistent(stack, [org]);
+  });
+});
+
+/**
+ * The process killed between two steps of the install (nothing after the
+ * crash point runs: no cleanup, no retry): once the sweep has run past every
+ * due time, nothing is half-done. Either the org is connected, with its link,
+ * its secret and a sync that runs, or it has nothing at all; and connecting
+ * again works.
+ */
+describe('a crash between any two steps of the install', () => {
+  const later = 20 * 60_000; // past the install's expiry, the retire grace and every due time
+  const steps: Array<[string, 'callback' | 'confirm', string, string, boolean]> = [
+    ['after the state is consumed', 'callback', 'installs', 'put', false],
+    ['after the install is recorded', 'callback', 'installs', 'put', true],
+    ['after the secret is created', 'callback', 'vault', 'create', true],
+    ['after the claim', 'confirm', 'installs', 'claim', true],
+    ['after the account link', 'confirm', 'store', 'putAccountLink', true],
+    ['after the replaced secret is noted', 'confirm', 'store', 'noteOrphanedSecret', true],
+    ['after the connection is written', 'confirm', 'store', 'putConnection', true],
+    ['after the replaced secret is deleted', 'confirm', 'vault', 'delete', true],
+    ['after the install record is deleted', 'confirm', 'installs', 'delete', true],
+    ['after the first sync is sent', 'confirm', 'syncQueue', 'send', true],
+  ];
+  it.each(steps)('%s (%s)', async (_name, phase, adapter, method, afterCall) => {
+    const org = newOrg();
+    // A connection to replace, so that every step of a reconnect exists.
+    await connectOrg(stack, org, { account: DEMO_ACCOUNT });
+    await waitForSync(stack, org);
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install', BAKERY_ACCOUNT);
+    const token = await tokenFor(stack, org);
+    if (phase === 'callback') {
+      const crashed = faults.crash(adapter, method, { afterCall });
+      void fetch(callback, { redirect: 'manual' }).catch(() => undefined);
+      await crashed;
+    } else {
+      const landed = await followCallback(callback);
+      const crashed = faults.crash(adapter, method, { afterCall });
+      void confirmInstall(stack, landed, token).catch(() => undefined);
+      await crashed;
+    }
+    stack.clock.advance(later);
+    try {
+      await stack.sweep();
+      await waitForSync(stack, org);
+      const connection = await stack.store.getConnection(org);
+      expect(connection?.status).toBe('connected');
+      const links = await stack.store.accountLinks(connection?.accountId as string);
+      expect(links.some((l) => l.orgId === org && l.connectionId === connection?.connectionId)).toBe(true);
+      await assertSecretsConsistent(stack, [org]);
+      expect(connection?.sync.lastSuccessAt).not.toBeNull();
+    } finally {
+      stack.clock.advance(-later);
+    }
+    expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
+    await waitForSync(stack, org);
     await assertSecretsConsistent(stack, [org]);
   });
 });

@@ -3,7 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+} from '@aws-sdk/client-dynamodb';
 import { LOCAL_TABLES } from '../../local/stack.js';
 import {
   NODE_TSX,
@@ -14,6 +21,7 @@ import {
   stopProcess,
   whenStarted,
 } from '../support/local-process.js';
+import { registerSecret } from '../support/log-capture.js';
 
 jest.setTimeout(120_000);
 
@@ -186,4 +194,120 @@ describe('npm start (the local stack as a process)', () => {
       await stopProcess(proc);
     }
   });
+
+  it('a sync killed mid-run (kill -9) resumes by itself after a restart, about a lease later, and completes exactly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'resume-'));
+    const env = { DATA_DIR: dir, SYNC_LEASE_SECONDS: '4', LOCAL_SWEEP_SECONDS: '1', LOG_LEVEL: 'WARN' };
+    const account = 'acct_1SbxResumeTest001';
+    const size = 3000;
+    const first = await startLocalProcess(env);
+    const post = (url: string, body: unknown, token?: string) =>
+      fetch(url, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    await post(`${first.sandboxUrl}/_sandbox/accounts`, {
+      id: account,
+      name: 'Resume',
+      counts: {
+        balance_transactions: size,
+        charges: 0,
+        refunds: 0,
+        invoices: 0,
+        credit_notes: 0,
+        disputes: 0,
+      },
+    });
+    await post(`${first.sandboxUrl}/_sandbox/faults`, {
+      route: 'GET /v1/balance_transactions',
+      kind: 'latency',
+      latencyMs: 250,
+      rate: 1,
+    });
+    const { devIssuer } = await import('../../local/dev-auth.js');
+    const issuer = await devIssuer(join(dir, 'dev-jwt-key.json'), { org: 'org_id', roles: 'roles' });
+    const token = await issuer.issue({ org: 'org_resume', roles: ['admin'], sub: 'user_resume' });
+    // Connect as the page would: start, the sandbox's code, the callback, the confirmation.
+    const started = (await (await post(`${first.url}/v1/integrations/stripe/connect`, {}, token)).json()) as {
+      authorizeUrl: string;
+    };
+    const state = new URL(started.authorizeUrl).searchParams.get('state') as string;
+    const { code } = (await (
+      await post(`${first.sandboxUrl}/_sandbox/oauth/codes`, { account, mode: 'test' })
+    ).json()) as {
+      code: string;
+    };
+    registerSecret(code);
+    const callback = await fetch(
+      `${first.url}/v1/integrations/stripe/callback?${new URLSearchParams({ code, state })}`,
+      { redirect: 'manual' },
+    );
+    const install = new URL(callback.headers.get('location') as string).searchParams.get('install');
+    expect(
+      (await post(`${first.url}/v1/integrations/stripe/connect/confirm`, { install }, token)).status,
+    ).toBe(200);
+    const status = async (url: string) =>
+      (
+        (await (
+          await fetch(`${url}/v1/integrations/stripe/status`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).json()) as {
+          sync: {
+            state: string;
+            progress: { records: number } | null;
+            lastSuccessAt: string | null;
+            counts: Record<string, number>;
+          };
+        }
+      ).sync;
+    for (let i = 0; i < 600; i++) {
+      const sync = await status(first.url);
+      if (sync.state === 'running' && (sync.progress?.records ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    first.child.kill('SIGKILL');
+    await first.exit;
+
+    const second = await startLocalProcess(env);
+    try {
+      let sync = await status(second.url);
+      expect(['running', 'interrupted', 'queued']).toContain(sync.state);
+      for (let i = 0; i < 1200 && !sync.lastSuccessAt; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        sync = await status(second.url);
+      }
+      expect(sync.state).toBe('idle');
+      expect(sync.lastSuccessAt).not.toBeNull();
+      // Every object stored, once.
+      const client = dynamo(second.dynamoEndpoint);
+      let stored = 0;
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const page: QueryCommandOutput = await client.send(
+          new QueryCommand({
+            TableName: LOCAL_TABLES.records,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :bt)',
+            ExpressionAttributeValues: {
+              ':pk': { S: `ORG#org_resume#ACCT#${account}` },
+              ':bt': { S: 'balance_transactions#' },
+            },
+            Select: 'COUNT',
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        stored += page.Count ?? 0;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      client.destroy();
+      expect(stored).toBe(size);
+    } finally {
+      await stopProcess(second);
+    }
+  }, 240_000);
 });

@@ -412,6 +412,149 @@ describe('tokens and the connection during a run', () => {
     await expectConverged(stack, orgId, accountId);
   });
 
+  it('requests in flight that all get a 401 share one refresh, and the connection stays connected', async () => {
+    // The token dies before the first run: its first requests (the account's name beside the first
+    // pages of several resources at once, at 150 ms a page) all get 401 together.
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    slowStripe(stack, accountId, ['GET /v1/account', 'GET /v1/balance_transactions', 'GET /v1/charges'], 150);
+    stack.sandbox.sandbox.expireAccessTokens(accountId);
+    const since = Date.now();
+    const refreshes = tokenRequests(stack).length;
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const unauthorized = stack.sandbox.requests.filter(
+      (r) => r.account === null && r.at >= since && r.status === 401,
+    );
+    expect(unauthorized.length).toBeGreaterThanOrEqual(2);
+    expect(tokenRequests(stack).length - refreshes).toBe(1);
+    expect((await stack.store.getConnection(orgId))?.status).toBe('connected');
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('Stripe-Should-Retry: false on one page fails that resource alone; the next run resumes it from its checkpoint', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    stack.sandbox.faults.push({
+      id: 'no-retry',
+      route: 'GET /v1/balance_transactions',
+      account: accountId,
+      kind: '429',
+      nth: 3,
+      shouldRetry: false,
+      seen: 0,
+    });
+    await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({
+      outcome: 'partial',
+      failed: ['balance_transactions'],
+    });
+    const failed = await stack.store.getConnection(orgId);
+    expect(failed?.status).toBe('connected');
+    expect(failed?.sync).toMatchObject({
+      state: 'failed',
+      lastError: { code: 'resource_failed' },
+      resourceErrors: { balance_transactions: { code: 'stripe_refused' } },
+    });
+    // Every other resource is complete.
+    for (const def of RESOURCES.filter((d) => d.name !== 'balance_transactions')) {
+      const stored = await stack.records.versions(orgId, accountId, def.name);
+      expect([def.name, stored.size]).toEqual([def.name, SMALL[def.name]]);
+    }
+    const status = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, orgId, 'member'),
+    });
+    expect(status.json.sync).toMatchObject({
+      resourceErrors: { balance_transactions: { code: 'stripe_refused' } },
+    });
+
+    const since = Date.now();
+    await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    // Resumed from the checkpoint: the two pages stored before the refusal are not read again.
+    const pages = listRequests(stack, accountId, since).filter(
+      (r) => r.route === 'GET /v1/balance_transactions',
+    );
+    expect(pages.length).toBeLessThanOrEqual(Math.ceil(SMALL.balance_transactions / 100) - 2 + 1);
+    expect((await stack.store.getConnection(orgId))?.sync).toMatchObject({
+      state: 'idle',
+      resourceErrors: null,
+    });
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('a resource Stripe keeps failing (500) does not stop the others; the message is retried', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    stack.sandbox.faults.push({
+      id: 'down',
+      route: 'GET /v1/disputes',
+      account: accountId,
+      kind: '500',
+      rate: 1,
+      seen: 0,
+    });
+    await expect(runSync(unsplit(), job, plenty)).rejects.toMatchObject({ statusCode: 500 });
+    expect((await stack.records.versions(orgId, accountId, 'charges')).size).toBe(SMALL.charges);
+    expect((await stack.store.getConnection(orgId))?.sync).toMatchObject({
+      state: 'failed',
+      resourceErrors: { disputes: { code: 'stripe_unavailable' } },
+    });
+    stack.sandbox.faults.length = 0;
+    await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('a run whose worker died shows interrupted, and the sweep resumes it from its checkpoint once its lease ran out', async () => {
+    const { accountId, orgId, job } = await connectedAccount({ ...SMALL, balance_transactions: 1000 });
+    // The worker dies after its third page: nothing after runs, its lease is never renewed nor released.
+    const never = new Promise<never>(() => undefined);
+    const deadStore = new Proxy(stack.syncDeps.store, {
+      get: (target, prop, receiver) =>
+        prop === 'renewSyncLease' ? () => never : Reflect.get(target, prop, receiver).bind(target),
+    });
+    let pages = 0;
+    let died: () => void = () => undefined;
+    const dead = new Promise<void>((resolve) => {
+      died = resolve;
+    });
+    const crashed = runSync(
+      {
+        ...unsplit(),
+        store: deadStore,
+        onPageStored: () => {
+          if (++pages !== 3) return;
+          died();
+          return never;
+        },
+      },
+      job,
+      plenty,
+    );
+    await Promise.race([
+      dead,
+      crashed.then((outcome) => Promise.reject(new Error(`the run ended: ${JSON.stringify(outcome)}`))),
+    ]);
+    const token = await tokenFor(stack, orgId, 'member');
+    const status = async () =>
+      (await api(stack, 'GET', '/v1/integrations/stripe/status', { token })).json.sync as { state: string };
+    expect((await status()).state).toBe('running');
+    expect((await stack.sweep()).resumed).toBe(0); // its lease still holds
+    const leaseMs = stack.syncDeps.config.leaseMs;
+    stack.clock.advance(leaseMs + 1000);
+    try {
+      expect((await status()).state).toBe('interrupted');
+      const since = Date.now();
+      expect((await stack.sweep()).resumed).toBe(1);
+      stack.queues.sync.resume();
+      const done = await waitForSync(stack, orgId);
+      expect(done.sync).toMatchObject({ state: 'idle', lastError: null });
+      expect(done.sync.lastSuccessAt).not.toBeNull();
+      // Resumed, not restarted: the pages stored before the crash are not read again.
+      const again = listRequests(stack, accountId, since).filter(
+        (r) => r.route === 'GET /v1/balance_transactions' && !r.query.includes('ending_before'),
+      );
+      expect(again.length).toBeLessThanOrEqual(Math.ceil(1000 / 100) - 2);
+      await expectConverged(stack, orgId, accountId);
+    } finally {
+      stack.clock.advance(-(leaseMs + 1000));
+    }
+  });
+
   it('revocation mid-sync (the deauthorize webhook): it stops at its next page and stores nothing after', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     pageHook = async (_r, pages) => {
@@ -545,5 +688,53 @@ describe('dispatch and manual syncs', () => {
     ).toBe(403);
     const done = await waitForSync(stack, orgId);
     expect(done.sync.state).toBe('idle');
+  });
+
+  it('POST /sync accepts one request per interval per connection, however fast the runs finish', async () => {
+    const { orgId } = await connectedAccount(SMALL, { runFirstSync: true });
+    await waitForSync(stack, orgId);
+    const token = await tokenFor(stack, orgId);
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const response = await api(stack, 'POST', '/v1/integrations/stripe/sync', { token });
+      statuses.push(response.status);
+      if (response.status === 429) {
+        const retryAfter = Number(response.headers.get('retry-after'));
+        expect(retryAfter).toBeGreaterThan(0);
+        expect(retryAfter).toBeLessThanOrEqual(300);
+      }
+      await waitForSync(stack, orgId); // the run finishes before the next request
+    }
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(11);
+    // After the interval, one more.
+    stack.clock.advance(301_000);
+    try {
+      expect((await api(stack, 'POST', '/v1/integrations/stripe/sync', { token })).status).toBe(202);
+      expect((await api(stack, 'POST', '/v1/integrations/stripe/sync', { token })).status).toBe(429);
+    } finally {
+      stack.clock.advance(-301_000);
+    }
+    await waitForSync(stack, orgId);
+  });
+
+  it('a sync asked for during a run waits for that run to end, then runs', async () => {
+    const { orgId, job, accountId } = await connectedAccount(SMALL);
+    stack.queues.sync.resume();
+    slowStripe(stack, accountId, ['GET /v1/balance_transactions'], 200);
+    const first = runSync(stack.syncDeps, job, plenty);
+    // The run holds the lease: a manual job is put back on the queue, not dropped.
+    for (let i = 0; i < 100 && (await stack.store.getConnection(orgId))?.sync.state !== 'running'; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const sentBefore = stack.queues.sync.sent;
+    const deps = { ...stack.syncDeps, config: { ...stack.syncDeps.config, deferSeconds: 1 } };
+    await expect(runSync(deps, { ...job, reason: 'manual' }, plenty)).resolves.toEqual({
+      outcome: 'deferred',
+    });
+    expect(stack.queues.sync.sent).toBe(sentBefore + 1);
+    await expect(first).resolves.toMatchObject({ outcome: 'completed' });
+    // The deferred job runs once the first run has let go of the lease.
+    const after = await waitForSync(stack, orgId);
+    expect(after.sync.lastSuccessAt).not.toBeNull();
   });
 });

@@ -199,5 +199,119 @@ export function connectionStoreContract(
       ]);
       await expect(store.deleteAccountLink(account, 'org_a', 'conn_a')).resolves.toBeUndefined();
     });
+
+    it("keeps one link per connection: a new connection's link never replaces, nor is removed with, an old one's", async () => {
+      const account = `acct_1Link${randomUUID().slice(0, 8)}`;
+      const link = (connectionId: string) => ({
+        accountId: account,
+        orgId: 'org_a',
+        connectionId,
+        livemode: false,
+      });
+      await store.putAccountLink(link('conn_1'));
+      await store.putAccountLink(link('conn_2'));
+      expect((await store.accountLinks(account)).map((l) => l.connectionId).sort()).toEqual([
+        'conn_1',
+        'conn_2',
+      ]);
+      // The loser of two racing connects removes what it wrote: the winner's link stays.
+      await store.deleteAccountLink(account, 'org_a', 'conn_1');
+      expect(await store.accountLinks(account)).toEqual([link('conn_2')]);
+    });
+
+    const dueOrgs = async (iterable: AsyncIterable<{ orgId: string }>) => {
+      const out: string[] = [];
+      for await (const { orgId } of iterable) out.push(orgId);
+      return out;
+    };
+
+    it('holds the sync lease only while it is renewed, and only its owner renews it', async () => {
+      const orgId = org();
+      const c = sampleConnection(orgId);
+      await store.putConnection(c, null);
+      const now = Date.now();
+      const lease = await store.acquireSyncLease(orgId, c.connectionId, 'w1', now, now + 1000);
+      expect(lease.ok).toBe(true);
+      await expect(store.renewSyncLease(orgId, 'w2', now + 5000)).resolves.toBe(false);
+      await expect(store.renewSyncLease(orgId, 'w1', now + 5000)).resolves.toBe(true);
+      expect((await store.getConnection(orgId))?.syncLeaseUntil).toBe(now + 5000);
+      // Not taken over while renewed…
+      await expect(
+        store.acquireSyncLease(orgId, c.connectionId, 'w2', now + 2000, now + 9000),
+      ).resolves.toEqual({
+        ok: false,
+        reason: 'held',
+      });
+      // …taken over once it ran out, and the old owner can no longer renew it.
+      expect((await store.acquireSyncLease(orgId, c.connectionId, 'w2', now + 6000, now + 9000)).ok).toBe(
+        true,
+      );
+      await expect(store.renewSyncLease(orgId, 'w1', now + 20_000)).resolves.toBe(false);
+    });
+
+    it('finds syncs once they are due, and hands a stalled one out once: queued never run, or running with its lease run out', async () => {
+      const queuedOrg = org();
+      const runningOrg = org();
+      const base = Date.now();
+      const at = (ms: number) => new Date(base + ms).toISOString();
+      for (const orgId of [queuedOrg, runningOrg]) await store.putConnection(sampleConnection(orgId), null);
+      const queued = (await store.getConnection(queuedOrg)) as Connection;
+      const running = (await store.getConnection(runningOrg)) as Connection;
+      expect(await store.markSyncQueued(queuedOrg, queued.connectionId, at(0), at(0), at(60_000))).toBe(true);
+      expect(
+        (await store.acquireSyncLease(runningOrg, running.connectionId, 'w', base, base + 30_000)).ok,
+      ).toBe(true);
+      const mine = (orgs: string[]) => orgs.filter((o) => o === queuedOrg || o === runningOrg).sort();
+      expect(mine(await dueOrgs(store.dueSyncs(at(10_000))))).toEqual([]);
+      expect(mine(await dueOrgs(store.dueSyncs(at(61_000))))).toEqual([queuedOrg, runningOrg].sort());
+      // Not stalled yet: refused.
+      await expect(store.requeueStalled(runningOrg, at(10_000), at(200_000))).resolves.toBeUndefined();
+      // Stalled: taken once (concurrent sweeps), queued again and due later.
+      const taken = await Promise.all([
+        store.requeueStalled(runningOrg, at(61_000), at(200_000)),
+        store.requeueStalled(runningOrg, at(61_000), at(200_000)),
+      ]);
+      expect(taken.filter(Boolean)).toHaveLength(1);
+      expect(taken.find(Boolean)?.sync.state).toBe('queued');
+      expect(mine(await dueOrgs(store.dueSyncs(at(61_000))))).toEqual([queuedOrg]);
+      // A run that ends takes its connection off the index.
+      expect(
+        (await store.acquireSyncLease(queuedOrg, queued.connectionId, 'w2', base + 62_000, base + 90_000)).ok,
+      ).toBe(true);
+      await store.releaseSyncLease(queuedOrg, 'w2', { state: 'idle' });
+      expect(mine(await dueOrgs(store.dueSyncs(at(1_000_000))))).toEqual([runningOrg]);
+    });
+
+    it('accepts one manual sync per interval, whatever else happens, and gives one back', async () => {
+      const orgId = org();
+      const c = sampleConnection(orgId);
+      await store.putConnection(c, null);
+      const now = Date.now();
+      await expect(store.takeManualSync(orgId, c.connectionId, now, 60_000)).resolves.toEqual({ ok: true });
+      await store.updateSync(orgId, c.connectionId, { state: 'idle', queuedAt: null });
+      const refused = await store.takeManualSync(orgId, c.connectionId, now + 1000, 60_000);
+      expect(refused).toEqual({ ok: false, retryAfterMs: 59_000 });
+      await store.returnManualSync(orgId, c.connectionId, now);
+      await expect(store.takeManualSync(orgId, c.connectionId, now + 1000, 60_000)).resolves.toEqual({
+        ok: true,
+      });
+      await expect(store.takeManualSync(orgId, 'conn_other', now + 100_000, 60_000)).resolves.toMatchObject({
+        ok: false,
+      });
+    });
+
+    it('notes secrets to delete with when they fall due, and finds the orgs that have some due', async () => {
+      const orgId = org();
+      const base = Date.now();
+      await store.noteOrphanedSecret(orgId, 'p/a', new Date(base).toISOString());
+      await store.noteOrphanedSecret(orgId, 'p/b', new Date(base + 600_000).toISOString());
+      expect((await store.orphanedSecrets(orgId)).map((n) => n.secretName).sort()).toEqual(['p/a', 'p/b']);
+      const due = await dueOrgs(store.dueOrphans(new Date(base + 1000).toISOString()));
+      expect(due.filter((o) => o === orgId)).toEqual([orgId]);
+      await store.forgetOrphanedSecret(orgId, 'p/a');
+      expect(
+        (await dueOrgs(store.dueOrphans(new Date(base + 1000).toISOString()))).filter((o) => o === orgId),
+      ).toEqual([]);
+    });
   });
 }

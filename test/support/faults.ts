@@ -12,6 +12,8 @@ interface Plan {
   method: string;
   remaining: number;
   error: () => Error;
+  /** A crash instead of an error: the call never returns, so nothing after it runs (no cleanup either). */
+  crash?: { afterCall: boolean; reached: () => void };
 }
 
 /**
@@ -25,6 +27,23 @@ export class Faults {
   fail(adapter: string, method: string, times = 1, error: () => Error = throttled): this {
     this.plans.push({ adapter, method, remaining: times, error });
     return this;
+  }
+
+  /**
+   * The process dies at this call: before the call reaches the backend, or
+   * just after it (the write landed, the caller never learns). Resolves when
+   * the crash point is reached.
+   */
+  crash(adapter: string, method: string, options: { afterCall?: boolean } = {}): Promise<void> {
+    return new Promise((reached) => {
+      this.plans.push({
+        adapter,
+        method,
+        remaining: 1,
+        error: throttled,
+        crash: { afterCall: options.afterCall ?? false, reached },
+      });
+    });
   }
 
   pending(): number {
@@ -45,6 +64,18 @@ export class Faults {
           if (plan) {
             plan.remaining--;
             this.injected.push(`${name}.${String(prop)}`);
+            if (plan.crash) {
+              const { afterCall, reached } = plan.crash;
+              const never = new Promise<never>(() => undefined);
+              if (!afterCall) {
+                reached();
+                return never;
+              }
+              return Promise.resolve(value.apply(obj, args)).then(() => {
+                reached();
+                return never;
+              });
+            }
             return Promise.reject(plan.error());
           }
           return value.apply(obj, args);

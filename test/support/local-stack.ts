@@ -30,6 +30,8 @@ export async function startTestStack(
     STRIPE_SANDBOX_PORT: '0',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'stack-')),
     STRIPE_TIMEOUT_MS: '2000',
+    // Tests run the sweep themselves (stack.sweep()) when they mean to.
+    LOCAL_SWEEP_SECONDS: '0',
     ...env,
   });
   const stack = await startLocalStack(config, { memory: true, ...options, clock });
@@ -158,20 +160,54 @@ function assertNoSecrets(what: string, text: string) {
   if (leaks.length > 0) throw new Error(`${what} carries a secret: ${leaks.join(', ')}`);
 }
 
-/** The whole journey: connect, Install app (or Cancel) on the sandbox page, back through the callback. */
+/**
+ * What the Defrr page does when the callback sends the browser back with
+ * `stripe=confirm&install=…`: the signed-in user confirms the install.
+ */
+export async function confirmInstall(stack: LocalStack, landed: URL, token: string) {
+  return api(stack, 'POST', '/v1/integrations/stripe/connect/confirm', {
+    token,
+    body: { install: landed.searchParams.get('install') },
+  });
+}
+
+/**
+ * The whole journey: connect, Install app (or Cancel) on the sandbox page,
+ * back through the callback, and the page's confirmation by the same user.
+ * `outcome` is `connected` once confirmed, else the callback's or the
+ * confirmation's answer (`error`, with its `reason`).
+ */
 export async function connectOrg(
   stack: LocalStack,
   orgId: string,
-  options: { account?: string; decision?: 'install' | 'cancel'; body?: Record<string, unknown> } = {},
+  options: {
+    account?: string;
+    decision?: 'install' | 'cancel';
+    body?: Record<string, unknown>;
+    /** Who confirms (default: the admin who started it). */
+    confirmWith?: string;
+  } = {},
 ) {
+  const starter = await tokenFor(stack, orgId);
   const { authorizeUrl } = await startConnect(stack, orgId, options.body);
   const callback = await decide(stack, authorizeUrl, options.decision ?? 'install', options.account);
   const landed = await followCallback(callback);
+  if (landed.searchParams.get('stripe') !== 'confirm') {
+    return {
+      landed,
+      callback,
+      outcome: landed.searchParams.get('stripe'),
+      reason: landed.searchParams.get('reason'),
+    };
+  }
+  const confirmed = await confirmInstall(stack, landed, options.confirmWith ?? starter);
+  const error = confirmed.json?.error as { code: string } | undefined;
   return {
     landed,
     callback,
-    outcome: landed.searchParams.get('stripe'),
-    reason: landed.searchParams.get('reason'),
+    confirmed,
+    outcome: confirmed.status === 200 ? 'connected' : 'error',
+    reason: error?.code ?? null,
   };
 }
 

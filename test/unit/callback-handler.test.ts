@@ -30,7 +30,7 @@ describe('the OAuth callback handler', () => {
       store,
       vault: {} as never,
       tokens: {} as never,
-      syncQueue: {} as never,
+      installs: {} as never,
       clock: { now: () => new Date() },
       config,
     });
@@ -50,7 +50,7 @@ describe('the OAuth callback handler', () => {
       store: {} as never,
       vault: {} as never,
       tokens: {} as never,
-      syncQueue: {} as never,
+      installs: {} as never,
       clock: { now: () => new Date() },
       config,
     });

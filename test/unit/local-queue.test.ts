@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SQSEvent } from 'aws-lambda';
 import { LocalQueue } from '../../local/adapters/local-queue.js';
 
@@ -78,5 +81,51 @@ describe('LocalQueue (the SQS stand-in)', () => {
     await queue.idle();
     expect(peak).toBe(2);
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+  });
+
+  it('keeps its messages across a restart, as SQS does: queued ones, in-flight ones after the visibility timeout, dead letters', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'queue-')), 'q.json');
+    const first = new LocalQueue<{ n: number }>({
+      name: 'q',
+      visibilityTimeoutMs: 300,
+      maxReceiveCount: 1,
+      stateFile: file,
+    });
+    let release: () => void = () => undefined;
+    const firstReceivedAt = 0;
+    first.consume(async (event) => {
+      const n = (JSON.parse(event.Records[0]?.body as string) as { n: number }).n;
+      if (n === 2) throw new Error('fails for good');
+      if (n === 1)
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        }); // in flight when the process dies
+      return { batchItemFailures: [] };
+    });
+    await first.send({ n: 1 });
+    await first.send({ n: 2 });
+    await new Promise((r) => setTimeout(r, 250)); // n=2 dead-lettered, n=1 in flight, and saved
+    first.pause();
+    await first.send({ n: 3 }); // queued, not delivered
+    // The process dies: no stop(), no more deliveries from this one.
+    const again = new LocalQueue<{ n: number }>({
+      name: 'q',
+      visibilityTimeoutMs: 300,
+      maxReceiveCount: 1,
+      stateFile: file,
+    });
+    expect(again.deadLetters.map((d) => JSON.parse(d.body))).toEqual([{ n: 2 }]);
+    const delivered: Array<{ n: number; at: number }> = [];
+    again.consume(async (event) => {
+      for (const r of event.Records)
+        delivered.push({ ...(JSON.parse(r.body) as { n: number }), at: Date.now() });
+      return { batchItemFailures: [] };
+    });
+    await again.idle(10_000);
+    expect(delivered.map((d) => d.n).sort()).toEqual([1, 3]);
+    // The in-flight one waited for its visibility timeout to pass since it was received.
+    expect(delivered.find((d) => d.n === 1)?.at ?? 0).toBeGreaterThanOrEqual(firstReceivedAt + 250);
+    release();
+    await first.stop(100);
   });
 });

@@ -1,7 +1,7 @@
 import { createTableInput, recordsTable, serviceTable } from '../../shared/data/tables.js';
 
 describe('table definitions', () => {
-  it('builds the service table with its sparse status index', () => {
+  it('builds the service table with its sparse status index and its due-work index', () => {
     const input = createTableInput(serviceTable, 'svc');
     expect(input.KeySchema).toEqual([
       { AttributeName: 'pk', KeyType: 'HASH' },
@@ -11,9 +11,16 @@ describe('table definitions', () => {
       IndexName: 'gsi1',
       Projection: { ProjectionType: 'ALL' },
     });
+    // Keys and the org only: status updates write nothing to it.
+    expect(input.GlobalSecondaryIndexes?.[1]).toMatchObject({
+      IndexName: 'gsi2',
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['orgId'] },
+    });
     expect(input.AttributeDefinitions.map((a) => a.AttributeName).sort()).toEqual([
       'gsi1pk',
       'gsi1sk',
+      'gsi2pk',
+      'gsi2sk',
       'pk',
       'sk',
     ]);

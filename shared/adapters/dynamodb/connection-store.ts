@@ -9,7 +9,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import '../../zod-locale.js';
-import { CONNECTED_INDEX, connectedIndexKeys, keys } from '../../data/keys.js';
+import {
+  CONNECTED_INDEX,
+  connectedIndexKeys,
+  DUE_INDEX,
+  type DueKind,
+  dueKeys,
+  keys,
+} from '../../data/keys.js';
 import type { AccountLink, Connection, OAuthState, SyncStatus } from '../../domain/connection.js';
 import {
   type ConnectionStore,
@@ -26,6 +33,9 @@ const syncSchema = z.object({
   progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
   queuedAt: z.nullable(z.string()),
   durationMs: z.optional(z.nullable(z.number())),
+  resourceErrors: z.optional(
+    z.nullable(z.record(z.string(), z.object({ code: z.string(), message: z.string(), at: z.string() }))),
+  ),
 });
 
 const connectionItem = z.object({
@@ -43,6 +53,7 @@ const connectionItem = z.object({
   updatedAt: z.string(),
   version: z.number(),
   sync: syncSchema,
+  syncLeaseUntil: z.optional(z.nullable(z.number())),
 });
 
 const stateItem = z.object({
@@ -74,6 +85,40 @@ function syncSet(
       values[`:v${i}`] = value;
       return `sync.#f${i} = :v${i}`;
     });
+}
+
+/** The due-work index attributes of a connection's sync, as expression values. */
+function dueValues(orgId: string, dueAt: string): { ':duePk': string; ':dueSk': string } {
+  const due = dueKeys.sync(orgId, dueAt);
+  return { ':duePk': due.gsi2pk, ':dueSk': due.gsi2sk };
+}
+
+/**
+ * What is due by `now` in the due-work index, one paginated query per
+ * partition of the kind: each item's org (the index projects it).
+ */
+export function queryDue(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  kind: DueKind,
+  now: string,
+): Array<AsyncIterable<{ orgId: string; pk: string; sk: string }>> {
+  return dueKeys.partitions(kind).map((partition) =>
+    (async function* () {
+      const pages = paginateQuery(
+        { client: db },
+        {
+          TableName: tableName,
+          IndexName: DUE_INDEX.name,
+          KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :now',
+          ExpressionAttributeValues: { ':pk': partition, ':now': `${now}#~` },
+        },
+      );
+      for await (const page of pages)
+        for (const item of page.Items ?? [])
+          yield { orgId: String(item.orgId ?? ''), pk: String(item.pk), sk: String(item.sk) };
+    })(),
+  );
 }
 
 /** Item mapping for connections: keys, the sparse index, and parsing on the way out. */
@@ -138,12 +183,19 @@ export class DynamoConnectionStore implements ConnectionStore {
     return Item ? ConnectionItem.fromItem(Item) : undefined;
   }
 
-  async putConnection(connection: Connection, expectedVersion: number | null): Promise<void> {
+  async putConnection(
+    connection: Connection,
+    expectedVersion: number | null,
+    syncDueAt?: string,
+  ): Promise<void> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: ConnectionItem.toItem(connection),
+          Item: {
+            ...ConnectionItem.toItem(connection),
+            ...(syncDueAt ? dueKeys.sync(connection.orgId, syncDueAt) : {}),
+          },
           ...(expectedVersion === null
             ? { ConditionExpression: 'attribute_not_exists(pk)' }
             : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': expectedVersion } }),
@@ -251,16 +303,26 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async noteOrphanedSecret(orgId: string, secretName: string): Promise<void> {
+  async noteOrphanedSecret(
+    orgId: string,
+    secretName: string,
+    dueAt = new Date().toISOString(),
+  ): Promise<void> {
     await this.db.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...keys.orphanedSecret(orgId, secretName), type: 'orphaned_secret', secretName },
+        Item: {
+          ...keys.orphanedSecret(orgId, secretName),
+          type: 'orphaned_secret',
+          orgId,
+          secretName,
+          ...dueKeys.orphan(orgId, dueAt),
+        },
       }),
     );
   }
 
-  async orphanedSecrets(orgId: string): Promise<string[]> {
+  async orphanedSecrets(orgId: string): Promise<Array<{ secretName: string; dueAt: string }>> {
     const { Items } = await this.db.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -269,7 +331,11 @@ export class DynamoConnectionStore implements ConnectionStore {
         ConsistentRead: true,
       }),
     );
-    return (Items ?? []).map((item) => item.secretName as string);
+    return (Items ?? []).map((item) => ({
+      secretName: item.secretName as string,
+      // Notes from before they had a due time are due.
+      dueAt: typeof item.gsi2sk === 'string' ? (item.gsi2sk.split('#')[0] as string) : '',
+    }));
   }
 
   async forgetOrphanedSecret(orgId: string, secretName: string): Promise<void> {
@@ -342,7 +408,7 @@ export class DynamoConnectionStore implements ConnectionStore {
           TableName: this.tableName,
           Key: keys.connection(orgId),
           UpdateExpression:
-            'SET syncLeaseOwner = :owner, syncLeaseUntil = :until, sync.#state = :running, sync.progress = :null, sync.startedAt = :started',
+            'SET syncLeaseOwner = :owner, syncLeaseUntil = :until, sync.#state = :running, sync.progress = :null, sync.startedAt = :started, gsi2pk = :duePk, gsi2sk = :dueSk',
           ConditionExpression:
             'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :now)',
           ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
@@ -355,6 +421,7 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':running': 'running',
             ':null': null,
             ':started': new Date(now).toISOString(),
+            ...dueValues(orgId, new Date(until).toISOString()),
           },
           ReturnValues: 'ALL_NEW',
         }),
@@ -368,17 +435,47 @@ export class DynamoConnectionStore implements ConnectionStore {
     return { ok: false, reason: gone ? 'gone' : 'held' };
   }
 
-  async releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>): Promise<void> {
+  async renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET syncLeaseUntil = :until, gsi2pk = :duePk, gsi2sk = :dueSk',
+          ConditionExpression: 'syncLeaseOwner = :owner',
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':until': until,
+            ...dueValues(orgId, new Date(until).toISOString()),
+          },
+        }),
+      ),
+    );
+  }
+
+  async releaseSyncLease(
+    orgId: string,
+    owner: string,
+    sync: Partial<SyncStatus>,
+    dueAt?: string,
+  ): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':owner': owner };
     const sets = syncSet(sync, names, values);
+    if (dueAt) {
+      Object.assign(values, dueValues(orgId, dueAt));
+      sets.push('gsi2pk = :duePk', 'gsi2sk = :dueSk');
+    }
+    const remove = dueAt
+      ? 'REMOVE syncLeaseOwner, syncLeaseUntil'
+      : 'REMOVE syncLeaseOwner, syncLeaseUntil, gsi2pk, gsi2sk';
     // the lease ran out and someone else has it: theirs to report
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
-          UpdateExpression: `${sets.length > 0 ? `SET ${sets.join(', ')} ` : ''}REMOVE syncLeaseOwner, syncLeaseUntil`,
+          UpdateExpression: `${sets.length > 0 ? `SET ${sets.join(', ')} ` : ''}${remove}`,
           ConditionExpression: 'syncLeaseOwner = :owner',
           ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
@@ -392,13 +489,15 @@ export class DynamoConnectionStore implements ConnectionStore {
     connectionId: string,
     at: string,
     notQueuedSince: string,
+    dueAt: string,
   ): Promise<boolean> {
     return conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
-          UpdateExpression: 'SET sync.#state = :queued, sync.queuedAt = :at',
+          UpdateExpression:
+            'SET sync.#state = :queued, sync.queuedAt = :at, gsi2pk = :duePk, gsi2sk = :dueSk',
           ConditionExpression:
             'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :nowMs) AND (attribute_not_exists(sync.queuedAt) OR sync.queuedAt = :null OR sync.queuedAt < :since)',
           ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
@@ -410,10 +509,130 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':null': null,
             ':since': notQueuedSince,
             ':nowMs': Date.parse(at),
+            ...dueValues(orgId, dueAt),
           },
         }),
       ),
     );
+  }
+
+  async takeManualSync(orgId: string, connectionId: string, nowMs: number, intervalMs: number) {
+    const taken = await conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET manualSyncAt = :now',
+          ConditionExpression:
+            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(manualSyncAt) OR manualSyncAt <= :cutoff)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':now': nowMs,
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':cutoff': nowMs - intervalMs,
+          },
+        }),
+      ),
+    );
+    if (taken) return { ok: true as const };
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.connection(orgId),
+        ProjectionExpression: 'manualSyncAt',
+        ConsistentRead: true,
+      }),
+    );
+    const last = typeof Item?.manualSyncAt === 'number' ? Item.manualSyncAt : nowMs;
+    return { ok: false as const, retryAfterMs: Math.max(1000, last + intervalMs - nowMs) };
+  }
+
+  async returnManualSync(orgId: string, connectionId: string, takenAtMs: number): Promise<void> {
+    await conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'REMOVE manualSyncAt',
+          ConditionExpression: 'connectionId = :cid AND manualSyncAt = :taken',
+          ExpressionAttributeValues: { ':cid': connectionId, ':taken': takenAtMs },
+        }),
+      ),
+    );
+  }
+
+  async setSyncDue(orgId: string, connectionId: string, dueAt: string): Promise<void> {
+    // Only while the sync is still waiting: a run that has started set its own.
+    await conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET gsi2pk = :duePk, gsi2sk = :dueSk',
+          ConditionExpression: 'connectionId = :cid AND sync.#state = :queued AND attribute_exists(gsi2pk)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':cid': connectionId,
+            ':queued': 'queued',
+            ...dueValues(orgId, dueAt),
+          },
+        }),
+      ),
+    );
+  }
+
+  async *dueSyncs(now: string): AsyncIterable<{ orgId: string }> {
+    for (const key of queryDue(this.db, this.tableName, 'sync', now))
+      for await (const item of key) yield item;
+  }
+
+  async *dueOrphans(now: string): AsyncIterable<{ orgId: string }> {
+    for (const key of queryDue(this.db, this.tableName, 'orphan', now))
+      for await (const item of key) yield item;
+  }
+
+  async requeueStalled(orgId: string, now: string, dueAt: string): Promise<Connection | undefined> {
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression:
+            'SET sync.#state = :queued, sync.queuedAt = :now, sync.progress = :null, gsi2pk = :duePk, gsi2sk = :dueSk REMOVE syncLeaseOwner, syncLeaseUntil',
+          ConditionExpression:
+            '#status = :connected AND attribute_exists(gsi2pk) AND gsi2sk <= :nowKey AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :nowMs)',
+          ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':queued': 'queued',
+            ':now': now,
+            ':null': null,
+            ':connected': 'connected',
+            ':nowKey': `${now}#~`,
+            ':nowMs': Date.parse(now),
+            ...dueValues(orgId, dueAt),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? ConnectionItem.fromItem(Attributes) : undefined;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // Not a stalled sync (any more): a connection that ended leaves the index.
+    await conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'REMOVE gsi2pk, gsi2sk',
+          ConditionExpression: 'attribute_exists(pk) AND #status <> :connected',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':connected': 'connected' },
+        }),
+      ),
+    );
+    return undefined;
   }
 
   async connectedPage(limit: number, startKey?: Record<string, unknown>) {
@@ -459,18 +678,25 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.db.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...keys.accountLink(link.accountId, link.orgId), type: 'account_link', ...link },
+        Item: {
+          ...keys.accountLink(link.accountId, link.orgId, link.connectionId),
+          type: 'account_link',
+          ...link,
+        },
       }),
     );
   }
 
   async deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void> {
-    // gone already, or a newer connection's link
+    await this.db.send(
+      new DeleteCommand({ TableName: this.tableName, Key: keys.accountLink(accountId, orgId, connectionId) }),
+    );
+    // A link written before links were per connection: only if it is still this connection's.
     await conditionalWrite(() =>
       this.db.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: keys.accountLink(accountId, orgId),
+          Key: keys.legacyAccountLink(accountId, orgId),
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeValues: { ':cid': connectionId },
         }),

@@ -1,0 +1,25 @@
+import { authConfig, baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { systemClock } from '../../shared/ports/clock.js';
+import {
+  connectionStore,
+  dynamo,
+  pendingInstallStore,
+  secretsManager,
+  sqsQueue,
+  tokenVault,
+} from '../../shared/runtime/aws.js';
+import { makeHandler } from './handler.js';
+
+const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig()]);
+const db = dynamo(config);
+
+export const handler = makeHandler({
+  store: connectionStore(config, db),
+  installs: pendingInstallStore(config, db),
+  // Deletes a replaced connection's secret: no KMS key needed.
+  vault: tokenVault(secretsManager(config)),
+  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
+  clock: systemClock,
+  auth: config,
+});
