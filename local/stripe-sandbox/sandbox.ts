@@ -16,6 +16,12 @@ export interface AccountSpec {
   id: string;
   name: string;
   counts?: Partial<ResourceCounts>;
+  /**
+   * Days before the anchor that the account connected: its `/v1/account` `created`, which
+   * Stripe documents as the time the account was connected, not the age of its data. The
+   * seeded objects span the year before the anchor, so most are older. Default 30.
+   */
+  connectedDaysAgo?: number;
 }
 
 export interface SandboxOptions {
@@ -190,7 +196,7 @@ export class Sandbox {
     return build.account({
       id: spec.id,
       name: spec.name,
-      created: this.anchor - 400 * 86_400,
+      created: this.anchor - (spec.connectedDaysAgo ?? 30) * 86_400,
       email: `owner@${spec.name.toLowerCase().replace(/[^a-z]+/g, '-')}.example`,
     });
   }

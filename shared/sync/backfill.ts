@@ -143,19 +143,23 @@ export class Backfill {
    * so fewer slices are split again later, each split costing a partial page.
    */
   private async split(wanted: number): Promise<boolean> {
-    let best: { slice: Slice; upper: number } | undefined;
+    if (this.density === undefined) return false;
+    let best: { slice: Slice; upper: number; lower: number } | undefined;
     for (const slice of this.active.keys()) {
       const upper = this.lastSeen.get(slice) ?? slice.lt - 1;
-      if (!best || upper - slice.gte > best.upper - best.slice.gte) best = { slice, upper };
+      // The bottom slice has no lower bound: what it may still hold is estimated, never assumed.
+      const lower = slice.gte < STRIPE_EPOCH ? await this.oldestEstimate(upper) : slice.gte;
+      if (!best || upper - lower > best.upper - best.lower) best = { slice, upper, lower };
     }
-    if (!best || this.density === undefined) return false;
-    if (best.slice.gte < STRIPE_EPOCH) best.slice.gte = await this.sync.createdFloor();
-    const { slice, upper } = best;
+    if (!best) return false;
+    const { slice, upper, lower } = best;
     // Only worth it when every share would hold a page or more: smaller slices cost a request each for little.
-    const shares = Math.min(wanted + 1, Math.floor(((upper - slice.gte) * this.density) / 100));
+    const shares = Math.min(wanted + 1, Math.floor(((upper - lower) * this.density) / 100));
     if (shares < 2) return false;
-    const width = Math.floor((upper - slice.gte) / shares);
-    // The running slice keeps the newest share (its cursor is there); the new ones take the rest.
+    const width = Math.floor((upper - lower) / shares);
+    // The running slice keeps the newest share (its cursor is there); the new ones take the rest,
+    // the bottom one keeping the slice's own lower bound: unbounded stays unbounded, so an
+    // estimate that is wrong costs time, never objects.
     const bottom = slice.gte;
     slice.gte = upper - width;
     for (let i = 1; i < shares; i++) {
@@ -165,20 +169,37 @@ export class Backfill {
     return true;
   }
 
+  private oldest: Promise<number> | undefined;
+
   /**
-   * The first page's latency decides whether to split at once, and splitting
-   * needs the lower bound. When that page is still out after the latency that
-   * would split, ask for the bound beside it rather than after it (a fast
-   * Stripe never pays the request).
+   * Where this resource's oldest object probably is, for sharing out the
+   * bottom slice: Stripe has no "oldest first" and an account's `created` is
+   * when it connected (its objects can be years older), so ask. One round of
+   * `limit=1` lists in parallel, each "anything older than X?", at X going back
+   * from what was seen in doubling steps to Stripe's launch: the oldest object
+   * is after the first X with nothing older. Asked once per resource per run;
+   * a failed probe makes it Stripe's launch.
    */
-  private boundWhenSlow(): () => void {
-    if (this.latencies.length > 0 || this.sync.createdFloorRequested) return () => undefined;
-    // As slow as a first page must be to split at once (see target()).
-    const slowMs = 2000 / (this.sync.budget.perSecond * 1.25);
-    const timer = setTimeout(() => {
-      this.sync.createdFloor().catch(() => undefined);
-    }, slowMs);
-    return () => clearTimeout(timer);
+  private oldestEstimate(upper: number): Promise<number> {
+    if (!this.oldest) {
+      const span = Math.max(3600, this.checkpoint.snapshotAt - upper);
+      const points: number[] = [];
+      for (let at = upper - 2 * span; at > STRIPE_EPOCH; at = upper - 2 * (upper - at)) points.push(at);
+      this.oldest = Promise.all(
+        points.map((at) =>
+          this.sync
+            .call((stripe) => this.def.list(stripe, { limit: 1, created: { lt: at } }))
+            .then(
+              (list) => list.data.length === 0,
+              () => false,
+            ),
+        ),
+      ).then((empty) => {
+        const first = empty.indexOf(true);
+        return first === -1 ? STRIPE_EPOCH : (points[first] as number);
+      });
+    }
+    return this.oldest;
   }
 
   private async fetch(slice: Slice, after: string | undefined): Promise<Page> {
@@ -187,7 +208,6 @@ export class Backfill {
     // Stripe's own latency, without the wait for the budget: that decides how many pages to keep in flight.
     const list = await this.sync.call(async (stripe) => {
       const started = Date.now();
-      const cancel = this.boundWhenSlow();
       try {
         return await this.def.list(stripe, {
           limit: 100,
@@ -195,7 +215,6 @@ export class Backfill {
           ...(after ? { starting_after: after } : {}),
         });
       } finally {
-        cancel();
         latencyMs = Date.now() - started;
       }
     });

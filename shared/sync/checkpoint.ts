@@ -45,5 +45,8 @@ export interface CheckpointStore {
   put(checkpoint: Checkpoint): Promise<void>;
 }
 
-/** Stripe launched in 2011: no object is older. The account's own `created` narrows it when known. */
+/**
+ * Stripe launched in 2011: no object is older. Not the account's `created`: that is when it
+ * connected, and its objects can be years older.
+ */
 export const STRIPE_EPOCH = 1_293_840_000;

@@ -20,7 +20,7 @@ import {
   type StripeSession,
 } from '../stripe/stripe-access.js';
 import { Backfill } from './backfill.js';
-import { type Checkpoint, type CheckpointStore, STRIPE_EPOCH } from './checkpoint.js';
+import type { Checkpoint, CheckpointStore } from './checkpoint.js';
 import { dueIn, QUEUED_SYNC_DUE_MS } from './dispatch.js';
 import { incremental } from './incremental.js';
 import { RequestBudget } from './request-budget.js';
@@ -156,22 +156,6 @@ export class SyncRun {
       this.accountRequest = request;
     }
     return this.accountRequest;
-  }
-
-  /**
-   * The oldest `created` any of the account's objects can have: the account's
-   * own creation (a day earlier, for clock skew), Stripe's launch at the
-   * earliest.
-   */
-  createdFloor(): Promise<number> {
-    return this.account().then((account) =>
-      Math.max(STRIPE_EPOCH, (account.created ?? STRIPE_EPOCH) - 86_400),
-    );
-  }
-
-  /** True once the account has been asked for (it is then shared, not asked again). */
-  get createdFloorRequested(): boolean {
-    return this.accountRequest !== undefined;
   }
 
   /**

@@ -261,15 +261,35 @@ describe('backfill splits while pages are in flight', () => {
 });
 
 describe('backfill when every request is slow', () => {
-  it("asks for the account's creation time once per run, beside the first page rather than after it", async () => {
-    const { accountId, orgId, job } = await connectedAccount({
-      balance_transactions: 2000,
-      charges: 1500,
-      refunds: 0,
-      invoices: 0,
-      credit_notes: 0,
-      disputes: 0,
+  it("stores objects years older than the account's connection, never bounding history by account.created", async () => {
+    // Stripe's account `created` is when it connected: here two days ago, with a year of objects
+    // before it. A slow backfill splits its range; the bottom slice must still reach them all.
+    const suffix = String(++n).padStart(4, '0');
+    const accountId = `acct_1SyncOld${suffix}0000000`;
+    const orgId = `org_sync_old_${suffix}`;
+    stack.sandbox.sandbox.addAccount({
+      id: accountId,
+      name: `Old ${suffix}`,
+      connectedDaysAgo: 2,
+      counts: {
+        balance_transactions: 2000,
+        charges: 1500,
+        refunds: 0,
+        invoices: 0,
+        credit_notes: 0,
+        disputes: 0,
+      },
     });
+    stack.queues.sync.pause();
+    await connectOrg(stack, orgId, { account: accountId });
+    const connection = await stack.store.getConnection(orgId);
+    if (!connection) throw new Error('not connected');
+    const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+    const connectedAt = stack.sandbox.sandbox.accountObject(accountId)?.created ?? 0;
+    const older = stack.sandbox.sandbox
+      .accountData(accountId, 'test')
+      ?.collections.balance_transactions.entries.filter((e) => e.created < connectedAt).length;
+    expect(older).toBeGreaterThan(1900);
     slowStripe(stack, accountId, [
       'GET /v1/balance_transactions',
       'GET /v1/charges',
@@ -281,17 +301,19 @@ describe('backfill when every request is slow', () => {
       'GET /v1/account',
     ]);
     const since = Date.now();
-    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
-    const requests = listRequests(stack, accountId, since);
-    const account = requests.filter((r) => r.route === 'GET /v1/account');
-    expect(account).toHaveLength(1);
-    const firstPage = requests.find((r) => r.route === 'GET /v1/balance_transactions');
-    expect((account[0]?.at ?? Infinity) - (firstPage?.at ?? 0)).toBeLessThan(300);
-    // Equal shares: each slice costs at most one partial page over ceil(N/100).
-    const pages = requests.filter((r) => r.route === 'GET /v1/balance_transactions').length;
-    expect(pages).toBeLessThanOrEqual(20 + 1 + stack.syncDeps.config.maxSlices + 4);
-    expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+      counts: { balance_transactions: 2000, charges: 1500 },
+    });
     await expectConverged(stack, orgId, accountId);
+    const requests = listRequests(stack, accountId, since);
+    // The account is read once, for its name, and for nothing else.
+    expect(requests.filter((r) => r.route === 'GET /v1/account')).toHaveLength(1);
+    // Each slice costs at most one partial page over ceil(N/100); the oldest object is found
+    // by one round of limit=1 probes, doubling back from the first page to Stripe's launch.
+    const pages = requests.filter((r) => r.route === 'GET /v1/balance_transactions').length;
+    expect(pages).toBeLessThanOrEqual(20 + 1 + stack.syncDeps.config.maxSlices + 4 + 14);
+    expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
   });
 });
 
