@@ -434,7 +434,9 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       }
       if (active.size === 0) break;
       // Look again when one finishes, or soon: the latency that decides how many may run is still being learned.
-      await Promise.race([...active, new Promise((resolve) => setTimeout(resolve, 250))]);
+      // (unref: a run stuck on a call that never returns must not keep its process alive; Lambda's
+      // timeout ends it there, and the sweep resumes it.)
+      await Promise.race([...active, new Promise((resolve) => setTimeout(resolve, 250).unref())]);
     }
     await Promise.allSettled(active);
     await named;
