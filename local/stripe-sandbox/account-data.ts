@@ -48,14 +48,24 @@ export class AccountData {
     readonly mode: Mode,
     readonly counts: ResourceCounts,
     seed: string,
-    anchor: number,
+    private readonly anchor: number,
+    /** The sandbox's clock (unix seconds). */
+    now: () => number = () => Math.floor(Date.now() / 1000),
   ) {
     this.livemode = mode === 'live';
     const base = `${seed}|${accountId}|${mode}`;
     const next = prng(`${base}|customers`);
     this.customers = Array.from({ length: 50 }, () => seededId('cus', next, 14));
     this.collections = {
-      balance_transactions: new Collection((e) => this.balanceTransaction(e)),
+      // Pending until `available_on`, then available: Stripe sends no event for that change.
+      balance_transactions: new Collection(
+        (e) => this.balanceTransaction(e),
+        (bt) => {
+          const availableOn = (bt as { available_on?: number }).available_on ?? 0;
+          const status = now() >= availableOn ? 'available' : 'pending';
+          return (bt as { status?: string }).status === status ? bt : { ...bt, status };
+        },
+      ),
       charges: new Collection((e) => this.charge(e)),
       refunds: new Collection((e) => this.refund(e)),
       invoices: new Collection((e) => this.invoice(e)),
@@ -127,6 +137,9 @@ export class AccountData {
       source,
       type,
       fee: type === 'charge' ? Math.round(amount * 0.029) + 30 : 0,
+      // Seeded ones are available by the anchor (so what is pending does not depend on the hour);
+      // those of new activity are pending for two days.
+      availableOn: Math.min(e.created + 2 * DAY, this.anchor),
     }) as AnyObject;
   }
 

@@ -16,7 +16,14 @@ export class Collection<T extends { id: string }> {
   private readonly positions = new Map<string, number>();
   private readonly stored = new Map<string, T>();
 
-  constructor(private readonly generate: (entry: Entry) => T) {}
+  /**
+   * `view` renders an object as it is now, for state that Stripe changes with time and
+   * no event (a balance transaction's `status` once its `available_on` has passed).
+   */
+  constructor(
+    private readonly generate: (entry: Entry) => T,
+    private readonly view: (object: T) => T = (object) => object,
+  ) {}
 
   addSeeded(entry: Entry): void {
     this.positions.set(entry.id, this.entries.length);
@@ -49,7 +56,7 @@ export class Collection<T extends { id: string }> {
   at(position: number): T {
     const entry = this.entries[position];
     if (!entry) throw new RangeError(`position ${position} out of range`);
-    return this.stored.get(entry.id) ?? this.generate(entry);
+    return this.view(this.stored.get(entry.id) ?? this.generate(entry));
   }
 
   get(id: string): T | undefined {

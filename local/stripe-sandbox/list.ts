@@ -1,4 +1,4 @@
-import type { Collection } from './collection.js';
+import type { Collection, Entry } from './collection.js';
 
 /** Stripe's error body and the status it goes with. */
 export class StripeApiError extends Error {
@@ -135,7 +135,7 @@ function inCreatedRange(created: number, range: ListQuery['created']): boolean {
 }
 
 /** First position whose `created` is >= value (entries are ascending). */
-function lowerBound(collection: Collection<{ id: string }>, value: number): number {
+function lowerBound(collection: { readonly entries: readonly Entry[] }, value: number): number {
   let lo = 0;
   let hi = collection.entries.length;
   while (lo < hi) {

@@ -82,7 +82,13 @@ export function charge(c: Common & { balanceTransaction: string; description: st
 }
 
 export function balanceTransaction(
-  c: Omit<Common, 'customer'> & { source: string; type: Stripe.BalanceTransaction.Type; fee: number },
+  c: Omit<Common, 'customer'> & {
+    source: string;
+    type: Stripe.BalanceTransaction.Type;
+    fee: number;
+    /** Default: two days after `created`, when Stripe makes a card payment's funds available. */
+    availableOn?: number;
+  },
 ): Stripe.BalanceTransaction {
   const reportingCategory: Record<string, string> = {
     charge: 'charge',
@@ -94,7 +100,7 @@ export function balanceTransaction(
   return fromFixture<Stripe.BalanceTransaction>('balance_transaction', {
     id: c.id,
     created: c.created,
-    available_on: c.created + 2 * 86_400,
+    available_on: c.availableOn ?? c.created + 2 * 86_400,
     amount: c.amount,
     fee: c.fee,
     fee_details:

@@ -184,7 +184,7 @@ export class Sandbox {
     const key = `${account}|${mode}`;
     let data = this.data.get(key);
     if (!data) {
-      data = new AccountData(account, mode, spec.counts, this.seed, this.anchor);
+      data = new AccountData(account, mode, spec.counts, this.seed, this.anchor, () => this.now());
       this.data.set(key, data);
     }
     return data;

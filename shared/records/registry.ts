@@ -31,6 +31,12 @@ export interface ResourceDef {
   attributes(object: StripeObject): Record<string, string | number | boolean | null>;
   /** The latest of the object's own timestamps: the tie-break when two snapshots share a second. */
   changedAt(object: StripeObject): number;
+  /**
+   * For a resource without events: true while Stripe may still change the object with no
+   * event to say so (a balance transaction is `pending` until `available_on`). Every
+   * incremental pass reads such objects again, from the oldest one stored.
+   */
+  unsettled?(object: StripeObject): boolean;
 }
 
 const num = (v: unknown) => (typeof v === 'number' ? v : null);
@@ -65,6 +71,7 @@ export const RESOURCES: readonly ResourceDef[] = [
       fee: num(o.fee),
     }),
     changedAt: (o) => latest(o.created, o.available_on),
+    unsettled: (o) => o.status === 'pending',
   },
   {
     name: 'charges',

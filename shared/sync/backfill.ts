@@ -240,6 +240,7 @@ export class Backfill {
           mine.map((object) => ({ object, observedAt: page.observedAt })),
         );
         this.checkpoint.total += created;
+        this.noteUnsettled(mine);
         if (this.checkpoint.cursor === null && this.def.eventTypes.length === 0 && this.isNewest(slice)) {
           // Objects without events (balance transactions) are read later from the newest one seen.
           const first = page.data[0] as StripeObject;
@@ -263,6 +264,16 @@ export class Backfill {
       await this.fill();
       if (slice.done || !next) return;
       page = await next;
+    }
+  }
+
+  /** Keeps where the incremental pass must start reading objects that can still change. */
+  private noteUnsettled(objects: StripeObject[]) {
+    const { unsettled } = this.def;
+    if (!unsettled) return;
+    for (const object of objects) {
+      if (object.created === undefined || !unsettled(object)) continue;
+      this.checkpoint.unsettledSince = Math.min(this.checkpoint.unsettledSince ?? Infinity, object.created);
     }
   }
 

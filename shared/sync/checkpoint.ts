@@ -35,6 +35,11 @@ export interface Checkpoint {
    * in a later pass wins a same-second tie with one read earlier.
    */
   passes?: number;
+  /**
+   * The `created` of the oldest stored object Stripe may still change without an event
+   * (`ResourceDef.unsettled`): each incremental pass reads again from there.
+   */
+  unsettledSince?: number;
   /** Objects stored for this resource so far. */
   total: number;
   updatedAt: string;

@@ -18,6 +18,8 @@ interface Item {
  * list. Pages are taken with `ending_before` — the objects just newer than the
  * cursor — and applied oldest first, the cursor saved after each. No change
  * costs one request; N changes ceil(N/100) (+1 when N is a multiple of 100).
+ * Objects that Stripe changes without an event (pending balance transactions)
+ * are read again first, from the oldest one stored that may still change.
  * Returns true when the cursor is no longer known to Stripe (older than its
  * 30 days): the caller backfills again.
  */
@@ -44,7 +46,9 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       [];
     for (const item of items) {
       if (!usesEvents) {
-        objects.push({ object: item as unknown as StripeObject, observedAt });
+        const object = item as unknown as StripeObject;
+        if (def.unsettled?.(object)) unsettledSince = Math.min(unsettledSince ?? Infinity, item.created);
+        objects.push({ object, observedAt });
         continue;
       }
       const event = item as unknown as Stripe.Event;
@@ -61,7 +65,36 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     if (objects.length > 0) checkpoint.passes = pass;
   };
 
+  // Objects Stripe changes without an event (a pending balance transaction becoming available):
+  // read again from the oldest one stored up to the cursor; what follows the cursor is read below.
+  // Until that re-read is complete, the checkpoint keeps where it must start.
+  let unsettledSince: number | undefined;
+  // True when nothing stored is waiting to be read again (or the re-read is done).
+  let reread = def.unsettled === undefined || checkpoint.unsettledSince === undefined;
+  const settle = async () => {
+    const known = [unsettledSince, reread ? undefined : checkpoint.unsettledSince];
+    const starts = known.filter((at): at is number => at !== undefined);
+    const since = starts.length > 0 ? Math.min(...starts) : undefined;
+    if (since === checkpoint.unsettledSince) return;
+    if (since === undefined) delete checkpoint.unsettledSince;
+    else checkpoint.unsettledSince = since;
+    await run.saveCheckpoint(checkpoint);
+  };
+
   try {
+    if (!reread && checkpoint.cursor) {
+      const range = { gte: checkpoint.unsettledSince as number, lte: checkpoint.cursor.created };
+      let after: string | undefined;
+      for (;;) {
+        const page = await list({ limit: 100, created: range, ...(after ? { starting_after: after } : {}) });
+        await apply(page.data, page.observedAt);
+        await run.progress(def.name, checkpoint.total);
+        if (!page.hasMore || page.data.length === 0) break;
+        if (run.shouldStop()) return false;
+        after = page.data[page.data.length - 1]?.id;
+      }
+    }
+    reread = true;
     if (checkpoint.cursor) {
       for (;;) {
         const page = await list({ limit: 100, ending_before: checkpoint.cursor.id });
@@ -72,7 +105,10 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
           await run.saveCheckpoint(checkpoint);
           await run.progress(def.name, checkpoint.total);
         }
-        if (!page.hasMore || run.shouldStop()) return false;
+        if (!page.hasMore || run.shouldStop()) {
+          await settle();
+          return false;
+        }
       }
     }
     // No cursor yet (nothing existed at the snapshot): everything since, newest first, applied oldest first.
@@ -96,6 +132,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       checkpoint.cursor = { id: newest.id, created: newest.created };
       await run.saveCheckpoint(checkpoint);
     }
+    await settle();
     return false;
   } catch (error) {
     const gone =

@@ -318,6 +318,40 @@ describe('backfill when every request is slow', () => {
 });
 
 describe('incremental', () => {
+  it('reads pending balance transactions again until they are available, though Stripe sends no event', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await runSync(stack.syncDeps, job, plenty);
+    for (let i = 0; i < 3; i++) stack.sandbox.sandbox.createActivity(accountId, 'test', 'charge');
+    await settle(stack);
+    await runSync(stack.syncDeps, job, plenty);
+    const statuses = async () => {
+      const out: string[] = [];
+      for (const [id] of await stack.records.versions(orgId, accountId, 'balance_transactions')) {
+        const record = await stack.records.get(orgId, accountId, 'balance_transactions', id);
+        out.push(String(record?.object.status));
+      }
+      return out;
+    };
+    expect((await statuses()).filter((s) => s === 'pending')).toHaveLength(3);
+    await expectConverged(stack, orgId, accountId);
+    // Two days on, Stripe has made the funds available, with no event to say so.
+    stack.sandbox.sandbox.advanceClock(3 * 86_400);
+    try {
+      await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+      expect((await statuses()).filter((s) => s === 'pending')).toHaveLength(0);
+      await expectConverged(stack, orgId, accountId);
+      // Nothing is pending any more: the next run reads only what is new. (The sandbox's clock is
+      // ahead here, so its requests are counted, not taken since a time.)
+      const btRequests = () =>
+        listRequests(stack, accountId).filter((r) => r.route === 'GET /v1/balance_transactions').length;
+      const before = btRequests();
+      await runSync(unsplit(), job, plenty);
+      expect(btRequests() - before).toBe(1);
+    } finally {
+      stack.sandbox.sandbox.advanceClock(-3 * 86_400);
+    }
+  });
+
   it('picks up new charges, refunds and paid invoices; no change costs one request per resource', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     await runSync(stack.syncDeps, job, plenty);
