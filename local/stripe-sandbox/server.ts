@@ -646,14 +646,19 @@ export function routeOf(method: string, path: string): string {
   return `${method} ${template}`;
 }
 
+/** Stripe's `/v1/events` filters: `type` or up to 20 `types`, never both (400 otherwise). */
 function eventTypes(params: Params): string[] {
   const out: string[] = [];
-  if (typeof params.type === 'string') out.push(params.type);
   const types = params.types;
+  if (types !== undefined && params.type !== undefined)
+    throw invalidRequest('You may only specify one of these parameters: type, types.', 'types');
+  if (typeof params.type === 'string') out.push(params.type);
   if (Array.isArray(types)) for (const t of types) if (typeof t === 'string') out.push(t);
   if (types && typeof types === 'object' && !Array.isArray(types)) {
     for (const t of Object.values(types)) if (typeof t === 'string') out.push(t);
   }
+  if (out.length > 20)
+    throw invalidRequest(`Invalid array: types can have at most 20 items (${out.length} given).`, 'types');
   return out;
 }
 

@@ -144,6 +144,17 @@ describe('read API through stripe-node', () => {
     });
   });
 
+  it('lists events of at most 20 types, and not type and types together, as Stripe does', async () => {
+    const types = Array.from({ length: 21 }, (_, i) => `charge.test_${i}`);
+    await expect(stripe.events.list({ types })).rejects.toMatchObject({ statusCode: 400, param: 'types' });
+    await expect(stripe.events.list({ types: types.slice(0, 20) })).resolves.toMatchObject({
+      object: 'list',
+    });
+    await expect(
+      stripe.events.list({ type: 'charge.succeeded', types: ['charge.refunded'] }),
+    ).rejects.toMatchObject({ statusCode: 400, param: 'types' });
+  });
+
   it('rejects a bad key and an expired key with StripeAuthenticationError', async () => {
     await expect(stripeFor(sandbox, 'sk_test_notarealkey').charges.list()).rejects.toBeInstanceOf(
       Stripe.errors.StripeAuthenticationError,

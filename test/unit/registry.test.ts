@@ -1,0 +1,15 @@
+import { RESOURCES } from '../../shared/records/registry.js';
+
+describe('the resource registry', () => {
+  it.each(RESOURCES.map((def) => [def.name, def] as const))(
+    '%s lists its events in one request: /v1/events takes at most 20 types',
+    (_name, def) => {
+      expect(def.eventTypes.length).toBeLessThanOrEqual(20);
+      expect(new Set(def.eventTypes).size).toBe(def.eventTypes.length);
+    },
+  );
+
+  it('only a resource without events may be re-read for changes Stripe sends no event for', () => {
+    for (const def of RESOURCES) if (def.unsettled) expect(def.eventTypes).toHaveLength(0);
+  });
+});
