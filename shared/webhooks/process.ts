@@ -138,7 +138,17 @@ async function handle(deps: ProcessDeps, event: WebhookEvent): Promise<ProcessOu
       deleted: event.type.endsWith('.deleted'),
     });
     if (result === 'written') written++;
+    // An event embeds an invoice's first lines only; the rest come from its /lines list, which
+    // the sync reads when it applies this same event from /v1/events.
+    if (result === 'written' && def.name === 'invoices' && hasMoreLines(object)) {
+      await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
+    }
   }
   logger.debug('webhook object upserted', { type: event.type, resource: def.name, written });
   return 'processed';
+}
+
+function hasMoreLines(invoice: StripeObject): boolean {
+  const lines = invoice.lines as { has_more?: unknown } | undefined;
+  return lines?.has_more === true;
 }

@@ -19,6 +19,7 @@ import {
   tokenFor,
 } from '../support/local-stack.js';
 import { capturedOutput } from '../support/log-capture.js';
+import { sandboxObjects, waitForSync } from '../support/sync.js';
 import { deliver, deliverSigned, sign, stripeEvent } from '../support/webhooks.js';
 
 jest.setTimeout(120_000);
@@ -46,6 +47,9 @@ beforeAll(async () => {
             return result;
           },
           putMany: (r) => records.putMany(r),
+          // (A class instance's methods are not own properties: spreading it does not carry them.)
+          putInvoiceLines: (...a) => records.putInvoiceLines(...a),
+          invoiceLines: (...a) => records.invoiceLines(...a),
           get: (...a) => records.get(...a),
           versions: (...a) => records.versions(...a),
         }),
@@ -236,6 +240,46 @@ describe('processing', () => {
     expect(await processWebhookMessage(deps, { kind: 'event', event })).toBe('duplicate');
     expect(writesPerObject.get('ch_fivetimes')).toBe(1);
     expect((await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_fivetimes'))?.source).toBe('webhook');
+  });
+
+  it('an invoice whose lines run past the embedded page queues a sync, which stores them all', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await waitForSync(stack, org);
+    // A stored invoice with more lines than Stripe embeds: its event brings the first page only.
+    const long = [...sandboxObjects(stack, BAKERY_ACCOUNT, 'invoices').values()].find(
+      (i) => (i.lines as { has_more: boolean }).has_more,
+    );
+    if (!long) throw new Error('the sandbox has no invoice with paged lines');
+    const all =
+      stack.sandbox.sandbox.accountData(BAKERY_ACCOUNT, 'test')?.invoiceLinesOf(long.id as string) ?? [];
+    const embedded = (long.lines as { data: unknown[] }).data.length;
+    stack.queues.sync.pause();
+    try {
+      const depth = stack.queues.sync.depth;
+      // The invoice changes a little later; Stripe records the event (the sync reads it from
+      // /v1/events) and sends it signed.
+      const changed = { ...long, description: 'Changed after the sync' };
+      stack.sandbox.sandbox
+        .accountData(BAKERY_ACCOUNT, 'test')
+        ?.collections.invoices.update(changed as never);
+      stack.sandbox.sandbox.advanceClock(5);
+      stack.sandbox.sandbox.emit(BAKERY_ACCOUNT, 'test', 'invoice.updated', changed as never);
+      stack.sandbox.sandbox.advanceClock(-5);
+      await settle(stack);
+      // One sync for each org connected to the account (earlier tests' orgs too).
+      const queued = stack.queues.sync.depth;
+      expect(queued).toBeGreaterThan(depth);
+      const plain = stripeEvent('charge.succeeded', charge('ch_no_lines'), { account: BAKERY_ACCOUNT });
+      await processWebhookMessage(stack.processorDeps, { kind: 'event', event: plain });
+      expect(stack.queues.sync.depth).toBe(queued);
+    } finally {
+      stack.queues.sync.resume();
+    }
+    await waitForSync(stack, org);
+    await stack.queues.sync.idle();
+    const stored = await stack.records.invoiceLines(org, BAKERY_ACCOUNT, long.id as string);
+    expect(stored).toHaveLength(all.length - embedded);
   });
 
   it('keeps the newer snapshot when events arrive out of order; an equal one is a no-op', async () => {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { EventLedger } from '../../shared/ports/event-ledger.js';
 import type { RecordsStore, RecordWrite } from '../../shared/ports/records-store.js';
 import { recordVersion, resourceByName, type StripeObject } from '../../shared/records/registry.js';
@@ -103,6 +103,52 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       expect((await store.get(orgId, 'acct_1RecordsContract01', 'invoices', 'in_big'))?.object).toEqual(
         invoice,
       );
+    });
+
+    it("reads every page of an invoice's lines (past one Query page), and only those of the stored version", async () => {
+      const orgId = org();
+      const account = 'acct_1RecordsContract01';
+      const def = resourceByName('invoices');
+      if (!def) throw new Error('no invoices');
+      // 700 lines that do not compress: several hundred KB per page, more than one Query page in all.
+      const lines = Array.from({ length: 700 }, (_, i) => ({
+        id: `il_${String(i).padStart(4, '0')}`,
+        object: 'line_item',
+        description: randomBytes(1500).toString('base64'),
+        amount: i,
+      }));
+      const invoice = (created: number, hasMore: boolean) => ({
+        id: 'in_paged',
+        object: 'invoice',
+        created: 1_790_000_000,
+        status: 'draft',
+        updated: created,
+        lines: { object: 'list', data: [], has_more: hasMore },
+      });
+      const v1 = recordVersion(1_790_000_100, def, invoice(1, true));
+      await store.put({
+        orgId,
+        accountId: account,
+        resource: 'invoices',
+        object: invoice(1, true),
+        version: v1,
+        source: 'sync',
+      });
+      await store.putInvoiceLines(orgId, account, 'in_paged', v1, lines);
+      const read = await store.invoiceLines(orgId, account, 'in_paged');
+      expect(read.map((l) => l.id)).toEqual(lines.map((l) => l.id));
+      // The draft shrank to what Stripe embeds: the pages of the older version are not its lines.
+      const v2 = recordVersion(1_790_000_200, def, invoice(2, false));
+      await store.put({
+        orgId,
+        accountId: account,
+        resource: 'invoices',
+        object: invoice(2, false),
+        version: v2,
+        source: 'webhook',
+      });
+      await expect(store.invoiceLines(orgId, account, 'in_paged')).resolves.toEqual([]);
+      await expect(store.invoiceLines(orgId, account, 'in_unknown')).resolves.toEqual([]);
     });
   });
 }

@@ -198,21 +198,45 @@ export class DynamoRecordsStore implements RecordsStore {
     }
   }
 
+  /**
+   * The lines past the embedded page of the invoice as stored: only pages written with the
+   * stored invoice's version count, so pages left by an older version (a draft that shrank,
+   * an invoice a webhook brought newer without its lines) are never taken for its lines.
+   */
   async invoiceLines(orgId: string, accountId: string, invoiceId: string): Promise<StripeObject[]> {
-    const { Items } = await this.db.send(
-      new QueryCommand({
+    const invoice = await this.db.send(
+      new GetCommand({
         TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: {
-          ':pk': recordKeys.partition(orgId, accountId),
-          ':prefix': `invoices#${invoiceId}#lines#`,
-        },
+        Key: recordKeys.record(orgId, accountId, 'invoices', invoiceId),
+        ProjectionExpression: 'version',
         ConsistentRead: true,
       }),
     );
-    return (Items ?? []).flatMap(
-      (item) => JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject[],
-    );
+    const version = invoice.Item?.version as string | undefined;
+    if (version === undefined) return [];
+    const pages: Array<{ page: number; lines: StripeObject[] }> = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: {
+            ':pk': recordKeys.partition(orgId, accountId),
+            ':prefix': `invoices#${invoiceId}#lines#`,
+          },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        if (item.version !== version) continue;
+        const lines = JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject[];
+        pages.push({ page: item.page as number, lines });
+      }
+      start = result.LastEvaluatedKey;
+    } while (start);
+    return pages.sort((x, y) => x.page - y.page).flatMap((p) => p.lines);
   }
 
   async get(
