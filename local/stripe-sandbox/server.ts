@@ -49,6 +49,8 @@ export interface RequestLogEntry {
   mode: Mode | null;
   status: number;
   fault?: FaultRule['kind'];
+  /** The `Stripe-Version` the request asked for (null: the account's default). */
+  stripeVersion: string | null;
 }
 
 export interface SandboxServerOptions extends SandboxOptions {
@@ -149,6 +151,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       account: null,
       mode: null,
       status: 0,
+      stripeVersion: typeof req.headers['stripe-version'] === 'string' ? req.headers['stripe-version'] : null,
     };
     requests.push(entry);
     res.on('finish', () => {

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { STRIPE_API_VERSION } from './api-version.js';
 
 /**
  * Where Stripe is: https://api.stripe.com in production, the sandbox locally.
@@ -28,6 +29,7 @@ export interface StripeClientOptions {
 /** A stripe-node client acting as one connected account (its access token is the API key). */
 export function stripeClient(accessToken: string, options: StripeClientOptions): Stripe {
   return new Stripe(accessToken, {
+    apiVersion: STRIPE_API_VERSION as Stripe.LatestApiVersion,
     ...stripeHostOptions(options.apiBase),
     timeout: options.timeoutMs,
     maxNetworkRetries: options.maxNetworkRetries,

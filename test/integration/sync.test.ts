@@ -3,6 +3,7 @@ import { endConnection } from '../../shared/connect/end-connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { RESOURCES } from '../../shared/records/registry.js';
+import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 import { dispatchSyncs } from '../../shared/sync/dispatch.js';
 import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
@@ -359,6 +360,10 @@ describe('incremental', () => {
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
     const quiet = listRequests(stack, accountId, since);
     expect(quiet).toHaveLength(RESOURCES.length);
+    // Every request asks for the pinned API version, so every list renders one shape.
+    expect(new Set(listRequests(stack, accountId).map((r) => r.stripeVersion))).toEqual(
+      new Set([STRIPE_API_VERSION]),
+    );
     for (const kind of ['charge', 'refund', 'invoice_paid', 'dispute', 'credit_note'] as const) {
       stack.sandbox.sandbox.createActivity(accountId, 'test', kind);
     }

@@ -1,4 +1,5 @@
 import { RESOURCES } from '../../shared/records/registry.js';
+import { STRIPE_API_VERSION, STRIPE_NODE_API_VERSION } from '../../shared/stripe/api-version.js';
 
 describe('the resource registry', () => {
   it.each(RESOURCES.map((def) => [def.name, def] as const))(
@@ -11,5 +12,12 @@ describe('the resource registry', () => {
 
   it('only a resource without events may be re-read for changes Stripe sends no event for', () => {
     for (const def of RESOURCES) if (def.unsettled) expect(def.eventTypes).toHaveLength(0);
+  });
+});
+
+describe('the Stripe API version', () => {
+  it('is pinned, and is the one this stripe-node is typed for (an upgrade that moves it fails here)', () => {
+    expect(STRIPE_API_VERSION).toMatch(/^\d{4}-\d{2}-\d{2}\.[a-z]+$/);
+    expect(STRIPE_API_VERSION).toBe(STRIPE_NODE_API_VERSION);
   });
 });
