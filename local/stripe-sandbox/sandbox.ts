@@ -83,7 +83,11 @@ interface AccessToken extends Grant {
 }
 interface RefreshToken extends Grant {
   active: boolean;
+  /** Stripe's refresh tokens last a year; each refresh issues a new one (absent in older saved state). */
+  expiresAt?: number;
 }
+
+const REFRESH_TOKEN_TTL_SECONDS = 365 * 86_400;
 interface Code extends Grant {
   expiresAt: number;
   used: boolean;
@@ -270,7 +274,12 @@ export class Sandbox {
   /** `grant_type=refresh_token`: rotates; the old refresh token stops working at once. */
   refresh(refreshToken: string, mode: Mode): Record<string, unknown> | OAuthError {
     const grant = this.refreshTokens.get(refreshToken);
-    if (!grant?.active || grant.mode !== mode || !this.isInstalled(grant.account, grant.mode)) {
+    if (
+      !grant?.active ||
+      grant.mode !== mode ||
+      (grant.expiresAt !== undefined && grant.expiresAt < this.now()) ||
+      !this.isInstalled(grant.account, grant.mode)
+    ) {
       return oauthError('invalid_grant', `Invalid refresh token: ${mask(refreshToken)}`);
     }
     grant.active = false;
@@ -287,7 +296,12 @@ export class Sandbox {
       expiresAt: this.now() + this.accessTokenTtlSeconds,
       revoked: false,
     });
-    this.refreshTokens.set(refreshToken, { account: grant.account, mode: grant.mode, active: true });
+    this.refreshTokens.set(refreshToken, {
+      account: grant.account,
+      mode: grant.mode,
+      active: true,
+      expiresAt: this.now() + REFRESH_TOKEN_TTL_SECONDS,
+    });
     this.changed();
     return {
       access_token: accessToken,

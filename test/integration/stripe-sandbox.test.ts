@@ -371,6 +371,32 @@ describe('Stripe Apps OAuth', () => {
     await expect(stripeFor(sandbox, next.body.access_token as string).charges.list()).resolves.toBeDefined();
   });
 
+  it('lets a refresh token expire after a year unless a refresh renewed it', async () => {
+    const tokens = await connectAccount(sandbox, ACCOUNT);
+    const kept = await connectAccount(sandbox, ACCOUNT);
+    sandbox.sandbox.advanceClock(200 * 86_400);
+    try {
+      const renewed = await oauthToken(sandbox, secret().test, {
+        grant_type: 'refresh_token',
+        refresh_token: kept.refresh_token,
+      });
+      expect(renewed.status).toBe(200);
+      sandbox.sandbox.advanceClock(200 * 86_400);
+      const expired = await oauthToken(sandbox, secret().test, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+      });
+      expect(expired.body).toMatchObject({ error: 'invalid_grant' });
+      const fresh = await oauthToken(sandbox, secret().test, {
+        grant_type: 'refresh_token',
+        refresh_token: renewed.body.refresh_token as string,
+      });
+      expect(fresh.status).toBe(200);
+    } finally {
+      sandbox.sandbox.advanceClock(-400 * 86_400);
+    }
+  });
+
   it('maps invalid_grant to StripeInvalidGrantError when called through stripe-node', async () => {
     const error = await stripe
       .rawRequest(
