@@ -121,7 +121,8 @@ export async function completeCallback(deps: CallbackDeps, query: CallbackQuery)
     return fail('mode_mismatch');
   }
 
-  const token = randomBytes(32).toString('base64url');
+  // Prefixed so that log scanners (and the tests' leak check) can recognise one.
+  const token = `inst_${randomBytes(32).toString('base64url')}`;
   const now = clock.now();
   const connectionId = newConnectionId();
   const install: PendingInstall = {

@@ -21,7 +21,7 @@ export const connectResponseSchema = z.object({
 
 /** The install token the callback put in the redirect (32 random bytes, base64url). */
 export const confirmBodySchema = z.strictObject({
-  install: z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/, 'must be the install token from the redirect')),
+  install: z.string().check(z.regex(/^inst_[A-Za-z0-9_-]{43}$/, 'must be the install token from the redirect')),
 });
 
 export const callbackQuerySchema = z.object({

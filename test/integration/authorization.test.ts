@@ -12,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 const adminRoutes = routes.filter((r) => r.access === 'admin');
-const bodyFor = (path: string) => (path.endsWith('/confirm') ? { install: 'A'.repeat(43) } : {});
+const bodyFor = (path: string) => (path.endsWith('/confirm') ? { install: `inst_${'A'.repeat(43)}` } : {});
 let n = 0;
 
 /**

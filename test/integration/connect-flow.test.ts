@@ -227,13 +227,19 @@ describe('connect → install → callback', () => {
 
   it('refuses a confirmation that is not an install token with 400', async () => {
     const token = await tokenFor(stack, newOrg());
-    for (const body of [{}, { install: 'short' }, { install: 'x'.repeat(43), extra: 1 }, 'not json']) {
+    for (const body of [
+      {},
+      { install: 'short' },
+      { install: 'A'.repeat(43) },
+      { install: `inst_${'x'.repeat(43)}`, extra: 1 },
+      'not json',
+    ]) {
       const response = await api(stack, 'POST', '/v1/integrations/stripe/connect/confirm', { token, body });
       expect(response.status).toBe(400);
     }
     const unknown = await api(stack, 'POST', '/v1/integrations/stripe/connect/confirm', {
       token,
-      body: { install: 'A'.repeat(43) },
+      body: { install: `inst_${'A'.repeat(43)}` },
     });
     expect(unknown.status).toBe(404);
   });

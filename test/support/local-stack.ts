@@ -150,8 +150,15 @@ export async function followCallback(callbackUrl: URL): Promise<URL> {
   const location = response.headers.get('location');
   if (response.status !== 302 || !location)
     throw new Error(`callback answered ${response.status}: ${await response.text()}`);
-  assertNoSecrets('callback redirect', location);
-  return new URL(location);
+  // The install token is the one credential the redirect must carry (to the signed-in page that
+  // confirms it); anything else token-shaped in it is a leak. Everywhere else it is a leak too.
+  const landed = new URL(location);
+  const scanned = new URL(landed);
+  scanned.searchParams.delete('install');
+  assertNoSecrets('callback redirect', scanned.toString());
+  const install = landed.searchParams.get('install');
+  if (install) registerSecret(install);
+  return landed;
 }
 
 /** Responses and redirects are scanned like the logs: nothing token-shaped, no registered secret. */

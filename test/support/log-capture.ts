@@ -12,6 +12,8 @@ export const SECRET_PATTERNS: RegExp[] = [
   /\brt_[A-Za-z0-9]{24,}/,
   /\bac_[A-Za-z0-9]{24,}/,
   /\bwhsec_[A-Za-z0-9_]{16,}/,
+  // The one-time install token the callback hands the browser (`?stripe=confirm&install=`).
+  /\binst_[A-Za-z0-9_-]{43}/,
 ];
 
 export function registerSecret(value: string): void {

@@ -7,6 +7,7 @@ describe('the log scanner every test file runs', () => {
     ['a refresh token', '"refresh":"rt_0123456789abcdefABCDEF0123456789"'],
     ['an authorization code', 'code=ac_0123456789abcdefABCDEF012345'],
     ['a webhook secret', 'whsec_0123456789abcdefABCDEF'],
+    ['an install token', `install=inst_${'Ab9_-'.repeat(8)}xyz`],
   ])('finds %s', (_name, text) => {
     expect(findSecrets(text)).toHaveLength(1);
   });
