@@ -19,9 +19,11 @@ export const connectResponseSchema = z.object({
   expiresAt: z.iso.datetime(),
 });
 
-/** The install token the callback put in the redirect (32 random bytes, base64url). */
+/** The install token the callback put in the redirect (`inst_` and 32 random bytes, base64url). */
 export const confirmBodySchema = z.strictObject({
-  install: z.string().check(z.regex(/^inst_[A-Za-z0-9_-]{43}$/, 'must be the install token from the redirect')),
+  install: z
+    .string()
+    .check(z.regex(/^inst_[A-Za-z0-9_-]{43}$/, 'must be the install token from the redirect')),
 });
 
 export const callbackQuerySchema = z.object({
