@@ -118,7 +118,7 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
           accountId,
           resource: 'balance_transactions',
           object,
-          version: recordVersion(observedAt, def, object),
+          version: recordVersion(def, object, { at: observedAt, by: 'read' }),
           source: 'sync',
         })),
       );

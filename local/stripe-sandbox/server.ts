@@ -132,6 +132,8 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     const url = new URL(req.url ?? '/', 'http://sandbox.invalid');
     const method = req.method ?? 'GET';
     const path = url.pathname;
+    // Stripe's clock, not the machine's: the service orders what it stores by it.
+    res.setHeader('date', new Date(sandbox.nowMs()).toUTCString());
 
     if (path.startsWith('/_sandbox/')) return control(method, path, url, req, res);
     const authorize = path.match(/^\/oauth\/v2\/(?:(chnlink_[A-Za-z0-9]+)\/)?authorize$/);

@@ -198,20 +198,32 @@ export function resourceForEvent(type: string, object: { object?: unknown }): Re
 }
 
 /**
- * A record's version: when it was observed (the event's `created`, or the
- * second a sync page was fetched), then the object's own latest timestamp,
- * then — for events of one second, which Stripe's timestamps cannot order —
- * their order in Stripe's events list as the sync read it: the pass, then the
- * position in it (webhooks, which see one event alone, use 0: the sync's
- * ordered read wins a tie). Zero-padded so DynamoDB compares them as strings
- * in a condition.
+ * When Stripe showed a snapshot of an object, on Stripe's own clock: an event's `created`, or
+ * for a list or a retrieve, the second before the `Date` of Stripe's answer (the read happened at
+ * or a little before that answer was sent). Never this service's clock, so no skew between the
+ * two can make a newer snapshot look older.
  */
-export function recordVersion(
-  observedAt: number,
-  def: ResourceDef,
-  object: StripeObject,
-  sequence = 0,
-): string {
+export interface Observation {
+  /** Unix seconds on Stripe's clock. */
+  at: number;
+  /** A list or retrieve, or an event (which wins a tie of the same second: its change may follow the read). */
+  by: 'read' | 'event';
+  /**
+   * Among events of one second, which Stripe's timestamps cannot order: their order in Stripe's
+   * events list as the sync read it, the pass then the position in it (webhooks, which see one
+   * event alone, use 0: the sync's ordered read wins a tie).
+   */
+  sequence?: number;
+}
+
+/**
+ * A record's version, which orders every writer (backfill, incremental pass, webhook) alike:
+ * the Stripe second it was observed at, an event over a read of the same second, the object's
+ * own latest timestamp, then the sequence. Zero-padded so DynamoDB compares them as strings in
+ * a condition.
+ */
+export function recordVersion(def: ResourceDef, object: StripeObject, observed: Observation): string {
   const pad = (n: number, width = 12) => String(Math.max(0, Math.floor(n))).padStart(width, '0');
-  return `${pad(observedAt)}:${pad(def.changedAt(object))}:${pad(sequence, 16)}`;
+  const rank = observed.by === 'event' ? 1 : 0;
+  return `${pad(observed.at)}:${rank}:${pad(def.changedAt(object))}:${pad(observed.sequence ?? 0, 16)}`;
 }

@@ -1,12 +1,12 @@
 import type Stripe from 'stripe';
-import type { ResourceDef, StripeObject } from '../records/registry.js';
+import type { Observation, ResourceDef, StripeObject } from '../records/registry.js';
 import { type Checkpoint, type Slice, STRIPE_EPOCH } from './checkpoint.js';
 import type { SyncRun } from './sync-run.js';
 
 interface Page {
   data: StripeObject[];
   hasMore: boolean;
-  observedAt: number;
+  observed: Observation;
   latencyMs: number;
 }
 
@@ -56,7 +56,9 @@ export class Backfill {
    * start is settled when the backfill is done (see `run`).
    */
   static async start(run: SyncRun, def: ResourceDef): Promise<Checkpoint> {
-    const snapshotAt = run.nowSeconds() - 1;
+    // On Stripe's clock: with ours ahead, a snapshot in Stripe's future would let objects created
+    // during the backfill fall between its pages and the events cursor taken at the snapshot.
+    const snapshotAt = (await run.stripeNow()) - 1;
     const checkpoint: Checkpoint = {
       orgId: run.job.orgId,
       resource: def.name,
@@ -219,7 +221,7 @@ export class Backfill {
       }
     });
     this.latencies.push(latencyMs);
-    return { data: list.data, hasMore: list.has_more, observedAt: this.sync.nowSeconds(), latencyMs };
+    return { data: list.data, hasMore: list.has_more, observed: this.sync.readAt(list), latencyMs };
   }
 
   /** Pages through one slice until it is done or the run must stop. */
@@ -237,7 +239,7 @@ export class Backfill {
         const mine = page.data.filter((object) => (object.created ?? slice.gte) >= slice.gte);
         const created = await this.sync.store(
           this.def,
-          mine.map((object) => ({ object, observedAt: page.observedAt })),
+          mine.map((object) => ({ object, observed: page.observed })),
         );
         this.checkpoint.total += created;
         this.noteUnsettled(mine);

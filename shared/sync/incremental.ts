@@ -1,6 +1,11 @@
 import Stripe from 'stripe';
 import { logger } from '../logger.js';
-import { type ResourceDef, resourceForEvent, type StripeObject } from '../records/registry.js';
+import {
+  type Observation,
+  type ResourceDef,
+  resourceForEvent,
+  type StripeObject,
+} from '../records/registry.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { SyncRun } from './sync-run.js';
 
@@ -33,7 +38,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       return {
         data: page.data as unknown as Array<Item & Record<string, unknown>>,
         hasMore: page.has_more,
-        observedAt: run.nowSeconds(),
+        observed: run.readAt(page),
       };
     });
 
@@ -41,14 +46,13 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
   // checkpoint, so a later pass always ranks above an earlier one), then the position within it.
   const pass = (checkpoint.passes ?? 0) + 1;
   let position = 0;
-  const apply = async (items: Array<Item & Record<string, unknown>>, observedAt: number) => {
-    const objects: Array<{ object: StripeObject; observedAt: number; deleted?: boolean; sequence?: number }> =
-      [];
+  const apply = async (items: Array<Item & Record<string, unknown>>, observed: Observation) => {
+    const objects: Array<{ object: StripeObject; observed: Observation; deleted?: boolean }> = [];
     for (const item of items) {
       if (!usesEvents) {
         const object = item as unknown as StripeObject;
         if (def.unsettled?.(object)) unsettledSince = Math.min(unsettledSince ?? Infinity, item.created);
-        objects.push({ object, observedAt });
+        objects.push({ object, observed });
         continue;
       }
       const event = item as unknown as Stripe.Event;
@@ -56,9 +60,8 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;
       objects.push({
         object,
-        observedAt: event.created,
+        observed: { at: event.created, by: 'event', sequence: pass * PASS_STRIDE + ++position },
         deleted: event.type.endsWith('.deleted'),
-        sequence: pass * PASS_STRIDE + ++position,
       });
     }
     checkpoint.total += await run.store(def, objects);
@@ -87,7 +90,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       let after: string | undefined;
       for (;;) {
         const page = await list({ limit: 100, created: range, ...(after ? { starting_after: after } : {}) });
-        await apply(page.data, page.observedAt);
+        await apply(page.data, page.observed);
         await run.progress(def.name, checkpoint.total);
         if (!page.hasMore || page.data.length === 0) break;
         if (run.shouldStop()) return false;
@@ -99,7 +102,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       for (;;) {
         const page = await list({ limit: 100, ending_before: checkpoint.cursor.id });
         if (page.data.length > 0) {
-          await apply([...page.data].reverse(), page.observedAt);
+          await apply([...page.data].reverse(), page.observed);
           const newest = page.data[0] as Item;
           checkpoint.cursor = { id: newest.id, created: newest.created };
           await run.saveCheckpoint(checkpoint);
@@ -113,7 +116,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     }
     // No cursor yet (nothing existed at the snapshot): everything since, newest first, applied oldest first.
     const seen: Array<Item & Record<string, unknown>> = [];
-    let observedAt = run.nowSeconds();
+    let observed: Observation | undefined;
     let after: string | undefined;
     for (;;) {
       const page = await list({
@@ -122,12 +125,12 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
         ...(after ? { starting_after: after } : {}),
       });
       seen.push(...page.data);
-      observedAt = page.observedAt;
+      observed = page.observed;
       if (!page.hasMore || page.data.length === 0) break;
       after = page.data[page.data.length - 1]?.id;
     }
     if (seen.length > 0) {
-      await apply([...seen].reverse(), observedAt);
+      await apply([...seen].reverse(), observed as Observation);
       const newest = seen[0] as Item;
       checkpoint.cursor = { id: newest.id, created: newest.created };
       await run.saveCheckpoint(checkpoint);

@@ -13,12 +13,19 @@ import type { JobQueue } from '../ports/job-queue.js';
 import type { RecordsStore, RecordWrite } from '../ports/records-store.js';
 import { StripeUnavailableError } from '../ports/stripe-token-client.js';
 import type { TokenVault } from '../ports/token-vault.js';
-import { RESOURCES, type ResourceDef, recordVersion, type StripeObject } from '../records/registry.js';
+import {
+  type Observation,
+  RESOURCES,
+  type ResourceDef,
+  recordVersion,
+  type StripeObject,
+} from '../records/registry.js';
 import {
   ConnectionUnavailableError,
   type StripeAccess,
   type StripeSession,
 } from '../stripe/stripe-access.js';
+import { answeredAt } from '../stripe/stripe-time.js';
 import { Backfill } from './backfill.js';
 import type { Checkpoint, CheckpointStore } from './checkpoint.js';
 import { dueIn, QUEUED_SYNC_DUE_MS } from './dispatch.js';
@@ -141,6 +148,38 @@ export class SyncRun {
     return Math.floor(this.deps.clock.now().getTime() / 1000);
   }
 
+  /**
+   * Stripe's clock less ours (ms), from the `Date` of Stripe's latest answer: a lower bound, as
+   * the answer was sent at or after the second it names.
+   */
+  private stripeOffsetMs: number | undefined;
+
+  private noteAnswer(result: unknown) {
+    const at = answeredAt(result);
+    if (at !== undefined) this.stripeOffsetMs = at * 1000 - this.deps.clock.now().getTime();
+  }
+
+  /**
+   * Now on Stripe's clock (unix seconds), never ahead of it: what bounds a snapshot, so that
+   * no skew between this service and Stripe moves it into Stripe's future. Asks Stripe (the
+   * run's one `/v1/account`) when nothing has answered yet.
+   */
+  async stripeNow(): Promise<number> {
+    if (this.stripeOffsetMs === undefined) await this.account().catch(() => undefined);
+    const offset = this.stripeOffsetMs ?? 0;
+    return Math.floor((this.deps.clock.now().getTime() + offset) / 1000) - 1;
+  }
+
+  /** When Stripe showed what a list page or retrieve holds: the second before its answer. */
+  readAt(result: unknown): Observation {
+    const at = answeredAt(result);
+    const offset = this.stripeOffsetMs ?? 0;
+    return {
+      at: (at ?? Math.floor((this.deps.clock.now().getTime() + offset) / 1000)) - 1,
+      by: 'read',
+    };
+  }
+
   /** Stripe's latency (without budget waits), a moving average. */
   latencyMs: number | undefined;
 
@@ -202,6 +241,7 @@ export class SyncRun {
             const started = Date.now();
             try {
               const result = await fn(session.stripe);
+              this.noteAnswer(result);
               const latency = Date.now() - started;
               this.latencyMs = this.latencyMs === undefined ? latency : this.latencyMs * 0.7 + latency * 0.3;
               return result;
@@ -264,23 +304,23 @@ export class SyncRun {
   }
 
   /**
-   * Stores a page of objects observed at `observedAt` (unix seconds), after
-   * checking the connection still exists; fetches invoice lines Stripe did not
-   * embed. Returns how many objects were new.
+   * Stores a page of objects, each with when Stripe showed it, after checking
+   * the connection still exists; fetches invoice lines Stripe did not embed.
+   * Returns how many objects were new.
    */
   async store(
     def: ResourceDef,
-    objects: Array<{ object: StripeObject; observedAt: number; deleted?: boolean; sequence?: number }>,
+    objects: Array<{ object: StripeObject; observed: Observation; deleted?: boolean }>,
   ): Promise<number> {
     if (objects.length === 0) return 0;
     if (this.leaseLost) throw new ConnectionGoneError('another worker took the sync over');
     await this.ensureCurrent();
-    const writes: RecordWrite[] = objects.map(({ object, observedAt, deleted, sequence }) => ({
+    const writes: RecordWrite[] = objects.map(({ object, observed, deleted }) => ({
       orgId: this.job.orgId,
       accountId: this.accountId,
       resource: def.name,
       object,
-      version: recordVersion(observedAt, def, object, sequence),
+      version: recordVersion(def, object, observed),
       source: 'sync',
       ...(deleted ? { deleted } : {}),
     }));

@@ -133,7 +133,7 @@ async function handle(deps: ProcessDeps, event: WebhookEvent): Promise<ProcessOu
       accountId,
       resource: def.name,
       object,
-      version: recordVersion(event.created, def, object),
+      version: recordVersion(def, object, { at: event.created, by: 'event' }),
       source: 'webhook',
       deleted: event.type.endsWith('.deleted'),
     });

@@ -17,7 +17,7 @@ function write(
     accountId: 'acct_1RecordsContract01',
     resource: 'charges',
     object,
-    version: recordVersion(observedAt, charges, object),
+    version: recordVersion(charges, object, { at: observedAt, by: 'read' }),
     source,
   };
 }
@@ -97,7 +97,7 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         accountId: 'acct_1RecordsContract01',
         resource: 'invoices',
         object: invoice,
-        version: recordVersion(1, def, invoice),
+        version: recordVersion(def, invoice, { at: 1, by: 'read' }),
         source: 'sync',
       });
       expect((await store.get(orgId, 'acct_1RecordsContract01', 'invoices', 'in_big'))?.object).toEqual(
@@ -125,7 +125,7 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         updated: created,
         lines: { object: 'list', data: [], has_more: hasMore },
       });
-      const v1 = recordVersion(1_790_000_100, def, invoice(1, true));
+      const v1 = recordVersion(def, invoice(1, true), { at: 1_790_000_100, by: 'read' });
       await store.put({
         orgId,
         accountId: account,
@@ -138,7 +138,7 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       const read = await store.invoiceLines(orgId, account, 'in_paged');
       expect(read.map((l) => l.id)).toEqual(lines.map((l) => l.id));
       // The draft shrank to what Stripe embeds: the pages of the older version are not its lines.
-      const v2 = recordVersion(1_790_000_200, def, invoice(2, false));
+      const v2 = recordVersion(def, invoice(2, false), { at: 1_790_000_200, by: 'read' });
       await store.put({
         orgId,
         accountId: account,

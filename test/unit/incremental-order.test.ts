@@ -1,5 +1,10 @@
 import type Stripe from 'stripe';
-import { RESOURCES, recordVersion, type StripeObject } from '../../shared/records/registry.js';
+import {
+  type Observation,
+  RESOURCES,
+  recordVersion,
+  type StripeObject,
+} from '../../shared/records/registry.js';
 import type { Checkpoint } from '../../shared/sync/checkpoint.js';
 import { incremental } from '../../shared/sync/incremental.js';
 import type { SyncRun } from '../../shared/sync/sync-run.js';
@@ -31,12 +36,9 @@ function fakeRun(pages: Stripe.Event[][]) {
   } as unknown as Stripe;
   const run = {
     call: <R>(fn: (s: Stripe) => Promise<R>) => fn(stripe),
-    store: async (
-      def: typeof charges,
-      objects: Array<{ object: StripeObject; observedAt: number; sequence?: number }>,
-    ) => {
-      for (const { object, observedAt, sequence } of objects) {
-        const version = recordVersion(observedAt, def as NonNullable<typeof charges>, object, sequence);
+    store: async (def: typeof charges, objects: Array<{ object: StripeObject; observed: Observation }>) => {
+      for (const { object, observed } of objects) {
+        const version = recordVersion(def as NonNullable<typeof charges>, object, observed);
         const current = stored.get(object.id);
         if (!current || current.version < version) stored.set(object.id, { version, object });
       }
@@ -45,6 +47,7 @@ function fakeRun(pages: Stripe.Event[][]) {
     saveCheckpoint: async () => undefined,
     progress: async () => undefined,
     nowSeconds: () => T + 1,
+    readAt: () => ({ at: T + 1, by: 'read' }),
     shouldStop: () => false,
   } as unknown as SyncRun;
   return { run, stored };
