@@ -182,6 +182,15 @@ export class LocalQueue<T> implements JobQueue<T> {
     return letters.length;
   }
 
+  /** Drops the messages waiting to be received, as SQS's PurgeQueue does; returns how many. */
+  purge(): number {
+    const before = this.messages.length;
+    const inFlight = this.messages.filter((m) => !Number.isFinite(m.visibleAt));
+    this.messages.splice(0, this.messages.length, ...inFlight);
+    this.persist();
+    return before - inFlight.length;
+  }
+
   /** Holds deliveries (messages keep arriving); `resume` lets them flow again. */
   pause(): void {
     this.paused = true;

@@ -61,7 +61,7 @@ export interface Common {
 }
 
 export function charge(c: Common & { balanceTransaction: string; description: string }): Stripe.Charge {
-  return fromFixture<Stripe.Charge>('charge', {
+  const built = fromFixture<Stripe.Charge>('charge', {
     id: c.id,
     created: c.created,
     livemode: c.livemode,
@@ -77,8 +77,10 @@ export function charge(c: Common & { balanceTransaction: string; description: st
     balance_transaction: c.balanceTransaction,
     description: c.description,
     receipt_url: `https://pay.stripe.com/receipts/sandbox/${c.id}`,
-    refunds: { object: 'list', data: [], has_more: false, url: `/v1/charges/${c.id}/refunds` },
   });
+  // Charges no longer embed their refunds (API 2022-11-15); older versions render them (api-versions.ts).
+  delete (built as { refunds?: unknown }).refunds;
+  return built;
 }
 
 export function balanceTransaction(
@@ -285,6 +287,7 @@ export function event(c: {
   created: number;
   livemode: boolean;
   account: string;
+  apiVersion: string;
   object: unknown;
   previousAttributes?: Record<string, unknown>;
 }): Stripe.Event & { account: string } {
@@ -294,7 +297,7 @@ export function event(c: {
     type: c.type as Stripe.Event['type'],
     created: c.created,
     livemode: c.livemode,
-    api_version: '2026-09-30.clover',
+    api_version: c.apiVersion,
     pending_webhooks: 1,
     request: { id: null, idempotency_key: null },
     data: {

@@ -8,6 +8,7 @@ import {
   type Mode,
   type ResourceCounts,
 } from './account-data.js';
+import { LATEST_API_VERSION, renderEvent } from './api-versions.js';
 import * as build from './objects.js';
 import { RESOURCES, type ResourceName } from './objects.js';
 import { prng, randomId } from './random.js';
@@ -22,6 +23,11 @@ export interface AccountSpec {
    * seeded objects span the year before the anchor, so most are older. Default 30.
    */
   connectedDaysAgo?: number;
+  /**
+   * The account's default API version: requests without `Stripe-Version` get it, and its
+   * events are rendered at it (webhooks at their endpoint's). Default: the latest.
+   */
+  apiVersion?: string;
 }
 
 export interface SandboxOptions {
@@ -96,6 +102,8 @@ export interface WebhookEndpoint {
   id: string;
   url: string;
   mode: Mode | 'all';
+  /** The version its payloads are rendered at (the latest unless set when it was created). */
+  apiVersion?: string;
 }
 export interface Delivery {
   eventId: string;
@@ -336,6 +344,80 @@ export class Sandbox {
 
   // --- Activity and events -----------------------------------------------------
 
+  /**
+   * A draft invoice of `lines` lines (Stripe embeds the first ten), with its `invoice.created`;
+   * drafts change until finalized, and `reviseDraft` changes one.
+   */
+  draftInvoice(account: string, mode: Mode, lineCount: number): string {
+    const data = this.accountData(account, mode);
+    if (!data) throw new Error(`unknown account ${account}`);
+    const now = this.now();
+    const invoiceId = randomId('in');
+    const draft = this.draftWithLines(data, invoiceId, now, lineCount, randomBytes(8).toString('hex'));
+    data.collections.invoices.add(draft as unknown as AnyObject);
+    this.emit(account, mode, 'invoice.created', draft as unknown as AnyObject);
+    return invoiceId;
+  }
+
+  /** A draft's lines replaced by `lineCount` new ones (a draft that shrinks), with `invoice.updated`. */
+  reviseDraft(account: string, mode: Mode, invoiceId: string, lineCount: number): void {
+    const data = this.accountData(account, mode);
+    const current = data?.collections.invoices.get(invoiceId) as unknown as Stripe.Invoice | undefined;
+    if (!data || current?.status !== 'draft') throw new Error(`no draft invoice ${invoiceId}`);
+    const revised = {
+      ...this.draftWithLines(data, invoiceId, current.created, lineCount, randomBytes(8).toString('hex')),
+      customer: current.customer,
+    };
+    data.collections.invoices.update(revised as unknown as AnyObject);
+    this.emit(account, mode, 'invoice.updated', revised as unknown as AnyObject, {
+      total: current.total,
+    });
+  }
+
+  private draftWithLines(
+    data: AccountData,
+    invoiceId: string,
+    created: number,
+    lineCount: number,
+    seed: string,
+  ): Stripe.Invoice {
+    const next = prng(seed);
+    const livemode = data.livemode;
+    const lines = Array.from({ length: lineCount }, (_, i) =>
+      build.invoiceLine({
+        id: randomId('il'),
+        invoice: invoiceId,
+        livemode,
+        amount: 100 + Math.floor(next() * 9_900),
+        currency: 'usd',
+        period: { start: created, end: created + 30 * 86_400 },
+        description: `Seat ${i + 1}`,
+      }),
+    );
+    data.invoiceLines.set(invoiceId, lines);
+    const customer = data.randomCustomer(next);
+    const invoice = build.invoice({
+      id: invoiceId,
+      created,
+      livemode,
+      amount: lines.reduce((sum, l) => sum + l.amount, 0),
+      currency: 'usd',
+      customer,
+      customerName: `Customer ${customer.slice(-4)}`,
+      number: null as unknown as string,
+      status: 'paid',
+      lines,
+    });
+    return {
+      ...invoice,
+      status: 'draft',
+      number: null,
+      amount_paid: 0,
+      amount_remaining: invoice.amount_due,
+      status_transitions: { ...invoice.status_transitions, paid_at: null, finalized_at: null },
+    };
+  }
+
   /** New activity on an account, with the events Stripe would create for it. */
   createActivity(account: string, mode: Mode, kind: ActivityKind): { objects: string[]; events: string[] } {
     const data = this.accountData(account, mode);
@@ -541,18 +623,22 @@ export class Sandbox {
   ): string {
     const data = this.accountData(account, mode);
     if (!data) throw new Error(`unknown account ${account}`);
+    // Kept in the latest shape, with the version it was created at: /v1/events renders it at
+    // that version, each webhook at its endpoint's.
     const event = build.event({
       id: randomId('evt'),
       type,
       created: this.now(),
       livemode: mode === 'live',
       account,
+      apiVersion: this.apiVersionOf(account),
       object: structuredClone(object),
       ...(previous ? { previousAttributes: previous } : {}),
     }) as unknown as AnyObject;
     data.events.add(event);
     for (const endpoint of this.endpoints) {
-      if (endpoint.mode === 'all' || endpoint.mode === mode) this.deliver(event, endpoint, 1);
+      if (endpoint.mode === 'all' || endpoint.mode === mode)
+        this.deliver(renderEvent(event, endpoint.apiVersion ?? LATEST_API_VERSION), endpoint, 1);
     }
     this.changed();
     return event.id;
@@ -566,10 +652,15 @@ export class Sandbox {
 
   // --- Webhooks ------------------------------------------------------------------
 
-  addEndpoint(url: string, mode: WebhookEndpoint['mode'] = 'all'): WebhookEndpoint {
+  /** The account's default API version. */
+  apiVersionOf(account: string): string {
+    return this.accounts.get(account)?.apiVersion ?? LATEST_API_VERSION;
+  }
+
+  addEndpoint(url: string, mode: WebhookEndpoint['mode'] = 'all', apiVersion?: string): WebhookEndpoint {
     const existing = this.endpoints.find((e) => e.url === url && e.mode === mode);
     if (existing) return existing;
-    const endpoint = { id: randomId('we'), url, mode };
+    const endpoint = { id: randomId('we'), url, mode, ...(apiVersion ? { apiVersion } : {}) };
     this.endpoints.push(endpoint);
     this.changed();
     return endpoint;

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Mode } from './account-data.js';
+import { isKnownVersion, LATEST_API_VERSION, renderAt, renderEvent } from './api-versions.js';
 import { accountPage, appPage, errorPage, installedPage, permissionsPage } from './install-page.js';
 import {
   invalidRequest,
@@ -78,7 +79,6 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'request-id': randomId('req', 14),
-    'stripe-version': '2026-09-30.clover',
     ...headers,
   });
   res.end(text);
@@ -110,6 +110,12 @@ const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
   disputes: ['charge', 'payment_intent'],
 };
 
+/** An event as /v1/events shows it: its object in the shape of the version it was created at. */
+const atCreation = <T extends { id: string }>(event: T): T => {
+  const e = event as unknown as { id: string; api_version?: string | null };
+  return renderEvent(e, e.api_version ?? LATEST_API_VERSION) as unknown as T;
+};
+
 /** Starts the sandbox's HTTP server; `port: 0` picks a free port. */
 export async function startStripeSandbox(options: SandboxServerOptions = {}): Promise<StripeSandbox> {
   const sandbox = new Sandbox(options);
@@ -134,6 +140,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     const path = url.pathname;
     // Stripe's clock, not the machine's: the service orders what it stores by it.
     res.setHeader('date', new Date(sandbox.nowMs()).toUTCString());
+    res.setHeader('stripe-version', LATEST_API_VERSION);
 
     if (path.startsWith('/_sandbox/')) return control(method, path, url, req, res);
     const authorize = path.match(/^\/oauth\/v2\/(?:(chnlink_[A-Za-z0-9]+)\/)?authorize$/);
@@ -252,7 +259,13 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         error: { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` },
       });
     }
-    return read(path, url, grant, res);
+    // Rendered at the version asked for, else the account's default; the answer says which.
+    const requested = req.headers['stripe-version'];
+    if (typeof requested === 'string' && !isKnownVersion(requested))
+      throw invalidRequest(`Invalid Stripe API version: ${requested}`);
+    const version = typeof requested === 'string' ? requested : sandbox.apiVersionOf(grant.account);
+    res.setHeader('stripe-version', version);
+    return read(path, url, grant, res, version);
   }
 
   function unauthorized(res: ServerResponse, key: string | undefined) {
@@ -286,7 +299,13 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     return isOAuthError(result) ? json(res, 400, result) : json(res, 200, result);
   }
 
-  function read(path: string, url: URL, grant: { account: string; mode: Mode }, res: ServerResponse) {
+  function read(
+    path: string,
+    url: URL,
+    grant: { account: string; mode: Mode },
+    res: ServerResponse,
+    version: string,
+  ) {
     const params = parseParams(url.searchParams);
     const data = sandbox.accountData(grant.account, grant.mode);
     if (!data) throw invalidRequest('No such account');
@@ -300,18 +319,16 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       if (id) {
         const event = retained.data.events.get(id);
         if (!event || event.created < retained.oldest) throw missing('event', id);
-        return json(res, 200, event);
+        return json(res, 200, atCreation(event));
       }
       const query = parseListQuery(params, ['type', 'types', 'delivery_success']);
       const types = eventTypes(params);
       const created = { ...query.created, gte: Math.max(query.created.gte ?? 0, retained.oldest) };
-      return json(
-        res,
-        200,
-        listCollection(retained.data.events, { ...query, created }, '/v1/events', 'event', (e) =>
-          matchesType(e as unknown as { type: string }, types),
-        ),
+      const page = listCollection(retained.data.events, { ...query, created }, '/v1/events', 'event', (e) =>
+        matchesType(e as unknown as { type: string }, types),
       );
+      // An event's object is rendered at the version of the event's creation, not the request's.
+      return json(res, 200, { ...page, data: page.data.map(atCreation) });
     }
     const resource = RESOURCES.find((r) => r === name);
     if (!resource)
@@ -341,7 +358,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     if (id && segments.length === 2) {
       const object = collection.get(id);
       if (!object) throw missing(OBJECT_NAME[resource], id);
-      return json(res, 200, object);
+      return json(res, 200, renderAt(version, object));
     }
     if (segments.length !== 1)
       throw new StripeApiError(404, {
@@ -358,11 +375,8 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         ? undefined
         : (object: object) =>
             filters.every(([key, value]) => (object as Record<string, unknown>)[key] === value);
-    return json(
-      res,
-      200,
-      listCollection(collection, query, `/v1/${resource}`, OBJECT_NAME[resource], filter),
-    );
+    const page = listCollection(collection, query, `/v1/${resource}`, OBJECT_NAME[resource], filter);
+    return json(res, 200, { ...page, data: page.data.map((object) => renderAt(version, object)) });
   }
 
   /**
@@ -534,8 +548,13 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         if (typeof body.url !== 'string' || !/^https?:\/\//.test(body.url))
           throw invalidRequest('url must be an http(s) URL', 'url');
         const endpointMode = body.mode === 'test' || body.mode === 'live' ? body.mode : 'all';
+        if (
+          body.api_version !== undefined &&
+          !(typeof body.api_version === 'string' && isKnownVersion(body.api_version))
+        )
+          throw invalidRequest('api_version must be an API version such as 2026-10-28.endive', 'api_version');
         return json(res, 200, {
-          ...sandbox.addEndpoint(body.url, endpointMode),
+          ...sandbox.addEndpoint(body.url, endpointMode, body.api_version as string | undefined),
           secret: sandbox.webhookSecrets[0],
         });
       }
