@@ -16,6 +16,7 @@ import { type LocalStack, type LocalStackOptions, startLocalStack } from '../loc
 import { type Connection, idleSync } from '../shared/domain/connection.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
 import { RESOURCES, recordVersion, resourceByName, type StripeObject } from '../shared/records/registry.js';
+import { STRIPE_API_VERSION } from '../shared/stripe/api-version.js';
 import { dispatchSyncs } from '../shared/sync/dispatch.js';
 import { runSync } from '../shared/sync/sync-run.js';
 
@@ -490,7 +491,7 @@ export async function webhookIntake(durationSeconds: number, connections = 50) {
     const body = JSON.stringify({
       id: 'evt_bench0000000000000001',
       object: 'event',
-      api_version: '2026-09-30.clover',
+      api_version: STRIPE_API_VERSION,
       created: Math.floor(Date.now() / 1000),
       data: {
         object: { id: 'ch_bench', object: 'charge', amount: 1000, currency: 'usd', created: 1_790_000_000 },

@@ -149,8 +149,9 @@ export class ServiceStack extends Stack {
 
     const status = new ServiceFunction(this, 'Status', { ...common, name: 'status' })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'read')
-      .envs(auth);
-    records(status);
+      .envs(auth)
+      // The counts of what is stored (one item per records partition), nothing else of the records.
+      .bindRecordsTable(stateful.recordsTable, stateful.key, 'counts');
 
     const disconnect = new ServiceFunction(this, 'Disconnect', { ...common, name: 'disconnect' })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')

@@ -15,6 +15,7 @@ import type { Clock } from '../shared/ports/clock.js';
 import type { ConnectionStore } from '../shared/ports/connection-store.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
 import type { PendingInstallStore } from '../shared/ports/pending-installs.js';
+import type { RecordsStore } from '../shared/ports/records-store.js';
 import type { StripeTokenClient } from '../shared/ports/stripe-token-client.js';
 import type { TokenVault } from '../shared/ports/token-vault.js';
 import type { WebhookMessage } from '../shared/webhooks/intake.js';
@@ -22,6 +23,7 @@ import type { LambdaHttpHandler } from './api-adapter.js';
 
 export interface LocalDeps {
   store: ConnectionStore;
+  records: RecordsStore;
   installs: PendingInstallStore;
   vault: TokenVault;
   tokens: StripeTokenClient;
@@ -41,6 +43,7 @@ export interface LocalDeps {
 export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, LambdaHttpHandler> {
   const {
     store,
+    records,
     installs,
     vault,
     tokens,
@@ -71,7 +74,7 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
       clock,
       config: connect,
     }) as LambdaHttpHandler,
-    status: status({ store, auth, clock }) as LambdaHttpHandler,
+    status: status({ store, records, auth, clock }) as LambdaHttpHandler,
     'sync-request': syncRequest({
       store,
       syncQueue,

@@ -46,6 +46,7 @@ import { localHttpHandlers } from './functions.js';
 import { integrationPage } from './integration-page.js';
 import { assertInvocationsIsolated, invoke } from './invocation.js';
 import { lambdaContext } from './lambda-context.js';
+import { reconcile, sandboxTruth } from './reconcile.js';
 import { type StripeSandbox, startStripeSandbox } from './stripe-sandbox/server.js';
 
 export const LOCAL_TABLES = { service: 'defrr-stripe-local-service', records: 'defrr-stripe-local-records' };
@@ -342,6 +343,7 @@ export async function startLocalStack(
     const sandboxInfo = sandbox.sandbox;
     const handlers = localHttpHandlers({
       store: deps.store,
+      records: deps.records,
       installs: deps.installs,
       vault: deps.vault,
       tokens,
@@ -419,6 +421,25 @@ export async function startLocalStack(
         case 'POST /_local/schedule/run':
           await schedule.trigger();
           return json(202, { runs: schedule.runs });
+        case 'GET /_local/reconcile': {
+          // The oracle: an org's stored records against the sandbox's own objects (`npm run reconcile`).
+          if (!isLoopback(req.socket.remoteAddress ?? ''))
+            return json(403, { error: { code: 'loopback_only', message: 'Ask from this machine.' } });
+          const orgId = url.searchParams.get('org') ?? '';
+          const connection = orgId ? await store.getConnection(orgId) : undefined;
+          if (!connection)
+            return json(404, {
+              error: { code: 'not_connected', message: `No connection for org ${orgId}.` },
+            });
+          const report = await reconcile(
+            records,
+            sandboxTruth(sandbox.sandbox, connection.accountId, connection.livemode ? 'live' : 'test'),
+            orgId,
+            connection.accountId,
+            { compareObjects: url.searchParams.get('objects') !== 'false' },
+          );
+          return json(200, report);
+        }
         case 'GET /_local/queues':
           return json(200, {
             sync: { depth: queues.sync.depth, deadLetters: queues.sync.deadLetters.length },

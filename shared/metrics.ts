@@ -16,6 +16,7 @@ export const MetricNames = {
   webhookProcessed: 'WebhookEventsProcessed',
   webhookDuplicates: 'WebhookDuplicates',
   webhookDropped: 'WebhookEventsDropped',
+  webhookOtherApiVersion: 'WebhookOtherApiVersion',
   connectionsRevoked: 'ConnectionsRevoked',
   recordsSynced: 'RecordsSynced',
   stripeRequests: 'StripeRequests',

@@ -4,9 +4,15 @@ import { httpHandler } from '../../shared/http/handler.js';
 import { json } from '../../shared/http/response.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import type { ConnectionStore } from '../../shared/ports/connection-store.js';
+import type { RecordsStore } from '../../shared/ports/records-store.js';
 
 /** GET /v1/integrations/stripe/status (any member of the org): the caller's org only. */
-export const makeHandler = (deps: { store: ConnectionStore; auth: AuthConfig; clock?: Clock }) =>
+export const makeHandler = (deps: {
+  store: ConnectionStore;
+  records: Pick<RecordsStore, 'counts'>;
+  auth: AuthConfig;
+  clock?: Clock;
+}) =>
   httpHandler(async (event) => {
     const caller = callerFrom(event, deps.auth);
     return json(200, await connectionStatus(deps, caller.orgId), { 'cache-control': 'no-store' });

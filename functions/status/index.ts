@@ -1,7 +1,14 @@
+import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
 import { authConfig, baseConfig, parseConfig } from '../../shared/config.js';
-import { connectionStore } from '../../shared/runtime/aws.js';
+import { connectionStore, dynamo } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
 const config = parseConfig([baseConfig(), authConfig()]);
 
-export const handler = makeHandler({ store: connectionStore(config), auth: config });
+const db = dynamo(config);
+
+export const handler = makeHandler({
+  store: connectionStore(config, db),
+  records: new DynamoRecordsStore(db, config.RECORDS_TABLE_NAME),
+  auth: config,
+});

@@ -183,10 +183,22 @@ export class ServiceFunction extends Construct {
     return this;
   }
 
-  /** The records table's name for every function (config is shared); access only where asked. */
-  bindRecordsTable(table: dynamodb.ITable, key: kms.IKey, access: 'read' | 'readWrite' | 'none'): this {
+  /**
+   * The records table's name for every function (config is shared); access only where asked.
+   * `counts`: GetItem alone, for the status's per-partition counts item.
+   */
+  bindRecordsTable(
+    table: dynamodb.ITable,
+    key: kms.IKey,
+    access: 'read' | 'readWrite' | 'counts' | 'none',
+  ): this {
     this.env('RECORDS_TABLE_NAME', table.tableName);
-    if (access !== 'none') this.grantTable(table, key, access, []);
+    if (access === 'counts') {
+      this.role.addToPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
+      );
+      this.grantKey(key, ['kms:Decrypt', 'kms:DescribeKey'], 'dynamodb');
+    } else if (access !== 'none') this.grantTable(table, key, access, []);
     return this;
   }
 

@@ -10,6 +10,7 @@ import type { Caller } from '../http/auth.js';
 import { logger } from '../logger.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
+import type { RecordsStore } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import { endConnection } from './end-connection.js';
 import { newOAuthState } from './oauth-state.js';
@@ -114,7 +115,7 @@ export async function startConnect(
 }
 
 export async function connectionStatus(
-  deps: { store: ConnectionStore; clock?: Clock },
+  deps: { store: ConnectionStore; clock?: Clock; records?: Pick<RecordsStore, 'counts'> },
   orgId: string,
 ): Promise<StatusView> {
   const now = (deps.clock ?? systemClock).now().getTime();
@@ -135,7 +136,11 @@ export async function connectionStatus(
       livemode: connection.livemode,
     },
     connectedAt: connection.connectedAt,
-    sync: syncView(connection.sync, connection.syncLeaseUntil, now),
+    sync: {
+      ...syncView(connection.sync, connection.syncLeaseUntil, now),
+      // What is stored now, webhooks' records included (the connection keeps the last run's view).
+      counts: (await deps.records?.counts(orgId, connection.accountId)) ?? connection.sync.counts,
+    },
   };
 }
 

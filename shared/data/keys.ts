@@ -32,6 +32,11 @@ export const recordKeys = {
     pk: recordKeys.partition(orgId, accountId),
     sk: `${resource}#${objectId}`,
   }),
+  /** How many records of each resource the partition holds (none is a resource name: they start with a letter). */
+  counts: (orgId: string, accountId: string) => ({
+    pk: recordKeys.partition(orgId, accountId),
+    sk: '_counts',
+  }),
 };
 
 /** The sparse status index: only connected connections carry these attributes. */

@@ -63,6 +63,15 @@ export interface Connection {
   sync: SyncStatus;
   /** Until when (ms) the running sync's worker holds the connection; renewed while it works. */
   syncLeaseUntil?: number | null;
+  /** How many times a sync lease was taken: a webhook writer tells from it that a run began meanwhile. */
+  syncLeaseEpoch?: number;
+  /** A webhook left its change to the running sync: when that run ends, another reads it. */
+  syncAgain?: boolean;
+  /**
+   * Set when the stored counts may be off (a run or webhook died between a write and its count):
+   * the next run counts again. A token, so that one run clears only the doubt it resolved.
+   */
+  countsInDoubt?: string | null;
 }
 
 export interface OAuthState {

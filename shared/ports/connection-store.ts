@@ -94,15 +94,34 @@ export interface ConnectionStore {
     owner: string,
     now: number,
     until: number,
-  ): Promise<{ ok: true; connection: Connection } | { ok: false; reason: 'held' | 'gone' }>;
+  ): Promise<
+    /** `abandoned`: the lease taken had been left by a run that never released it. */
+    { ok: true; connection: Connection; abandoned: boolean } | { ok: false; reason: 'held' | 'gone' }
+  >;
+  /**
+   * Asks the run holding the lease to sync again when it ends (a webhook left its change to it).
+   * False when no run holds it now: the caller writes the change itself.
+   */
+  requestSyncAgain(orgId: string, connectionId: string, now: number): Promise<boolean>;
+  /** The next run counts the stored records again. */
+  noteCountsInDoubt(orgId: string, connectionId: string): Promise<void>;
+  /** Forgets the doubt `token` named, unless a newer one replaced it. */
+  clearCountsInDoubt(orgId: string, token: string): Promise<void>;
   /** Extends the sync lease `owner` holds; false when it is no longer theirs (another worker took it over). */
   renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean>;
   /**
    * Gives up the sync lease and sets the sync status. A sync left `queued`
    * (re-queued near the deadline) stays due for the sweep at `dueAt`; any
-   * other state takes it off the due-work index.
+   * other state takes it off the due-work index. Says whether a webhook asked
+   * for another sync meanwhile (and forgets that it did).
    */
-  releaseSyncLease(orgId: string, owner: string, sync: Partial<SyncStatus>, dueAt?: string): Promise<void>;
+  releaseSyncLease(
+    orgId: string,
+    owner: string,
+    sync: Partial<SyncStatus>,
+    dueAt?: string,
+    options?: { countsInDoubt?: boolean },
+  ): Promise<{ released: boolean; syncAgain: boolean }>;
 
   /**
    * Marks a sync queued unless one was queued after `notQueuedSince` (ISO) or

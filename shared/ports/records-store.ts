@@ -10,7 +10,21 @@ export interface RecordWrite {
   source: 'sync' | 'webhook';
   /** The object was deleted in Stripe (a draft invoice, say). */
   deleted?: boolean;
+  /** The webhook event that brought it (a retried event can tell its own earlier write). */
+  eventId?: string;
+  /** The Stripe API version that rendered the object (its shape). */
+  apiVersion?: string;
 }
+
+export interface PutResult {
+  outcome: 'written' | 'stale';
+  /** The change in the resource's count of records not deleted (+1 new, −1 now deleted, 0). */
+  delta: number;
+  /** When stale: what is stored instead. */
+  stored?: { version: string; eventId?: string };
+}
+
+export type RecordCounts = Partial<Record<ResourceName, number>>;
 
 export interface StoredRecord {
   orgId: string;
@@ -20,22 +34,35 @@ export interface StoredRecord {
   version: string;
   source: 'sync' | 'webhook';
   deleted: boolean;
+  apiVersion?: string;
   object: StripeObject;
 }
 
 /** Synced Stripe objects, one item per object, under the version guard. */
 export interface RecordsStore {
   /** One conditional write: 'stale' when an equal or newer version is stored. */
-  put(record: RecordWrite): Promise<'written' | 'stale'>;
+  put(record: RecordWrite): Promise<PutResult>;
   /**
    * Many at once (BatchWriteItem, 25 a call, unprocessed items retried). Batch
    * writes cannot be conditional: stored versions are read first and older
-   * writes skipped; a webhook landing between the read and the write is
-   * re-applied by the next incremental sync from /v1/events.
+   * writes skipped. Only the connection's sync run calls it, holding its lease,
+   * while webhooks leave their changes to that run (see `processWebhookMessage`):
+   * nobody else writes between the read and the write.
    */
-  putMany(
-    records: RecordWrite[],
-  ): Promise<{ written: number; created: number; stale: number; batchCalls: number }>;
+  putMany(records: RecordWrite[]): Promise<{
+    written: number;
+    created: number;
+    stale: number;
+    batchCalls: number;
+    /** The change in each resource's count of records not deleted. */
+    deltas: RecordCounts;
+  }>;
+  /** Adds to the partition's counts (after the writes that changed them). */
+  addCounts(orgId: string, accountId: string, deltas: RecordCounts): Promise<void>;
+  /** The partition's counts; undefined before anything was counted there. */
+  counts(orgId: string, accountId: string): Promise<RecordCounts | undefined>;
+  /** Counts one resource's stored records (not deleted) afresh and keeps that as its count. */
+  recount(orgId: string, accountId: string, resource: ResourceName): Promise<number>;
   /**
    * Invoice lines past the page Stripe embeds, in their own items (100 lines
    * each), so an invoice item stays under DynamoDB's 400 KB.
@@ -54,6 +81,13 @@ export interface RecordsStore {
     resource: ResourceName,
     objectId: string,
   ): Promise<StoredRecord | undefined>;
+  /** The stored versions of some objects of one resource (absent: not stored). */
+  versionsOf(
+    orgId: string,
+    accountId: string,
+    resource: ResourceName,
+    objectIds: string[],
+  ): Promise<Map<string, string>>;
   /** Ids and versions of one resource (tests, reconciliation). */
   versions(orgId: string, accountId: string, resource: ResourceName): Promise<Map<string, string>>;
 }

@@ -27,6 +27,8 @@ export interface ResourceDef {
     stripe: Stripe,
     params: Stripe.PaginationParams & { created?: Stripe.RangeQueryParam },
   ): Promise<Stripe.ApiList<StripeObject>>;
+  /** One object, fresh (at the pinned API version): for events Stripe rendered at another. */
+  retrieve(stripe: Stripe, id: string): Promise<StripeObject>;
   /** The fields Defrr queries, kept as item attributes (the full object is stored compressed). */
   attributes(object: StripeObject): Record<string, string | number | boolean | null>;
   /** The latest of the object's own timestamps: the tie-break when two snapshots share a second. */
@@ -50,6 +52,7 @@ const idOf = (v: unknown) =>
 const latest = (...values: unknown[]) =>
   Math.max(0, ...values.filter((v): v is number => typeof v === 'number'));
 const asList = <T>(p: Promise<Stripe.ApiList<T>>) => p as unknown as Promise<Stripe.ApiList<StripeObject>>;
+const asObject = <T>(p: Promise<T>) => p as unknown as Promise<StripeObject>;
 
 /**
  * The registry: a new resource is one entry here. The order is the order a
@@ -61,6 +64,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     objectName: 'balance_transaction',
     eventTypes: [],
     list: (stripe, params) => asList(stripe.balanceTransactions.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.balanceTransactions.retrieve(id)),
     attributes: (o) => ({
       amount: num(o.amount),
       currency: str(o.currency),
@@ -86,6 +90,7 @@ export const RESOURCES: readonly ResourceDef[] = [
       'charge.updated',
     ],
     list: (stripe, params) => asList(stripe.charges.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.charges.retrieve(id)),
     attributes: (o) => ({
       amount: num(o.amount),
       amountRefunded: num(o.amount_refunded),
@@ -103,6 +108,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     objectName: 'refund',
     eventTypes: ['refund.created', 'refund.updated', 'refund.failed', 'charge.refund.updated'],
     list: (stripe, params) => asList(stripe.refunds.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.refunds.retrieve(id)),
     attributes: (o) => ({
       amount: num(o.amount),
       currency: str(o.currency),
@@ -131,6 +137,7 @@ export const RESOURCES: readonly ResourceDef[] = [
       'invoice.will_be_due',
     ],
     list: (stripe, params) => asList(stripe.invoices.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.invoices.retrieve(id)),
     attributes: (o) => ({
       total: num(o.total),
       amountPaid: num(o.amount_paid),
@@ -158,6 +165,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     objectName: 'credit_note',
     eventTypes: ['credit_note.created', 'credit_note.updated', 'credit_note.voided'],
     list: (stripe, params) => asList(stripe.creditNotes.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.creditNotes.retrieve(id)),
     attributes: (o) => ({
       total: num(o.total),
       currency: str(o.currency),
@@ -178,6 +186,7 @@ export const RESOURCES: readonly ResourceDef[] = [
       'charge.dispute.funds_withdrawn',
     ],
     list: (stripe, params) => asList(stripe.disputes.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.disputes.retrieve(id)),
     attributes: (o) => ({
       amount: num(o.amount),
       currency: str(o.currency),

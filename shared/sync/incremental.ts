@@ -3,11 +3,13 @@ import { logger } from '../logger.js';
 import {
   type Observation,
   type ResourceDef,
+  recordVersion,
   resourceForEvent,
   type StripeObject,
 } from '../records/registry.js';
+import { STRIPE_API_VERSION } from '../stripe/api-version.js';
 import type { Checkpoint } from './checkpoint.js';
-import type { SyncRun } from './sync-run.js';
+import type { StoredObject, SyncRun } from './sync-run.js';
 
 /** Positions within one pass: far more events than one pass reads (30 days of an account's). */
 const PASS_STRIDE = 1_000_000_000;
@@ -47,7 +49,10 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
   const pass = (checkpoint.passes ?? 0) + 1;
   let position = 0;
   const apply = async (items: Array<Item & Record<string, unknown>>, observed: Observation) => {
-    const objects: Array<{ object: StripeObject; observed: Observation; deleted?: boolean }> = [];
+    const objects: StoredObject[] = [];
+    // Events Stripe rendered at another API version than the pinned one: their objects are
+    // read again, at the pinned version, unless something as new is stored (a webhook's).
+    const other = new Map<string, { event: Stripe.Event; object: StripeObject; sequence: number }>();
     for (const item of items) {
       if (!usesEvents) {
         const object = item as unknown as StripeObject;
@@ -58,14 +63,56 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       const event = item as unknown as Stripe.Event;
       const object = event.data.object as unknown as StripeObject;
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;
+      const deleted = event.type.endsWith('.deleted');
+      const sequence = pass * PASS_STRIDE + ++position;
+      if (event.api_version !== STRIPE_API_VERSION && !deleted) {
+        other.set(object.id, { event, object, sequence });
+        continue;
+      }
       objects.push({
         object,
-        observed: { at: event.created, by: 'event', sequence: pass * PASS_STRIDE + ++position },
-        deleted: event.type.endsWith('.deleted'),
+        observed: { at: event.created, by: 'event', sequence },
+        deleted,
+        apiVersion: event.api_version ?? STRIPE_API_VERSION,
       });
     }
+    if (other.size > 0) objects.push(...(await fresh(other)));
     checkpoint.total += await run.store(def, objects);
     if (objects.length > 0) checkpoint.passes = pass;
+  };
+
+  const fresh = async (
+    other: Map<string, { event: Stripe.Event; object: StripeObject; sequence: number }>,
+  ) => {
+    const stored = await run.deps.records.versionsOf(run.job.orgId, run.accountId, def.name, [
+      ...other.keys(),
+    ]);
+    const wanted = [...other].filter(([id, { event, object }]) => {
+      const have = stored.get(id);
+      return have === undefined || have < recordVersion(def, object, { at: event.created, by: 'event' });
+    });
+    const out: StoredObject[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < wanted.length) {
+        const [id, { event, sequence }] = wanted[next++] as (typeof wanted)[number];
+        try {
+          const object = await run.call((stripe) => def.retrieve(stripe, id));
+          // Read after the event was seen: at least as new as it, even within its second.
+          const read = run.readAt(object);
+          const observed: Observation =
+            read.at > event.created ? read : { at: event.created, by: 'event', sequence };
+          out.push({ object, observed, apiVersion: STRIPE_API_VERSION });
+        } catch (error) {
+          // Gone since (a draft deleted later): its own event says so.
+          if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing')
+            continue;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(wanted.length, run.parallelism(8)) }, worker));
+    return out;
   };
 
   // Objects Stripe changes without an event (a pending balance transaction becoming available):

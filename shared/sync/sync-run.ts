@@ -20,6 +20,7 @@ import {
   recordVersion,
   type StripeObject,
 } from '../records/registry.js';
+import { STRIPE_API_VERSION } from '../stripe/api-version.js';
 import {
   ConnectionUnavailableError,
   type StripeAccess,
@@ -95,6 +96,15 @@ export type SyncOutcome =
   | { outcome: 'skipped'; reason: 'held' | 'gone' | 'replaced' }
   | { outcome: 'deferred' }
   | { outcome: 'stopped'; reason: string };
+
+/** An object to store, with when Stripe showed it and the API version that rendered it. */
+export interface StoredObject {
+  object: StripeObject;
+  observed: Observation;
+  deleted?: boolean;
+  /** Default: the pinned version (every list and retrieve asks for it). */
+  apiVersion?: string;
+}
 
 /** The connection ended (revoked, disconnected, replaced) during the run: store nothing more. */
 export class ConnectionGoneError extends Error {
@@ -308,23 +318,23 @@ export class SyncRun {
    * the connection still exists; fetches invoice lines Stripe did not embed.
    * Returns how many objects were new.
    */
-  async store(
-    def: ResourceDef,
-    objects: Array<{ object: StripeObject; observed: Observation; deleted?: boolean }>,
-  ): Promise<number> {
+  async store(def: ResourceDef, objects: StoredObject[]): Promise<number> {
     if (objects.length === 0) return 0;
     if (this.leaseLost) throw new ConnectionGoneError('another worker took the sync over');
     await this.ensureCurrent();
-    const writes: RecordWrite[] = objects.map(({ object, observed, deleted }) => ({
+    const writes: RecordWrite[] = objects.map(({ object, observed, deleted, apiVersion }) => ({
       orgId: this.job.orgId,
       accountId: this.accountId,
       resource: def.name,
       object,
       version: recordVersion(def, object, observed),
       source: 'sync',
+      apiVersion: apiVersion ?? STRIPE_API_VERSION,
       ...(deleted ? { deleted } : {}),
     }));
     const result = await this.deps.records.putMany(writes);
+    // Counted at once: a run that dies between the two leaves its counts in doubt (see runSync).
+    await this.deps.records.addCounts(this.job.orgId, this.accountId, result.deltas);
     if (def.name === 'invoices') await this.storeInvoiceLines(writes);
     this.written[def.name] = (this.written[def.name] ?? 0) + result.written;
     count(MetricNames.recordsSynced, result.written);
@@ -400,8 +410,22 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     return { outcome: 'skipped', reason: lease.reason };
   }
   logger.appendKeys({ orgId: job.orgId, syncRun: owner, accountId: lease.connection.accountId });
-  const release = (sync: Parameters<ConnectionStore['releaseSyncLease']>[2], dueAt?: string) =>
-    store.releaseSyncLease(job.orgId, owner, sync, dueAt);
+  const accountId = lease.connection.accountId;
+  let continuing = false;
+  const release = async (
+    sync: Parameters<ConnectionStore['releaseSyncLease']>[2],
+    dueAt?: string,
+    options?: { countsInDoubt?: boolean },
+  ) => {
+    const released = await store.releaseSyncLease(job.orgId, owner, sync, dueAt, options);
+    // Webhooks left their changes to this run while it held the lease: another run reads them
+    // from /v1/events (a run that continues reads them anyway).
+    if (released.syncAgain && !continuing) {
+      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'webhook' });
+      logger.info('webhooks arrived during the run: another sync is queued to apply them');
+    }
+  };
+  const storedCounts = async () => (await deps.records.counts(job.orgId, accountId)) ?? {};
   const errorAt = () => clock.now().toISOString();
 
   let run: SyncRun | undefined;
@@ -435,7 +459,16 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     }
     run = new SyncRun(deps, job, session, remainingMs);
     const named = run.noteAccountName();
-    const counts: Record<string, number> = { ...lease.connection.sync.counts };
+    // The counts are the records stored. Kept as each write changes them, they are counted
+    // afresh when that may have failed: a run or webhook that died between a write and its
+    // count, or a partition counted for the first time (its records written by older code).
+    const doubt = lease.connection.countsInDoubt;
+    if (lease.abandoned || doubt || (await deps.records.counts(job.orgId, accountId)) === undefined) {
+      for (const def of RESOURCES) await deps.records.recount(job.orgId, accountId, def.name);
+      if (doubt) await store.clearCountsInDoubt(job.orgId, doubt);
+      logger.info('counted the stored records afresh', { abandoned: lease.abandoned, doubt: Boolean(doubt) });
+    }
+    const counts: Record<string, number> = {};
     // When Stripe is slow, resources run side by side under the one request budget, so a slow page
     // of one never idles the others; when it is fast, one at a time (an interruption then loses at
     // most the one page in flight).
@@ -453,9 +486,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       ) {
         const def = pending.shift() as ResourceDef;
         const task: Promise<void> = syncResource(current, def)
-          .then((checkpoint) => {
-            counts[def.name] = checkpoint.total;
-          })
+          .then(() => undefined)
           .catch((error: unknown) => {
             if (isResourceFailure(error)) {
               failedResources.set(def.name, error);
@@ -484,8 +515,10 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     const resourceErrors = Object.fromEntries(
       [...failedResources].map(([name, error]) => [name, resourceError(name, error, errorAt())]),
     );
+    Object.assign(counts, await storedCounts());
     if (run.shouldStop()) {
       await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
+      continuing = true;
       await release(
         { state: 'queued', queuedAt: clock.now().toISOString(), counts },
         dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
@@ -576,18 +609,23 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       error: describeError(error),
       requests: run?.requests,
     });
-    await release({
-      state: 'failed',
-      progress: null,
-      lastError: {
-        code,
-        message:
-          code === 'internal'
-            ? 'The sync failed; it will be retried.'
-            : 'Stripe was unavailable; the sync will be retried.',
-        at: errorAt(),
+    await release(
+      {
+        state: 'failed',
+        progress: null,
+        lastError: {
+          code,
+          message:
+            code === 'internal'
+              ? 'The sync failed; it will be retried.'
+              : 'Stripe was unavailable; the sync will be retried.',
+          at: errorAt(),
+        },
       },
-    });
+      undefined,
+      // A fault of our own (DynamoDB, say) may have come between a write and its count.
+      { countsInDoubt: code === 'internal' },
+    );
     throw error;
   } finally {
     clearInterval(heartbeat);

@@ -9,6 +9,8 @@ export const webhookEventSchema = z.looseObject({
   created: z.int(),
   livemode: z.boolean(),
   account: z.optional(z.string().check(z.startsWith('acct_'))),
+  /** The version that rendered `data.object` (the endpoint's). */
+  api_version: z.optional(z.nullable(z.string())),
   // The object is only required to be one: walking its keys (a record schema) was a tenth of the
   // intake's own time per event, and the processor reads its fields through the resource registry.
   data: z.looseObject({

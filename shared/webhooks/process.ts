@@ -1,4 +1,5 @@
 import { endConnection } from '../connect/end-connection.js';
+import type { AccountLink } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -9,7 +10,8 @@ import type { EventLedger } from '../ports/event-ledger.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import type { RecordsStore } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
-import { recordVersion, resourceForEvent, type StripeObject } from '../records/registry.js';
+import { type ResourceDef, recordVersion, resourceForEvent, type StripeObject } from '../records/registry.js';
+import { STRIPE_API_VERSION } from '../stripe/api-version.js';
 import type { WebhookEvent, WebhookMessage } from './intake.js';
 
 export interface ProcessDeps {
@@ -47,7 +49,7 @@ export async function processWebhookMessage(
   try {
     const outcome =
       message.kind === 'event'
-        ? await handle(deps, message.event)
+        ? await handle(deps, message.event, claim === 'retry')
         : await syncForReference(deps, message.ref);
     await deps.ledger.complete(id);
     count(outcome === 'processed' ? MetricNames.webhookProcessed : MetricNames.webhookDropped);
@@ -78,7 +80,7 @@ async function syncForReference(
   return queued > 0 ? 'processed' : 'dropped';
 }
 
-async function handle(deps: ProcessDeps, event: WebhookEvent): Promise<ProcessOutcome> {
+async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): Promise<ProcessOutcome> {
   const accountId = event.account;
   if (!accountId) {
     logger.info('event without an account: not from an installed account', { type: event.type });
@@ -124,28 +126,97 @@ async function handle(deps: ProcessDeps, event: WebhookEvent): Promise<ProcessOu
   const def = resourceForEvent(event.type, object);
   if (!def || typeof object.id !== 'string') return 'ignored';
   let written = 0;
+  let deferred = 0;
   for (const link of matching) {
-    const connection = await deps.store.getConnection(link.orgId);
-    if (!connection || connection.connectionId !== link.connectionId || connection.status !== 'connected')
-      continue;
-    const result = await deps.records.put({
-      orgId: link.orgId,
-      accountId,
-      resource: def.name,
-      object,
-      version: recordVersion(def, object, { at: event.created, by: 'event' }),
-      source: 'webhook',
-      deleted: event.type.endsWith('.deleted'),
-    });
-    if (result === 'written') written++;
-    // An event embeds an invoice's first lines only; the rest come from its /lines list, which
-    // the sync reads when it applies this same event from /v1/events.
-    if (result === 'written' && def.name === 'invoices' && hasMoreLines(object)) {
-      await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
-    }
+    const outcome = await applyToConnection(deps, link, event, def, object, retry);
+    if (outcome === 'written') written++;
+    if (outcome === 'deferred') deferred++;
   }
-  logger.debug('webhook object upserted', { type: event.type, resource: def.name, written });
+  logger.debug('webhook object handled', { type: event.type, resource: def.name, written, deferred });
   return 'processed';
+}
+
+/**
+ * One connection's copy of the event's object. The connection's records have one writer at a
+ * time: while a sync run holds the lease, the change is left to it (it syncs again when it ends,
+ * reading this event from /v1/events), so its batch writes never overwrite a newer webhook write.
+ * A run that began while this write was under way (the lease epoch moved) is asked the same.
+ */
+async function applyToConnection(
+  deps: ProcessDeps,
+  link: AccountLink,
+  event: WebhookEvent,
+  def: ResourceDef,
+  object: StripeObject,
+  retry: boolean,
+): Promise<'written' | 'stale' | 'deferred' | 'skipped'> {
+  const { store } = deps;
+  const connection = await store.getConnection(link.orgId);
+  if (!connection || connection.connectionId !== link.connectionId || connection.status !== 'connected')
+    return 'skipped';
+  const leaseHeld = () => (connection.syncLeaseUntil ?? 0) >= deps.clock.now().getTime();
+  const leaveToSync = async () => {
+    if (
+      leaseHeld() &&
+      (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()))
+    )
+      return;
+    await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
+  };
+  // Rendered at another API version than the one the service stores (the endpoint's version is
+  // not the pinned one): the sync reads the object again at the pinned version.
+  if (event.api_version !== STRIPE_API_VERSION && !event.type.endsWith('.deleted')) {
+    count(MetricNames.webhookOtherApiVersion);
+    logger.warn(
+      'webhook rendered at another API version: left to the sync, which reads it at the pinned one',
+      {
+        apiVersion: event.api_version,
+        pinned: STRIPE_API_VERSION,
+      },
+    );
+    await leaveToSync();
+    return 'deferred';
+  }
+  if (
+    leaseHeld() &&
+    (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()))
+  )
+    return 'deferred';
+  const accountId = link.accountId;
+  const result = await deps.records.put({
+    orgId: link.orgId,
+    accountId,
+    resource: def.name,
+    object,
+    version: recordVersion(def, object, { at: event.created, by: 'event' }),
+    source: 'webhook',
+    deleted: event.type.endsWith('.deleted'),
+    eventId: event.id,
+    apiVersion: event.api_version ?? STRIPE_API_VERSION,
+  });
+  if (result.delta !== 0) await deps.records.addCounts(link.orgId, accountId, { [def.name]: result.delta });
+  // An earlier attempt at this event may have written without counting (it died in between).
+  if (retry) await store.noteCountsInDoubt(link.orgId, link.connectionId);
+
+  const after = await store.getConnection(link.orgId);
+  const runBegan = (after?.syncLeaseEpoch ?? 0) !== (connection.syncLeaseEpoch ?? 0);
+  // Another event of the same second and the same object state: Stripe's timestamps cannot
+  // order them, the sync's ordered read of /v1/events can.
+  const tie =
+    result.outcome === 'stale' &&
+    result.stored?.version === recordVersion(def, object, { at: event.created, by: 'event' }) &&
+    result.stored.eventId !== undefined &&
+    result.stored.eventId !== event.id;
+  // An event embeds an invoice's first lines only; the rest come from its /lines list, which
+  // the sync reads when it applies this same event from /v1/events.
+  const lines = result.outcome === 'written' && def.name === 'invoices' && hasMoreLines(object);
+  if (runBegan || tie || lines) {
+    const asked =
+      runBegan && (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()));
+    if (!asked)
+      await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
+  }
+  return result.outcome;
 }
 
 function hasMoreLines(invoice: StripeObject): boolean {

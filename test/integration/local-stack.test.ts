@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -306,6 +306,19 @@ describe('npm start (the local stack as a process)', () => {
       } while (start);
       client.destroy();
       expect(stored).toBe(size);
+      expect(sync.counts.balance_transactions).toBe(size);
+      // The oracle, as a person would run it against the stack: nothing missing, extra or different.
+      const reconciled = spawnSync(
+        'npm',
+        ['run', '--silent', 'reconcile', '--', '--org', 'org_resume', '--url', second.url],
+        { encoding: 'utf8', env: { ...process.env, DATA_DIR: dir } },
+      );
+      expect(reconciled.stderr).toBe('');
+      expect(reconciled.stdout).toMatch(/^OK: org_resume/);
+      expect(reconciled.stdout).toMatch(
+        /balance_transactions\s+stripe\s+3000\s+stored\s+3000\s+missing 0\s+extra 0\s+different 0\s+status count 3000/,
+      );
+      expect(reconciled.status).toBe(0);
     } finally {
       await stopProcess(second);
     }

@@ -21,6 +21,7 @@ import {
 import { capturedOutput } from '../support/log-capture.js';
 import { sandboxObjects, waitForSync } from '../support/sync.js';
 import { deliver, deliverSigned, sign, stripeEvent } from '../support/webhooks.js';
+import { wrapRecords } from '../support/wrap-records.js';
 
 jest.setTimeout(120_000);
 
@@ -36,23 +37,17 @@ beforeAll(async () => {
     {},
     {
       wrap: {
-        records: (records: RecordsStore): RecordsStore => ({
-          ...records,
-          put: async (record) => {
-            const id = record.object.id;
-            if (failAlways.has(id)) throw new Error('simulated processing failure');
-            if (failOnce.delete(id)) throw new Error('simulated processing failure');
-            const result = await records.put(record);
-            if (result === 'written') writesPerObject.set(id, (writesPerObject.get(id) ?? 0) + 1);
-            return result;
-          },
-          putMany: (r) => records.putMany(r),
-          // (A class instance's methods are not own properties: spreading it does not carry them.)
-          putInvoiceLines: (...a) => records.putInvoiceLines(...a),
-          invoiceLines: (...a) => records.invoiceLines(...a),
-          get: (...a) => records.get(...a),
-          versions: (...a) => records.versions(...a),
-        }),
+        records: (records: RecordsStore): RecordsStore =>
+          wrapRecords(records, {
+            put: async (record) => {
+              const id = record.object.id;
+              if (failAlways.has(id)) throw new Error('simulated processing failure');
+              if (failOnce.delete(id)) throw new Error('simulated processing failure');
+              const result = await records.put(record);
+              if (result.outcome === 'written') writesPerObject.set(id, (writesPerObject.get(id) ?? 0) + 1);
+              return result;
+            },
+          }),
         ledger: (ledger: EventLedger): EventLedger => ({
           begin: (id) => ledger.begin(id),
           release: (id) => ledger.release(id),
@@ -68,6 +63,15 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 const secret = () => stack.sandbox.sandbox.webhookSecrets[0] as string;
+
+/**
+ * Connected, its first sync done: while a sync holds the lease, webhooks leave their changes
+ * to it (one writer per connection), and these tests watch the webhook path write.
+ */
+async function connectedAndSynced(org: string) {
+  await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+  await settle(stack, ['sync']);
+}
 const charge = (id: string, extra: Record<string, unknown> = {}) => ({
   id,
   object: 'charge',
@@ -227,7 +231,7 @@ describe('intake: POST /v1/webhooks/stripe', () => {
 describe('processing', () => {
   it('processes an event delivered five times once', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     const event = stripeEvent('charge.succeeded', charge('ch_fivetimes'), { account: BAKERY_ACCOUNT });
     const deps = stack.processorDeps;
     const outcomes = await Promise.allSettled(
@@ -244,7 +248,7 @@ describe('processing', () => {
 
   it('an invoice whose lines run past the embedded page queues a sync, which stores them all', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     await waitForSync(stack, org);
     // A stored invoice with more lines than Stripe embeds: its event brings the first page only.
     const long = [...sandboxObjects(stack, BAKERY_ACCOUNT, 'invoices').values()].find(
@@ -284,7 +288,7 @@ describe('processing', () => {
 
   it('keeps the newer snapshot when events arrive out of order; an equal one is a no-op', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     const older = stripeEvent('charge.succeeded', charge('ch_order', { amount_refunded: 0 }), {
       account: BAKERY_ACCOUNT,
       created: 1_800_000_000,
@@ -338,7 +342,7 @@ describe('processing', () => {
 
   it('drops events for accounts with no connection and for the other mode; ignores types it does not keep', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     const deps = stack.processorDeps;
     const unknownAccount = stripeEvent('charge.succeeded', charge('ch_nobody'), {
       account: 'acct_1NobodyConnected',
@@ -367,7 +371,7 @@ describe('processing', () => {
 
   it('notes account.application.authorized on the connection', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     const event = stripeEvent(
       'account.application.authorized',
       { id: 'ca_x', object: 'application' },
@@ -388,7 +392,7 @@ describe('processing', () => {
 
   it('dead-letters a message that keeps failing, without holding back the others', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     failAlways.add('ch_poison');
     const dead = stack.queues.webhooks.deadLetters.length;
     await deliverSigned(
@@ -414,7 +418,7 @@ describe('processing', () => {
 describe('end to end through the sandbox', () => {
   it('a charge created in the sandbox reaches the records store through its signed webhook', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
     await settle(stack);
     const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string);
@@ -437,7 +441,7 @@ describe('end to end through the sandbox', () => {
 
   it('2,000 signed events (10% duplicates, shuffled, 5% failing once): each distinct event processed exactly once', async () => {
     const org = newOrg();
-    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
+    await connectedAndSynced(org);
     const distinct = Array.from({ length: 1800 }, (_, i) =>
       stripeEvent('charge.succeeded', charge(`ch_bulk${String(i).padStart(5, '0')}`), {
         account: BAKERY_ACCOUNT,

@@ -249,6 +249,60 @@ export function connectionStoreContract(
       await expect(store.renewSyncLease(orgId, 'w1', now + 20_000)).resolves.toBe(false);
     });
 
+    it('counts the leases taken, says when one was left behind, and carries a webhook’s “sync again” to the release', async () => {
+      const orgId = org();
+      const c = sampleConnection(orgId);
+      await store.putConnection(c, null);
+      const now = Date.now();
+      // Nobody holds the lease: a webhook writes its change itself.
+      await expect(store.requestSyncAgain(orgId, c.connectionId, now)).resolves.toBe(false);
+      const first = await store.acquireSyncLease(orgId, c.connectionId, 'w1', now, now + 1000);
+      expect(first).toMatchObject({ ok: true, abandoned: false, connection: { syncLeaseEpoch: 1 } });
+      expect((await store.getConnection(orgId))?.syncLeaseEpoch).toBe(1);
+      await expect(store.requestSyncAgain(orgId, 'conn_other', now)).resolves.toBe(false);
+      await expect(store.requestSyncAgain(orgId, c.connectionId, now)).resolves.toBe(true);
+      await expect(store.releaseSyncLease(orgId, 'w1', { state: 'idle' })).resolves.toEqual({
+        released: true,
+        syncAgain: true,
+      });
+      // Asked once, answered once.
+      const second = await store.acquireSyncLease(orgId, c.connectionId, 'w2', now, now + 1000);
+      expect(second).toMatchObject({ ok: true, abandoned: false, connection: { syncLeaseEpoch: 2 } });
+      // w2 dies holding the lease; once it runs out, w3 takes it, told that it was abandoned.
+      await expect(store.requestSyncAgain(orgId, c.connectionId, now + 2000)).resolves.toBe(false);
+      const third = await store.acquireSyncLease(orgId, c.connectionId, 'w3', now + 2000, now + 3000);
+      expect(third).toMatchObject({ ok: true, abandoned: true, connection: { syncLeaseEpoch: 3 } });
+      await expect(store.releaseSyncLease(orgId, 'w2', { state: 'idle' })).resolves.toEqual({
+        released: false,
+        syncAgain: false,
+      });
+      await expect(store.releaseSyncLease(orgId, 'w3', { state: 'idle' })).resolves.toEqual({
+        released: true,
+        syncAgain: false,
+      });
+    });
+
+    it('keeps a doubt about the counts until the run that resolved that doubt clears it', async () => {
+      const orgId = org();
+      const c = sampleConnection(orgId);
+      await store.putConnection(c, null);
+      await store.noteCountsInDoubt(orgId, c.connectionId);
+      const token = (await store.getConnection(orgId))?.countsInDoubt;
+      expect(typeof token).toBe('string');
+      await store.noteCountsInDoubt(orgId, c.connectionId); // a newer doubt, while the run counts
+      await store.clearCountsInDoubt(orgId, token as string);
+      const newer = (await store.getConnection(orgId))?.countsInDoubt;
+      expect(newer).toEqual(expect.any(String));
+      expect(newer).not.toBe(token);
+      await store.clearCountsInDoubt(orgId, newer as string);
+      expect((await store.getConnection(orgId))?.countsInDoubt).toBeUndefined();
+      // A failed run can leave one too.
+      const now = Date.now();
+      await store.acquireSyncLease(orgId, c.connectionId, 'w', now, now + 1000);
+      await store.releaseSyncLease(orgId, 'w', { state: 'failed' }, undefined, { countsInDoubt: true });
+      expect((await store.getConnection(orgId))?.countsInDoubt).toEqual(expect.any(String));
+    });
+
     it('finds syncs once they are due, and hands a stalled one out once: queued never run, or running with its lease run out', async () => {
       const queuedOrg = org();
       const runningOrg = org();
@@ -273,6 +327,8 @@ export function connectionStoreContract(
       ]);
       expect(taken.filter(Boolean)).toHaveLength(1);
       expect(taken.find(Boolean)?.sync.state).toBe('queued');
+      // The run it took over may have stored a page without counting it.
+      expect(taken.find(Boolean)?.countsInDoubt).toEqual(expect.any(String));
       expect(mine(await dueOrgs(store.dueSyncs(at(61_000))))).toEqual([queuedOrg]);
       // A run that ends takes its connection off the index.
       expect(

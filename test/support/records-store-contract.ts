@@ -41,12 +41,60 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
 
     it('writes, then keeps the newer version: older is stale, equal is a no-op', async () => {
       const orgId = org();
-      await expect(store.put(write(orgId, charge('ch_1', 100), 1000))).resolves.toBe('written');
-      await expect(store.put(write(orgId, charge('ch_1', 200), 2000, 'webhook'))).resolves.toBe('written');
-      await expect(store.put(write(orgId, charge('ch_1', 150), 1500))).resolves.toBe('stale');
-      await expect(store.put(write(orgId, charge('ch_1', 999), 2000))).resolves.toBe('stale');
+      await expect(store.put(write(orgId, charge('ch_1', 100), 1000))).resolves.toEqual({
+        outcome: 'written',
+        delta: 1,
+      });
+      await expect(
+        store.put({ ...write(orgId, charge('ch_1', 200), 2000, 'webhook'), eventId: 'evt_contract_1' }),
+      ).resolves.toEqual({ outcome: 'written', delta: 0 });
+      await expect(store.put(write(orgId, charge('ch_1', 150), 1500))).resolves.toMatchObject({
+        outcome: 'stale',
+        delta: 0,
+      });
+      // What is stored instead, and which event brought it (a retried event can tell its own write).
+      const equal = await store.put(write(orgId, charge('ch_1', 999), 2000));
+      expect(equal).toEqual({
+        outcome: 'stale',
+        delta: 0,
+        stored: { version: write(orgId, charge('ch_1', 1), 2000).version, eventId: 'evt_contract_1' },
+      });
       const stored = await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_1');
       expect(stored).toMatchObject({ source: 'webhook', deleted: false, object: { amount: 200 } });
+      // Deleted in Stripe: it no longer counts.
+      await expect(
+        store.put({ ...write(orgId, charge('ch_1', 200), 3000, 'webhook'), deleted: true }),
+      ).resolves.toEqual({ outcome: 'written', delta: -1 });
+    });
+
+    it('keeps counts per partition: added to as writes change them, and counted afresh on demand', async () => {
+      const orgId = org();
+      const account = 'acct_1RecordsContract01';
+      await expect(store.counts(orgId, account)).resolves.toBeUndefined();
+      const first = await store.putMany(
+        Array.from({ length: 30 }, (_, i) => write(orgId, charge(`ch_c${i}`, i), 1000)),
+      );
+      expect(first.deltas).toEqual({ charges: 30 });
+      await store.addCounts(orgId, account, first.deltas);
+      // Ten of them again (newer), five of those now deleted, and five new ones.
+      const second = await store.putMany([
+        ...Array.from({ length: 10 }, (_, i) => ({
+          ...write(orgId, charge(`ch_c${i}`, i), 2000),
+          ...(i < 5 ? { deleted: true } : {}),
+        })),
+        ...Array.from({ length: 5 }, (_, i) => write(orgId, charge(`ch_n${i}`, i), 2000)),
+      ]);
+      expect(second).toMatchObject({ written: 15, created: 5, deltas: { charges: 0 } });
+      await store.addCounts(orgId, account, second.deltas);
+      await store.addCounts(orgId, account, { refunds: 2, charges: 0 });
+      expect((await store.counts(orgId, account))?.charges).toBe(30);
+      expect((await store.counts(orgId, account))?.refunds).toBe(2);
+      // A count gone wrong (a write that died before its count) is put right by counting again.
+      await store.addCounts(orgId, account, { charges: 7 });
+      await expect(store.recount(orgId, account, 'charges')).resolves.toBe(30);
+      await expect(store.recount(orgId, account, 'refunds')).resolves.toBe(0);
+      expect(await store.counts(orgId, account)).toMatchObject({ charges: 30, refunds: 0, invoices: 0 });
+      await expect(store.counts(org(), account)).resolves.toBeUndefined();
     });
 
     it('writes many in batches of 25, skipping what is stored newer, keeping the newest duplicate', async () => {
@@ -137,6 +185,8 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       await store.putInvoiceLines(orgId, account, 'in_paged', v1, lines);
       const read = await store.invoiceLines(orgId, account, 'in_paged');
       expect(read.map((l) => l.id)).toEqual(lines.map((l) => l.id));
+      // Its line pages are not invoices of their own.
+      await expect(store.recount(orgId, account, 'invoices')).resolves.toBe(1);
       // The draft shrank to what Stripe embeds: the pages of the older version are not its lines.
       const v2 = recordVersion(def, invoice(2, false), { at: 1_790_000_200, by: 'read' });
       await store.put({
@@ -175,13 +225,14 @@ export function eventLedgerContract(
       await expect(ledger.begin(e)).resolves.toBe('done');
     });
 
-    it('lets a released claim be taken again, and an abandoned one after its lease', async () => {
+    it('lets a released claim be taken again, and an abandoned one after its lease, each as a retry', async () => {
       const e = id();
-      await ledger.begin(e);
+      await expect(ledger.begin(e)).resolves.toBe('new');
       await ledger.release(e);
-      await expect(ledger.begin(e)).resolves.toBe('new');
+      await expect(ledger.begin(e)).resolves.toBe('retry');
+      await expect(ledger.begin(e)).resolves.toBe('busy');
       now += 10 * 60_000; // the worker died: its lease ran out
-      await expect(ledger.begin(e)).resolves.toBe('new');
+      await expect(ledger.begin(e)).resolves.toBe('retry');
       await ledger.complete(e);
       await ledger.release(e); // releasing a completed event changes nothing
       await expect(ledger.begin(e)).resolves.toBe('done');

@@ -1,6 +1,6 @@
+import { describeReport, reconcile, sandboxTruth } from '../../local/reconcile.js';
 import type { LocalStack } from '../../local/stack.js';
 import type { ResourceName } from '../../shared/records/registry.js';
-import { RESOURCES } from '../../shared/records/registry.js';
 
 /** The sandbox's current objects of one resource for an account (ids → objects). */
 export function sandboxObjects(
@@ -20,32 +20,25 @@ export function sandboxObjects(
   return out;
 }
 
-/** Fails unless the records store holds exactly the sandbox's objects, each at its latest state. */
+/**
+ * The oracle (local/reconcile.ts) over one account: fails unless the records store holds
+ * exactly the sandbox's objects, each at its latest state, and the status counts equal them.
+ */
 export async function expectConverged(
   stack: LocalStack,
   orgId: string,
   accountId: string,
-  options: { compareObjects?: boolean } = {},
+  options: { compareObjects?: boolean; mode?: 'test' | 'live' } = {},
 ) {
-  const problems: string[] = [];
-  for (const def of RESOURCES) {
-    const expected = sandboxObjects(stack, accountId, def.name);
-    const stored = await stack.records.versions(orgId, accountId, def.name);
-    const missing = [...expected.keys()].filter((id) => !stored.has(id));
-    const extra = [...stored.keys()].filter((id) => !expected.has(id));
-    if (missing.length || extra.length)
-      problems.push(`${def.name}: ${missing.length} missing, ${extra.length} extra (of ${expected.size})`);
-    if (options.compareObjects !== false) {
-      let differing = 0;
-      for (const [id, object] of expected) {
-        if (!stored.has(id)) continue;
-        const record = await stack.records.get(orgId, accountId, def.name, id);
-        if (JSON.stringify(record?.object) !== JSON.stringify(object)) differing++;
-      }
-      if (differing) problems.push(`${def.name}: ${differing} stored objects differ from Stripe's latest`);
-    }
-  }
-  if (problems.length) throw new Error(`records store has not converged:\n  ${problems.join('\n  ')}`);
+  const report = await reconcile(
+    stack.records,
+    sandboxTruth(stack.sandbox.sandbox, accountId, options.mode ?? 'test'),
+    orgId,
+    accountId,
+    options,
+  );
+  if (!report.ok) throw new Error(`records store has not converged:\n${describeReport(report)}`);
+  return report;
 }
 
 export function listRequests(stack: LocalStack, accountId: string, since = 0) {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import type { LocalStack } from '../../local/stack.js';
+import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 
 /** A Stripe event of the shape Stripe sends for installed accounts (top-level `account`). */
 export function stripeEvent(
@@ -11,7 +12,7 @@ export function stripeEvent(
   return {
     id: options.id ?? `evt_${randomBytes(12).toString('hex')}`,
     object: 'event' as const,
-    api_version: '2026-09-30.clover',
+    api_version: STRIPE_API_VERSION,
     created: options.created ?? Math.floor(Date.now() / 1000),
     data: { object },
     livemode: options.livemode ?? false,

@@ -5,6 +5,7 @@ import {
   recordVersion,
   type StripeObject,
 } from '../../shared/records/registry.js';
+import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 import type { Checkpoint } from '../../shared/sync/checkpoint.js';
 import { incremental } from '../../shared/sync/incremental.js';
 import type { SyncRun } from '../../shared/sync/sync-run.js';
@@ -23,7 +24,15 @@ const charge = (refunded: boolean) =>
     refunded,
   }) as StripeObject;
 const event = (id: string, type: string, object: StripeObject) =>
-  ({ id, object: 'event', type, created: T, livemode: false, data: { object } }) as unknown as Stripe.Event;
+  ({
+    id,
+    object: 'event',
+    type,
+    created: T,
+    livemode: false,
+    api_version: STRIPE_API_VERSION,
+    data: { object },
+  }) as unknown as Stripe.Event;
 
 /**
  * A run whose Stripe answers the events list with `pages` in turn and whose

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -54,6 +55,9 @@ const connectionItem = z.object({
   version: z.number(),
   sync: syncSchema,
   syncLeaseUntil: z.optional(z.nullable(z.number())),
+  syncLeaseEpoch: z.optional(z.number()),
+  syncAgain: z.optional(z.boolean()),
+  countsInDoubt: z.optional(z.nullable(z.string())),
 });
 
 const stateItem = z.object({
@@ -401,14 +405,17 @@ export class DynamoConnectionStore implements ConnectionStore {
     owner: string,
     now: number,
     until: number,
-  ): Promise<{ ok: true; connection: Connection } | { ok: false; reason: 'held' | 'gone' }> {
+  ): Promise<
+    { ok: true; connection: Connection; abandoned: boolean } | { ok: false; reason: 'held' | 'gone' }
+  > {
     try {
+      const startedAt = new Date(now).toISOString();
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
           UpdateExpression:
-            'SET syncLeaseOwner = :owner, syncLeaseUntil = :until, sync.#state = :running, sync.progress = :null, sync.startedAt = :started, gsi2pk = :duePk, gsi2sk = :dueSk',
+            'SET syncLeaseOwner = :owner, syncLeaseUntil = :until, sync.#state = :running, sync.progress = :null, sync.startedAt = :started, gsi2pk = :duePk, gsi2sk = :dueSk ADD syncLeaseEpoch :one',
           ConditionExpression:
             'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :now)',
           ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
@@ -420,19 +427,71 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':now': now,
             ':running': 'running',
             ':null': null,
-            ':started': new Date(now).toISOString(),
+            ':started': startedAt,
+            ':one': 1,
             ...dueValues(orgId, new Date(until).toISOString()),
           },
-          ReturnValues: 'ALL_NEW',
+          // The item as it was: whether a lease was left behind by a run that never ended.
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return { ok: true, connection: ConnectionItem.fromItem(Attributes as Record<string, unknown>) };
+      const old = ConnectionItem.fromItem(Attributes as Record<string, unknown>);
+      const connection: Connection = {
+        ...old,
+        sync: { ...old.sync, state: 'running', progress: null },
+        syncLeaseUntil: until,
+        syncLeaseEpoch: (old.syncLeaseEpoch ?? 0) + 1,
+      };
+      return { ok: true, connection, abandoned: typeof Attributes?.syncLeaseOwner === 'string' };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
     const current = await this.getConnection(orgId);
     const gone = !current || current.connectionId !== connectionId || current.status !== 'connected';
     return { ok: false, reason: gone ? 'gone' : 'held' };
+  }
+
+  async requestSyncAgain(orgId: string, connectionId: string, now: number): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET syncAgain = :true',
+          ConditionExpression:
+            'connectionId = :cid AND attribute_exists(syncLeaseOwner) AND syncLeaseUntil >= :now',
+          ExpressionAttributeValues: { ':true': true, ':cid': connectionId, ':now': now },
+        }),
+      ),
+    );
+  }
+
+  async noteCountsInDoubt(orgId: string, connectionId: string): Promise<void> {
+    await conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'SET countsInDoubt = :token',
+          ConditionExpression: 'connectionId = :cid',
+          ExpressionAttributeValues: { ':token': randomUUID(), ':cid': connectionId },
+        }),
+      ),
+    );
+  }
+
+  async clearCountsInDoubt(orgId: string, token: string): Promise<void> {
+    await conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          UpdateExpression: 'REMOVE countsInDoubt',
+          ConditionExpression: 'countsInDoubt = :token',
+          ExpressionAttributeValues: { ':token': token },
+        }),
+      ),
+    );
   }
 
   async renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean> {
@@ -458,7 +517,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     owner: string,
     sync: Partial<SyncStatus>,
     dueAt?: string,
-  ): Promise<void> {
+    options: { countsInDoubt?: boolean } = {},
+  ): Promise<{ released: boolean; syncAgain: boolean }> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':owner': owner };
     const sets = syncSet(sync, names, values);
@@ -466,12 +526,15 @@ export class DynamoConnectionStore implements ConnectionStore {
       Object.assign(values, dueValues(orgId, dueAt));
       sets.push('gsi2pk = :duePk', 'gsi2sk = :dueSk');
     }
+    if (options.countsInDoubt) {
+      values[':doubt'] = randomUUID();
+      sets.push('countsInDoubt = :doubt');
+    }
     const remove = dueAt
-      ? 'REMOVE syncLeaseOwner, syncLeaseUntil'
-      : 'REMOVE syncLeaseOwner, syncLeaseUntil, gsi2pk, gsi2sk';
-    // the lease ran out and someone else has it: theirs to report
-    await conditionalWrite(() =>
-      this.db.send(
+      ? 'REMOVE syncLeaseOwner, syncLeaseUntil, syncAgain'
+      : 'REMOVE syncLeaseOwner, syncLeaseUntil, syncAgain, gsi2pk, gsi2sk';
+    try {
+      const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.connection(orgId),
@@ -479,9 +542,15 @@ export class DynamoConnectionStore implements ConnectionStore {
           ConditionExpression: 'syncLeaseOwner = :owner',
           ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_OLD',
         }),
-      ),
-    );
+      );
+      return { released: true, syncAgain: Attributes?.syncAgain === true };
+    } catch (error) {
+      // the lease ran out and someone else has it: theirs to report
+      if (isConditionFailure(error)) return { released: false, syncAgain: false };
+      throw error;
+    }
   }
 
   async markSyncQueued(
@@ -599,7 +668,7 @@ export class DynamoConnectionStore implements ConnectionStore {
           TableName: this.tableName,
           Key: keys.connection(orgId),
           UpdateExpression:
-            'SET sync.#state = :queued, sync.queuedAt = :now, sync.progress = :null, gsi2pk = :duePk, gsi2sk = :dueSk REMOVE syncLeaseOwner, syncLeaseUntil',
+            'SET sync.#state = :queued, sync.queuedAt = :now, sync.progress = :null, gsi2pk = :duePk, gsi2sk = :dueSk, countsInDoubt = :doubt REMOVE syncLeaseOwner, syncLeaseUntil',
           ConditionExpression:
             '#status = :connected AND attribute_exists(gsi2pk) AND gsi2sk <= :nowKey AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :nowMs)',
           ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
@@ -610,6 +679,8 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':connected': 'connected',
             ':nowKey': `${now}#~`,
             ':nowMs': Date.parse(now),
+            // The run it takes over may have stored a page without counting it.
+            ':doubt': randomUUID(),
             ...dueValues(orgId, dueAt),
           },
           ReturnValues: 'ALL_NEW',

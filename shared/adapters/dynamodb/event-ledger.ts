@@ -1,10 +1,4 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../data/keys.js';
 import type { EventLedger } from '../../ports/event-ledger.js';
 import { conditionalWrite, isConditionFailure } from './document-client.js';
@@ -25,10 +19,10 @@ export class DynamoEventLedger implements EventLedger {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async begin(eventId: string): Promise<'new' | 'done' | 'busy'> {
+  async begin(eventId: string): Promise<'new' | 'retry' | 'done' | 'busy'> {
     const now = this.now();
     try {
-      await this.db.send(
+      const { Attributes } = await this.db.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
@@ -38,12 +32,14 @@ export class DynamoEventLedger implements EventLedger {
             leaseUntil: now + this.leaseMs,
             ttl: Math.floor(now / 1000) + RETENTION_SECONDS,
           },
-          ConditionExpression: 'attribute_not_exists(pk) OR (#status = :processing AND leaseUntil < :now)',
+          ConditionExpression:
+            'attribute_not_exists(pk) OR #status = :released OR (#status = :processing AND leaseUntil < :now)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':processing': 'processing', ':now': now },
+          ExpressionAttributeValues: { ':processing': 'processing', ':released': 'released', ':now': now },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return 'new';
+      return Attributes ? 'retry' : 'new';
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
@@ -65,15 +61,17 @@ export class DynamoEventLedger implements EventLedger {
     );
   }
 
+  /** Kept as `released` (not deleted), so that the retry knows an attempt came before it. */
   async release(eventId: string): Promise<void> {
     await conditionalWrite(() =>
       this.db.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: this.tableName,
           Key: keys.webhookEvent(eventId),
+          UpdateExpression: 'SET #status = :released REMOVE leaseUntil',
           ConditionExpression: '#status = :processing',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':processing': 'processing' },
+          ExpressionAttributeValues: { ':processing': 'processing', ':released': 'released' },
         }),
       ),
     );

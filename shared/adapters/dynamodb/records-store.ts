@@ -7,9 +7,16 @@ import {
   PutCommand,
   paginateQuery,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { recordKeys } from '../../data/keys.js';
-import type { RecordsStore, RecordWrite, StoredRecord } from '../../ports/records-store.js';
+import type {
+  PutResult,
+  RecordCounts,
+  RecordsStore,
+  RecordWrite,
+  StoredRecord,
+} from '../../ports/records-store.js';
 import { RESOURCES, type ResourceName, type StripeObject } from '../../records/registry.js';
 import { isConditionFailure } from './document-client.js';
 
@@ -41,10 +48,18 @@ function toItem(record: RecordWrite, now: string): Record<string, unknown> {
     version: record.version,
     source: record.source,
     deleted: record.deleted === true,
+    ...(record.eventId ? { eventId: record.eventId } : {}),
+    ...(record.apiVersion ? { apiVersion: record.apiVersion } : {}),
     syncedAt: now,
     data,
   };
 }
+
+/** 1 when the write leaves a record that counts (not deleted) where none counted, −1 the other way. */
+const countDelta = (record: RecordWrite, old: { deleted?: unknown } | undefined) =>
+  (record.deleted === true ? 0 : 1) - (old && old.deleted !== true ? 1 : 0);
+
+const countName = (resource: string) => `n_${resource}`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -60,26 +75,108 @@ export class DynamoRecordsStore implements RecordsStore {
     private readonly maxAttempts = 10,
   ) {}
 
-  async put(record: RecordWrite): Promise<'written' | 'stale'> {
+  async put(record: RecordWrite): Promise<PutResult> {
+    const key = recordKeys.record(record.orgId, record.accountId, record.resource, record.object.id);
     try {
-      await this.db.send(
+      const { Attributes } = await this.db.send(
         new PutCommand({
           TableName: this.tableName,
           Item: toItem(record, this.now().toISOString()),
           ConditionExpression: 'attribute_not_exists(pk) OR version < :v',
           ExpressionAttributeValues: { ':v': record.version },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return 'written';
+      return { outcome: 'written', delta: countDelta(record, Attributes) };
     } catch (error) {
-      if (isConditionFailure(error)) return 'stale';
-      throw error;
+      if (!isConditionFailure(error)) throw error;
     }
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: key,
+        ProjectionExpression: 'version, eventId',
+        ConsistentRead: true,
+      }),
+    );
+    return {
+      outcome: 'stale',
+      delta: 0,
+      stored: {
+        version: String(Item?.version ?? ''),
+        ...(typeof Item?.eventId === 'string' ? { eventId: Item.eventId } : {}),
+      },
+    };
   }
 
-  async putMany(
-    records: RecordWrite[],
-  ): Promise<{ written: number; created: number; stale: number; batchCalls: number }> {
+  async addCounts(orgId: string, accountId: string, deltas: RecordCounts): Promise<void> {
+    const entries = Object.entries(deltas).filter(([, n]) => n !== 0 && n !== undefined);
+    if (entries.length === 0) return;
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: recordKeys.counts(orgId, accountId),
+        UpdateExpression: `ADD ${entries.map((_, i) => `#n${i} :n${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([r], i) => [`#n${i}`, countName(r)])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, n], i) => [`:n${i}`, n])),
+      }),
+    );
+  }
+
+  async counts(orgId: string, accountId: string): Promise<RecordCounts | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: recordKeys.counts(orgId, accountId),
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    const counts: RecordCounts = {};
+    for (const def of RESOURCES) counts[def.name] = Number(Item[countName(def.name)] ?? 0);
+    return counts;
+  }
+
+  async recount(orgId: string, accountId: string, resource: ResourceName): Promise<number> {
+    let total = 0;
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        // Invoice line pages share the invoices' prefix; they are not records of their own.
+        FilterExpression: '#resource = :resource AND deleted = :false',
+        ExpressionAttributeNames: { '#resource': 'resource' },
+        ExpressionAttributeValues: {
+          ':pk': recordKeys.partition(orgId, accountId),
+          ':prefix': `${resource}#`,
+          ':resource': resource,
+          ':false': false,
+        },
+        Select: 'COUNT',
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) total += page.Count ?? 0;
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: recordKeys.counts(orgId, accountId),
+        UpdateExpression: 'SET #n = :n',
+        ExpressionAttributeNames: { '#n': countName(resource) },
+        ExpressionAttributeValues: { ':n': total },
+      }),
+    );
+    return total;
+  }
+
+  async putMany(records: RecordWrite[]): Promise<{
+    written: number;
+    created: number;
+    stale: number;
+    batchCalls: number;
+    deltas: RecordCounts;
+  }> {
     // The newest of duplicates within the batch.
     const newest = new Map<string, RecordWrite>();
     for (const record of records) {
@@ -90,7 +187,7 @@ export class DynamoRecordsStore implements RecordsStore {
     }
     const stored = await this.storedVersions([...newest.keys()]);
     const fresh = [...newest.entries()].filter(
-      ([key, r]) => !(stored.get(key) !== undefined && (stored.get(key) as string) >= r.version),
+      ([key, r]) => !(stored.get(key) !== undefined && (stored.get(key)?.version as string) >= r.version),
     );
     const now = this.now().toISOString();
     let calls = 0;
@@ -121,11 +218,20 @@ export class DynamoRecordsStore implements RecordsStore {
     );
     this.batchCalls += calls;
     const created = fresh.filter(([key]) => !stored.has(key)).length;
-    return { written: fresh.length, created, stale: records.length - fresh.length, batchCalls: calls };
+    const deltas: RecordCounts = {};
+    for (const [key, r] of fresh)
+      deltas[r.resource] = (deltas[r.resource] ?? 0) + countDelta(r, stored.get(key));
+    return {
+      written: fresh.length,
+      created,
+      stale: records.length - fresh.length,
+      batchCalls: calls,
+      deltas,
+    };
   }
 
-  private async storedVersions(keys: string[]): Promise<Map<string, string>> {
-    const versions = new Map<string, string>();
+  private async storedVersions(keys: string[]): Promise<Map<string, { version: string; deleted: boolean }>> {
+    const versions = new Map<string, { version: string; deleted: boolean }>();
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Array<Record<string, unknown>> = keys.slice(i, i + 100).map((key) => {
         const [pk, sk] = key.split('|');
@@ -139,14 +245,17 @@ export class DynamoRecordsStore implements RecordsStore {
             RequestItems: {
               [this.tableName]: {
                 Keys: pending,
-                ProjectionExpression: 'pk, sk, version',
+                ProjectionExpression: 'pk, sk, version, deleted',
                 ConsistentRead: true,
               },
             },
           }),
         );
         for (const item of result.Responses?.[this.tableName] ?? [])
-          versions.set(`${item.pk}|${item.sk}`, item.version as string);
+          versions.set(`${item.pk}|${item.sk}`, {
+            version: item.version as string,
+            deleted: item.deleted === true,
+          });
         pending = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
       }
     }
@@ -261,8 +370,28 @@ export class DynamoRecordsStore implements RecordsStore {
       version: Item.version as string,
       source: Item.source as 'sync' | 'webhook',
       deleted: Item.deleted === true,
+      ...(typeof Item.apiVersion === 'string' ? { apiVersion: Item.apiVersion } : {}),
       object: JSON.parse(gunzipSync(Item.data as Uint8Array).toString('utf8')) as StripeObject,
     };
+  }
+
+  async versionsOf(
+    orgId: string,
+    accountId: string,
+    resource: ResourceName,
+    objectIds: string[],
+  ): Promise<Map<string, string>> {
+    const keys = objectIds.map((id) => {
+      const { pk, sk } = recordKeys.record(orgId, accountId, resource, id);
+      return { id, key: `${pk}|${sk}` };
+    });
+    const stored = await this.storedVersions([...new Set(keys.map((k) => k.key))]);
+    const out = new Map<string, string>();
+    for (const { id, key } of keys) {
+      const found = stored.get(key);
+      if (found) out.set(id, found.version);
+    }
+    return out;
   }
 
   async versions(orgId: string, accountId: string, resource: ResourceName): Promise<Map<string, string>> {

@@ -1,0 +1,153 @@
+import type { RecordCounts, RecordsStore } from '../shared/ports/records-store.js';
+import { RESOURCES, type ResourceName, type StripeObject } from '../shared/records/registry.js';
+import type { Mode } from './stripe-sandbox/account-data.js';
+import type { Sandbox } from './stripe-sandbox/sandbox.js';
+
+/** What Stripe holds for one account: every object of a resource as Stripe shows it now. */
+export interface Truth {
+  objects(resource: ResourceName): Iterable<StripeObject> | AsyncIterable<StripeObject>;
+  /** An invoice's lines past the page Stripe embeds in it. */
+  invoiceLines(invoiceId: string): StripeObject[] | Promise<StripeObject[]>;
+}
+
+export interface Difference {
+  id: string;
+  kind: 'missing' | 'extra' | 'different';
+  /** Top-level fields that differ (for `different`), `lines` for an invoice's stored lines. */
+  fields?: string[];
+}
+
+export interface ResourceReport {
+  /** Objects Stripe has. */
+  expected: number;
+  /** Records stored (not marked deleted). */
+  stored: number;
+  missing: number;
+  extra: number;
+  different: number;
+  /** The first few differences, to look into. */
+  samples: Difference[];
+}
+
+export interface ReconcileReport {
+  orgId: string;
+  accountId: string;
+  ok: boolean;
+  resources: Record<ResourceName, ResourceReport>;
+  /** The counts the status shows, against what the oracle counted. */
+  counts: { status: RecordCounts | null; oracle: RecordCounts; equal: boolean };
+}
+
+const SAMPLES = 10;
+
+/**
+ * The oracle: every record stored for an org's account, field by field, against Stripe's own
+ * objects. A record Stripe no longer has is extra unless it is marked deleted; an invoice's
+ * stored lines past the embedded page must be its lines. `ok` only with nothing missing,
+ * extra or different, and status counts equal to the oracle's.
+ */
+export async function reconcile(
+  records: RecordsStore,
+  truth: Truth,
+  orgId: string,
+  accountId: string,
+  /** `compareObjects: false` checks ids and deletion only (much faster on a large account). */
+  options: { compareObjects?: boolean } = {},
+): Promise<ReconcileReport> {
+  const compare = options.compareObjects !== false;
+  const resources = {} as Record<ResourceName, ResourceReport>;
+  const oracle: RecordCounts = {};
+  for (const def of RESOURCES) {
+    const report: ResourceReport = {
+      expected: 0,
+      stored: 0,
+      missing: 0,
+      extra: 0,
+      different: 0,
+      samples: [],
+    };
+    const note = (d: Difference) => {
+      report[d.kind]++;
+      if (report.samples.length < SAMPLES) report.samples.push(d);
+    };
+    const storedIds = new Set((await records.versions(orgId, accountId, def.name)).keys());
+    const seen = new Set<string>();
+    for await (const object of truth.objects(def.name)) {
+      report.expected++;
+      seen.add(object.id);
+      if (!storedIds.has(object.id)) {
+        note({ id: object.id, kind: 'missing' });
+        continue;
+      }
+      if (!compare) continue;
+      const record = await records.get(orgId, accountId, def.name, object.id);
+      if (!record || record.deleted) {
+        note({ id: object.id, kind: 'missing' });
+        continue;
+      }
+      const fields = differentFields(record.object, object);
+      if (def.name === 'invoices' && (object.lines as { has_more?: boolean } | undefined)?.has_more) {
+        const want = (await truth.invoiceLines(object.id)).map((l) => l.id);
+        const have = (await records.invoiceLines(orgId, accountId, object.id)).map((l) => l.id);
+        if (JSON.stringify(want) !== JSON.stringify(have)) fields.push('lines');
+      }
+      if (fields.length > 0) note({ id: object.id, kind: 'different', fields });
+    }
+    for (const id of storedIds) {
+      if (seen.has(id)) continue;
+      const record = await records.get(orgId, accountId, def.name, id);
+      if (record && !record.deleted) note({ id, kind: 'extra' });
+    }
+    // (Without comparing objects, a record marked deleted that Stripe still has is not looked at.)
+    report.stored = report.expected - report.missing + report.extra;
+    oracle[def.name] = report.expected;
+    resources[def.name] = report;
+  }
+  const status = (await records.counts(orgId, accountId)) ?? null;
+  const equal = RESOURCES.every((def) => (status?.[def.name] ?? 0) === oracle[def.name]);
+  const ok =
+    equal &&
+    RESOURCES.every((def) => {
+      const r = resources[def.name];
+      return r.missing === 0 && r.extra === 0 && r.different === 0;
+    });
+  return { orgId, accountId, ok, resources, counts: { status, oracle, equal } };
+}
+
+function differentFields(stored: StripeObject, truth: StripeObject): string[] {
+  const keys = new Set([...Object.keys(stored), ...Object.keys(truth)]);
+  return [...keys].filter((k) => JSON.stringify(stored[k]) !== JSON.stringify(truth[k])).sort();
+}
+
+/** The sandbox's own objects for an account: the truth its API would render at the pinned version. */
+export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): Truth {
+  const data = sandbox.accountData(accountId, mode);
+  if (!data) throw new Error(`the sandbox has no account ${accountId}`);
+  return {
+    *objects(resource) {
+      const collection = data.collections[resource];
+      for (let i = 0; i < collection.size; i++) yield collection.at(i) as unknown as StripeObject;
+    },
+    invoiceLines(invoiceId) {
+      const all = (data.invoiceLinesOf(invoiceId) ?? []) as unknown as StripeObject[];
+      const invoice = data.collections.invoices.get(invoiceId) as unknown as {
+        lines?: { data?: unknown[] };
+      };
+      return all.slice(invoice?.lines?.data?.length ?? 0);
+    },
+  };
+}
+
+/** One line per resource, for people. */
+export function describeReport(report: ReconcileReport): string {
+  const lines = [`${report.ok ? 'OK' : 'DIFFERENT'}: ${report.orgId} / ${report.accountId}`];
+  for (const def of RESOURCES) {
+    const r = report.resources[def.name];
+    lines.push(
+      `  ${def.name.padEnd(22)} stripe ${String(r.expected).padStart(7)}  stored ${String(r.stored).padStart(7)}  missing ${r.missing}  extra ${r.extra}  different ${r.different}  status count ${report.counts.status?.[def.name] ?? '-'}`,
+    );
+    for (const s of r.samples)
+      lines.push(`      ${s.kind} ${s.id}${s.fields ? ` (${s.fields.join(', ')})` : ''}`);
+  }
+  return lines.join('\n');
+}
