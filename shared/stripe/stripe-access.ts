@@ -80,7 +80,18 @@ export class StripeAccess {
   }
 
   async forOrg(orgId: string): Promise<StripeSession> {
-    const connection = await this.connected(orgId);
+    return this.forConnection(await this.connected(orgId));
+  }
+
+  /** A session for a connection the caller has just read (a sync run, from its lease): no second read. */
+  async forConnection(connection: Connection): Promise<StripeSession> {
+    if (connection.status !== 'connected' || !connection.secretName) {
+      const code = connection.status === 'connected' ? 'needs_reauth' : connection.status;
+      throw new ConnectionUnavailableError(
+        code,
+        `the Stripe connection of ${connection.orgId} is ${connection.status}`,
+      );
+    }
     const tokens = await this.freshTokens(connection);
     return this.session(connection, tokens);
   }

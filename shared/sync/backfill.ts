@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { Observation, ResourceDef, StripeObject } from '../records/registry.js';
 import { type Checkpoint, type Slice, STRIPE_EPOCH } from './checkpoint.js';
-import type { SyncRun } from './sync-run.js';
+import type { SyncRun } from './run-context.js';
 
 interface Page {
   data: StripeObject[];

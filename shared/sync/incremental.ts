@@ -9,7 +9,7 @@ import {
 } from '../records/registry.js';
 import { STRIPE_API_VERSION } from '../stripe/api-version.js';
 import type { Checkpoint } from './checkpoint.js';
-import type { StoredObject, SyncRun } from './sync-run.js';
+import type { StoredObject, SyncRun } from './run-context.js';
 
 /** Positions within one pass: far more events than one pass reads (30 days of an account's). */
 const PASS_STRIDE = 1_000_000_000;

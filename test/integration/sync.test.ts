@@ -460,6 +460,49 @@ describe('incremental', () => {
 });
 
 describe('tokens and the connection during a run', () => {
+  it('reads its connection once before its first page (the lease), then once per page, to stop when it ends', async () => {
+    const { orgId, job } = await connectedAccount(SMALL);
+    let reads = 0;
+    let readsAtFirstPage: number | undefined;
+    let pages = 0;
+    // Every read of the connection item, whoever makes it (the run, its Stripe access, …).
+    const hook = 'test:count-connection-reads';
+    stack.dynamoClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input: { Key?: { pk?: unknown; sk?: unknown } } }).input;
+        if (
+          context.commandName === 'GetItemCommand' &&
+          input.Key?.pk === `ORG#${orgId}` &&
+          input.Key.sk === 'CONNECTION#stripe'
+        )
+          reads++;
+        return next(args);
+      },
+      { step: 'initialize', name: hook },
+    );
+    try {
+      await expect(
+        runSync(
+          {
+            ...unsplit(),
+            onPageStored: () => {
+              pages++;
+              readsAtFirstPage ??= reads;
+            },
+          },
+          job,
+          plenty,
+        ),
+      ).resolves.toMatchObject({ outcome: 'completed' });
+    } finally {
+      stack.dynamoClient.middlewareStack.remove(hook);
+    }
+    // The lease's update returns the item: that is the run's read. The one read before the
+    // first page is that page's guard.
+    expect(readsAtFirstPage).toBe(1);
+    expect(reads).toBeLessThanOrEqual(pages + 1);
+  });
+
   it('an access token expiring mid-sync: one refresh, and the sync goes on', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     const refreshes = tokenRequests(stack).length;

@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const importsOf = (file: string) =>
+  [
+    ...readFileSync(join(__dirname, '../../shared/sync', file), 'utf8').matchAll(/from '\.\/([a-z-]+)\.js'/g),
+  ].map((m) => m[1]);
+
+describe('the sync modules form a line, not a circle', () => {
+  it('run-context ← backfill, incremental ← sync-run', () => {
+    expect(importsOf('run-context.ts')).not.toEqual(
+      expect.arrayContaining([expect.stringMatching(/^(sync-run|backfill|incremental)$/)]),
+    );
+    for (const pass of ['backfill.ts', 'incremental.ts']) {
+      expect(importsOf(pass)).toContain('run-context');
+      expect(importsOf(pass)).not.toContain('sync-run');
+    }
+    expect(importsOf('sync-run.ts')).toEqual(
+      expect.arrayContaining(['backfill', 'incremental', 'run-context']),
+    );
+  });
+});
