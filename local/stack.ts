@@ -216,8 +216,13 @@ export async function startLocalStack(
     });
     cleanups.push(() => sandbox.close());
     sandbox.sandbox.redirectUris.add(`${publicUrl}${CALLBACK_PATH}`);
-    // Like registering the endpoint in the Stripe app's settings: sandbox events reach us signed.
-    sandbox.sandbox.addEndpoint(`http://${config.HOST}:${port}${WEBHOOK_PATH}`, 'all');
+    // Like registering the endpoints in the Stripe app's settings, one per mode: each signs with
+    // its own secret, and test-mode events reach the live endpoint too (as Stripe sends them).
+    const webhookUrl = `http://${config.HOST}:${port}${WEBHOOK_PATH}`;
+    for (const old of sandbox.sandbox.endpoints.filter((e) => e.url === webhookUrl && e.mode === 'all'))
+      sandbox.sandbox.removeEndpoint(old.id); // one endpoint for both modes, as kept by an older stack
+    sandbox.sandbox.addEndpoint(webhookUrl, 'test');
+    sandbox.sandbox.addEndpoint(webhookUrl, 'live', undefined, { ownSecret: true });
 
     const issuer = await devIssuer(join(config.dataDir, 'dev-jwt-key.json'), {
       org: config.JWT_ORG_CLAIM,
@@ -265,7 +270,7 @@ export async function startLocalStack(
     // The app's credentials are the sandbox's, read live (so a rolled webhook secret is seen at once).
     const credentials: AppCredentials = {
       secretKey: async (mode) => sandbox.sandbox.secretKeys[mode],
-      webhookSecrets: async () => [...sandbox.sandbox.webhookSecrets],
+      webhookSecrets: async () => sandbox.sandbox.allWebhookSecrets(),
     };
     const db = documentClient(dynamoClient);
     const records = new DynamoRecordsStore(db, LOCAL_TABLES.records, () => clock.now());

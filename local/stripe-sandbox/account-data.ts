@@ -42,6 +42,8 @@ export class AccountData {
   readonly livemode: boolean;
   private readonly customers: string[];
   readonly invoiceLines = new Map<string, Stripe.InvoiceLineItem[]>();
+  /** Lines of credit notes made after seeding. */
+  readonly creditNoteLines = new Map<string, Stripe.CreditNoteLineItem[]>();
 
   constructor(
     readonly accountId: string,
@@ -194,19 +196,45 @@ export class AccountData {
 
   private creditNote(e: Entry): AnyObject {
     const invoiceId = this.ref('invoices', e.seq, 3);
-    const next = prng(`${e.id}|cn`);
     return build.creditNote({
       id: e.id,
       created: e.created,
       livemode: this.livemode,
-      amount: Math.floor(this.amount(e.id) / 4),
       currency: CURRENCY,
       customer: this.customer(invoiceId),
       invoice: invoiceId,
       number: `SBX-CN-${String(e.seq + 1).padStart(5, '0')}`,
-      lineId: seededId('cnli', next),
-      invoiceLineId: seededId('il', next),
+      lines: this.creditLines(e, invoiceId),
     }) as unknown as AnyObject;
+  }
+
+  /**
+   * A seeded credit note's lines, each crediting a line of its own invoice: one line, or
+   * (every fifth) 25, more than Stripe embeds.
+   */
+  private creditLines(e: Entry, invoiceId: string): build.CreditNoteLine[] {
+    const invoiceLines = this.invoiceLinesOf(invoiceId) ?? [];
+    const next = prng(`${e.id}|cn`);
+    const count = e.seq % 5 === 0 ? 25 : 1;
+    const each = Math.max(1, Math.floor(this.amount(e.id) / 4 / count));
+    return Array.from({ length: count }, (_, i) => ({
+      id: seededId('cnli', next),
+      invoiceLineId: invoiceLines[i % Math.max(1, invoiceLines.length)]?.id ?? seededId('il', next),
+      amount: each,
+    }));
+  }
+
+  /** Every line of a credit note (the embedded ones first), or undefined when there is no such note. */
+  creditNoteLinesOf(creditNoteId: string): Stripe.CreditNoteLineItem[] | undefined {
+    const stored = this.creditNoteLines.get(creditNoteId);
+    if (stored) return stored;
+    const position = this.collections.credit_notes.position(creditNoteId);
+    if (position === undefined) return undefined;
+    const entry = this.collections.credit_notes.entries[position] as Entry;
+    const note = this.collections.credit_notes.at(position) as unknown as Stripe.CreditNote;
+    return this.creditLines(entry, String(note.invoice)).map((line) =>
+      build.creditNoteLine({ ...line, livemode: this.livemode }),
+    );
   }
 
   private dispute(e: Entry): AnyObject {

@@ -77,6 +77,12 @@ export function charge(c: Common & { balanceTransaction: string; description: st
     balance_transaction: c.balanceTransaction,
     description: c.description,
     receipt_url: `https://pay.stripe.com/receipts/sandbox/${c.id}`,
+    // Not the example's placeholders (an expanded `source`, a destination `obj_123`, one card
+    // for every charge): a card payment through a PaymentIntent has no source nor transfer.
+    source: null,
+    transfer_data: null,
+    transfer_group: null,
+    payment_method: `pm_${c.id.slice(3)}`,
   });
   // Charges no longer embed their refunds (API 2022-11-15); older versions render them (api-versions.ts).
   delete (built as { refunds?: unknown }).refunds;
@@ -214,11 +220,16 @@ export function invoice(
   });
 }
 
-export function creditNote(
-  c: Common & { invoice: string; number: string; lineId: string; invoiceLineId: string },
-): Stripe.CreditNote {
-  const line = fromFixture<Stripe.CreditNoteLineItem>('credit_note_line_item', {
-    id: c.lineId,
+export interface CreditNoteLine {
+  id: string;
+  /** The line of the credit note's own invoice that it credits. */
+  invoiceLineId: string;
+  amount: number;
+}
+
+export function creditNoteLine(c: CreditNoteLine & { livemode: boolean }): Stripe.CreditNoteLineItem {
+  return fromFixture<Stripe.CreditNoteLineItem>('credit_note_line_item', {
+    id: c.id,
     amount: c.amount,
     livemode: c.livemode,
     invoice_line_item: c.invoiceLineId,
@@ -226,16 +237,24 @@ export function creditNote(
     quantity: 1,
     description: 'Credit',
   });
+}
+
+/** A credit note of these lines (its amount is theirs); Stripe embeds the first ten. */
+export function creditNote(
+  c: Omit<Common, 'amount'> & { invoice: string; number: string; lines: CreditNoteLine[] },
+): Stripe.CreditNote {
+  const lines = c.lines.map((line) => creditNoteLine({ ...line, livemode: c.livemode }));
+  const amount = c.lines.reduce((sum, line) => sum + line.amount, 0);
   return fromFixture<Stripe.CreditNote>('credit_note', {
     id: c.id,
     created: c.created,
     effective_at: c.created,
     livemode: c.livemode,
-    amount: c.amount,
-    subtotal: c.amount,
-    subtotal_excluding_tax: c.amount,
-    total: c.amount,
-    total_excluding_tax: c.amount,
+    amount,
+    subtotal: amount,
+    subtotal_excluding_tax: amount,
+    total: amount,
+    total_excluding_tax: amount,
     currency: c.currency,
     customer: c.customer,
     invoice: c.invoice,
@@ -244,7 +263,13 @@ export function creditNote(
     type: 'post_payment',
     reason: 'product_unsatisfactory',
     refunds: [],
-    lines: { object: 'list', data: [line], has_more: false, url: `/v1/credit_notes/${c.id}/lines` },
+    pdf: `https://pay.stripe.com/credit_notes/sandbox/${c.id}/pdf`,
+    lines: {
+      object: 'list',
+      data: lines.slice(0, EMBEDDED_LINES),
+      has_more: lines.length > EMBEDDED_LINES,
+      url: `/v1/credit_notes/${c.id}/lines`,
+    },
   });
 }
 

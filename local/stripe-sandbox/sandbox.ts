@@ -104,6 +104,11 @@ export interface WebhookEndpoint {
   mode: Mode | 'all';
   /** The version its payloads are rendered at (the latest unless set when it was created). */
   apiVersion?: string;
+  /**
+   * Its own signing secrets, newest first (every Stripe endpoint has its own, so a test and a
+   * live endpoint sign differently). Unset: the sandbox's `webhookSecrets`.
+   */
+  secrets?: string[];
 }
 export interface Delivery {
   eventId: string;
@@ -582,18 +587,28 @@ export class Sandbox {
         const invoice =
           invoices.size > 0 ? (invoices.at(invoices.size - 1) as unknown as Stripe.Invoice) : undefined;
         if (!invoice) throw new Error('no invoice to credit');
+        const cnId = randomId('cn');
+        const lines = [
+          {
+            id: randomId('cnli'),
+            invoiceLineId: invoice.lines.data[0]?.id ?? randomId('il'),
+            amount: Math.max(1, Math.floor(invoice.total / 4)),
+          },
+        ];
         const cn = build.creditNote({
-          id: randomId('cn'),
+          id: cnId,
           created: now,
           livemode,
-          amount: Math.max(1, Math.floor(invoice.total / 4)),
           currency: 'usd',
           customer: typeof invoice.customer === 'string' ? invoice.customer : 'cus_unknown',
-          invoice: invoice.id,
+          invoice: invoice.id as string,
           number: `SBX-CN-${Date.now().toString(36).toUpperCase()}`,
-          lineId: randomId('cnli'),
-          invoiceLineId: invoice.lines.data[0]?.id ?? randomId('il'),
+          lines,
         }) as unknown as AnyObject;
+        data.creditNoteLines.set(
+          cnId,
+          lines.map((line) => build.creditNoteLine({ ...line, livemode })),
+        );
         data.collections.credit_notes.add(cn);
         objects.push(cn.id);
         emit('credit_note.created', cn);
@@ -636,8 +651,9 @@ export class Sandbox {
       ...(previous ? { previousAttributes: previous } : {}),
     }) as unknown as AnyObject;
     data.events.add(event);
+    // An app installed in both modes: Stripe sends test-mode events to its live endpoints too.
     for (const endpoint of this.endpoints) {
-      if (endpoint.mode === 'all' || endpoint.mode === mode)
+      if (endpoint.mode === 'all' || endpoint.mode === mode || (mode === 'test' && endpoint.mode === 'live'))
         this.deliver(renderEvent(event, endpoint.apiVersion ?? LATEST_API_VERSION), endpoint, 1);
     }
     this.changed();
@@ -657,10 +673,21 @@ export class Sandbox {
     return this.accounts.get(account)?.apiVersion ?? LATEST_API_VERSION;
   }
 
-  addEndpoint(url: string, mode: WebhookEndpoint['mode'] = 'all', apiVersion?: string): WebhookEndpoint {
+  addEndpoint(
+    url: string,
+    mode: WebhookEndpoint['mode'] = 'all',
+    apiVersion?: string,
+    options: { ownSecret?: boolean } = {},
+  ): WebhookEndpoint {
     const existing = this.endpoints.find((e) => e.url === url && e.mode === mode);
     if (existing) return existing;
-    const endpoint = { id: randomId('we'), url, mode, ...(apiVersion ? { apiVersion } : {}) };
+    const endpoint: WebhookEndpoint = {
+      id: randomId('we'),
+      url,
+      mode,
+      ...(apiVersion ? { apiVersion } : {}),
+      ...(options.ownSecret ? { secrets: [randomId('whsec_sandbox', 32)] } : {}),
+    };
     this.endpoints.push(endpoint);
     this.changed();
     return endpoint;
@@ -687,9 +714,14 @@ export class Sandbox {
     this.changed();
   }
 
+  /** Every signing secret of every endpoint (what a receiver of all of them must accept). */
+  allWebhookSecrets(): string[] {
+    return [...new Set([...this.webhookSecrets, ...this.endpoints.flatMap((e) => e.secrets ?? [])])];
+  }
+
   /** `t=<unix>,v1=<hex>[,v1=…]`: HMAC-SHA256 of "<t>.<payload>" with each active secret. */
-  signature(payload: string, timestamp = this.now()): string {
-    const signatures = this.webhookSecrets.map(
+  signature(payload: string, timestamp = this.now(), secrets = this.webhookSecrets): string {
+    const signatures = secrets.map(
       (secret) => `v1=${createHmac('sha256', secret).update(`${timestamp}.${payload}`).digest('hex')}`,
     );
     return [`t=${timestamp}`, ...signatures].join(',');
@@ -706,7 +738,7 @@ export class Sandbox {
           headers: {
             'content-type': 'application/json; charset=utf-8',
             'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-            'stripe-signature': this.signature(payload),
+            'stripe-signature': this.signature(payload, this.now(), endpoint.secrets ?? this.webhookSecrets),
           },
           body: payload,
           signal: AbortSignal.timeout(10_000),

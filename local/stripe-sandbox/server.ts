@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Mode } from './account-data.js';
+import type { AccountData, Mode } from './account-data.js';
 import { isKnownVersion, LATEST_API_VERSION, renderAt, renderEvent } from './api-versions.js';
 import { accountPage, appPage, errorPage, installedPage, permissionsPage } from './install-page.js';
 import {
@@ -355,10 +355,29 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         url: `/v1/invoices/${id}/lines`,
       });
     }
+    if (id && sub === 'lines' && resource === 'credit_notes') {
+      const lines = data.creditNoteLinesOf(id);
+      if (!lines) throw missing('credit_note', id);
+      const query = parseListQuery(params);
+      let start = 0;
+      if (query.startingAfter) {
+        const index = lines.findIndex((line) => line.id === query.startingAfter);
+        if (index < 0) throw missing('credit_note_line_item', query.startingAfter, 'starting_after');
+        start = index + 1;
+      }
+      const page = lines.slice(start, start + query.limit);
+      return json(res, 200, {
+        object: 'list',
+        data: page,
+        has_more: start + query.limit < lines.length,
+        url: `/v1/credit_notes/${id}/lines`,
+      });
+    }
     if (id && segments.length === 2) {
       const object = collection.get(id);
       if (!object) throw missing(OBJECT_NAME[resource], id);
-      return json(res, 200, renderAt(version, object));
+      const fields = expansions(params, '');
+      return json(res, 200, expand(data, renderAt(version, object), fields, version));
     }
     if (segments.length !== 1)
       throw new StripeApiError(404, {
@@ -376,7 +395,11 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         : (object: object) =>
             filters.every(([key, value]) => (object as Record<string, unknown>)[key] === value);
     const page = listCollection(collection, query, `/v1/${resource}`, OBJECT_NAME[resource], filter);
-    return json(res, 200, { ...page, data: page.data.map((object) => renderAt(version, object)) });
+    const fields = expansions(params, 'data.');
+    return json(res, 200, {
+      ...page,
+      data: page.data.map((object) => expand(data, renderAt(version, object), fields, version)),
+    });
   }
 
   /**
@@ -485,7 +508,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
             name: sandbox.appName,
             secretKeys: sandbox.secretKeys,
             webhookSecret: sandbox.webhookSecrets[0],
-            webhookSecrets: sandbox.webhookSecrets,
+            webhookSecrets: sandbox.allWebhookSecrets(),
           },
           authorizeUrls: {
             test: `${base()}/oauth/v2/chnlink_sandboxtest/authorize`,
@@ -553,10 +576,11 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
           !(typeof body.api_version === 'string' && isKnownVersion(body.api_version))
         )
           throw invalidRequest('api_version must be an API version such as 2026-10-28.endive', 'api_version');
-        return json(res, 200, {
-          ...sandbox.addEndpoint(body.url, endpointMode, body.api_version as string | undefined),
-          secret: sandbox.webhookSecrets[0],
+        // Each endpoint has its own signing secret, as Stripe's do.
+        const endpoint = sandbox.addEndpoint(body.url, endpointMode, body.api_version as string | undefined, {
+          ownSecret: true,
         });
+        return json(res, 200, { ...endpoint, secret: endpoint.secrets?.[0] });
       }
       case 'GET /_sandbox/webhook_deliveries':
         return json(res, 200, { data: sandbox.deliveries });
@@ -650,6 +674,55 @@ function parseJson(text: string): Record<string, unknown> {
     // fall through
   }
   throw invalidRequest('The body must be a JSON object');
+}
+
+/** The collection an id's prefix names (what an expandable field can be expanded into). */
+const EXPANDABLE: Record<string, ResourceName> = {
+  txn: 'balance_transactions',
+  ch: 'charges',
+  re: 'refunds',
+  in: 'invoices',
+  cn: 'credit_notes',
+  dp: 'disputes',
+};
+
+/** `expand[]` paths, each a top-level field (under `data.` for a list); others are refused as Stripe does. */
+function expansions(params: Params, prefix: string): string[] {
+  const raw = params.expand;
+  const paths = Array.isArray(raw)
+    ? raw
+    : raw === undefined
+      ? []
+      : typeof raw === 'string'
+        ? [raw]
+        : Object.values(raw);
+  return paths.map((path) => {
+    if (typeof path !== 'string' || !path.startsWith(prefix) || path.slice(prefix.length).includes('.'))
+      throw invalidRequest(`This property cannot be expanded (${String(path)}).`, 'expand');
+    return path.slice(prefix.length);
+  });
+}
+
+/** Expandable fields are ids unless asked for: then the object they name. */
+function expand<T extends { id: string }>(
+  data: AccountData,
+  object: T,
+  fields: string[],
+  version: string,
+): T {
+  if (fields.length === 0) return object;
+  const out = { ...object } as Record<string, unknown>;
+  for (const field of fields) {
+    const value = out[field];
+    const target = typeof value === 'string' ? EXPANDABLE[value.split('_')[0] as string] : undefined;
+    if (!(field in out) || (value !== null && !target))
+      throw invalidRequest(`This property cannot be expanded (${field}).`, 'expand');
+    if (typeof value === 'string' && target) {
+      const found = data.collections[target].get(value);
+      if (found) out[field] = renderAt(version, found);
+    }
+  }
+  return out as T;
 }
 
 function missing(objectName: string, id: string, param = 'id') {

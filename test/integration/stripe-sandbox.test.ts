@@ -123,6 +123,27 @@ describe('read API through stripe-node', () => {
     expect(lines.slice(0, 10).map((l) => l.id)).toEqual(long.lines.data.map((l) => l.id));
   });
 
+  it('answers expandable fields as ids unless expand[] asks, then with the object; refuses what cannot be expanded', async () => {
+    const [charge] = (await stripe.charges.list({ limit: 1 })).data;
+    expect(typeof charge?.balance_transaction).toBe('string');
+    const one = await stripe.charges.retrieve(charge?.id as string, { expand: ['balance_transaction'] });
+    expect(one.balance_transaction).toMatchObject({
+      object: 'balance_transaction',
+      id: charge?.balance_transaction,
+    });
+    const listed = await stripe.charges.list({ limit: 2, expand: ['data.balance_transaction'] });
+    expect(listed.data.every((c) => typeof c.balance_transaction === 'object')).toBe(true);
+    await expect(stripe.charges.retrieve(charge?.id as string, { expand: ['amount'] })).rejects.toMatchObject(
+      {
+        type: 'StripeInvalidRequestError',
+        param: 'expand',
+      },
+    );
+    await expect(stripe.charges.list({ expand: ['balance_transaction'] })).rejects.toMatchObject({
+      param: 'expand',
+    });
+  });
+
   it('gives the errors stripe-node maps: bad limit, unknown id, unknown cursor, unknown parameter', async () => {
     await expect(stripe.charges.list({ limit: 101 })).rejects.toBeInstanceOf(
       Stripe.errors.StripeInvalidRequestError,
@@ -628,6 +649,52 @@ describe('activity, events and webhooks', () => {
       expect(charges.data.map((e) => e.type)).toEqual(['charge.refunded']);
     } finally {
       sandbox.sandbox.removeEndpoint(endpoint.id);
+      hook.close();
+    }
+  });
+
+  it('test-mode events reach the live endpoint too, each endpoint signing with its own secret; live events only the live one', async () => {
+    const received: Array<{ path: string; body: string; signature: string }> = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString('utf8');
+      });
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body, signature: String(req.headers['stripe-signature']) });
+        res.end();
+      });
+    });
+    hook.listen(0, '127.0.0.1');
+    await once(hook, 'listening');
+    const base = `http://127.0.0.1:${(hook.address() as AddressInfo).port}`;
+    const test = sandbox.sandbox.addEndpoint(`${base}/test`, 'test', undefined, { ownSecret: true });
+    const live = sandbox.sandbox.addEndpoint(`${base}/live`, 'live', undefined, { ownSecret: true });
+    try {
+      expect(test.secrets?.[0]).not.toBe(live.secrets?.[0]);
+      const { events } = sandbox.sandbox.createActivity(ACCOUNT, 'test', 'charge');
+      await sandbox.sandbox.webhooksIdle();
+      for (const [endpoint, path] of [
+        [test, '/test'],
+        [live, '/live'],
+      ] as const) {
+        const mine = received.filter((r) => r.path === path);
+        expect(mine.map((r) => JSON.parse(r.body).id)).toEqual(events);
+        const secret = endpoint.secrets?.[0] as string;
+        for (const r of mine)
+          expect(() => stripe.webhooks.constructEvent(r.body, r.signature, secret)).not.toThrow();
+        const other = (endpoint === test ? live : test).secrets?.[0] as string;
+        expect(() =>
+          stripe.webhooks.constructEvent(mine[0]?.body ?? '', mine[0]?.signature ?? '', other),
+        ).toThrow();
+      }
+      received.length = 0;
+      const liveActivity = sandbox.sandbox.createActivity(OTHER, 'live', 'charge');
+      await sandbox.sandbox.webhooksIdle();
+      expect(received.map((r) => r.path)).toEqual(liveActivity.events.map(() => '/live'));
+    } finally {
+      sandbox.sandbox.removeEndpoint(test.id);
+      sandbox.sandbox.removeEndpoint(live.id);
       hook.close();
     }
   });

@@ -37,7 +37,7 @@ export async function startTestStack(
   const stack = await startLocalStack(config, { memory: true, ...options, clock });
   registerSecret(stack.sandbox.sandbox.secretKeys.test);
   registerSecret(stack.sandbox.sandbox.secretKeys.live);
-  for (const secret of stack.sandbox.sandbox.webhookSecrets) registerSecret(secret);
+  for (const secret of stack.sandbox.sandbox.allWebhookSecrets()) registerSecret(secret);
   return Object.assign(stack, { clock });
 }
 

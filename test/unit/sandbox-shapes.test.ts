@@ -52,6 +52,27 @@ describe("sandbox objects have Stripe's fields", () => {
     expect(object.object).toBe(fixture);
   });
 
+  it("carries none of the examples' placeholders, and expandable fields are ids", () => {
+    const placeholders = /obj_123|cnst_123|_1PgaftB7WZ01zgkW|sangeekp|client_secret/;
+    for (const resource of Object.keys(data.collections) as Array<keyof typeof data.collections>) {
+      for (let i = 0; i < data.collections[resource].size; i++) {
+        const object = data.collections[resource].at(i) as Record<string, unknown>;
+        expect(JSON.stringify(object)).not.toMatch(placeholders);
+        for (const field of [
+          'source',
+          'charge',
+          'customer',
+          'invoice',
+          'balance_transaction',
+          'payment_intent',
+        ]) {
+          const value = object[field];
+          if (value !== undefined && value !== null) expect(typeof value).toBe('string');
+        }
+      }
+    }
+  });
+
   it('renders a charge at an API version before 2022-11-15 with its refunds, at the latest without', () => {
     const charge = data.collections.charges.at(0);
     expect(renderAt(OLD_API_VERSION, charge)).toHaveProperty('refunds.object', 'list');
