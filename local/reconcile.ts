@@ -1,13 +1,13 @@
-import type { RecordCounts, RecordsStore } from '../shared/ports/records-store.js';
-import { RESOURCES, type ResourceName, type StripeObject } from '../shared/records/registry.js';
+import type { LinedResource, RecordCounts, RecordsStore } from '../shared/ports/records-store.js';
+import { hasMoreLines, RESOURCES, type ResourceName, type StripeObject } from '../shared/records/registry.js';
 import type { Mode } from './stripe-sandbox/account-data.js';
 import type { Sandbox } from './stripe-sandbox/sandbox.js';
 
 /** What Stripe holds for one account: every object of a resource as Stripe shows it now. */
 export interface Truth {
   objects(resource: ResourceName): Iterable<StripeObject> | AsyncIterable<StripeObject>;
-  /** An invoice's lines past the page Stripe embeds in it. */
-  invoiceLines(invoiceId: string): StripeObject[] | Promise<StripeObject[]>;
+  /** An invoice's or credit note's lines past the page Stripe embeds in it. */
+  lines(resource: LinedResource, parentId: string): StripeObject[] | Promise<StripeObject[]>;
 }
 
 export interface Difference {
@@ -86,9 +86,9 @@ export async function reconcile(
         continue;
       }
       const fields = differentFields(record.object, object);
-      if (def.name === 'invoices' && (object.lines as { has_more?: boolean } | undefined)?.has_more) {
-        const want = (await truth.invoiceLines(object.id)).map((l) => l.id);
-        const have = (await records.invoiceLines(orgId, accountId, object.id)).map((l) => l.id);
+      if ((def.name === 'invoices' || def.name === 'credit_notes') && hasMoreLines(object)) {
+        const want = await truth.lines(def.name, object.id);
+        const have = await records.lines(orgId, accountId, def.name, object.id);
         if (JSON.stringify(want) !== JSON.stringify(have)) fields.push('lines');
       }
       if (fields.length > 0) note({ id: object.id, kind: 'different', fields });
@@ -128,12 +128,12 @@ export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): T
       const collection = data.collections[resource];
       for (let i = 0; i < collection.size; i++) yield collection.at(i) as unknown as StripeObject;
     },
-    invoiceLines(invoiceId) {
-      const all = (data.invoiceLinesOf(invoiceId) ?? []) as unknown as StripeObject[];
-      const invoice = data.collections.invoices.get(invoiceId) as unknown as {
-        lines?: { data?: unknown[] };
-      };
-      return all.slice(invoice?.lines?.data?.length ?? 0);
+    lines(resource, parentId) {
+      const all = (resource === 'invoices'
+        ? data.invoiceLinesOf(parentId)
+        : data.creditNoteLinesOf(parentId)) as unknown as StripeObject[] | undefined;
+      const parent = data.collections[resource].get(parentId) as unknown as { lines?: { data?: unknown[] } };
+      return (all ?? []).slice(parent?.lines?.data?.length ?? 0);
     },
   };
 }

@@ -26,6 +26,9 @@ export interface PutResult {
 
 export type RecordCounts = Partial<Record<ResourceName, number>>;
 
+/** Resources whose objects embed a first page of lines. */
+export type LinedResource = 'invoices' | 'credit_notes';
+
 export interface StoredRecord {
   orgId: string;
   accountId: string;
@@ -64,17 +67,27 @@ export interface RecordsStore {
   /** Counts one resource's stored records (not deleted) afresh and keeps that as its count. */
   recount(orgId: string, accountId: string, resource: ResourceName): Promise<number>;
   /**
-   * Invoice lines past the page Stripe embeds, in their own items (100 lines
-   * each), so an invoice item stays under DynamoDB's 400 KB.
+   * Lines past the page Stripe embeds in an invoice or credit note, in their own items (100
+   * lines each), so the object's item stays under DynamoDB's 400 KB; pages an older version
+   * left beyond these go.
    */
-  putInvoiceLines(
+  putLines(
     orgId: string,
     accountId: string,
-    invoiceId: string,
+    resource: LinedResource,
+    parentId: string,
     version: string,
     lines: StripeObject[],
   ): Promise<void>;
-  invoiceLines(orgId: string, accountId: string, invoiceId: string): Promise<StripeObject[]>;
+  /** Deletes line pages older than `version` (a draft whose lines now all fit in it). */
+  deleteLinePages(
+    orgId: string,
+    accountId: string,
+    resource: LinedResource,
+    parentId: string,
+    version: string,
+  ): Promise<void>;
+  lines(orgId: string, accountId: string, resource: LinedResource, parentId: string): Promise<StripeObject[]>;
   get(
     orgId: string,
     accountId: string,

@@ -27,6 +27,15 @@ export interface ResourceDef {
     stripe: Stripe,
     params: Stripe.PaginationParams & { created?: Stripe.RangeQueryParam },
   ): Promise<Stripe.ApiList<StripeObject>>;
+  /**
+   * For objects that embed a first page of lines (invoices, credit notes): lists the rest,
+   * after `starting_after`.
+   */
+  listLines?(
+    stripe: Stripe,
+    id: string,
+    params: Stripe.PaginationParams,
+  ): Promise<Stripe.ApiList<StripeObject>>;
   /** One object, fresh (at the pinned API version): for events Stripe rendered at another. */
   retrieve(stripe: Stripe, id: string): Promise<StripeObject>;
   /** The fields Defrr queries, kept as item attributes (the full object is stored compressed). */
@@ -138,6 +147,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     ],
     list: (stripe, params) => asList(stripe.invoices.list(params)),
     retrieve: (stripe, id) => asObject(stripe.invoices.retrieve(id)),
+    listLines: (stripe, id, params) => asList(stripe.invoices.listLineItems(id, params)),
     attributes: (o) => ({
       total: num(o.total),
       amountPaid: num(o.amount_paid),
@@ -166,6 +176,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     eventTypes: ['credit_note.created', 'credit_note.updated', 'credit_note.voided'],
     list: (stripe, params) => asList(stripe.creditNotes.list(params)),
     retrieve: (stripe, id) => asObject(stripe.creditNotes.retrieve(id)),
+    listLines: (stripe, id, params) => asList(stripe.creditNotes.listLineItems(id, params)),
     attributes: (o) => ({
       total: num(o.total),
       currency: str(o.currency),
@@ -199,6 +210,11 @@ export const RESOURCES: readonly ResourceDef[] = [
 ];
 
 export const resourceByName = (name: string) => RESOURCES.find((r) => r.name === name);
+
+/** True when the object embeds only the first page of its lines: the rest are to be listed. */
+export function hasMoreLines(object: StripeObject): boolean {
+  return (object.lines as { has_more?: unknown } | undefined)?.has_more === true;
+}
 
 /** The resource an event's object belongs to, if the service keeps that event type. */
 export function resourceForEvent(type: string, object: { object?: unknown }): ResourceDef | undefined {

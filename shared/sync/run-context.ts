@@ -330,32 +330,47 @@ export class SyncRun {
     const result = await this.deps.records.putMany(writes);
     // Counted at once: a run that dies between the two leaves its counts in doubt (see runSync).
     await this.deps.records.addCounts(this.job.orgId, this.accountId, result.deltas);
-    if (def.name === 'invoices') await this.storeInvoiceLines(writes);
+    await this.storeLines(def, writes);
     this.written[def.name] = (this.written[def.name] ?? 0) + result.written;
     count(MetricNames.recordsSynced, result.written);
     return result.created;
   }
 
-  private async storeInvoiceLines(writes: RecordWrite[]) {
+  /**
+   * The lines Stripe did not embed (invoices, credit notes), every page; a draft whose lines
+   * now all fit in the embedded page loses the pages an older version left.
+   */
+  private async storeLines(def: ResourceDef, writes: RecordWrite[]) {
+    const listLines = def.listLines;
+    if (!listLines || (def.name !== 'invoices' && def.name !== 'credit_notes')) return;
+    const resource = def.name;
     for (const write of writes) {
       const lines = write.object.lines as { data?: StripeObject[]; has_more?: boolean } | undefined;
-      if (!lines?.has_more || !lines.data?.length) continue;
+      if (!lines?.has_more || !lines.data?.length) {
+        if (write.object.status === 'draft')
+          await this.deps.records.deleteLinePages(
+            this.job.orgId,
+            this.accountId,
+            resource,
+            write.object.id,
+            write.version,
+          );
+        continue;
+      }
       const rest: StripeObject[] = [];
       let after = lines.data[lines.data.length - 1]?.id;
       for (;;) {
         const page = await this.call((stripe) =>
-          stripe.invoices.listLineItems(write.object.id, {
-            limit: 100,
-            ...(after ? { starting_after: after } : {}),
-          }),
+          listLines(stripe, write.object.id, { limit: 100, ...(after ? { starting_after: after } : {}) }),
         );
-        rest.push(...(page.data as unknown as StripeObject[]));
+        rest.push(...page.data);
         if (!page.has_more || page.data.length === 0) break;
         after = page.data[page.data.length - 1]?.id;
       }
-      await this.deps.records.putInvoiceLines(
+      await this.deps.records.putLines(
         this.job.orgId,
         this.accountId,
+        resource,
         write.object.id,
         write.version,
         rest,

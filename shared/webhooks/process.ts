@@ -10,7 +10,13 @@ import type { EventLedger } from '../ports/event-ledger.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import type { RecordsStore } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
-import { type ResourceDef, recordVersion, resourceForEvent, type StripeObject } from '../records/registry.js';
+import {
+  hasMoreLines,
+  type ResourceDef,
+  recordVersion,
+  resourceForEvent,
+  type StripeObject,
+} from '../records/registry.js';
 import { STRIPE_API_VERSION } from '../stripe/api-version.js';
 import type { WebhookEvent, WebhookMessage } from './intake.js';
 
@@ -207,9 +213,9 @@ async function applyToConnection(
     result.stored?.version === recordVersion(def, object, { at: event.created, by: 'event' }) &&
     result.stored.eventId !== undefined &&
     result.stored.eventId !== event.id;
-  // An event embeds an invoice's first lines only; the rest come from its /lines list, which
-  // the sync reads when it applies this same event from /v1/events.
-  const lines = result.outcome === 'written' && def.name === 'invoices' && hasMoreLines(object);
+  // An event embeds an invoice's or credit note's first lines only; the rest come from its
+  // /lines list, which the sync reads when it applies this same event from /v1/events.
+  const lines = result.outcome === 'written' && def.listLines !== undefined && hasMoreLines(object);
   if (runBegan || tie || lines) {
     const asked =
       runBegan && (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()));
@@ -217,9 +223,4 @@ async function applyToConnection(
       await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
   }
   return result.outcome;
-}
-
-function hasMoreLines(invoice: StripeObject): boolean {
-  const lines = invoice.lines as { has_more?: unknown } | undefined;
-  return lines?.has_more === true;
 }

@@ -129,7 +129,7 @@ describe('backfill', () => {
     const long = [...sandboxObjects(stack, accountId, 'invoices').values()].find(
       (i) => (i.lines as { has_more: boolean }).has_more,
     );
-    const lines = await stack.records.invoiceLines(orgId, accountId, long?.id as string);
+    const lines = await stack.records.lines(orgId, accountId, 'invoices', long?.id as string);
     expect(lines).toHaveLength(4);
     expect(stack.bus.events.at(-1)).toMatchObject({
       'detail-type': 'Stripe Sync Completed',

@@ -282,7 +282,7 @@ describe('processing', () => {
     }
     await waitForSync(stack, org);
     await stack.queues.sync.idle();
-    const stored = await stack.records.invoiceLines(org, BAKERY_ACCOUNT, long.id as string);
+    const stored = await stack.records.lines(org, BAKERY_ACCOUNT, 'invoices', long.id as string);
     expect(stored).toHaveLength(all.length - embedded);
   });
 

@@ -182,8 +182,8 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         version: v1,
         source: 'sync',
       });
-      await store.putInvoiceLines(orgId, account, 'in_paged', v1, lines);
-      const read = await store.invoiceLines(orgId, account, 'in_paged');
+      await store.putLines(orgId, account, 'invoices', 'in_paged', v1, lines);
+      const read = await store.lines(orgId, account, 'invoices', 'in_paged');
       expect(read.map((l) => l.id)).toEqual(lines.map((l) => l.id));
       // Its line pages are not invoices of their own.
       await expect(store.recount(orgId, account, 'invoices')).resolves.toBe(1);
@@ -197,8 +197,38 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         version: v2,
         source: 'webhook',
       });
-      await expect(store.invoiceLines(orgId, account, 'in_paged')).resolves.toEqual([]);
-      await expect(store.invoiceLines(orgId, account, 'in_unknown')).resolves.toEqual([]);
+      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toEqual([]);
+      await expect(store.lines(orgId, account, 'invoices', 'in_unknown')).resolves.toEqual([]);
+      // A newer version with fewer pages leaves nothing of the old pages behind.
+      const v3 = recordVersion(def, invoice(3, true), { at: 1_790_000_300, by: 'read' });
+      await store.put({
+        orgId,
+        accountId: account,
+        resource: 'invoices',
+        object: invoice(3, true),
+        version: v3,
+        source: 'sync',
+      });
+      await store.putLines(orgId, account, 'invoices', 'in_paged', v3, lines.slice(0, 150));
+      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toHaveLength(150);
+      await store.deleteLinePages(orgId, account, 'invoices', 'in_paged', v3);
+      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toHaveLength(150);
+      const v4 = recordVersion(def, invoice(4, false), { at: 1_790_000_400, by: 'read' });
+      await store.deleteLinePages(orgId, account, 'invoices', 'in_paged', v4);
+      // Gone (the stored invoice is still v3, whose pages they were).
+      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toEqual([]);
+      await store.put({
+        orgId,
+        accountId: account,
+        resource: 'invoices',
+        object: invoice(4, false),
+        version: v4,
+        source: 'sync',
+      });
+      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toEqual([]);
+      const left = await store.versions(orgId, account, 'invoices');
+      expect([...left.keys()]).toEqual(['in_paged']);
+      await expect(store.recount(orgId, account, 'invoices')).resolves.toBe(1);
     });
   });
 }

@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   BatchGetCommand,
   BatchWriteCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -11,6 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { recordKeys } from '../../data/keys.js';
 import type {
+  LinedResource,
   PutResult,
   RecordCounts,
   RecordsStore,
@@ -60,6 +62,12 @@ const countDelta = (record: RecordWrite, old: { deleted?: unknown } | undefined)
   (record.deleted === true ? 0 : 1) - (old && old.deleted !== true ? 1 : 0);
 
 const countName = (resource: string) => `n_${resource}`;
+
+/** The `resource` attribute of line pages: not a resource of their own (recounts leave them out). */
+const LINE_RESOURCE: Record<LinedResource, string> = {
+  invoices: 'invoice_lines',
+  credit_notes: 'credit_note_lines',
+};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -262,24 +270,26 @@ export class DynamoRecordsStore implements RecordsStore {
     return versions;
   }
 
-  async putInvoiceLines(
+  async putLines(
     orgId: string,
     accountId: string,
-    invoiceId: string,
+    resource: LinedResource,
+    parentId: string,
     version: string,
     lines: StripeObject[],
   ): Promise<void> {
     const now = this.now().toISOString();
-    for (let i = 0; i * 100 < lines.length; i++) {
+    let pages = 0;
+    for (let i = 0; i * 100 < lines.length; i++, pages++) {
       const chunk = lines.slice(i * 100, (i + 1) * 100);
       const data = gzipSync(JSON.stringify(chunk));
       if (data.length > MAX_DATA_BYTES)
-        throw new RecordTooLargeError(`lines of ${invoiceId} page ${i} are ${data.length} bytes compressed`);
+        throw new RecordTooLargeError(`lines of ${parentId} page ${i} are ${data.length} bytes compressed`);
       const key = recordKeys.record(
         orgId,
         accountId,
-        'invoices',
-        `${invoiceId}#lines#${String(i).padStart(4, '0')}`,
+        resource,
+        `${parentId}#lines#${String(i).padStart(4, '0')}`,
       );
       try {
         await this.db.send(
@@ -289,8 +299,8 @@ export class DynamoRecordsStore implements RecordsStore {
               ...key,
               orgId,
               accountId,
-              resource: 'invoice_lines',
-              invoiceId,
+              resource: LINE_RESOURCE[resource],
+              parentId,
               page: i,
               count: chunk.length,
               version,
@@ -305,25 +315,43 @@ export class DynamoRecordsStore implements RecordsStore {
         if (!isConditionFailure(error)) throw error;
       }
     }
+    await this.deleteLinePages(orgId, accountId, resource, parentId, version, pages);
   }
 
-  /**
-   * The lines past the embedded page of the invoice as stored: only pages written with the
-   * stored invoice's version count, so pages left by an older version (a draft that shrank,
-   * an invoice a webhook brought newer without its lines) are never taken for its lines.
-   */
-  async invoiceLines(orgId: string, accountId: string, invoiceId: string): Promise<StripeObject[]> {
-    const invoice = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: recordKeys.record(orgId, accountId, 'invoices', invoiceId),
-        ProjectionExpression: 'version',
-        ConsistentRead: true,
-      }),
-    );
-    const version = invoice.Item?.version as string | undefined;
-    if (version === undefined) return [];
-    const pages: Array<{ page: number; lines: StripeObject[] }> = [];
+  /** Pages of older versions from `from` on (a draft that shrank): never read, and now gone. */
+  async deleteLinePages(
+    orgId: string,
+    accountId: string,
+    resource: LinedResource,
+    parentId: string,
+    version: string,
+    from = 0,
+  ): Promise<void> {
+    for (const item of await this.linePages(orgId, accountId, resource, parentId, 'pk, sk, page, version')) {
+      if ((item.page as number) < from || (item.version as string) >= version) continue;
+      try {
+        await this.db.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { pk: item.pk, sk: item.sk },
+            ConditionExpression: 'version < :v',
+            ExpressionAttributeValues: { ':v': version },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+  }
+
+  private async linePages(
+    orgId: string,
+    accountId: string,
+    resource: LinedResource,
+    parentId: string,
+    projection?: string,
+  ): Promise<Array<Record<string, unknown>>> {
+    const items: Array<Record<string, unknown>> = [];
     let start: Record<string, unknown> | undefined;
     do {
       const result = await this.db.send(
@@ -332,20 +360,45 @@ export class DynamoRecordsStore implements RecordsStore {
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
           ExpressionAttributeValues: {
             ':pk': recordKeys.partition(orgId, accountId),
-            ':prefix': `invoices#${invoiceId}#lines#`,
+            ':prefix': `${resource}#${parentId}#lines#`,
           },
+          ...(projection ? { ProjectionExpression: projection } : {}),
           ConsistentRead: true,
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      for (const item of result.Items ?? []) {
-        if (item.version !== version) continue;
-        const lines = JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject[];
-        pages.push({ page: item.page as number, lines });
-      }
+      items.push(...(result.Items ?? []));
       start = result.LastEvaluatedKey;
     } while (start);
-    return pages.sort((x, y) => x.page - y.page).flatMap((p) => p.lines);
+    return items;
+  }
+
+  /**
+   * The lines past the embedded page of an invoice or credit note as stored: only pages
+   * written with the stored object's version count, so pages left by an older version (a
+   * draft that shrank, an object a webhook brought newer without its lines) are never taken
+   * for its lines.
+   */
+  async lines(
+    orgId: string,
+    accountId: string,
+    resource: LinedResource,
+    parentId: string,
+  ): Promise<StripeObject[]> {
+    const parent = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: recordKeys.record(orgId, accountId, resource, parentId),
+        ProjectionExpression: 'version',
+        ConsistentRead: true,
+      }),
+    );
+    const version = parent.Item?.version as string | undefined;
+    if (version === undefined) return [];
+    return (await this.linePages(orgId, accountId, resource, parentId))
+      .filter((item) => item.version === version)
+      .sort((x, y) => (x.page as number) - (y.page as number))
+      .flatMap((item) => JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject[]);
   }
 
   async get(
