@@ -441,10 +441,10 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       hidden: { client_id: clientId, redirect_uri: redirectUri, ...(state !== null ? { state } : {}) },
     };
     const accounts = () => [...sandbox.accounts.values()].map(({ id, name }) => ({ id, name }));
-    const back = (set: Record<string, string>) => {
+    const back = (set: Record<string, string>, withState = true) => {
       const to = new URL(redirectUri);
       for (const [name, value] of Object.entries(set)) to.searchParams.set(name, value);
-      if (state !== null) to.searchParams.set('state', state);
+      if (state !== null && withState) to.searchParams.set('state', state);
       return to.toString();
     };
     if (method === 'GET') return html(res, 200, appPage(flow));
@@ -456,7 +456,8 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     if (step !== 'app' && step !== 'account' && step !== 'permissions') return badStep();
     if (action === 'cancel') {
       res.writeHead(302, {
-        location: back({ error: 'access_denied', error_description: 'The user denied your request' }),
+        // Stripe may leave the state out of a cancel: the sandbox always does (the stricter case).
+        location: back({ error: 'access_denied', error_description: 'The user denied your request' }, false),
         'cache-control': 'no-store',
       });
       return res.end();

@@ -157,7 +157,8 @@ describe('the Stripe sandbox install flow in Chromium', () => {
     ]);
     const back = new URL(request.url());
     expect(back.searchParams.get('error')).toBe('access_denied');
-    expect(back.searchParams.get('state')).toBe('state-cancel');
+    // Without the state, as Stripe may send a cancel: the service still says "cancelled".
+    expect(back.searchParams.has('state')).toBe(false);
     expect(back.searchParams.has('code')).toBe(false);
     await page.close();
   });

@@ -113,16 +113,18 @@ describe('connect → install → callback', () => {
     expect((await status(org)).account).toMatchObject({ id: DEMO_ACCOUNT, livemode: true });
   });
 
-  it('cancel: back with reason=access_denied, nothing stored, the state consumed', async () => {
+  it('cancel (Stripe sends no state with it): back with reason=access_denied, nothing stored', async () => {
     const org = newOrg();
     const { authorizeUrl } = await startConnect(stack, org);
     const callback = await decide(stack, authorizeUrl, 'cancel');
+    expect(callback.searchParams.has('state')).toBe(false);
     const landed = await followCallback(callback);
     expect(landed.searchParams.get('stripe')).toBe('error');
     expect(landed.searchParams.get('reason')).toBe('access_denied');
     expect((await status(org)).status).toBe('not_connected');
     const again = await followCallback(callback);
-    expect(again.searchParams.get('reason')).toBe('invalid_state');
+    expect(again.searchParams.get('reason')).toBe('access_denied');
+    expect((await status(org)).status).toBe('not_connected');
   });
 
   it.each([
