@@ -216,6 +216,8 @@ export async function startLocalStack(
     });
     cleanups.push(() => sandbox.close());
     sandbox.sandbox.redirectUris.add(`${publicUrl}${CALLBACK_PATH}`);
+    sandbox.sandbox.installLinks.set('chnlink_localtest', 'test');
+    sandbox.sandbox.installLinks.set('chnlink_locallive', 'live');
     // Like registering the endpoints in the Stripe app's settings, one per mode: each signs with
     // its own secret, and test-mode events reach the live endpoint too (as Stripe sends them).
     const webhookUrl = `http://${config.HOST}:${port}${WEBHOOK_PATH}`;
@@ -361,8 +363,9 @@ export async function startLocalStack(
       connect: {
         STRIPE_CLIENT_ID: sandboxInfo.clientId,
         authorizeUrls: {
+          // The app's External test links, one per mode (an unpublished app has no public link).
           test: `${sandbox.url}/oauth/v2/chnlink_localtest/authorize`,
-          live: `${sandbox.url}/oauth/v2/authorize`,
+          live: `${sandbox.url}/oauth/v2/chnlink_locallive/authorize`,
         },
         STRIPE_DEFAULT_MODE: 'test',
         OAUTH_REDIRECT_URI: `${publicUrl}${CALLBACK_PATH}`,

@@ -30,9 +30,10 @@ async function main() {
   }
   console.log(`Stripe sandbox listening on ${sandbox.url}`);
   console.log(`  app info (dev keys):  ${sandbox.url}/_sandbox/info`);
-  console.log(
-    `  test install link:    ${sandbox.url}/oauth/v2/chnlink_sandboxtest/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=…`,
-  );
+  for (const [link, mode] of sandbox.sandbox.installLinks)
+    console.log(
+      `  ${mode} install link:    ${sandbox.url}/oauth/v2/${link}/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=…`,
+    );
   stopOnSignals(() => sandbox.close());
 }
 

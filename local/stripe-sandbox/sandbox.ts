@@ -147,6 +147,15 @@ export class Sandbox {
   webhookSecrets: string[];
   readonly accounts = new Map<string, AccountSpec & { counts: ResourceCounts }>();
   readonly redirectUris = new Set<string>();
+  /**
+   * The app's External test install links (`/oauth/v2/<id>/authorize`), each for one mode, as
+   * the Dashboard gives one link per mode; any other id is not a link. The public link
+   * (`/oauth/v2/authorize`) is the published app's, in live mode.
+   */
+  readonly installLinks = new Map<string, Mode>([
+    ['chnlink_sandboxtest', 'test'],
+    ['chnlink_sandboxlive', 'live'],
+  ]);
   readonly endpoints: WebhookEndpoint[] = [];
   readonly deliveries: Delivery[] = [];
   accessTokenTtlSeconds: number;

@@ -144,7 +144,19 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
 
     if (path.startsWith('/_sandbox/')) return control(method, path, url, req, res);
     const authorize = path.match(/^\/oauth\/v2\/(?:(chnlink_[A-Za-z0-9]+)\/)?authorize$/);
-    if (authorize) return installFlow(method, url, Boolean(authorize[1]), req, res);
+    if (authorize) {
+      const link = authorize[1];
+      if (link === undefined)
+        return installFlow(method, url, { mode: 'live', externalTest: false }, req, res);
+      const mode = sandbox.installLinks.get(link);
+      if (!mode)
+        return html(
+          res,
+          404,
+          errorPage('Invalid link', 'This install link does not belong to any Stripe app.'),
+        );
+      return installFlow(method, url, { mode, externalTest: true }, req, res);
+    }
     if (!path.startsWith('/v1/'))
       return json(res, 404, {
         error: { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` },
@@ -414,10 +426,12 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
   async function installFlow(
     method: string,
     url: URL,
-    testMode: boolean,
+    link: { mode: Mode; externalTest: boolean },
     req: IncomingMessage,
     res: ServerResponse,
   ) {
+    // An External test link shows the app's test version, in either mode.
+    const testMode = link.externalTest;
     if (method !== 'GET' && method !== 'POST') return html(res, 405, errorPage('Method not allowed', method));
     const params = method === 'POST' ? new URLSearchParams(await readBody(req)) : url.searchParams;
     const clientId = params.get('client_id') ?? '';
@@ -433,7 +447,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         errorPage('Invalid redirect URI', "The redirect_uri is not one of the app's allowed redirect URIs."),
       );
     }
-    const mode: Mode = testMode ? 'test' : 'live';
+    const mode: Mode = link.mode;
     const flow = {
       appName: sandbox.appName,
       testMode,
@@ -513,7 +527,8 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
           },
           authorizeUrls: {
             test: `${base()}/oauth/v2/chnlink_sandboxtest/authorize`,
-            live: `${base()}/oauth/v2/authorize`,
+            live: `${base()}/oauth/v2/chnlink_sandboxlive/authorize`,
+            livePublished: `${base()}/oauth/v2/authorize`,
           },
           accounts: [...sandbox.accounts.values()].map((a) => ({ id: a.id, name: a.name, counts: a.counts })),
           redirectUris: [...sandbox.redirectUris],

@@ -266,8 +266,9 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
     await page.getByRole('heading', { name: 'Defrr', exact: true }).waitFor();
-    // A live link: no test-version notice.
-    expect(await page.getByText('test version').count()).toBe(0);
+    // The live External test link: the app's test version, installed in live mode.
+    expect(new URL(page.url()).pathname).toBe('/oauth/v2/chnlink_locallive/authorize');
+    expect(await page.getByText('test version').count()).toBeGreaterThan(0);
     await install(page, /Demo Coffee Roasters/);
     await backOnDefrr(page);
     await page.locator('#status[data-status="connected"]').waitFor();

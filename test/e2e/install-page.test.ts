@@ -24,6 +24,7 @@ beforeAll(async () => {
     },
   );
   registerSecret(stack.sandbox.sandbox.secretKeys.test);
+  stack.sandbox.sandbox.installLinks.set('chnlink_e2e', 'test');
   browser = await launchBrowser();
 });
 afterAll(async () => {

@@ -94,8 +94,10 @@ describe('connect → install → callback', () => {
     const org = newOrg();
     const test = await startConnect(stack, org, { mode: 'test' });
     const live = await startConnect(stack, org, { mode: 'live' });
+    // One External test link per mode, as the Dashboard gives them.
     expect(test.authorizeUrl.pathname).toMatch(/^\/oauth\/v2\/chnlink_[A-Za-z0-9]+\/authorize$/);
-    expect(live.authorizeUrl.pathname).toBe('/oauth/v2/authorize');
+    expect(live.authorizeUrl.pathname).toMatch(/^\/oauth\/v2\/chnlink_[A-Za-z0-9]+\/authorize$/);
+    expect(live.authorizeUrl.pathname).not.toBe(test.authorizeUrl.pathname);
     expect(test.authorizeUrl.searchParams.get('client_id')).toBe(stack.sandbox.sandbox.clientId);
     expect(test.authorizeUrl.searchParams.get('redirect_uri')).toBe(
       `${stack.url}/v1/integrations/stripe/callback`,

@@ -432,6 +432,7 @@ describe('Stripe Apps OAuth', () => {
 
   const CB = 'http://localhost:9/cb';
   const link = (path = '/oauth/v2/chnlink_abc/authorize', query: Record<string, string> = {}) => {
+    sandbox.sandbox.installLinks.set('chnlink_abc', 'test');
     const url = new URL(path, sandbox.url);
     url.searchParams.set('client_id', sandbox.sandbox.clientId);
     url.searchParams.set('redirect_uri', CB);
@@ -475,6 +476,13 @@ describe('Stripe Apps OAuth', () => {
       redirect: 'manual',
     });
     expect(badClient.status).toBe(400);
+    // Not one of the app's links: refused; the live External test link shows the test version, live.
+    const unknown = await fetch(link('/oauth/v2/chnlink_unknown/authorize'), { redirect: 'manual' });
+    expect(unknown.status).toBe(404);
+    sandbox.sandbox.installLinks.set('chnlink_livetest', 'live');
+    const liveTest = await openInstallLink(link('/oauth/v2/chnlink_livetest/authorize'));
+    expect(liveTest.status).toBe(200);
+    expect(liveTest.html).toContain('unreviewed app installed through a direct link');
   });
 
   it('app page → Select an account → what the app can access → Installation successful; the code only at Install app', async () => {
