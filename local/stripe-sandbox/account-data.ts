@@ -104,7 +104,71 @@ export class AccountData {
     return this.customers[hash(id) % this.customers.length] as string;
   }
 
+  // --- How the seeded objects point at each other -------------------------------------
+  // Consistent wherever both ends exist: a charge's balance transaction has that charge as its
+  // source, a refund raises its charge's amount_refunded (refunded when whole) and has its own
+  // balance transaction, a dispute sets its charge's disputed and carries its balance
+  // transaction. Balance transactions take turns by position (seven charges, a refund, a
+  // dispute's adjustment, a payout in every ten); one whose partner was not seeded is a payout.
+  // Refunds and disputes belong to charges spread evenly over the same year, each after its
+  // charge. (Seeded times are spread evenly per resource, so a balance transaction's `created`
+  // is not its source's.)
+
+  private entry(resource: ResourceName, index: number): Entry | undefined {
+    return index >= 0 && index < this.counts[resource]
+      ? (this.collections[resource].entries[index] as Entry)
+      : undefined;
+  }
+
+  private spread(index: number, from: ResourceName, to: ResourceName): number {
+    return Math.floor((index * this.counts[to]) / Math.max(1, this.counts[from]));
+  }
+
+  /** The seeded objects of `of` that belong to `owner`'s entry at `index` (the inverse of `spread`). */
+  private owned(index: number, owner: ResourceName, of: ResourceName): number[] {
+    const n = this.counts[owner];
+    const m = this.counts[of];
+    if (n === 0) return [];
+    const out: number[] = [];
+    for (let i = Math.ceil((index * m) / n); i < m && Math.floor((i * n) / m) === index; i++) out.push(i);
+    return out;
+  }
+
+  private chargeBt(k: number) {
+    return this.entry('balance_transactions', Math.floor(k / 7) * 10 + (k % 7));
+  }
+
+  private btRole(j: number): { type: Stripe.BalanceTransaction.Type; source?: Entry } {
+    const slot = j % 10;
+    const turn = Math.floor(j / 10);
+    const source =
+      slot < 7
+        ? this.entry('charges', turn * 7 + slot)
+        : slot === 7
+          ? this.entry('refunds', turn)
+          : slot === 8
+            ? this.entry('disputes', turn)
+            : undefined;
+    if (!source) return { type: 'payout' };
+    return { type: slot < 7 ? 'charge' : slot === 7 ? 'refund' : 'adjustment', source };
+  }
+
+  private chargeAmount(k: number): number {
+    const charge = this.entry('charges', k);
+    return charge ? this.amount(charge.id) : 0;
+  }
+
+  /** A refund's amount: every fourth charge with one refund is refunded whole, others in part. */
+  private refundAmount(r: number): number {
+    const k = this.spread(r, 'refunds', 'charges');
+    const siblings = this.owned(k, 'charges', 'refunds');
+    const amount = this.chargeAmount(k);
+    if (siblings.length === 1 && k % 4 === 0) return amount;
+    return Math.max(1, Math.floor(amount / 2 ** (siblings.indexOf(r) + 2)));
+  }
+
   private charge(e: Entry): AnyObject {
+    const refunds = this.owned(e.seq, 'charges', 'refunds');
     return build.charge({
       id: e.id,
       created: e.created,
@@ -112,33 +176,32 @@ export class AccountData {
       amount: this.amount(e.id),
       currency: CURRENCY,
       customer: this.customer(e.id),
-      balanceTransaction: this.ref('balance_transactions', e.seq, 1),
+      balanceTransaction: this.chargeBt(e.seq)?.id ?? null,
       description: `Order ${1000 + e.seq}`,
+      amountRefunded: refunds.reduce((sum, r) => sum + this.refundAmount(r), 0),
+      disputed: this.owned(e.seq, 'charges', 'disputes').length > 0,
     }) as AnyObject;
   }
 
   private balanceTransaction(e: Entry): AnyObject {
-    const kind = e.seq % 10;
-    const type: Stripe.BalanceTransaction.Type =
-      kind < 7 ? 'charge' : kind === 7 ? 'refund' : kind === 8 ? 'adjustment' : 'payout';
-    const source =
+    const { type, source } = this.btRole(e.seq);
+    const amount =
       type === 'charge'
-        ? this.ref('charges', e.seq, 1)
+        ? this.amount(source?.id as string)
         : type === 'refund'
-          ? this.ref('refunds', e.seq, 1)
+          ? -this.refundAmount(source?.seq as number)
           : type === 'adjustment'
-            ? this.ref('disputes', e.seq, 1)
-            : seededId('po', prng(e.id));
-    const amount = type === 'charge' ? this.amount(e.id) : -this.amount(e.id);
+            ? -this.chargeAmount(this.spread(source?.seq as number, 'disputes', 'charges'))
+            : -this.amount(e.id);
     return build.balanceTransaction({
       id: e.id,
       created: e.created,
       livemode: this.livemode,
       amount,
       currency: CURRENCY,
-      source,
+      source: source?.id ?? seededId('po', prng(e.id)),
       type,
-      fee: type === 'charge' ? Math.round(amount * 0.029) + 30 : 0,
+      fee: type === 'charge' ? Math.round(amount * 0.029) + 30 : type === 'adjustment' ? 1500 : 0,
       // Seeded ones are available by the anchor (so what is pending does not depend on the hour);
       // those of new activity are pending for two days.
       availableOn: Math.min(e.created + 2 * DAY, this.anchor),
@@ -146,13 +209,14 @@ export class AccountData {
   }
 
   private refund(e: Entry): AnyObject {
+    const charge = this.entry('charges', this.spread(e.seq, 'refunds', 'charges'));
     return build.refund({
       id: e.id,
       created: e.created,
-      amount: Math.floor(this.amount(e.id) / 2),
+      amount: this.refundAmount(e.seq),
       currency: CURRENCY,
-      charge: this.ref('charges', e.seq, 7),
-      balanceTransaction: this.ref('balance_transactions', e.seq, 3),
+      charge: charge?.id ?? seededId('ch', prng(`${e.id}|charge`)),
+      balanceTransaction: this.entry('balance_transactions', e.seq * 10 + 7)?.id ?? null,
     }) as unknown as AnyObject;
   }
 
@@ -238,25 +302,20 @@ export class AccountData {
   }
 
   private dispute(e: Entry): AnyObject {
-    const amount = this.amount(e.id);
-    const bt = build.balanceTransaction({
-      id: seededId('txn', prng(`${e.id}|bt`)),
-      created: e.created,
-      livemode: this.livemode,
-      amount: -amount,
-      currency: CURRENCY,
-      source: e.id,
-      type: 'adjustment',
-      fee: 1500,
-    });
+    const k = this.spread(e.seq, 'disputes', 'charges');
+    const charge = this.entry('charges', k);
+    const bt = this.entry('balance_transactions', e.seq * 10 + 8);
     return build.dispute({
       id: e.id,
       created: e.created,
       livemode: this.livemode,
-      amount,
+      amount: this.chargeAmount(k) || this.amount(e.id),
       currency: CURRENCY,
-      charge: this.ref('charges', e.seq, 11),
-      balanceTransaction: bt,
+      charge: charge?.id ?? seededId('ch', prng(`${e.id}|charge`)),
+      // Stripe embeds the dispute's balance transactions whole.
+      balanceTransaction: bt
+        ? (this.collections.balance_transactions.at(bt.seq) as unknown as Stripe.BalanceTransaction)
+        : null,
     }) as AnyObject;
   }
 

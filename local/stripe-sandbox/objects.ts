@@ -60,17 +60,26 @@ export interface Common {
   customer: string;
 }
 
-export function charge(c: Common & { balanceTransaction: string; description: string }): Stripe.Charge {
+export function charge(
+  c: Common & {
+    balanceTransaction: string | null;
+    description: string;
+    amountRefunded?: number;
+    disputed?: boolean;
+  },
+): Stripe.Charge {
+  const refunded = c.amountRefunded ?? 0;
   const built = fromFixture<Stripe.Charge>('charge', {
     id: c.id,
     created: c.created,
     livemode: c.livemode,
     amount: c.amount,
     amount_captured: c.amount,
-    amount_refunded: 0,
+    amount_refunded: refunded,
     captured: true,
     paid: true,
-    refunded: false,
+    refunded: refunded >= c.amount,
+    disputed: c.disputed ?? false,
     status: 'succeeded',
     currency: c.currency,
     customer: c.customer,
@@ -133,7 +142,7 @@ export function balanceTransaction(
 }
 
 export function refund(
-  c: Omit<Common, 'customer' | 'livemode'> & { charge: string; balanceTransaction: string },
+  c: Omit<Common, 'customer' | 'livemode'> & { charge: string; balanceTransaction: string | null },
 ): Stripe.Refund {
   return fromFixture<Stripe.Refund>('refund', {
     id: c.id,
@@ -274,7 +283,7 @@ export function creditNote(
 }
 
 export function dispute(
-  c: Omit<Common, 'customer'> & { charge: string; balanceTransaction: Stripe.BalanceTransaction },
+  c: Omit<Common, 'customer'> & { charge: string; balanceTransaction: Stripe.BalanceTransaction | null },
 ): Stripe.Dispute {
   return fromFixture<Stripe.Dispute>('dispute', {
     id: c.id,
@@ -283,7 +292,7 @@ export function dispute(
     amount: c.amount,
     currency: c.currency,
     charge: c.charge,
-    balance_transactions: [c.balanceTransaction],
+    balance_transactions: c.balanceTransaction ? [c.balanceTransaction] : [],
     status: 'needs_response',
     reason: 'fraudulent',
   });

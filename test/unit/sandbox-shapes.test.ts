@@ -73,6 +73,61 @@ describe("sandbox objects have Stripe's fields", () => {
     }
   });
 
+  it.each([
+    [{ balance_transactions: 30, charges: 30, refunds: 5, invoices: 50, credit_notes: 5, disputes: 5 }],
+    [{ balance_transactions: 430, charges: 370, refunds: 120, invoices: 60, credit_notes: 20, disputes: 11 }],
+    [{ balance_transactions: 40, charges: 300, refunds: 400, invoices: 3, credit_notes: 9, disputes: 2 }],
+  ])('links the seeded objects consistently wherever both ends exist (%o)', (counts) => {
+    const account = new AccountData('acct_1ShapeLinks00001', 'test', counts, 'seed', 1_790_000_000);
+    const all = <T>(resource: keyof typeof account.collections) =>
+      Array.from({ length: account.collections[resource].size }, (_, i) =>
+        account.collections[resource].at(i),
+      ) as T[];
+    type Obj = Record<string, unknown> & { id: string };
+    const byId = (resource: keyof typeof account.collections) =>
+      new Map(all<Obj>(resource).map((o) => [o.id, o]));
+    const bts = byId('balance_transactions');
+    const charges = byId('charges');
+    const refunded = new Map<string, number>();
+    for (const refund of all<Obj>('refunds')) {
+      const charge = charges.get(refund.charge as string);
+      expect(charge).toBeDefined();
+      expect(refund.created as number).toBeGreaterThanOrEqual((charge?.created as number) - 86_400);
+      refunded.set(
+        charge?.id as string,
+        (refunded.get(charge?.id as string) ?? 0) + (refund.amount as number),
+      );
+      if (refund.balance_transaction !== null) {
+        const bt = bts.get(refund.balance_transaction as string);
+        expect(bt).toMatchObject({ source: refund.id, type: 'refund', amount: -(refund.amount as number) });
+      }
+    }
+    const disputed = new Set(all<Obj>('disputes').map((d) => d.charge as string));
+    for (const charge of charges.values()) {
+      expect(charge.amount_refunded).toBe(refunded.get(charge.id) ?? 0);
+      expect(charge.amount_refunded as number).toBeLessThanOrEqual(charge.amount as number);
+      expect(charge.refunded).toBe((charge.amount_refunded as number) >= (charge.amount as number));
+      expect(charge.disputed).toBe(disputed.has(charge.id));
+      if (charge.balance_transaction !== null) {
+        const bt = bts.get(charge.balance_transaction as string);
+        expect(bt).toMatchObject({ source: charge.id, type: 'charge', amount: charge.amount });
+      }
+    }
+    for (const bt of bts.values()) {
+      if (bt.type === 'charge') expect(charges.get(bt.source as string)?.balance_transaction).toBe(bt.id);
+    }
+    for (const dispute of all<Obj>('disputes')) {
+      expect(charges.has(dispute.charge as string)).toBe(true);
+      for (const bt of dispute.balance_transactions as Obj[])
+        expect(bts.get(bt.id)).toMatchObject({ source: dispute.id, type: 'adjustment' });
+    }
+    for (const note of all<Obj>('credit_notes')) {
+      const lines = new Set((account.invoiceLinesOf(note.invoice as string) ?? []).map((l) => l.id));
+      for (const line of account.creditNoteLinesOf(note.id) ?? [])
+        expect(lines.has(line.invoice_line_item as string)).toBe(true);
+    }
+  });
+
   it('renders a charge at an API version before 2022-11-15 with its refunds, at the latest without', () => {
     const charge = data.collections.charges.at(0);
     expect(renderAt(OLD_API_VERSION, charge)).toHaveProperty('refunds.object', 'list');
