@@ -107,6 +107,13 @@ export interface ConnectionStore {
   noteCountsInDoubt(orgId: string, connectionId: string): Promise<void>;
   /** Forgets the doubt `token` named, unless a newer one replaced it. */
   clearCountsInDoubt(orgId: string, token: string): Promise<void>;
+  /**
+   * The guard before a run's writes, as a condition (not a read): true while the connection is
+   * still `connectionId`, connected, and `owner` holds its sync lease until at least `until`
+   * (ms). A connection that ended, a lease another worker took over, or one about to lapse
+   * (its renewals failing) makes it false.
+   */
+  holdsSyncLease(orgId: string, connectionId: string, owner: string, until: number): Promise<boolean>;
   /** Extends the sync lease `owner` holds; false when it is no longer theirs (another worker took it over). */
   renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean>;
   /**

@@ -67,6 +67,16 @@ export interface RecordsStore {
   /** Counts one resource's stored records (not deleted) afresh and keeps that as its count. */
   recount(orgId: string, accountId: string, resource: ResourceName): Promise<number>;
   /**
+   * What the partition's counts can be trusted for: which connection last counted every
+   * resource afresh (`countedFor`), and a doubt a writer left (it may have written without
+   * counting). Kept with the counts, so a reconnect (a new connection item) loses neither.
+   */
+  countsState(orgId: string, accountId: string): Promise<{ countedFor?: string; doubt?: string } | undefined>;
+  /** A writer may have written without counting: the next run counts afresh. */
+  markCountsInDoubt(orgId: string, accountId: string): Promise<void>;
+  /** Every resource was counted afresh by `connectionId`'s run; forgets `doubt` unless a newer one replaced it. */
+  countsSettled(orgId: string, accountId: string, connectionId: string, doubt?: string): Promise<void>;
+  /**
    * Lines past the page Stripe embeds in an invoice or credit note, in their own items (100
    * lines each), so the object's item stays under DynamoDB's 400 KB; pages an older version
    * left beyond these go.

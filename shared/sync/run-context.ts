@@ -92,6 +92,9 @@ export type SyncOutcome =
   | { outcome: 'deferred' }
   | { outcome: 'stopped'; reason: string };
 
+/** How long a lease must still hold when a page's writes begin. */
+const LEASE_MARGIN_MS = 30_000;
+
 /** An object to store, with when Stripe showed it and the API version that rendered it. */
 export interface StoredObject {
   object: StripeObject;
@@ -137,6 +140,8 @@ export class SyncRun {
     readonly job: SyncJob,
     private session: StripeSession,
     private readonly remainingMs: () => number,
+    /** Who holds the sync lease for this run: the guard before every write checks it. */
+    readonly owner = 'unknown',
   ) {
     this.startedAt = deps.clock.now().getTime();
     this.accountId = session.connection.accountId;
@@ -298,14 +303,26 @@ export class SyncRun {
     return this.refreshing;
   }
 
-  /** Stops the run if the connection is no longer this one and connected. */
+  /**
+   * Stops the run unless the connection is still this one, connected, and this run holds its
+   * lease: one conditional write (no read), which also fences a run whose lease was taken over
+   * before its heartbeat noticed. Only when it fails is the connection read, to say why.
+   */
   async ensureCurrent(): Promise<void> {
-    const current = await this.deps.store.getConnection(this.job.orgId);
-    if (current?.connectionId !== this.job.connectionId || current.status !== 'connected') {
-      throw new ConnectionGoneError(
-        `the connection is ${current?.connectionId === this.job.connectionId ? current.status : 'gone'}`,
-      );
+    const { orgId, connectionId } = this.job;
+    // The page's writes must finish well inside the lease: a lease that renewals no longer
+    // extend lapses, and a webhook would then write beside us.
+    const margin = Math.min(LEASE_MARGIN_MS, this.deps.config.leaseMs / 4);
+    const until = this.deps.clock.now().getTime() + margin;
+    if (await this.deps.store.holdsSyncLease(orgId, connectionId, this.owner, until)) return;
+    const current = await this.deps.store.getConnection(orgId);
+    if (current?.connectionId === connectionId && current.status === 'connected') {
+      this.leaseLost = true;
+      throw new ConnectionGoneError('another worker took the sync over');
     }
+    throw new ConnectionGoneError(
+      `the connection is ${current?.connectionId === connectionId ? current.status : 'gone'}`,
+    );
   }
 
   /**

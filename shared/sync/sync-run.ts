@@ -91,16 +91,23 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       await release({ state: 'idle', progress: null });
       return { outcome: 'skipped', reason: 'replaced' };
     }
-    run = new SyncRun(deps, job, session, remainingMs);
+    run = new SyncRun(deps, job, session, remainingMs, owner);
     const named = run.noteAccountName();
     // The counts are the records stored. Kept as each write changes them, they are counted
-    // afresh when that may have failed: a run or webhook that died between a write and its
-    // count, or a partition counted for the first time (its records written by older code).
+    // afresh when that may have failed (a run or webhook that died between a write and its
+    // count: an abandoned lease, a sweep's takeover, a doubt a writer left), and by the first
+    // run of every connection (a reconnect, or records written before counts were kept).
+    const state = await deps.records.countsState(job.orgId, accountId);
     const doubt = lease.connection.countsInDoubt;
-    if (lease.abandoned || doubt || (await deps.records.counts(job.orgId, accountId)) === undefined) {
+    if (lease.abandoned || doubt || state?.doubt || state?.countedFor !== job.connectionId) {
       for (const def of RESOURCES) await deps.records.recount(job.orgId, accountId, def.name);
+      await deps.records.countsSettled(job.orgId, accountId, job.connectionId, state?.doubt);
       if (doubt) await store.clearCountsInDoubt(job.orgId, doubt);
-      logger.info('counted the stored records afresh', { abandoned: lease.abandoned, doubt: Boolean(doubt) });
+      logger.info('counted the stored records afresh', {
+        abandoned: lease.abandoned,
+        doubt: Boolean(doubt || state?.doubt),
+        firstForConnection: state?.countedFor !== job.connectionId,
+      });
     }
     const counts: Record<string, number> = {};
     // When Stripe is slow, resources run side by side under the one request budget, so a slow page
@@ -151,12 +158,14 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     );
     Object.assign(counts, await storedCounts());
     if (run.shouldStop()) {
-      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
+      // The lease first: a continuation received before it was released would find it held
+      // and be dropped. (If the send fails, the sweep queues it when it falls due.)
       continuing = true;
       await release(
         { state: 'queued', queuedAt: clock.now().toISOString(), counts },
         dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
       );
+      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
       logger.info('sync paused near the deadline and re-queued', { requests: run.requests });
       return { outcome: 'continued', requests: run.requests };
     }
@@ -243,23 +252,23 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       error: describeError(error),
       requests: run?.requests,
     });
-    await release(
-      {
-        state: 'failed',
-        progress: null,
-        lastError: {
-          code,
-          message:
-            code === 'internal'
-              ? 'The sync failed; it will be retried.'
-              : 'Stripe was unavailable; the sync will be retried.',
-          at: errorAt(),
-        },
+    await release({
+      state: 'failed',
+      progress: null,
+      lastError: {
+        code,
+        message:
+          code === 'internal'
+            ? 'The sync failed; it will be retried.'
+            : 'Stripe was unavailable; the sync will be retried.',
+        at: errorAt(),
       },
-      undefined,
-      // A fault of our own (DynamoDB, say) may have come between a write and its count.
-      { countsInDoubt: code === 'internal' },
-    );
+    });
+    // A fault of our own (DynamoDB, say) may have come between a write and its count.
+    if (code === 'internal')
+      await deps.records
+        .markCountsInDoubt(job.orgId, accountId)
+        .catch(() => store.noteCountsInDoubt(job.orgId, job.connectionId));
     throw error;
   } finally {
     clearInterval(heartbeat);

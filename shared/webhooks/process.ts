@@ -157,6 +157,9 @@ async function applyToConnection(
   retry: boolean,
 ): Promise<'written' | 'stale' | 'deferred' | 'skipped'> {
   const { store } = deps;
+  // An earlier attempt at this event may have written without counting (it died in between),
+  // whatever this attempt does: the doubt goes with the partition's counts.
+  if (retry) await deps.records.markCountsInDoubt(link.orgId, link.accountId);
   const connection = await store.getConnection(link.orgId);
   if (!connection || connection.connectionId !== link.connectionId || connection.status !== 'connected')
     return 'skipped';
@@ -201,17 +204,20 @@ async function applyToConnection(
     apiVersion: event.api_version ?? STRIPE_API_VERSION,
   });
   if (result.delta !== 0) await deps.records.addCounts(link.orgId, accountId, { [def.name]: result.delta });
-  // An earlier attempt at this event may have written without counting (it died in between).
-  if (retry) await store.noteCountsInDoubt(link.orgId, link.connectionId);
 
   const after = await store.getConnection(link.orgId);
   const runBegan = (after?.syncLeaseEpoch ?? 0) !== (connection.syncLeaseEpoch ?? 0);
-  // Another event of the same second and the same object state: Stripe's timestamps cannot
-  // order them, the sync's ordered read of /v1/events can.
+  // A run that began meanwhile may be counting the partition afresh: this write's count may
+  // fall before or after that count.
+  if (runBegan && result.delta !== 0) await deps.records.markCountsInDoubt(link.orgId, accountId);
+  // Stored as of the same second as this event, from another event or a read (Stripe's
+  // timestamps cannot order them): the sync's ordered read of /v1/events can.
+  const second = (version: string) => version.split(':').slice(0, 3).join(':');
   const tie =
     result.outcome === 'stale' &&
-    result.stored?.version === recordVersion(def, object, { at: event.created, by: 'event' }) &&
-    result.stored.eventId !== undefined &&
+    result.stored !== undefined &&
+    second(result.stored.version) ===
+      second(recordVersion(def, object, { at: event.created, by: 'event' })) &&
     result.stored.eventId !== event.id;
   // An event embeds an invoice's or credit note's first lines only; the rest come from its
   // /lines list, which the sync reads when it applies this same event from /v1/events.

@@ -276,10 +276,16 @@ export function connectionStoreContract(
         released: false,
         syncAgain: false,
       });
+      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w3', now + 2500)).resolves.toBe(true);
+      // About to lapse (renewals have stopped): no longer a lease to write under.
+      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w3', now + 3500)).resolves.toBe(false);
+      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w2', now + 2500)).resolves.toBe(false);
+      await expect(store.holdsSyncLease(orgId, 'conn_other', 'w3', now + 2500)).resolves.toBe(false);
       await expect(store.releaseSyncLease(orgId, 'w3', { state: 'idle' })).resolves.toEqual({
         released: true,
         syncAgain: false,
       });
+      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w3', now)).resolves.toBe(false);
     });
 
     it('keeps a doubt about the counts until the run that resolved that doubt clears it', async () => {

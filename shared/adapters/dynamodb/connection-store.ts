@@ -275,6 +275,28 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
+  async holdsSyncLease(orgId: string, connectionId: string, owner: string, until: number): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(orgId),
+          // A write that changes nothing, for its condition.
+          UpdateExpression: 'SET syncLeaseOwner = :owner',
+          ConditionExpression:
+            'connectionId = :cid AND #status = :connected AND syncLeaseOwner = :owner AND syncLeaseUntil >= :until',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':owner': owner,
+            ':until': until,
+          },
+        }),
+      ),
+    );
+  }
+
   async noteAccountName(orgId: string, connectionId: string, name: string | null): Promise<boolean> {
     return conditionalWrite(() =>
       this.db.send(

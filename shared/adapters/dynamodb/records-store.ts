@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   BatchGetCommand,
@@ -143,6 +144,62 @@ export class DynamoRecordsStore implements RecordsStore {
     const counts: RecordCounts = {};
     for (const def of RESOURCES) counts[def.name] = Number(Item[countName(def.name)] ?? 0);
     return counts;
+  }
+
+  async countsState(
+    orgId: string,
+    accountId: string,
+  ): Promise<{ countedFor?: string; doubt?: string } | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: recordKeys.counts(orgId, accountId),
+        ProjectionExpression: 'countedFor, doubt',
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    return {
+      ...(typeof Item.countedFor === 'string' ? { countedFor: Item.countedFor } : {}),
+      ...(typeof Item.doubt === 'string' ? { doubt: Item.doubt } : {}),
+    };
+  }
+
+  async markCountsInDoubt(orgId: string, accountId: string): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: recordKeys.counts(orgId, accountId),
+        UpdateExpression: 'SET doubt = :token',
+        ExpressionAttributeValues: { ':token': randomUUID() },
+      }),
+    );
+  }
+
+  async countsSettled(orgId: string, accountId: string, connectionId: string, doubt?: string): Promise<void> {
+    const key = recordKeys.counts(orgId, accountId);
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'SET countedFor = :cid',
+        ExpressionAttributeValues: { ':cid': connectionId },
+      }),
+    );
+    if (!doubt) return;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'REMOVE doubt',
+          ConditionExpression: 'doubt = :token',
+          ExpressionAttributeValues: { ':token': doubt },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   async recount(orgId: string, accountId: string, resource: ResourceName): Promise<number> {
