@@ -349,40 +349,24 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         message: `Unrecognized request URL (GET: ${path}).`,
       });
     const collection = data.collections[resource];
-    if (id && sub === 'lines' && resource === 'invoices') {
-      const lines = data.invoiceLinesOf(id);
-      if (!lines) throw missing('invoice', id);
+    if (id && sub === 'lines' && (resource === 'invoices' || resource === 'credit_notes')) {
+      // An invoice's or credit note's lines, in their own order, as `/lines` pages them.
+      const lines: Array<{ id: string }> | undefined =
+        resource === 'invoices' ? data.invoiceLinesOf(id) : data.creditNoteLinesOf(id);
+      if (!lines) throw missing(OBJECT_NAME[resource], id);
       const query = parseListQuery(params);
       let start = 0;
       if (query.startingAfter) {
         const index = lines.findIndex((line) => line.id === query.startingAfter);
-        if (index < 0) throw missing('line_item', query.startingAfter, 'starting_after');
+        const lineName = resource === 'invoices' ? 'line_item' : 'credit_note_line_item';
+        if (index < 0) throw missing(lineName, query.startingAfter, 'starting_after');
         start = index + 1;
       }
-      const page = lines.slice(start, start + query.limit);
       return json(res, 200, {
         object: 'list',
-        data: page,
+        data: lines.slice(start, start + query.limit),
         has_more: start + query.limit < lines.length,
-        url: `/v1/invoices/${id}/lines`,
-      });
-    }
-    if (id && sub === 'lines' && resource === 'credit_notes') {
-      const lines = data.creditNoteLinesOf(id);
-      if (!lines) throw missing('credit_note', id);
-      const query = parseListQuery(params);
-      let start = 0;
-      if (query.startingAfter) {
-        const index = lines.findIndex((line) => line.id === query.startingAfter);
-        if (index < 0) throw missing('credit_note_line_item', query.startingAfter, 'starting_after');
-        start = index + 1;
-      }
-      const page = lines.slice(start, start + query.limit);
-      return json(res, 200, {
-        object: 'list',
-        data: page,
-        has_more: start + query.limit < lines.length,
-        url: `/v1/credit_notes/${id}/lines`,
+        url: `/v1/${resource}/${id}/lines`,
       });
     }
     if (id && segments.length === 2) {
