@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+
+/** The repository's own sync modules (shared/ in the repo, not any folder beside it). */
+const SYNC_DIR = join(resolve(__dirname, '..', '..'), 'shared', 'sync');
 
 const importsOf = (file: string) =>
-  [
-    ...readFileSync(join(__dirname, '../../shared/sync', file), 'utf8').matchAll(/from '\.\/([a-z-]+)\.js'/g),
-  ].map((m) => m[1]);
+  [...readFileSync(join(SYNC_DIR, file), 'utf8').matchAll(/from '\.\/([a-z-]+)\.js'/g)].map((m) => m[1]);
 
 describe('the sync modules form a line, not a circle', () => {
   it('run-context ← backfill, incremental ← sync-run', () => {
