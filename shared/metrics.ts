@@ -24,6 +24,7 @@ export const MetricNames = {
   syncDuration: 'SyncDuration',
   syncFailures: 'SyncFailures',
   tokenRefreshFailures: 'TokenRefreshFailures',
+  secretNotConfigured: 'SecretNotConfigured',
 } as const;
 
 export function count(name: (typeof MetricNames)[keyof typeof MetricNames], value = 1): void {

@@ -26,11 +26,16 @@ export const makeHandler = (deps: { queue: JobQueue<WebhookMessage>; credentials
     // A text body is verified as the string it arrived as: the same UTF-8 bytes, without a copy.
     const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64') : (event.body ?? '');
     const bytes = Buffer.byteLength(raw);
-    const result = verifyWebhook(
-      raw,
-      event.headers['stripe-signature'],
-      await deps.credentials.webhookSecrets(),
-    );
+    const secrets = await deps.credentials.webhookSecrets();
+    // No signing secret stored yet (the operator's step after the first deploy, logged and
+    // alarmed by the adapter): nothing can be verified, so ask Stripe to retry later rather
+    // than refuse what it signed. It retries for up to three days.
+    if (secrets.length === 0)
+      throw new HttpError(503, 'not_configured', 'Webhooks cannot be verified yet. Please retry later.', {
+        expose: true,
+        headers: { 'retry-after': '300' },
+      });
+    const result = verifyWebhook(raw, event.headers['stripe-signature'], secrets);
     if (!result.ok) {
       const [status, code, message] = REJECTIONS[result.reason];
       count(

@@ -28,6 +28,7 @@ import { SqsJobQueue } from '../../shared/adapters/sqs/job-queue.js';
 import { ensureTables } from '../../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../../shared/data/tables.js';
 import { connectionStoreContract } from '../support/connection-store-contract.js';
+import { capturedRecords } from '../support/log-capture.js';
 import { motoClientConfig } from '../support/moto.js';
 import { eventLedgerContract, recordsStoreContract } from '../support/records-store-contract.js';
 import { sampleTokens, tokenVaultContract } from '../support/token-vault-contract.js';
@@ -134,6 +135,52 @@ describe('SecretsManagerAppCredentials', () => {
       .catch((e: Error) => e);
     expect((error as Error).message).toContain('documented shape');
     expect((error as Error).message).not.toContain('leaky');
+  });
+});
+
+describe('a secret an operator has not filled yet', () => {
+  it.each([
+    ['webhook-secrets', { webhookSecrets: [] }, 'webhookSecrets'],
+    ['app-credentials', { secretKeys: {} }, 'secretKeys'],
+  ])(
+    'the %s secret as the stack creates it: one log line naming it, and the SecretNotConfigured metric',
+    async (kind, empty, field) => {
+      const name = `defrr/stripe/test/${kind}-empty-${Date.now()}`;
+      await secrets.send(
+        new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ ...empty, unused: 'x' }) }),
+      );
+      const before = capturedRecords().length;
+      const credentials = new SecretsManagerAppCredentials(
+        secrets,
+        kind === 'webhook-secrets' ? { webhookSecretsSecretId: name } : { keysSecretId: name },
+      );
+      if (kind === 'webhook-secrets') {
+        await expect(credentials.webhookSecrets()).resolves.toEqual([]);
+        await expect(credentials.webhookSecrets()).resolves.toEqual([]);
+      } else {
+        await expect(credentials.secretKey('test')).rejects.toThrow('no test-mode secret key');
+        await expect(credentials.secretKey('live')).rejects.toThrow('no live-mode secret key');
+      }
+      const records = capturedRecords().slice(before);
+      // One read (cached), so one line: it names the secret and what to put in it.
+      const lines = records.filter((r) => String(r.message).startsWith('secret not configured'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 'ERROR', secretId: name });
+      expect(String(lines[0]?.message)).toContain(field);
+      const emf = records.filter((r) => JSON.stringify(r).includes('SecretNotConfigured'));
+      expect(emf).toHaveLength(1);
+      expect(emf[0]).toMatchObject({ SecretNotConfigured: 1, service: 'stripe-connector' });
+    },
+  );
+
+  it('a filled one says nothing', async () => {
+    const name = `defrr/stripe/test/webhook-secrets-filled-${Date.now()}`;
+    await secrets.send(
+      new CreateSecretCommand({ Name: name, SecretString: '{"webhookSecrets":["whsec_filled"]}' }),
+    );
+    const before = capturedRecords().length;
+    await new SecretsManagerAppCredentials(secrets, { webhookSecretsSecretId: name }).webhookSecrets();
+    expect(JSON.stringify(capturedRecords().slice(before))).not.toContain('SecretNotConfigured');
   });
 });
 

@@ -226,6 +226,32 @@ describe('intake: POST /v1/webhooks/stripe', () => {
     );
     expect(result.statusCode).toBe(500);
   });
+
+  it('answers 503 (Stripe retries) and queues nothing while no signing secret is stored', async () => {
+    const payload = JSON.stringify(event());
+    let sent = 0;
+    const handler = intake({
+      queue: {
+        send: async () => {
+          sent++;
+        },
+        sendBatch: async () => ({ calls: 0 }),
+      },
+      credentials: { secretKey: async () => 'sk_test_x', webhookSecrets: async () => [] },
+    });
+    const result = await handler(
+      {
+        body: payload,
+        isBase64Encoded: false,
+        headers: { 'stripe-signature': sign(payload, secret()) },
+        requestContext: {},
+      } as unknown as HttpEvent,
+      lambdaContext('webhook-intake'),
+    );
+    expect(result.statusCode).toBe(503);
+    expect(JSON.parse(String(result.body))).toMatchObject({ error: { code: 'not_configured' } });
+    expect(sent).toBe(0);
+  });
 });
 
 describe('processing', () => {

@@ -2,6 +2,8 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import * as z from 'zod/mini';
 import type * as core from 'zod/v4/core';
 import type { Mode } from '../../domain/connection.js';
+import { logger } from '../../logger.js';
+import { MetricNames, metrics } from '../../metrics.js';
 import {
   type AppCredentials,
   AppCredentialsError,
@@ -10,9 +12,25 @@ import {
 } from '../../ports/app-credentials.js';
 
 /**
+ * A secret an operator must fill after the first deploy, found still empty: one
+ * clear log line naming it (never its value) and the `SecretNotConfigured` metric,
+ * which an alarm watches. Emitted at once (a single-metric flush), since not every
+ * function that reads a secret flushes metrics at the end of its invocation.
+ */
+export function reportUnconfigured(secretId: string, missing: string): void {
+  logger.error(
+    `secret not configured: ${secretId} holds no ${missing}; put it there (README: after the first deploy)`,
+    { secretId },
+  );
+  const single = metrics.singleMetric();
+  single.addMetric(MetricNames.secretNotConfigured, 'Count', 1);
+}
+
+/**
  * One JSON secret, read once per container and cached for `ttlMs` (so a
  * rotated value is picked up without a deploy). A malformed secret fails
- * loudly without quoting its value; a failed read is not cached.
+ * loudly without quoting its value; a failed read is not cached. `unfilled`
+ * says what an empty value lacks: reported once per read (every `ttlMs`).
  */
 export class CachedJsonSecret<S extends core.$ZodType> {
   private cached: { at: number; value: Promise<core.output<S>> } | undefined;
@@ -24,6 +42,7 @@ export class CachedJsonSecret<S extends core.$ZodType> {
     private readonly shape: string,
     private readonly ttlMs = 5 * 60 * 1000,
     private readonly now: () => number = Date.now,
+    private readonly unfilled: (value: core.output<S>) => string | undefined = () => undefined,
   ) {}
 
   get(): Promise<core.output<S>> {
@@ -39,13 +58,17 @@ export class CachedJsonSecret<S extends core.$ZodType> {
   private async fetch(): Promise<core.output<S>> {
     const { SecretString } = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
     if (!SecretString) throw new AppCredentialsError(`the secret ${this.secretId} has no value yet`);
+    let value: core.output<S>;
     try {
-      return z.parse(this.schema, JSON.parse(SecretString));
+      value = z.parse(this.schema, JSON.parse(SecretString));
     } catch {
       throw new AppCredentialsError(
         `the secret ${this.secretId} is not JSON of the documented shape (${this.shape})`,
       );
     }
+    const missing = this.unfilled(value);
+    if (missing) reportUnconfigured(this.secretId, missing);
+    return value;
   }
 }
 
@@ -70,6 +93,9 @@ export class SecretsManagerAppCredentials implements AppCredentials {
           appKeysSchema,
           '{"secretKeys":{"test":"sk_test_…","live":"sk_live_…"}}',
           ttlMs,
+          undefined,
+          (v) =>
+            v.secretKeys.test || v.secretKeys.live ? undefined : 'secret key (secretKeys.test or .live)',
         )
       : undefined;
     this.webhooks = ids.webhookSecretsSecretId
@@ -79,6 +105,8 @@ export class SecretsManagerAppCredentials implements AppCredentials {
           webhookSecretsSchema,
           '{"webhookSecrets":["whsec_…"]}',
           ttlMs,
+          undefined,
+          (v) => (v.webhookSecrets.length > 0 ? undefined : 'webhook signing secret (webhookSecrets)'),
         )
       : undefined;
   }
