@@ -9,12 +9,15 @@ export function buildApp(app = new App()) {
   const settings = readSettings((key) => app.node.tryGetContext(key));
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const prefix = `DefrrStripe-${settings.stage}`;
+  const serviceStackName = `${prefix}-Service`;
   const stateful = new StatefulStack(app, `${prefix}-Stateful`, {
     env,
     settings,
     terminationProtection: true,
+    // The service stack names every alarm after itself (infra/constructs/monitoring.ts).
+    alarmNamePrefix: `${serviceStackName}-`,
   });
-  const service = new ServiceStack(app, `${prefix}-Service`, { env, settings, stateful });
+  const service = new ServiceStack(app, serviceStackName, { env, settings, stateful });
   service.addStackDependency(stateful);
   Tags.of(app).add('service', 'defrr-stripe-connector');
   Tags.of(app).add('stage', settings.stage);

@@ -1,21 +1,23 @@
-import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
 import { type FunctionName, routes } from '../shared/http/routes.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { ServiceFunction } from './constructs/service-function.js';
-import type { Settings } from './settings.js';
+import { reservedConcurrencyOf, type Settings } from './settings.js';
 import type { StatefulResources } from './stateful-stack.js';
 
 export interface ServiceStackProps extends StackProps {
@@ -65,6 +67,8 @@ export class ServiceStack extends Stack {
   readonly webhookQueue: JobQueue;
   readonly bus: events.IEventBus;
   readonly schedule: events.Rule;
+  /** Where a failed nightly fan-out or sweep lands: undeliverable schedule events and failed invocations. */
+  readonly dispatchFailures: sqs.Queue;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
@@ -73,7 +77,14 @@ export class ServiceStack extends Stack {
     // Grants on the stateful stack's own constructs would edit the key policy there and make
     // the two stacks depend on each other; imported references grant through the roles instead.
     const stateful = importStateful(this, props.stateful);
-    const common = { serviceName: 'stripe-connector', logRetentionDays: settings.logRetentionDays };
+    const reserved = reservedConcurrencyOf(settings);
+    const common = (name: FunctionName) => ({
+      name,
+      serviceName: 'stripe-connector',
+      logRetentionDays: settings.logRetentionDays,
+      logKey: stateful.key,
+      ...(reserved[name] === undefined ? {} : { reservedConcurrency: reserved[name] }),
+    });
 
     this.syncQueue = new JobQueue(this, 'SyncQueue', {
       key: stateful.key,
@@ -97,7 +108,19 @@ export class ServiceStack extends Stack {
         maxAge: Duration.minutes(10),
       },
     });
-    const redirectUri = settings.oauthRedirectUri ?? `${this.api.apiEndpoint}${CALLBACK_PATH}`;
+    // A custom domain keeps the callback URL (which the Stripe app manifest lists exactly)
+    // when the API itself is replaced; without one it is the API's own endpoint.
+    const domain =
+      settings.domainName && settings.certificateArn
+        ? new apigw.DomainName(this, 'ApiDomain', {
+            domainName: settings.domainName,
+            certificate: acm.Certificate.fromCertificateArn(this, 'ApiCertificate', settings.certificateArn),
+            endpointType: apigw.EndpointType.REGIONAL,
+            securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+          })
+        : undefined;
+    const publicBase = domain ? `https://${settings.domainName}` : this.api.apiEndpoint;
+    const redirectUri = settings.oauthRedirectUri ?? `${publicBase}${CALLBACK_PATH}`;
 
     const auth = {
       JWT_ORG_CLAIM: settings.jwtOrgClaim,
@@ -110,7 +133,7 @@ export class ServiceStack extends Stack {
     };
     const records = (fn: ServiceFunction) => fn.bindRecordsTable(stateful.recordsTable, stateful.key, 'none');
 
-    const connectStart = new ServiceFunction(this, 'ConnectStart', { ...common, name: 'connect-start' })
+    const connectStart = new ServiceFunction(this, 'ConnectStart', common('connect-start'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .envs({
         ...auth,
@@ -129,8 +152,7 @@ export class ServiceStack extends Stack {
     records(connectStart);
 
     const oauthCallback = new ServiceFunction(this, 'OAuthCallback', {
-      ...common,
-      name: 'oauth-callback',
+      ...common('oauth-callback'),
       timeout: Duration.seconds(29),
     })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
@@ -140,62 +162,56 @@ export class ServiceStack extends Stack {
     records(oauthCallback);
 
     // The user who started the connect confirms the install: the connection, its link, the first sync.
-    const connectConfirm = new ServiceFunction(this, 'ConnectConfirm', { ...common, name: 'connect-confirm' })
+    const connectConfirm = new ServiceFunction(this, 'ConnectConfirm', common('connect-confirm'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .envs(auth);
     records(connectConfirm);
 
-    const status = new ServiceFunction(this, 'Status', { ...common, name: 'status' })
+    const status = new ServiceFunction(this, 'Status', common('status'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'read')
       .envs(auth)
       // The counts of what is stored (one item per records partition), nothing else of the records.
       .bindRecordsTable(stateful.recordsTable, stateful.key, 'counts');
 
-    const disconnect = new ServiceFunction(this, 'Disconnect', { ...common, name: 'disconnect' })
+    const disconnect = new ServiceFunction(this, 'Disconnect', common('disconnect'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .envs(auth);
     records(disconnect);
 
-    const health = new ServiceFunction(this, 'Health', { ...common, name: 'health' });
+    const health = new ServiceFunction(this, 'Health', common('health'));
 
     // Webhook intake: verify and queue, nothing else. No table, no connection secret.
     const webhookIntake = new ServiceFunction(this, 'WebhookIntake', {
-      ...common,
-      name: 'webhook-intake',
+      ...common('webhook-intake'),
       memorySize: 1024,
     })
       .bindWebhookSecrets(stateful.webhookSecrets, stateful.key)
       .bindQueueSender(this.webhookQueue.queue, stateful.key, 'WEBHOOK_QUEUE_URL');
 
     const webhookProcessor = new ServiceFunction(this, 'WebhookProcessor', {
-      ...common,
-      name: 'webhook-processor',
+      ...common('webhook-processor'),
       timeout: Duration.seconds(60),
     })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindRecordsTable(stateful.recordsTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
-    webhookProcessor.fn.addEventSource(
-      new SqsEventSource(this.webhookQueue.queue, {
-        batchSize: 10,
-        reportBatchItemFailures: true,
-        maxConcurrency: 5,
-      }),
-    );
+    webhookProcessor.consumeQueue(this.webhookQueue.queue, stateful.key, {
+      batchSize: 10,
+      maxConcurrency: 5,
+    });
 
-    const syncRequest = new ServiceFunction(this, 'SyncRequest', { ...common, name: 'sync-request' })
+    const syncRequest = new ServiceFunction(this, 'SyncRequest', common('sync-request'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .envs({ ...auth, SYNC_MIN_INTERVAL_SECONDS: '300' });
     records(syncRequest);
 
     const syncDispatcher = new ServiceFunction(this, 'SyncDispatcher', {
-      ...common,
-      name: 'sync-dispatcher',
+      ...common('sync-dispatcher'),
       timeout: Duration.minutes(5),
     })
       .bindServiceTable(
@@ -213,8 +229,7 @@ export class ServiceStack extends Stack {
       ? events.EventBus.fromEventBusName(this, 'DefrrBus', settings.eventBusName)
       : new events.EventBus(this, 'EventBus', { eventBusName: `defrr-stripe-${settings.stage}` });
     const syncWorker = new ServiceFunction(this, 'SyncWorker', {
-      ...common,
-      name: 'sync-worker',
+      ...common('sync-worker'),
       timeout: Duration.minutes(15),
       memorySize: 1024,
     })
@@ -224,29 +239,46 @@ export class ServiceStack extends Stack {
       .bindAppCredentials(stateful.appCredentials, stateful.key)
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .bindEventBus(this.bus, settings.eventSource);
-    syncWorker.fn.addEventSource(
-      new SqsEventSource(this.syncQueue.queue, {
-        batchSize: 1,
-        reportBatchItemFailures: true,
-        maxConcurrency: 10,
-      }),
-    );
+    syncWorker.consumeQueue(this.syncQueue.queue, stateful.key, { batchSize: 1, maxConcurrency: 10 });
+
+    // A nightly fan-out that fails must be seen: EventBridge puts a schedule event it could not
+    // deliver here (the targets' dead-letter queue), and Lambda puts here an invocation that
+    // still failed after its retries (the on-failure destination); an alarm watches it. They
+    // hold schedule events and error messages, no customer data: SQS-managed encryption, so
+    // EventBridge needs no use of the service key.
+    this.dispatchFailures = new sqs.Queue(this, 'DispatchFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.dispatchFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "It is the dead-letter queue of the schedule's targets and the dispatcher's on-failure destination.",
+    });
+    syncDispatcher.fn.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      onFailure: new destinations.SqsDestination(this.dispatchFailures),
+    });
+    const dispatcherTarget = (event?: events.RuleTargetInput) =>
+      new targets.LambdaFunction(syncDispatcher.fn, {
+        ...(event ? { event } : {}),
+        retryAttempts: 2,
+        deadLetterQueue: this.dispatchFailures,
+      });
 
     this.schedule = new events.Rule(this, 'NightlySync', {
       description: 'Syncs every connected Stripe account',
       schedule: events.Schedule.expression(settings.syncSchedule),
-      targets: [new targets.LambdaFunction(syncDispatcher.fn, { retryAttempts: 2 })],
+      targets: [dispatcherTarget()],
     });
     // Finishes or undoes what a crash left half-done: a run taken over within minutes of its lease.
     new events.Rule(this, 'Sweep', {
       description: 'Resumes stalled syncs; removes unconfirmed installs and orphaned secrets',
       schedule: events.Schedule.rate(Duration.minutes(5)),
-      targets: [
-        new targets.LambdaFunction(syncDispatcher.fn, {
-          event: events.RuleTargetInput.fromObject({ action: 'sweep' }),
-          retryAttempts: 2,
-        }),
-      ],
+      targets: [dispatcherTarget(events.RuleTargetInput.fromObject({ action: 'sweep' }))],
     });
 
     this.functions = {
@@ -265,11 +297,13 @@ export class ServiceStack extends Stack {
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: settings.logRetentionDays as logs.RetentionDays,
+      encryptionKey: stateful.key,
     });
     const stage = this.api.addStage('LiveStage', {
       stageName: '$default',
       autoDeploy: true,
       throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
+      ...(domain ? { domainMapping: { domainName: domain } } : {}),
     });
     const cfnStage = stage.node.defaultChild as apigw.CfnStage;
     // Tighter limits where a route does real work per call; Stripe's webhooks get room for bursts.
@@ -324,18 +358,44 @@ export class ServiceStack extends Stack {
           reason: `${route.method} ${route.path} is public by design (${route.function}): Stripe's redirect, or the liveness probe.`,
         });
       }
+      // The stage's RouteSettings name routes by key: API Gateway refuses the stage if a
+      // route it names does not exist yet, so the stage is created after every route.
+      if (added) cfnStage.addResourceDependency(added.node.defaultChild as apigw.CfnRoute);
     }
+    const missing = Object.keys(perRoute).filter(
+      (key) => !routes.some((r) => `${r.method} ${r.path}` === key),
+    );
+    if (missing.length > 0)
+      throw new Error(`RouteSettings name routes that do not exist: ${missing.join(', ')}`);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       key: stateful.key,
       ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
       functions: this.functions,
-      deadLetterQueues: { sync: this.syncQueue.deadLetterQueue, webhooks: this.webhookQueue.deadLetterQueue },
+      deadLetterQueues: {
+        sync: this.syncQueue.deadLetterQueue,
+        webhooks: this.webhookQueue.deadLetterQueue,
+        'dispatch-failures': this.dispatchFailures,
+      },
+      // How long a message may wait before someone should look: a webhook within minutes,
+      // a sync behind a nightly fan-out of every connection within a few hours.
+      workQueues: {
+        sync: { queue: this.syncQueue.queue, maxAge: Duration.hours(3) },
+        webhooks: { queue: this.webhookQueue.queue, maxAge: Duration.minutes(15) },
+      },
+      api: this.api,
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: stage.url });
+    new CfnOutput(this, 'ApiUrl', { value: domain ? `${publicBase}/` : stage.url });
     new CfnOutput(this, 'OAuthRedirectUri', {
       value: redirectUri,
-      description: "Add this to the Stripe app manifest's allowed_redirect_uris",
+      description: "Must be in the Stripe app manifest's allowed_redirect_uris (stripe-app.json), exactly",
     });
+    if (domain) {
+      new CfnOutput(this, 'ApiDomainTarget', {
+        value: domain.regionalDomainName,
+        description: `Point ${settings.domainName} here: a CNAME, or a Route 53 alias (ApiDomainHostedZoneId)`,
+      });
+      new CfnOutput(this, 'ApiDomainHostedZoneId', { value: domain.regionalHostedZoneId });
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FunctionName } from '../shared/http/routes.js';
 
 const list = z.union([
   z.array(z.string().trim().min(1)),
@@ -49,6 +50,41 @@ export const settingsSchema = z.object({
   /** API Gateway throttling: the stage's default and the tighter per-route limits. */
   apiRateLimit: z.coerce.number().positive(),
   apiBurstLimit: z.coerce.number().int().positive(),
+  /**
+   * Reserved concurrency per function (`name=N,…`, or an object in cdk.json), over the
+   * defaults below; `off` reserves none (an account whose concurrency quota is still 10).
+   */
+  reservedConcurrency: z
+    .union([
+      z.literal('off'),
+      z.record(z.string(), z.coerce.number().int().min(1)),
+      z
+        .string()
+        .trim()
+        .regex(/^([a-z-]+=\d+)(,\s*[a-z-]+=\d+)*$/, 'off, or name=N pairs, e.g. webhook-intake=50')
+        .transform((v) =>
+          Object.fromEntries(
+            v.split(',').map((pair) => {
+              const [name, n] = pair.trim().split('=');
+              return [name as string, Number(n)];
+            }),
+          ),
+        ),
+    ])
+    .optional(),
+  /** A custom domain for the API (e.g. stripe.defrr.com): the callback URL then survives replacing the API. */
+  domainName: z
+    .string()
+    .regex(
+      /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
+      'a DNS name, e.g. stripe.defrr.com',
+    )
+    .optional(),
+  /** The ACM certificate for `domainName`, in the stack's own region (a regional endpoint). */
+  certificateArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, 'an ACM certificate ARN')
+    .optional(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
@@ -73,7 +109,43 @@ const ENV_NAMES: Record<keyof Settings, string> = {
   alarmEmail: 'ALARM_EMAIL',
   apiRateLimit: 'API_RATE_LIMIT',
   apiBurstLimit: 'API_BURST_LIMIT',
+  reservedConcurrency: 'RESERVED_CONCURRENCY',
+  domainName: 'DOMAIN_NAME',
+  certificateArn: 'CERTIFICATE_ARN',
 };
+
+/**
+ * Concurrency reserved per function unless settings say otherwise. It caps the public
+ * routes (a flood of webhooks or callbacks cannot take the account's whole concurrency
+ * from the rest) and guarantees the queue consumers their event sources' maximum
+ * concurrency (webhook-processor 5, sync-worker 10). 104 in all: an account keeps at
+ * least 100 unreserved, so the default quota of 1,000 has room; a new account whose
+ * quota is still 10 deploys with `reservedConcurrency=off`.
+ */
+export const DEFAULT_RESERVED_CONCURRENCY: Record<FunctionName, number> = {
+  health: 2,
+  'connect-start': 10,
+  'connect-confirm': 10,
+  'oauth-callback': 10,
+  status: 20,
+  'sync-request': 5,
+  disconnect: 5,
+  'webhook-intake': 25,
+  'webhook-processor': 5,
+  'sync-dispatcher': 2,
+  'sync-worker': 10,
+};
+
+/** The reserved concurrency each function gets (none when the setting is `off`). */
+export function reservedConcurrencyOf(settings: Settings): Partial<Record<FunctionName, number>> {
+  if (settings.reservedConcurrency === 'off') return {};
+  return { ...DEFAULT_RESERVED_CONCURRENCY, ...settings.reservedConcurrency };
+}
+
+/** The only stage whose settings may keep cdk.json's placeholders. */
+export const DEV_STAGE = 'dev';
+/** What cdk.json's dev values look like: a made-up id, or a host under a reserved example domain. */
+const PLACEHOLDER = /ReplaceMe|(^|[./@])example(\.(com|org|net))?($|[/:])|\.(example|invalid|test)($|[/:])/i;
 
 export function readSettings(
   context: (key: string) => unknown,
@@ -85,6 +157,37 @@ export function readSettings(
     .refine((s) => (s.stripeDefaultMode === 'live' ? s.stripeAuthorizeUrlLive : s.stripeAuthorizeUrlTest), {
       message: 'the default mode needs its authorize URL (stripeAuthorizeUrlTest / stripeAuthorizeUrlLive)',
       path: ['stripeDefaultMode'],
+    })
+    .refine((s) => Boolean(s.domainName) === Boolean(s.certificateArn), {
+      message: 'a custom domain needs both domainName and certificateArn',
+      path: ['certificateArn'],
+    })
+    .superRefine((s, ctx) => {
+      const unknown = Object.keys(
+        s.reservedConcurrency === 'off' ? {} : (s.reservedConcurrency ?? {}),
+      ).filter((name) => !(name in DEFAULT_RESERVED_CONCURRENCY));
+      if (unknown.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['reservedConcurrency'],
+          message: `no function ${unknown.join(', ')}`,
+        });
+      if (s.stage === DEV_STAGE) return;
+      if (!s.alarmEmail)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['alarmEmail'],
+          message: `required outside the ${DEV_STAGE} stage: alarms must reach someone`,
+        });
+      for (const [key, value] of Object.entries(s)) {
+        const values = Array.isArray(value) ? value : [value];
+        if (values.some((v) => typeof v === 'string' && PLACEHOLDER.test(v)))
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `a placeholder (cdk.json's ${DEV_STAGE} value?); stage '${s.stage}' needs the real one`,
+          });
+      }
     })
     .safeParse(raw);
   if (!result.success) {

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -60,19 +60,58 @@ export class StatefulStack extends Stack implements StatefulResources {
   readonly webhookSecrets: secretsmanager.Secret;
   readonly connectionSecretPrefix: string;
 
-  constructor(scope: Construct, id: string, props: StackProps & { settings: Settings }) {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: StackProps & {
+      settings: Settings;
+      /** The name every alarm of the service starts with: only those may use the key through SNS. */
+      alarmNamePrefix: string;
+    },
+  ) {
     super(scope, id, props);
     this.key = new kms.Key(this, 'ServiceKey', {
       description: `Defrr Stripe connector (${props.settings.stage}): tables, connection secrets, queues`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // CloudWatch alarms publish to the service's SNS topic, which this key encrypts.
+    // CloudWatch alarms publish to the service's SNS topic, which this key encrypts: only
+    // this account's alarms of this service (no confused deputy).
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': this.account },
+          ArnLike: {
+            'aws:SourceArn': this.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: `${props.alarmNamePrefix}*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    // CloudWatch Logs encrypts the functions' and the API's log groups with this key, for
+    // log groups of this account and region only.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': this.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
       }),
     );
     this.serviceTable = buildTable(this, serviceTable, this.key);
@@ -103,6 +142,15 @@ export class StatefulStack extends Stack implements StatefulResources {
     });
     this.webhookSecrets = emptySecret('WebhookSecrets', 'webhook-secrets', WEBHOOK_SECRETS_SHAPE, {
       webhookSecrets: [],
+    });
+    // What an operator must fill after the first deploy (README, "After the first deploy").
+    new CfnOutput(this, 'AppCredentialsSecretName', {
+      value: `defrr/stripe/${props.settings.stage}/app-credentials`,
+      description: `Put the Stripe app's secret keys here: ${APP_CREDENTIALS_SHAPE}`,
+    });
+    new CfnOutput(this, 'WebhookSecretsSecretName', {
+      value: `defrr/stripe/${props.settings.stage}/webhook-secrets`,
+      description: `Put the webhook endpoints' signing secrets here: ${WEBHOOK_SECRETS_SHAPE}`,
     });
   }
 }

@@ -1,4 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -16,12 +17,17 @@ export interface MonitoringProps {
   alarmEmail?: string;
   functions: Record<string, ServiceFunction>;
   deadLetterQueues: Record<string, sqs.IQueue>;
+  /** Work queues and the age past which their oldest message means work is stuck. */
+  workQueues: Record<string, { queue: sqs.IQueue; maxAge: Duration }>;
+  api: apigw.HttpApi;
 }
 
 /**
  * The alarms an operator acts on (docs/runbook.md says what to do for each),
- * all to one encrypted SNS topic: dead letters, function errors and throttles,
- * webhook signature failures, sync failures and token refresh failures.
+ * all to one encrypted SNS topic: dead letters (the queues' and the failed
+ * nightly fan-out's), work waiting too long in a queue, function errors and
+ * throttles, the API's 5xx answers, a secret nobody filled, webhook signature
+ * failures, sync failures and token refresh failures.
  */
 export class Monitoring extends Construct {
   readonly topic: sns.Topic;
@@ -74,6 +80,28 @@ export class Monitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       });
     }
+    for (const [name, { queue, maxAge }] of Object.entries(props.workQueues)) {
+      add(`${name}OldestMessage`, {
+        alarmName: `${Stack.of(this).stackName}-${name}-oldest-message`,
+        alarmDescription: `The ${name} queue's oldest message is older than ${maxAge.toHumanString()}: its consumer is stuck, throttled or failing`,
+        metric: queue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: maxAge.toSeconds(),
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      });
+    }
+    add('Api5xx', {
+      alarmName: `${Stack.of(this).stackName}-api-5xx`,
+      alarmDescription:
+        'The HTTP API answers 5xx: a function fails, times out or is throttled (see its own alarms)',
+      metric: props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 5,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
     const serviceMetric = (metricName: string) =>
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
@@ -88,6 +116,15 @@ export class Monitoring extends Construct {
         'Webhook deliveries fail verification: a rolled secret not yet stored, or someone probing the endpoint',
       metric: serviceMetric('WebhookSignatureFailures'),
       threshold: 10,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    add('SecretNotConfigured', {
+      alarmName: `${Stack.of(this).stackName}-secret-not-configured`,
+      alarmDescription:
+        'A function found a secret an operator must fill still empty (README: after the first deploy); its log names the secret',
+      metric: serviceMetric('SecretNotConfigured'),
+      threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     });

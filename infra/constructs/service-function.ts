@@ -21,13 +21,23 @@ export interface ServiceFunctionProps {
   timeout?: Duration;
   memorySize?: number;
   environment?: Record<string, string>;
+  /** Encrypts the function's log group (the service key; its policy lets CloudWatch Logs use it). */
+  logKey: kms.IKey;
+  /** Concurrency reserved for (and capping) this function; none when unset. */
+  reservedConcurrency?: number;
 }
 
 /**
  * Every function of the service, with the defaults fixed once: Node 22 on
  * arm64, bundled by the local esbuild (no Docker), minified with source maps,
- * X-Ray tracing, its own log group with retention, and a role that starts with
+ * its own KMS-encrypted log group with retention, and a role that starts with
  * nothing but writing to that log group. Grants are added per function.
+ *
+ * X-Ray tracing is off: nothing in the code is instrumented (no Tracer on the SDK
+ * clients), so active tracing would record only Lambda's own segment, cost a
+ * wildcard grant, and add to every invocation. Powertools' structured logs and
+ * metrics (request ids, run ids, Stripe request counts) are what operators use;
+ * docs/architecture.md says how to turn on the Tracer if that changes.
  */
 export class ServiceFunction extends Construct {
   readonly fn: nodejs.NodejsFunction;
@@ -41,6 +51,7 @@ export class ServiceFunction extends Construct {
     this.entryName = props.name;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetentionDays as logs.RetentionDays,
+      encryptionKey: props.logKey,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.role = new iam.Role(this, 'Role', {
@@ -62,7 +73,10 @@ export class ServiceFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: lambda.Tracing.DISABLED,
+      ...(props.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role: this.role,
       logGroup: this.logGroup,
       environment: {
@@ -85,7 +99,6 @@ export class ServiceFunction extends Construct {
         externalModules: [],
       },
     });
-    // X-Ray's PutTraceSegments/PutTelemetryRecords take no resource-level permissions.
     const logGroupId = Stack.of(this).resolve(
       Stack.of(this).getLogicalId(this.logGroup.node.defaultChild as CfnElement),
     );
@@ -93,10 +106,6 @@ export class ServiceFunction extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${logGroupId}.Arn>:*]`,
       reason:
         'Lambda creates its log streams at run time with names it chooses: the grant names this function’s log group and any stream in it.',
-    });
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports only Resource "*".',
     });
     Validations.of(this.fn).acknowledge({
       id: 'AwsSolutions-L1',
@@ -217,8 +226,12 @@ export class ServiceFunction extends Construct {
       write: ['secretsmanager:PutSecretValue'],
       delete: ['secretsmanager:DeleteSecret'],
     } as const;
-    this.env('TOKEN_SECRET_PREFIX', prefix);
-    this.env('KMS_KEY_ID', key.keyArn);
+    // A function that only deletes finds each secret's ARN on its connection item: it reads
+    // neither the prefix nor the key (tokenConfig, in the functions that create and read).
+    if (actions.some((a) => a !== 'delete')) {
+      this.env('TOKEN_SECRET_PREFIX', prefix);
+      this.env('KMS_KEY_ID', key.keyArn);
+    }
     const stack = Stack.of(this);
     this.role.addToPolicy(
       new iam.PolicyStatement({
@@ -233,11 +246,12 @@ export class ServiceFunction extends Construct {
         ],
       }),
     );
+    // Secrets Manager asks KMS for a data key to encrypt a new value and decrypts it to
+    // check it, so creating or writing a secret under a customer key needs Decrypt too.
+    const writes = actions.includes('create') || actions.includes('write');
     const keyActions = [
-      ...(actions.includes('read') ? ['kms:Decrypt'] : []),
-      ...(actions.includes('create') || actions.includes('write')
-        ? ['kms:GenerateDataKey', 'kms:Encrypt']
-        : []),
+      ...(actions.includes('read') || writes ? ['kms:Decrypt'] : []),
+      ...(writes ? ['kms:GenerateDataKey', 'kms:Encrypt'] : []),
     ];
     if (keyActions.length > 0) this.grantKey(key, keyActions, 'secretsmanager');
     Validations.of(this.role).acknowledge({
@@ -275,6 +289,41 @@ export class ServiceFunction extends Construct {
     );
     this.grantKey(key, ['kms:Decrypt'], 'secretsmanager');
     return this;
+  }
+
+  /**
+   * Consumes a queue: the event source mapping, and the grants Lambda's poller uses (it
+   * polls with the function's role). Written out rather than `SqsEventSource`, whose grant
+   * adds kms:Decrypt on the key with no `kms:ViaService` condition.
+   */
+  consumeQueue(
+    queue: sqs.IQueue,
+    key: kms.IKey,
+    options: { batchSize: number; maxConcurrency: number },
+  ): lambda.EventSourceMapping {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueUrl',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+        ],
+        resources: [queue.queueArn],
+      }),
+    );
+    this.grantKey(key, ['kms:Decrypt'], 'sqs');
+    const mapping = this.fn.addEventSourceMapping('Queue', {
+      eventSourceArn: queue.queueArn,
+      batchSize: options.batchSize,
+      reportBatchItemFailures: true,
+      maxConcurrency: options.maxConcurrency,
+    });
+    // The mapping checks the role's access when it is created: the policy must exist first.
+    const policy = this.role.node.tryFindChild('DefaultPolicy');
+    if (policy) mapping.node.addDependency(policy);
+    return mapping;
   }
 
   /** Send-only access to a queue, its URL in `envName`. */
