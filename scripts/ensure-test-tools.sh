@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the tools the test tiers need are on this machine before `npm test`
-# runs them: Debian's Chromium (installed here when we are root with apt-get)
-# and moto's server (which cannot be installed from here: it says how).
+# runs them: Debian's Chromium (installed here when we are root with apt-get),
+# Node 22 for the aws and infra tiers (Lambda's runtime, from the npm registry),
+# and moto's server and cfn-lint (which cannot be installed from here: it says how).
 set -euo pipefail
 
 chromium_bin="${CHROMIUM_PATH:-}"
@@ -30,3 +31,14 @@ if ! command -v "$moto" >/dev/null 2>&1; then
   echo "    pip install 'moto[server]==5.2.1'   (or set MOTO_SERVER to its path)" >&2
   exit 1
 fi
+
+cfn_lint="${CFN_LINT:-cfn-lint}"
+if ! command -v "$cfn_lint" >/dev/null 2>&1 && ! python3 -m cfnlint --version >/dev/null 2>&1; then
+  echo "ensure-test-tools: the infra tier lints the templates with cfn-lint. Install it with:" >&2
+  echo "    pip install cfn-lint   (or set CFN_LINT to its path)" >&2
+  exit 1
+fi
+
+# The aws and infra tiers run on Lambda's Node 22 (installed once into .cache/node22).
+node22="$(bash "$(dirname "$0")/node22.sh" --print)"
+echo "ensure-test-tools: Node 22 for the aws and infra tiers: $node22 ($("$node22" --version))"

@@ -358,3 +358,12 @@ describe('cfn-lint', () => {
     expect(run.stderr).not.toMatch(/error/i);
   });
 });
+
+describe('the runtime', () => {
+  it('runs this tier on Node 22, the runtime Lambda gives the functions (npm run test:infra)', () => {
+    expect(`node ${process.versions.node.split('.')[0]}`).toBe('node 22');
+    expect(
+      Object.values(service.findResources('AWS::Lambda::Function')).map((f) => f.Properties.Runtime),
+    ).toEqual(expect.arrayContaining(['nodejs22.x']));
+  });
+});
