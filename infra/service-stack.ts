@@ -131,7 +131,6 @@ export class ServiceStack extends Stack {
       FRONTEND_ORIGINS: settings.frontendOrigins.join(','),
       FRONTEND_INTEGRATION_PATH: settings.frontendIntegrationPath,
     };
-    const records = (fn: ServiceFunction) => fn.bindRecordsTable(stateful.recordsTable, stateful.key, 'none');
 
     const connectStart = new ServiceFunction(this, 'ConnectStart', common('connect-start'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
@@ -149,7 +148,6 @@ export class ServiceStack extends Stack {
         OAUTH_REDIRECT_URI: redirectUri,
         TOKEN_SECRET_PREFIX: stateful.connectionSecretPrefix,
       });
-    records(connectStart);
 
     const oauthCallback = new ServiceFunction(this, 'OAuthCallback', {
       ...common('oauth-callback'),
@@ -159,7 +157,6 @@ export class ServiceStack extends Stack {
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['create'])
       .bindAppCredentials(stateful.appCredentials, stateful.key)
       .envs(frontend);
-    records(oauthCallback);
 
     // The user who started the connect confirms the install: the connection, its link, the first sync.
     const connectConfirm = new ServiceFunction(this, 'ConnectConfirm', common('connect-confirm'))
@@ -167,7 +164,6 @@ export class ServiceStack extends Stack {
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .envs(auth);
-    records(connectConfirm);
 
     const status = new ServiceFunction(this, 'Status', common('status'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'read')
@@ -179,9 +175,8 @@ export class ServiceStack extends Stack {
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .envs(auth);
-    records(disconnect);
 
-    const health = new ServiceFunction(this, 'Health', common('health'));
+    const health = new ServiceFunction(this, 'Health', { ...common('health'), powertools: false });
 
     // Webhook intake: verify and queue, nothing else. No table, no connection secret.
     const webhookIntake = new ServiceFunction(this, 'WebhookIntake', {
@@ -208,7 +203,6 @@ export class ServiceStack extends Stack {
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .envs({ ...auth, SYNC_MIN_INTERVAL_SECONDS: '300' });
-    records(syncRequest);
 
     const syncDispatcher = new ServiceFunction(this, 'SyncDispatcher', {
       ...common('sync-dispatcher'),
@@ -223,7 +217,6 @@ export class ServiceStack extends Stack {
       // The sweep deletes the secrets of unconfirmed installs and of failed steps.
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
-    records(syncDispatcher);
 
     this.bus = settings.eventBusName
       ? events.EventBus.fromEventBusName(this, 'DefrrBus', settings.eventBusName)

@@ -75,12 +75,14 @@ export const awsConfig = () =>
     AWS_ENDPOINT_URL: z.optional(z.url()),
   });
 
-/** Settings every function that touches the tables shares. */
+/** Settings every function that touches the service table shares. */
 export const baseConfig = () =>
   z.extend(awsConfig(), {
     SERVICE_TABLE_NAME: nonEmpty(),
-    RECORDS_TABLE_NAME: nonEmpty(),
   });
+
+/** The records table, for the functions that read or write records (its name is set on no other). */
+export const recordsConfig = () => z.object({ RECORDS_TABLE_NAME: nonEmpty() });
 
 /** How verified JWT claims are read (API Gateway's JWT authorizer verifies them). */
 export const authConfig = () =>

@@ -4,8 +4,11 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
  * The one Metrics instance (CloudWatch embedded metric format). Functions
  * flush it with the `logMetrics` middleware; alarms watch these names.
  */
+/** The CloudWatch namespace of the service's metrics: the alarms (infra/) watch it by this name. */
+export const METRICS_NAMESPACE = 'Defrr/StripeConnector';
+
 export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Defrr/StripeConnector',
+  namespace: METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'stripe-connector',
 });
 

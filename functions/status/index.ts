@@ -1,9 +1,9 @@
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
-import { authConfig, baseConfig, parseConfig } from '../../shared/config.js';
+import { authConfig, baseConfig, parseConfig, recordsConfig } from '../../shared/config.js';
 import { connectionStore, dynamo } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig(), authConfig()]);
+const config = parseConfig([baseConfig(), recordsConfig(), authConfig()]);
 
 const db = dynamo(config);
 

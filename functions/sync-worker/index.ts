@@ -5,6 +5,7 @@ import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-pu
 import {
   baseConfig,
   parseConfig,
+  recordsConfig,
   stripeApiConfig,
   syncConfig,
   syncQueueConfig,
@@ -24,7 +25,14 @@ import { StripeAccess } from '../../shared/stripe/stripe-access.js';
 import { DEFAULT_SYNC_CONFIG } from '../../shared/sync/sync-run.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig(), tokenConfig(), stripeApiConfig(), syncQueueConfig(), syncConfig()]);
+const config = parseConfig([
+  baseConfig(),
+  recordsConfig(),
+  tokenConfig(),
+  stripeApiConfig(),
+  syncQueueConfig(),
+  syncConfig(),
+]);
 const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
 const db = dynamo(config);
 const secrets = secretsManager(config);

@@ -1,12 +1,12 @@
 import { DynamoEventLedger } from '../../shared/adapters/dynamodb/event-ledger.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
-import { baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
+import { baseConfig, parseConfig, recordsConfig, syncQueueConfig } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import { connectionStore, dynamo, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig(), syncQueueConfig()]);
+const config = parseConfig([baseConfig(), recordsConfig(), syncQueueConfig()]);
 const db = dynamo(config);
 
 export const handler = makeHandler({

@@ -7,9 +7,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../shared/metrics.js';
 import type { ServiceFunction } from './service-function.js';
 
-export const METRICS_NAMESPACE = 'Defrr/StripeConnector';
 export const SERVICE_NAME = 'stripe-connector';
 
 export interface MonitoringProps {

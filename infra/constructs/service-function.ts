@@ -25,6 +25,8 @@ export interface ServiceFunctionProps {
   logKey: kms.IKey;
   /** Concurrency reserved for (and capping) this function; none when unset. */
   reservedConcurrency?: number;
+  /** False for a function that loads no Powertools (no logger settings to give it). */
+  powertools?: boolean;
 }
 
 /**
@@ -79,10 +81,13 @@ export class ServiceFunction extends Construct {
         : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role: this.role,
       logGroup: this.logGroup,
+      // Only what the function reads: Powertools' logger its service name and level (the
+      // metrics' namespace is fixed in shared/metrics.ts, where the alarms find it), Node
+      // its options. The health check loads no Powertools.
       environment: {
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: 'Defrr/StripeConnector',
-        POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...(props.powertools === false
+          ? {}
+          : { POWERTOOLS_SERVICE_NAME: props.serviceName, POWERTOOLS_LOG_LEVEL: 'INFO' }),
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
@@ -193,21 +198,17 @@ export class ServiceFunction extends Construct {
   }
 
   /**
-   * The records table's name for every function (config is shared); access only where asked.
+   * The records table: its name and access, only in the functions that use it.
    * `counts`: GetItem alone, for the status's per-partition counts item.
    */
-  bindRecordsTable(
-    table: dynamodb.ITable,
-    key: kms.IKey,
-    access: 'read' | 'readWrite' | 'counts' | 'none',
-  ): this {
+  bindRecordsTable(table: dynamodb.ITable, key: kms.IKey, access: 'read' | 'readWrite' | 'counts'): this {
     this.env('RECORDS_TABLE_NAME', table.tableName);
     if (access === 'counts') {
       this.role.addToPolicy(
         new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
       );
       this.grantKey(key, ['kms:Decrypt', 'kms:DescribeKey'], 'dynamodb');
-    } else if (access !== 'none') this.grantTable(table, key, access, []);
+    } else this.grantTable(table, key, access, []);
     return this;
   }
 

@@ -6,6 +6,7 @@ import {
   ConfigError,
   frontendConfig,
   parseConfig,
+  recordsConfig,
   syncConfig,
 } from '../../shared/config.js';
 
@@ -13,7 +14,7 @@ describe('configuration', () => {
   it('names every missing variable', () => {
     const error = (() => {
       try {
-        parseConfig(baseConfig(), {});
+        parseConfig([baseConfig(), recordsConfig()], {});
       } catch (e) {
         return e as ConfigError;
       }
@@ -65,7 +66,6 @@ describe('configuration', () => {
     expect(config).toEqual({
       AWS_REGION: 'eu-west-1',
       SERVICE_TABLE_NAME: 'svc',
-      RECORDS_TABLE_NAME: 'rec',
       JWT_ORG_CLAIM: 'org_id',
       JWT_ROLES_CLAIM: 'roles',
       JWT_ADMIN_ROLE: 'admin',
