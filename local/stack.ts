@@ -207,6 +207,7 @@ export async function startLocalStack(
     const sandbox = await startStripeSandbox({
       port: config.STRIPE_SANDBOX_PORT,
       host: config.HOST,
+      // The manifest's allowed_redirect_uris (stripe-app.json) and this stack's own callback.
       allowedRedirectUris: [`${publicUrl}${CALLBACK_PATH}`],
       ...(memory ? {} : { stateFile: join(config.dataDir, 'stripe-sandbox.json') }),
     }).catch((error: NodeJS.ErrnoException) => {
@@ -215,7 +216,6 @@ export async function startLocalStack(
         : error;
     });
     cleanups.push(() => sandbox.close());
-    sandbox.sandbox.redirectUris.add(`${publicUrl}${CALLBACK_PATH}`);
     sandbox.sandbox.installLinks.set('chnlink_localtest', 'test');
     sandbox.sandbox.installLinks.set('chnlink_locallive', 'live');
     // Like registering the endpoints in the Stripe app's settings, one per mode: each signs with

@@ -1,4 +1,4 @@
-import { PERMISSIONS } from './sandbox.js';
+import { APP_MANIFEST } from './app-manifest.js';
 
 /**
  * The screens of the sandbox's app install flow, in the order Stripe shows
@@ -116,12 +116,17 @@ ${p.error ? `<p class="error" role="alert">${esc(p.error)}</p>` : ''}
   });
 }
 
-/** Step 3: what the app can access on the chosen account — all of it read-only. */
+/**
+ * Step 3: what the app can access on the chosen account, as the manifest (stripe-app.json)
+ * lists it: each permission with its purpose, all of them read-only.
+ */
 export function permissionsPage(p: FlowPage & { account: SandboxAccount }): string {
-  const permissions = PERMISSIONS.map(
-    ([id, text]) =>
-      `<li data-permission="${id}"><span>${esc(text)}<span class="permission-id">${id}</span></span><span class="read-only">Read-only</span></li>`,
-  ).join('');
+  const permissions = APP_MANIFEST.permissions
+    .map(
+      ({ permission, purpose }) =>
+        `<li data-permission="${esc(permission)}"><span>${esc(purpose)}<span class="permission-id">${esc(permission)}</span></span><span class="read-only">Read-only</span></li>`,
+    )
+    .join('');
   return layout({
     title: `What ${p.appName} can access`,
     testMode: p.testMode,

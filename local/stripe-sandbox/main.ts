@@ -6,7 +6,10 @@ import { startStripeSandbox } from './server.js';
 /** `npm run sandbox`: the offline Stripe alone, on STRIPE_SANDBOX_PORT (default 12111). */
 async function main() {
   const port = Number(process.env.STRIPE_SANDBOX_PORT ?? 12111);
-  const redirect = process.env.STRIPE_SANDBOX_REDIRECT_URIS?.split(',').filter(Boolean) ?? [
+  // Besides the manifest's allowed_redirect_uris (stripe-app.json): a local service's callback.
+  const redirect = process.env.STRIPE_SANDBOX_REDIRECT_URIS?.split(',')
+    .map((uri) => uri.trim())
+    .filter(Boolean) ?? [
     'http://localhost:3000/v1/integrations/stripe/callback',
     'http://127.0.0.1:3000/v1/integrations/stripe/callback',
   ];
@@ -30,6 +33,7 @@ async function main() {
   }
   console.log(`Stripe sandbox listening on ${sandbox.url}`);
   console.log(`  app info (dev keys):  ${sandbox.url}/_sandbox/info`);
+  console.log(`  redirect URIs:        ${[...sandbox.sandbox.redirectUris].join(', ')}`);
   for (const [link, mode] of sandbox.sandbox.installLinks)
     console.log(
       `  ${mode} install link:    ${sandbox.url}/oauth/v2/${link}/authorize?client_id=${sandbox.sandbox.clientId}&redirect_uri=…`,

@@ -9,6 +9,7 @@ import {
   type ResourceCounts,
 } from './account-data.js';
 import { LATEST_API_VERSION, renderEvent } from './api-versions.js';
+import { APP_MANIFEST } from './app-manifest.js';
 import * as build from './objects.js';
 import { RESOURCES, type ResourceName } from './objects.js';
 import { prng, randomId } from './random.js';
@@ -36,8 +37,10 @@ export interface SandboxOptions {
   /** Unix seconds; seeded objects span the year before it. Default: the start of yesterday (UTC). */
   anchor?: number;
   accounts?: AccountSpec[];
-  appName?: string;
-  /** Redirect URIs the app's manifest allows (exact match, as Stripe checks). */
+  /**
+   * Redirect URIs the app allows besides the manifest's `allowed_redirect_uris` (the local
+   * stack's own callback). Stripe compares the whole string: nothing else is accepted.
+   */
   allowedRedirectUris?: string[];
   accessTokenTtlSeconds?: number;
   /** Where the sandbox keeps its app keys, grants and activity between restarts; memory only when unset. */
@@ -67,17 +70,6 @@ export const DEFAULT_ACCOUNTS: AccountSpec[] = [
 
 export const CODE_TTL_SECONDS = 300;
 export const EVENT_RETENTION_SECONDS = 30 * 86_400;
-export const PERMISSIONS = [
-  ['balance_read', 'Balance and balance transactions'],
-  ['balance_transaction_source_read', 'Balance transaction sources'],
-  ['charge_read', 'Charges and refunds'],
-  ['invoice_read', 'Invoices and credit notes'],
-  ['dispute_read', 'Disputes'],
-  ['payment_intent_read', 'PaymentIntents'],
-  ['subscription_read', 'Subscriptions'],
-  ['customer_read', 'Customers'],
-  ['event_read', 'Events'],
-] as const;
 
 interface Grant {
   account: string;
@@ -127,7 +119,8 @@ interface PersistedState {
   refreshTokens: Record<string, RefreshToken>;
   installs: string[];
   endpoints: WebhookEndpoint[];
-  redirectUris: string[];
+  /** Written by older sandboxes; not restored: the allowed list is the manifest's plus the starter's. */
+  redirectUris?: string[];
   /** Accounts added with `addAccount` (`POST /_sandbox/accounts`), kept across restarts. */
   addedAccounts?: AccountSpec[];
   data: Record<string, { resources: Partial<Record<ResourceName, AnyObject[]>>; events: AnyObject[] }>;
@@ -140,13 +133,15 @@ export type ActivityKind = 'charge' | 'refund' | 'invoice_paid' | 'dispute' | 'c
 export class Sandbox {
   readonly seed: string;
   readonly anchor: number;
-  readonly appName: string;
+  /** The app's name, from its manifest (stripe-app.json). */
+  readonly appName = APP_MANIFEST.name;
   readonly clientId: string;
   readonly secretKeys: Record<Mode, string>;
   /** Newest first; while a secret is rolled both sign every delivery. */
   webhookSecrets: string[];
   readonly accounts = new Map<string, AccountSpec & { counts: ResourceCounts }>();
-  readonly redirectUris = new Set<string>();
+  /** The manifest's `allowed_redirect_uris`, then the starter's and any added while it runs. */
+  readonly redirectUris = new Set<string>(APP_MANIFEST.allowed_redirect_uris);
   /**
    * The app's External test install links (`/oauth/v2/<id>/authorize`), each for one mode, as
    * the Dashboard gives one link per mode; any other id is not a link. The public link
@@ -176,7 +171,6 @@ export class Sandbox {
     this.seed = saved?.seed ?? options.seed ?? 'defrr-sandbox';
     const day = 86_400;
     this.anchor = saved?.anchor ?? options.anchor ?? Math.floor(Date.now() / 1000 / day) * day - day;
-    this.appName = options.appName ?? 'Defrr';
     this.clientId = saved?.app.clientId ?? randomId('ca', 32);
     // Clearly fake dev values, made fresh per sandbox (and kept in its state file).
     this.secretKeys = saved?.app.secretKeys ?? {
@@ -814,7 +808,6 @@ export class Sandbox {
       refreshTokens: Object.fromEntries(this.refreshTokens),
       installs: [...this.installs],
       endpoints: this.endpoints,
-      redirectUris: [...this.redirectUris],
       addedAccounts: this.addedAccounts,
       data,
       clockOffsetMs: this.clockOffsetMs,
@@ -829,7 +822,6 @@ export class Sandbox {
     for (const [k, v] of Object.entries(state.refreshTokens)) this.refreshTokens.set(k, v);
     for (const key of state.installs) this.installs.add(key);
     this.endpoints.push(...state.endpoints);
-    for (const uri of state.redirectUris) this.redirectUris.add(uri);
     this.clockOffsetMs = state.clockOffsetMs;
     for (const [key, saved] of Object.entries(state.data)) {
       const [account, mode] = key.split('|') as [string, Mode];

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { AccountData, Mode } from './account-data.js';
 import { isKnownVersion, LATEST_API_VERSION, renderAt, renderEvent } from './api-versions.js';
+import { APP_MANIFEST } from './app-manifest.js';
 import { accountPage, appPage, errorPage, installedPage, permissionsPage } from './install-page.js';
 import {
   invalidRequest,
@@ -503,6 +504,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       case 'GET /_sandbox/info':
         return json(res, 200, {
           app: {
+            id: APP_MANIFEST.id,
             clientId: sandbox.clientId,
             name: sandbox.appName,
             secretKeys: sandbox.secretKeys,

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { LocalStack } from '../../local/stack.js';
 import { CALLBACK_PATH } from '../../local/stack.js';
-import { PERMISSIONS } from '../../local/stripe-sandbox/sandbox.js';
+import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { ARTIFACTS, launchBrowser } from '../support/browser.js';
 import {
   api,
@@ -121,7 +121,7 @@ async function install(page: Page, account: RegExp) {
   await page.getByRole('heading', { name: 'Select an account' }).waitFor();
   await page.getByLabel(account).check();
   await page.getByRole('button', { name: 'Continue' }).click();
-  await page.getByRole('heading', { name: 'What Defrr can access' }).waitFor();
+  await page.getByRole('heading', { name: `What ${APP_MANIFEST.name} can access` }).waitFor();
   await page.getByRole('button', { name: 'Install app' }).click();
 }
 
@@ -150,7 +150,7 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     // 2. Stripe's page for the app: a test version, an unreviewed app installed through a direct link.
     await connect.click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
-    await page.getByRole('heading', { name: 'Defrr', exact: true }).waitFor();
+    await page.getByRole('heading', { name: APP_MANIFEST.name, exact: true }).waitFor();
     const notice = await page.getByRole('status').textContent();
     expect(notice).toContain('You are installing a test version of this app');
     expect(notice).toContain('unreviewed app');
@@ -173,14 +173,14 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
 
     // 4. Continue → what Defrr can access, every item Read-only; Install app at the bottom right.
     await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'What Defrr can access' }).waitFor();
+    await page.getByRole('heading', { name: `What ${APP_MANIFEST.name} can access` }).waitFor();
     expect(await page.textContent('main')).toContain('Small Bakery');
-    for (const [id, text] of PERMISSIONS) {
+    for (const { permission: id, purpose: text } of APP_MANIFEST.permissions) {
       const item = page.locator(`li[data-permission="${id}"]`);
       expect(await item.textContent()).toContain(text);
       expect(await item.getByText('Read-only', { exact: true }).isVisible()).toBe(true);
     }
-    expect(await page.locator('li[data-permission]').count()).toBe(PERMISSIONS.length);
+    expect(await page.locator('li[data-permission]').count()).toBe(APP_MANIFEST.permissions.length);
     const installBox = await box(page.getByRole('button', { name: 'Install app' }));
     const permissionsMain = await box(page.locator('main'));
     expect(installBox.x).toBeGreaterThanOrEqual(permissionsMain.x + permissionsMain.width / 2);
@@ -191,7 +191,7 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     const callback = await holdCallback(page);
     await page.getByRole('button', { name: 'Install app' }).click();
     await page.getByRole('heading', { name: 'Installation successful' }).waitFor();
-    expect(await page.textContent('main')).toContain('Defrr was installed on Small Bakery');
+    expect(await page.textContent('main')).toContain(`${APP_MANIFEST.name} was installed on Small Bakery`);
     await shot(page, 'journey-5-installed');
     registerSecret((await callback.sent).searchParams.get('code') as string);
     callback.release();
@@ -265,7 +265,7 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     await page.locator('#connect-mode').selectOption('live');
     await page.getByRole('button', { name: 'Connect Stripe' }).click();
     await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
-    await page.getByRole('heading', { name: 'Defrr', exact: true }).waitFor();
+    await page.getByRole('heading', { name: APP_MANIFEST.name, exact: true }).waitFor();
     // The live External test link: the app's test version, installed in live mode.
     expect(new URL(page.url()).pathname).toBe('/oauth/v2/chnlink_locallive/authorize');
     expect(await page.getByText('test version').count()).toBeGreaterThan(0);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { loadLocalConfig } from '../../local/config.js';
 import { CALLBACK_PATH, type LocalStack, startLocalStack } from '../../local/stack.js';
-import { PERMISSIONS } from '../../local/stripe-sandbox/sandbox.js';
+import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { ARTIFACTS, launchBrowser } from '../support/browser.js';
 import { registerSecret } from '../support/log-capture.js';
 
@@ -94,7 +94,7 @@ describe('the Stripe sandbox install flow in Chromium', () => {
     const callback = await holdCallback(page);
     await page.goto(installUrl('state-install'));
 
-    await page.getByRole('heading', { name: 'Defrr', exact: true }).waitFor();
+    await page.getByRole('heading', { name: APP_MANIFEST.name, exact: true }).waitFor();
     const notice = await page.getByRole('status').textContent();
     expect(notice).toContain('test version');
     expect(notice).toContain('unreviewed app');
@@ -109,8 +109,8 @@ describe('the Stripe sandbox install flow in Chromium', () => {
     await shot(page, '2-select-account');
     await page.getByRole('button', { name: 'Continue' }).click();
 
-    await page.getByRole('heading', { name: 'What Defrr can access' }).waitFor();
-    for (const [id, text] of PERMISSIONS) {
+    await page.getByRole('heading', { name: `What ${APP_MANIFEST.name} can access` }).waitFor();
+    for (const { permission: id, purpose: text } of APP_MANIFEST.permissions) {
       const item = page.locator(`li[data-permission="${id}"]`);
       expect(await item.textContent()).toContain(text);
       expect(await item.getByText('Read-only', { exact: true }).isVisible()).toBe(true);
@@ -120,9 +120,11 @@ describe('the Stripe sandbox install flow in Chromium', () => {
     await page.getByRole('button', { name: 'Install app' }).click();
 
     await page.getByRole('heading', { name: 'Installation successful' }).waitFor();
-    expect(await page.textContent('main')).toContain('Defrr was installed on Small Bakery');
+    expect(await page.textContent('main')).toContain(`${APP_MANIFEST.name} was installed on Small Bakery`);
     expect(stack.sandbox.sandbox.isInstalled(BAKERY, 'test')).toBe(true);
-    const link = await page.getByRole('link', { name: 'Continue to Defrr' }).getAttribute('href');
+    const link = await page
+      .getByRole('link', { name: `Continue to ${APP_MANIFEST.name}` })
+      .getAttribute('href');
     await shot(page, '4-installed');
     // Nobody clicks: the page sends the browser on by itself.
     const back = await callback.sent;
@@ -181,7 +183,7 @@ describe('the Stripe sandbox install flow in Chromium', () => {
     await page.getByRole('heading', { name: 'Select an account' }).waitFor();
     await fits(['Continue', 'Back', 'Cancel']);
     await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'What Defrr can access' }).waitFor();
+    await page.getByRole('heading', { name: `What ${APP_MANIFEST.name} can access` }).waitFor();
     await fits(['Install app', 'Back', 'Cancel']);
     await shot(page, '5-permissions-390px');
     await page.getByRole('button', { name: 'Install app' }).click();

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
-import { PERMISSIONS } from '../../local/stripe-sandbox/sandbox.js';
+import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import type { StripeSandbox } from '../../local/stripe-sandbox/server.js';
 import {
   confirmationTarget,
@@ -455,7 +455,7 @@ describe('Stripe Apps OAuth', () => {
     sandbox.sandbox.redirectUris.add(CB);
     const page = await openInstallLink(link(undefined, { state: 's1' }));
     expect(page.status).toBe(200);
-    expect(page.heading).toBe('Defrr');
+    expect(page.heading).toBe(APP_MANIFEST.name);
     expect(page.html).toContain('You are installing a test version of this app.');
     expect(page.html).toContain('unreviewed app installed through a direct link');
     expect(page.html).toContain('<link rel="icon" href="data:,">');
@@ -467,7 +467,7 @@ describe('Stripe Apps OAuth', () => {
     const live = await openInstallLink(link('/oauth/v2/authorize'));
     expect(live.status).toBe(200);
     expect(live.html).not.toContain('test version');
-    expect(live.heading).toBe('Defrr');
+    expect(live.heading).toBe(APP_MANIFEST.name);
     const badRedirect = await fetch(link('/oauth/v2/authorize', { redirect_uri: 'http://evil.example/cb' }), {
       redirect: 'manual',
     });
@@ -483,6 +483,43 @@ describe('Stripe Apps OAuth', () => {
     const liveTest = await openInstallLink(link('/oauth/v2/chnlink_livetest/authorize'));
     expect(liveTest.status).toBe(200);
     expect(liveTest.html).toContain('unreviewed app installed through a direct link');
+  });
+
+  it("allows exactly the manifest's redirect URIs and those its starter adds; nothing near them", async () => {
+    const local = 'http://127.0.0.1:9/v1/integrations/stripe/callback';
+    const started = await startTestSandbox({ allowedRedirectUris: [local] });
+    try {
+      expect([...started.sandbox.redirectUris]).toEqual([...APP_MANIFEST.allowed_redirect_uris, local]);
+      started.sandbox.installLinks.set('chnlink_exact', 'test');
+      const open = (redirectUri: string) => {
+        const url = new URL('/oauth/v2/chnlink_exact/authorize', started.url);
+        url.searchParams.set('client_id', started.sandbox.clientId);
+        url.searchParams.set('redirect_uri', redirectUri);
+        return fetch(url, { redirect: 'manual' });
+      };
+      for (const allowed of [...APP_MANIFEST.allowed_redirect_uris, local]) {
+        expect((await open(allowed)).status).toBe(200);
+      }
+      const [deployed] = APP_MANIFEST.allowed_redirect_uris as [string];
+      const near = [
+        `${deployed}/`,
+        `${deployed}?next=/`,
+        `${deployed}#x`,
+        deployed.replace('https://', 'http://'),
+        deployed.replace('/callback', '/callback2'),
+        deployed.replace(/^https:\/\/([^/]+)/, (_, host: string) => `https://${host.toUpperCase()}`),
+        deployed.replace(/^https:\/\/([^/]+)/, (_, host: string) => `https://${host}:443`),
+        local.replace('127.0.0.1', 'localhost'),
+        '',
+      ];
+      for (const uri of near) {
+        const refused = await open(uri);
+        expect([uri, refused.status]).toEqual([uri, 400]);
+        expect(await refused.text()).toContain('Invalid redirect URI');
+      }
+    } finally {
+      await started.close();
+    }
   });
 
   it('app page → Select an account → what the app can access → Installation successful; the code only at Install app', async () => {
@@ -504,8 +541,8 @@ describe('Stripe Apps OAuth', () => {
     expect(sandbox.sandbox.isInstalled(FLOW, 'test')).toBe(false);
 
     const permissions = expectScreen(await press(select, 'Continue', { account: FLOW }), 'Continue');
-    expect(permissions.heading).toBe('What Defrr can access');
-    for (const [id] of PERMISSIONS) {
+    expect(permissions.heading).toBe(`What ${APP_MANIFEST.name} can access`);
+    for (const { permission: id } of APP_MANIFEST.permissions) {
       expect(permissions.html).toMatch(
         new RegExp(`<li data-permission="${id}">.*?${id}.*?<span class="read-only">Read-only</span></li>`),
       );
@@ -518,11 +555,11 @@ describe('Stripe Apps OAuth', () => {
     const again = expectScreen(await press(permissions, 'Back'), 'Back');
     expect(again.heading).toBe('Select an account');
     expect(formOf(again).radios.get('account')?.checked).toBe(FLOW);
-    expect(expectScreen(await press(again, 'Back'), 'Back').heading).toBe('Defrr');
+    expect(expectScreen(await press(again, 'Back'), 'Back').heading).toBe(APP_MANIFEST.name);
 
     const installed = expectScreen(await press(permissions, 'Install app'), 'Install app');
     expect(installed.heading).toBe('Installation successful');
-    expect(installed.html).toContain('Defrr was installed on Flow &amp; &lt;Co&gt;');
+    expect(installed.html).toContain(`${APP_MANIFEST.name} was installed on Flow &amp; &lt;Co&gt;`);
     expect(installed.html).not.toContain('<form');
     expect(sandbox.sandbox.isInstalled(FLOW, 'test')).toBe(true);
     const back = confirmationTarget(installed);

@@ -2,6 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { makeHandler as intake } from '../../functions/webhook-intake/handler.js';
 import { lambdaContext } from '../../local/lambda-context.js';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
+import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { keys } from '../../shared/data/keys.js';
 import type { HttpEvent } from '../../shared/http/handler.js';
@@ -342,7 +343,7 @@ describe('processing', () => {
     const secretA = (await stack.store.getConnection(orgA))?.secretName as string;
     const event = stripeEvent(
       'account.application.deauthorized',
-      { id: stack.sandbox.sandbox.clientId, object: 'application', name: 'Defrr' },
+      { id: stack.sandbox.sandbox.clientId, object: 'application', name: APP_MANIFEST.name },
       { account: DEMO_ACCOUNT },
     );
     expect((await deliverSigned(stack, event)).status).toBe(200);
