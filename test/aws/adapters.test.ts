@@ -56,18 +56,49 @@ afterAll(() => {
   sqs.destroy();
 });
 
+/**
+ * DynamoDB applies each request atomically: a conditional write's check and write are one
+ * step. moto's server answers requests on several threads without locking the item, so two
+ * racing conditional updates can both pass their condition there, which DynamoDB never
+ * allows. The contracts' races are run through a client that sends one request at a time:
+ * the stores' own calls still interleave (their awaits do), each request stays atomic, as
+ * in DynamoDB. (dynalite, in the integration tier, runs the same contracts unserialised.)
+ */
+function oneRequestAtATime(client: DynamoDBClient): DynamoDBClient {
+  let tail: Promise<void> = Promise.resolve();
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const previous = tail;
+      let release = () => {};
+      tail = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await previous;
+      try {
+        return await next(args);
+      } finally {
+        release();
+      }
+    },
+    { step: 'initialize', name: 'oneRequestAtATime' },
+  );
+  return client;
+}
+const atomic = oneRequestAtATime(new DynamoDBClient(motoClientConfig()));
+afterAll(() => atomic.destroy());
+
 tokenVaultContract('SecretsManagerTokenVault on moto', () => new SecretsManagerTokenVault(secrets, kmsKeyId));
 connectionStoreContract(
   'DynamoConnectionStore on moto',
-  () => new DynamoConnectionStore(documentClient(dynamo), tableName),
+  () => new DynamoConnectionStore(documentClient(atomic), tableName),
 );
 recordsStoreContract(
   'DynamoRecordsStore on moto',
-  () => new DynamoRecordsStore(documentClient(dynamo), recordsName),
+  () => new DynamoRecordsStore(documentClient(atomic), recordsName),
 );
 eventLedgerContract(
   'DynamoEventLedger on moto',
-  (now) => new DynamoEventLedger(documentClient(dynamo), tableName, 5 * 60_000, now),
+  (now) => new DynamoEventLedger(documentClient(atomic), tableName, 5 * 60_000, now),
 );
 
 describe('SecretsManagerTokenVault specifics', () => {

@@ -20,6 +20,13 @@ async function freePort(): Promise<number> {
 }
 
 export default async function globalSetup(): Promise<void> {
+  // Lambda runs nodejs22.x: this tier runs on Node 22 too (`npm run test:aws` puts the
+  // project's own Node 22 first on PATH: scripts/node22.sh).
+  const major = process.versions.node.split('.')[0];
+  if (major !== '22')
+    throw new Error(
+      `The aws test tier runs on Node 22, Lambda's runtime, not ${process.version}: run it with \`npm run test:aws\` (or scripts/node22.sh npx jest --selectProjects aws).`,
+    );
   const executable = process.env.MOTO_SERVER ?? 'moto_server';
   const probe = spawnSync(executable, ['--help'], { stdio: 'ignore' });
   if (probe.error || probe.status !== 0) {
