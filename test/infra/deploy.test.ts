@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { DEFAULT_RESERVED_CONCURRENCY, readSettings } from '../../infra/settings.js';
+import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { routes } from '../../shared/http/routes.js';
 import { cdkContext, PROD_CONTEXT, synthApp } from '../support/synth.js';
 
@@ -282,6 +283,11 @@ describe('a custom domain', () => {
     expect(connectStart?.Properties.Environment.Variables.OAUTH_REDIRECT_URI).toBe(
       'https://stripe.defrr.com/v1/integrations/stripe/callback',
     );
+  });
+
+  it("gives the callback URL the Stripe app manifest allows (stripe-app.json's allowed_redirect_uris)", () => {
+    const outputs = withDomain.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(APP_MANIFEST.allowed_redirect_uris).toContain(outputs.OAuthRedirectUri?.Value);
   });
 
   it('needs both the name and the certificate', () => {
