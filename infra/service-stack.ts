@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -17,7 +17,7 @@ import { type FunctionName, routes } from '../shared/http/routes.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { ServiceFunction } from './constructs/service-function.js';
-import { reservedConcurrencyOf, type Settings } from './settings.js';
+import { QUEUE_CONSUMER_MAX_CONCURRENCY, reservedConcurrencyOf, type Settings } from './settings.js';
 import type { StatefulResources } from './stateful-stack.js';
 
 export interface ServiceStackProps extends StackProps {
@@ -110,6 +110,12 @@ export class ServiceStack extends Stack {
     });
     // A custom domain keeps the callback URL (which the Stripe app manifest lists exactly)
     // when the API itself is replaced; without one it is the API's own endpoint.
+    // A regional endpoint takes a certificate from its own region only.
+    const certificateRegion = settings.certificateArn?.split(':')[3];
+    if (certificateRegion && !Token.isUnresolved(this.region) && certificateRegion !== this.region)
+      throw new Error(
+        `certificateArn is in ${certificateRegion}, but the API's custom domain is regional: it needs a certificate in ${this.region}`,
+      );
     const domain =
       settings.domainName && settings.certificateArn
         ? new apigw.DomainName(this, 'ApiDomain', {
@@ -232,7 +238,10 @@ export class ServiceStack extends Stack {
       .bindAppCredentials(stateful.appCredentials, stateful.key)
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .bindEventBus(this.bus, settings.eventSource);
-    syncWorker.consumeQueue(this.syncQueue.queue, stateful.key, { batchSize: 1, maxConcurrency: 10 });
+    syncWorker.consumeQueue(this.syncQueue.queue, stateful.key, {
+      batchSize: 1,
+      maxConcurrency: QUEUE_CONSUMER_MAX_CONCURRENCY['sync-worker'] ?? 10,
+    });
 
     // A nightly fan-out that fails must be seen: EventBridge puts a schedule event it could not
     // deliver here (the targets' dead-letter queue), and Lambda puts here an invocation that

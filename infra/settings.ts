@@ -15,11 +15,52 @@ const list = z.union([
     ),
 ]);
 
+/** Real defaults, the same in every stage (each can be overridden). */
+export const DEFAULT_SETTINGS = {
+  stage: 'dev',
+  logRetentionDays: 30,
+  frontendIntegrationPath: '/settings/integrations/stripe',
+  jwtAudience: 'defrr-stripe-connector',
+  jwtOrgClaim: 'org_id',
+  jwtRolesClaim: 'roles',
+  jwtAdminRole: 'admin',
+  stripeAuthorizeUrlLive: 'https://marketplace.stripe.com/oauth/v2/authorize',
+  stripeDefaultMode: 'test',
+  syncSchedule: 'cron(0 3 * * ? *)',
+  eventSource: 'defrr.stripe-connector',
+  apiRateLimit: 50,
+  apiBurstLimit: 100,
+} as const;
+
+/** The only stage that gets the placeholders below when nothing else is given. */
+export const DEV_STAGE = 'dev';
 /**
- * Deployment settings, from CDK context (`-c key=value` or cdk.json) with the
- * environment as a fallback, validated once. A missing or invalid value fails
- * synth with its name. None of these is a credential: the Stripe app's secret
- * keys and webhook secrets go into the app-credentials secret after deploy.
+ * What the `dev` stage synthesises with when nothing is given (`npm run synth`, the tests):
+ * placeholders, which any other stage refuses. A real deployment of any stage, dev
+ * included, passes the real values.
+ */
+export const DEV_PLACEHOLDERS = {
+  frontendOrigins: 'https://app.dev.defrr.example',
+  jwtIssuer: 'https://auth.dev.defrr.example/',
+  stripeClientId: 'ca_DefrrDevStageClientIdReplaceMe',
+  stripeAuthorizeUrlTest: 'https://marketplace.stripe.com/oauth/v2/chnlink_DefrrDevReplaceMe/authorize',
+} as const;
+
+/** The Lambda event sources' maximum concurrency: reserved concurrency may not be below it. */
+export const QUEUE_CONSUMER_MAX_CONCURRENCY: Partial<Record<FunctionName, number>> = {
+  'webhook-processor': 5,
+  'sync-worker': 10,
+};
+
+const concurrency = z.coerce.number().int().min(1).max(1000);
+const concurrencyOf = z.number().int().min(1).max(1000);
+
+/**
+ * Deployment settings: CDK context (`-c key=value`) first, then the upper-case
+ * environment variable, then the defaults above (and, for the dev stage only, its
+ * placeholders); validated once. A missing or invalid value fails synth with its
+ * name. None of these is a credential: the Stripe app's secret keys and webhook
+ * secrets go into their secrets after deploy.
  */
 export const settingsSchema = z.object({
   stage: z.string().regex(/^[a-z][a-z0-9-]{1,15}$/, 'lower-case letters, digits and dashes'),
@@ -32,7 +73,9 @@ export const settingsSchema = z.object({
   jwtOrgClaim: z.string().min(1),
   jwtRolesClaim: z.string().min(1),
   jwtAdminRole: z.string().min(1),
-  stripeClientId: z.string().startsWith('ca_'),
+  stripeClientId: z
+    .string()
+    .regex(/^ca_[A-Za-z0-9]+$/, "the Stripe app's client id, ca_ and letters or digits"),
   stripeAuthorizeUrlTest: z.url().optional(),
   stripeAuthorizeUrlLive: z.url().optional(),
   stripeDefaultMode: z.enum(['test', 'live']),
@@ -45,19 +88,19 @@ export const settingsSchema = z.object({
   /** Publish `Stripe Sync Completed` to this existing bus; the service creates its own when unset. */
   eventBusName: z.string().min(1).optional(),
   eventSource: z.string().min(1),
-  /** Where alarms are mailed (an SNS email subscription); none when unset. */
+  /** Where alarms are mailed (an SNS email subscription); required outside dev. */
   alarmEmail: z.email().optional(),
   /** API Gateway throttling: the stage's default and the tighter per-route limits. */
   apiRateLimit: z.coerce.number().positive(),
   apiBurstLimit: z.coerce.number().int().positive(),
   /**
-   * Reserved concurrency per function (`name=N,…`, or an object in cdk.json), over the
+   * Reserved concurrency per function (`name=N,…`, or an object in context), over the
    * defaults below; `off` reserves none (an account whose concurrency quota is still 10).
    */
   reservedConcurrency: z
     .union([
       z.literal('off'),
-      z.record(z.string(), z.coerce.number().int().min(1)),
+      z.record(z.string(), concurrency),
       z
         .string()
         .trim()
@@ -69,7 +112,8 @@ export const settingsSchema = z.object({
               return [name as string, Number(n)];
             }),
           ),
-        ),
+        )
+        .pipe(z.record(z.string(), concurrencyOf)),
     ])
     .optional(),
   /** A custom domain for the API (e.g. stripe.defrr.com): the callback URL then survives replacing the API. */
@@ -118,7 +162,7 @@ const ENV_NAMES: Record<keyof Settings, string> = {
  * Concurrency reserved per function unless settings say otherwise. It caps the public
  * routes (a flood of webhooks or callbacks cannot take the account's whole concurrency
  * from the rest) and guarantees the queue consumers their event sources' maximum
- * concurrency (webhook-processor 5, sync-worker 10). 104 in all: an account keeps at
+ * concurrency (QUEUE_CONSUMER_MAX_CONCURRENCY). 104 in all: an account keeps at
  * least 100 unreserved, so the default quota of 1,000 has room; a new account whose
  * quota is still 10 deploys with `reservedConcurrency=off`.
  */
@@ -142,17 +186,46 @@ export function reservedConcurrencyOf(settings: Settings): Partial<Record<Functi
   return { ...DEFAULT_RESERVED_CONCURRENCY, ...settings.reservedConcurrency };
 }
 
-/** The only stage whose settings may keep cdk.json's placeholders. */
-export const DEV_STAGE = 'dev';
-/** What cdk.json's dev values look like: a made-up id, or a host under a reserved example domain. */
-const PLACEHOLDER = /ReplaceMe|(^|[./@])example(\.(com|org|net))?($|[/:])|\.(example|invalid|test)($|[/:])/i;
+/**
+ * A value no real stage has: a made-up marker (cdk.json's ReplaceMe, CHANGEME, an ellipsis
+ * or <…> copied from the README), or a host that is reserved or local (example domains,
+ * .example/.invalid/.test/.localhost, localhost, loopback addresses).
+ */
+export function isPlaceholder(value: string): boolean {
+  if (/ReplaceMe/.test(value) || /CHANGE_?ME|\u2026|\.\.\.|<[^>]*>/i.test(value)) return true;
+  const hosts: string[] = [];
+  try {
+    if (/^[a-z]+:\/\//i.test(value)) hosts.push(new URL(value).hostname);
+  } catch {
+    // not a URL: no host to check
+  }
+  const at = value.lastIndexOf('@');
+  if (at > 0 && !value.includes('://')) hosts.push(value.slice(at + 1));
+  return hosts.some((host) => {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+    return (
+      /(^|\.)example\.(com|org|net)$/.test(h) ||
+      /\.(example|invalid|test|localhost)$/.test(h) ||
+      h === 'localhost' ||
+      /^127\./.test(h) ||
+      h === '::1' ||
+      h === '0.0.0.0'
+    );
+  });
+}
 
 export function readSettings(
   context: (key: string) => unknown,
   env: Record<string, string | undefined> = process.env,
 ): Settings {
+  const given = (key: string) => context(key) ?? env[ENV_NAMES[key as keyof Settings]];
+  const stage = given('stage') ?? DEFAULT_SETTINGS.stage;
+  const fallback: Record<string, unknown> = {
+    ...DEFAULT_SETTINGS,
+    ...(stage === DEV_STAGE ? DEV_PLACEHOLDERS : {}),
+  };
   const raw: Record<string, unknown> = {};
-  for (const [key, envName] of Object.entries(ENV_NAMES)) raw[key] = context(key) ?? env[envName];
+  for (const key of Object.keys(ENV_NAMES)) raw[key] = given(key) ?? fallback[key];
   const result = settingsSchema
     .refine((s) => (s.stripeDefaultMode === 'live' ? s.stripeAuthorizeUrlLive : s.stripeAuthorizeUrlTest), {
       message: 'the default mode needs its authorize URL (stripeAuthorizeUrlTest / stripeAuthorizeUrlLive)',
@@ -172,6 +245,16 @@ export function readSettings(
           path: ['reservedConcurrency'],
           message: `no function ${unknown.join(', ')}`,
         });
+      const reserved = reservedConcurrencyOf(s);
+      for (const [name, max] of Object.entries(QUEUE_CONSUMER_MAX_CONCURRENCY)) {
+        const value = reserved[name as FunctionName];
+        if (value !== undefined && value < (max ?? 0))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['reservedConcurrency'],
+            message: `${name}=${value} is below its queue's maximum concurrency (${max}): raise it, or reserve none`,
+          });
+      }
       if (s.stage === DEV_STAGE) return;
       if (!s.alarmEmail)
         ctx.addIssue({
@@ -181,11 +264,11 @@ export function readSettings(
         });
       for (const [key, value] of Object.entries(s)) {
         const values = Array.isArray(value) ? value : [value];
-        if (values.some((v) => typeof v === 'string' && PLACEHOLDER.test(v)))
+        if (values.some((v) => typeof v === 'string' && isPlaceholder(v)))
           ctx.addIssue({
             code: 'custom',
             path: [key],
-            message: `a placeholder (cdk.json's ${DEV_STAGE} value?); stage '${s.stage}' needs the real one`,
+            message: `a placeholder or local value; stage '${s.stage}' needs the real one`,
           });
       }
     })

@@ -5,21 +5,14 @@ import { buildApp } from './app.js';
 
 /**
  * `npm run synth`: synthesises into cdk.out with no network and no Docker (the
- * CDK CLI is not needed to synthesise; `npx cdk deploy` uses cdk.json).
- * Settings come from cdk.json's context; `-c`-style overrides go through the
- * environment (STAGE, LOG_RETENTION_DAYS, …). cdk-nag fails it on any finding.
+ * CDK CLI is not needed to synthesise; `npx cdk deploy` uses cdk.json). Settings
+ * come from the environment (STAGE, STRIPE_CLIENT_ID, …: infra/settings.ts), the
+ * dev stage's placeholders otherwise. cdk-nag fails it on any finding.
  */
 const { context } = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as {
   context: Record<string, unknown>;
 };
-const overrides = Object.fromEntries(
-  Object.keys(context)
-    .filter((key) => process.env[`CDK_CONTEXT_${key}`] !== undefined)
-    .map((key) => [key, process.env[`CDK_CONTEXT_${key}`]]),
-);
-const { app } = buildApp(
-  new App({ outdir: process.env.CDK_OUTDIR ?? 'cdk.out', context: { ...context, ...overrides } }),
-);
+const { app } = buildApp(new App({ outdir: process.env.CDK_OUTDIR ?? 'cdk.out', context }));
 const assembly = app.synth();
 for (const stack of assembly.stacks)
   console.log(`synthesised ${stack.stackName} → ${stack.templateFullPath}`);

@@ -33,7 +33,9 @@ if ! command -v "$moto" >/dev/null 2>&1; then
 fi
 
 cfn_lint="${CFN_LINT:-cfn-lint}"
-if ! command -v "$cfn_lint" >/dev/null 2>&1 && ! python3 -m cfnlint --version >/dev/null 2>&1; then
+# cfn-lint's package has no __main__ (python3 -m cfnlint fails): its runner is the fallback.
+if ! command -v "$cfn_lint" >/dev/null 2>&1 &&
+  ! python3 -c 'import sys; from cfnlint.runner import main; sys.argv = ["cfn-lint", "--version"]; main()' >/dev/null 2>&1; then
   echo "ensure-test-tools: the infra tier lints the templates with cfn-lint. Install it with:" >&2
   echo "    pip install cfn-lint   (or set CFN_LINT to its path)" >&2
   exit 1

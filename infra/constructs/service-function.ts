@@ -248,11 +248,12 @@ export class ServiceFunction extends Construct {
       }),
     );
     // Secrets Manager asks KMS for a data key to encrypt a new value and decrypts it to
-    // check it, so creating or writing a secret under a customer key needs Decrypt too.
+    // check it, so creating or writing a secret under a customer key needs GenerateDataKey
+    // and Decrypt (it never calls kms:Encrypt).
     const writes = actions.includes('create') || actions.includes('write');
     const keyActions = [
       ...(actions.includes('read') || writes ? ['kms:Decrypt'] : []),
-      ...(writes ? ['kms:GenerateDataKey', 'kms:Encrypt'] : []),
+      ...(writes ? ['kms:GenerateDataKey'] : []),
     ];
     if (keyActions.length > 0) this.grantKey(key, keyActions, 'secretsmanager');
     Validations.of(this.role).acknowledge({

@@ -406,7 +406,11 @@ describe('npm run synth and settings', () => {
 
   it('refuses an invalid setting by name', () => {
     const { readSettings } = require('../../infra/settings.js') as typeof import('../../infra/settings.js');
-    expect(() => readSettings(() => undefined, {})).toThrow(/stage \(context 'stage' or STAGE\)/);
+    // Nothing given: the dev stage, with its placeholders.
+    expect(readSettings(() => undefined, {}).stage).toBe('dev');
+    expect(() => readSettings(() => undefined, { STAGE: 'Prod!' })).toThrow(
+      /stage \(context 'stage' or STAGE\)/,
+    );
     expect(() => readSettings((k) => ({ stage: 'Prod!', logRetentionDays: 30 })[k], {})).toThrow(/stage/);
   });
 });

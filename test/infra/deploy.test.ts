@@ -2,9 +2,19 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { DEFAULT_RESERVED_CONCURRENCY, readSettings } from '../../infra/settings.js';
+import { buildApp } from '../../infra/app.js';
+import { ServiceFunction } from '../../infra/constructs/service-function.js';
+import {
+  DEFAULT_RESERVED_CONCURRENCY,
+  DEV_PLACEHOLDERS,
+  isPlaceholder,
+  readSettings,
+} from '../../infra/settings.js';
 import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { routes } from '../../shared/http/routes.js';
 import { cdkContext, PROD_CONTEXT, synthApp } from '../support/synth.js';
@@ -73,21 +83,36 @@ describe('a first deploy that works', () => {
     expect(JSON.stringify(vars('OAuthCallback').APP_CREDENTIALS_SECRET_ID)).toContain('AppCredentials');
   });
 
-  it('lets a function that creates or writes connection secrets decrypt with the key too (Secrets Manager needs it)', () => {
-    const statements = roleStatements(service);
-    for (const prefix of ['OAuthCallback', 'SyncWorker']) {
-      const viaSecrets = (statements.get(functionId(service, prefix)) ?? []).filter((s) =>
-        JSON.stringify(s.Condition ?? {}).includes('"secretsmanager."'),
-      );
-      expect(viaSecrets.flatMap(actionsOf)).toEqual(
-        expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt']),
-      );
+  it('lets a function that creates or writes connection secrets use the key as Secrets Manager needs (GenerateDataKey and Decrypt), from that binding alone', () => {
+    for (const actions of [['create'], ['write'], ['read'], ['delete']] as const) {
+      const stack = new Stack(new App(), 'Binding');
+      const key = new kms.Key(stack, 'Key');
+      const fn = new ServiceFunction(stack, 'Fn', {
+        name: 'health',
+        serviceName: 'stripe-connector',
+        logRetentionDays: 30,
+        logKey: key,
+      }).bindConnectionSecrets('defrr/stripe/dev/connections/', key, [...actions]);
+      const statements = Stack.of(fn).resolve(
+        (fn.role.node.tryFindChild('DefaultPolicy') as iam.Policy).document,
+      ).Statement as Statement[];
+      const viaSecrets = statements
+        .filter((st) => JSON.stringify(st.Condition ?? {}).includes('"secretsmanager."'))
+        .flatMap(actionsOf)
+        .sort();
+      const expected =
+        actions[0] === 'create' || actions[0] === 'write'
+          ? ['kms:Decrypt', 'kms:GenerateDataKey']
+          : actions[0] === 'read'
+            ? ['kms:Decrypt']
+            : [];
+      expect([actions[0], viaSecrets]).toEqual([actions[0], expected]);
     }
   });
 
-  it("refuses cdk.json's placeholders in any stage but dev, naming each", () => {
+  it('refuses placeholders and local values in any stage but dev, naming each', () => {
     const context: Record<string, unknown> = {
-      ...cdkContext(),
+      ...DEV_PLACEHOLDERS,
       stage: 'prod',
       alarmEmail: 'oncall@defrr.com',
     };
@@ -97,13 +122,50 @@ describe('a first deploy that works', () => {
     expect(attempt).toThrow(/frontendOrigins .*placeholder/);
     expect(attempt).toThrow(/jwtIssuer .*placeholder/);
     // dev keeps them; real values pass in any stage.
-    expect(() => readSettings((k) => cdkContext()[k], {})).not.toThrow();
-    const prod = { ...cdkContext(), ...PROD_CONTEXT };
-    expect(readSettings((k) => prod[k], {}).stage).toBe('prod');
+    expect(readSettings(() => undefined, {}).stripeClientId).toBe(DEV_PLACEHOLDERS.stripeClientId);
+    expect(readSettings((k) => PROD_CONTEXT[k], {}).stage).toBe('prod');
+  });
+
+  it.each([
+    ['ca_…', true],
+    ['https://marketplace.stripe.com/oauth/v2/chnlink_…/authorize', true],
+    ['https://marketplace.stripe.com/oauth/v2/chnlink_.../authorize', true],
+    ['ca_CHANGEME', true],
+    ['ca_<your client id>', true],
+    ['http://localhost:3000/', true],
+    ['https://127.0.0.1/', true],
+    ['https://auth.dev.defrr.example/', true],
+    ['oncall@example.com', true],
+    ['https://app.example.org/x', true],
+    ['replacement-api', false],
+    ['https://auth.defrr.com/example/', false],
+    ['example', false],
+    ['https://app.defrr.com', false],
+    ['ca_QmRkW2fGx7Lr4pVn9sT3', false],
+    ['oncall@defrr.com', false],
+  ])('tells a placeholder or local value (%s: %s)', (value, expected) => {
+    expect(isPlaceholder(value)).toBe(expected);
+  });
+
+  it('lets the environment give a stage its settings (STAGE, STRIPE_CLIENT_ID, …), and -c context win over it', () => {
+    const env = {
+      STAGE: 'prod',
+      FRONTEND_ORIGINS: 'https://app.defrr.com',
+      JWT_ISSUER: 'https://auth.defrr.com/',
+      STRIPE_CLIENT_ID: 'ca_QmRkW2fGx7Lr4pVn9sT3',
+      STRIPE_DEFAULT_MODE: 'live',
+      ALARM_EMAIL: 'oncall@defrr.com',
+    };
+    const fromEnv = readSettings(() => undefined, env);
+    expect(fromEnv).toMatchObject({ stage: 'prod', stripeClientId: 'ca_QmRkW2fGx7Lr4pVn9sT3' });
+    // Outside dev nothing falls back to the dev placeholders: an unset value is missing.
+    const { FRONTEND_ORIGINS: _, ...withoutOrigins } = env;
+    expect(() => readSettings(() => undefined, withoutOrigins)).toThrow(/frontendOrigins .*FRONTEND_ORIGINS/);
+    expect(readSettings((k) => ({ stage: 'staging' })[k], env).stage).toBe('staging');
   });
 
   it('requires an alarm subscription outside dev', () => {
-    const { alarmEmail: _, ...withoutEmail } = { ...cdkContext(), ...PROD_CONTEXT };
+    const { alarmEmail: _, ...withoutEmail } = PROD_CONTEXT;
     expect(() => readSettings((k) => (withoutEmail as Record<string, unknown>)[k], {})).toThrow(
       /alarmEmail .*required outside the dev stage/,
     );
@@ -192,6 +254,27 @@ describe('hardening', () => {
     expect(() => synthApp({ reservedConcurrency: 'webhook-intak=60' }, { bundle: false })).toThrow(
       /reservedConcurrency .*no function webhook-intak/,
     );
+    expect(() => readSettings((k) => ({ reservedConcurrency: 'webhook-intake=0' })[k], {})).toThrow(
+      /reservedConcurrency/,
+    );
+    expect(() => readSettings((k) => ({ reservedConcurrency: { status: 5000 } })[k], {})).toThrow(
+      /reservedConcurrency/,
+    );
+    // A queue consumer below its event source's maximum concurrency would be throttled by it.
+    expect(() => readSettings((k) => ({ reservedConcurrency: 'sync-worker=1' })[k], {})).toThrow(
+      /sync-worker=1 is below its queue's maximum concurrency \(10\)/,
+    );
+  });
+
+  it('lets CloudWatch publish to the alarm topic (its own policy replaces SNS’s default), for this stack’s alarms only', () => {
+    const [policy] = Object.values(service.findResources('AWS::SNS::TopicPolicy'));
+    const statements = policy?.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    const allow = statements.find(
+      (st) => st.Effect === 'Allow' && JSON.stringify(st.Principal).includes('cloudwatch.amazonaws.com'),
+    );
+    expect(allow?.Action).toBe('sns:Publish');
+    expect(JSON.stringify(allow?.Condition)).toContain('aws:SourceAccount');
+    expect(JSON.stringify(allow?.Condition)).toContain(':alarm:DefrrStripe-dev-Service-*');
   });
 
   it('alarms on each work queue’s oldest message and on the API’s 5xx answers', () => {
@@ -290,6 +373,29 @@ describe('a custom domain', () => {
     expect(APP_MANIFEST.allowed_redirect_uris).toContain(outputs.OAuthRedirectUri?.Value);
   });
 
+  it('refuses a certificate from another region than the stack’s (a regional endpoint)', () => {
+    const previous = process.env.CDK_DEFAULT_REGION;
+    process.env.CDK_DEFAULT_REGION = 'us-east-1';
+    try {
+      expect(() =>
+        buildApp(
+          new App({
+            context: {
+              ...cdkContext(),
+              'aws:cdk:bundling-stacks': [],
+              domainName: 'stripe.defrr.com',
+              certificateArn:
+                'arn:aws:acm:eu-west-1:123456789012:certificate/0f6f8b8e-1111-4c3a-9d5e-2a1b3c4d5e6f',
+            },
+          }),
+        ),
+      ).toThrow(/certificateArn is in eu-west-1.*needs a certificate in us-east-1/);
+    } finally {
+      if (previous === undefined) delete process.env.CDK_DEFAULT_REGION;
+      else process.env.CDK_DEFAULT_REGION = previous;
+    }
+  });
+
   it('needs both the name and the certificate', () => {
     expect(() => synthApp({ domainName: 'stripe.defrr.com' }, { bundle: false })).toThrow(
       /certificateArn .*both domainName and certificateArn/,
@@ -310,7 +416,8 @@ describe('cfn-lint', () => {
   function cfnLint(): string[] {
     const candidates: Array<[string, string[]]> = [
       [process.env.CFN_LINT ?? 'cfn-lint', []],
-      ['python3', ['-m', 'cfnlint']],
+      // cfn-lint has no __main__: `python3 -m cfnlint` does not run it; its runner does.
+      ['python3', ['-c', 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; main()']],
     ];
     for (const [command, prefix] of candidates) {
       const probe = spawnSync(command, [...prefix, '--version'], { encoding: 'utf8' });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { FunctionName } from '../../shared/http/routes.js';
 import type { CfnStack, CfnTemplate } from './cfn-env.js';
-import { cdkContext, synthApp } from './synth.js';
+import { synthApp } from './synth.js';
 
 const ROOT = join(__dirname, '..', '..');
 const RUNNER = join(__dirname, 'bundle-runner.mjs');
@@ -86,7 +86,7 @@ export function synthBundles(): SynthesizedBundles {
       codeDir: join(outdir, asset.source.path),
     };
   }
-  return { outdir, stateful, service, functions, context: cdkContext() };
+  return { outdir, stateful, service, functions, context: { ...synth.settings } as Record<string, unknown> };
 }
 
 /** The files a function's zip would hold. */

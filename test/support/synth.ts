@@ -5,7 +5,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../infra/app.js';
 
-/** cdk.json's context: the dev stage's settings. */
+/** cdk.json's context: CDK's feature flags (the dev stage's settings are infra/settings.ts's defaults). */
 export function cdkContext(): Record<string, unknown> {
   return (
     JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
@@ -27,7 +27,8 @@ export const PROD_CONTEXT: Record<string, unknown> = {
 };
 
 /**
- * Synthesises the whole app (cdk-nag included) with cdk.json's context and `overrides`.
+ * Synthesises the whole app (cdk-nag included) with cdk.json's context and `overrides`
+ * (settings as `-c key=value` would give them; none: the dev stage).
  * `bundle: false` skips bundling the functions (a template-only check of a variant).
  */
 export function synthApp(overrides: Record<string, unknown> = {}, options: { bundle?: boolean } = {}) {
