@@ -116,6 +116,7 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
       await stack.records.putMany(
         page.map((object) => ({
           orgId: 'org_bench_write_only',
+          mode: 'test',
           accountId,
           resource: 'balance_transactions',
           object,

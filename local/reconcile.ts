@@ -1,4 +1,9 @@
-import type { LinedResource, RecordCounts, RecordsStore } from '../shared/ports/records-store.js';
+import type {
+  LinedResource,
+  RecordCounts,
+  RecordScope,
+  RecordsStore,
+} from '../shared/ports/records-store.js';
 import { hasMoreLines, RESOURCES, type ResourceName, type StripeObject } from '../shared/records/registry.js';
 import type { Mode } from './stripe-sandbox/account-data.js';
 import type { Sandbox } from './stripe-sandbox/sandbox.js';
@@ -31,6 +36,7 @@ export interface ResourceReport {
 
 export interface ReconcileReport {
   orgId: string;
+  mode: Mode;
   accountId: string;
   ok: boolean;
   resources: Record<ResourceName, ResourceReport>;
@@ -49,8 +55,7 @@ const SAMPLES = 10;
 export async function reconcile(
   records: RecordsStore,
   truth: Truth,
-  orgId: string,
-  accountId: string,
+  scope: RecordScope,
   /** `compareObjects: false` checks ids and deletion only (much faster on a large account). */
   options: { compareObjects?: boolean } = {},
 ): Promise<ReconcileReport> {
@@ -70,7 +75,7 @@ export async function reconcile(
       report[d.kind]++;
       if (report.samples.length < SAMPLES) report.samples.push(d);
     };
-    const storedIds = new Set((await records.versions(orgId, accountId, def.name)).keys());
+    const storedIds = new Set((await records.versions(scope, def.name)).keys());
     const seen = new Set<string>();
     for await (const object of truth.objects(def.name)) {
       report.expected++;
@@ -80,7 +85,7 @@ export async function reconcile(
         continue;
       }
       if (!compare) continue;
-      const record = await records.get(orgId, accountId, def.name, object.id);
+      const record = await records.get(scope, def.name, object.id);
       if (!record || record.deleted) {
         note({ id: object.id, kind: 'missing' });
         continue;
@@ -88,14 +93,14 @@ export async function reconcile(
       const fields = differentFields(record.object, object);
       if ((def.name === 'invoices' || def.name === 'credit_notes') && hasMoreLines(object)) {
         const want = await truth.lines(def.name, object.id);
-        const have = await records.lines(orgId, accountId, def.name, object.id);
+        const have = await records.lines(scope, def.name, object.id);
         if (JSON.stringify(want) !== JSON.stringify(have)) fields.push('lines');
       }
       if (fields.length > 0) note({ id: object.id, kind: 'different', fields });
     }
     for (const id of storedIds) {
       if (seen.has(id)) continue;
-      const record = await records.get(orgId, accountId, def.name, id);
+      const record = await records.get(scope, def.name, id);
       if (record && !record.deleted) note({ id, kind: 'extra' });
     }
     // (Without comparing objects, a record marked deleted that Stripe still has is not looked at.)
@@ -103,7 +108,7 @@ export async function reconcile(
     oracle[def.name] = report.expected;
     resources[def.name] = report;
   }
-  const status = (await records.counts(orgId, accountId)) ?? null;
+  const status = (await records.counts(scope)) ?? null;
   const equal = RESOURCES.every((def) => (status?.[def.name] ?? 0) === oracle[def.name]);
   const ok =
     equal &&
@@ -111,7 +116,7 @@ export async function reconcile(
       const r = resources[def.name];
       return r.missing === 0 && r.extra === 0 && r.different === 0;
     });
-  return { orgId, accountId, ok, resources, counts: { status, oracle, equal } };
+  return { ...scope, ok, resources, counts: { status, oracle, equal } };
 }
 
 function differentFields(stored: StripeObject, truth: StripeObject): string[] {
@@ -140,7 +145,7 @@ export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): T
 
 /** One line per resource, for people. */
 export function describeReport(report: ReconcileReport): string {
-  const lines = [`${report.ok ? 'OK' : 'DIFFERENT'}: ${report.orgId} / ${report.accountId}`];
+  const lines = [`${report.ok ? 'OK' : 'DIFFERENT'}: ${report.orgId} / ${report.mode} / ${report.accountId}`];
   for (const def of RESOURCES) {
     const r = report.resources[def.name];
     lines.push(

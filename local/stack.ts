@@ -27,7 +27,7 @@ import type { EventLedger } from '../shared/ports/event-ledger.js';
 import type { EventPublisher } from '../shared/ports/event-publisher.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
 import type { PendingInstallStore } from '../shared/ports/pending-installs.js';
-import type { RecordsStore } from '../shared/ports/records-store.js';
+import { type RecordsStore, scopeOf } from '../shared/ports/records-store.js';
 import type { TokenVault } from '../shared/ports/token-vault.js';
 import { StripeAccess } from '../shared/stripe/stripe-access.js';
 import type { SweepResult } from '../shared/sync/sweep.js';
@@ -439,11 +439,11 @@ export async function startLocalStack(
             return json(404, {
               error: { code: 'not_connected', message: `No connection for org ${orgId}.` },
             });
+          const scope = scopeOf(connection);
           const report = await reconcile(
             records,
-            sandboxTruth(sandbox.sandbox, connection.accountId, connection.livemode ? 'live' : 'test'),
-            orgId,
-            connection.accountId,
+            sandboxTruth(sandbox.sandbox, scope.accountId, scope.mode),
+            scope,
             { compareObjects: url.searchParams.get('objects') !== 'false' },
           );
           return json(200, report);

@@ -9,7 +9,7 @@ import type { RecordsStore } from '../../shared/ports/records-store.js';
 /** GET /v1/integrations/stripe/status (any member of the org): the caller's org only. */
 export const makeHandler = (deps: {
   store: ConnectionStore;
-  records: Pick<RecordsStore, 'counts'>;
+  records: Pick<RecordsStore, 'counts' | 'countsState'>;
   auth: AuthConfig;
   clock?: Clock;
 }) =>

@@ -10,7 +10,7 @@ import type { Caller } from '../http/auth.js';
 import { logger } from '../logger.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
-import type { RecordsStore } from '../ports/records-store.js';
+import { type RecordScope, type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import { endConnection } from './end-connection.js';
 import { newOAuthState } from './oauth-state.js';
@@ -115,7 +115,7 @@ export async function startConnect(
 }
 
 export async function connectionStatus(
-  deps: { store: ConnectionStore; clock?: Clock; records?: Pick<RecordsStore, 'counts'> },
+  deps: { store: ConnectionStore; clock?: Clock; records?: Pick<RecordsStore, 'counts' | 'countsState'> },
   orgId: string,
 ): Promise<StatusView> {
   const now = (deps.clock ?? systemClock).now().getTime();
@@ -139,9 +139,23 @@ export async function connectionStatus(
     sync: {
       ...syncView(connection.sync, connection.syncLeaseUntil, now),
       // What is stored now, webhooks' records included (the connection keeps the last run's view).
-      counts: (await deps.records?.counts(orgId, connection.accountId)) ?? connection.sync.counts,
+      // Only once this connection's run counted the partition (a webhook before it adds one delta).
+      counts:
+        (await countedFor(deps.records, scopeOf({ ...connection, orgId }), connection.connectionId)) ??
+        connection.sync.counts,
     },
   };
+}
+
+/** The partition's counts, if this connection's run has counted it (else undefined). */
+async function countedFor(
+  records: Pick<RecordsStore, 'counts' | 'countsState'> | undefined,
+  scope: RecordScope,
+  connectionId: string,
+) {
+  if (!records) return undefined;
+  const state = await records.countsState(scope);
+  return state?.countedFor === connectionId ? records.counts(scope) : undefined;
 }
 
 /** Disconnect: see endConnection for the order of the steps. 204 also when already disconnected. */

@@ -1,3 +1,5 @@
+import type { RecordScope } from '../ports/records-store.js';
+
 /** Every key of the service table, spelled once. */
 export const keys = {
   connection: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'CONNECTION#stripe' }),
@@ -25,16 +27,26 @@ export const keys = {
   pendingInstall: (installHash: string) => ({ pk: `INSTALL#${installHash}`, sk: 'INSTALL' }),
 };
 
-/** Keys of the records table: one partition per org and account, one item per object. */
+/**
+ * Keys of the records table: one partition per org, mode and account (so test and live
+ * records never mix), one item per object.
+ */
 export const recordKeys = {
-  partition: (orgId: string, accountId: string) => `ORG#${orgId}#ACCT#${accountId}`,
-  record: (orgId: string, accountId: string, resource: string, objectId: string) => ({
-    pk: recordKeys.partition(orgId, accountId),
+  partition: (scope: RecordScope) => `ORG#${scope.orgId}#MODE#${scope.mode}#ACCT#${scope.accountId}`,
+  /**
+   * The partition older code wrote, one per org and account with both modes in it: read
+   * only by the migration (`DynamoRecordsStore.migrateLegacyPartition`), which empties it.
+   */
+  legacyPartition: (orgId: string, accountId: string) => `ORG#${orgId}#ACCT#${accountId}`,
+  /** What the migration could not tell the mode of: kept for an operator, never served. */
+  unplacedPartition: (orgId: string, accountId: string) => `ORG#${orgId}#UNPLACED#ACCT#${accountId}`,
+  record: (scope: RecordScope, resource: string, objectId: string) => ({
+    pk: recordKeys.partition(scope),
     sk: `${resource}#${objectId}`,
   }),
   /** How many records of each resource the partition holds (none is a resource name: they start with a letter). */
-  counts: (orgId: string, accountId: string) => ({
-    pk: recordKeys.partition(orgId, accountId),
+  counts: (scope: RecordScope) => ({
+    pk: recordKeys.partition(scope),
     sk: '_counts',
   }),
 };

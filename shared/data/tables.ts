@@ -55,7 +55,7 @@ export const serviceTable: TableDef = {
   ],
 };
 
-/** Synced Stripe objects, one item per object: `ORG#…#ACCT#…` / `<type>#<id>`. */
+/** Synced Stripe objects, one item per object: `ORG#…#MODE#…#ACCT#…` / `<type>#<id>`. */
 export const recordsTable: TableDef = {
   id: 'RecordsTable',
   partitionKey: { name: 'pk', type: 'S' },

@@ -1,8 +1,26 @@
+import type { Mode } from '../domain/connection.js';
 import type { ResourceName, StripeObject } from '../records/registry.js';
 
-export interface RecordWrite {
+/**
+ * Where an account's records live: one partition per org, mode and account, so test and
+ * live records of one account never mix and either can be read, re-synced or erased alone.
+ */
+export interface RecordScope {
   orgId: string;
+  mode: Mode;
   accountId: string;
+}
+
+/** The records partition of a connection: its org, its mode, its account. */
+export function scopeOf(connection: { orgId: string; accountId: string; livemode: boolean }): RecordScope {
+  return {
+    orgId: connection.orgId,
+    mode: connection.livemode ? 'live' : 'test',
+    accountId: connection.accountId,
+  };
+}
+
+export interface RecordWrite extends RecordScope {
   resource: ResourceName;
   object: StripeObject;
   /** From `recordVersion`: an older version never overwrites a newer one; an equal one is a no-op. */
@@ -29,9 +47,7 @@ export type RecordCounts = Partial<Record<ResourceName, number>>;
 /** Resources whose objects embed a first page of lines. */
 export type LinedResource = 'invoices' | 'credit_notes';
 
-export interface StoredRecord {
-  orgId: string;
-  accountId: string;
+export interface StoredRecord extends RecordScope {
   resource: ResourceName;
   objectId: string;
   version: string;
@@ -61,29 +77,28 @@ export interface RecordsStore {
     deltas: RecordCounts;
   }>;
   /** Adds to the partition's counts (after the writes that changed them). */
-  addCounts(orgId: string, accountId: string, deltas: RecordCounts): Promise<void>;
+  addCounts(scope: RecordScope, deltas: RecordCounts): Promise<void>;
   /** The partition's counts; undefined before anything was counted there. */
-  counts(orgId: string, accountId: string): Promise<RecordCounts | undefined>;
+  counts(scope: RecordScope): Promise<RecordCounts | undefined>;
   /** Counts one resource's stored records (not deleted) afresh and keeps that as its count. */
-  recount(orgId: string, accountId: string, resource: ResourceName): Promise<number>;
+  recount(scope: RecordScope, resource: ResourceName): Promise<number>;
   /**
    * What the partition's counts can be trusted for: which connection last counted every
    * resource afresh (`countedFor`), and a doubt a writer left (it may have written without
    * counting). Kept with the counts, so a reconnect (a new connection item) loses neither.
    */
-  countsState(orgId: string, accountId: string): Promise<{ countedFor?: string; doubt?: string } | undefined>;
+  countsState(scope: RecordScope): Promise<{ countedFor?: string; doubt?: string } | undefined>;
   /** A writer may have written without counting: the next run counts afresh. */
-  markCountsInDoubt(orgId: string, accountId: string): Promise<void>;
+  markCountsInDoubt(scope: RecordScope): Promise<void>;
   /** Every resource was counted afresh by `connectionId`'s run; forgets `doubt` unless a newer one replaced it. */
-  countsSettled(orgId: string, accountId: string, connectionId: string, doubt?: string): Promise<void>;
+  countsSettled(scope: RecordScope, connectionId: string, doubt?: string): Promise<void>;
   /**
    * Lines past the page Stripe embeds in an invoice or credit note, in their own items (100
    * lines each), so the object's item stays under DynamoDB's 400 KB; pages an older version
    * left beyond these go.
    */
   putLines(
-    orgId: string,
-    accountId: string,
+    scope: RecordScope,
     resource: LinedResource,
     parentId: string,
     version: string,
@@ -91,26 +106,30 @@ export interface RecordsStore {
   ): Promise<void>;
   /** Deletes line pages older than `version` (a draft whose lines now all fit in it). */
   deleteLinePages(
-    orgId: string,
-    accountId: string,
+    scope: RecordScope,
     resource: LinedResource,
     parentId: string,
     version: string,
   ): Promise<void>;
-  lines(orgId: string, accountId: string, resource: LinedResource, parentId: string): Promise<StripeObject[]>;
-  get(
-    orgId: string,
-    accountId: string,
-    resource: ResourceName,
-    objectId: string,
-  ): Promise<StoredRecord | undefined>;
+  lines(scope: RecordScope, resource: LinedResource, parentId: string): Promise<StripeObject[]>;
+  get(scope: RecordScope, resource: ResourceName, objectId: string): Promise<StoredRecord | undefined>;
   /** The stored versions of some objects of one resource (absent: not stored). */
-  versionsOf(
+  versionsOf(scope: RecordScope, resource: ResourceName, objectIds: string[]): Promise<Map<string, string>>;
+  /**
+   * Moves the records older code kept for an org's account in one partition for both modes
+   * into the partition of each one's mode (`mode`: the connection's, which takes all when
+   * no record says otherwise): idempotent, resumable, one Query when done. `unplaced`: the
+   * resources some of whose records could not be placed (kept aside): read them again.
+   */
+  migrateLegacyPartition(
     orgId: string,
     accountId: string,
-    resource: ResourceName,
-    objectIds: string[],
-  ): Promise<Map<string, string>>;
+    mode: Mode,
+    /** Checked before each item: true stops the move (`done: false`), which the next call resumes. */
+    shouldStop?: () => boolean,
+    /** Called before anything moves with the resources some records of which will be put aside. */
+    beforeAside?: (resources: ResourceName[]) => Promise<void>,
+  ): Promise<{ moved: number; unplaced: ResourceName[]; done: boolean }>;
   /** Ids and versions of one resource (tests, reconciliation). */
-  versions(orgId: string, accountId: string, resource: ResourceName): Promise<Map<string, string>>;
+  versions(scope: RecordScope, resource: ResourceName): Promise<Map<string, string>>;
 }

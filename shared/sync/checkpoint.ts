@@ -48,6 +48,8 @@ export interface Checkpoint {
 export interface CheckpointStore {
   get(orgId: string, resource: ResourceName): Promise<Checkpoint | undefined>;
   put(checkpoint: Checkpoint): Promise<void>;
+  /** Forgets a resource's checkpoint: the next run backfills it from the start. */
+  reset(orgId: string, resource: ResourceName): Promise<void>;
 }
 
 /**

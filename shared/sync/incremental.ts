@@ -83,9 +83,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
   const fresh = async (
     other: Map<string, { event: Stripe.Event; object: StripeObject; sequence: number }>,
   ) => {
-    const stored = await run.deps.records.versionsOf(run.job.orgId, run.accountId, def.name, [
-      ...other.keys(),
-    ]);
+    const stored = await run.deps.records.versionsOf(run.scope, def.name, [...other.keys()]);
     // Skipped only when what is stored was observed in a later second than the event (a read
     // or an event after it); a webhook of this same event, or one of the same second, may
     // still lack what the sync adds (lines past the embedded page, the order of a tie).

@@ -8,7 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import type { RecordsStore, RecordWrite } from '../ports/records-store.js';
+import { type RecordScope, type RecordsStore, type RecordWrite, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import { type Observation, type ResourceDef, recordVersion, type StripeObject } from '../records/registry.js';
 import { STRIPE_API_VERSION } from '../stripe/api-version.js';
@@ -132,6 +132,8 @@ export class SyncRun {
   private refreshing: Promise<StripeSession> | undefined;
   readonly budget: RequestBudget;
   readonly accountId: string;
+  /** Where this connection's records live (its org, mode and account). */
+  readonly scope: RecordScope;
   /** Another worker took the lease over (ours ran out): this run writes nothing more. */
   leaseLost = false;
 
@@ -145,6 +147,7 @@ export class SyncRun {
   ) {
     this.startedAt = deps.clock.now().getTime();
     this.accountId = session.connection.accountId;
+    this.scope = scopeOf({ ...session.connection, orgId: job.orgId });
     this.budget = new RequestBudget(
       session.connection.livemode ? deps.config.budgetLive : deps.config.budgetTest,
     );
@@ -335,8 +338,7 @@ export class SyncRun {
     if (this.leaseLost) throw new ConnectionGoneError('another worker took the sync over');
     await this.ensureCurrent();
     const writes: RecordWrite[] = objects.map(({ object, observed, deleted, apiVersion }) => ({
-      orgId: this.job.orgId,
-      accountId: this.accountId,
+      ...this.scope,
       resource: def.name,
       object,
       version: recordVersion(def, object, observed),
@@ -346,7 +348,7 @@ export class SyncRun {
     }));
     const result = await this.deps.records.putMany(writes);
     // Counted at once: a run that dies between the two leaves its counts in doubt (see runSync).
-    await this.deps.records.addCounts(this.job.orgId, this.accountId, result.deltas);
+    await this.deps.records.addCounts(this.scope, result.deltas);
     await this.storeLines(def, writes);
     this.written[def.name] = (this.written[def.name] ?? 0) + result.written;
     count(MetricNames.recordsSynced, result.written);
@@ -365,13 +367,7 @@ export class SyncRun {
       const lines = write.object.lines as { data?: StripeObject[]; has_more?: boolean } | undefined;
       if (!lines?.has_more || !lines.data?.length) {
         if (write.object.status === 'draft')
-          await this.deps.records.deleteLinePages(
-            this.job.orgId,
-            this.accountId,
-            resource,
-            write.object.id,
-            write.version,
-          );
+          await this.deps.records.deleteLinePages(this.scope, resource, write.object.id, write.version);
         continue;
       }
       const rest: StripeObject[] = [];
@@ -384,14 +380,7 @@ export class SyncRun {
         if (!page.has_more || page.data.length === 0) break;
         after = page.data[page.data.length - 1]?.id;
       }
-      await this.deps.records.putLines(
-        this.job.orgId,
-        this.accountId,
-        resource,
-        write.object.id,
-        write.version,
-        rest,
-      );
+      await this.deps.records.putLines(this.scope, resource, write.object.id, write.version, rest);
     }
   }
 

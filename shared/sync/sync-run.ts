@@ -7,6 +7,7 @@ import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
 import { count, MetricNames, MetricUnit, metrics } from '../metrics.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
+import { scopeOf } from '../ports/records-store.js';
 import { StripeUnavailableError } from '../ports/stripe-token-client.js';
 import { RESOURCES, type ResourceDef } from '../records/registry.js';
 import { ConnectionUnavailableError } from '../stripe/stripe-access.js';
@@ -43,7 +44,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     return { outcome: 'skipped', reason: lease.reason };
   }
   logger.appendKeys({ orgId: job.orgId, syncRun: owner, accountId: lease.connection.accountId });
-  const accountId = lease.connection.accountId;
+  const scope = scopeOf({ ...lease.connection, orgId: job.orgId });
   let continuing = false;
   const release = async (
     sync: Parameters<ConnectionStore['releaseSyncLease']>[2],
@@ -58,7 +59,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       logger.info('webhooks arrived during the run: another sync is queued to apply them');
     }
   };
-  const storedCounts = async () => (await deps.records.counts(job.orgId, accountId)) ?? {};
+  const storedCounts = async () => (await deps.records.counts(scope)) ?? {};
   const errorAt = () => clock.now().toISOString();
 
   let run: SyncRun | undefined;
@@ -97,11 +98,35 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     // afresh when that may have failed (a run or webhook that died between a write and its
     // count: an abandoned lease, a sweep's takeover, a doubt a writer left), and by the first
     // run of every connection (a reconnect, or records written before counts were kept).
-    const state = await deps.records.countsState(job.orgId, accountId);
+    // Records older code kept with both modes in one partition move to their own mode's.
+    // Records whose mode cannot be told are kept aside: their resources are read again.
+    const migrated = await deps.records.migrateLegacyPartition(
+      scope.orgId,
+      scope.accountId,
+      scope.mode,
+      () => (run ? run.shouldStop() : false),
+      async (resources) => {
+        for (const resource of resources) await deps.checkpoints.reset(job.orgId, resource);
+      },
+    );
+    if (migrated.moved > 0 || migrated.unplaced.length > 0)
+      logger.info('moved records into their mode’s partition', migrated);
+    if (!migrated.done) {
+      // A large move runs out of time: it goes on in the next run, before any sync.
+      continuing = true;
+      await release(
+        { state: 'queued', queuedAt: clock.now().toISOString() },
+        dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
+      );
+      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
+      logger.info('moving records into their mode’s partition continues in the next run');
+      return { outcome: 'continued', requests: run.requests };
+    }
+    const state = await deps.records.countsState(scope);
     const doubt = lease.connection.countsInDoubt;
     if (lease.abandoned || doubt || state?.doubt || state?.countedFor !== job.connectionId) {
-      for (const def of RESOURCES) await deps.records.recount(job.orgId, accountId, def.name);
-      await deps.records.countsSettled(job.orgId, accountId, job.connectionId, state?.doubt);
+      for (const def of RESOURCES) await deps.records.recount(scope, def.name);
+      await deps.records.countsSettled(scope, job.connectionId, state?.doubt);
       if (doubt) await store.clearCountsInDoubt(job.orgId, doubt);
       logger.info('counted the stored records afresh', {
         abandoned: lease.abandoned,
@@ -267,7 +292,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     // A fault of our own (DynamoDB, say) may have come between a write and its count.
     if (code === 'internal')
       await deps.records
-        .markCountsInDoubt(job.orgId, accountId)
+        .markCountsInDoubt(scope)
         .catch(() => store.noteCountsInDoubt(job.orgId, job.connectionId));
     throw error;
   } finally {

@@ -8,7 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventLedger } from '../ports/event-ledger.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import type { RecordsStore } from '../ports/records-store.js';
+import { type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   hasMoreLines,
@@ -157,9 +157,10 @@ async function applyToConnection(
   retry: boolean,
 ): Promise<'written' | 'stale' | 'deferred' | 'skipped'> {
   const { store } = deps;
+  const scope = scopeOf(link);
   // An earlier attempt at this event may have written without counting (it died in between),
   // whatever this attempt does: the doubt goes with the partition's counts.
-  if (retry) await deps.records.markCountsInDoubt(link.orgId, link.accountId);
+  if (retry) await deps.records.markCountsInDoubt(scope);
   const connection = await store.getConnection(link.orgId);
   if (!connection || connection.connectionId !== link.connectionId || connection.status !== 'connected')
     return 'skipped';
@@ -191,10 +192,8 @@ async function applyToConnection(
     (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()))
   )
     return 'deferred';
-  const accountId = link.accountId;
   const result = await deps.records.put({
-    orgId: link.orgId,
-    accountId,
+    ...scope,
     resource: def.name,
     object,
     version: recordVersion(def, object, { at: event.created, by: 'event' }),
@@ -203,13 +202,13 @@ async function applyToConnection(
     eventId: event.id,
     apiVersion: event.api_version ?? STRIPE_API_VERSION,
   });
-  if (result.delta !== 0) await deps.records.addCounts(link.orgId, accountId, { [def.name]: result.delta });
+  if (result.delta !== 0) await deps.records.addCounts(scope, { [def.name]: result.delta });
 
   const after = await store.getConnection(link.orgId);
   const runBegan = (after?.syncLeaseEpoch ?? 0) !== (connection.syncLeaseEpoch ?? 0);
   // A run that began meanwhile may be counting the partition afresh: this write's count may
   // fall before or after that count.
-  if (runBegan && result.delta !== 0) await deps.records.markCountsInDoubt(link.orgId, accountId);
+  if (runBegan && result.delta !== 0) await deps.records.markCountsInDoubt(scope);
   // Stored as of the same second as this event, from another event or a read (Stripe's
   // timestamps cannot order them): the sync's ordered read of /v1/events can.
   const second = (version: string) => version.split(':').slice(0, 3).join(':');

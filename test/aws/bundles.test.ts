@@ -439,7 +439,9 @@ async function storedRecords(): Promise<{ counts: Record<string, number>; ids: S
       new QueryCommand({
         TableName: variable('status', 'RECORDS_TABLE_NAME'),
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': recordKeys.partition(ORG, SHOP) },
+        ExpressionAttributeValues: {
+          ':pk': recordKeys.partition({ orgId: ORG, mode: 'test', accountId: SHOP }),
+        },
         ExclusiveStartKey: start,
       }),
     );

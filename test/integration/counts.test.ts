@@ -121,7 +121,7 @@ describe('the status counts are the records stored', () => {
     expect(await statusCounts(orgId)).toEqual(truth(accountId));
 
     // A worker that died holding the lease (it never released it), its last count lost.
-    await stack.records.addCounts(orgId, accountId, { charges: -7 });
+    await stack.records.addCounts({ orgId: orgId, mode: 'test', accountId: accountId }, { charges: -7 });
     const now = stack.clock.now().getTime();
     const dead = await stack.store.acquireSyncLease(orgId, job.connectionId, 'dead-worker', now, now + 10);
     expect(dead.ok).toBe(true);

@@ -205,7 +205,13 @@ describe('webhooks, each step failing once: no event lost', () => {
     faults.fail(adapter, method);
     const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
     await settle(stack, ['webhooks', 'sync']);
-    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string)).toMatchObject({
+    expect(
+      await stack.records.get(
+        { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+        'charges',
+        objects[0] as string,
+      ),
+    ).toMatchObject({
       source: expect.any(String),
     });
     if (adapter === 'webhookQueue') {

@@ -21,7 +21,10 @@ async function victimState(): Promise<string> {
   const connection = await stack.store.getConnection(VICTIM);
   const links = await stack.store.accountLinks(BAKERY_ACCOUNT);
   const secrets = (await stack.vault.names()).filter((n) => n.includes(`/${VICTIM}/`));
-  const records = await stack.records.versions(VICTIM, BAKERY_ACCOUNT, 'charges');
+  const records = await stack.records.versions(
+    { orgId: VICTIM, mode: 'test', accountId: BAKERY_ACCOUNT },
+    'charges',
+  );
   return JSON.stringify({
     connection,
     links: links.filter((l) => l.orgId === VICTIM),

@@ -22,7 +22,10 @@ async function snapshot(org: 'a' | 'b') {
   const orgId = ORGS[org];
   const connection = await stack.store.getConnection(orgId);
   const secrets = (await stack.vault.names()).filter((n) => n.includes(`/${orgId}/`));
-  const records = await stack.records.versions(orgId, ACCOUNTS[org], 'charges');
+  const records = await stack.records.versions(
+    { orgId: orgId, mode: 'test', accountId: ACCOUNTS[org] },
+    'charges',
+  );
   return JSON.stringify({
     connection: { ...connection, sync: undefined },
     secrets,
@@ -80,8 +83,18 @@ describe.each([
     await stack.queues.sync.idle(SETTLE_MS);
     expect(await snapshot(other)).toBe(before);
     expect(
-      await stack.records.get(ORGS[other], ACCOUNTS[other], 'charges', `ch_iso_${actor}`),
+      await stack.records.get(
+        { orgId: ORGS[other], mode: 'test', accountId: ACCOUNTS[other] },
+        'charges',
+        `ch_iso_${actor}`,
+      ),
     ).toBeUndefined();
-    expect(await stack.records.get(ORGS[actor], ACCOUNTS[actor], 'charges', `ch_iso_${actor}`)).toBeDefined();
+    expect(
+      await stack.records.get(
+        { orgId: ORGS[actor], mode: 'test', accountId: ACCOUNTS[actor] },
+        'charges',
+        `ch_iso_${actor}`,
+      ),
+    ).toBeDefined();
   });
 });

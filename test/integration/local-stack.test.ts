@@ -12,6 +12,7 @@ import {
   type QueryCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { LOCAL_TABLES } from '../../local/stack.js';
+import { recordKeys } from '../../shared/data/keys.js';
 import {
   NODE_TSX,
   type SpawnedProcess,
@@ -294,7 +295,7 @@ describe('npm start (the local stack as a process)', () => {
             TableName: LOCAL_TABLES.records,
             KeyConditionExpression: 'pk = :pk AND begins_with(sk, :bt)',
             ExpressionAttributeValues: {
-              ':pk': { S: `ORG#org_resume#ACCT#${account}` },
+              ':pk': { S: recordKeys.partition({ orgId: 'org_resume', mode: 'test', accountId: account }) },
               ':bt': { S: 'balance_transactions#' },
             },
             Select: 'COUNT',

@@ -159,7 +159,7 @@ describe('the oracle finds nothing missing, extra or different', () => {
     const { stack, job } = await scenarioStack({
       records: {
         addCounts: async (records: RecordsStore, ...args: unknown[]) => {
-          const [, , deltas] = args as Parameters<RecordsStore['addCounts']>;
+          const [, deltas] = args as Parameters<RecordsStore['addCounts']>;
           if (failCount > 0 && 'charges' in deltas && Object.keys(deltas).length === 1) {
             failCount--;
             throw new Error('the worker died between the write and its count');
@@ -262,7 +262,11 @@ describe('the oracle finds nothing missing, extra or different', () => {
       stack.sandbox.sandbox.advanceClock(3 * 86_400);
       stack.clock.advance(3 * 86_400_000);
       await expectOracleClean(stack, job);
-      const stored = await stack.records.get(ORG, ACCOUNT, 'balance_transactions', pending[0]?.id as string);
+      const stored = await stack.records.get(
+        { orgId: ORG, mode: 'test', accountId: ACCOUNT },
+        'balance_transactions',
+        pending[0]?.id as string,
+      );
       expect(stored?.object.status).toBe('available');
     } finally {
       await stack.close();

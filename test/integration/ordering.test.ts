@@ -74,11 +74,18 @@ describe.each([
     const refundedCharges = [...refunded.values()].filter((c) => (c.amount_refunded as number) > 0);
     expect(refundedCharges.length).toBeGreaterThan(0);
     for (const charge of refundedCharges) {
-      const stored = await stack.records.get(orgId, accountId, 'charges', charge.id as string);
+      const stored = await stack.records.get(
+        { orgId: orgId, mode: 'test', accountId: accountId },
+        'charges',
+        charge.id as string,
+      );
       expect(stored?.object.amount_refunded).toBe(charge.amount_refunded);
     }
     if (chargeId)
-      expect((await stack.records.get(orgId, accountId, 'charges', chargeId))?.object).toBeTruthy();
+      expect(
+        (await stack.records.get({ orgId: orgId, mode: 'test', accountId: accountId }, 'charges', chargeId))
+          ?.object,
+      ).toBeTruthy();
 
     // By the incremental pass alone: the webhooks wait, the next sync reads the events.
     stack.queues.webhooks.pause();
@@ -180,8 +187,14 @@ describe('API versions', () => {
     expect(retrieves.length).toBeGreaterThan(0);
     await expectConverged(stack, orgId, accountId);
     for (const def of RESOURCES) {
-      for (const id of (await stack.records.versions(orgId, accountId, def.name)).keys()) {
-        const record = await stack.records.get(orgId, accountId, def.name, id);
+      for (const id of (
+        await stack.records.versions({ orgId: orgId, mode: 'test', accountId: accountId }, def.name)
+      ).keys()) {
+        const record = await stack.records.get(
+          { orgId: orgId, mode: 'test', accountId: accountId },
+          def.name,
+          id,
+        );
         expect(record?.apiVersion).toBe(STRIPE_API_VERSION);
         if (def.name === 'charges') expect(record?.object).not.toHaveProperty('refunds');
       }
@@ -205,7 +218,13 @@ describe('API versions', () => {
     ).resolves.toBe('processed');
     expect(stack.queues.sync.depth).toBe(depth + 1);
     expect(
-      (await stack.records.get(orgId, accountId, 'charges', charge.id as string))?.object,
+      (
+        await stack.records.get(
+          { orgId: orgId, mode: 'test', accountId: accountId },
+          'charges',
+          charge.id as string,
+        )
+      )?.object,
     ).not.toHaveProperty('refunds');
     stack.queues.sync.resume();
     await settle(stack, ['sync']);

@@ -120,16 +120,26 @@ describe('backfill', () => {
     for (const def of RESOURCES) {
       const objects = [...sandboxObjects(stack, accountId, def.name).values()].filter((_, i) => i % 97 === 0);
       for (const object of objects) {
-        expect((await stack.records.get(orgId, accountId, def.name, object.id as string))?.object).toEqual(
-          object,
-        );
+        expect(
+          (
+            await stack.records.get(
+              { orgId: orgId, mode: 'test', accountId: accountId },
+              def.name,
+              object.id as string,
+            )
+          )?.object,
+        ).toEqual(object);
       }
     }
     // Invoices with more lines than Stripe embeds have them all.
     const long = [...sandboxObjects(stack, accountId, 'invoices').values()].find(
       (i) => (i.lines as { has_more: boolean }).has_more,
     );
-    const lines = await stack.records.lines(orgId, accountId, 'invoices', long?.id as string);
+    const lines = await stack.records.lines(
+      { orgId: orgId, mode: 'test', accountId: accountId },
+      'invoices',
+      long?.id as string,
+    );
     expect(lines).toHaveLength(4);
     expect(stack.bus.events.at(-1)).toMatchObject({
       'detail-type': 'Stripe Sync Completed',
@@ -327,8 +337,15 @@ describe('incremental', () => {
     await runSync(stack.syncDeps, job, plenty);
     const statuses = async () => {
       const out: string[] = [];
-      for (const [id] of await stack.records.versions(orgId, accountId, 'balance_transactions')) {
-        const record = await stack.records.get(orgId, accountId, 'balance_transactions', id);
+      for (const [id] of await stack.records.versions(
+        { orgId: orgId, mode: 'test', accountId: accountId },
+        'balance_transactions',
+      )) {
+        const record = await stack.records.get(
+          { orgId: orgId, mode: 'test', accountId: accountId },
+          'balance_transactions',
+          id,
+        );
         out.push(String(record?.object.status));
       }
       return out;
@@ -425,7 +442,10 @@ describe('incremental', () => {
       ['charges', made.filter((id) => id.startsWith('ch_'))],
       ['refunds', made.filter((id) => id.startsWith('re_'))],
     ] as const) {
-      const stored = await stack.records.versions(orgId, accountId, resource);
+      const stored = await stack.records.versions(
+        { orgId: orgId, mode: 'test', accountId: accountId },
+        resource,
+      );
       for (const id of ids) expect([resource, id, stored.has(id)]).toEqual([resource, id, true]);
     }
     const cursorLookups = listRequests(stack, accountId, since).filter(
@@ -559,7 +579,10 @@ describe('tokens and the connection during a run', () => {
     });
     // Every other resource is complete.
     for (const def of RESOURCES.filter((d) => d.name !== 'balance_transactions')) {
-      const stored = await stack.records.versions(orgId, accountId, def.name);
+      const stored = await stack.records.versions(
+        { orgId: orgId, mode: 'test', accountId: accountId },
+        def.name,
+      );
       expect([def.name, stored.size]).toEqual([def.name, SMALL[def.name]]);
     }
     const status = await api(stack, 'GET', '/v1/integrations/stripe/status', {
@@ -594,7 +617,9 @@ describe('tokens and the connection during a run', () => {
       seen: 0,
     });
     await expect(runSync(unsplit(), job, plenty)).rejects.toMatchObject({ statusCode: 500 });
-    expect((await stack.records.versions(orgId, accountId, 'charges')).size).toBe(SMALL.charges);
+    expect(
+      (await stack.records.versions({ orgId: orgId, mode: 'test', accountId: accountId }, 'charges')).size,
+    ).toBe(SMALL.charges);
     expect((await stack.store.getConnection(orgId))?.sync).toMatchObject({
       state: 'failed',
       resourceErrors: { disputes: { code: 'stripe_unavailable' } },

@@ -207,16 +207,14 @@ describe('intake: POST /v1/webhooks/stripe', () => {
     expect(capturedOutput()).toContain('WebhookSignatureFailures');
   });
 
-  it('answers 500 — never 2xx — when the event cannot be queued', async () => {
+  /** The intake alone, with its queue and stored signing secrets given, on one signed delivery. */
+  async function deliverToIntake(send: () => Promise<void>, secrets: string[]) {
     const payload = JSON.stringify(event());
     const handler = intake({
-      queue: {
-        send: async () => Promise.reject(new Error('SQS is down')),
-        sendBatch: async () => ({ calls: 0 }),
-      },
-      credentials: { secretKey: async () => 'sk_test_x', webhookSecrets: async () => [secret()] },
+      queue: { send, sendBatch: async () => ({ calls: 0 }) },
+      credentials: { secretKey: async () => 'sk_test_x', webhookSecrets: async () => secrets },
     });
-    const result = await handler(
+    return handler(
       {
         body: payload,
         isBase64Encoded: false,
@@ -225,30 +223,18 @@ describe('intake: POST /v1/webhooks/stripe', () => {
       } as unknown as HttpEvent,
       lambdaContext('webhook-intake'),
     );
+  }
+
+  it('answers 500 — never 2xx — when the event cannot be queued', async () => {
+    const result = await deliverToIntake(() => Promise.reject(new Error('SQS is down')), [secret()]);
     expect(result.statusCode).toBe(500);
   });
 
   it('answers 503 (Stripe retries) and queues nothing while no signing secret is stored', async () => {
-    const payload = JSON.stringify(event());
     let sent = 0;
-    const handler = intake({
-      queue: {
-        send: async () => {
-          sent++;
-        },
-        sendBatch: async () => ({ calls: 0 }),
-      },
-      credentials: { secretKey: async () => 'sk_test_x', webhookSecrets: async () => [] },
-    });
-    const result = await handler(
-      {
-        body: payload,
-        isBase64Encoded: false,
-        headers: { 'stripe-signature': sign(payload, secret()) },
-        requestContext: {},
-      } as unknown as HttpEvent,
-      lambdaContext('webhook-intake'),
-    );
+    const result = await deliverToIntake(async () => {
+      sent++;
+    }, []);
     expect(result.statusCode).toBe(503);
     expect(JSON.parse(String(result.body))).toMatchObject({ error: { code: 'not_configured' } });
     expect(sent).toBe(0);
@@ -270,7 +256,15 @@ describe('processing', () => {
       await processWebhookMessage(deps, { kind: 'event', event }).catch(() => 'busy');
     expect(await processWebhookMessage(deps, { kind: 'event', event })).toBe('duplicate');
     expect(writesPerObject.get('ch_fivetimes')).toBe(1);
-    expect((await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_fivetimes'))?.source).toBe('webhook');
+    expect(
+      (
+        await stack.records.get(
+          { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+          'charges',
+          'ch_fivetimes',
+        )
+      )?.source,
+    ).toBe('webhook');
   });
 
   it('an invoice whose lines run past the embedded page queues a sync, which stores them all', async () => {
@@ -309,7 +303,11 @@ describe('processing', () => {
     }
     await waitForSync(stack, org);
     await stack.queues.sync.idle();
-    const stored = await stack.records.lines(org, BAKERY_ACCOUNT, 'invoices', long.id as string);
+    const stored = await stack.records.lines(
+      { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+      'invoices',
+      long.id as string,
+    );
     expect(stored).toHaveLength(all.length - embedded);
   });
 
@@ -331,7 +329,11 @@ describe('processing', () => {
     });
     for (const e of [newer, older, sameSecond]) expect((await deliverSigned(stack, e)).status).toBe(200);
     await settle(stack);
-    const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_order');
+    const stored = await stack.records.get(
+      { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+      'charges',
+      'ch_order',
+    );
     expect(stored?.object.amount_refunded).toBe(500);
   });
 
@@ -393,7 +395,13 @@ describe('processing', () => {
     expect(await processWebhookMessage(deps, { kind: 'event', event: liveEvent as never })).toBe('dropped');
     expect(await processWebhookMessage(deps, { kind: 'event', event: noAccount as never })).toBe('dropped');
     expect(await processWebhookMessage(deps, { kind: 'event', event: unknownType as never })).toBe('ignored');
-    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_livemode')).toBeUndefined();
+    expect(
+      await stack.records.get(
+        { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+        'charges',
+        'ch_livemode',
+      ),
+    ).toBeUndefined();
   });
 
   it('notes account.application.authorized on the connection', async () => {
@@ -433,12 +441,30 @@ describe('processing', () => {
     await settle(stack);
     failAlways.delete('ch_poison');
     expect(stack.queues.webhooks.deadLetters.length).toBe(dead + 1);
-    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_healthy')).toBeDefined();
-    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_poison')).toBeUndefined();
+    expect(
+      await stack.records.get(
+        { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+        'charges',
+        'ch_healthy',
+      ),
+    ).toBeDefined();
+    expect(
+      await stack.records.get(
+        { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+        'charges',
+        'ch_poison',
+      ),
+    ).toBeUndefined();
     // Redriven once the fault is gone, it is processed.
     stack.queues.webhooks.redrive();
     await settle(stack);
-    expect(await stack.records.get(org, BAKERY_ACCOUNT, 'charges', 'ch_poison')).toBeDefined();
+    expect(
+      await stack.records.get(
+        { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+        'charges',
+        'ch_poison',
+      ),
+    ).toBeDefined();
   });
 });
 
@@ -448,7 +474,11 @@ describe('end to end through the sandbox', () => {
     await connectedAndSynced(org);
     const { objects } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'charge');
     await settle(stack);
-    const stored = await stack.records.get(org, BAKERY_ACCOUNT, 'charges', objects[0] as string);
+    const stored = await stack.records.get(
+      { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+      'charges',
+      objects[0] as string,
+    );
     expect(stored).toMatchObject({
       source: 'webhook',
       deleted: false,
@@ -502,7 +532,10 @@ describe('end to end through the sandbox', () => {
     expect(statuses.every((s) => s === 200)).toBe(true);
     await settle(stack);
     expect(failOnce.size).toBe(0); // every injected failure happened, and was retried
-    const stored = await stack.records.versions(org, BAKERY_ACCOUNT, 'charges');
+    const stored = await stack.records.versions(
+      { orgId: org, mode: 'test', accountId: BAKERY_ACCOUNT },
+      'charges',
+    );
     const ids = distinct.map((e) => e.data.object.id as string);
     const missing = ids.filter((id) => !stored.has(id));
     expect(missing).toEqual([]);

@@ -33,12 +33,12 @@ beforeAll(async () => {
       wrap: {
         records: (records: RecordsStore): RecordsStore =>
           wrapRecords(records, {
-            addCounts: async (orgId, accountId, deltas) => {
+            addCounts: async (scope, deltas) => {
               if (failCountOf && failCountOf in deltas) {
                 failCountOf = undefined;
                 throw new Error('the worker died before counting');
               }
-              return records.addCounts(orgId, accountId, deltas);
+              return records.addCounts(scope, deltas);
             },
             putMany: async (writes) => {
               const result = await records.putMany(writes);
@@ -107,8 +107,12 @@ describe('counts', () => {
     await expect(runSync(stack.syncDeps, { ...job, reason: 'webhook' }, plenty)).resolves.toMatchObject({
       outcome: 'completed',
     });
-    const stored = (await stack.records.versions(orgId, accountId, 'charges')).size;
-    expect((await stack.records.counts(orgId, accountId))?.charges).toBe(stored);
+    const stored = (
+      await stack.records.versions({ orgId: orgId, mode: 'test', accountId: accountId }, 'charges')
+    ).size;
+    expect((await stack.records.counts({ orgId: orgId, mode: 'test', accountId: accountId }))?.charges).toBe(
+      stored,
+    );
   });
 
   it('a reconnect after a run died between a write and its count: the new connection counts afresh', async () => {
@@ -144,15 +148,22 @@ describe('counts', () => {
   it('a partition older code wrote (no counts), which a webhook counted first: the first run counts afresh', async () => {
     const { accountId, orgId, job } = await synced({ ...FEW, charges: 20 });
     await documentClient(stack.dynamoClient).send(
-      new DeleteCommand({ TableName: LOCAL_TABLES.records, Key: recordKeys.counts(orgId, accountId) }),
+      new DeleteCommand({
+        TableName: LOCAL_TABLES.records,
+        Key: recordKeys.counts({ orgId: orgId, mode: 'test', accountId: accountId }),
+      }),
     );
     const event = stripeEvent('charge.succeeded', newCharge('ch_writers_migrated'), { account: accountId });
     await processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never });
     await expect(runSync(stack.syncDeps, { ...job, reason: 'nightly' }, plenty)).resolves.toMatchObject({
       outcome: 'completed',
     });
-    const stored = (await stack.records.versions(orgId, accountId, 'charges')).size;
-    expect((await stack.records.counts(orgId, accountId))?.charges).toBe(stored);
+    const stored = (
+      await stack.records.versions({ orgId: orgId, mode: 'test', accountId: accountId }, 'charges')
+    ).size;
+    expect((await stack.records.counts({ orgId: orgId, mode: 'test', accountId: accountId }))?.charges).toBe(
+      stored,
+    );
   });
 });
 
@@ -181,7 +192,13 @@ describe('ties and API versions', () => {
         outcome: 'completed',
       });
       expect(
-        (await stack.records.get(orgId, accountId, 'charges', charge.id as string))?.object.description,
+        (
+          await stack.records.get(
+            { orgId: orgId, mode: 'test', accountId: accountId },
+            'charges',
+            charge.id as string,
+          )
+        )?.object.description,
       ).toBe('B');
     },
   );
@@ -214,7 +231,13 @@ describe('ties and API versions', () => {
     stack.queues.sync.resume();
     await settle(stack, ['sync']);
     expect(
-      (await stack.records.get(orgId, accountId, 'charges', charge.id as string))?.object.description,
+      (
+        await stack.records.get(
+          { orgId: orgId, mode: 'test', accountId: accountId },
+          'charges',
+          charge.id as string,
+        )
+      )?.object.description,
     ).toBe('B');
   });
 
@@ -234,8 +257,12 @@ describe('ties and API versions', () => {
     stack.queues.sync.resume();
     await settle(stack, ['sync']);
     const embedded = (long.lines as { data: unknown[] }).data.length;
-    await expect(stack.records.lines(orgId, accountId, 'invoices', long.id as string)).resolves.toHaveLength(
-      all.length - embedded,
-    );
+    await expect(
+      stack.records.lines(
+        { orgId: orgId, mode: 'test', accountId: accountId },
+        'invoices',
+        long.id as string,
+      ),
+    ).resolves.toHaveLength(all.length - embedded);
   });
 });

@@ -14,6 +14,7 @@ function write(
   if (!charges) throw new Error('no charges resource');
   return {
     orgId,
+    mode: 'test',
     accountId: 'acct_1RecordsContract01',
     resource: 'charges',
     object,
@@ -59,7 +60,11 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         delta: 0,
         stored: { version: write(orgId, charge('ch_1', 1), 2000).version, eventId: 'evt_contract_1' },
       });
-      const stored = await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_1');
+      const stored = await store.get(
+        { orgId: orgId, mode: 'test', accountId: 'acct_1RecordsContract01' },
+        'charges',
+        'ch_1',
+      );
       expect(stored).toMatchObject({ source: 'webhook', deleted: false, object: { amount: 200 } });
       // Deleted in Stripe: it no longer counts.
       await expect(
@@ -70,12 +75,12 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
     it('keeps counts per partition: added to as writes change them, and counted afresh on demand', async () => {
       const orgId = org();
       const account = 'acct_1RecordsContract01';
-      await expect(store.counts(orgId, account)).resolves.toBeUndefined();
+      await expect(store.counts({ orgId: orgId, mode: 'test', accountId: account })).resolves.toBeUndefined();
       const first = await store.putMany(
         Array.from({ length: 30 }, (_, i) => write(orgId, charge(`ch_c${i}`, i), 1000)),
       );
       expect(first.deltas).toEqual({ charges: 30 });
-      await store.addCounts(orgId, account, first.deltas);
+      await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, first.deltas);
       // Ten of them again (newer), five of those now deleted, and five new ones.
       const second = await store.putMany([
         ...Array.from({ length: 10 }, (_, i) => ({
@@ -85,16 +90,24 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         ...Array.from({ length: 5 }, (_, i) => write(orgId, charge(`ch_n${i}`, i), 2000)),
       ]);
       expect(second).toMatchObject({ written: 15, created: 5, deltas: { charges: 0 } });
-      await store.addCounts(orgId, account, second.deltas);
-      await store.addCounts(orgId, account, { refunds: 2, charges: 0 });
-      expect((await store.counts(orgId, account))?.charges).toBe(30);
-      expect((await store.counts(orgId, account))?.refunds).toBe(2);
+      await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, second.deltas);
+      await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, { refunds: 2, charges: 0 });
+      expect((await store.counts({ orgId: orgId, mode: 'test', accountId: account }))?.charges).toBe(30);
+      expect((await store.counts({ orgId: orgId, mode: 'test', accountId: account }))?.refunds).toBe(2);
       // A count gone wrong (a write that died before its count) is put right by counting again.
-      await store.addCounts(orgId, account, { charges: 7 });
-      await expect(store.recount(orgId, account, 'charges')).resolves.toBe(30);
-      await expect(store.recount(orgId, account, 'refunds')).resolves.toBe(0);
-      expect(await store.counts(orgId, account)).toMatchObject({ charges: 30, refunds: 0, invoices: 0 });
-      await expect(store.counts(org(), account)).resolves.toBeUndefined();
+      await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, { charges: 7 });
+      await expect(
+        store.recount({ orgId: orgId, mode: 'test', accountId: account }, 'charges'),
+      ).resolves.toBe(30);
+      await expect(
+        store.recount({ orgId: orgId, mode: 'test', accountId: account }, 'refunds'),
+      ).resolves.toBe(0);
+      expect(await store.counts({ orgId: orgId, mode: 'test', accountId: account })).toMatchObject({
+        charges: 30,
+        refunds: 0,
+        invoices: 0,
+      });
+      await expect(store.counts({ orgId: org(), mode: 'test', accountId: account })).resolves.toBeUndefined();
     });
 
     it('writes many in batches of 25, skipping what is stored newer, keeping the newest duplicate', async () => {
@@ -105,20 +118,42 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       const result = await store.putMany(batch);
       expect(result).toMatchObject({ written: 59, stale: 2 });
       expect(result.batchCalls).toBeGreaterThanOrEqual(3);
-      const versions = await store.versions(orgId, 'acct_1RecordsContract01', 'charges');
-      expect(versions.size).toBe(60);
-      expect((await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_b7'))?.object.amount).toBe(7);
-      expect((await store.get(orgId, 'acct_1RecordsContract01', 'charges', 'ch_b1'))?.object.amount).toBe(
-        1111,
+      const versions = await store.versions(
+        { orgId: orgId, mode: 'test', accountId: 'acct_1RecordsContract01' },
+        'charges',
       );
+      expect(versions.size).toBe(60);
+      expect(
+        (
+          await store.get(
+            { orgId: orgId, mode: 'test', accountId: 'acct_1RecordsContract01' },
+            'charges',
+            'ch_b7',
+          )
+        )?.object.amount,
+      ).toBe(7);
+      expect(
+        (
+          await store.get(
+            { orgId: orgId, mode: 'test', accountId: 'acct_1RecordsContract01' },
+            'charges',
+            'ch_b1',
+          )
+        )?.object.amount,
+      ).toBe(1111);
     });
 
     it('keeps orgs apart', async () => {
       const a = org();
       const b = org();
       await store.put(write(a, charge('ch_shared', 1), 1000));
-      await expect(store.get(b, 'acct_1RecordsContract01', 'charges', 'ch_shared')).resolves.toBeUndefined();
-      expect((await store.versions(b, 'acct_1RecordsContract01', 'charges')).size).toBe(0);
+      await expect(
+        store.get({ orgId: b, mode: 'test', accountId: 'acct_1RecordsContract01' }, 'charges', 'ch_shared'),
+      ).resolves.toBeUndefined();
+      expect(
+        (await store.versions({ orgId: b, mode: 'test', accountId: 'acct_1RecordsContract01' }, 'charges'))
+          .size,
+      ).toBe(0);
     });
 
     it('stores a large invoice compressed and gives back the same object', async () => {
@@ -142,15 +177,22 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       if (!def) throw new Error('no invoices');
       await store.put({
         orgId,
+        mode: 'test',
         accountId: 'acct_1RecordsContract01',
         resource: 'invoices',
         object: invoice,
         version: recordVersion(def, invoice, { at: 1, by: 'read' }),
         source: 'sync',
       });
-      expect((await store.get(orgId, 'acct_1RecordsContract01', 'invoices', 'in_big'))?.object).toEqual(
-        invoice,
-      );
+      expect(
+        (
+          await store.get(
+            { orgId: orgId, mode: 'test', accountId: 'acct_1RecordsContract01' },
+            'invoices',
+            'in_big',
+          )
+        )?.object,
+      ).toEqual(invoice);
     });
 
     it("reads every page of an invoice's lines (past one Query page), and only those of the stored version", async () => {
@@ -176,59 +218,105 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       const v1 = recordVersion(def, invoice(1, true), { at: 1_790_000_100, by: 'read' });
       await store.put({
         orgId,
+        mode: 'test',
         accountId: account,
         resource: 'invoices',
         object: invoice(1, true),
         version: v1,
         source: 'sync',
       });
-      await store.putLines(orgId, account, 'invoices', 'in_paged', v1, lines);
-      const read = await store.lines(orgId, account, 'invoices', 'in_paged');
+      await store.putLines(
+        { orgId: orgId, mode: 'test', accountId: account },
+        'invoices',
+        'in_paged',
+        v1,
+        lines,
+      );
+      const read = await store.lines(
+        { orgId: orgId, mode: 'test', accountId: account },
+        'invoices',
+        'in_paged',
+      );
       expect(read.map((l) => l.id)).toEqual(lines.map((l) => l.id));
       // Its line pages are not invoices of their own.
-      await expect(store.recount(orgId, account, 'invoices')).resolves.toBe(1);
+      await expect(
+        store.recount({ orgId: orgId, mode: 'test', accountId: account }, 'invoices'),
+      ).resolves.toBe(1);
       // The draft shrank to what Stripe embeds: the pages of the older version are not its lines.
       const v2 = recordVersion(def, invoice(2, false), { at: 1_790_000_200, by: 'read' });
       await store.put({
         orgId,
+        mode: 'test',
         accountId: account,
         resource: 'invoices',
         object: invoice(2, false),
         version: v2,
         source: 'webhook',
       });
-      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toEqual([]);
-      await expect(store.lines(orgId, account, 'invoices', 'in_unknown')).resolves.toEqual([]);
+      await expect(
+        store.lines({ orgId: orgId, mode: 'test', accountId: account }, 'invoices', 'in_paged'),
+      ).resolves.toEqual([]);
+      await expect(
+        store.lines({ orgId: orgId, mode: 'test', accountId: account }, 'invoices', 'in_unknown'),
+      ).resolves.toEqual([]);
       // A newer version with fewer pages leaves nothing of the old pages behind.
       const v3 = recordVersion(def, invoice(3, true), { at: 1_790_000_300, by: 'read' });
       await store.put({
         orgId,
+        mode: 'test',
         accountId: account,
         resource: 'invoices',
         object: invoice(3, true),
         version: v3,
         source: 'sync',
       });
-      await store.putLines(orgId, account, 'invoices', 'in_paged', v3, lines.slice(0, 150));
-      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toHaveLength(150);
-      await store.deleteLinePages(orgId, account, 'invoices', 'in_paged', v3);
-      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toHaveLength(150);
+      await store.putLines(
+        { orgId: orgId, mode: 'test', accountId: account },
+        'invoices',
+        'in_paged',
+        v3,
+        lines.slice(0, 150),
+      );
+      await expect(
+        store.lines({ orgId: orgId, mode: 'test', accountId: account }, 'invoices', 'in_paged'),
+      ).resolves.toHaveLength(150);
+      await store.deleteLinePages(
+        { orgId: orgId, mode: 'test', accountId: account },
+        'invoices',
+        'in_paged',
+        v3,
+      );
+      await expect(
+        store.lines({ orgId: orgId, mode: 'test', accountId: account }, 'invoices', 'in_paged'),
+      ).resolves.toHaveLength(150);
       const v4 = recordVersion(def, invoice(4, false), { at: 1_790_000_400, by: 'read' });
-      await store.deleteLinePages(orgId, account, 'invoices', 'in_paged', v4);
+      await store.deleteLinePages(
+        { orgId: orgId, mode: 'test', accountId: account },
+        'invoices',
+        'in_paged',
+        v4,
+      );
       // Gone (the stored invoice is still v3, whose pages they were).
-      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toEqual([]);
+      await expect(
+        store.lines({ orgId: orgId, mode: 'test', accountId: account }, 'invoices', 'in_paged'),
+      ).resolves.toEqual([]);
       await store.put({
         orgId,
+        mode: 'test',
         accountId: account,
         resource: 'invoices',
         object: invoice(4, false),
         version: v4,
         source: 'sync',
       });
-      await expect(store.lines(orgId, account, 'invoices', 'in_paged')).resolves.toEqual([]);
-      const left = await store.versions(orgId, account, 'invoices');
+      await expect(
+        store.lines({ orgId: orgId, mode: 'test', accountId: account }, 'invoices', 'in_paged'),
+      ).resolves.toEqual([]);
+      const left = await store.versions({ orgId: orgId, mode: 'test', accountId: account }, 'invoices');
       expect([...left.keys()]).toEqual(['in_paged']);
-      await expect(store.recount(orgId, account, 'invoices')).resolves.toBe(1);
+      await expect(
+        store.recount({ orgId: orgId, mode: 'test', accountId: account }, 'invoices'),
+      ).resolves.toBe(1);
     });
   });
 }

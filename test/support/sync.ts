@@ -33,8 +33,7 @@ export async function expectConverged(
   const report = await reconcile(
     stack.records,
     sandboxTruth(stack.sandbox.sandbox, accountId, options.mode ?? 'test'),
-    orgId,
-    accountId,
+    { orgId, mode: options.mode ?? 'test', accountId },
     options,
   );
   if (!report.ok) throw new Error(`records store has not converged:\n${describeReport(report)}`);

@@ -38,7 +38,10 @@ it('reads every page of a resource’s stored versions', async () => {
     [{ objectId: 'ch_1', version: 'v1' }],
     [{ objectId: 'ch_2', version: 'v2' }],
   );
-  const versions = await new DynamoRecordsStore(db, 'rec').versions('org_a', 'acct_1', 'charges');
+  const versions = await new DynamoRecordsStore(db, 'rec').versions(
+    { orgId: 'org_a', mode: 'test', accountId: 'acct_1' },
+    'charges',
+  );
   expect([...versions]).toEqual([
     ['ch_1', 'v1'],
     ['ch_2', 'v2'],

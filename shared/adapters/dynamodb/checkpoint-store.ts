@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../data/keys.js';
 import type { ResourceName } from '../../records/registry.js';
 import type { Checkpoint, CheckpointStore } from '../../sync/checkpoint.js';
@@ -30,5 +30,9 @@ export class DynamoCheckpointStore implements CheckpointStore {
         },
       }),
     );
+  }
+
+  async reset(orgId: string, resource: ResourceName): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: keys.cursor(orgId, resource) }));
   }
 }

@@ -12,16 +12,21 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { recordKeys } from '../../data/keys.js';
+import type { Mode } from '../../domain/connection.js';
 import type {
   LinedResource,
   PutResult,
   RecordCounts,
+  RecordScope,
   RecordsStore,
   RecordWrite,
   StoredRecord,
 } from '../../ports/records-store.js';
 import { RESOURCES, type ResourceName, type StripeObject } from '../../records/registry.js';
 import { isConditionFailure } from './document-client.js';
+
+/** Resources whose Stripe objects carry `livemode` (balance transactions and refunds do not). */
+const SAYS_MODE = new Set<ResourceName>(['charges', 'invoices', 'credit_notes', 'disputes']);
 
 /** DynamoDB's item limit is 400 KB; leave room for keys and attributes. */
 const MAX_DATA_BYTES = 350 * 1024;
@@ -40,8 +45,9 @@ function toItem(record: RecordWrite, now: string): Record<string, unknown> {
     );
   }
   return {
-    ...recordKeys.record(record.orgId, record.accountId, record.resource, record.object.id),
+    ...recordKeys.record(record, record.resource, record.object.id),
     orgId: record.orgId,
+    mode: record.mode,
     accountId: record.accountId,
     resource: record.resource,
     objectId: record.object.id,
@@ -85,7 +91,7 @@ export class DynamoRecordsStore implements RecordsStore {
   ) {}
 
   async put(record: RecordWrite): Promise<PutResult> {
-    const key = recordKeys.record(record.orgId, record.accountId, record.resource, record.object.id);
+    const key = recordKeys.record(record, record.resource, record.object.id);
     try {
       const { Attributes } = await this.db.send(
         new PutCommand({
@@ -118,13 +124,13 @@ export class DynamoRecordsStore implements RecordsStore {
     };
   }
 
-  async addCounts(orgId: string, accountId: string, deltas: RecordCounts): Promise<void> {
+  async addCounts(scope: RecordScope, deltas: RecordCounts): Promise<void> {
     const entries = Object.entries(deltas).filter(([, n]) => n !== 0 && n !== undefined);
     if (entries.length === 0) return;
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: recordKeys.counts(orgId, accountId),
+        Key: recordKeys.counts(scope),
         UpdateExpression: `ADD ${entries.map((_, i) => `#n${i} :n${i}`).join(', ')}`,
         ExpressionAttributeNames: Object.fromEntries(entries.map(([r], i) => [`#n${i}`, countName(r)])),
         ExpressionAttributeValues: Object.fromEntries(entries.map(([, n], i) => [`:n${i}`, n])),
@@ -132,11 +138,11 @@ export class DynamoRecordsStore implements RecordsStore {
     );
   }
 
-  async counts(orgId: string, accountId: string): Promise<RecordCounts | undefined> {
+  async counts(scope: RecordScope): Promise<RecordCounts | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: recordKeys.counts(orgId, accountId),
+        Key: recordKeys.counts(scope),
         ConsistentRead: true,
       }),
     );
@@ -146,14 +152,11 @@ export class DynamoRecordsStore implements RecordsStore {
     return counts;
   }
 
-  async countsState(
-    orgId: string,
-    accountId: string,
-  ): Promise<{ countedFor?: string; doubt?: string } | undefined> {
+  async countsState(scope: RecordScope): Promise<{ countedFor?: string; doubt?: string } | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: recordKeys.counts(orgId, accountId),
+        Key: recordKeys.counts(scope),
         ProjectionExpression: 'countedFor, doubt',
         ConsistentRead: true,
       }),
@@ -165,19 +168,19 @@ export class DynamoRecordsStore implements RecordsStore {
     };
   }
 
-  async markCountsInDoubt(orgId: string, accountId: string): Promise<void> {
+  async markCountsInDoubt(scope: RecordScope): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: recordKeys.counts(orgId, accountId),
+        Key: recordKeys.counts(scope),
         UpdateExpression: 'SET doubt = :token',
         ExpressionAttributeValues: { ':token': randomUUID() },
       }),
     );
   }
 
-  async countsSettled(orgId: string, accountId: string, connectionId: string, doubt?: string): Promise<void> {
-    const key = recordKeys.counts(orgId, accountId);
+  async countsSettled(scope: RecordScope, connectionId: string, doubt?: string): Promise<void> {
+    const key = recordKeys.counts(scope);
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
@@ -202,7 +205,7 @@ export class DynamoRecordsStore implements RecordsStore {
     }
   }
 
-  async recount(orgId: string, accountId: string, resource: ResourceName): Promise<number> {
+  async recount(scope: RecordScope, resource: ResourceName): Promise<number> {
     let total = 0;
     const pages = paginateQuery(
       { client: this.db },
@@ -213,7 +216,7 @@ export class DynamoRecordsStore implements RecordsStore {
         FilterExpression: '#resource = :resource AND deleted = :false',
         ExpressionAttributeNames: { '#resource': 'resource' },
         ExpressionAttributeValues: {
-          ':pk': recordKeys.partition(orgId, accountId),
+          ':pk': recordKeys.partition(scope),
           ':prefix': `${resource}#`,
           ':resource': resource,
           ':false': false,
@@ -226,7 +229,7 @@ export class DynamoRecordsStore implements RecordsStore {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: recordKeys.counts(orgId, accountId),
+        Key: recordKeys.counts(scope),
         UpdateExpression: 'SET #n = :n',
         ExpressionAttributeNames: { '#n': countName(resource) },
         ExpressionAttributeValues: { ':n': total },
@@ -245,7 +248,7 @@ export class DynamoRecordsStore implements RecordsStore {
     // The newest of duplicates within the batch.
     const newest = new Map<string, RecordWrite>();
     for (const record of records) {
-      const { pk, sk } = recordKeys.record(record.orgId, record.accountId, record.resource, record.object.id);
+      const { pk, sk } = recordKeys.record(record, record.resource, record.object.id);
       const key = `${pk}|${sk}`;
       const existing = newest.get(key);
       if (!existing || existing.version <= record.version) newest.set(key, record);
@@ -328,8 +331,7 @@ export class DynamoRecordsStore implements RecordsStore {
   }
 
   async putLines(
-    orgId: string,
-    accountId: string,
+    scope: RecordScope,
     resource: LinedResource,
     parentId: string,
     version: string,
@@ -342,20 +344,16 @@ export class DynamoRecordsStore implements RecordsStore {
       const data = gzipSync(JSON.stringify(chunk));
       if (data.length > MAX_DATA_BYTES)
         throw new RecordTooLargeError(`lines of ${parentId} page ${i} are ${data.length} bytes compressed`);
-      const key = recordKeys.record(
-        orgId,
-        accountId,
-        resource,
-        `${parentId}#lines#${String(i).padStart(4, '0')}`,
-      );
+      const key = recordKeys.record(scope, resource, `${parentId}#lines#${String(i).padStart(4, '0')}`);
       try {
         await this.db.send(
           new PutCommand({
             TableName: this.tableName,
             Item: {
               ...key,
-              orgId,
-              accountId,
+              orgId: scope.orgId,
+              mode: scope.mode,
+              accountId: scope.accountId,
               resource: LINE_RESOURCE[resource],
               parentId,
               page: i,
@@ -372,19 +370,18 @@ export class DynamoRecordsStore implements RecordsStore {
         if (!isConditionFailure(error)) throw error;
       }
     }
-    await this.deleteLinePages(orgId, accountId, resource, parentId, version, pages);
+    await this.deleteLinePages(scope, resource, parentId, version, pages);
   }
 
   /** Pages of older versions from `from` on (a draft that shrank): never read, and now gone. */
   async deleteLinePages(
-    orgId: string,
-    accountId: string,
+    scope: RecordScope,
     resource: LinedResource,
     parentId: string,
     version: string,
     from = 0,
   ): Promise<void> {
-    for (const item of await this.linePages(orgId, accountId, resource, parentId, 'pk, sk, page, version')) {
+    for (const item of await this.linePages(scope, resource, parentId, 'pk, sk, page, version')) {
       if ((item.page as number) < from || (item.version as string) >= version) continue;
       try {
         await this.db.send(
@@ -402,8 +399,7 @@ export class DynamoRecordsStore implements RecordsStore {
   }
 
   private async linePages(
-    orgId: string,
-    accountId: string,
+    scope: RecordScope,
     resource: LinedResource,
     parentId: string,
     projection?: string,
@@ -416,7 +412,7 @@ export class DynamoRecordsStore implements RecordsStore {
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
           ExpressionAttributeValues: {
-            ':pk': recordKeys.partition(orgId, accountId),
+            ':pk': recordKeys.partition(scope),
             ':prefix': `${resource}#${parentId}#lines#`,
           },
           ...(projection ? { ProjectionExpression: projection } : {}),
@@ -436,45 +432,36 @@ export class DynamoRecordsStore implements RecordsStore {
    * draft that shrank, an object a webhook brought newer without its lines) are never taken
    * for its lines.
    */
-  async lines(
-    orgId: string,
-    accountId: string,
-    resource: LinedResource,
-    parentId: string,
-  ): Promise<StripeObject[]> {
+  async lines(scope: RecordScope, resource: LinedResource, parentId: string): Promise<StripeObject[]> {
     const parent = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: recordKeys.record(orgId, accountId, resource, parentId),
+        Key: recordKeys.record(scope, resource, parentId),
         ProjectionExpression: 'version',
         ConsistentRead: true,
       }),
     );
     const version = parent.Item?.version as string | undefined;
     if (version === undefined) return [];
-    return (await this.linePages(orgId, accountId, resource, parentId))
+    return (await this.linePages(scope, resource, parentId))
       .filter((item) => item.version === version)
       .sort((x, y) => (x.page as number) - (y.page as number))
       .flatMap((item) => JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject[]);
   }
 
-  async get(
-    orgId: string,
-    accountId: string,
-    resource: ResourceName,
-    objectId: string,
-  ): Promise<StoredRecord | undefined> {
+  async get(scope: RecordScope, resource: ResourceName, objectId: string): Promise<StoredRecord | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: recordKeys.record(orgId, accountId, resource, objectId),
+        Key: recordKeys.record(scope, resource, objectId),
         ConsistentRead: true,
       }),
     );
     if (!Item) return undefined;
     return {
-      orgId,
-      accountId,
+      orgId: scope.orgId,
+      mode: scope.mode,
+      accountId: scope.accountId,
       resource,
       objectId,
       version: Item.version as string,
@@ -485,14 +472,183 @@ export class DynamoRecordsStore implements RecordsStore {
     };
   }
 
-  async versionsOf(
+  /**
+   * Moves what older code stored for an org's account, both modes in one partition
+   * (`ORG#org#ACCT#acct`), into the partition of each record's own mode. Charges,
+   * invoices, credit notes and disputes say their mode (`livemode`); a refund takes its
+   * charge's, a line page its object's, a balance transaction its source's. When every
+   * record that says its mode says `mode` (an org that never changed modes: the common
+   * case), everything is `mode`'s. What cannot be placed is kept aside (never served,
+   * never guessed) and its resource returned, for the caller to read again from Stripe.
+   * Each item is copied first (never over a newer version in its new place) and then
+   * deleted, so a move that dies half-way is finished by the next call, and a call on an
+   * empty old partition costs one Query. The old counts item goes: each partition's
+   * first run counts afresh.
+   */
+  async migrateLegacyPartition(
     orgId: string,
     accountId: string,
+    mode: Mode,
+    shouldStop: () => boolean = () => false,
+    /** Called, before anything moves, with the resources some records of which will be put aside. */
+    beforeAside: (resources: ResourceName[]) => Promise<void> = async () => {},
+  ): Promise<{ moved: number; unplaced: ResourceName[]; done: boolean }> {
+    const legacy = recordKeys.legacyPartition(orgId, accountId);
+    const items = (projection?: string) =>
+      paginateQuery(
+        { client: this.db },
+        {
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': legacy },
+          ...(projection
+            ? {
+                ProjectionExpression: projection,
+                ExpressionAttributeNames: { '#c': 'charge', '#d': 'data' },
+              }
+            : {}),
+          ConsistentRead: true,
+        },
+      );
+    // First what each record says of its mode, and what the others point at. A balance
+    // transaction's `source` attribute is the write's provenance (toItem's `source` follows
+    // the resource's attributes), so its source is read from the object.
+    const said = new Map<string, Mode>();
+    const pointsAt = new Map<string, string[]>();
+    const all: string[] = [];
+    let any = false;
+    for await (const page of items('sk, livemode, #c, #d')) {
+      for (const item of page.Items ?? []) {
+        any = true;
+        const sk = item.sk as string;
+        const [resource, id] = sk.split('#');
+        if (sk !== '_counts') all.push(sk);
+        if (sk.includes('#lines#') || sk === '_counts' || !id) continue;
+        if (SAYS_MODE.has(resource as ResourceName)) said.set(sk, item.livemode === true ? 'live' : 'test');
+        else if (resource === 'refunds' && typeof item.charge === 'string')
+          pointsAt.set(sk, [`charges#${item.charge}`]);
+        else if (resource === 'balance_transactions' && item.data) {
+          const object = JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject;
+          const source =
+            typeof object.source === 'string' ? object.source : (object.source as { id?: string } | null)?.id;
+          if (source)
+            pointsAt.set(
+              sk,
+              ['charges', 'refunds', 'disputes'].map((r) => `${r}#${source}`),
+            );
+        }
+      }
+    }
+    if (!any) return { moved: 0, unplaced: [], done: true };
+    // Records that say their mode move last: until then they are all still here, so a move
+    // resumed after an interruption decides the others exactly as the first attempt did.
+    const singleMode = [...said.values()].every((m) => m === mode);
+    const movedAlready = async (sk: string): Promise<Mode | undefined> => {
+      for (const m of ['test', 'live'] as const) {
+        const { Item } = await this.db.send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key: { pk: recordKeys.partition({ orgId, mode: m, accountId }), sk },
+            ProjectionExpression: 'pk',
+            ConsistentRead: true,
+          }),
+        );
+        if (Item) return m;
+      }
+      return undefined;
+    };
+    const modeOf = async (sk: string): Promise<Mode | undefined> => {
+      if (singleMode) return mode;
+      const lineAt = sk.indexOf('#lines#');
+      const own = lineAt >= 0 ? sk.slice(0, lineAt) : sk;
+      if (said.has(own)) return said.get(own);
+      for (const target of pointsAt.get(own) ?? []) {
+        const found =
+          said.get(target) ??
+          pointsAt
+            .get(target)
+            ?.map((t) => said.get(t))
+            .find(Boolean);
+        if (found) return found;
+      }
+      // A refund an earlier, interrupted move already placed.
+      for (const target of pointsAt.get(own) ?? [])
+        if (target.startsWith('refunds#')) {
+          const found = await movedAlready(target);
+          if (found) return found;
+        }
+      return undefined;
+    };
+    // What will be put aside is known now: its resources are read again from Stripe, and that
+    // is arranged before anything moves (a move that dies after putting a record aside would
+    // otherwise never say so again).
+    const aside = new Set<ResourceName>();
+    for (const sk of all) if ((await modeOf(sk)) === undefined) aside.add(sk.split('#')[0] as ResourceName);
+    if (aside.size > 0) await beforeAside([...aside]);
+    let moved = 0;
+    let again = false;
+    const unplaced = new Set<ResourceName>();
+    const move = async (item: Record<string, unknown>, found: Mode | undefined) => {
+      const sk = item.sk as string;
+      if (sk !== '_counts') {
+        const pk = found
+          ? recordKeys.partition({ orgId, mode: found, accountId })
+          : recordKeys.unplacedPartition(orgId, accountId);
+        if (!found) unplaced.add(sk.split('#')[0] as ResourceName);
+        try {
+          await this.db.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: { ...item, pk, ...(found ? { mode: found } : {}) },
+              ConditionExpression: 'attribute_not_exists(pk) OR version < :v',
+              ExpressionAttributeValues: { ':v': item.version },
+            }),
+          );
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+        }
+        if (found) moved++;
+      }
+      // Only the version copied: a newer one written meanwhile (code of before the move,
+      // still running during a deploy) stays, and the next call moves it.
+      try {
+        await this.db.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { pk: legacy, sk },
+            ...(item.version === undefined
+              ? {}
+              : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': item.version } }),
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        again = true;
+      }
+    };
+    const saysMode = (sk: string) =>
+      !sk.includes('#lines#') && SAYS_MODE.has(sk.split('#')[0] as ResourceName);
+    for (const last of [false, true]) {
+      for await (const page of items()) {
+        for (const item of page.Items ?? []) {
+          const sk = item.sk as string;
+          if (saysMode(sk) !== last) continue;
+          if (shouldStop()) return { moved, unplaced: [...unplaced], done: false };
+          await move(item, sk === '_counts' ? undefined : await modeOf(sk));
+        }
+      }
+    }
+    // A record rewritten in the old place while it moved is moved again by the next call.
+    return { moved, unplaced: [...unplaced], done: !again };
+  }
+
+  async versionsOf(
+    scope: RecordScope,
     resource: ResourceName,
     objectIds: string[],
   ): Promise<Map<string, string>> {
     const keys = objectIds.map((id) => {
-      const { pk, sk } = recordKeys.record(orgId, accountId, resource, id);
+      const { pk, sk } = recordKeys.record(scope, resource, id);
       return { id, key: `${pk}|${sk}` };
     });
     const stored = await this.storedVersions([...new Set(keys.map((k) => k.key))]);
@@ -504,7 +660,7 @@ export class DynamoRecordsStore implements RecordsStore {
     return out;
   }
 
-  async versions(orgId: string, accountId: string, resource: ResourceName): Promise<Map<string, string>> {
+  async versions(scope: RecordScope, resource: ResourceName): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const pages = paginateQuery(
       { client: this.db },
@@ -512,7 +668,7 @@ export class DynamoRecordsStore implements RecordsStore {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: {
-          ':pk': recordKeys.partition(orgId, accountId),
+          ':pk': recordKeys.partition(scope),
           ':prefix': `${resource}#`,
         },
         ProjectionExpression: 'objectId, version',
