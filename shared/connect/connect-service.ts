@@ -139,23 +139,22 @@ export async function connectionStatus(
     sync: {
       ...syncView(connection.sync, connection.syncLeaseUntil, now),
       // What is stored now, webhooks' records included (the connection keeps the last run's view).
-      // Only once this connection's run counted the partition (a webhook before it adds one delta).
+      // Only once a run has counted the partition (this connection's, or the one it replaced:
+      // the records stay): before that, a webhook's count is one delta, not the records.
       counts:
-        (await countedFor(deps.records, scopeOf({ ...connection, orgId }), connection.connectionId)) ??
-        connection.sync.counts,
+        (await countedCounts(deps.records, scopeOf({ ...connection, orgId }))) ?? connection.sync.counts,
     },
   };
 }
 
-/** The partition's counts, if this connection's run has counted it (else undefined). */
-async function countedFor(
+/** The partition's counts, once a run has counted every resource of it (else undefined). */
+async function countedCounts(
   records: Pick<RecordsStore, 'counts' | 'countsState'> | undefined,
   scope: RecordScope,
-  connectionId: string,
 ) {
   if (!records) return undefined;
   const state = await records.countsState(scope);
-  return state?.countedFor === connectionId ? records.counts(scope) : undefined;
+  return state?.countedFor ? records.counts(scope) : undefined;
 }
 
 /** Disconnect: see endConnection for the order of the steps. 204 also when already disconnected. */
