@@ -1,7 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
-import '../../shared/zod-locale.js';
+import { en } from 'zod/v4/locales';
+
+// The sandbox stands alone (it imports none of the service's code): zod/mini loads no
+// locale, so it sets English itself, as the service's shared/zod-locale.ts does.
+z.config(en());
 
 /**
  * The Stripe app's manifest, `stripe-app.json` at the repository root, in Stripe's own format

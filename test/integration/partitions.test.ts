@@ -102,6 +102,36 @@ async function deleteAll(items: Array<Record<string, unknown>>) {
   }
 }
 
+/** Items as older code wrote them: in the org and account's one partition, without `mode`. */
+function asLegacy(items: Array<Record<string, unknown>>, orgId: string, accountId: string) {
+  return items.map(({ mode: _mode, ...rest }) => ({
+    ...rest,
+    pk: recordKeys.legacyPartition(orgId, accountId),
+    orgId,
+  }));
+}
+
+/**
+ * A live org's partition laid out as older code kept it: its live records and the test
+ * records of the same account (synced by another org), one counts item for both.
+ */
+async function mixedLegacy() {
+  const { accountId, orgId } = newAccount();
+  const liveJob = await connected(accountId, orgId, 'live');
+  await runSync(stack.syncDeps, liveJob, plenty);
+  const testOrg = `${orgId}_t`;
+  await runSync(stack.syncDeps, await connected(accountId, testOrg, 'test'), plenty);
+  const testItems = (
+    await partitionItems(recordKeys.partition({ orgId: testOrg, mode: 'test', accountId }))
+  ).filter((i) => i.sk !== '_counts');
+  const liveItems = await partitionItems(recordKeys.partition({ orgId, mode: 'live', accountId }));
+  const legacy = recordKeys.legacyPartition(orgId, accountId);
+  const movedIn = [...testItems, ...liveItems.filter((i) => i.sk !== '_counts')];
+  await writeAll([...asLegacy(movedIn, orgId, accountId), { pk: legacy, sk: '_counts', n_charges: 12345 }]);
+  await deleteAll(liveItems);
+  return { accountId, orgId, liveJob, testItems, movedIn, legacy };
+}
+
 describe('one partition per org, mode and account', () => {
   it('keeps test and live records of one account apart when an org moves from test to live', async () => {
     const { accountId, orgId } = newAccount();
@@ -138,27 +168,11 @@ describe('one partition per org, mode and account', () => {
 
 describe('migrating a table older code wrote', () => {
   it('moves records of both modes, their line pages and their counts into their own partitions on the next sync, and converges', async () => {
-    const { accountId, orgId } = newAccount();
-    // Both modes synced, then laid out as older code kept them: one partition per org and
-    // account for both modes, items without `mode`, one counts item for the two together.
-    const liveJob = await connected(accountId, orgId, 'live');
-    await runSync(stack.syncDeps, liveJob, plenty);
+    // Both modes synced, then laid out as older code kept them.
+    const { accountId, orgId, liveJob, testItems, movedIn, legacy } = await mixedLegacy();
     const testScope = { orgId, mode: 'test' as const, accountId };
     const liveScope = { orgId, mode: 'live' as const, accountId };
-    const testConnection = await connected(accountId, `${orgId}_t`, 'test');
-    await runSync(stack.syncDeps, testConnection, plenty);
-    const testItems = await partitionItems(recordKeys.partition({ ...testScope, orgId: `${orgId}_t` }));
-    const liveItems = await partitionItems(recordKeys.partition(liveScope));
-    const legacy = recordKeys.legacyPartition(orgId, accountId);
-    const asLegacy = (item: Record<string, unknown>) => {
-      const { mode: _mode, ...rest } = item;
-      return { ...rest, pk: legacy, orgId };
-    };
-    const movedIn = [...testItems, ...liveItems].filter((i) => i.sk !== '_counts');
-    const lineItems = movedIn.filter((i) => typeof i.parentId === 'string');
-    expect(lineItems.length).toBeGreaterThan(0);
-    await writeAll([...movedIn.map(asLegacy), { pk: legacy, sk: '_counts', n_charges: 12345 }]);
-    await deleteAll(liveItems);
+    expect(movedIn.filter((i) => typeof i.parentId === 'string').length).toBeGreaterThan(0);
     expect((await partitionItems(legacy)).length).toBe(movedIn.length + 1);
     expect(await partitionItems(recordKeys.partition(liveScope))).toEqual([]);
 
@@ -209,7 +223,7 @@ describe('migrating a table older code wrote', () => {
     // Half moved already (copied and deleted), half still in the old layout, one of those with
     // an older version than what its new place holds.
     const half = items.filter((_, i) => i % 2 === 0);
-    await writeAll(half.map(({ mode: _m, ...rest }) => ({ ...rest, pk: legacy })));
+    await writeAll(asLegacy(half, orgId, accountId));
     const older = items.find((i) => i.resource === 'charges' && half.includes(i));
     if (!older) throw new Error('no charge to age');
     const { mode: _mode, ...olderRest } = older;
@@ -251,16 +265,8 @@ describe('migrating a table older code wrote', () => {
         for (const item of await partitionItems(pk)) out.set(item.sk as string, where);
       return out;
     };
-    const seed = async (org: string) =>
-      writeAll(
-        both.map(({ mode: _m, ...rest }) => ({
-          ...rest,
-          pk: recordKeys.legacyPartition(org, accountId),
-          orgId: org,
-        })),
-      );
-    await seed(`${orgId}_a`);
-    await seed(`${orgId}_b`);
+    await writeAll(asLegacy(both, `${orgId}_a`, accountId));
+    await writeAll(asLegacy(both, `${orgId}_b`, accountId));
     const once = await stack.records.migrateLegacyPartition(`${orgId}_a`, accountId, 'live');
     expect(once.done).toBe(true);
     let attempts = 0;
@@ -295,29 +301,6 @@ function storeWith(before: (command: unknown) => Promise<void> | void) {
     return (client.send as (...a: unknown[]) => Promise<unknown>).call(client, command, ...rest);
   }) as typeof client.send;
   return new DynamoRecordsStore(wrapped, LOCAL_TABLES.records);
-}
-
-/** The live org's partition laid out as older code kept it, with the test records of the same account mixed in. */
-async function mixedLegacy() {
-  const { accountId, orgId } = newAccount();
-  const liveJob = await connected(accountId, orgId, 'live');
-  await runSync(stack.syncDeps, liveJob, plenty);
-  const testOrg = `${orgId}_t`;
-  await runSync(stack.syncDeps, await connected(accountId, testOrg, 'test'), plenty);
-  const testItems = (
-    await partitionItems(recordKeys.partition({ orgId: testOrg, mode: 'test', accountId }))
-  ).filter((i) => i.sk !== '_counts');
-  const liveItems = await partitionItems(recordKeys.partition({ orgId, mode: 'live', accountId }));
-  const legacy = recordKeys.legacyPartition(orgId, accountId);
-  await writeAll(
-    [...testItems, ...liveItems.filter((i) => i.sk !== '_counts')].map(({ mode: _m, ...rest }) => ({
-      ...rest,
-      pk: legacy,
-      orgId,
-    })),
-  );
-  await deleteAll(liveItems);
-  return { accountId, orgId, liveJob, testItems, legacy };
 }
 
 class Died extends Error {}
@@ -377,8 +360,7 @@ describe('counts before the first run after the deploy', () => {
     // Laid out as older code kept it (one partition, its counts item).
     const scope = { orgId, mode: 'live' as const, accountId };
     const items = await partitionItems(recordKeys.partition(scope));
-    const legacy = recordKeys.legacyPartition(orgId, accountId);
-    await writeAll(items.map(({ mode: _m, ...rest }) => ({ ...rest, pk: legacy })));
+    await writeAll(asLegacy(items, orgId, accountId));
     await deleteAll(items);
     const truth = Object.fromEntries(
       RESOURCES.map((def) => [def.name, sandboxObjects(stack, accountId, def.name, 'live').size]),
@@ -410,7 +392,7 @@ describe('the move against a writer of the old layout', () => {
     const items = (await partitionItems(recordKeys.partition(scope))).filter((i) => i.sk !== '_counts');
     const legacy = recordKeys.legacyPartition(orgId, accountId);
     await deleteAll(items);
-    await writeAll(items.map(({ mode: _m, ...rest }) => ({ ...rest, pk: legacy })));
+    await writeAll(asLegacy(items, orgId, accountId));
     const target = items.find((i) => i.resource === 'charges') as Record<string, unknown>;
     const newer = '999999999999:1:999999999999:0000000000000000';
     let raced = false;
