@@ -13,7 +13,13 @@ import Stripe from 'stripe';
 import { loadLocalConfig } from '../local/config.js';
 import { startDynamoProcess } from '../local/embedded-dynamodb.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../local/stack.js';
-import { type Connection, idleSync } from '../shared/domain/connection.js';
+import {
+  type Connection,
+  type ConnectionRef,
+  idleSync,
+  refOf,
+  slotFor,
+} from '../shared/domain/connection.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
 import { RESOURCES, recordVersion, resourceByName, type StripeObject } from '../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../shared/stripe/api-version.js';
@@ -45,7 +51,7 @@ let accounts = 0;
 export async function connectedAccount(
   stack: LocalStack,
   counts: Record<string, number>,
-): Promise<{ accountId: string; orgId: string; job: SyncJob }> {
+): Promise<{ accountId: string; orgId: string; job: SyncJob; ref: ConnectionRef }> {
   const suffix = String(++accounts).padStart(4, '0');
   const accountId = `acct_1Bench${suffix}0000000`;
   const orgId = `org_bench_${suffix}`;
@@ -70,8 +76,13 @@ export async function connectedAccount(
     body: JSON.stringify({ install }),
   });
   if (confirmed.status !== 200) throw new Error(`confirm failed: ${confirmed.status}`);
-  const connection = (await stack.store.getConnection(orgId)) as Connection;
-  return { accountId, orgId, job: { orgId, connectionId: connection.connectionId, reason: 'initial' } };
+  const [connection] = (await stack.store.listConnections(orgId)) as [Connection];
+  return {
+    accountId,
+    orgId,
+    ref: refOf(connection),
+    job: { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' as const },
+  };
 }
 
 async function startConnectDirect(stack: LocalStack, orgId: string) {
@@ -91,8 +102,8 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
   const stack = await benchStack({ SYNC_BUDGET_TEST: '100' }, { startDynamo: () => startDynamoProcess() });
   try {
     stack.queues.sync.pause();
-    const { accountId, orgId, job } = await connectedAccount(stack, { balance_transactions: records });
-    const { stripe } = await stack.access.forOrg(orgId);
+    const { accountId, job, ref } = await connectedAccount(stack, { balance_transactions: records });
+    const { stripe } = await stack.access.forRef(ref);
     const def = resourceByName('balance_transactions');
     if (!def) throw new Error('no registry entry');
 
@@ -564,6 +575,7 @@ export async function fanout(connections: number) {
           stack.store.putConnection(
             {
               orgId: `org_fan_${i + j}`,
+              slot: slotFor('test', 'acct_1FanOut000000000'),
               connectionId: `conn_fan_${i + j}`,
               status: 'connected',
               statusReason: null,

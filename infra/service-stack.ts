@@ -177,9 +177,11 @@ export class ServiceStack extends Stack {
       // The counts of what is stored (one item per records partition), nothing else of the records.
       .bindRecordsTable(stateful.recordsTable, stateful.key, 'counts');
 
+    // Disconnects; an erase of the records it asks for is the sync worker's (a queued job).
     const disconnect = new ServiceFunction(this, 'Disconnect', common('disconnect'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
       .envs(auth);
 
     const health = new ServiceFunction(this, 'Health', { ...common('health'), powertools: false });
@@ -313,6 +315,8 @@ export class ServiceStack extends Stack {
       'POST /v1/integrations/stripe/connect': [5, 10],
       'POST /v1/integrations/stripe/sync': [2, 5],
       'DELETE /v1/integrations/stripe': [2, 5],
+      'POST /v1/integrations/stripe/connections/{connectionId}/sync': [2, 5],
+      'DELETE /v1/integrations/stripe/connections/{connectionId}': [2, 5],
       'GET /v1/integrations/stripe/callback': [10, 20],
       'POST /v1/webhooks/stripe': [
         Math.max(settings.apiRateLimit, 100),
@@ -348,8 +352,10 @@ export class ServiceStack extends Stack {
       const [added] = this.api.addRoutes({
         path: route.path,
         methods: [apigw.HttpMethod[route.method]],
+        // One integration per route (a function serving two routes has two); the first route's
+        // id is the one it always had, so deployed integrations are not replaced.
         integration: new integrations.HttpLambdaIntegration(
-          `${route.function}-${route.method}`,
+          `${route.function}-${route.method}${route.path.includes('/connections/') ? '-connection' : ''}`,
           this.functions[route.function].fn,
         ),
         ...(route.auth === 'jwt' ? { authorizer } : {}),

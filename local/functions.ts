@@ -82,7 +82,7 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
       auth,
       minIntervalMs: syncMinIntervalMs,
     }) as LambdaHttpHandler,
-    disconnect: disconnect({ store, vault, clock, auth }) as LambdaHttpHandler,
+    disconnect: disconnect({ store, vault, syncQueue, clock, auth }) as LambdaHttpHandler,
     'webhook-intake': webhookIntake({ queue: webhookQueue, credentials }) as LambdaHttpHandler,
   };
 }

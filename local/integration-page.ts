@@ -25,12 +25,13 @@ button:disabled{opacity:.5;cursor:default}
 .notice{padding:12px 16px;border-radius:8px;margin-bottom:16px}.notice.ok{background:#d7f5e3}.notice.error{background:#fde2e1}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:8px 16px;margin:20px 0 0}dt{color:#5b6474}dd{margin:0;overflow-wrap:anywhere}
 .account-name{display:block;font-weight:600}#account code{font-size:13px;color:#5b6474}
-table{border-collapse:collapse;margin-top:20px;width:100%;max-width:420px}caption{text-align:left;font-weight:600;padding-bottom:6px}
+table{border-collapse:collapse;margin-top:20px;width:100%;max-width:420px}#connections{max-width:none}.list-title{font-size:18px;margin:0 0 4px}
+#connections tr.selected td{background:#f3f2ff}#connections button{padding:4px 10px;font-size:14px}#connections td{overflow-wrap:anywhere}caption{text-align:left;font-weight:600;padding-bottom:6px}
 td,th{padding:6px 12px 6px 0;text-align:left;font-size:14px;border-bottom:1px solid #eef0f3}td.count,th.count{text-align:right;padding-right:0;font-variant-numeric:tabular-nums}
 .actions{display:flex;gap:12px;flex-wrap:wrap;justify-content:flex-end;margin-top:20px}
 dialog{border:0;border-radius:10px;padding:24px;max-width:min(440px,calc(100vw - 32px));box-shadow:0 8px 32px rgba(0,0,0,.2)}
 dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-size:20px}dialog .actions{margin-top:24px}
-@media (max-width:480px){.card{padding:16px}main{margin:16px auto}dl{grid-template-columns:minmax(0,1fr);gap:2px}dt{margin-top:10px}}
+@media (max-width:480px){.card{padding:16px}main{margin:16px auto}#connections th:nth-child(4),#connections td:nth-child(4){display:none}dl{grid-template-columns:minmax(0,1fr);gap:2px}dt{margin-top:10px}}
 </style></head><body><div class="top">Defrr · Integrations</div><main>
 <div id="notice" role="status" hidden></div>
 <section class="card" aria-labelledby="stripe-title">
@@ -43,16 +44,23 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <dl id="details" hidden>
 <dt>Account</dt><dd id="account"></dd><dt>Mode</dt><dd id="mode"></dd><dt>Connected</dt><dd id="connected-at"></dd>
 <dt>Sync</dt><dd id="sync-state"></dd><dt>Last sync</dt><dd id="last-sync"></dd>
+<dt id="full-sync-label" hidden>Full re-sync</dt><dd id="full-sync-state" hidden></dd>
 <dt id="last-error-label" hidden>Last error</dt><dd id="last-error" hidden></dd>
 </dl>
 <table id="counts" hidden><caption>Records in Defrr</caption><thead><tr><th>Resource</th><th class="count">Records</th></tr></thead><tbody></tbody></table>
-<div class="actions"><button id="sync-now" hidden>Sync now</button><button id="disconnect" hidden>Disconnect</button></div>
+<div class="actions"><button id="sync-now" hidden>Sync now</button><button id="full-sync" hidden>Re-sync everything</button><button id="disconnect" hidden>Disconnect</button></div>
+</section>
+<section class="card" id="connections-card" aria-labelledby="connections-title" hidden>
+<h2 id="connections-title" class="list-title">Connected accounts</h2>
+<p class="muted">Each Stripe account, in test and in live mode, is a connection of its own. To add one, pick its mode above and click Connect Stripe, then choose the account in Stripe.</p>
+<table id="connections"><thead><tr><th>Account</th><th>Mode</th><th>Status</th><th>Last sync</th><th><span class="sr-only">Show</span></th></tr></thead><tbody></tbody></table>
 </section>
 <p class="muted">Local stack · org <code id="org"></code></p>
 </main>
 <dialog id="disconnect-dialog" aria-labelledby="disconnect-title" aria-describedby="disconnect-text">
 <h2 id="disconnect-title">Disconnect Stripe?</h2>
-<p id="disconnect-text">Defrr will stop syncing <strong id="disconnect-account"></strong> and give up its access to it. Records already in Defrr are kept. You can connect again at any time.</p>
+<p id="disconnect-text">Defrr will stop syncing <strong id="disconnect-account"></strong> and give up its access to it. Records already in Defrr are kept unless you erase them. You can connect again at any time.</p>
+<label><input type="checkbox" id="disconnect-erase"> Also erase its records from Defrr</label>
 <form method="dialog" class="actions"><button value="keep" autofocus>Keep connected</button><button value="disconnect" class="danger">Disconnect</button></form>
 </dialog>
 <script>
@@ -155,6 +163,32 @@ function renderDetails(s) {
   }
 }
 
+/** The connection the details show: the one the user picked, else the org's connection in use. */
+let selectedId = null;
+function shown(s) {
+  const list = s.connections || [];
+  return list.find((c) => c.id === selectedId) || list.find((c) => c.status !== 'disconnected') || list[0] || null;
+}
+function renderConnections(s) {
+  const list = s.connections || [];
+  $('connections-card').hidden = list.length === 0;
+  const tbody = $('connections').querySelector('tbody');
+  tbody.replaceChildren();
+  const selected = shown(s);
+  for (const c of list) {
+    const tr = document.createElement('tr'); tr.dataset.connectionId = c.id; tr.dataset.status = c.status;
+    if (selected && selected.id === c.id) tr.className = 'selected';
+    const account = document.createElement('td'); account.textContent = c.account.name ? c.account.name + ' (' + c.account.id + ')' : c.account.id;
+    const mode = document.createElement('td'); mode.textContent = c.mode === 'live' ? 'Live' : 'Test'; mode.dataset.mode = c.mode;
+    const status = document.createElement('td'); const badge = document.createElement('span'); badge.className = 'badge ' + c.status; badge.textContent = LABELS[c.status] || c.status; status.append(badge);
+    const last = document.createElement('td'); last.textContent = c.erasure && c.erasure.state !== 'done' ? 'Erasing records…' : c.erasure ? 'Records erased' : c.sync.lastSuccessAt ? when(c.sync.lastSuccessAt) : 'never';
+    const action = document.createElement('td'); const show = document.createElement('button'); show.textContent = 'Show'; show.setAttribute('aria-label', 'Show ' + (c.account.name || c.account.id) + ' (' + c.mode + ')');
+    show.onclick = () => { selectedId = c.id; refresh(); };
+    action.append(show);
+    tr.append(account, mode, status, last, action); tbody.append(tr);
+  }
+}
+
 let timer;
 let latest = 0;
 let leaving = false;
@@ -171,9 +205,19 @@ async function refresh() {
     s = await res.json();
   } catch { if (seq === latest) again(5000); return; }
   if (seq !== latest) return;
+  renderConnections(s);
+  const one = shown(s);
+  // The details are the shown connection's (the org's summary when it has none).
+  s = one ? { ...one, status: one.status } : s;
   current = s;
   const badge = $('status'); badge.textContent = LABELS[s.status] || s.status; badge.className = 'badge ' + s.status; badge.dataset.status = s.status;
   renderDetails(s);
+  const full = s.fullSync;
+  const showFull = Boolean(full) && s.status === 'connected';
+  $('full-sync-label').hidden = $('full-sync-state').hidden = !showFull;
+  if (showFull) $('full-sync-state').textContent = full.state === 'done'
+    ? 'Done ' + when(full.finishedAt) + ' — ' + number.format(full.added) + ' added, ' + number.format(full.updated) + ' updated, ' + number.format(full.deleted) + ' marked deleted'
+    : full.state === 'pending' ? 'Queued' : 'Running';
   syncNotice(s);
   const connected = s.status === 'connected';
   // The mode picker shows the connection's mode (until the user picks another to reconnect with).
@@ -184,7 +228,9 @@ async function refresh() {
   $('connect').textContent = connected || s.status === 'needs_reauth' ? 'Reconnect' : 'Connect Stripe';
   $('disconnect').hidden = !connected && s.status !== 'needs_reauth';
   $('sync-now').hidden = !connected;
-  again(s.sync.state === 'queued' || s.sync.state === 'running' ? 1000 : 5000);
+  $('full-sync').hidden = !connected || Boolean(s.fullSync && s.fullSync.state !== 'done');
+  const busy = (s.fullSync && s.fullSync.state !== 'done') || (s.erasure && s.erasure.state !== 'done');
+  again(s.sync.state === 'queued' || s.sync.state === 'running' || busy ? 1000 : 5000);
 }
 addEventListener('pagehide', () => { leaving = true; clearTimeout(timer); });
 $('connect').onclick = async () => {
@@ -200,6 +246,7 @@ $('connect').onclick = async () => {
 const dialog = $('disconnect-dialog');
 $('disconnect').onclick = () => {
   $('disconnect-account').textContent = current && current.account ? (current.account.name || current.account.id) : 'this account';
+  $('disconnect-erase').checked = false;
   dialog.returnValue = '';
   dialog.showModal();
 };
@@ -207,17 +254,30 @@ dialog.addEventListener('close', async () => {
   if (dialog.returnValue !== 'disconnect') return;
   $('disconnect').disabled = true;
   try {
-    const res = await api('DELETE', '/v1/integrations/stripe');
-    notice(res.ok ? 'ok' : 'error', res.ok ? 'Stripe disconnected.' : 'Could not disconnect.');
+    const erase = $('disconnect-erase').checked;
+    const res = await api('DELETE', connectionPath('') + (erase ? '?records=erase' : ''));
+    notice(res.ok ? 'ok' : 'error', res.ok ? (erase ? 'Stripe disconnected. Its records are being erased.' : 'Stripe disconnected.') : 'Could not disconnect.');
     if (res.ok) pendingSync = null;
   } catch { notice('error', 'Could not disconnect.'); }
   $('disconnect').disabled = false;
   await refresh();
 });
+/** The shown connection's path (the org-wide one while the status names none). */
+const connectionPath = (rest) => current && current.id ? '/v1/integrations/stripe/connections/' + encodeURIComponent(current.id) + rest : '/v1/integrations/stripe' + rest;
+$('full-sync').onclick = async () => {
+  $('full-sync').disabled = true;
+  try {
+    const res = await api('POST', connectionPath('/sync'), { mode: 'full' });
+    const e = res.status === 202 ? null : await res.json().catch(() => ({}));
+    notice(res.status === 202 ? 'ok' : 'error', res.status === 202 ? 'Full re-sync queued: every record is read again from Stripe.' : (e && e.error && e.error.message) || 'Could not queue a re-sync.');
+  } catch { notice('error', 'Could not queue a re-sync.'); }
+  $('full-sync').disabled = false;
+  await refresh();
+};
 $('sync-now').onclick = async () => {
   $('sync-now').disabled = true;
   try {
-    const res = await api('POST', '/v1/integrations/stripe/sync');
+    const res = await api('POST', connectionPath('/sync'));
     const e = res.status === 202 ? null : await res.json().catch(() => ({}));
     notice(res.status === 202 ? 'ok' : 'error', res.status === 202 ? 'Sync queued.' : (e && e.error && e.error.message) || 'Could not queue a sync.');
     if (res.status === 202) pendingSync = { first: false, since: current ? current.sync.lastSuccessAt : null };

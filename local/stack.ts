@@ -15,6 +15,7 @@ import { DynamoEventLedger } from '../shared/adapters/dynamodb/event-ledger.js';
 import { DynamoPendingInstallStore } from '../shared/adapters/dynamodb/pending-install-store.js';
 import { DynamoRecordsStore } from '../shared/adapters/dynamodb/records-store.js';
 import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js';
+import { resolveConnection } from '../shared/connect/connect-service.js';
 import { ensureTables } from '../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
@@ -434,7 +435,11 @@ export async function startLocalStack(
           if (!isLoopback(req.socket.remoteAddress ?? ''))
             return json(403, { error: { code: 'loopback_only', message: 'Ask from this machine.' } });
           const orgId = url.searchParams.get('org') ?? '';
-          const connection = orgId ? await store.getConnection(orgId) : undefined;
+          const connection = orgId
+            ? await resolveConnection(store, orgId, url.searchParams.get('connection') ?? undefined).catch(
+                () => undefined,
+              )
+            : undefined;
           if (!connection)
             return json(404, {
               error: { code: 'not_connected', message: `No connection for org ${orgId}.` },

@@ -1,13 +1,15 @@
-import { authConfig, baseConfig, parseConfig } from '../../shared/config.js';
+import { authConfig, baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { connectionStore, secretsManager, tokenVault } from '../../shared/runtime/aws.js';
+import { connectionStore, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig(), authConfig()]);
+const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig()]);
 
 export const handler = makeHandler({
   store: connectionStore(config),
   vault: tokenVault(secretsManager(config)),
+  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
   auth: config,
 });

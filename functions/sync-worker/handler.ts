@@ -6,12 +6,15 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import * as z from 'zod/mini';
 import { logger } from '../../shared/logger.js';
 import { metrics } from '../../shared/metrics.js';
+import { runErase } from '../../shared/sync/erase.js';
 import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
 
 const jobSchema = z.object({
   orgId: z.string().check(z.minLength(1)),
+  // Messages sent before an org could have several connections name none: its legacy one.
+  slot: z.optional(z.string().check(z.minLength(1))),
   connectionId: z.string().check(z.minLength(1)),
-  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook', 'resume']),
+  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook', 'resume', 'erase']),
 });
 
 /**
@@ -26,7 +29,8 @@ export const makeHandler = (deps: SyncDeps) => {
     .handler((event, context) => {
       const recordHandler = async (record: SQSRecord) => {
         const job = jobSchema.parse(JSON.parse(record.body));
-        return runSync(deps, job, () => context.getRemainingTimeInMillis());
+        const remaining = () => context.getRemainingTimeInMillis();
+        return job.reason === 'erase' ? runErase(deps, job, remaining) : runSync(deps, job, remaining);
       };
       return processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
     });

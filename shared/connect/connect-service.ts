@@ -1,15 +1,23 @@
 import {
   type Connection,
+  type Erasure,
+  type FullSync,
   idleSync,
   type Mode,
+  modeOf,
+  parseConnectionId,
+  publicConnectionId,
+  refOf,
   STATE_TTL_MS,
   type SyncViewState,
 } from '../domain/connection.js';
+import type { SyncJob } from '../domain/sync-job.js';
 import { badRequest, forbidden, HttpError } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { logger } from '../logger.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
+import type { JobQueue } from '../ports/job-queue.js';
 import { type RecordScope, type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import { endConnection } from './end-connection.js';
@@ -114,21 +122,45 @@ export async function startConnect(
   return { authorizeUrl: url.toString(), expiresAt };
 }
 
-export async function connectionStatus(
-  deps: { store: ConnectionStore; clock?: Clock; records?: Pick<RecordsStore, 'counts' | 'countsState'> },
-  orgId: string,
-): Promise<StatusView> {
-  const now = (deps.clock ?? systemClock).now().getTime();
-  const connection = await deps.store.getConnection(orgId);
-  if (!connection) {
-    return {
-      status: 'not_connected',
-      account: null,
-      connectedAt: null,
-      sync: syncView(idleSync(), null, now),
-    };
-  }
+/** One of the org's connections as the status lists it. */
+export interface ConnectionView {
+  /** Names it in paths (`…/connections/{id}/sync`): `<mode>_<account id>`. */
+  id: string;
+  mode: Mode;
+  status: Connection['status'];
+  account: { id: string; name: string | null; livemode: boolean };
+  connectedAt: string;
+  sync: StatusView['sync'];
+  /** The last full re-sync asked for: its progress, then what it added, changed and marked deleted. */
+  fullSync: Omit<FullSync, 'id' | 'swept' | 'sweepAfter'> | null;
+  /** The last erase of its records asked for. */
+  erasure: Omit<Erasure, 'after'> | null;
+}
+
+export interface OrgStatusView extends StatusView {
+  /** Every connection of the org, newest first; the fields above summarise the first one still in use. */
+  connections: ConnectionView[];
+}
+
+/**
+ * The connection the top-level summary shows (the page of a single-connection org reads
+ * only it): the newest one still in use, else the newest.
+ */
+function primary(connections: Connection[]): Connection | undefined {
+  return connections.find((c) => c.status !== 'disconnected') ?? connections[0];
+}
+
+const newestFirst = (a: Connection, b: Connection) =>
+  b.connectedAt.localeCompare(a.connectedAt) || publicConnectionId(a).localeCompare(publicConnectionId(b));
+
+async function connectionView(
+  deps: { records?: Pick<RecordsStore, 'counts' | 'countsState'> },
+  connection: Connection,
+  now: number,
+): Promise<ConnectionView> {
   return {
+    id: publicConnectionId(connection),
+    mode: modeOf(connection),
     status: connection.status,
     account: {
       id: connection.accountId,
@@ -142,8 +174,42 @@ export async function connectionStatus(
       // Only once a run has counted the partition (this connection's, or the one it replaced:
       // the records stay): before that, a webhook's count is one delta, not the records.
       counts:
-        (await countedCounts(deps.records, scopeOf({ ...connection, orgId }))) ?? connection.sync.counts,
+        connection.erasure?.state === 'done'
+          ? {}
+          : ((await countedCounts(deps.records, scopeOf(connection))) ?? connection.sync.counts),
     },
+    fullSync: connection.fullSync
+      ? (({ id: _id, swept: _swept, sweepAfter: _after, ...rest }) => rest)(connection.fullSync)
+      : null,
+    erasure: connection.erasure ? (({ after: _after, ...rest }) => rest)(connection.erasure) : null,
+  };
+}
+
+/** The org's connections, each with its sync, and a summary of the one in use. */
+export async function connectionStatus(
+  deps: { store: ConnectionStore; clock?: Clock; records?: Pick<RecordsStore, 'counts' | 'countsState'> },
+  orgId: string,
+): Promise<OrgStatusView> {
+  const now = (deps.clock ?? systemClock).now().getTime();
+  const connections = (await deps.store.listConnections(orgId)).sort(newestFirst);
+  const views = await Promise.all(connections.map((c) => connectionView(deps, c, now)));
+  const first = primary(connections);
+  const view = first ? views[connections.indexOf(first)] : undefined;
+  if (!view) {
+    return {
+      status: 'not_connected',
+      account: null,
+      connectedAt: null,
+      sync: syncView(idleSync(), null, now),
+      connections: [],
+    };
+  }
+  return {
+    status: view.status,
+    account: view.account,
+    connectedAt: view.connectedAt,
+    sync: view.sync,
+    connections: views,
   };
 }
 
@@ -157,10 +223,70 @@ async function countedCounts(
   return state?.countedFor ? records.counts(scope) : undefined;
 }
 
-/** Disconnect: see endConnection for the order of the steps. 204 also when already disconnected. */
-export async function disconnect(
-  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock },
+const connectionNotFound = () =>
+  new HttpError(404, 'connection_not_found', 'This org has no Stripe connection with that id.');
+
+/**
+ * The connection a request names: by its id (404 when the org has none by that id, whatever
+ * another org has), or, when none is named, the org's only one in use (its only one at all if
+ * none is in use). Undefined when the org has none; 409 when it has several in use.
+ */
+export async function resolveConnection(
+  store: Pick<ConnectionStore, 'listConnections'>,
   orgId: string,
-) {
-  await endConnection(deps, orgId, 'disconnected', 'user');
+  connectionId: string | undefined,
+): Promise<Connection | undefined> {
+  const connections = await store.listConnections(orgId);
+  if (connectionId !== undefined) {
+    const wanted = parseConnectionId(connectionId);
+    const found =
+      wanted && connections.find((c) => c.accountId === wanted.accountId && modeOf(c) === wanted.mode);
+    if (!found) throw connectionNotFound();
+    return found;
+  }
+  const inUse = connections.filter((c) => c.status !== 'disconnected');
+  if (inUse.length > 1) {
+    throw new HttpError(
+      409,
+      'connection_ambiguous',
+      'This org has several Stripe connections: name one by its id (…/connections/{id}), as the status lists them.',
+    );
+  }
+  return inUse[0] ?? (connections.length === 1 ? connections[0] : undefined);
+}
+
+/**
+ * Disconnect one connection (see endConnection for the order of the steps). Its records stay,
+ * unless `erase`: then an erase of them is queued (the sync worker does it, resumably) and
+ * its state returned. Undefined (204) when not erasing: also when already disconnected, or
+ * when the org has none.
+ */
+export async function disconnect(
+  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock; syncQueue?: JobQueue<SyncJob> },
+  orgId: string,
+  connectionId?: string,
+  options: { erase?: boolean } = {},
+): Promise<{ connection: string; erasure: NonNullable<ConnectionView['erasure']> } | undefined> {
+  const connection = await resolveConnection(deps.store, orgId, connectionId);
+  if (!connection) {
+    if (options.erase) throw connectionNotFound();
+    return undefined;
+  }
+  const ref = refOf(connection);
+  await endConnection(deps, ref, 'disconnected', 'user', connection.connectionId);
+  if (!options.erase) return undefined;
+  if (!deps.syncQueue) throw new Error('erasing needs the sync queue');
+  const current = connection.erasure;
+  // Asked again while one is under way: the same erase, its job sent again (the first may be lost).
+  const erasure: Erasure =
+    current && current.state !== 'done'
+      ? current
+      : { state: 'queued', requestedAt: deps.clock.now().toISOString(), finishedAt: null, items: 0 };
+  if (erasure !== current && !(await deps.store.requestErasure(ref, connection.connectionId, erasure))) {
+    throw new HttpError(409, 'connection_changed', 'The connection changed meanwhile; ask again.');
+  }
+  await deps.syncQueue.send({ ...ref, connectionId: connection.connectionId, reason: 'erase' });
+  logger.info('erase of a connection’s records queued', { connection: publicConnectionId(connection) });
+  const { after: _after, ...view } = erasure;
+  return { connection: publicConnectionId(connection), erasure: view };
 }

@@ -1,4 +1,4 @@
-import type { Connection } from '../domain/connection.js';
+import { type Connection, type ConnectionRef, publicConnectionId } from '../domain/connection.js';
 import { logger } from '../logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
@@ -12,21 +12,22 @@ import type { TokenVault } from '../ports/token-vault.js';
  */
 export async function endConnection(
   deps: { store: ConnectionStore; vault: TokenVault; clock: Clock },
-  orgId: string,
+  ref: ConnectionRef,
   to: 'disconnected' | 'revoked' | 'needs_reauth',
   reason: string,
   onlyConnectionId?: string,
 ): Promise<Connection | undefined> {
   const { store, vault, clock } = deps;
+  const { orgId } = ref;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const connection = await store.getConnection(orgId);
+    const connection = await store.getConnection(ref);
     if (!connection || (onlyConnectionId && connection.connectionId !== onlyConnectionId)) return undefined;
     let ended = connection;
     // Revocation never resurrects a disconnect; needs_reauth only ever follows connected.
     const from: Connection['status'][] | undefined =
       to === 'revoked' ? ['connected', 'needs_reauth'] : to === 'needs_reauth' ? ['connected'] : undefined;
     if (connection.status !== to && (!from || from.includes(connection.status))) {
-      const updated = await store.transition(orgId, {
+      const updated = await store.transition(ref, {
         connectionId: connection.connectionId,
         to,
         reason,
@@ -38,20 +39,25 @@ export async function endConnection(
     }
     if (ended.secretName) {
       await vault.delete(ended.secretName);
-      await store.clearSecretName(orgId, ended.secretName);
+      await store.clearSecretName(ref, ended.secretName);
     }
     await store.deleteAccountLink(ended.accountId, orgId, ended.connectionId);
     await deleteOrphanedSecrets(deps, orgId);
-    logger.info('connection ended', { orgId, status: ended.status, reason });
+    logger.info('connection ended', {
+      orgId,
+      connection: publicConnectionId(ended),
+      status: ended.status,
+      reason,
+    });
     return ended;
   }
-  throw new Error(`the connection of ${orgId} kept changing while it was being ended`);
+  throw new Error(`connection ${ref.slot} of ${orgId} kept changing while it was being ended`);
 }
 
 /**
  * Deletes secrets a failed step left behind (a replaced connection's, say),
- * then forgets them: the notes due by now, and never the secret the org's
- * connection uses (a note made before a replacement that did not happen).
+ * then forgets them: the notes due by now, and never a secret one of the org's
+ * connections uses (a note made before a replacement that did not happen).
  */
 export async function deleteOrphanedSecrets(
   deps: { store: ConnectionStore; vault: TokenVault; clock: Clock },
@@ -60,10 +66,10 @@ export async function deleteOrphanedSecrets(
   const now = deps.clock.now().toISOString();
   const due = (await deps.store.orphanedSecrets(orgId)).filter((note) => note.dueAt <= now);
   if (due.length === 0) return 0;
-  const inUse = (await deps.store.getConnection(orgId))?.secretName;
+  const inUse = new Set((await deps.store.listConnections(orgId)).map((c) => c.secretName));
   let deleted = 0;
   for (const { secretName } of due) {
-    if (secretName !== inUse) {
+    if (!inUse.has(secretName)) {
       await deps.vault.delete(secretName);
       deleted++;
     }

@@ -1,5 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type Connection, idleSync, STATE_TTL_MS } from '../domain/connection.js';
+import {
+  type Connection,
+  type ConnectionRef,
+  idleSync,
+  refOf,
+  STATE_TTL_MS,
+  slotFor,
+} from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { HttpError } from '../errors.js';
 import type { Caller } from '../http/auth.js';
@@ -214,20 +221,40 @@ export async function confirmInstall(deps: ConfirmDeps, caller: Caller, token: s
 async function storeConnection(deps: ConfirmDeps, install: PendingInstall): Promise<Connection> {
   const { store, clock } = deps;
   const { orgId, connectionId } = install;
+  // The org's connection to this account in this mode, if it has one: connecting it again
+  // re-authorises it in place (its records and history stay); otherwise a new one.
+  const existing = (await store.listConnections(orgId)).find(
+    (c) => c.accountId === install.accountId && c.livemode === install.livemode,
+  );
+  const ref: ConnectionRef = existing
+    ? refOf(existing)
+    : { orgId, slot: slotFor(install.livemode ? 'live' : 'test', install.accountId) };
   await store.putAccountLink({
     accountId: install.accountId,
     orgId,
+    slot: ref.slot,
     connectionId,
     livemode: install.livemode,
   });
   for (let attempt = 0; ; attempt++) {
     const now = clock.now();
-    const previous = await store.getConnection(orgId);
+    const previous = await store.getConnection(ref);
+    // An erase of this connection's records is running: what a new sync wrote now could go
+    // with them. The install is kept; confirming again once the erase is done connects it.
+    if ((previous?.erasure?.leaseUntil ?? 0) > now.getTime() && previous?.erasure?.state !== 'done') {
+      throw new HttpError(
+        409,
+        'erase_in_progress',
+        'Defrr is erasing the records of this Stripe account; try again in a minute.',
+        { headers: { 'retry-after': '60' } },
+      );
+    }
     if (previous?.secretName && previous.connectionId !== connectionId) {
       await store.noteOrphanedSecret(orgId, previous.secretName, dueIn(now, RETIRE_GRACE_MS));
     }
     const connection: Connection = {
       orgId,
+      slot: ref.slot,
       connectionId,
       status: 'connected',
       statusReason: null,
@@ -285,11 +312,15 @@ async function queueFirstSync(deps: ConfirmDeps, connection: Connection): Promis
   const { syncQueue, store, clock } = deps;
   try {
     await syncQueue.send({
-      orgId: connection.orgId,
+      ...refOf(connection),
       connectionId: connection.connectionId,
       reason: 'initial',
     });
-    await store.setSyncDue(connection.orgId, connection.connectionId, dueIn(clock.now(), QUEUED_SYNC_DUE_MS));
+    await store.setSyncDue(
+      refOf(connection),
+      connection.connectionId,
+      dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
+    );
   } catch (error) {
     logger.error('could not queue the first sync; the sweep queues it', { error: describeError(error) });
   }

@@ -1,8 +1,15 @@
+import { type ConnectionRef, LEGACY_SLOT } from '../domain/connection.js';
 import type { RecordScope } from '../ports/records-store.js';
 
 /** Every key of the service table, spelled once. */
 export const keys = {
-  connection: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'CONNECTION#stripe' }),
+  /** One item per connection of the org (`CONNECTION#stripe` is the one older code kept per org). */
+  connection: (ref: ConnectionRef) => ({ pk: `ORG#${ref.orgId}`, sk: `CONNECTION#${ref.slot}` }),
+  /** Every connection of the org, the legacy one included: a Query with `begins_with`. */
+  connections: (orgId: string) => ({ pk: `ORG#${orgId}`, skPrefix: 'CONNECTION#' }),
+  /** The slot an item's sort key names (for the due-work index, which projects the keys). */
+  slotOfConnectionSk: (sk: string) =>
+    sk.startsWith('CONNECTION#') ? sk.slice('CONNECTION#'.length) : undefined,
   oauthState: (stateHash: string) => ({ pk: `STATE#${stateHash}`, sk: 'STATE' }),
   /**
    * One link per connection, so that writing one never overwrites another's and
@@ -20,7 +27,11 @@ export const keys = {
   accountLinks: (accountId: string) => ({ pk: `ACCOUNT#${accountId}` }),
   /** Per-org counters (outstanding OAuth states, rate limits). */
   orgCounter: (orgId: string, name: string) => ({ pk: `ORG#${orgId}`, sk: `COUNTER#${name}` }),
-  cursor: (orgId: string, resource: string) => ({ pk: `ORG#${orgId}`, sk: `CURSOR#${resource}` }),
+  /** A connection's checkpoint per resource (the legacy connection keeps the keys it had). */
+  cursor: (ref: ConnectionRef, resource: string) => ({
+    pk: `ORG#${ref.orgId}`,
+    sk: ref.slot === LEGACY_SLOT ? `CURSOR#${resource}` : `CURSOR#${ref.slot}#${resource}`,
+  }),
   orphanedSecret: (orgId: string, secretName: string) => ({ pk: `ORG#${orgId}`, sk: `ORPHAN#${secretName}` }),
   webhookEvent: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
   /** An install Stripe completed, waiting for the user who started it to confirm it. */
@@ -44,6 +55,11 @@ export const recordKeys = {
     pk: recordKeys.partition(scope),
     sk: `${resource}#${objectId}`,
   }),
+  /**
+   * What a full re-sync's pass saw in Stripe, one item per object, beside the partition (not
+   * in it: never served nor counted), kept a week by the table's TTL.
+   */
+  seen: (scope: RecordScope, passId: string) => `${recordKeys.partition(scope)}#SEEN#${passId}`,
   /** How many records of each resource the partition holds (none is a resource name: they start with a letter). */
   counts: (scope: RecordScope) => ({
     pk: recordKeys.partition(scope),

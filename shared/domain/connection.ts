@@ -37,8 +37,75 @@ export const idleSync = (): SyncStatus => ({
   queuedAt: null,
 });
 
+/**
+ * Which of an org's connections: one per Stripe account and mode. `slot` names the item
+ * (`stripe#<mode>#<account>`; `stripe` for the one connection an org had before it could
+ * have several, kept in place and addressed the same way).
+ */
+export interface ConnectionRef {
+  orgId: string;
+  slot: string;
+}
+
+/** The slot of the org's connection as older code stored it (one per org). */
+export const LEGACY_SLOT = 'stripe';
+export const slotFor = (mode: Mode, accountId: string) => `stripe#${mode}#${accountId}`;
+export const refOf = (c: { orgId: string; slot?: string | undefined }): ConnectionRef => ({
+  orgId: c.orgId,
+  slot: c.slot ?? LEGACY_SLOT,
+});
+export const modeOf = (c: { livemode: boolean }): Mode => (c.livemode ? 'live' : 'test');
+
+/**
+ * The id a client names a connection by (`test_acct_…`, `live_acct_…`): stable across
+ * re-authorisations, unique within the org, and the same whichever slot holds it.
+ */
+export const publicConnectionId = (c: { livemode: boolean; accountId: string }) =>
+  `${modeOf(c)}_${c.accountId}`;
+const PUBLIC_ID = /^(test|live)_(acct_[A-Za-z0-9]{1,64})$/;
+export function parseConnectionId(id: string): { mode: Mode; accountId: string } | undefined {
+  const match = PUBLIC_ID.exec(id);
+  return match ? { mode: match[1] as Mode, accountId: match[2] as string } : undefined;
+}
+
+/** An admin asked to erase a connection's records (it is disconnected first). Resumable. */
+export interface Erasure {
+  state: 'queued' | 'running' | 'done';
+  requestedAt: string;
+  finishedAt: string | null;
+  /** Items deleted so far (records, line pages, the counts). */
+  items: number;
+  /** Where the erase stands in the partition (its next run resumes after it). */
+  after?: string | null;
+  /** Until when (ms) a running erase holds the connection: a reconnect waits for it. */
+  leaseUntil?: number | null;
+}
+
+/**
+ * A full re-sync an admin asked for: the chosen resources are read again from the start, and
+ * what Stripe no longer returns is marked deleted. Resumable across runs.
+ */
+export interface FullSync {
+  id: string;
+  resources: string[];
+  state: 'pending' | 'running' | 'done';
+  requestedAt: string;
+  /** When its first run began: records written since then are Stripe's (they were just read). */
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Resources whose unseen records were marked deleted. */
+  swept: string[];
+  /** Where the sweep of the resource in progress stands. */
+  sweepAfter?: string | null;
+  added: number;
+  updated: number;
+  deleted: number;
+}
+
 export interface Connection {
   orgId: string;
+  /** Its item among the org's connections (see ConnectionRef). */
+  slot: string;
   /** New for every successful connect: names the token secret and guards against stale writers. */
   connectionId: string;
   status: ConnectionStatus;
@@ -72,6 +139,8 @@ export interface Connection {
    * the next run counts again. A token, so that one run clears only the doubt it resolved.
    */
   countsInDoubt?: string | null;
+  erasure?: Erasure | null;
+  fullSync?: FullSync | null;
 }
 
 export interface OAuthState {
@@ -90,6 +159,8 @@ export interface OAuthState {
 export interface AccountLink {
   accountId: string;
   orgId: string;
+  /** The connection's slot (links written before there were several say none: the legacy one). */
+  slot: string;
   connectionId: string;
   livemode: boolean;
 }

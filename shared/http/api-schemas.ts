@@ -1,5 +1,8 @@
 import * as z from 'zod/mini';
 import '../zod-locale.js';
+import { RESOURCES, type ResourceName } from '../records/registry.js';
+
+const RESOURCE_NAMES = RESOURCES.map((def) => def.name) as [ResourceName, ...ResourceName[]];
 
 /**
  * The public API's request and response shapes. Handlers parse requests with
@@ -33,22 +36,91 @@ export const callbackQuerySchema = z.object({
   error_description: z.optional(z.string().check(z.maxLength(2048))),
 });
 
-export const statusResponseSchema = z.object({
-  status: z.enum(['not_connected', 'connected', 'needs_reauth', 'revoked', 'disconnected']),
-  account: z.nullable(z.object({ id: z.string(), name: z.nullable(z.string()), livemode: z.boolean() })),
-  connectedAt: z.nullable(z.iso.datetime()),
-  sync: z.object({
-    /** `interrupted`: the run's worker died; the sweep resumes it within minutes. */
-    state: z.enum(['idle', 'queued', 'running', 'interrupted', 'failed']),
-    lastSuccessAt: z.nullable(z.iso.datetime()),
-    lastError: z.nullable(z.object({ code: z.string(), message: z.string(), at: z.string() })),
-    counts: z.record(z.string(), z.number()),
-    progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
-    resourceErrors: z.record(z.string(), z.object({ code: z.string(), message: z.string(), at: z.string() })),
-  }),
+const accountSchema = z.object({ id: z.string(), name: z.nullable(z.string()), livemode: z.boolean() });
+const syncSchema = z.object({
+  /** `interrupted`: the run's worker died; the sweep resumes it within minutes. */
+  state: z.enum(['idle', 'queued', 'running', 'interrupted', 'failed']),
+  lastSuccessAt: z.nullable(z.iso.datetime()),
+  lastError: z.nullable(z.object({ code: z.string(), message: z.string(), at: z.string() })),
+  counts: z.record(z.string(), z.number()),
+  progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
+  resourceErrors: z.record(z.string(), z.object({ code: z.string(), message: z.string(), at: z.string() })),
+});
+const erasureSchema = z.object({
+  state: z.enum(['queued', 'running', 'done']),
+  requestedAt: z.iso.datetime(),
+  finishedAt: z.nullable(z.iso.datetime()),
+  /** Items deleted so far: records, invoice line pages, the counts. */
+  items: z.number(),
+});
+const fullSyncSchema = z.object({
+  state: z.enum(['pending', 'running', 'done']),
+  resources: z.array(z.string()),
+  requestedAt: z.iso.datetime(),
+  startedAt: z.nullable(z.iso.datetime()),
+  finishedAt: z.nullable(z.iso.datetime()),
+  /** Records the re-sync added, changed, and marked deleted (Stripe no longer returns them). */
+  added: z.number(),
+  updated: z.number(),
+  deleted: z.number(),
 });
 
-export const syncResponseSchema = z.object({ state: z.literal('queued'), queuedAt: z.iso.datetime() });
+export const connectionViewSchema = z.object({
+  /** Names the connection in paths: `<mode>_<account id>`. */
+  id: z.string(),
+  mode: z.enum(['test', 'live']),
+  status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
+  account: accountSchema,
+  connectedAt: z.iso.datetime(),
+  sync: syncSchema,
+  fullSync: z.nullable(fullSyncSchema),
+  erasure: z.nullable(erasureSchema),
+});
+
+export const statusResponseSchema = z.object({
+  /** The connection in use (the newest), for a page that shows one. */
+  status: z.enum(['not_connected', 'connected', 'needs_reauth', 'revoked', 'disconnected']),
+  account: z.nullable(accountSchema),
+  connectedAt: z.nullable(z.iso.datetime()),
+  sync: syncSchema,
+  /** Every connection of the org, newest first. */
+  connections: z.array(connectionViewSchema),
+});
+
+/** `POST …/sync`: incremental (the default), or a full re-sync of some or every resource. */
+export const syncBodySchema = z
+  .strictObject({
+    mode: z.optional(z.enum(['incremental', 'full'])),
+    resources: z.optional(
+      z.array(z.enum(RESOURCE_NAMES)).check(
+        z.minLength(1),
+        z.refine((names) => new Set(names).size === names.length, 'must not repeat a resource'),
+      ),
+    ),
+  })
+  .check(
+    z.refine((body) => body.resources === undefined || body.mode === 'full', {
+      message: 'resources: only a full re-sync ("mode": "full") names resources',
+    }),
+  );
+
+export const syncResponseSchema = z.object({
+  state: z.literal('queued'),
+  queuedAt: z.iso.datetime(),
+  /** The connection it syncs. */
+  connection: z.string(),
+  mode: z.enum(['incremental', 'full']),
+});
+
+/** `DELETE …`: `records=erase` erases the connection's records too (they are kept by default). */
+export const disconnectQuerySchema = z.object({
+  records: z.optional(z.enum(['keep', 'erase'])),
+});
+
+export const eraseResponseSchema = z.object({
+  connection: z.string(),
+  erasure: erasureSchema,
+});
 
 export const webhookResponseSchema = z.object({ received: z.literal(true) });
 

@@ -5,9 +5,11 @@ import {
   confirmBodySchema,
   connectBodySchema,
   connectResponseSchema,
+  eraseResponseSchema,
   errorSchema,
   healthResponseSchema,
   statusResponseSchema,
+  syncBodySchema,
   syncResponseSchema,
   webhookResponseSchema,
 } from './api-schemas.js';
@@ -17,6 +19,37 @@ type Json = Record<string, unknown>;
 const schema = (s: core.$ZodType) => toJSONSchema(s) as Json;
 const jsonContent = (s: core.$ZodType) => ({ 'application/json': { schema: schema(s) } });
 const error = (description: string) => ({ description, content: jsonContent(errorSchema) });
+
+const connectionIdParameter = {
+  name: 'connectionId',
+  in: 'path',
+  required: true,
+  description: 'A connection id as the status lists it: `<mode>_<account id>`',
+  schema: { type: 'string', pattern: '^(test|live)_acct_[A-Za-z0-9]{1,64}$' },
+};
+const recordsParameter = {
+  name: 'records',
+  in: 'query',
+  required: false,
+  description: '`erase`: erase the connection’s records too (kept by default)',
+  schema: { type: 'string', enum: ['keep', 'erase'] },
+};
+const syncBody = { required: false, content: jsonContent(syncBodySchema) };
+const syncResponses = (more: Json) => ({
+  202: { description: 'Queued', content: jsonContent(syncResponseSchema) },
+  400: error('Invalid body'),
+  429: error('A sync was asked for moments ago (one per interval; see Retry-After)'),
+  ...more,
+});
+const disconnectResponses = (more: Json) => ({
+  202: {
+    description: 'Disconnected; the erase of its records is queued',
+    content: jsonContent(eraseResponseSchema),
+  },
+  204: { description: 'Disconnected (also when it already was); records kept' },
+  400: error('Invalid query'),
+  ...more,
+});
 
 /** What each route answers, beyond the errors every JWT route shares. */
 const operations: Record<string, Json> = {
@@ -70,16 +103,35 @@ const operations: Record<string, Json> = {
     responses: { 200: { description: 'Status', content: jsonContent(statusResponseSchema) } },
   },
   'POST /v1/integrations/stripe/sync': {
-    summary: 'Queue a sync now (org admin)',
-    responses: {
-      202: { description: 'Queued', content: jsonContent(syncResponseSchema) },
-      409: error('Not connected'),
-      429: error('A sync was asked for moments ago (one per interval; see Retry-After)'),
-    },
+    summary:
+      "Queue a sync of the org's only connection now (org admin); with several, name one (…/connections/{connectionId}/sync)",
+    requestBody: syncBody,
+    responses: syncResponses({
+      409: error('Not connected, several connections, or a full re-sync under way'),
+    }),
+  },
+  'POST /v1/integrations/stripe/connections/{connectionId}/sync': {
+    operationId: 'sync-request-connection',
+    summary: 'Queue a sync of one connection now: incremental, or a full re-sync (org admin)',
+    parameters: [connectionIdParameter],
+    requestBody: syncBody,
+    responses: syncResponses({
+      404: error('The org has no connection with that id'),
+      409: error('Not connected, or a full re-sync under way'),
+    }),
   },
   'DELETE /v1/integrations/stripe': {
-    summary: 'Disconnect Stripe: delete the tokens, stop syncing (org admin)',
-    responses: { 204: { description: 'Disconnected (also when it already was)' } },
+    summary:
+      "Disconnect the org's only connection: delete the tokens, stop syncing (org admin); records kept unless records=erase",
+    parameters: [recordsParameter],
+    responses: disconnectResponses({ 409: error('Several connections: name one') }),
+  },
+  'DELETE /v1/integrations/stripe/connections/{connectionId}': {
+    operationId: 'disconnect-connection',
+    summary:
+      'Disconnect one connection: delete the tokens, stop syncing (org admin); records kept unless records=erase',
+    parameters: [connectionIdParameter, recordsParameter],
+    responses: disconnectResponses({ 404: error('The org has no connection with that id') }),
   },
   'POST /v1/webhooks/stripe': {
     summary: "Stripe's webhook deliveries (signed)",

@@ -56,6 +56,20 @@ export const routes: readonly RouteDef[] = [
     access: 'admin',
   },
   { method: 'DELETE', path: '/v1/integrations/stripe', function: 'disconnect', auth: 'jwt', access: 'admin' },
+  {
+    method: 'POST',
+    path: '/v1/integrations/stripe/connections/{connectionId}/sync',
+    function: 'sync-request',
+    auth: 'jwt',
+    access: 'admin',
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/integrations/stripe/connections/{connectionId}',
+    function: 'disconnect',
+    auth: 'jwt',
+    access: 'admin',
+  },
   { method: 'POST', path: '/v1/webhooks/stripe', function: 'webhook-intake', auth: 'public' },
 ];
 

@@ -1,7 +1,10 @@
 import type {
   AccountLink,
   Connection,
+  ConnectionRef,
   ConnectionStatus,
+  Erasure,
+  FullSync,
   OAuthState,
   SyncStatus,
 } from '../domain/connection.js';
@@ -31,7 +34,9 @@ export interface ConnectionStore {
   /** Deletes the state and returns it, atomically: of two concurrent callers, one gets it. */
   consumeState(stateHash: string): Promise<OAuthState | undefined>;
 
-  getConnection(orgId: string): Promise<Connection | undefined>;
+  getConnection(ref: ConnectionRef): Promise<Connection | undefined>;
+  /** Every connection of the org (whatever its status), the one older code kept per org included. */
+  listConnections(orgId: string): Promise<Connection[]>;
   /**
    * Writes the whole connection if the stored version is `expectedVersion`
    * (`null`: none stored). VersionConflictError otherwise. `syncDueAt`: its
@@ -45,14 +50,32 @@ export interface ConnectionStore {
    * `from`. Leaving `connected` takes it out of the nightly index. Returns the
    * updated connection, or undefined when the condition did not hold.
    */
-  transition(orgId: string, change: StatusTransition): Promise<Connection | undefined>;
+  transition(ref: ConnectionRef, change: StatusTransition): Promise<Connection | undefined>;
   /** Sets fields of the connection's sync status, if it is still connection `connectionId`. False otherwise. */
-  updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean>;
+  updateSync(ref: ConnectionRef, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean>;
+  /** Asks for the connection's records to be erased, if it is still `connectionId` and not connected. */
+  requestErasure(ref: ConnectionRef, connectionId: string, erasure: Erasure): Promise<boolean>;
+  /** Updates the erase asked for at `requestedAt`, while the connection is still that one and not connected. */
+  updateErasure(
+    ref: ConnectionRef,
+    connectionId: string,
+    requestedAt: string,
+    patch: Partial<Erasure>,
+  ): Promise<boolean>;
+  /** Asks for a full re-sync, if it is still `connectionId`, connected, and none is in progress. */
+  requestFullSync(ref: ConnectionRef, connectionId: string, fullSync: FullSync): Promise<boolean>;
+  /** Updates the full re-sync `id`, while the connection is still `connectionId`. */
+  updateFullSync(
+    ref: ConnectionRef,
+    connectionId: string,
+    id: string,
+    patch: Partial<FullSync>,
+  ): Promise<boolean>;
   /** Records the account's display name, if it is still connection `connectionId`. */
-  noteAccountName(orgId: string, connectionId: string, name: string | null): Promise<boolean>;
+  noteAccountName(ref: ConnectionRef, connectionId: string, name: string | null): Promise<boolean>;
   /** Notes an app event Stripe sent about this connection (`account.application.authorized`). */
   noteAppEvent(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean>;
@@ -68,20 +91,20 @@ export interface ConnectionStore {
   orphanedSecrets(orgId: string): Promise<Array<{ secretName: string; dueAt: string }>>;
   forgetOrphanedSecret(orgId: string, secretName: string): Promise<void>;
   /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
-  clearSecretName(orgId: string, secretName: string): Promise<void>;
+  clearSecretName(ref: ConnectionRef, secretName: string): Promise<void>;
 
   /**
    * Takes the token-refresh lease on a connected connection until `until` (ms),
    * unless someone else holds an unexpired one. True if taken.
    */
   acquireRefreshLease(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     owner: string,
     now: number,
     until: number,
   ): Promise<boolean>;
-  releaseRefreshLease(orgId: string, owner: string): Promise<void>;
+  releaseRefreshLease(ref: ConnectionRef, owner: string): Promise<void>;
 
   /**
    * Takes the connection's sync lease until `until` (ms) and marks the sync
@@ -89,7 +112,7 @@ export interface ConnectionStore {
    * holds an unexpired lease. Returns the connection, or why not.
    */
   acquireSyncLease(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     owner: string,
     now: number,
@@ -102,20 +125,20 @@ export interface ConnectionStore {
    * Asks the run holding the lease to sync again when it ends (a webhook left its change to it).
    * False when no run holds it now: the caller writes the change itself.
    */
-  requestSyncAgain(orgId: string, connectionId: string, now: number): Promise<boolean>;
+  requestSyncAgain(ref: ConnectionRef, connectionId: string, now: number): Promise<boolean>;
   /** The next run counts the stored records again. */
-  noteCountsInDoubt(orgId: string, connectionId: string): Promise<void>;
+  noteCountsInDoubt(ref: ConnectionRef, connectionId: string): Promise<void>;
   /** Forgets the doubt `token` named, unless a newer one replaced it. */
-  clearCountsInDoubt(orgId: string, token: string): Promise<void>;
+  clearCountsInDoubt(ref: ConnectionRef, token: string): Promise<void>;
   /**
    * The guard before a run's writes, as a condition (not a read): true while the connection is
    * still `connectionId`, connected, and `owner` holds its sync lease until at least `until`
    * (ms). A connection that ended, a lease another worker took over, or one about to lapse
    * (its renewals failing) makes it false.
    */
-  holdsSyncLease(orgId: string, connectionId: string, owner: string, until: number): Promise<boolean>;
+  holdsSyncLease(ref: ConnectionRef, connectionId: string, owner: string, until: number): Promise<boolean>;
   /** Extends the sync lease `owner` holds; false when it is no longer theirs (another worker took it over). */
-  renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean>;
+  renewSyncLease(ref: ConnectionRef, owner: string, until: number): Promise<boolean>;
   /**
    * Gives up the sync lease and sets the sync status. A sync left `queued`
    * (re-queued near the deadline) stays due for the sweep at `dueAt`; any
@@ -123,7 +146,7 @@ export interface ConnectionStore {
    * for another sync meanwhile (and forgets that it did).
    */
   releaseSyncLease(
-    orgId: string,
+    ref: ConnectionRef,
     owner: string,
     sync: Partial<SyncStatus>,
     dueAt?: string,
@@ -137,23 +160,23 @@ export interface ConnectionStore {
    * or queued too recently.
    */
   markSyncQueued(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     at: string,
     notQueuedSince: string,
     dueAt: string,
   ): Promise<boolean>;
   /** Moves the queued sync's due time (its message was sent: the sweep need not look soon). */
-  setSyncDue(orgId: string, connectionId: string, dueAt: string): Promise<void>;
+  setSyncDue(ref: ConnectionRef, connectionId: string, dueAt: string): Promise<void>;
   /** Connections whose sync work is overdue (a queued sync that never ran, a run whose lease ran out). */
-  dueSyncs(now: string): AsyncIterable<{ orgId: string }>;
+  dueSyncs(now: string): AsyncIterable<ConnectionRef>;
   /**
    * Takes over a stalled sync, if it still is one: connected, its lease run
    * out (or none), and due. Marks it queued (due again at `dueAt`) and returns
    * the connection, for the sweep to send its job; undefined otherwise (and a
    * connection no longer connected leaves the index).
    */
-  requeueStalled(orgId: string, now: string, dueAt: string): Promise<Connection | undefined>;
+  requeueStalled(ref: ConnectionRef, now: string, dueAt: string): Promise<Connection | undefined>;
 
   /**
    * Counts a sync asked for by hand: at most one per `intervalMs` per
@@ -161,13 +184,13 @@ export interface ConnectionStore {
    * next one is allowed.
    */
   takeManualSync(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     nowMs: number,
     intervalMs: number,
   ): Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
   /** Gives back the allowance taken at `takenAtMs` (the sync could not be queued after all). */
-  returnManualSync(orgId: string, connectionId: string, takenAtMs: number): Promise<void>;
+  returnManualSync(ref: ConnectionRef, connectionId: string, takenAtMs: number): Promise<void>;
 
   /** One page of connected connections from the sparse status index. */
   connectedPage(

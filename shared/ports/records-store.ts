@@ -130,6 +130,34 @@ export interface RecordsStore {
     /** Called before anything moves with the resources some records of which will be put aside. */
     beforeAside?: (resources: ResourceName[]) => Promise<void>,
   ): Promise<{ moved: number; unplaced: ResourceName[]; done: boolean }>;
+  /** A full re-sync's pass `passId` saw these objects of `resource` in Stripe. */
+  noteSeen(scope: RecordScope, passId: string, resource: ResourceName, objectIds: string[]): Promise<void>;
+  /**
+   * Once a full re-sync's pass has read every object of `resource`: marks deleted each record
+   * that the pass did not see and nobody wrote since `since` (ISO, when the pass began), as
+   * Stripe no longer returns it, with the version `version` gives. Resumable from `after`.
+   */
+  markUnseenDeleted(
+    scope: RecordScope,
+    passId: string,
+    resource: ResourceName,
+    since: string,
+    version: (object: StripeObject) => string,
+    options?: { after?: string | undefined; shouldStop?: () => boolean },
+  ): Promise<{ deleted: number; done: boolean; after?: string }>;
+  /**
+   * Erases the partition: every item last written before `before` (ISO), its counts too.
+   * What a later connection wrote since stays. Resumable from `after`.
+   */
+  eraseBefore(
+    scope: RecordScope,
+    before: string,
+    options?: {
+      after?: string | undefined;
+      /** Asked before each page (and told where it stands): false stops the erase there. */
+      beforePage?: (progress: { erased: number; after: string | undefined }) => Promise<boolean>;
+    },
+  ): Promise<{ erased: number; done: boolean; after?: string }>;
   /** Ids and versions of one resource (tests, reconciliation). */
   versions(scope: RecordScope, resource: ResourceName): Promise<Map<string, string>>;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Stripe from 'stripe';
 import { endConnection } from '../connect/end-connection.js';
-import type { Connection } from '../domain/connection.js';
+import { type Connection, type ConnectionRef, refOf } from '../domain/connection.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
 import { count, MetricNames } from '../metrics.js';
@@ -79,8 +79,9 @@ export class StripeAccess {
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  async forOrg(orgId: string): Promise<StripeSession> {
-    return this.forConnection(await this.connected(orgId));
+  /** A session for one of an org's connections, read now. */
+  async forRef(ref: ConnectionRef): Promise<StripeSession> {
+    return this.forConnection(await this.connected(ref));
   }
 
   /** A session for a connection the caller has just read (a sync run, from its lease): no second read. */
@@ -101,8 +102,8 @@ export class StripeAccess {
    * already did) and hand back a new client. A second 401 is the caller's cue
    * for needs_reauth.
    */
-  async refreshAfterUnauthorized(orgId: string, failedAccessToken: string): Promise<StripeSession> {
-    const connection = await this.connected(orgId);
+  async refreshAfterUnauthorized(ref: ConnectionRef, failedAccessToken: string): Promise<StripeSession> {
+    const connection = await this.connected(ref);
     const tokens = await this.freshTokens(connection, failedAccessToken);
     return this.session(connection, tokens);
   }
@@ -110,7 +111,7 @@ export class StripeAccess {
   /** Marks the connection needs_reauth and deletes its tokens (a 401 after a refresh, say). */
   async markNeedsReauth(connection: Connection, reason: string): Promise<void> {
     logger.warn('connection needs re-authorisation', { orgId: connection.orgId, reason });
-    await endConnection(this.deps, connection.orgId, 'needs_reauth', reason, connection.connectionId);
+    await endConnection(this.deps, refOf(connection), 'needs_reauth', reason, connection.connectionId);
   }
 
   private session(connection: Connection, tokens: StripeTokens): StripeSession {
@@ -121,8 +122,9 @@ export class StripeAccess {
     };
   }
 
-  private async connected(orgId: string): Promise<Connection> {
-    const connection = await this.deps.store.getConnection(orgId);
+  private async connected(ref: ConnectionRef): Promise<Connection> {
+    const { orgId } = ref;
+    const connection = await this.deps.store.getConnection(ref);
     if (!connection)
       throw new ConnectionUnavailableError('not_connected', `org ${orgId} has no Stripe connection`);
     if (connection.status !== 'connected' || !connection.secretName) {
@@ -141,7 +143,7 @@ export class StripeAccess {
     const tokens = await this.deps.vault.read(connection.secretName as string);
     if (tokens) return tokens;
     // Connected but no tokens: only a connection being replaced or ended right now looks like this.
-    const current = await this.deps.store.getConnection(connection.orgId);
+    const current = await this.deps.store.getConnection(refOf(connection));
     if (current?.connectionId !== connection.connectionId || current.status !== 'connected') {
       throw new ConnectionUnavailableError(
         changedCode(current),
@@ -177,7 +179,7 @@ export class StripeAccess {
       const now = clock.now().getTime();
       if (
         await store.acquireRefreshLease(
-          connection.orgId,
+          refOf(connection),
           connection.connectionId,
           this.owner,
           now,
@@ -190,12 +192,12 @@ export class StripeAccess {
           if (this.usable(tokens, failedAccessToken)) return tokens;
           return await this.refresh(connection, tokens);
         } finally {
-          await store.releaseRefreshLease(connection.orgId, this.owner);
+          await store.releaseRefreshLease(refOf(connection), this.owner);
         }
       }
       // Another process holds the lease: wait with jitter, then look at the secret again.
       await this.sleep(50 + Math.floor(Math.random() * 200));
-      const current = await store.getConnection(connection.orgId);
+      const current = await store.getConnection(refOf(connection));
       if (current?.connectionId !== connection.connectionId || current.status !== 'connected') {
         throw new ConnectionUnavailableError(
           changedCode(current),

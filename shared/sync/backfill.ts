@@ -61,6 +61,7 @@ export class Backfill {
     const snapshotAt = (await run.stripeNow()) - 1;
     const checkpoint: Checkpoint = {
       orgId: run.job.orgId,
+      slot: run.ref.slot,
       resource: def.name,
       connectionId: run.job.connectionId,
       phase: 'backfill',

@@ -1,3 +1,4 @@
+import type { ConnectionRef } from '../domain/connection.js';
 import type { ResourceName } from '../records/registry.js';
 
 /** One time range of a backfill, paged newest first: `created` in [gte, lt). */
@@ -15,6 +16,8 @@ export interface Slice {
  */
 export interface Checkpoint {
   orgId: string;
+  /** The connection's slot (checkpoints of the legacy per-org connection have none). */
+  slot?: string;
   resource: ResourceName;
   /** A checkpoint of another connection (reconnected, maybe to another account) is ignored. */
   connectionId: string;
@@ -46,10 +49,10 @@ export interface Checkpoint {
 }
 
 export interface CheckpointStore {
-  get(orgId: string, resource: ResourceName): Promise<Checkpoint | undefined>;
+  get(ref: ConnectionRef, resource: ResourceName): Promise<Checkpoint | undefined>;
   put(checkpoint: Checkpoint): Promise<void>;
   /** Forgets a resource's checkpoint: the next run backfills it from the start. */
-  reset(orgId: string, resource: ResourceName): Promise<void>;
+  reset(ref: ConnectionRef, resource: ResourceName): Promise<void>;
 }
 
 /**

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { resolveConnection } from '../connect/connect-service.js';
+import { publicConnectionId, refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { HttpError } from '../errors.js';
 import { describeError } from '../http/handler.js';
@@ -5,6 +8,7 @@ import { logger } from '../logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { JobQueue } from '../ports/job-queue.js';
+import { RESOURCES, type ResourceName } from '../records/registry.js';
 
 /**
  * How long a queued sync may wait before the sweep queues it again (its
@@ -47,13 +51,13 @@ export async function dispatchSyncs(
       page.connections.map(
         async (c): Promise<SyncJob | undefined> =>
           (await deps.store.markSyncQueued(
-            c.orgId,
+            refOf(c),
             c.connectionId,
             now.toISOString(),
             staleBefore,
             dueIn(now, QUEUED_SYNC_DUE_MS),
           ))
-            ? { orgId: c.orgId, connectionId: c.connectionId, reason: 'nightly' }
+            ? { ...refOf(c), connectionId: c.connectionId, reason: 'nightly' }
             : undefined,
       ),
     );
@@ -88,23 +92,25 @@ const ALWAYS = new Date(8.64e15).toISOString();
 export async function requestSync(
   deps: RequestSyncDeps,
   orgId: string,
-): Promise<{ state: 'queued'; queuedAt: string }> {
-  const connection = await deps.store.getConnection(orgId);
-  if (connection?.status !== 'connected') {
-    throw new HttpError(409, 'not_connected', 'Connect Stripe before syncing.');
-  }
+  connectionId?: string,
+  input: { mode?: 'incremental' | 'full' | undefined; resources?: ResourceName[] | undefined } = {},
+): Promise<{ state: 'queued'; queuedAt: string; connection: string; mode: 'incremental' | 'full' }> {
+  const notConnected = () => new HttpError(409, 'not_connected', 'Connect Stripe before syncing.');
+  const connection = await resolveConnection(deps.store, orgId, connectionId);
+  if (connection?.status !== 'connected') throw notConnected();
+  const ref = refOf(connection);
   const now = deps.clock.now();
   const queuedAt = now.toISOString();
   const taken = await deps.store.takeManualSync(
-    orgId,
+    ref,
     connection.connectionId,
     now.getTime(),
     deps.minIntervalMs,
   );
   if (!taken.ok) {
-    const current = await deps.store.getConnection(orgId);
+    const current = await deps.store.getConnection(ref);
     if (current?.connectionId !== connection.connectionId || current.status !== 'connected') {
-      throw new HttpError(409, 'not_connected', 'Connect Stripe before syncing.');
+      throw notConnected();
     }
     throw new HttpError(
       429,
@@ -115,21 +121,51 @@ export async function requestSync(
       },
     );
   }
+  const mode = input.mode ?? 'incremental';
+  if (mode === 'full') {
+    const resources = input.resources ?? RESOURCES.map((def) => def.name);
+    // Kept on the connection: whichever run comes next (this one's job, or the nightly one if
+    // its message is lost) carries it out.
+    const asked = await deps.store.requestFullSync(ref, connection.connectionId, {
+      id: randomUUID(),
+      resources,
+      state: 'pending',
+      requestedAt: queuedAt,
+      startedAt: null,
+      finishedAt: null,
+      swept: [],
+      added: 0,
+      updated: 0,
+      deleted: 0,
+    });
+    if (!asked) {
+      await deps.store.returnManualSync(ref, connection.connectionId, now.getTime()).catch(() => undefined);
+      const current = await deps.store.getConnection(ref);
+      if (current?.connectionId !== connection.connectionId || current.status !== 'connected')
+        throw notConnected();
+      throw new HttpError(
+        409,
+        'full_sync_in_progress',
+        'A full re-sync of this connection is already under way; its progress is in the status.',
+      );
+    }
+  }
   try {
-    await deps.syncQueue.send({ orgId, connectionId: connection.connectionId, reason: 'manual' });
+    await deps.syncQueue.send({ ...ref, connectionId: connection.connectionId, reason: 'manual' });
   } catch (error) {
     // Not queued after all: give the allowance back so the next request is not refused.
     await deps.store
-      .returnManualSync(orgId, connection.connectionId, now.getTime())
+      .returnManualSync(ref, connection.connectionId, now.getTime())
       .catch((e: unknown) => logger.error('could not give back a manual sync', { error: describeError(e) }));
     throw error;
   }
   await deps.store.markSyncQueued(
-    orgId,
+    ref,
     connection.connectionId,
     queuedAt,
     ALWAYS,
     dueIn(now, QUEUED_SYNC_DUE_MS),
   );
-  return { state: 'queued', queuedAt };
+  logger.info('sync asked for', { connection: publicConnectionId(connection), mode });
+  return { state: 'queued', queuedAt, connection: publicConnectionId(connection), mode };
 }

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import type { Connection } from '../domain/connection.js';
+import { type Connection, type ConnectionRef, type FullSync, refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -148,10 +148,18 @@ export class SyncRun {
     this.startedAt = deps.clock.now().getTime();
     this.accountId = session.connection.accountId;
     this.scope = scopeOf({ ...session.connection, orgId: job.orgId });
+    this.ref = refOf(job);
     this.budget = new RequestBudget(
       session.connection.livemode ? deps.config.budgetLive : deps.config.budgetTest,
     );
   }
+
+  /** The connection's item: which of the org's connections this run syncs. */
+  readonly ref: ConnectionRef;
+  /** The full re-sync in progress, if any: what its resources' pages show is noted as seen. */
+  fullPass: FullSync | undefined;
+  /** Records of the full re-sync's resources this run added and updated. */
+  readonly fullCounts = { added: 0, updated: 0 };
 
   get connection(): Connection {
     return this.session.connection;
@@ -219,7 +227,7 @@ export class SyncRun {
     try {
       const account = await this.account();
       const name = account.settings?.dashboard?.display_name || account.business_profile?.name || null;
-      await this.deps.store.noteAccountName(this.job.orgId, this.job.connectionId, name);
+      await this.deps.store.noteAccountName(this.ref, this.job.connectionId, name);
     } catch (error) {
       logger.warn('could not read the account name; the next run tries again', {
         error: describeError(error),
@@ -293,7 +301,7 @@ export class SyncRun {
   private refreshOnce(failedAccessToken: string): Promise<StripeSession> {
     if (!this.refreshing) {
       this.refreshing = this.deps.access
-        .refreshAfterUnauthorized(this.job.orgId, failedAccessToken)
+        .refreshAfterUnauthorized(this.ref, failedAccessToken)
         .then((session) => {
           this.unproven.add(session.accessToken);
           this.session = session;
@@ -312,13 +320,13 @@ export class SyncRun {
    * before its heartbeat noticed. Only when it fails is the connection read, to say why.
    */
   async ensureCurrent(): Promise<void> {
-    const { orgId, connectionId } = this.job;
+    const { connectionId } = this.job;
     // The page's writes must finish well inside the lease: a lease that renewals no longer
     // extend lapses, and a webhook would then write beside us.
     const margin = Math.min(LEASE_MARGIN_MS, this.deps.config.leaseMs / 4);
     const until = this.deps.clock.now().getTime() + margin;
-    if (await this.deps.store.holdsSyncLease(orgId, connectionId, this.owner, until)) return;
-    const current = await this.deps.store.getConnection(orgId);
+    if (await this.deps.store.holdsSyncLease(this.ref, connectionId, this.owner, until)) return;
+    const current = await this.deps.store.getConnection(this.ref);
     if (current?.connectionId === connectionId && current.status === 'connected') {
       this.leaseLost = true;
       throw new ConnectionGoneError('another worker took the sync over');
@@ -346,7 +354,19 @@ export class SyncRun {
       apiVersion: apiVersion ?? STRIPE_API_VERSION,
       ...(deleted ? { deleted } : {}),
     }));
+    const full = this.fullPass;
+    if (full?.resources.includes(def.name))
+      await this.deps.records.noteSeen(
+        this.scope,
+        full.id,
+        def.name,
+        objects.map(({ object }) => object.id),
+      );
     const result = await this.deps.records.putMany(writes);
+    if (full?.resources.includes(def.name)) {
+      this.fullCounts.added += result.created;
+      this.fullCounts.updated += result.written - result.created;
+    }
     // Counted at once: a run that dies between the two leaves its counts in doubt (see runSync).
     await this.deps.records.addCounts(this.scope, result.deltas);
     await this.storeLines(def, writes);
@@ -389,7 +409,7 @@ export class SyncRun {
     const now = Date.now();
     if (now - this.lastProgressAt < 1000) return;
     this.lastProgressAt = now;
-    await this.deps.store.updateSync(this.job.orgId, this.job.connectionId, {
+    await this.deps.store.updateSync(this.ref, this.job.connectionId, {
       progress: { resource, records },
     });
   }

@@ -48,22 +48,22 @@ export async function sweep(deps: SweepDeps): Promise<SweepResult> {
     }
   };
 
-  for await (const { orgId } of deps.store.dueSyncs(nowIso)) {
+  for await (const ref of deps.store.dueSyncs(nowIso)) {
     await each('a stalled sync', async () => {
-      const connection = await deps.store.requeueStalled(orgId, nowIso, dueIn(now, SENDING_SYNC_DUE_MS));
+      const connection = await deps.store.requeueStalled(ref, nowIso, dueIn(now, SENDING_SYNC_DUE_MS));
       if (!connection) return;
-      await deps.syncQueue.send({ orgId, connectionId: connection.connectionId, reason: 'resume' });
-      await deps.store.setSyncDue(orgId, connection.connectionId, dueIn(now, QUEUED_SYNC_DUE_MS));
-      logger.info('sweep: a stalled sync was queued again', { orgId });
+      await deps.syncQueue.send({ ...ref, connectionId: connection.connectionId, reason: 'resume' });
+      await deps.store.setSyncDue(ref, connection.connectionId, dueIn(now, QUEUED_SYNC_DUE_MS));
+      logger.info('sweep: a stalled sync was queued again', { orgId: ref.orgId, slot: ref.slot });
       result.resumed++;
     });
   }
 
   for await (const install of deps.installs.expired(nowIso)) {
     await each('an expired install', async () => {
-      const current = await deps.store.getConnection(install.orgId);
+      const connections = await deps.store.listConnections(install.orgId);
       // A confirmation that got as far as the connection: only its record is left to remove.
-      if (current?.connectionId !== install.connectionId) {
+      if (!connections.some((c) => c.connectionId === install.connectionId)) {
         await deps.vault.delete(install.secretName);
         await deps.store.deleteAccountLink(install.accountId, install.orgId, install.connectionId);
         result.installsExpired++;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { deleteOrphanedSecrets } from '../connect/end-connection.js';
-import type { SyncError } from '../domain/connection.js';
+import { type FullSync, publicConnectionId, refOf, type SyncError } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -9,7 +9,7 @@ import { count, MetricNames, MetricUnit, metrics } from '../metrics.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import { scopeOf } from '../ports/records-store.js';
 import { StripeUnavailableError } from '../ports/stripe-token-client.js';
-import { RESOURCES, type ResourceDef } from '../records/registry.js';
+import { RESOURCES, type ResourceDef, recordVersion, resourceByName } from '../records/registry.js';
 import { ConnectionUnavailableError } from '../stripe/stripe-access.js';
 import { Backfill } from './backfill.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -30,8 +30,9 @@ import { retryReason } from './stripe-calls.js';
 export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => number): Promise<SyncOutcome> {
   const { store, clock, config } = deps;
   const owner = `sync-${randomUUID()}`;
+  const ref = refOf(job);
   const now = clock.now().getTime();
-  const lease = await store.acquireSyncLease(job.orgId, job.connectionId, owner, now, now + config.leaseMs);
+  const lease = await store.acquireSyncLease(ref, job.connectionId, owner, now, now + config.leaseMs);
   if (!lease.ok) {
     // Asked for after the run in progress started (by hand, or by an event too large to queue):
     // that run may have read past it already, so this one waits for it to end.
@@ -51,11 +52,11 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     dueAt?: string,
     options?: { countsInDoubt?: boolean },
   ) => {
-    const released = await store.releaseSyncLease(job.orgId, owner, sync, dueAt, options);
+    const released = await store.releaseSyncLease(ref, owner, sync, dueAt, options);
     // Webhooks left their changes to this run while it held the lease: another run reads them
     // from /v1/events (a run that continues reads them anyway).
     if (released.syncAgain && !continuing) {
-      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'webhook' });
+      await deps.syncQueue.send({ ...ref, connectionId: job.connectionId, reason: 'webhook' });
       logger.info('webhooks arrived during the run: another sync is queued to apply them');
     }
   };
@@ -67,7 +68,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
   // hands the sync to another within about `leaseMs`.
   const heartbeat = setInterval(() => {
     store
-      .renewSyncLease(job.orgId, owner, clock.now().getTime() + config.leaseMs)
+      .renewSyncLease(ref, owner, clock.now().getTime() + config.leaseMs)
       .then((held) => {
         if (held || !run) return;
         logger.warn('the sync lease was taken over; this run stops');
@@ -106,7 +107,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       scope.mode,
       () => (run ? run.shouldStop() : false),
       async (resources) => {
-        for (const resource of resources) await deps.checkpoints.reset(job.orgId, resource);
+        for (const resource of resources) await deps.checkpoints.reset(ref, resource);
       },
     );
     if (migrated.moved > 0 || migrated.unplaced.length > 0)
@@ -118,7 +119,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
         { state: 'queued', queuedAt: clock.now().toISOString() },
         dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
       );
-      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
+      await deps.syncQueue.send({ ...ref, connectionId: job.connectionId, reason: 'continue' });
       logger.info('moving records into their mode’s partition continues in the next run');
       return { outcome: 'continued', requests: run.requests };
     }
@@ -127,13 +128,14 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     if (lease.abandoned || doubt || state?.doubt || state?.countedFor !== job.connectionId) {
       for (const def of RESOURCES) await deps.records.recount(scope, def.name);
       await deps.records.countsSettled(scope, job.connectionId, state?.doubt);
-      if (doubt) await store.clearCountsInDoubt(job.orgId, doubt);
+      if (doubt) await store.clearCountsInDoubt(ref, doubt);
       logger.info('counted the stored records afresh', {
         abandoned: lease.abandoned,
         doubt: Boolean(doubt || state?.doubt),
         firstForConnection: state?.countedFor !== job.connectionId,
       });
     }
+    run.fullPass = await startFullPass(run, lease.connection.fullSync ?? undefined);
     const counts: Record<string, number> = {};
     // When Stripe is slow, resources run side by side under the one request budget, so a slow page
     // of one never idles the others; when it is fast, one at a time (an interruption then loses at
@@ -178,6 +180,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     await Promise.allSettled(active);
     await named;
     if (failure !== undefined) throw failure;
+    if (run.fullPass) await finishFullPass(run, new Set(failedResources.keys()));
     const resourceErrors = Object.fromEntries(
       [...failedResources].map(([name, error]) => [name, resourceError(name, error, errorAt())]),
     );
@@ -190,7 +193,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
         { state: 'queued', queuedAt: clock.now().toISOString(), counts },
         dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
       );
-      await deps.syncQueue.send({ orgId: job.orgId, connectionId: job.connectionId, reason: 'continue' });
+      await deps.syncQueue.send({ ...ref, connectionId: job.connectionId, reason: 'continue' });
       logger.info('sync paused near the deadline and re-queued', { requests: run.requests });
       return { outcome: 'continued', requests: run.requests };
     }
@@ -232,6 +235,8 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     );
     await deps.events.publish('Stripe Sync Completed', {
       orgId: job.orgId,
+      /** Which of the org's connections (`<mode>_<account>`, as the API names it). */
+      connection: publicConnectionId(run.connection),
       accountId: run.accountId,
       connectionId: job.connectionId,
       livemode: run.connection.livemode,
@@ -291,9 +296,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     });
     // A fault of our own (DynamoDB, say) may have come between a write and its count.
     if (code === 'internal')
-      await deps.records
-        .markCountsInDoubt(scope)
-        .catch(() => store.noteCountsInDoubt(job.orgId, job.connectionId));
+      await deps.records.markCountsInDoubt(scope).catch(() => store.noteCountsInDoubt(ref, job.connectionId));
     throw error;
   } finally {
     clearInterval(heartbeat);
@@ -331,10 +334,83 @@ function resourceError(resource: string, error: unknown, at: string): SyncError 
   return { code, message, at };
 }
 
+/**
+ * A full re-sync asked for (`pending`) begins: its resources' checkpoints go, so each is read
+ * again from the start, and the time is kept (what is written from then on is Stripe's). One
+ * under way (`running`) goes on. Returns the pass to note what Stripe shows, if any.
+ */
+async function startFullPass(run: SyncRun, full: FullSync | undefined): Promise<FullSync | undefined> {
+  if (!full || full.state === 'done') return undefined;
+  if (full.state === 'running') return full;
+  const { store, checkpoints, clock } = run.deps;
+  for (const resource of full.resources) {
+    const def = resourceByName(resource);
+    if (def) await checkpoints.reset(run.ref, def.name);
+  }
+  const startedAt = clock.now().toISOString();
+  if (!(await store.updateFullSync(run.ref, run.job.connectionId, full.id, { state: 'running', startedAt })))
+    return undefined;
+  logger.info('full re-sync started', { resources: full.resources });
+  return { ...full, state: 'running', startedAt };
+}
+
+/**
+ * Keeps the full re-sync's counts, and once a resource's reading is done (its checkpoint
+ * moved on to events), marks deleted what the pass did not see and nobody wrote since it
+ * began (Stripe no longer has it) and counts the resource's records afresh. Done when every
+ * resource is; resumable where it stopped.
+ */
+async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> {
+  const full = run.fullPass as FullSync;
+  const { store, checkpoints, records, clock } = run.deps;
+  const swept = [...full.swept];
+  let after = full.sweepAfter ?? undefined;
+  let deleted = full.deleted;
+  const save = (patch: Partial<FullSync>) =>
+    store.updateFullSync(run.ref, run.job.connectionId, full.id, {
+      added: full.added + run.fullCounts.added,
+      updated: full.updated + run.fullCounts.updated,
+      deleted,
+      swept,
+      sweepAfter: after ?? null,
+      ...patch,
+    });
+  for (const resource of full.resources) {
+    const def = resourceByName(resource);
+    if (!def || swept.includes(resource) || failed.has(resource) || run.shouldStop()) continue;
+    const checkpoint = await checkpoints.get(run.ref, def.name);
+    if (checkpoint?.phase !== 'incremental' || checkpoint.connectionId !== run.job.connectionId) continue;
+    await run.ensureCurrent();
+    const at = await run.stripeNow();
+    const result = await records.markUnseenDeleted(
+      run.scope,
+      full.id,
+      def.name,
+      full.startedAt ?? clock.now().toISOString(),
+      (object) => recordVersion(def, object, { at, by: 'event' }),
+      { after, shouldStop: () => run.shouldStop() },
+    );
+    deleted += result.deleted;
+    if (result.deleted > 0) {
+      run.written[def.name] = (run.written[def.name] ?? 0) + result.deleted;
+      logger.info('marked deleted what Stripe no longer returns', { resource, deleted: result.deleted });
+    }
+    after = result.after;
+    if (!result.done) break;
+    // What is stored of it now is exactly what Stripe has: its count is counted afresh.
+    await records.recount(run.scope, def.name);
+    swept.push(resource);
+    after = undefined;
+  }
+  const done = full.resources.every((resource) => swept.includes(resource));
+  await save(done ? { state: 'done', finishedAt: clock.now().toISOString() } : {});
+  if (done) logger.info('full re-sync done', { resources: full.resources, deleted });
+}
+
 /** Backfill when there is no usable checkpoint, then read what changed since. */
 async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint> {
   const { checkpoints, config } = run.deps;
-  let checkpoint = await checkpoints.get(run.job.orgId, def.name);
+  let checkpoint = await checkpoints.get(refOf(run.job), def.name);
   if (checkpoint && checkpoint.connectionId !== run.job.connectionId) checkpoint = undefined;
   if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
     const newest = checkpoint.cursor?.created ?? checkpoint.since;

@@ -1,5 +1,5 @@
 import { endConnection } from '../connect/end-connection.js';
-import type { AccountLink } from '../domain/connection.js';
+import { type AccountLink, refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -77,9 +77,9 @@ async function syncForReference(
   for (const link of (await deps.store.accountLinks(ref.account)).filter(
     (l) => l.livemode === ref.livemode,
   )) {
-    const connection = await deps.store.getConnection(link.orgId);
+    const connection = await deps.store.getConnection(refOf(link));
     if (connection?.connectionId !== link.connectionId || connection.status !== 'connected') continue;
-    await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
+    await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
     queued++;
   }
   logger.info('an event too large to queue: synced through /v1/events instead', { type: ref.type, queued });
@@ -106,7 +106,7 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
 
   if (event.type === 'account.application.deauthorized') {
     for (const link of matching) {
-      const ended = await endConnection(deps, link.orgId, 'revoked', 'deauthorized', link.connectionId);
+      const ended = await endConnection(deps, refOf(link), 'revoked', 'deauthorized', link.connectionId);
       if (ended) {
         count(MetricNames.connectionsRevoked);
         logger.warn('the app was uninstalled in Stripe: connection revoked', {
@@ -119,7 +119,7 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
   }
   if (event.type === 'account.application.authorized') {
     for (const link of matching) {
-      await deps.store.noteAppEvent(link.orgId, link.connectionId, {
+      await deps.store.noteAppEvent(refOf(link), link.connectionId, {
         type: event.type,
         id: event.id,
         at: new Date(event.created * 1000).toISOString(),
@@ -161,17 +161,17 @@ async function applyToConnection(
   // An earlier attempt at this event may have written without counting (it died in between),
   // whatever this attempt does: the doubt goes with the partition's counts.
   if (retry) await deps.records.markCountsInDoubt(scope);
-  const connection = await store.getConnection(link.orgId);
+  const connection = await store.getConnection(refOf(link));
   if (!connection || connection.connectionId !== link.connectionId || connection.status !== 'connected')
     return 'skipped';
   const leaseHeld = () => (connection.syncLeaseUntil ?? 0) >= deps.clock.now().getTime();
   const leaveToSync = async () => {
     if (
       leaseHeld() &&
-      (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()))
+      (await store.requestSyncAgain(refOf(link), link.connectionId, deps.clock.now().getTime()))
     )
       return;
-    await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
+    await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
   };
   // Rendered at another API version than the one the service stores (the endpoint's version is
   // not the pinned one): the sync reads the object again at the pinned version.
@@ -189,7 +189,7 @@ async function applyToConnection(
   }
   if (
     leaseHeld() &&
-    (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()))
+    (await store.requestSyncAgain(refOf(link), link.connectionId, deps.clock.now().getTime()))
   )
     return 'deferred';
   const result = await deps.records.put({
@@ -204,7 +204,7 @@ async function applyToConnection(
   });
   if (result.delta !== 0) await deps.records.addCounts(scope, { [def.name]: result.delta });
 
-  const after = await store.getConnection(link.orgId);
+  const after = await store.getConnection(refOf(link));
   const runBegan = (after?.syncLeaseEpoch ?? 0) !== (connection.syncLeaseEpoch ?? 0);
   // A run that began meanwhile may be counting the partition afresh: this write's count may
   // fall before or after that count.
@@ -223,9 +223,9 @@ async function applyToConnection(
   const lines = result.outcome === 'written' && def.listLines !== undefined && hasMoreLines(object);
   if (runBegan || tie || lines) {
     const asked =
-      runBegan && (await store.requestSyncAgain(link.orgId, link.connectionId, deps.clock.now().getTime()));
+      runBegan && (await store.requestSyncAgain(refOf(link), link.connectionId, deps.clock.now().getTime()));
     if (!asked)
-      await deps.syncQueue.send({ orgId: link.orgId, connectionId: link.connectionId, reason: 'webhook' });
+      await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
   }
   return result.outcome;
 }

@@ -29,6 +29,7 @@ import type { StripeSandbox } from '../../local/stripe-sandbox/server.js';
 import { hashInstallToken } from '../../shared/connect/install.js';
 import { hashOAuthState } from '../../shared/connect/oauth-state.js';
 import { keys, recordKeys } from '../../shared/data/keys.js';
+import { slotFor } from '../../shared/domain/connection.js';
 import { type FunctionName, type RouteDef, routes } from '../../shared/http/routes.js';
 import { RESOURCES } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
@@ -629,7 +630,7 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
       account: { id: SHOP, livemode: false },
       sync: { state: 'queued' },
     });
-    const connection = await serviceItem(keys.connection(ORG));
+    const connection = await serviceItem(keys.connection({ orgId: ORG, slot: slotFor('test', SHOP) }));
     expect(connection).toMatchObject({
       status: 'connected',
       accountId: SHOP,
@@ -651,6 +652,7 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
     expect(matching).toHaveLength(1);
     expect(JSON.parse(matching[0]?.Body as string)).toEqual({
       orgId: ORG,
+      slot: slotFor('test', SHOP),
       connectionId: journey.connectionId,
       reason: 'initial',
     });
@@ -665,7 +667,7 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
     const { counts } = await storedRecords();
     expect(counts.charges).toBeGreaterThan(0);
     expect(counts.balance_transactions).toBeGreaterThan(0);
-    const connection = await serviceItem(keys.connection(ORG));
+    const connection = await serviceItem(keys.connection({ orgId: ORG, slot: slotFor('test', SHOP) }));
     expect(connection).toMatchObject({
       accountName: SHOP_NAME,
       sync: { state: 'idle', lastSuccessAt: expect.any(String), lastError: null },
@@ -679,6 +681,7 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
         'detail-type': 'Stripe Sync Completed',
         detail: expect.objectContaining({
           orgId: ORG,
+          connection: `test_${SHOP}`,
           accountId: SHOP,
           connectionId: journey.connectionId,
           reason: 'initial',
@@ -802,7 +805,7 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
     const queue = variable('sync-dispatcher', 'SYNC_QUEUE_URL');
     const { all, matching } = await drain(queue, (b) => b.orgId === ORG && b.reason === 'nightly');
     expect(matching.map((m) => JSON.parse(m.Body as string))).toEqual([
-      { orgId: ORG, connectionId: journey.connectionId, reason: 'nightly' },
+      { orgId: ORG, slot: slotFor('test', SHOP), connectionId: journey.connectionId, reason: 'nightly' },
     ]);
     await remove(queue, all);
 
@@ -824,7 +827,7 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
     const queue = variable('sync-request', 'SYNC_QUEUE_URL');
     const { all, matching } = await drain(queue, (b) => b.orgId === ORG && b.reason === 'manual');
     expect(matching.map((m) => JSON.parse(m.Body as string))).toEqual([
-      { orgId: ORG, connectionId: journey.connectionId, reason: 'manual' },
+      { orgId: ORG, slot: slotFor('test', SHOP), connectionId: journey.connectionId, reason: 'manual' },
     ]);
     await remove(queue, all);
 
@@ -844,7 +847,9 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
       await httpEvent('disconnect', { token: await adminToken() }),
     );
     expect(result?.statusCode).toBe(204);
-    expect(await serviceItem(keys.connection(ORG))).toMatchObject({ status: 'disconnected' });
+    expect(await serviceItem(keys.connection({ orgId: ORG, slot: slotFor('test', SHOP) }))).toMatchObject({
+      status: 'disconnected',
+    });
     await expect(
       clients.secrets.send(new DescribeSecretCommand({ SecretId: journey.secretName })),
     ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });

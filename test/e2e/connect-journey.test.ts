@@ -4,6 +4,7 @@ import type { LocalStack } from '../../local/stack.js';
 import { CALLBACK_PATH } from '../../local/stack.js';
 import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { ARTIFACTS, launchBrowser } from '../support/browser.js';
+import { onlyConnection } from '../support/connections.js';
 import {
   api,
   BAKERY_ACCOUNT,
@@ -284,7 +285,7 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     await page.getByRole('button', { name: 'Disconnect' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Keep connected' }).click();
     await page.getByRole('dialog').waitFor({ state: 'hidden' });
-    expect((await stack.store.getConnection(org))?.status).toBe('connected');
+    expect((await onlyConnection(stack.store, org))?.status).toBe('connected');
     expect(await page.locator('#status').getAttribute('data-status')).toBe('connected');
 
     // A test connection of another org, opened fresh after this one: test.
@@ -382,7 +383,7 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     expect(await page.locator('#notice').textContent()).toContain('nothing was connected');
     await page.locator('#status[data-status]').waitFor();
     expect(await page.locator('#status').textContent()).toBe('Not connected');
-    expect((await stack.store.getConnection(org))?.status).toBeUndefined();
+    expect((await onlyConnection(stack.store, org))?.status).toBeUndefined();
     await shot(page, 'bound-1-other-browser');
     expect(problems.filter((p) => !p.includes('403'))).toEqual([]);
     await other.close();
@@ -439,10 +440,65 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
       await page.locator('#status[data-status]').waitFor();
       expect(await page.locator('#notice').textContent()).toContain('expired or was already used');
       expect(await page.locator('#status').textContent()).toBe('Not connected');
-      expect((await stack.store.getConnection('org_e2e_stale'))?.accountId).not.toBe(DEMO_ACCOUNT);
+      expect((await onlyConnection(stack.store, 'org_e2e_stale'))?.accountId).not.toBe(DEMO_ACCOUNT);
     } finally {
       stack.clock.advance(-11 * 60_000);
     }
+    await page.close();
+  });
+});
+
+describe('several accounts, in both modes, on the page', () => {
+  it('lists every connection; Show picks one; Disconnect with “also erase” disconnects that one alone and erases its records', async () => {
+    const org = 'org_e2e_several';
+    await connectOrg(stack, org, { account: DEMO_ACCOUNT, body: { mode: 'test' } });
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT, body: { mode: 'live' } });
+    await stack.queues.sync.idle(60_000);
+    const page = await openIntegrationPage(org);
+    const problems = watch(page);
+    const rows = page.locator('#connections tbody tr');
+    await rows.nth(1).waitFor();
+    const listed = async () =>
+      rows.evaluateAll((trs) =>
+        trs.map((tr) => [tr.getAttribute('data-connection-id'), tr.getAttribute('data-status')]).sort(),
+      );
+    expect(await listed()).toEqual(
+      [
+        [`live_${BAKERY_ACCOUNT}`, 'connected'],
+        [`test_${DEMO_ACCOUNT}`, 'connected'],
+      ].sort(),
+    );
+    // The newest is shown first; Show picks the other.
+    await page.locator('#mode[data-mode="live"]').waitFor();
+    await page.locator(`#connections tr[data-connection-id="test_${DEMO_ACCOUNT}"] button`).click();
+    await page.locator('#mode[data-mode="test"]').waitFor();
+    expect(await page.locator('#account-id').textContent()).toBe(DEMO_ACCOUNT);
+
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByRole('dialog').getByLabel('Also erase its records from Defrr').check();
+    await page.getByRole('dialog').getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByText('Stripe disconnected. Its records are being erased.').waitFor();
+    await page
+      .locator(`#connections tr[data-connection-id="test_${DEMO_ACCOUNT}"][data-status="disconnected"]`)
+      .waitFor();
+    await page
+      .locator(`#connections tr[data-connection-id="test_${DEMO_ACCOUNT}"]`)
+      .getByText('Records erased')
+      .waitFor({ timeout: 60_000 });
+    expect(
+      await page
+        .locator(`#connections tr[data-connection-id="live_${BAKERY_ACCOUNT}"]`)
+        .getAttribute('data-status'),
+    ).toBe('connected');
+    const stored = await stack.records.counts({ orgId: org, mode: 'test', accountId: DEMO_ACCOUNT });
+    expect(stored).toBeUndefined();
+    expect(
+      Object.values(
+        (await stack.records.counts({ orgId: org, mode: 'live', accountId: BAKERY_ACCOUNT })) ?? {},
+      ).some((n) => (n ?? 0) > 0),
+    ).toBe(true);
+    await shot(page, 'several-connections');
+    expect(problems).toEqual([]);
     await page.close();
   });
 });

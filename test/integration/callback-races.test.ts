@@ -1,4 +1,5 @@
 import type { LocalStack } from '../../local/stack.js';
+import { onlyConnection } from '../support/connections.js';
 import {
   assertSecretsConsistent,
   BAKERY_ACCOUNT,
@@ -21,7 +22,7 @@ afterAll(() => stack.close());
 
 /** The connection of `orgId` is connected, has its account link, and no secret is orphaned. */
 async function expectWhole(orgId: string) {
-  const connection = await stack.store.getConnection(orgId);
+  const connection = await onlyConnection(stack.store, orgId);
   expect(connection?.status).toBe('connected');
   const links = await stack.store.accountLinks(BAKERY_ACCOUNT);
   expect(links.filter((l) => l.orgId === orgId && l.connectionId === connection?.connectionId)).toHaveLength(

@@ -1,6 +1,8 @@
 import type { LocalStack } from '../../local/stack.js';
 import { endConnection } from '../../shared/connect/end-connection.js';
+import { type Connection, refOf } from '../../shared/domain/connection.js';
 import { runSync } from '../../shared/sync/sync-run.js';
+import { onlyConnection, onlyRef } from '../support/connections.js';
 import {
   api,
   assertSecretsConsistent,
@@ -55,7 +57,7 @@ describe('connect → install → callback', () => {
       connectedAt: expect.any(String),
       sync: { state: 'queued', lastSuccessAt: null, lastError: null, counts: {}, progress: null },
     });
-    const connection = await stack.store.getConnection(org);
+    const connection = await onlyConnection(stack.store, org);
     const tokens = await stack.vault.read(connection?.secretName as string);
     expect(tokens).toMatchObject({ accountId: BAKERY_ACCOUNT, livemode: false, scope: 'stripe_apps' });
     expect(await stack.vault.tags(connection?.secretName as string)).toMatchObject({
@@ -73,8 +75,12 @@ describe('connect → install → callback', () => {
     const org = newOrg();
     await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
     expect((await status(org)).account).toEqual({ id: BAKERY_ACCOUNT, name: null, livemode: false });
-    const connection = await stack.store.getConnection(org);
-    const job = { orgId: org, connectionId: connection?.connectionId as string, reason: 'initial' as const };
+    const connection = await onlyConnection(stack.store, org);
+    const job = {
+      ...refOf(connection as Connection),
+      connectionId: connection?.connectionId as string,
+      reason: 'initial' as const,
+    };
     await runSync(stack.syncDeps, job, () => 900_000);
     expect((await status(org)).account).toEqual({
       id: BAKERY_ACCOUNT,
@@ -254,12 +260,12 @@ describe('connect → install → callback', () => {
     const callback = await decide(stack, first.authorizeUrl, 'install');
     const confirming = await followCallback(callback);
     expect((await confirmInstall(stack, confirming, await tokenFor(stack, org))).status).toBe(200);
-    const connectionId = (await stack.store.getConnection(org))?.connectionId;
+    const connectionId = (await onlyConnection(stack.store, org))?.connectionId;
     const second = await startConnect(stack, org);
     callback.searchParams.set('state', second.state); // a valid new state, the old code
     const landed = await followCallback(callback);
     expect(landed.searchParams.get('reason')).toBe('invalid_grant');
-    expect((await stack.store.getConnection(org))?.connectionId).toBe(connectionId);
+    expect((await onlyConnection(stack.store, org))?.connectionId).toBe(connectionId);
     await assertSecretsConsistent(stack, [org]);
   });
 
@@ -294,7 +300,7 @@ describe('connect → install → callback', () => {
       const landed = await followCallback(callback);
       expect(landed.searchParams.get('stripe')).toBe('error');
       expect(landed.searchParams.get('reason')).toBe('stripe_unavailable');
-      expect(await stack.store.getConnection(org)).toBeUndefined();
+      expect(await onlyConnection(stack.store, org)).toBeUndefined();
       expect((await stack.vault.names()).filter((name) => name.includes(`/${org}/`))).toEqual([]);
       await assertSecretsConsistent(stack, [org]);
     },
@@ -320,17 +326,26 @@ describe('connect → install → callback', () => {
     await assertSecretsConsistent(stack, [org]);
   });
 
-  it('reconnecting replaces the connection: new account and tokens, old secret and link gone', async () => {
+  it('reconnecting the same account replaces its tokens; connecting another account adds a connection beside it', async () => {
     const org = newOrg();
     await connectOrg(stack, org, { account: DEMO_ACCOUNT });
-    const first = await stack.store.getConnection(org);
-    const { outcome } = await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
-    expect(outcome).toBe('connected');
-    const second = await stack.store.getConnection(org);
-    expect(second?.connectionId).not.toBe(first?.connectionId);
-    expect(second?.accountId).toBe(BAKERY_ACCOUNT);
+    const first = await onlyConnection(stack.store, org);
+    expect((await connectOrg(stack, org, { account: DEMO_ACCOUNT })).outcome).toBe('connected');
+    const again = await onlyConnection(stack.store, org);
+    expect(again?.connectionId).not.toBe(first?.connectionId);
+    expect(again?.slot).toBe(first?.slot);
     expect(await stack.vault.read(first?.secretName as string)).toBeUndefined();
-    expect((await stack.store.accountLinks(DEMO_ACCOUNT)).map((l) => l.orgId)).not.toContain(org);
+    expect(
+      (await stack.store.accountLinks(DEMO_ACCOUNT))
+        .filter((l) => l.orgId === org)
+        .map((l) => l.connectionId),
+    ).toEqual([again?.connectionId]);
+
+    expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
+    const both = await stack.store.listConnections(org);
+    expect(both.map((c) => c.accountId).sort()).toEqual([BAKERY_ACCOUNT, DEMO_ACCOUNT].sort());
+    expect(both.every((c) => c.status === 'connected')).toBe(true);
+    expect((await stack.store.accountLinks(DEMO_ACCOUNT)).map((l) => l.orgId)).toContain(org);
     expect((await stack.store.accountLinks(BAKERY_ACCOUNT)).map((l) => l.orgId)).toContain(org);
     await assertSecretsConsistent(stack, [org]);
   });
@@ -348,6 +363,7 @@ describe('status and disconnect', () => {
       status: 'not_connected',
       account: null,
       connectedAt: null,
+      connections: [],
       sync: {
         state: 'idle',
         lastSuccessAt: null,
@@ -362,7 +378,7 @@ describe('status and disconnect', () => {
   it('disconnects: 204, tokens deleted, link removed, status disconnected; again is 204 too', async () => {
     const org = newOrg();
     await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
-    const connection = await stack.store.getConnection(org);
+    const connection = await onlyConnection(stack.store, org);
     const token = await tokenFor(stack, org);
     const first = await api(stack, 'DELETE', '/v1/integrations/stripe', { token });
     expect(first.status).toBe(204);
@@ -370,7 +386,7 @@ describe('status and disconnect', () => {
     expect(await stack.vault.read(connection?.secretName as string)).toBeUndefined();
     expect((await stack.store.accountLinks(BAKERY_ACCOUNT)).map((l) => l.orgId)).not.toContain(org);
     expect((await status(org)).status).toBe('disconnected');
-    expect((await stack.store.getConnection(org))?.secretName).toBeNull();
+    expect((await onlyConnection(stack.store, org))?.secretName).toBeNull();
     expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token })).status).toBe(204);
     expect(
       (await api(stack, 'DELETE', '/v1/integrations/stripe', { token: await tokenFor(stack, newOrg()) }))
@@ -385,7 +401,7 @@ describe('status and disconnect', () => {
     for (const to of ['needs_reauth', 'revoked', 'disconnected'] as const) {
       await connectOrg(stack, org);
       expect((await status(org)).status).toBe('connected');
-      await endConnection(deps, org, to, 'test');
+      await endConnection(deps, await onlyRef(stack.store, org), to, 'test');
       const view = await status(org);
       expect(view.status).toBe(to);
       expect(view.account).toMatchObject({ id: DEMO_ACCOUNT, livemode: false });

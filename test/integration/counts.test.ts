@@ -1,8 +1,10 @@
 import type { LocalStack } from '../../local/stack.js';
+import { type Connection, refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { RESOURCES } from '../../shared/records/registry.js';
 import { runSync } from '../../shared/sync/sync-run.js';
+import { onlyConnection } from '../support/connections.js';
 import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
 import { expectConverged, sandboxObjects, slowStripe } from '../support/sync.js';
 import { wrapRecords } from '../support/wrap-records.js';
@@ -61,9 +63,9 @@ async function connectedAccount(counts: Record<string, number> = COUNTS) {
   stack.queues.sync.pause();
   await connectOrg(stack, orgId, { account: accountId });
   stack.queues.sync.purge();
-  const connection = await stack.store.getConnection(orgId);
+  const connection = await onlyConnection(stack.store, orgId);
   if (!connection) throw new Error('not connected');
-  const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
   return { accountId, orgId, job };
 }
 
@@ -98,11 +100,15 @@ describe('the status counts are the records stored', () => {
     await connectOrg(stack, orgId, { account: accountId });
     stack.queues.sync.purge();
     expect((await statusCounts(orgId)).charges).toBe(truth(accountId).charges);
-    const connection = await stack.store.getConnection(orgId);
+    const connection = await onlyConnection(stack.store, orgId);
     await expect(
       runSync(
         stack.syncDeps,
-        { orgId, connectionId: connection?.connectionId as string, reason: 'initial' },
+        {
+          ...refOf(connection as Connection),
+          connectionId: connection?.connectionId as string,
+          reason: 'initial',
+        },
         plenty,
       ),
     ).resolves.toMatchObject({ outcome: 'completed', counts: truth(accountId) });
@@ -123,7 +129,13 @@ describe('the status counts are the records stored', () => {
     // A worker that died holding the lease (it never released it), its last count lost.
     await stack.records.addCounts({ orgId: orgId, mode: 'test', accountId: accountId }, { charges: -7 });
     const now = stack.clock.now().getTime();
-    const dead = await stack.store.acquireSyncLease(orgId, job.connectionId, 'dead-worker', now, now + 10);
+    const dead = await stack.store.acquireSyncLease(
+      refOf(job),
+      job.connectionId,
+      'dead-worker',
+      now,
+      now + 10,
+    );
     expect(dead.ok).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 20));
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({

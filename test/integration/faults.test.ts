@@ -1,5 +1,6 @@
 import type { LocalStack } from '../../local/stack.js';
 import { VersionConflictError } from '../../shared/ports/connection-store.js';
+import { onlyConnection } from '../support/connections.js';
 import { Faults } from '../support/faults.js';
 import {
   api,
@@ -7,7 +8,6 @@ import {
   BAKERY_ACCOUNT,
   confirmInstall,
   connectOrg,
-  DEMO_ACCOUNT,
   decide,
   followCallback,
   settle,
@@ -48,7 +48,7 @@ describe('the callback, each step failing', () => {
     expect(landed.searchParams.get('reason')).toBe('internal');
     expect(landed.searchParams.get('ref')).toBeTruthy();
     expect(landed.searchParams.has('install')).toBe(false);
-    expect((await stack.store.getConnection(org))?.status).toBeUndefined();
+    expect((await onlyConnection(stack.store, org))?.status).toBeUndefined();
     await assertSecretsConsistent(stack, [org]);
     expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
     await assertSecretsConsistent(stack, [org]);
@@ -70,7 +70,7 @@ describe('the confirmation, each step failing', () => {
     const failed = await confirmInstall(stack, landed, token);
     expect(failed.status).toBe(500);
     expect(failed.json).toEqual({ error: { code: 'internal', message: expect.any(String) } });
-    expect((await stack.store.getConnection(org))?.status).toBeUndefined();
+    expect((await onlyConnection(stack.store, org))?.status).toBeUndefined();
     expect((await confirmInstall(stack, landed, token)).status).toBe(200);
     await assertSecretsConsistent(stack, [org]);
     await waitForSync(stack, org);
@@ -89,7 +89,7 @@ describe('the confirmation, each step failing', () => {
     const org = newOrg();
     faults.fail('syncQueue', 'send');
     expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
-    expect((await stack.store.getConnection(org))?.sync.state).toBe('queued');
+    expect((await onlyConnection(stack.store, org))?.sync.state).toBe('queued');
     expect((await stack.sweep()).resumed).toBe(0); // not due yet
     stack.clock.advance(3 * 60_000);
     try {
@@ -106,9 +106,10 @@ describe('the confirmation, each step failing', () => {
     const org = newOrg();
     await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
     await waitForSync(stack, org);
-    const first = (await stack.store.getConnection(org))?.secretName as string;
+    const first = (await onlyConnection(stack.store, org))?.secretName as string;
     faults.fail('vault', 'delete');
-    expect((await connectOrg(stack, org, { account: DEMO_ACCOUNT })).outcome).toBe('connected');
+    // The same account again: a re-authorisation, which replaces the connection's secret.
+    expect((await connectOrg(stack, org, { account: BAKERY_ACCOUNT })).outcome).toBe('connected');
     expect((await stack.store.orphanedSecrets(org)).map((note) => note.secretName)).toEqual([first]);
     await waitForSync(stack, org);
     expect(await stack.vault.read(first)).toBeUndefined();
@@ -140,8 +141,8 @@ describe('a crash between any two steps of the install', () => {
   ];
   it.each(steps)('%s (%s)', async (_name, phase, adapter, method, afterCall) => {
     const org = newOrg();
-    // A connection to replace, so that every step of a reconnect exists.
-    await connectOrg(stack, org, { account: DEMO_ACCOUNT });
+    // A connection to replace (the same account again), so that every step of a reconnect exists.
+    await connectOrg(stack, org, { account: BAKERY_ACCOUNT });
     await waitForSync(stack, org);
     const { authorizeUrl } = await startConnect(stack, org);
     const callback = await decide(stack, authorizeUrl, 'install', BAKERY_ACCOUNT);
@@ -160,7 +161,7 @@ describe('a crash between any two steps of the install', () => {
     try {
       await stack.sweep();
       await waitForSync(stack, org);
-      const connection = await stack.store.getConnection(org);
+      const connection = await onlyConnection(stack.store, org);
       expect(connection?.status).toBe('connected');
       const links = await stack.store.accountLinks(connection?.accountId as string);
       expect(links.some((l) => l.orgId === org && l.connectionId === connection?.connectionId)).toBe(true);
@@ -183,11 +184,11 @@ describe('disconnect, the secret delete failing', () => {
     const token = await tokenFor(stack, org);
     faults.fail('vault', 'delete');
     expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token })).status).toBe(500);
-    const half = await stack.store.getConnection(org);
+    const half = await onlyConnection(stack.store, org);
     expect(half?.status).toBe('disconnected');
     expect(await stack.vault.read(half?.secretName as string)).toBeDefined();
     expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token })).status).toBe(204);
-    expect((await stack.store.getConnection(org))?.secretName).toBeNull();
+    expect((await onlyConnection(stack.store, org))?.secretName).toBeNull();
     await assertSecretsConsistent(stack, [org]);
   });
 });

@@ -3,6 +3,7 @@ import { generateKeyPair, SignJWT } from 'jose';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../local/dev-auth.js';
 import type { LocalStack } from '../../local/stack.js';
 import { type RouteDef, routes } from '../../shared/http/routes.js';
+import { onlyConnection } from '../support/connections.js';
 import { BAKERY_ACCOUNT, connectOrg, startTestStack } from '../support/local-stack.js';
 import { findSecrets } from '../support/log-capture.js';
 
@@ -18,7 +19,7 @@ let victimBefore: string;
 
 /** Everything about the victim org that no request from anyone else may change. */
 async function victimState(): Promise<string> {
-  const connection = await stack.store.getConnection(VICTIM);
+  const connection = await onlyConnection(stack.store, VICTIM);
   const links = await stack.store.accountLinks(BAKERY_ACCOUNT);
   const secrets = (await stack.vault.names()).filter((n) => n.includes(`/${VICTIM}/`));
   const records = await stack.records.versions(

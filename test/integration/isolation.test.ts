@@ -1,5 +1,6 @@
 import type { LocalStack } from '../../local/stack.js';
 import { routes } from '../../shared/http/routes.js';
+import { onlyConnection } from '../support/connections.js';
 import {
   api,
   BAKERY_ACCOUNT,
@@ -20,7 +21,7 @@ const ACCOUNTS = { a: BAKERY_ACCOUNT, b: DEMO_ACCOUNT } as const;
 
 async function snapshot(org: 'a' | 'b') {
   const orgId = ORGS[org];
-  const connection = await stack.store.getConnection(orgId);
+  const connection = await onlyConnection(stack.store, orgId);
   const secrets = (await stack.vault.names()).filter((n) => n.includes(`/${orgId}/`));
   const records = await stack.records.versions(
     { orgId: orgId, mode: 'test', accountId: ACCOUNTS[org] },
@@ -60,12 +61,27 @@ async function everyRoute(actor: 'a' | 'b') {
     const token = await tokenFor(stack, orgId, role);
     for (const route of routes) {
       if (route.function === 'webhook-intake' || route.function === 'oauth-callback') continue;
-      const response = await api(stack, route.method, route.path, {
-        token,
-        ...(route.method === 'POST' ? { body: {} } : {}),
-        headers: { 'x-org-id': ORGS[actor === 'a' ? 'b' : 'a'] },
-      });
-      bodies.push(response.text);
+      // A route that names a connection: the other org's (and its erase), then the actor's own.
+      const other = `test_${ACCOUNTS[actor === 'a' ? 'b' : 'a']}`;
+      const paths = route.path.includes('{connectionId}')
+        ? [
+            route.path.replace('{connectionId}', other),
+            ...(route.method === 'DELETE'
+              ? [`${route.path.replace('{connectionId}', other)}?records=erase`]
+              : []),
+            route.path.replace('{connectionId}', `test_${ACCOUNTS[actor]}`),
+          ]
+        : [route.path];
+      for (const path of paths) {
+        const response = await api(stack, route.method, path, {
+          token,
+          ...(route.method === 'POST' ? { body: {} } : {}),
+          headers: { 'x-org-id': ORGS[actor === 'a' ? 'b' : 'a'] },
+        });
+        if (path.includes(other))
+          expect([path, response.status]).toEqual([path, role === 'admin' ? 404 : 403]);
+        bodies.push(response.text);
+      }
     }
   }
   return bodies;

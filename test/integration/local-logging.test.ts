@@ -1,4 +1,5 @@
 import type { LocalStack } from '../../local/stack.js';
+import { onlyConnection } from '../support/connections.js';
 import { api, BAKERY_ACCOUNT, connectOrg, startTestStack, tokenFor } from '../support/local-stack.js';
 import { capturedRecords } from '../support/log-capture.js';
 import { slowStripe, waitForSync } from '../support/sync.js';
@@ -23,7 +24,7 @@ it("keeps each invocation's log context its own while a sync and callbacks run a
   slowStripe(stack, BAKERY_ACCOUNT, ['GET /v1/balance_transactions', 'GET /v1/charges'], 150);
   stack.queues.sync.resume();
   // While the sync runs (its logger has orgId, syncRun and accountId appended), callbacks come in.
-  for (let i = 0; i < 40 && (await stack.store.getConnection(orgId))?.sync.state !== 'running'; i++)
+  for (let i = 0; i < 40 && (await onlyConnection(stack.store, orgId))?.sync.state !== 'running'; i++)
     await new Promise((r) => setTimeout(r, 50));
   await Promise.all(
     Array.from({ length: 6 }, (_, i) =>

@@ -1,8 +1,10 @@
 import type { LocalStack } from '../../local/stack.js';
+import { type Connection, refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { runSync, type SyncOutcome } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import { onlyConnection } from '../support/connections.js';
 import { connectOrg, settle, startTestStack } from '../support/local-stack.js';
 import { expectConverged, sandboxObjects } from '../support/sync.js';
 import { wrapRecords } from '../support/wrap-records.js';
@@ -54,8 +56,12 @@ async function scenarioStack(hooks: Hooks = {}, env: Record<string, string> = {}
   stack.queues.sync.pause();
   await connectOrg(stack, ORG, { account: ACCOUNT });
   stack.queues.sync.purge();
-  const connection = await stack.store.getConnection(ORG);
-  const job: SyncJob = { orgId: ORG, connectionId: connection?.connectionId as string, reason: 'initial' };
+  const connection = await onlyConnection(stack.store, ORG);
+  const job: SyncJob = {
+    ...refOf(connection as Connection),
+    connectionId: connection?.connectionId as string,
+    reason: 'initial',
+  };
   return { stack, job };
 }
 
@@ -63,7 +69,7 @@ async function scenarioStack(hooks: Hooks = {}, env: Record<string, string> = {}
 async function syncUntilComplete(stack: LocalStack, job: SyncJob, attempts = 40): Promise<SyncOutcome[]> {
   const outcomes: SyncOutcome[] = [];
   for (let i = 0; i < attempts; i++) {
-    const current = await stack.store.getConnection(job.orgId);
+    const current = await onlyConnection(stack.store, job.orgId);
     const outcome = await runSync(
       stack.syncDeps,
       {
@@ -235,7 +241,7 @@ describe('the oracle finds nothing missing, extra or different', () => {
       await connectOrg(stack, ORG, { account: ACCOUNT });
       stack.queues.sync.purge();
       activity(stack);
-      const connection = await stack.store.getConnection(ORG);
+      const connection = await onlyConnection(stack.store, ORG);
       const fresh = { ...job, connectionId: connection?.connectionId as string };
       await syncUntilComplete(stack, fresh);
       await expectOracleClean(stack, fresh);

@@ -1,10 +1,12 @@
 import type { LocalStack } from '../../local/stack.js';
 import { OLD_API_VERSION } from '../../local/stripe-sandbox/api-versions.js';
+import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { RESOURCES } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import { onlyConnection } from '../support/connections.js';
 import { connectOrg, settle, startTestStack, type TestClock } from '../support/local-stack.js';
 import { expectConverged, sandboxObjects } from '../support/sync.js';
 import { stripeEvent } from '../support/webhooks.js';
@@ -49,9 +51,9 @@ async function connectedAccount(spec: { apiVersion?: string } = {}) {
   stack.sandbox.sandbox.addAccount({ id: accountId, name: `Order ${suffix}`, counts: COUNTS, ...spec });
   stack.queues.sync.pause();
   await connectOrg(stack, orgId, { account: accountId });
-  const connection = await stack.store.getConnection(orgId);
+  const connection = await onlyConnection(stack.store, orgId);
   if (!connection) throw new Error('not connected');
-  const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
   return { accountId, orgId, job };
 }
 

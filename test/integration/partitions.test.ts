@@ -4,6 +4,7 @@ import { documentClient } from '../../shared/adapters/dynamodb/document-client.j
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
 import { recordKeys } from '../../shared/data/keys.js';
 import type { Mode } from '../../shared/domain/connection.js';
+import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { RESOURCES } from '../../shared/records/registry.js';
 import { runSync } from '../../shared/sync/sync-run.js';
@@ -43,9 +44,12 @@ async function connected(accountId: string, orgId: string, mode: Mode) {
   await connectOrg(stack, orgId, { account: accountId, body: { mode } });
   stack.queues.sync.purge();
   stack.queues.sync.resume();
-  const connection = await stack.store.getConnection(orgId);
-  if (!connection || connection.livemode !== (mode === 'live')) throw new Error(`not connected in ${mode}`);
-  const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+  // The org's connection to the account in this mode (it may have one in the other mode too).
+  const connection = (await stack.store.listConnections(orgId)).find(
+    (c) => c.accountId === accountId && c.livemode === (mode === 'live'),
+  );
+  if (!connection) throw new Error(`not connected in ${mode}`);
+  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
   return job;
 }
 
@@ -342,7 +346,7 @@ describe('the move resumed after a worker died', () => {
         'live',
         () => false,
         async (resources) => {
-          for (const resource of resources) await stack.syncDeps.checkpoints.reset(orgId, resource);
+          for (const resource of resources) await stack.syncDeps.checkpoints.reset(refOf(liveJob), resource);
         },
       ),
     ).rejects.toThrow(Died);

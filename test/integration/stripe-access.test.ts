@@ -3,6 +3,7 @@ import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client
 import { StaticAppCredentials } from '../../shared/ports/app-credentials.js';
 import type { TokenVault } from '../../shared/ports/token-vault.js';
 import { ConnectionUnavailableError, StripeAccess } from '../../shared/stripe/stripe-access.js';
+import { onlyConnection, onlyRef } from '../support/connections.js';
 import {
   api,
   assertSecretsConsistent,
@@ -48,7 +49,7 @@ function container(vault: TokenVault = stack.vault) {
 }
 
 async function tokensOf(orgId: string) {
-  const connection = await stack.store.getConnection(orgId);
+  const connection = await onlyConnection(stack.store, orgId);
   const tokens = await stack.vault.read(connection?.secretName as string);
   if (tokens) {
     registerSecret(tokens.accessToken);
@@ -62,7 +63,7 @@ describe('StripeAccess', () => {
     const org = newOrg();
     await connectOrg(stack, org);
     const before = tokenRequests(stack).length;
-    const { stripe } = await container().forOrg(org);
+    const { stripe } = await container().forRef(await onlyRef(stack.store, org));
     expect((await stripe.charges.list({ limit: 1 })).data).toHaveLength(1);
     expect(tokenRequests(stack).length).toBe(before);
   });
@@ -73,7 +74,8 @@ describe('StripeAccess', () => {
     const original = await tokensOf(org);
     stack.clock.advance(HOUR - 4 * 60_000); // within the 5-minute window
     const before = tokenRequests(stack).length;
-    const sessions = await Promise.all(Array.from({ length: 10 }, () => container().forOrg(org)));
+    const ref = await onlyRef(stack.store, org);
+    const sessions = await Promise.all(Array.from({ length: 10 }, () => container().forRef(ref)));
     expect(tokenRequests(stack).length - before).toBe(1);
     const saved = await tokensOf(org);
     expect(saved?.refreshToken).not.toBe(original?.refreshToken);
@@ -82,7 +84,7 @@ describe('StripeAccess', () => {
       await expect(stripe.charges.list({ limit: 1 })).resolves.toBeDefined();
     // The saved refresh token is the live one: it refreshes again; the original is dead.
     stack.clock.advance(HOUR);
-    await expect(container().forOrg(org)).resolves.toBeDefined();
+    await expect(container().forRef(await onlyRef(stack.store, org))).resolves.toBeDefined();
     expect(tokenRequests(stack).length - before).toBe(2);
   });
 
@@ -90,26 +92,26 @@ describe('StripeAccess', () => {
     const org = newOrg();
     await connectOrg(stack, org);
     const access = container();
-    const first = await access.forOrg(org);
+    const first = await access.forRef(await onlyRef(stack.store, org));
     stack.sandbox.sandbox.expireAccessTokens();
     await expect(first.stripe.charges.list()).rejects.toMatchObject({ statusCode: 401 });
-    const again = await access.refreshAfterUnauthorized(org, first.accessToken);
+    const again = await access.refreshAfterUnauthorized(await onlyRef(stack.store, org), first.accessToken);
     expect(again.accessToken).not.toBe(first.accessToken);
     await expect(again.stripe.charges.list({ limit: 1 })).resolves.toBeDefined();
     // Another caller with the same stale token does not refresh a second time.
     const before = tokenRequests(stack).length;
-    await container().refreshAfterUnauthorized(org, first.accessToken);
+    await container().refreshAfterUnauthorized(await onlyRef(stack.store, org), first.accessToken);
     expect(tokenRequests(stack).length).toBe(before);
   });
 
   it('marks the connection needs_reauth and deletes its tokens when Stripe says invalid_grant', async () => {
     const org = newOrg();
     await connectOrg(stack, org);
-    const connection = await stack.store.getConnection(org);
+    const connection = await onlyConnection(stack.store, org);
     stack.sandbox.sandbox.uninstall(connection?.accountId as string, 'test');
     stack.clock.advance(HOUR);
     const error = await container()
-      .forOrg(org)
+      .forRef(await onlyRef(stack.store, org))
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionUnavailableError);
     expect((error as ConnectionUnavailableError).code).toBe('needs_reauth');
@@ -118,7 +120,9 @@ describe('StripeAccess', () => {
     });
     expect(view.json.status).toBe('needs_reauth');
     expect(await stack.vault.read(connection?.secretName as string)).toBeUndefined();
-    await expect(container().forOrg(org)).rejects.toMatchObject({ code: 'needs_reauth' });
+    await expect(container().forRef(await onlyRef(stack.store, org))).rejects.toMatchObject({
+      code: 'needs_reauth',
+    });
     await assertSecretsConsistent(stack, [org]);
   });
 
@@ -134,8 +138,10 @@ describe('StripeAccess', () => {
       },
     };
     stack.clock.advance(HOUR);
-    await expect(container(failingWrites).forOrg(org)).rejects.toMatchObject({ code: 'needs_reauth' });
-    expect((await stack.store.getConnection(org))?.status).toBe('needs_reauth');
+    await expect(container(failingWrites).forRef(await onlyRef(stack.store, org))).rejects.toMatchObject({
+      code: 'needs_reauth',
+    });
+    expect((await onlyConnection(stack.store, org))?.status).toBe('needs_reauth');
     expect(capturedOutput()).toContain('token_save_failed');
   });
 
@@ -153,16 +159,20 @@ describe('StripeAccess', () => {
       },
     };
     stack.clock.advance(HOUR);
-    const session = await container(flaky).forOrg(org);
+    const session = await container(flaky).forRef(await onlyRef(stack.store, org));
     expect((await tokensOf(org))?.accessToken).toBe(session.accessToken);
-    expect((await stack.store.getConnection(org))?.status).toBe('connected');
+    expect((await onlyConnection(stack.store, org))?.status).toBe('connected');
   });
 
   it('refuses connections that are not connected', async () => {
-    await expect(container().forOrg(newOrg())).rejects.toMatchObject({ code: 'not_connected' });
+    await expect(container().forRef({ orgId: newOrg(), slot: 'stripe' })).rejects.toMatchObject({
+      code: 'not_connected',
+    });
     const org = newOrg();
     await connectOrg(stack, org);
     await api(stack, 'DELETE', '/v1/integrations/stripe', { token: await tokenFor(stack, org) });
-    await expect(container().forOrg(org)).rejects.toMatchObject({ code: 'disconnected' });
+    await expect(container().forRef(await onlyRef(stack.store, org))).rejects.toMatchObject({
+      code: 'disconnected',
+    });
   });
 });

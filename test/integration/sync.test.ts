@@ -1,5 +1,6 @@
 import type { LocalStack } from '../../local/stack.js';
 import { endConnection } from '../../shared/connect/end-connection.js';
+import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { RESOURCES } from '../../shared/records/registry.js';
@@ -8,6 +9,7 @@ import { dispatchSyncs } from '../../shared/sync/dispatch.js';
 import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
 import { sampleConnection } from '../support/connection-store-contract.js';
+import { onlyConnection, onlyRef } from '../support/connections.js';
 import {
   api,
   connectOrg,
@@ -74,9 +76,9 @@ async function connectedAccount(counts: Record<string, number>, options: { runFi
     stack.queues.sync.purge();
   }
   await connectOrg(stack, orgId, { account: accountId });
-  const connection = await stack.store.getConnection(orgId);
+  const connection = await onlyConnection(stack.store, orgId);
   if (!connection) throw new Error('not connected');
-  const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
   return { accountId, orgId, job };
 }
 
@@ -241,7 +243,7 @@ describe('backfill', () => {
     expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
     await expectConverged(stack, orgId, accountId);
     // Pages asked for before a split reach into the new slices' ranges: each object is counted once.
-    expect((await stack.store.getConnection(orgId))?.sync.counts.balance_transactions).toBe(3000);
+    expect((await onlyConnection(stack.store, orgId))?.sync.counts.balance_transactions).toBe(3000);
   });
 });
 
@@ -293,9 +295,9 @@ describe('backfill when every request is slow', () => {
     });
     stack.queues.sync.pause();
     await connectOrg(stack, orgId, { account: accountId });
-    const connection = await stack.store.getConnection(orgId);
+    const connection = await onlyConnection(stack.store, orgId);
     if (!connection) throw new Error('not connected');
-    const job: SyncJob = { orgId, connectionId: connection.connectionId, reason: 'initial' };
+    const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
     const connectedAt = stack.sandbox.sandbox.accountObject(accountId)?.created ?? 0;
     const older = stack.sandbox.sandbox
       .accountData(accountId, 'test')
@@ -464,7 +466,7 @@ describe('incremental', () => {
   it('backfills a resource again when its events cursor nears the 30-day retention', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     await runSync(stack.syncDeps, job, plenty);
-    const checkpoint = await stack.syncDeps.checkpoints.get(orgId, 'charges');
+    const checkpoint = await stack.syncDeps.checkpoints.get(refOf(job), 'charges');
     if (!checkpoint) throw new Error('no checkpoint');
     await stack.syncDeps.checkpoints.put({
       ...checkpoint,
@@ -551,7 +553,7 @@ describe('tokens and the connection during a run', () => {
     );
     expect(unauthorized.length).toBeGreaterThanOrEqual(2);
     expect(tokenRequests(stack).length - refreshes).toBe(1);
-    expect((await stack.store.getConnection(orgId))?.status).toBe('connected');
+    expect((await onlyConnection(stack.store, orgId))?.status).toBe('connected');
     await expectConverged(stack, orgId, accountId);
   });
 
@@ -570,7 +572,7 @@ describe('tokens and the connection during a run', () => {
       outcome: 'partial',
       failed: ['balance_transactions'],
     });
-    const failed = await stack.store.getConnection(orgId);
+    const failed = await onlyConnection(stack.store, orgId);
     expect(failed?.status).toBe('connected');
     expect(failed?.sync).toMatchObject({
       state: 'failed',
@@ -599,7 +601,7 @@ describe('tokens and the connection during a run', () => {
       (r) => r.route === 'GET /v1/balance_transactions',
     );
     expect(pages.length).toBeLessThanOrEqual(Math.ceil(SMALL.balance_transactions / 100) - 2 + 1);
-    expect((await stack.store.getConnection(orgId))?.sync).toMatchObject({
+    expect((await onlyConnection(stack.store, orgId))?.sync).toMatchObject({
       state: 'idle',
       resourceErrors: null,
     });
@@ -620,7 +622,7 @@ describe('tokens and the connection during a run', () => {
     expect(
       (await stack.records.versions({ orgId: orgId, mode: 'test', accountId: accountId }, 'charges')).size,
     ).toBe(SMALL.charges);
-    expect((await stack.store.getConnection(orgId))?.sync).toMatchObject({
+    expect((await onlyConnection(stack.store, orgId))?.sync).toMatchObject({
       state: 'failed',
       resourceErrors: { disputes: { code: 'stripe_unavailable' } },
     });
@@ -700,7 +702,7 @@ describe('tokens and the connection during a run', () => {
     const before = writesAfterStop;
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'stopped' });
     expect(writesAfterStop).toBe(before);
-    expect((await stack.store.getConnection(orgId))?.status).toBe('revoked');
+    expect((await onlyConnection(stack.store, orgId))?.status).toBe('revoked');
   });
 
   it('a run whose lease another worker took over stops at its next page, before its heartbeat notices', async () => {
@@ -710,7 +712,7 @@ describe('tokens and the connection during a run', () => {
       // Our lease looks run out to another worker (a long pause of this one), which takes it.
       const later = stack.clock.now().getTime() + stack.syncDeps.config.leaseMs + 1000;
       const taken = await stack.store.acquireSyncLease(
-        orgId,
+        await onlyRef(stack.store, orgId),
         job.connectionId,
         'other-worker',
         later,
@@ -723,8 +725,8 @@ describe('tokens and the connection during a run', () => {
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'stopped' });
     expect(writesAfterStop).toBe(before);
     // The lease is the other worker's still: the stopped run released nothing of it.
-    expect((await stack.store.getConnection(orgId))?.sync.state).toBe('running');
-    await stack.store.releaseSyncLease(orgId, 'other-worker', { state: 'idle' });
+    expect((await onlyConnection(stack.store, orgId))?.sync.state).toBe('running');
+    await stack.store.releaseSyncLease(await onlyRef(stack.store, orgId), 'other-worker', { state: 'idle' });
   });
 
   it('a 401 that survives a refresh marks the connection needs_reauth and stops', async () => {
@@ -744,7 +746,7 @@ describe('tokens and the connection during a run', () => {
       stack.sandbox.sandbox.accessTokenTtlSeconds = 3600;
       stack.sandbox.sandbox.endpoints.push(...endpoints);
     }
-    const connection = await stack.store.getConnection(orgId);
+    const connection = await onlyConnection(stack.store, orgId);
     expect(connection?.status).toBe('needs_reauth');
     expect(connection?.sync.lastError?.code).toBe('needs_reauth');
   });
@@ -764,7 +766,7 @@ describe('tokens and the connection during a run', () => {
     const { orgId, job } = await connectedAccount(SMALL);
     await endConnection(
       { store: stack.store, vault: stack.vault, clock: stack.clock },
-      orgId,
+      await onlyRef(stack.store, orgId),
       'disconnected',
       'test',
     );
@@ -878,7 +880,7 @@ describe('dispatch and manual syncs', () => {
     slowStripe(stack, accountId, ['GET /v1/balance_transactions'], 200);
     const first = runSync(stack.syncDeps, job, plenty);
     // The run holds the lease: a manual job is put back on the queue, not dropped.
-    for (let i = 0; i < 100 && (await stack.store.getConnection(orgId))?.sync.state !== 'running'; i++)
+    for (let i = 0; i < 100 && (await onlyConnection(stack.store, orgId))?.sync.state !== 'running'; i++)
       await new Promise((r) => setTimeout(r, 20));
     const sentBefore = stack.queues.sync.sent;
     const deps = { ...stack.syncDeps, config: { ...stack.syncDeps.config, deferSeconds: 1 } };

@@ -9,6 +9,7 @@ import type { HttpEvent } from '../../shared/http/handler.js';
 import type { EventLedger } from '../../shared/ports/event-ledger.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import { onlyConnection, onlyRef } from '../support/connections.js';
 import {
   api,
   BAKERY_ACCOUNT,
@@ -342,7 +343,7 @@ describe('processing', () => {
     const orgB = newOrg();
     await connectOrg(stack, orgA, { account: DEMO_ACCOUNT });
     await connectOrg(stack, orgB, { account: DEMO_ACCOUNT });
-    const secretA = (await stack.store.getConnection(orgA))?.secretName as string;
+    const secretA = (await onlyConnection(stack.store, orgA))?.secretName as string;
     const event = stripeEvent(
       'account.application.deauthorized',
       { id: stack.sandbox.sandbox.clientId, object: 'application', name: APP_MANIFEST.name },
@@ -416,7 +417,10 @@ describe('processing', () => {
       'processed',
     );
     const { Item } = await documentClient(stack.dynamoClient).send(
-      new GetCommand({ TableName: LOCAL_TABLES.service, Key: keys.connection(org) }),
+      new GetCommand({
+        TableName: LOCAL_TABLES.service,
+        Key: keys.connection(await onlyRef(stack.store, org)),
+      }),
     );
     expect(Item?.lastAppEvent).toEqual({
       type: 'account.application.authorized',
@@ -491,7 +495,7 @@ describe('end to end through the sandbox', () => {
     await connectOrg(stack, org, { account: BAKERY_ACCOUNT, body: { mode: 'live' } });
     expect(stack.sandbox.sandbox.uninstall(BAKERY_ACCOUNT, 'live')).toBe(true);
     await settle(stack);
-    expect((await stack.store.getConnection(org))?.status).toBe('revoked');
+    expect((await onlyConnection(stack.store, org))?.status).toBe('revoked');
     const delivery = stack.sandbox.sandbox.deliveries.at(-1);
     expect(delivery?.status).toBe(200);
   });

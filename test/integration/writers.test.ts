@@ -3,10 +3,12 @@ import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { OLD_API_VERSION } from '../../local/stripe-sandbox/api-versions.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { recordKeys } from '../../shared/data/keys.js';
+import { type Connection, refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import { onlyConnection } from '../support/connections.js';
 import { connectOrg, settle, startTestStack, type TestClock } from '../support/local-stack.js';
 import { expectConverged, sandboxObjects } from '../support/sync.js';
 import { stripeEvent } from '../support/webhooks.js';
@@ -71,8 +73,12 @@ async function synced(counts: Record<string, number>, spec: { apiVersion?: strin
   stack.queues.sync.pause();
   await connectOrg(stack, orgId, { account: accountId });
   stack.queues.sync.purge();
-  const connection = await stack.store.getConnection(orgId);
-  const job: SyncJob = { orgId, connectionId: connection?.connectionId as string, reason: 'initial' };
+  const connection = await onlyConnection(stack.store, orgId);
+  const job: SyncJob = {
+    ...refOf(connection as Connection),
+    connectionId: connection?.connectionId as string,
+    reason: 'initial',
+  };
   await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
   stack.queues.sync.purge();
   return { accountId, orgId, job };
@@ -98,12 +104,12 @@ describe('counts', () => {
     ).rejects.toThrow('died before counting');
     const now = stack.clock.now().getTime();
     expect(
-      (await stack.store.acquireSyncLease(orgId, job.connectionId, 'other-run', now, now + 60_000)).ok,
+      (await stack.store.acquireSyncLease(refOf(job), job.connectionId, 'other-run', now, now + 60_000)).ok,
     ).toBe(true);
     await expect(
       processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never }),
     ).resolves.toBe('processed');
-    await stack.store.releaseSyncLease(orgId, 'other-run', { state: 'idle' });
+    await stack.store.releaseSyncLease(refOf(job), 'other-run', { state: 'idle' });
     await expect(runSync(stack.syncDeps, { ...job, reason: 'webhook' }, plenty)).resolves.toMatchObject({
       outcome: 'completed',
     });
@@ -122,23 +128,23 @@ describe('counts', () => {
     stack.sandbox.sandbox.addAccount({ id: accountId, name: 'Reconnect', counts: { ...FEW, charges: 30 } });
     stack.queues.sync.pause();
     await connectOrg(stack, orgId, { account: accountId });
-    const first = await stack.store.getConnection(orgId);
+    const first = await onlyConnection(stack.store, orgId);
     dieAfterWriteOf = 'charges';
     await expect(
       runSync(
         stack.syncDeps,
-        { orgId, connectionId: first?.connectionId as string, reason: 'initial' },
+        { ...refOf(first as Connection), connectionId: first?.connectionId as string, reason: 'initial' },
         plenty,
       ),
     ).rejects.toThrow('died after its batch write');
     await connectOrg(stack, orgId, { account: accountId });
     stack.queues.sync.purge();
-    const second = await stack.store.getConnection(orgId);
+    const second = await onlyConnection(stack.store, orgId);
     expect(second?.connectionId).not.toBe(first?.connectionId);
     await expect(
       runSync(
         stack.syncDeps,
-        { orgId, connectionId: second?.connectionId as string, reason: 'initial' },
+        { ...refOf(second as Connection), connectionId: second?.connectionId as string, reason: 'initial' },
         plenty,
       ),
     ).resolves.toMatchObject({ outcome: 'completed' });

@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { type Connection, idleSync, type OAuthState } from '../../shared/domain/connection.js';
+import {
+  type Connection,
+  type ConnectionRef,
+  idleSync,
+  type OAuthState,
+  slotFor,
+} from '../../shared/domain/connection.js';
 import { type ConnectionStore, VersionConflictError } from '../../shared/ports/connection-store.js';
+
+/** The slot of the contract's sample connections. */
+export const SAMPLE_SLOT = slotFor('test', 'acct_1ContractStore01');
+/** The sample connection of an org. */
+export const refTo = (orgId: string): ConnectionRef => ({ orgId, slot: SAMPLE_SLOT });
 
 export function sampleConnection(orgId: string, overrides: Partial<Connection> = {}): Connection {
   const now = new Date().toISOString();
   return {
     orgId,
+    slot: SAMPLE_SLOT,
     connectionId: `conn_${randomUUID().replace(/-/g, '')}`,
     status: 'connected',
     statusReason: null,
@@ -64,15 +76,15 @@ export function connectionStoreContract(
       const orgId = org();
       const first = sampleConnection(orgId);
       await store.putConnection(first, null);
-      await expect(store.getConnection(orgId)).resolves.toEqual(first);
+      await expect(store.getConnection(refTo(orgId))).resolves.toEqual(first);
       await expect(store.putConnection(sampleConnection(orgId), null)).rejects.toBeInstanceOf(
         VersionConflictError,
       );
       const second = sampleConnection(orgId, { version: 2 });
       await expect(store.putConnection(second, 7)).rejects.toBeInstanceOf(VersionConflictError);
       await store.putConnection(second, 1);
-      await expect(store.getConnection(orgId)).resolves.toEqual(second);
-      await expect(store.getConnection(org())).resolves.toBeUndefined();
+      await expect(store.getConnection(refTo(orgId))).resolves.toEqual(second);
+      await expect(store.getConnection(refTo(org()))).resolves.toBeUndefined();
     });
 
     it('moves the status only for the same connection and an allowed current status', async () => {
@@ -81,10 +93,10 @@ export function connectionStoreContract(
       await store.putConnection(c, null);
       const at = new Date().toISOString();
       await expect(
-        store.transition(orgId, { connectionId: 'conn_other', to: 'revoked', reason: 'x', at }),
+        store.transition(refTo(orgId), { connectionId: 'conn_other', to: 'revoked', reason: 'x', at }),
       ).resolves.toBeUndefined();
       await expect(
-        store.transition(orgId, {
+        store.transition(refTo(orgId), {
           connectionId: c.connectionId,
           to: 'revoked',
           reason: 'x',
@@ -92,7 +104,7 @@ export function connectionStoreContract(
           from: ['disconnected'],
         }),
       ).resolves.toBeUndefined();
-      const revoked = await store.transition(orgId, {
+      const revoked = await store.transition(refTo(orgId), {
         connectionId: c.connectionId,
         to: 'revoked',
         reason: 'deauthorized',
@@ -105,9 +117,12 @@ export function connectionStoreContract(
         version: 2,
         updatedAt: at,
       });
-      await expect(store.getConnection(orgId)).resolves.toMatchObject({ status: 'revoked', version: 2 });
+      await expect(store.getConnection(refTo(orgId))).resolves.toMatchObject({
+        status: 'revoked',
+        version: 2,
+      });
       await expect(
-        store.transition(org(), { connectionId: c.connectionId, to: 'revoked', reason: 'x', at }),
+        store.transition(refTo(org()), { connectionId: c.connectionId, to: 'revoked', reason: 'x', at }),
       ).resolves.toBeUndefined();
     });
 
@@ -116,21 +131,21 @@ export function connectionStoreContract(
       const c = sampleConnection(orgId);
       await store.putConnection(c, null);
       await expect(
-        store.updateSync(orgId, c.connectionId, {
+        store.updateSync(refTo(orgId), c.connectionId, {
           state: 'running',
           progress: { resource: 'charges', records: 5 },
         }),
       ).resolves.toBe(true);
-      await expect(store.updateSync(orgId, 'conn_other', { state: 'failed' })).resolves.toBe(false);
-      expect((await store.getConnection(orgId))?.sync).toMatchObject({
+      await expect(store.updateSync(refTo(orgId), 'conn_other', { state: 'failed' })).resolves.toBe(false);
+      expect((await store.getConnection(refTo(orgId)))?.sync).toMatchObject({
         state: 'running',
         progress: { resource: 'charges', records: 5 },
         counts: {},
       });
-      await store.clearSecretName(orgId, 'not-its-name');
-      expect((await store.getConnection(orgId))?.secretName).toBe(c.secretName);
-      await store.clearSecretName(orgId, c.secretName as string);
-      expect((await store.getConnection(orgId))?.secretName).toBeNull();
+      await store.clearSecretName(refTo(orgId), 'not-its-name');
+      expect((await store.getConnection(refTo(orgId)))?.secretName).toBe(c.secretName);
+      await store.clearSecretName(refTo(orgId), c.secretName as string);
+      expect((await store.getConnection(refTo(orgId)))?.secretName).toBeNull();
     });
 
     it('grants the refresh lease to one owner until it expires, and only the owner releases it', async () => {
@@ -140,28 +155,28 @@ export function connectionStoreContract(
       const now = Date.now();
       const takers = await Promise.all(
         Array.from({ length: 5 }, (_, i) =>
-          store.acquireRefreshLease(orgId, c.connectionId, `owner-${i}`, now, now + 30_000),
+          store.acquireRefreshLease(refTo(orgId), c.connectionId, `owner-${i}`, now, now + 30_000),
         ),
       );
       expect(takers.filter(Boolean)).toHaveLength(1);
       const winner = `owner-${takers.indexOf(true)}`;
-      await store.releaseRefreshLease(orgId, 'someone-else');
+      await store.releaseRefreshLease(refTo(orgId), 'someone-else');
       await expect(
-        store.acquireRefreshLease(orgId, c.connectionId, 'late', now + 1, now + 30_000),
+        store.acquireRefreshLease(refTo(orgId), c.connectionId, 'late', now + 1, now + 30_000),
       ).resolves.toBe(false);
       await expect(
-        store.acquireRefreshLease(orgId, c.connectionId, 'after-expiry', now + 30_001, now + 60_000),
+        store.acquireRefreshLease(refTo(orgId), c.connectionId, 'after-expiry', now + 30_001, now + 60_000),
       ).resolves.toBe(true);
-      await store.releaseRefreshLease(orgId, winner); // no longer the holder: a no-op
+      await store.releaseRefreshLease(refTo(orgId), winner); // no longer the holder: a no-op
       await expect(
-        store.acquireRefreshLease(orgId, c.connectionId, 'x', now + 30_002, now + 60_000),
+        store.acquireRefreshLease(refTo(orgId), c.connectionId, 'x', now + 30_002, now + 60_000),
       ).resolves.toBe(false);
-      await store.releaseRefreshLease(orgId, 'after-expiry');
+      await store.releaseRefreshLease(refTo(orgId), 'after-expiry');
       await expect(
-        store.acquireRefreshLease(orgId, c.connectionId, 'y', now + 30_003, now + 60_000),
+        store.acquireRefreshLease(refTo(orgId), c.connectionId, 'y', now + 30_003, now + 60_000),
       ).resolves.toBe(true);
       await expect(
-        store.acquireRefreshLease(orgId, 'conn_other', 'z', now + 90_000, now + 99_000),
+        store.acquireRefreshLease(refTo(orgId), 'conn_other', 'z', now + 90_000, now + 99_000),
       ).resolves.toBe(false);
     });
 
@@ -181,12 +196,14 @@ export function connectionStoreContract(
       await store.putAccountLink({
         accountId: account,
         orgId: 'org_a',
+        slot: SAMPLE_SLOT,
         connectionId: 'conn_a',
         livemode: false,
       });
       await store.putAccountLink({
         accountId: account,
         orgId: 'org_b',
+        slot: 'stripe#live#x',
         connectionId: 'conn_b',
         livemode: true,
       });
@@ -195,7 +212,7 @@ export function connectionStoreContract(
       expect(await store.accountLinks(account)).toHaveLength(2);
       await store.deleteAccountLink(account, 'org_a', 'conn_a');
       expect(await store.accountLinks(account)).toEqual([
-        { accountId: account, orgId: 'org_b', connectionId: 'conn_b', livemode: true },
+        { accountId: account, orgId: 'org_b', slot: 'stripe#live#x', connectionId: 'conn_b', livemode: true },
       ]);
       await expect(store.deleteAccountLink(account, 'org_a', 'conn_a')).resolves.toBeUndefined();
     });
@@ -205,6 +222,7 @@ export function connectionStoreContract(
       const link = (connectionId: string) => ({
         accountId: account,
         orgId: 'org_a',
+        slot: SAMPLE_SLOT,
         connectionId,
         livemode: false,
       });
@@ -230,23 +248,23 @@ export function connectionStoreContract(
       const c = sampleConnection(orgId);
       await store.putConnection(c, null);
       const now = Date.now();
-      const lease = await store.acquireSyncLease(orgId, c.connectionId, 'w1', now, now + 1000);
+      const lease = await store.acquireSyncLease(refTo(orgId), c.connectionId, 'w1', now, now + 1000);
       expect(lease.ok).toBe(true);
-      await expect(store.renewSyncLease(orgId, 'w2', now + 5000)).resolves.toBe(false);
-      await expect(store.renewSyncLease(orgId, 'w1', now + 5000)).resolves.toBe(true);
-      expect((await store.getConnection(orgId))?.syncLeaseUntil).toBe(now + 5000);
+      await expect(store.renewSyncLease(refTo(orgId), 'w2', now + 5000)).resolves.toBe(false);
+      await expect(store.renewSyncLease(refTo(orgId), 'w1', now + 5000)).resolves.toBe(true);
+      expect((await store.getConnection(refTo(orgId)))?.syncLeaseUntil).toBe(now + 5000);
       // Not taken over while renewed…
       await expect(
-        store.acquireSyncLease(orgId, c.connectionId, 'w2', now + 2000, now + 9000),
+        store.acquireSyncLease(refTo(orgId), c.connectionId, 'w2', now + 2000, now + 9000),
       ).resolves.toEqual({
         ok: false,
         reason: 'held',
       });
       // …taken over once it ran out, and the old owner can no longer renew it.
-      expect((await store.acquireSyncLease(orgId, c.connectionId, 'w2', now + 6000, now + 9000)).ok).toBe(
-        true,
-      );
-      await expect(store.renewSyncLease(orgId, 'w1', now + 20_000)).resolves.toBe(false);
+      expect(
+        (await store.acquireSyncLease(refTo(orgId), c.connectionId, 'w2', now + 6000, now + 9000)).ok,
+      ).toBe(true);
+      await expect(store.renewSyncLease(refTo(orgId), 'w1', now + 20_000)).resolves.toBe(false);
     });
 
     it('counts the leases taken, says when one was left behind, and carries a webhook’s “sync again” to the release', async () => {
@@ -255,58 +273,60 @@ export function connectionStoreContract(
       await store.putConnection(c, null);
       const now = Date.now();
       // Nobody holds the lease: a webhook writes its change itself.
-      await expect(store.requestSyncAgain(orgId, c.connectionId, now)).resolves.toBe(false);
-      const first = await store.acquireSyncLease(orgId, c.connectionId, 'w1', now, now + 1000);
+      await expect(store.requestSyncAgain(refTo(orgId), c.connectionId, now)).resolves.toBe(false);
+      const first = await store.acquireSyncLease(refTo(orgId), c.connectionId, 'w1', now, now + 1000);
       expect(first).toMatchObject({ ok: true, abandoned: false, connection: { syncLeaseEpoch: 1 } });
-      expect((await store.getConnection(orgId))?.syncLeaseEpoch).toBe(1);
-      await expect(store.requestSyncAgain(orgId, 'conn_other', now)).resolves.toBe(false);
-      await expect(store.requestSyncAgain(orgId, c.connectionId, now)).resolves.toBe(true);
-      await expect(store.releaseSyncLease(orgId, 'w1', { state: 'idle' })).resolves.toEqual({
+      expect((await store.getConnection(refTo(orgId)))?.syncLeaseEpoch).toBe(1);
+      await expect(store.requestSyncAgain(refTo(orgId), 'conn_other', now)).resolves.toBe(false);
+      await expect(store.requestSyncAgain(refTo(orgId), c.connectionId, now)).resolves.toBe(true);
+      await expect(store.releaseSyncLease(refTo(orgId), 'w1', { state: 'idle' })).resolves.toEqual({
         released: true,
         syncAgain: true,
       });
       // Asked once, answered once.
-      const second = await store.acquireSyncLease(orgId, c.connectionId, 'w2', now, now + 1000);
+      const second = await store.acquireSyncLease(refTo(orgId), c.connectionId, 'w2', now, now + 1000);
       expect(second).toMatchObject({ ok: true, abandoned: false, connection: { syncLeaseEpoch: 2 } });
       // w2 dies holding the lease; once it runs out, w3 takes it, told that it was abandoned.
-      await expect(store.requestSyncAgain(orgId, c.connectionId, now + 2000)).resolves.toBe(false);
-      const third = await store.acquireSyncLease(orgId, c.connectionId, 'w3', now + 2000, now + 3000);
+      await expect(store.requestSyncAgain(refTo(orgId), c.connectionId, now + 2000)).resolves.toBe(false);
+      const third = await store.acquireSyncLease(refTo(orgId), c.connectionId, 'w3', now + 2000, now + 3000);
       expect(third).toMatchObject({ ok: true, abandoned: true, connection: { syncLeaseEpoch: 3 } });
-      await expect(store.releaseSyncLease(orgId, 'w2', { state: 'idle' })).resolves.toEqual({
+      await expect(store.releaseSyncLease(refTo(orgId), 'w2', { state: 'idle' })).resolves.toEqual({
         released: false,
         syncAgain: false,
       });
-      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w3', now + 2500)).resolves.toBe(true);
+      await expect(store.holdsSyncLease(refTo(orgId), c.connectionId, 'w3', now + 2500)).resolves.toBe(true);
       // About to lapse (renewals have stopped): no longer a lease to write under.
-      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w3', now + 3500)).resolves.toBe(false);
-      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w2', now + 2500)).resolves.toBe(false);
-      await expect(store.holdsSyncLease(orgId, 'conn_other', 'w3', now + 2500)).resolves.toBe(false);
-      await expect(store.releaseSyncLease(orgId, 'w3', { state: 'idle' })).resolves.toEqual({
+      await expect(store.holdsSyncLease(refTo(orgId), c.connectionId, 'w3', now + 3500)).resolves.toBe(false);
+      await expect(store.holdsSyncLease(refTo(orgId), c.connectionId, 'w2', now + 2500)).resolves.toBe(false);
+      await expect(store.holdsSyncLease(refTo(orgId), 'conn_other', 'w3', now + 2500)).resolves.toBe(false);
+      await expect(store.releaseSyncLease(refTo(orgId), 'w3', { state: 'idle' })).resolves.toEqual({
         released: true,
         syncAgain: false,
       });
-      await expect(store.holdsSyncLease(orgId, c.connectionId, 'w3', now)).resolves.toBe(false);
+      await expect(store.holdsSyncLease(refTo(orgId), c.connectionId, 'w3', now)).resolves.toBe(false);
     });
 
     it('keeps a doubt about the counts until the run that resolved that doubt clears it', async () => {
       const orgId = org();
       const c = sampleConnection(orgId);
       await store.putConnection(c, null);
-      await store.noteCountsInDoubt(orgId, c.connectionId);
-      const token = (await store.getConnection(orgId))?.countsInDoubt;
+      await store.noteCountsInDoubt(refTo(orgId), c.connectionId);
+      const token = (await store.getConnection(refTo(orgId)))?.countsInDoubt;
       expect(typeof token).toBe('string');
-      await store.noteCountsInDoubt(orgId, c.connectionId); // a newer doubt, while the run counts
-      await store.clearCountsInDoubt(orgId, token as string);
-      const newer = (await store.getConnection(orgId))?.countsInDoubt;
+      await store.noteCountsInDoubt(refTo(orgId), c.connectionId); // a newer doubt, while the run counts
+      await store.clearCountsInDoubt(refTo(orgId), token as string);
+      const newer = (await store.getConnection(refTo(orgId)))?.countsInDoubt;
       expect(newer).toEqual(expect.any(String));
       expect(newer).not.toBe(token);
-      await store.clearCountsInDoubt(orgId, newer as string);
-      expect((await store.getConnection(orgId))?.countsInDoubt).toBeUndefined();
+      await store.clearCountsInDoubt(refTo(orgId), newer as string);
+      expect((await store.getConnection(refTo(orgId)))?.countsInDoubt).toBeUndefined();
       // A failed run can leave one too.
       const now = Date.now();
-      await store.acquireSyncLease(orgId, c.connectionId, 'w', now, now + 1000);
-      await store.releaseSyncLease(orgId, 'w', { state: 'failed' }, undefined, { countsInDoubt: true });
-      expect((await store.getConnection(orgId))?.countsInDoubt).toEqual(expect.any(String));
+      await store.acquireSyncLease(refTo(orgId), c.connectionId, 'w', now, now + 1000);
+      await store.releaseSyncLease(refTo(orgId), 'w', { state: 'failed' }, undefined, {
+        countsInDoubt: true,
+      });
+      expect((await store.getConnection(refTo(orgId)))?.countsInDoubt).toEqual(expect.any(String));
     });
 
     it('finds syncs once they are due, and hands a stalled one out once: queued never run, or running with its lease run out', async () => {
@@ -315,21 +335,23 @@ export function connectionStoreContract(
       const base = Date.now();
       const at = (ms: number) => new Date(base + ms).toISOString();
       for (const orgId of [queuedOrg, runningOrg]) await store.putConnection(sampleConnection(orgId), null);
-      const queued = (await store.getConnection(queuedOrg)) as Connection;
-      const running = (await store.getConnection(runningOrg)) as Connection;
-      expect(await store.markSyncQueued(queuedOrg, queued.connectionId, at(0), at(0), at(60_000))).toBe(true);
+      const queued = (await store.getConnection(refTo(queuedOrg))) as Connection;
+      const running = (await store.getConnection(refTo(runningOrg))) as Connection;
       expect(
-        (await store.acquireSyncLease(runningOrg, running.connectionId, 'w', base, base + 30_000)).ok,
+        await store.markSyncQueued(refTo(queuedOrg), queued.connectionId, at(0), at(0), at(60_000)),
+      ).toBe(true);
+      expect(
+        (await store.acquireSyncLease(refTo(runningOrg), running.connectionId, 'w', base, base + 30_000)).ok,
       ).toBe(true);
       const mine = (orgs: string[]) => orgs.filter((o) => o === queuedOrg || o === runningOrg).sort();
       expect(mine(await dueOrgs(store.dueSyncs(at(10_000))))).toEqual([]);
       expect(mine(await dueOrgs(store.dueSyncs(at(61_000))))).toEqual([queuedOrg, runningOrg].sort());
       // Not stalled yet: refused.
-      await expect(store.requeueStalled(runningOrg, at(10_000), at(200_000))).resolves.toBeUndefined();
+      await expect(store.requeueStalled(refTo(runningOrg), at(10_000), at(200_000))).resolves.toBeUndefined();
       // Stalled: taken once (concurrent sweeps), queued again and due later.
       const taken = await Promise.all([
-        store.requeueStalled(runningOrg, at(61_000), at(200_000)),
-        store.requeueStalled(runningOrg, at(61_000), at(200_000)),
+        store.requeueStalled(refTo(runningOrg), at(61_000), at(200_000)),
+        store.requeueStalled(refTo(runningOrg), at(61_000), at(200_000)),
       ]);
       expect(taken.filter(Boolean)).toHaveLength(1);
       expect(taken.find(Boolean)?.sync.state).toBe('queued');
@@ -338,9 +360,17 @@ export function connectionStoreContract(
       expect(mine(await dueOrgs(store.dueSyncs(at(61_000))))).toEqual([queuedOrg]);
       // A run that ends takes its connection off the index.
       expect(
-        (await store.acquireSyncLease(queuedOrg, queued.connectionId, 'w2', base + 62_000, base + 90_000)).ok,
+        (
+          await store.acquireSyncLease(
+            refTo(queuedOrg),
+            queued.connectionId,
+            'w2',
+            base + 62_000,
+            base + 90_000,
+          )
+        ).ok,
       ).toBe(true);
-      await store.releaseSyncLease(queuedOrg, 'w2', { state: 'idle' });
+      await store.releaseSyncLease(refTo(queuedOrg), 'w2', { state: 'idle' });
       expect(mine(await dueOrgs(store.dueSyncs(at(1_000_000))))).toEqual([runningOrg]);
     });
 
@@ -349,15 +379,19 @@ export function connectionStoreContract(
       const c = sampleConnection(orgId);
       await store.putConnection(c, null);
       const now = Date.now();
-      await expect(store.takeManualSync(orgId, c.connectionId, now, 60_000)).resolves.toEqual({ ok: true });
-      await store.updateSync(orgId, c.connectionId, { state: 'idle', queuedAt: null });
-      const refused = await store.takeManualSync(orgId, c.connectionId, now + 1000, 60_000);
-      expect(refused).toEqual({ ok: false, retryAfterMs: 59_000 });
-      await store.returnManualSync(orgId, c.connectionId, now);
-      await expect(store.takeManualSync(orgId, c.connectionId, now + 1000, 60_000)).resolves.toEqual({
+      await expect(store.takeManualSync(refTo(orgId), c.connectionId, now, 60_000)).resolves.toEqual({
         ok: true,
       });
-      await expect(store.takeManualSync(orgId, 'conn_other', now + 100_000, 60_000)).resolves.toMatchObject({
+      await store.updateSync(refTo(orgId), c.connectionId, { state: 'idle', queuedAt: null });
+      const refused = await store.takeManualSync(refTo(orgId), c.connectionId, now + 1000, 60_000);
+      expect(refused).toEqual({ ok: false, retryAfterMs: 59_000 });
+      await store.returnManualSync(refTo(orgId), c.connectionId, now);
+      await expect(store.takeManualSync(refTo(orgId), c.connectionId, now + 1000, 60_000)).resolves.toEqual({
+        ok: true,
+      });
+      await expect(
+        store.takeManualSync(refTo(orgId), 'conn_other', now + 100_000, 60_000),
+      ).resolves.toMatchObject({
         ok: false,
       });
     });

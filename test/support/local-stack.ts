@@ -223,11 +223,11 @@ export async function assertSecretsConsistent(stack: LocalStack, orgIds: string[
   const names = new Set(await stack.vault.names());
   const referenced = new Set<string>();
   for (const orgId of orgIds) {
-    const connection = await stack.store.getConnection(orgId);
-    if (connection?.secretName) {
+    for (const connection of await stack.store.listConnections(orgId)) {
+      if (!connection.secretName) continue;
       referenced.add(connection.secretName);
       if (connection.status === 'connected' && !names.has(connection.secretName)) {
-        throw new Error(`connection of ${orgId} points to a missing secret`);
+        throw new Error(`connection ${connection.slot} of ${orgId} points to a missing secret`);
       }
     }
   }

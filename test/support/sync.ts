@@ -1,6 +1,7 @@
 import { describeReport, reconcile, sandboxTruth } from '../../local/reconcile.js';
 import type { LocalStack } from '../../local/stack.js';
 import type { ResourceName } from '../../shared/records/registry.js';
+import { onlyConnection } from './connections.js';
 
 /** The sandbox's current objects of one resource for an account (ids → objects). */
 export function sandboxObjects(
@@ -59,7 +60,7 @@ export async function waitForSync(stack: LocalStack, orgId: string, timeoutMs = 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await stack.queues.sync.idle(timeoutMs);
-    const connection = await stack.store.getConnection(orgId);
+    const connection = await onlyConnection(stack.store, orgId);
     if (connection && connection.sync.state !== 'queued' && connection.sync.state !== 'running')
       return connection;
     if (Date.now() > deadline)

@@ -18,7 +18,17 @@ import {
   dueKeys,
   keys,
 } from '../../data/keys.js';
-import type { AccountLink, Connection, OAuthState, SyncStatus } from '../../domain/connection.js';
+import {
+  type AccountLink,
+  type Connection,
+  type ConnectionRef,
+  type Erasure,
+  type FullSync,
+  LEGACY_SLOT,
+  type OAuthState,
+  refOf,
+  type SyncStatus,
+} from '../../domain/connection.js';
 import {
   type ConnectionStore,
   type StatusTransition,
@@ -41,6 +51,8 @@ const syncSchema = z.object({
 
 const connectionItem = z.object({
   orgId: z.string(),
+  // Items written before an org could have several connections have no slot: the legacy one.
+  slot: z._default(z.string(), LEGACY_SLOT),
   connectionId: z.string(),
   status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
   statusReason: z._default(z.nullable(z.string()), null),
@@ -58,6 +70,35 @@ const connectionItem = z.object({
   syncLeaseEpoch: z.optional(z.number()),
   syncAgain: z.optional(z.boolean()),
   countsInDoubt: z.optional(z.nullable(z.string())),
+  erasure: z.optional(
+    z.nullable(
+      z.object({
+        state: z.enum(['queued', 'running', 'done']),
+        requestedAt: z.string(),
+        finishedAt: z.nullable(z.string()),
+        items: z.number(),
+        after: z.optional(z.nullable(z.string())),
+        leaseUntil: z.optional(z.nullable(z.number())),
+      }),
+    ),
+  ),
+  fullSync: z.optional(
+    z.nullable(
+      z.object({
+        id: z.string(),
+        resources: z.array(z.string()),
+        state: z.enum(['pending', 'running', 'done']),
+        requestedAt: z.string(),
+        startedAt: z.nullable(z.string()),
+        finishedAt: z.nullable(z.string()),
+        swept: z.array(z.string()),
+        sweepAfter: z.optional(z.nullable(z.string())),
+        added: z.number(),
+        updated: z.number(),
+        deleted: z.number(),
+      }),
+    ),
+  ),
 });
 
 const stateItem = z.object({
@@ -72,6 +113,7 @@ const stateItem = z.object({
 const linkItem = z.object({
   accountId: z.string(),
   orgId: z.string(),
+  slot: z._default(z.string(), LEGACY_SLOT),
   connectionId: z.string(),
   livemode: z.boolean(),
 });
@@ -89,6 +131,23 @@ function syncSet(
       values[`:v${i}`] = value;
       return `sync.#f${i} = :v${i}`;
     });
+}
+
+/** `<map>.<field> = :v…` for each defined field of a patch of a map attribute. */
+function fieldSet(
+  map: string,
+  patch: Record<string, unknown>,
+): { sets: string[]; names: Record<string, string>; values: Record<string, unknown> } {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets = Object.entries(patch)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value], i) => {
+      names[`#p${i}`] = key;
+      values[`:p${i}`] = value;
+      return `${map}.#p${i} = :p${i}`;
+    });
+  return { sets, names, values };
 }
 
 /** The due-work index attributes of a connection's sync, as expression values. */
@@ -129,7 +188,7 @@ export function queryDue(
 export const ConnectionItem = {
   toItem(connection: Connection): Record<string, unknown> {
     return {
-      ...keys.connection(connection.orgId),
+      ...keys.connection(refOf(connection)),
       type: 'connection',
       ...connection,
       ...(connection.status === 'connected' ? connectedIndexKeys(connection.orgId) : {}),
@@ -180,11 +239,28 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
-  async getConnection(orgId: string): Promise<Connection | undefined> {
+  async getConnection(ref: ConnectionRef): Promise<Connection | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.connection(orgId), ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: keys.connection(ref), ConsistentRead: true }),
     );
     return Item ? ConnectionItem.fromItem(Item) : undefined;
+  }
+
+  async listConnections(orgId: string): Promise<Connection[]> {
+    const { pk, skPrefix } = keys.connections(orgId);
+    const connections: Connection[] = [];
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': skPrefix },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages)
+      for (const item of page.Items ?? []) connections.push(ConnectionItem.fromItem(item));
+    return connections;
   }
 
   async putConnection(
@@ -208,7 +284,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     } catch (error) {
       if (isConditionFailure(error)) {
         throw new VersionConflictError(
-          `connection of ${connection.orgId} changed (expected version ${expectedVersion})`,
+          `connection ${connection.slot} of ${connection.orgId} changed (expected version ${expectedVersion})`,
           {
             cause: error,
           },
@@ -218,7 +294,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
-  async transition(orgId: string, change: StatusTransition): Promise<Connection | undefined> {
+  async transition(ref: ConnectionRef, change: StatusTransition): Promise<Connection | undefined> {
     const values: Record<string, unknown> = {
       ':cid': change.connectionId,
       ':to': change.to,
@@ -232,12 +308,12 @@ export class DynamoConnectionStore implements ConnectionStore {
     });
     const fromCondition =
       from.length > 0 ? ` AND #status IN (${from.map((_, i) => `:from${i}`).join(', ')})` : '';
-    const index = connectedIndexKeys(orgId);
+    const index = connectedIndexKeys(ref.orgId);
     try {
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression:
             change.to === 'connected'
               ? 'SET #status = :to, statusReason = :reason, updatedAt = :at, version = version + :one, gsi1pk = :gpk, gsi1sk = :gsk'
@@ -256,7 +332,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
-  async updateSync(orgId: string, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean> {
+  async updateSync(ref: ConnectionRef, connectionId: string, patch: Partial<SyncStatus>): Promise<boolean> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':cid': connectionId };
     const sets = syncSet(patch, names, values);
@@ -265,7 +341,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeNames: names,
@@ -275,12 +351,17 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async holdsSyncLease(orgId: string, connectionId: string, owner: string, until: number): Promise<boolean> {
+  async holdsSyncLease(
+    ref: ConnectionRef,
+    connectionId: string,
+    owner: string,
+    until: number,
+  ): Promise<boolean> {
     return conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           // A write that changes nothing, for its condition.
           UpdateExpression: 'SET syncLeaseOwner = :owner',
           ConditionExpression:
@@ -297,12 +378,102 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async noteAccountName(orgId: string, connectionId: string, name: string | null): Promise<boolean> {
+  async requestErasure(ref: ConnectionRef, connectionId: string, erasure: Erasure): Promise<boolean> {
     return conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
+          UpdateExpression: 'SET erasure = :erasure',
+          ConditionExpression: 'connectionId = :cid AND #status <> :connected',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':erasure': erasure, ':cid': connectionId, ':connected': 'connected' },
+        }),
+      ),
+    );
+  }
+
+  async updateErasure(
+    ref: ConnectionRef,
+    connectionId: string,
+    requestedAt: string,
+    patch: Partial<Erasure>,
+  ): Promise<boolean> {
+    const { sets, names, values } = fieldSet('erasure', patch);
+    if (sets.length === 0) return true;
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(ref),
+          // The version moves: a reconnect that read the connection before looks again (and
+          // waits for a running erase).
+          UpdateExpression: `SET ${sets.join(', ')}, version = version + :one`,
+          ConditionExpression:
+            'connectionId = :cid AND #status <> :connected AND erasure.requestedAt = :requested',
+          ExpressionAttributeNames: { ...names, '#status': 'status' },
+          ExpressionAttributeValues: {
+            ...values,
+            ':one': 1,
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':requested': requestedAt,
+          },
+        }),
+      ),
+    );
+  }
+
+  async requestFullSync(ref: ConnectionRef, connectionId: string, fullSync: FullSync): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(ref),
+          UpdateExpression: 'SET fullSync = :full',
+          ConditionExpression:
+            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(fullSync) OR fullSync = :null OR fullSync.#state = :done)',
+          ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':full': fullSync,
+            ':cid': connectionId,
+            ':connected': 'connected',
+            ':null': null,
+            ':done': 'done',
+          },
+        }),
+      ),
+    );
+  }
+
+  async updateFullSync(
+    ref: ConnectionRef,
+    connectionId: string,
+    id: string,
+    patch: Partial<FullSync>,
+  ): Promise<boolean> {
+    const { sets, names, values } = fieldSet('fullSync', patch);
+    if (sets.length === 0) return true;
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(ref),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: 'connectionId = :cid AND fullSync.id = :id',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ...values, ':cid': connectionId, ':id': id },
+        }),
+      ),
+    );
+  }
+
+  async noteAccountName(ref: ConnectionRef, connectionId: string, name: string | null): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.connection(ref),
           UpdateExpression: 'SET accountName = :name',
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeValues: { ':name': name, ':cid': connectionId },
@@ -312,7 +483,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async noteAppEvent(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean> {
@@ -320,7 +491,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET lastAppEvent = :event',
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeValues: { ':event': event, ':cid': connectionId },
@@ -353,7 +524,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.connection(orgId).pk, ':prefix': 'ORPHAN#' },
+        ExpressionAttributeValues: { ':pk': keys.connections(orgId).pk, ':prefix': 'ORPHAN#' },
         ConsistentRead: true,
       }),
     );
@@ -370,12 +541,12 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async clearSecretName(orgId: string, secretName: string): Promise<void> {
+  async clearSecretName(ref: ConnectionRef, secretName: string): Promise<void> {
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET secretName = :null',
           ConditionExpression: 'secretName = :name',
           ExpressionAttributeValues: { ':null': null, ':name': secretName },
@@ -384,12 +555,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async acquireRefreshLease(orgId: string, connectionId: string, owner: string, now: number, until: number) {
+  async acquireRefreshLease(
+    ref: ConnectionRef,
+    connectionId: string,
+    owner: string,
+    now: number,
+    until: number,
+  ) {
     return conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET refreshLeaseOwner = :owner, refreshLeaseUntil = :until',
           ConditionExpression:
             'connectionId = :cid AND #status = :connected AND (attribute_not_exists(refreshLeaseUntil) OR refreshLeaseUntil < :now)',
@@ -406,13 +583,13 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async releaseRefreshLease(orgId: string, owner: string): Promise<void> {
+  async releaseRefreshLease(ref: ConnectionRef, owner: string): Promise<void> {
     // someone else's lease now (ours expired): leave it
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'REMOVE refreshLeaseOwner, refreshLeaseUntil',
           ConditionExpression: 'refreshLeaseOwner = :owner',
           ExpressionAttributeValues: { ':owner': owner },
@@ -422,7 +599,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async acquireSyncLease(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     owner: string,
     now: number,
@@ -435,7 +612,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression:
             'SET syncLeaseOwner = :owner, syncLeaseUntil = :until, sync.#state = :running, sync.progress = :null, sync.startedAt = :started, gsi2pk = :duePk, gsi2sk = :dueSk ADD syncLeaseEpoch :one',
           ConditionExpression:
@@ -451,7 +628,7 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':null': null,
             ':started': startedAt,
             ':one': 1,
-            ...dueValues(orgId, new Date(until).toISOString()),
+            ...dueValues(ref.orgId, new Date(until).toISOString()),
           },
           // The item as it was: whether a lease was left behind by a run that never ended.
           ReturnValues: 'ALL_OLD',
@@ -468,17 +645,17 @@ export class DynamoConnectionStore implements ConnectionStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    const current = await this.getConnection(orgId);
+    const current = await this.getConnection(ref);
     const gone = !current || current.connectionId !== connectionId || current.status !== 'connected';
     return { ok: false, reason: gone ? 'gone' : 'held' };
   }
 
-  async requestSyncAgain(orgId: string, connectionId: string, now: number): Promise<boolean> {
+  async requestSyncAgain(ref: ConnectionRef, connectionId: string, now: number): Promise<boolean> {
     return conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET syncAgain = :true',
           ConditionExpression:
             'connectionId = :cid AND attribute_exists(syncLeaseOwner) AND syncLeaseUntil >= :now',
@@ -488,12 +665,12 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async noteCountsInDoubt(orgId: string, connectionId: string): Promise<void> {
+  async noteCountsInDoubt(ref: ConnectionRef, connectionId: string): Promise<void> {
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET countsInDoubt = :token',
           ConditionExpression: 'connectionId = :cid',
           ExpressionAttributeValues: { ':token': randomUUID(), ':cid': connectionId },
@@ -502,12 +679,12 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async clearCountsInDoubt(orgId: string, token: string): Promise<void> {
+  async clearCountsInDoubt(ref: ConnectionRef, token: string): Promise<void> {
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'REMOVE countsInDoubt',
           ConditionExpression: 'countsInDoubt = :token',
           ExpressionAttributeValues: { ':token': token },
@@ -516,18 +693,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async renewSyncLease(orgId: string, owner: string, until: number): Promise<boolean> {
+  async renewSyncLease(ref: ConnectionRef, owner: string, until: number): Promise<boolean> {
     return conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET syncLeaseUntil = :until, gsi2pk = :duePk, gsi2sk = :dueSk',
           ConditionExpression: 'syncLeaseOwner = :owner',
           ExpressionAttributeValues: {
             ':owner': owner,
             ':until': until,
-            ...dueValues(orgId, new Date(until).toISOString()),
+            ...dueValues(ref.orgId, new Date(until).toISOString()),
           },
         }),
       ),
@@ -535,7 +712,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async releaseSyncLease(
-    orgId: string,
+    ref: ConnectionRef,
     owner: string,
     sync: Partial<SyncStatus>,
     dueAt?: string,
@@ -545,7 +722,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const values: Record<string, unknown> = { ':owner': owner };
     const sets = syncSet(sync, names, values);
     if (dueAt) {
-      Object.assign(values, dueValues(orgId, dueAt));
+      Object.assign(values, dueValues(ref.orgId, dueAt));
       sets.push('gsi2pk = :duePk', 'gsi2sk = :dueSk');
     }
     if (options.countsInDoubt) {
@@ -559,7 +736,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: `${sets.length > 0 ? `SET ${sets.join(', ')} ` : ''}${remove}`,
           ConditionExpression: 'syncLeaseOwner = :owner',
           ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
@@ -576,7 +753,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async markSyncQueued(
-    orgId: string,
+    ref: ConnectionRef,
     connectionId: string,
     at: string,
     notQueuedSince: string,
@@ -586,7 +763,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression:
             'SET sync.#state = :queued, sync.queuedAt = :at, gsi2pk = :duePk, gsi2sk = :dueSk',
           ConditionExpression:
@@ -600,19 +777,19 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':null': null,
             ':since': notQueuedSince,
             ':nowMs': Date.parse(at),
-            ...dueValues(orgId, dueAt),
+            ...dueValues(ref.orgId, dueAt),
           },
         }),
       ),
     );
   }
 
-  async takeManualSync(orgId: string, connectionId: string, nowMs: number, intervalMs: number) {
+  async takeManualSync(ref: ConnectionRef, connectionId: string, nowMs: number, intervalMs: number) {
     const taken = await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET manualSyncAt = :now',
           ConditionExpression:
             'connectionId = :cid AND #status = :connected AND (attribute_not_exists(manualSyncAt) OR manualSyncAt <= :cutoff)',
@@ -630,7 +807,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: keys.connection(orgId),
+        Key: keys.connection(ref),
         ProjectionExpression: 'manualSyncAt',
         ConsistentRead: true,
       }),
@@ -639,12 +816,12 @@ export class DynamoConnectionStore implements ConnectionStore {
     return { ok: false as const, retryAfterMs: Math.max(1000, last + intervalMs - nowMs) };
   }
 
-  async returnManualSync(orgId: string, connectionId: string, takenAtMs: number): Promise<void> {
+  async returnManualSync(ref: ConnectionRef, connectionId: string, takenAtMs: number): Promise<void> {
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'REMOVE manualSyncAt',
           ConditionExpression: 'connectionId = :cid AND manualSyncAt = :taken',
           ExpressionAttributeValues: { ':cid': connectionId, ':taken': takenAtMs },
@@ -653,29 +830,32 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async setSyncDue(orgId: string, connectionId: string, dueAt: string): Promise<void> {
+  async setSyncDue(ref: ConnectionRef, connectionId: string, dueAt: string): Promise<void> {
     // Only while the sync is still waiting: a run that has started set its own.
     await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'SET gsi2pk = :duePk, gsi2sk = :dueSk',
           ConditionExpression: 'connectionId = :cid AND sync.#state = :queued AND attribute_exists(gsi2pk)',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
             ':cid': connectionId,
             ':queued': 'queued',
-            ...dueValues(orgId, dueAt),
+            ...dueValues(ref.orgId, dueAt),
           },
         }),
       ),
     );
   }
 
-  async *dueSyncs(now: string): AsyncIterable<{ orgId: string }> {
+  async *dueSyncs(now: string): AsyncIterable<ConnectionRef> {
     for (const key of queryDue(this.db, this.tableName, 'sync', now))
-      for await (const item of key) yield item;
+      for await (const item of key) {
+        const slot = keys.slotOfConnectionSk(item.sk);
+        if (slot) yield { orgId: item.orgId, slot };
+      }
   }
 
   async *dueOrphans(now: string): AsyncIterable<{ orgId: string }> {
@@ -683,12 +863,12 @@ export class DynamoConnectionStore implements ConnectionStore {
       for await (const item of key) yield item;
   }
 
-  async requeueStalled(orgId: string, now: string, dueAt: string): Promise<Connection | undefined> {
+  async requeueStalled(ref: ConnectionRef, now: string, dueAt: string): Promise<Connection | undefined> {
     try {
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression:
             'SET sync.#state = :queued, sync.queuedAt = :now, sync.progress = :null, gsi2pk = :duePk, gsi2sk = :dueSk, countsInDoubt = :doubt REMOVE syncLeaseOwner, syncLeaseUntil',
           ConditionExpression:
@@ -703,7 +883,7 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':nowMs': Date.parse(now),
             // The run it takes over may have stored a page without counting it.
             ':doubt': randomUUID(),
-            ...dueValues(orgId, dueAt),
+            ...dueValues(ref.orgId, dueAt),
           },
           ReturnValues: 'ALL_NEW',
         }),
@@ -717,7 +897,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.connection(orgId),
+          Key: keys.connection(ref),
           UpdateExpression: 'REMOVE gsi2pk, gsi2sk',
           ConditionExpression: 'attribute_exists(pk) AND #status <> :connected',
           ExpressionAttributeNames: { '#status': 'status' },

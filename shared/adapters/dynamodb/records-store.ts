@@ -76,6 +76,9 @@ const LINE_RESOURCE: Record<LinedResource, string> = {
   credit_notes: 'credit_note_lines',
 };
 
+/** How long a full re-sync's record of what it saw is kept (the table's TTL removes it). */
+const SEEN_TTL_SECONDS = 7 * 24 * 3600;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
 
@@ -296,6 +299,140 @@ export class DynamoRecordsStore implements RecordsStore {
       batchCalls: calls,
       deltas,
     };
+  }
+
+  async noteSeen(scope: RecordScope, passId: string, resource: ResourceName, objectIds: string[]) {
+    const pk = recordKeys.seen(scope, passId);
+    const ttl = Math.floor(this.now().getTime() / 1000) + SEEN_TTL_SECONDS;
+    const items = objectIds.map((id) => ({ pk, sk: `${resource}#${id}`, ttl }));
+    for (let i = 0; i < items.length; i += 25) {
+      let pending = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= this.maxAttempts) throw new Error('BatchWriteItem kept returning unprocessed items');
+        if (attempt > 0) await sleep(backoff(attempt));
+        const result = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+        );
+        pending = (result.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
+      }
+    }
+  }
+
+  async markUnseenDeleted(
+    scope: RecordScope,
+    passId: string,
+    resource: ResourceName,
+    since: string,
+    version: (object: StripeObject) => string,
+    options: { after?: string | undefined; shouldStop?: () => boolean } = {},
+  ): Promise<{ deleted: number; done: boolean; after?: string }> {
+    const pk = recordKeys.partition(scope);
+    const seenPk = recordKeys.seen(scope, passId);
+    let after = options.after;
+    let deleted = 0;
+    for (;;) {
+      if (options.shouldStop?.()) return { deleted, done: false, ...(after ? { after } : {}) };
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          // Line pages share the invoices' prefix; records written since the pass began exist.
+          FilterExpression:
+            '#resource = :resource AND deleted = :false AND (attribute_not_exists(syncedAt) OR syncedAt < :since)',
+          ProjectionExpression: 'sk, objectId',
+          ExpressionAttributeNames: { '#resource': 'resource' },
+          ExpressionAttributeValues: {
+            ':pk': pk,
+            ':prefix': `${resource}#`,
+            ':resource': resource,
+            ':false': false,
+            ':since': since,
+          },
+          Limit: 500,
+          ConsistentRead: true,
+          ...(after ? { ExclusiveStartKey: { pk, sk: after } } : {}),
+        }),
+      );
+      const ids = (page.Items ?? []).map((item) => String(item.objectId));
+      const seen = await this.storedVersions(ids.map((id) => `${seenPk}|${resource}#${id}`));
+      for (const id of ids) {
+        if (seen.has(`${seenPk}|${resource}#${id}`)) continue;
+        const stored = await this.get(scope, resource, id);
+        if (!stored || stored.deleted) continue;
+        const result = await this.put({
+          ...scope,
+          resource,
+          object: stored.object,
+          version: version(stored.object),
+          source: 'sync',
+          deleted: true,
+          ...(stored.apiVersion ? { apiVersion: stored.apiVersion } : {}),
+        });
+        if (result.outcome === 'written') {
+          deleted++;
+          if (result.delta !== 0) await this.addCounts(scope, { [resource]: result.delta });
+        }
+      }
+      const next = page.LastEvaluatedKey?.sk;
+      if (typeof next !== 'string') return { deleted, done: true };
+      after = next;
+    }
+  }
+
+  async eraseBefore(
+    scope: RecordScope,
+    before: string,
+    options: {
+      after?: string | undefined;
+      beforePage?: (progress: { erased: number; after: string | undefined }) => Promise<boolean>;
+    } = {},
+  ): Promise<{ erased: number; done: boolean; after?: string }> {
+    const pk = recordKeys.partition(scope);
+    let after = options.after;
+    let erased = 0;
+    for (;;) {
+      if (options.beforePage && !(await options.beforePage({ erased, after })))
+        return { erased, done: false, ...(after ? { after } : {}) };
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ProjectionExpression: 'sk, syncedAt',
+          ExpressionAttributeValues: { ':pk': pk },
+          Limit: 200,
+          ConsistentRead: true,
+          ...(after ? { ExclusiveStartKey: { pk, sk: after } } : {}),
+        }),
+      );
+      const doomed = (page.Items ?? []).filter(
+        (item) => typeof item.syncedAt !== 'string' || item.syncedAt < before,
+      );
+      // One conditional delete each: a record a later connection wrote meanwhile stays.
+      for (let i = 0; i < doomed.length; i += 16) {
+        const results = await Promise.all(
+          doomed.slice(i, i + 16).map(async (item) => {
+            try {
+              await this.db.send(
+                new DeleteCommand({
+                  TableName: this.tableName,
+                  Key: { pk, sk: item.sk },
+                  ConditionExpression: 'attribute_not_exists(syncedAt) OR syncedAt < :before',
+                  ExpressionAttributeValues: { ':before': before },
+                }),
+              );
+              return 1;
+            } catch (error) {
+              if (isConditionFailure(error)) return 0;
+              throw error;
+            }
+          }),
+        );
+        erased += results.reduce<number>((a, b) => a + b, 0);
+      }
+      const next = page.LastEvaluatedKey?.sk;
+      if (typeof next !== 'string') return { erased, done: true };
+      after = next;
+    }
   }
 
   private async storedVersions(keys: string[]): Promise<Map<string, { version: string; deleted: boolean }>> {

@@ -1,0 +1,569 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
+import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
+import { keys, recordKeys } from '../../shared/data/keys.js';
+import { type Connection, type Mode, publicConnectionId, refOf } from '../../shared/domain/connection.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { scopeOf } from '../../shared/ports/records-store.js';
+import { RESOURCES, type ResourceName } from '../../shared/records/registry.js';
+import { runErase } from '../../shared/sync/erase.js';
+import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
+import { expectConverged, sandboxObjects } from '../support/sync.js';
+
+jest.setTimeout(300_000);
+
+/**
+ * Several Stripe accounts per org, each in test and/or live mode (issue 17): one connection per
+ * (org, mode, account), addressed by its id; a full re-sync an admin starts; an erase on request.
+ */
+let stack: LocalStack & { clock: TestClock };
+let n = 0;
+const COUNTS = {
+  balance_transactions: 30,
+  charges: 20,
+  refunds: 3,
+  invoices: 4,
+  credit_notes: 1,
+  disputes: 1,
+};
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    SYNC_BUDGET_TEST: '100',
+    SYNC_BUDGET_LIVE: '100',
+    SYNC_MIN_INTERVAL_SECONDS: '1',
+  });
+});
+afterAll(() => stack.close());
+
+function newAccount(counts: Partial<typeof COUNTS> = {}) {
+  const suffix = String(++n).padStart(4, '0');
+  const accountId = `acct_1ConnTest${suffix}000000`;
+  stack.sandbox.sandbox.addAccount({
+    id: accountId,
+    name: `Entity ${suffix}`,
+    counts: { ...COUNTS, ...counts },
+  });
+  return accountId;
+}
+const newOrg = () => `org_conn_${++n}`;
+
+async function connect(orgId: string, accountId: string, mode: Mode) {
+  const result = await connectOrg(stack, orgId, { account: accountId, body: { mode } });
+  expect(result.outcome).toBe('connected');
+  await settle(stack, ['sync']);
+}
+
+async function statusOf(orgId: string, role: 'admin' | 'member' = 'member') {
+  const response = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+    token: await tokenFor(stack, orgId, role),
+  });
+  expect(response.status).toBe(200);
+  return response.json as {
+    status: string;
+    account: { id: string; livemode: boolean } | null;
+    connections: Array<{
+      id: string;
+      mode: Mode;
+      status: string;
+      account: { id: string; livemode: boolean };
+      sync: { state: string; lastSuccessAt: string | null; counts: Record<string, number> };
+      fullSync: null | {
+        state: string;
+        resources: string[];
+        added: number;
+        updated: number;
+        deleted: number;
+        finishedAt: string | null;
+      };
+      erasure: null | { state: string; items: number; finishedAt: string | null };
+    }>;
+  };
+}
+
+async function connectionOf(orgId: string, accountId: string, mode: Mode): Promise<Connection> {
+  const found = (await stack.store.listConnections(orgId)).find(
+    (c) => c.accountId === accountId && c.livemode === (mode === 'live'),
+  );
+  if (!found) throw new Error(`no ${mode} connection of ${orgId} to ${accountId}`);
+  return found;
+}
+
+const idOf = (accountId: string, mode: Mode) => `${mode}_${accountId}`;
+const db = () => documentClient(stack.dynamoClient);
+
+async function partitionItems(orgId: string, accountId: string, mode: Mode) {
+  const { Items } = await db().send(
+    new QueryCommand({
+      TableName: LOCAL_TABLES.records,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': recordKeys.partition({ orgId, mode, accountId }) },
+      ConsistentRead: true,
+    }),
+  );
+  return Items ?? [];
+}
+
+describe('several accounts, in both modes', () => {
+  it('an org with two accounts in both modes has four connections, and four disjoint partitions equal to the sandbox', async () => {
+    const orgId = newOrg();
+    const accounts = [newAccount(), newAccount()];
+    const pairs = accounts.flatMap((accountId) =>
+      (['test', 'live'] as const).map((mode) => ({ accountId, mode })),
+    );
+    for (const { accountId, mode } of pairs) await connect(orgId, accountId, mode);
+
+    const status = await statusOf(orgId);
+    expect(status.connections.map((c) => c.id).sort()).toEqual(
+      pairs.map(({ accountId, mode }) => idOf(accountId, mode)).sort(),
+    );
+    for (const view of status.connections) {
+      expect(view).toMatchObject({ status: 'connected', sync: { state: 'idle' } });
+      expect(view.sync.lastSuccessAt).not.toBeNull();
+      expect(view.account.livemode).toBe(view.mode === 'live');
+    }
+    // The summary is the newest connection's, for a page that shows one.
+    expect(status.status).toBe('connected');
+    expect(status.account?.id).toBe(status.connections[0]?.account.id);
+
+    const seen = new Set<string>();
+    for (const { accountId, mode } of pairs) {
+      await expectConverged(stack, orgId, accountId, { mode, compareObjects: true });
+      const view = status.connections.find((c) => c.id === idOf(accountId, mode));
+      for (const def of RESOURCES) {
+        const truth = sandboxObjects(stack, accountId, def.name, mode);
+        expect(view?.sync.counts[def.name] ?? 0).toBe(truth.size);
+      }
+      // Disjoint: no item of one partition is in another.
+      for (const item of await partitionItems(orgId, accountId, mode)) {
+        const key = `${item.resource}#${item.objectId}`;
+        if (item.objectId === undefined) continue;
+        expect(seen.has(key)).toBe(false);
+        seen.add(key);
+        expect(item).toMatchObject({ orgId, mode, accountId });
+      }
+    }
+    expect(seen.size).toBeGreaterThan(0);
+  });
+
+  it('connecting the same account in the same mode again re-authorises its connection: no duplicate, the same id, the records kept', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    const first = await connectionOf(orgId, accountId, 'test');
+    await connect(orgId, accountId, 'test');
+    const connections = await stack.store.listConnections(orgId);
+    expect(connections).toHaveLength(1);
+    expect(connections[0]?.connectionId).not.toBe(first.connectionId);
+    expect(connections[0]?.slot).toBe(first.slot);
+    const status = await statusOf(orgId);
+    expect(status.connections.map((c) => c.id)).toEqual([idOf(accountId, 'test')]);
+    // The replaced tokens are gone: one secret for the org.
+    expect((await stack.vault.names()).filter((name) => name.includes(`/${orgId}/`))).toHaveLength(1);
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('routes a webhook by its account and livemode: only that connection’s partition changes', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    await connect(orgId, accountId, 'live');
+    const testBefore = (await partitionItems(orgId, accountId, 'test')).length;
+    const { objects } = stack.sandbox.sandbox.createActivity(accountId, 'live', 'charge');
+    await settle(stack, ['webhooks', 'sync']);
+    const charge = objects.find((id) => id.startsWith('ch_')) as string;
+    expect(await stack.records.get({ orgId, mode: 'live', accountId }, 'charges', charge)).toBeDefined();
+    expect(await stack.records.get({ orgId, mode: 'test', accountId }, 'charges', charge)).toBeUndefined();
+    expect((await partitionItems(orgId, accountId, 'test')).length).toBe(testBefore);
+    // Its balance transaction has no event: the live connection's next sync reads it.
+    const synced = await api(
+      stack,
+      'POST',
+      `/v1/integrations/stripe/connections/${idOf(accountId, 'live')}/sync`,
+      {
+        token: await tokenFor(stack, orgId),
+      },
+    );
+    expect(synced.status).toBe(202);
+    await settle(stack, ['sync']);
+    await expectConverged(stack, orgId, accountId, { mode: 'live' });
+    await expectConverged(stack, orgId, accountId, { mode: 'test' });
+  });
+});
+
+describe('addressing one connection', () => {
+  it('sync and disconnect take a connection id; without one, the org’s only connection in use; several is 409, an unknown id 404', async () => {
+    const orgId = newOrg();
+    const [a, b] = [newAccount(), newAccount()];
+    await connect(orgId, a, 'test');
+    await connect(orgId, b, 'test');
+    const admin = await tokenFor(stack, orgId);
+    const member = await tokenFor(stack, orgId, 'member');
+
+    const ambiguous = await api(stack, 'POST', '/v1/integrations/stripe/sync', { token: admin });
+    expect(ambiguous.status).toBe(409);
+    expect(ambiguous.json).toMatchObject({ error: { code: 'connection_ambiguous' } });
+    const ambiguousDelete = await api(stack, 'DELETE', '/v1/integrations/stripe', { token: admin });
+    expect(ambiguousDelete.status).toBe(409);
+
+    const one = await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(a, 'test')}/sync`, {
+      token: admin,
+    });
+    expect(one.status).toBe(202);
+    expect(one.json).toMatchObject({ state: 'queued', connection: idOf(a, 'test'), mode: 'incremental' });
+    await settle(stack, ['sync']);
+
+    for (const id of [idOf(a, 'live'), 'test_acct_1NoSuchAccount', 'garbage', 'test_acct_x%2F..%2F']) {
+      for (const [method, path] of [
+        ['POST', `/v1/integrations/stripe/connections/${id}/sync`],
+        ['DELETE', `/v1/integrations/stripe/connections/${id}`],
+        ['DELETE', `/v1/integrations/stripe/connections/${id}?records=erase`],
+      ] as const) {
+        const response = await api(stack, method, path, { token: admin });
+        expect([method, path, response.status]).toEqual([method, path, 404]);
+      }
+    }
+    // A member can do none of it.
+    for (const [method, path] of [
+      ['POST', `/v1/integrations/stripe/connections/${idOf(a, 'test')}/sync`],
+      ['DELETE', `/v1/integrations/stripe/connections/${idOf(a, 'test')}`],
+      ['DELETE', `/v1/integrations/stripe/connections/${idOf(a, 'test')}?records=erase`],
+      ['POST', '/v1/integrations/stripe/connect'],
+    ] as const) {
+      expect((await api(stack, method, path, { token: member, body: {} })).status).toBe(403);
+    }
+    expect((await statusOf(orgId)).connections.every((c) => c.status === 'connected')).toBe(true);
+
+    const bad = await api(
+      stack,
+      'DELETE',
+      `/v1/integrations/stripe/connections/${idOf(a, 'test')}?records=all`,
+      {
+        token: admin,
+      },
+    );
+    expect(bad.status).toBe(400);
+    expect((await connectionOf(orgId, a, 'test')).status).toBe('connected');
+
+    const gone = await api(stack, 'DELETE', `/v1/integrations/stripe/connections/${idOf(a, 'test')}`, {
+      token: admin,
+    });
+    expect(gone.status).toBe(204);
+    const after = await statusOf(orgId);
+    expect(Object.fromEntries(after.connections.map((c) => [c.id, c.status]))).toEqual({
+      [idOf(a, 'test')]: 'disconnected',
+      [idOf(b, 'test')]: 'connected',
+    });
+    // The summary shows the one in use; records of the disconnected one are kept.
+    expect(after.account?.id).toBe(b);
+    expect((await partitionItems(orgId, a, 'test')).length).toBeGreaterThan(0);
+    // Only one is in use now: the routes without an id address it.
+    const only = await api(stack, 'POST', '/v1/integrations/stripe/sync', { token: admin });
+    expect(only.status).toBe(202);
+    expect(only.json).toMatchObject({ connection: idOf(b, 'test') });
+    await settle(stack, ['sync']);
+    expect(
+      (await api(stack, 'DELETE', `/v1/integrations/stripe/connections/${idOf(a, 'test')}`, { token: admin }))
+        .status,
+    ).toBe(204);
+  });
+
+  it('two orgs connected to the same account in the same mode share an id, and each reaches only its own', async () => {
+    const accountId = newAccount();
+    const [one, two] = [newOrg(), newOrg()];
+    await connect(one, accountId, 'test');
+    await connect(two, accountId, 'test');
+    const id = idOf(accountId, 'test');
+    const twoBefore = await connectionOf(two, accountId, 'test');
+    const response = await api(stack, 'DELETE', `/v1/integrations/stripe/connections/${id}?records=erase`, {
+      token: await tokenFor(stack, one),
+    });
+    expect(response.status).toBe(202);
+    await settle(stack, ['sync']);
+    expect((await connectionOf(one, accountId, 'test')).status).toBe('disconnected');
+    expect(await partitionItems(one, accountId, 'test')).toEqual([]);
+    const twoAfter = await connectionOf(two, accountId, 'test');
+    expect(twoAfter).toMatchObject({ status: 'connected', connectionId: twoBefore.connectionId });
+    expect((await partitionItems(two, accountId, 'test')).length).toBeGreaterThan(0);
+    await expectConverged(stack, two, accountId);
+  });
+});
+
+describe('full re-sync', () => {
+  it('reads the chosen resources again, marks deleted what Stripe no longer has, and reports what it added, changed and deleted', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    const connection = await connectionOf(orgId, accountId, 'test');
+    const scope = scopeOf(connection);
+    const charges = [...sandboxObjects(stack, accountId, 'charges').keys()];
+    // What a lost event or an outage leaves behind: a charge Stripe no longer has (its deletion
+    // never reached us), one stored copy gone, one stale and wrong.
+    await stack.records.put({
+      ...scope,
+      resource: 'charges',
+      object: { id: 'ch_1GoneFromStripe0001', object: 'charge', created: 1_700_000_000, livemode: false },
+      version: '000000000001:0:000000000001:0000000000000000',
+      source: 'webhook',
+    });
+    await stack.records.addCounts(scope, { charges: 1 });
+    await db().send(
+      new DeleteCommand({
+        TableName: LOCAL_TABLES.records,
+        Key: recordKeys.record(scope, 'charges', charges[0] as string),
+      }),
+    );
+    const staleKey = recordKeys.record(scope, 'charges', charges[1] as string);
+    const { Item: stale } = await db().send(
+      new GetCommand({ TableName: LOCAL_TABLES.records, Key: staleKey }),
+    );
+    await db().send(
+      new PutCommand({
+        TableName: LOCAL_TABLES.records,
+        Item: { ...stale, version: `000000000002${String(stale?.version).slice(12)}`, amount: -1 },
+      }),
+    );
+    await expect(expectConverged(stack, orgId, accountId)).rejects.toThrow();
+
+    const admin = await tokenFor(stack, orgId);
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}/sync`;
+    for (const body of [
+      { mode: 'full', resources: ['charges', 'nope'] },
+      { mode: 'full', resources: [] },
+      { mode: 'full', resources: ['charges', 'charges'] },
+      { resources: ['charges'] },
+      { mode: 'everything' },
+      { mode: 'full', extra: true },
+    ]) {
+      const refused = await api(stack, 'POST', path, { token: admin, body });
+      expect([JSON.stringify(body), refused.status]).toEqual([JSON.stringify(body), 400]);
+    }
+    expect((await connectionOf(orgId, accountId, 'test')).fullSync ?? null).toBeNull();
+
+    stack.queues.sync.pause();
+    const asked = await api(stack, 'POST', path, {
+      token: admin,
+      body: { mode: 'full', resources: ['charges'] },
+    });
+    expect(asked.status).toBe(202);
+    expect(asked.json).toMatchObject({ mode: 'full', connection: idOf(accountId, 'test') });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const again = await api(stack, 'POST', path, { token: admin, body: { mode: 'full' } });
+    expect(again.status).toBe(409);
+    expect(again.json).toMatchObject({ error: { code: 'full_sync_in_progress' } });
+    expect((await statusOf(orgId)).connections[0]?.fullSync).toMatchObject({
+      state: 'pending',
+      resources: ['charges'],
+    });
+    stack.queues.sync.resume();
+    await settle(stack, ['sync']);
+
+    const view = (await statusOf(orgId)).connections[0];
+    expect(view?.fullSync).toMatchObject({ state: 'done', resources: ['charges'], added: 1, deleted: 1 });
+    expect(view?.fullSync?.updated).toBeGreaterThanOrEqual(1);
+    expect(view?.fullSync?.finishedAt).not.toBeNull();
+    const gone = await stack.records.get(scope, 'charges', 'ch_1GoneFromStripe0001');
+    expect(gone?.deleted).toBe(true);
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+    expect(view?.sync.counts.charges).toBe(charges.length);
+
+    // Done: another may be asked for.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await api(stack, 'POST', path, { token: admin, body: { mode: 'full' } })).status).toBe(202);
+    await settle(stack, ['sync']);
+    const all = (await statusOf(orgId)).connections[0]?.fullSync;
+    expect(all).toMatchObject({ state: 'done', added: 0, deleted: 0 });
+    expect(all?.resources.sort()).toEqual(RESOURCES.map((def) => def.name).sort());
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+});
+
+describe('erase on request', () => {
+  it('disconnect keeps the records; records=erase erases them, resumably, and the status says so', async () => {
+    const orgId = newOrg();
+    // More items than one page of the erase (200).
+    const accountId = newAccount({ balance_transactions: 300 });
+    await connect(orgId, accountId, 'test');
+    const admin = await tokenFor(stack, orgId);
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}`;
+    expect((await api(stack, 'DELETE', path, { token: admin })).status).toBe(204);
+    const kept = (await partitionItems(orgId, accountId, 'test')).length;
+    expect(kept).toBeGreaterThan(300);
+
+    // The erase runs out of time after its first page, then resumes where it stopped.
+    stack.queues.sync.pause();
+    const asked = await api(stack, 'DELETE', `${path}?records=erase`, { token: admin });
+    expect(asked.status).toBe(202);
+    expect(asked.json).toMatchObject({
+      connection: idOf(accountId, 'test'),
+      erasure: { state: 'queued', items: 0 },
+    });
+    stack.queues.sync.purge();
+    const connection = await connectionOf(orgId, accountId, 'test');
+    const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'erase' };
+    let calls = 0;
+    const first = await runErase(stack.syncDeps, job, () => (++calls <= 1 ? 60_000 : 0));
+    expect(first.outcome).toBe('continued');
+    const partial = (await connectionOf(orgId, accountId, 'test')).erasure;
+    expect(partial).toMatchObject({ state: 'running' });
+    expect(partial?.items).toBeGreaterThan(0);
+    expect(partial?.items).toBeLessThan(kept);
+    expect(partial?.after).toEqual(expect.any(String));
+    stack.queues.sync.purge();
+    stack.queues.sync.resume();
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    expect(await partitionItems(orgId, accountId, 'test')).toEqual([]);
+    const view = (await statusOf(orgId)).connections[0];
+    expect(view).toMatchObject({ status: 'disconnected', erasure: { state: 'done', items: kept } });
+    expect(view?.sync.counts).toEqual({});
+    // The checkpoints went too: a reconnect reads everything again, and converges.
+    for (const def of RESOURCES)
+      expect(
+        await stack.syncDeps.checkpoints.get(refOf(connection), def.name as ResourceName),
+      ).toBeUndefined();
+    await connect(orgId, accountId, 'test');
+    await expectConverged(stack, orgId, accountId);
+    const reconnected = (await statusOf(orgId)).connections[0];
+    expect(reconnected).toMatchObject({ status: 'connected', erasure: null });
+  });
+
+  it('an erase never deletes what a reconnect wrote meanwhile', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    const admin = await tokenFor(stack, orgId);
+    stack.queues.sync.pause();
+    const asked = await api(
+      stack,
+      'DELETE',
+      `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}?records=erase`,
+      {
+        token: admin,
+      },
+    );
+    expect(asked.status).toBe(202);
+    const erased = await connectionOf(orgId, accountId, 'test');
+    stack.queues.sync.purge();
+    stack.queues.sync.resume();
+    // Reconnected before the erase ran: its first sync writes the partition afresh.
+    stack.clock.advance(5);
+    await connect(orgId, accountId, 'test');
+    const job: SyncJob = { ...refOf(erased), connectionId: erased.connectionId, reason: 'erase' };
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'skipped',
+    });
+    await expectConverged(stack, orgId, accountId);
+  });
+
+  it('a reconnect waits while an erase runs, and works once it is done', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    stack.queues.sync.pause();
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}?records=erase`;
+    expect((await api(stack, 'DELETE', path, { token: await tokenFor(stack, orgId) })).status).toBe(202);
+    stack.queues.sync.purge();
+    stack.queues.sync.resume();
+    const erasing = await connectionOf(orgId, accountId, 'test');
+    // The erase has begun (its worker holds the connection).
+    const requestedAt = erasing.erasure?.requestedAt as string;
+    expect(
+      await stack.store.updateErasure(refOf(erasing), erasing.connectionId, requestedAt, {
+        state: 'running',
+        leaseUntil: stack.clock.now().getTime() + 60_000,
+      }),
+    ).toBe(true);
+    const refused = await connectOrg(stack, orgId, { account: accountId, body: { mode: 'test' } });
+    expect(refused).toMatchObject({ outcome: 'error', reason: 'erase_in_progress' });
+    expect((await connectionOf(orgId, accountId, 'test')).status).toBe('disconnected');
+
+    const job: SyncJob = { ...refOf(erasing), connectionId: erasing.connectionId, reason: 'erase' };
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    expect(await partitionItems(orgId, accountId, 'test')).toEqual([]);
+    await connect(orgId, accountId, 'test');
+    await expectConverged(stack, orgId, accountId);
+  });
+});
+
+describe('a table written by the one-connection-per-org code', () => {
+  it('keeps serving its connection (status, sync, webhooks, reconnect) and adds new ones beside it', async () => {
+    const orgId = newOrg();
+    const [a, b] = [newAccount(), newAccount()];
+    await connect(orgId, a, 'test');
+    // Rewrite what the connect stored the way older code kept it: `CONNECTION#stripe`, a link
+    // and checkpoints that name no slot.
+    const current = await connectionOf(orgId, a, 'test');
+    const { Item } = await db().send(
+      new GetCommand({ TableName: LOCAL_TABLES.service, Key: keys.connection(refOf(current)) }),
+    );
+    const { slot: _slot, ...legacy } = Item as Record<string, unknown>;
+    await db().send(
+      new PutCommand({ TableName: LOCAL_TABLES.service, Item: { ...legacy, sk: 'CONNECTION#stripe' } }),
+    );
+    await db().send(
+      new DeleteCommand({ TableName: LOCAL_TABLES.service, Key: keys.connection(refOf(current)) }),
+    );
+    const link = keys.accountLink(a, orgId, current.connectionId);
+    const { Item: linkItem } = await db().send(
+      new GetCommand({ TableName: LOCAL_TABLES.service, Key: link }),
+    );
+    const { slot: _linkSlot, ...legacyLink } = linkItem as Record<string, unknown>;
+    await db().send(new PutCommand({ TableName: LOCAL_TABLES.service, Item: legacyLink }));
+    for (const def of RESOURCES) {
+      const { Item: cursor } = await db().send(
+        new GetCommand({ TableName: LOCAL_TABLES.service, Key: keys.cursor(refOf(current), def.name) }),
+      );
+      if (!cursor) continue;
+      const { slot: _cursorSlot, ...rest } = cursor;
+      await db().send(
+        new PutCommand({ TableName: LOCAL_TABLES.service, Item: { ...rest, sk: `CURSOR#${def.name}` } }),
+      );
+      await db().send(
+        new DeleteCommand({ TableName: LOCAL_TABLES.service, Key: keys.cursor(refOf(current), def.name) }),
+      );
+    }
+    const migrated = await connectionOf(orgId, a, 'test');
+    expect(migrated.slot).toBe('stripe');
+    expect(publicConnectionId(migrated)).toBe(idOf(a, 'test'));
+
+    // Status, a sync by id (from its checkpoints: no backfill), a webhook.
+    expect((await statusOf(orgId)).connections.map((c) => c.id)).toEqual([idOf(a, 'test')]);
+    stack.sandbox.sandbox.createActivity(a, 'test', 'charge');
+    await settle(stack, ['webhooks', 'sync']);
+    const since = Date.now();
+    const admin = await tokenFor(stack, orgId);
+    expect(
+      (
+        await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(a, 'test')}/sync`, {
+          token: admin,
+        })
+      ).status,
+    ).toBe(202);
+    await settle(stack, ['sync']);
+    const lists = stack.sandbox.requests.filter(
+      (r) => r.account === a && r.at >= since && r.method === 'GET' && !r.path.startsWith('/v1/events'),
+    );
+    expect(lists.filter((r) => r.path === '/v1/charges')).toHaveLength(0);
+    await expectConverged(stack, orgId, a);
+
+    // Connecting the same account again re-authorises it in place; another account is added beside it.
+    await connect(orgId, a, 'test');
+    await connect(orgId, b, 'test');
+    const connections = await stack.store.listConnections(orgId);
+    expect(connections.map((c) => [c.slot === 'stripe', c.accountId]).sort()).toEqual(
+      [
+        [true, a],
+        [false, b],
+      ].sort(),
+    );
+    expect((await statusOf(orgId)).connections.map((c) => c.id).sort()).toEqual(
+      [idOf(a, 'test'), idOf(b, 'test')].sort(),
+    );
+    await expectConverged(stack, orgId, a);
+    await expectConverged(stack, orgId, b);
+  });
+});
