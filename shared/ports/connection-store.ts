@@ -1,13 +1,15 @@
 import type {
-  AccountLink,
   Connection,
   ConnectionRef,
   ConnectionStatus,
   Erasure,
   FullSync,
-  OAuthState,
   SyncStatus,
 } from '../domain/connection.js';
+import type { AccountLinkStore } from './account-links.js';
+import type { AllowanceStore } from './allowances.js';
+import type { OAuthStateStore } from './oauth-states.js';
+import type { OrphanedSecretStore } from './orphaned-secrets.js';
 
 /** Another writer changed the connection first; re-read and decide again. */
 export class VersionConflictError extends Error {
@@ -25,15 +27,11 @@ export interface StatusTransition {
 }
 
 /**
- * Service state in DynamoDB: OAuth states, connections and the account index.
- * Only single-item conditional writes: every multi-item flow is ordered so a
- * crash between two writes leaves nothing that points at something missing.
+ * An org's connections: their status, sync state, leases and queue marks, the full
+ * re-sync and erase asked for. Only single-item conditional writes: every multi-item flow
+ * is ordered so a crash between two writes leaves nothing that points at something missing.
  */
-export interface ConnectionStore {
-  putState(state: OAuthState): Promise<void>;
-  /** Deletes the state and returns it, atomically: of two concurrent callers, one gets it. */
-  consumeState(stateHash: string): Promise<OAuthState | undefined>;
-
+export interface Connections {
   getConnection(ref: ConnectionRef): Promise<Connection | undefined>;
   /** Every connection of the org (whatever its status), the one older code kept per org included. */
   listConnections(orgId: string): Promise<Connection[]>;
@@ -79,17 +77,6 @@ export interface ConnectionStore {
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean>;
-  /**
-   * Remembers a secret that is to go (it could not be deleted, or is about to
-   * be replaced): from `dueAt` (ISO) the sweep deletes it unless the org's
-   * connection uses it. None is left behind.
-   */
-  noteOrphanedSecret(orgId: string, secretName: string, dueAt?: string): Promise<void>;
-  /** Orgs with orphan notes due by `now`. */
-  dueOrphans(now: string): AsyncIterable<{ orgId: string }>;
-  /** The org's orphan notes, each with when it falls due. */
-  orphanedSecrets(orgId: string): Promise<Array<{ secretName: string; dueAt: string }>>;
-  forgetOrphanedSecret(orgId: string, secretName: string): Promise<void>;
   /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
   clearSecretName(ref: ConnectionRef, secretName: string): Promise<void>;
 
@@ -197,22 +184,16 @@ export interface ConnectionStore {
     limit: number,
     startKey?: Record<string, unknown>,
   ): Promise<{ connections: Connection[]; next?: Record<string, unknown> }>;
-
-  /**
-   * Counts one use of a per-org allowance in the current fixed window
-   * (`windowSeconds`); false once `limit` uses were counted in it.
-   */
-  takeAllowance(
-    orgId: string,
-    name: string,
-    limit: number,
-    windowSeconds: number,
-    nowMs: number,
-  ): Promise<boolean>;
-
-  /** Each connection has its own link: writing it never replaces another connection's. */
-  putAccountLink(link: AccountLink): Promise<void>;
-  /** Deletes this connection's link (and nobody else's). */
-  deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void>;
-  accountLinks(accountId: string): Promise<AccountLink[]>;
 }
+
+/**
+ * What the service keeps in its table, one port per aggregate (each adapter in its own
+ * file): connections, OAuth states, account links, allowances, orphan notes. Functions take
+ * the whole; each flow uses the parts it names.
+ */
+export interface ConnectionStore
+  extends Connections,
+    OAuthStateStore,
+    AccountLinkStore,
+    AllowanceStore,
+    OrphanedSecretStore {}

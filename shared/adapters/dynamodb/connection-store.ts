@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -10,14 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import '../../zod-locale.js';
-import {
-  CONNECTED_INDEX,
-  connectedIndexKeys,
-  DUE_INDEX,
-  type DueKind,
-  dueKeys,
-  keys,
-} from '../../data/keys.js';
+import { CONNECTED_INDEX, connectedIndexKeys, dueKeys, keys } from '../../data/keys.js';
 import {
   type AccountLink,
   type Connection,
@@ -31,10 +23,16 @@ import {
 } from '../../domain/connection.js';
 import {
   type ConnectionStore,
+  type Connections,
   type StatusTransition,
   VersionConflictError,
 } from '../../ports/connection-store.js';
+import { DynamoAccountLinkStore } from './account-link-store.js';
+import { DynamoAllowanceStore } from './allowance-store.js';
 import { conditionalWrite, isConditionFailure } from './document-client.js';
+import { queryDue } from './due-index.js';
+import { DynamoOAuthStateStore } from './oauth-state-store.js';
+import { DynamoOrphanedSecretStore } from './orphaned-secret-store.js';
 
 const syncSchema = z.object({
   state: z.enum(['idle', 'queued', 'running', 'failed']),
@@ -101,23 +99,6 @@ const connectionItem = z.object({
   ),
 });
 
-const stateItem = z.object({
-  stateHash: z.string(),
-  orgId: z.string(),
-  userId: z.string(),
-  mode: z.enum(['test', 'live']),
-  returnTo: z.string(),
-  expiresAt: z.string(),
-});
-
-const linkItem = z.object({
-  accountId: z.string(),
-  orgId: z.string(),
-  slot: z._default(z.string(), LEGACY_SLOT),
-  connectionId: z.string(),
-  livemode: z.boolean(),
-});
-
 /** `sync.<field> = :v…` for each defined field of a sync-status patch; fills in the names and values. */
 function syncSet(
   patch: Partial<SyncStatus>,
@@ -156,34 +137,6 @@ function dueValues(orgId: string, dueAt: string): { ':duePk': string; ':dueSk': 
   return { ':duePk': due.gsi2pk, ':dueSk': due.gsi2sk };
 }
 
-/**
- * What is due by `now` in the due-work index, one paginated query per
- * partition of the kind: each item's org (the index projects it).
- */
-export function queryDue(
-  db: DynamoDBDocumentClient,
-  tableName: string,
-  kind: DueKind,
-  now: string,
-): Array<AsyncIterable<{ orgId: string; pk: string; sk: string }>> {
-  return dueKeys.partitions(kind).map((partition) =>
-    (async function* () {
-      const pages = paginateQuery(
-        { client: db },
-        {
-          TableName: tableName,
-          IndexName: DUE_INDEX.name,
-          KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :now',
-          ExpressionAttributeValues: { ':pk': partition, ':now': `${now}#~` },
-        },
-      );
-      for await (const page of pages)
-        for (const item of page.Items ?? [])
-          yield { orgId: String(item.orgId ?? ''), pk: String(item.pk), sk: String(item.sk) };
-    })(),
-  );
-}
-
 /** Item mapping for connections: keys, the sparse index, and parsing on the way out. */
 export const ConnectionItem = {
   toItem(connection: Connection): Record<string, unknown> {
@@ -199,45 +152,12 @@ export const ConnectionItem = {
   },
 };
 
-/** The ConnectionStore on DynamoDB (AWS, dynalite and moto alike). */
-export class DynamoConnectionStore implements ConnectionStore {
+/** The connections of every org on DynamoDB (AWS, dynalite and moto alike). */
+export class DynamoConnections implements Connections {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
-
-  async putState(state: OAuthState): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.oauthState(state.stateHash),
-          type: 'oauth_state',
-          ...state,
-          // DynamoDB's TTL only tidies up (and may lag by days): expiry is checked in code.
-          ttl: Math.ceil(Date.parse(state.expiresAt) / 1000) + 3600,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  }
-
-  async consumeState(stateHash: string): Promise<OAuthState | undefined> {
-    try {
-      const { Attributes } = await this.db.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keys.oauthState(stateHash),
-          ConditionExpression: 'attribute_exists(pk)',
-          ReturnValues: 'ALL_OLD',
-        }),
-      );
-      return Attributes ? stateItem.parse(Attributes) : undefined;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
-  }
 
   async getConnection(ref: ConnectionRef): Promise<Connection | undefined> {
     const { Item } = await this.db.send(
@@ -497,47 +417,6 @@ export class DynamoConnectionStore implements ConnectionStore {
           ExpressionAttributeValues: { ':event': event, ':cid': connectionId },
         }),
       ),
-    );
-  }
-
-  async noteOrphanedSecret(
-    orgId: string,
-    secretName: string,
-    dueAt = new Date().toISOString(),
-  ): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.orphanedSecret(orgId, secretName),
-          type: 'orphaned_secret',
-          orgId,
-          secretName,
-          ...dueKeys.orphan(orgId, dueAt),
-        },
-      }),
-    );
-  }
-
-  async orphanedSecrets(orgId: string): Promise<Array<{ secretName: string; dueAt: string }>> {
-    const { Items } = await this.db.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.connections(orgId).pk, ':prefix': 'ORPHAN#' },
-        ConsistentRead: true,
-      }),
-    );
-    return (Items ?? []).map((item) => ({
-      secretName: item.secretName as string,
-      // Notes from before they had a due time are due.
-      dueAt: typeof item.gsi2sk === 'string' ? (item.gsi2sk.split('#')[0] as string) : '',
-    }));
-  }
-
-  async forgetOrphanedSecret(orgId: string, secretName: string): Promise<void> {
-    await this.db.send(
-      new DeleteCommand({ TableName: this.tableName, Key: keys.orphanedSecret(orgId, secretName) }),
     );
   }
 
@@ -858,11 +737,6 @@ export class DynamoConnectionStore implements ConnectionStore {
       }
   }
 
-  async *dueOrphans(now: string): AsyncIterable<{ orgId: string }> {
-    for (const key of queryDue(this.db, this.tableName, 'orphan', now))
-      for await (const item of key) yield item;
-  }
-
   async requeueStalled(ref: ConnectionRef, now: string, dueAt: string): Promise<Connection | undefined> {
     try {
       const { Attributes } = await this.db.send(
@@ -924,71 +798,54 @@ export class DynamoConnectionStore implements ConnectionStore {
       ...(page.LastEvaluatedKey ? { next: page.LastEvaluatedKey } : {}),
     };
   }
+}
 
-  async takeAllowance(
-    orgId: string,
-    name: string,
-    limit: number,
-    windowSeconds: number,
-    nowMs: number,
-  ): Promise<boolean> {
-    const window = Math.floor(nowMs / 1000 / windowSeconds) * windowSeconds;
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.orgCounter(orgId, `${name}#${window}`),
-          UpdateExpression: 'ADD uses :one SET #ttl = :ttl',
-          ConditionExpression: 'attribute_not_exists(uses) OR uses < :limit',
-          ExpressionAttributeNames: { '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': window + windowSeconds + 3600 },
-        }),
-      ),
-    );
+/**
+ * The ConnectionStore port on DynamoDB: the connections (above) and, each from its own
+ * adapter, OAuth states, account links, allowances and orphan notes, in the one table.
+ */
+export class DynamoConnectionStore extends DynamoConnections implements ConnectionStore {
+  private readonly states: DynamoOAuthStateStore;
+  private readonly links: DynamoAccountLinkStore;
+  private readonly allowances: DynamoAllowanceStore;
+  private readonly orphans: DynamoOrphanedSecretStore;
+
+  constructor(db: DynamoDBDocumentClient, tableName: string) {
+    super(db, tableName);
+    this.states = new DynamoOAuthStateStore(db, tableName);
+    this.links = new DynamoAccountLinkStore(db, tableName);
+    this.allowances = new DynamoAllowanceStore(db, tableName);
+    this.orphans = new DynamoOrphanedSecretStore(db, tableName);
   }
 
-  async putAccountLink(link: AccountLink): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.accountLink(link.accountId, link.orgId, link.connectionId),
-          type: 'account_link',
-          ...link,
-        },
-      }),
-    );
+  putState(state: OAuthState) {
+    return this.states.putState(state);
   }
-
-  async deleteAccountLink(accountId: string, orgId: string, connectionId: string): Promise<void> {
-    await this.db.send(
-      new DeleteCommand({ TableName: this.tableName, Key: keys.accountLink(accountId, orgId, connectionId) }),
-    );
-    // A link written before links were per connection: only if it is still this connection's.
-    await conditionalWrite(() =>
-      this.db.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keys.legacyAccountLink(accountId, orgId),
-          ConditionExpression: 'connectionId = :cid',
-          ExpressionAttributeValues: { ':cid': connectionId },
-        }),
-      ),
-    );
+  consumeState(stateHash: string) {
+    return this.states.consumeState(stateHash);
   }
-
-  async accountLinks(accountId: string): Promise<AccountLink[]> {
-    const links: AccountLink[] = [];
-    const pages = paginateQuery(
-      { client: this.db },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.accountLinks(accountId).pk },
-        ConsistentRead: true,
-      },
-    );
-    for await (const page of pages) for (const item of page.Items ?? []) links.push(linkItem.parse(item));
-    return links;
+  putAccountLink(link: AccountLink) {
+    return this.links.putAccountLink(link);
+  }
+  deleteAccountLink(accountId: string, orgId: string, connectionId: string) {
+    return this.links.deleteAccountLink(accountId, orgId, connectionId);
+  }
+  accountLinks(accountId: string) {
+    return this.links.accountLinks(accountId);
+  }
+  takeAllowance(orgId: string, name: string, limit: number, windowSeconds: number, nowMs: number) {
+    return this.allowances.takeAllowance(orgId, name, limit, windowSeconds, nowMs);
+  }
+  noteOrphanedSecret(orgId: string, secretName: string, dueAt?: string) {
+    return this.orphans.noteOrphanedSecret(orgId, secretName, dueAt);
+  }
+  dueOrphans(now: string) {
+    return this.orphans.dueOrphans(now);
+  }
+  orphanedSecrets(orgId: string) {
+    return this.orphans.orphanedSecrets(orgId);
+  }
+  forgetOrphanedSecret(orgId: string, secretName: string) {
+    return this.orphans.forgetOrphanedSecret(orgId, secretName);
   }
 }

@@ -9,8 +9,8 @@ import * as z from 'zod/mini';
 import '../../zod-locale.js';
 import { dueKeys, keys } from '../../data/keys.js';
 import type { PendingInstall, PendingInstallStore } from '../../ports/pending-installs.js';
-import { queryDue } from './connection-store.js';
 import { conditionalWrite, isConditionFailure } from './document-client.js';
+import { queryDue } from './due-index.js';
 
 const installItem = z.object({
   installHash: z.string(),
