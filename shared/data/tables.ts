@@ -55,11 +55,15 @@ export const serviceTable: TableDef = {
   ],
 };
 
-/** Synced Stripe objects, one item per object: `ORG#…#MODE#…#ACCT#…` / `<type>#<id>`. */
+/**
+ * Synced Stripe objects, one item per object: `ORG#…#MODE#…#ACCT#…` / `<type>#<id>`. Records
+ * never expire; a full re-sync's `seen` items (`…#SEEN#<pass>`) carry `ttl` and go a week on.
+ */
 export const recordsTable: TableDef = {
   id: 'RecordsTable',
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
+  ttlAttribute: 'ttl',
   globalSecondaryIndexes: [],
 };
 

@@ -823,7 +823,12 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
       await httpEvent('sync-request', { token: await adminToken(), body: '{}' }),
     );
     expect(result?.statusCode).toBe(202);
-    expect(jsonBody(result as HttpAnswer)).toEqual({ state: 'queued', queuedAt: expect.any(String) });
+    expect(jsonBody(result as HttpAnswer)).toEqual({
+      state: 'queued',
+      queuedAt: expect.any(String),
+      connection: `test_${SHOP}`,
+      mode: 'incremental',
+    });
     const queue = variable('sync-request', 'SYNC_QUEUE_URL');
     const { all, matching } = await drain(queue, (b) => b.orgId === ORG && b.reason === 'manual');
     expect(matching.map((m) => JSON.parse(m.Body as string))).toEqual([
@@ -858,6 +863,36 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
       await httpEvent('status', { token: await memberToken() }),
     );
     expect(jsonBody(status.result as HttpAnswer)).toMatchObject({ status: 'disconnected' });
+  });
+
+  it('disconnect with records=erase: 202, and the sync worker erases the records from its queued job', async () => {
+    expect((await storedRecords()).ids.size).toBeGreaterThan(0);
+    const { result } = await invoke<HttpAnswer>(
+      'disconnect',
+      await httpEvent('disconnect', { token: await adminToken(), query: { records: 'erase' } }),
+    );
+    expect(result?.statusCode).toBe(202);
+    expect(jsonBody(result as HttpAnswer)).toMatchObject({
+      connection: `test_${SHOP}`,
+      erasure: { state: 'queued', items: 0 },
+    });
+    const queue = variable('disconnect', 'SYNC_QUEUE_URL');
+    const { matching } = await drain(queue, (b) => b.orgId === ORG && b.reason === 'erase');
+    expect(matching).toHaveLength(1);
+    const { result: worked } = await invoke<{ batchItemFailures: unknown[] }>(
+      'sync-worker',
+      await sqsEvent(queue, matching),
+    );
+    expect(worked).toEqual({ batchItemFailures: [] });
+    await remove(queue, matching);
+    expect((await storedRecords()).ids.size).toBe(0);
+    const status = await invoke<HttpAnswer>(
+      'status',
+      await httpEvent('status', { token: await memberToken() }),
+    );
+    expect(jsonBody(status.result as HttpAnswer)).toMatchObject({
+      connections: [{ id: `test_${SHOP}`, status: 'disconnected', erasure: { state: 'done' } }],
+    });
   });
 });
 

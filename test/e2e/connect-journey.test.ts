@@ -240,7 +240,8 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     await shot(page, 'journey-8-disconnect-dialog');
     await dialog.getByRole('button', { name: 'Disconnect' }).click();
 
-    // 9. Disconnected: the old account and its counts are gone from the page.
+    // 9. Disconnected: the old account and its counts are gone from the Stripe card; the list
+    // of connections keeps it, disconnected (its records stay in Defrr unless erased).
     await page.locator('#status[data-status="disconnected"]').waitFor();
     expect(await page.locator('#status').textContent()).toBe('Disconnected');
     expect(await page.locator('#notice').textContent()).toBe('Stripe disconnected.');
@@ -249,7 +250,14 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     expect(await page.locator('#counts tbody tr').count()).toBe(0);
     expect(await page.locator('#account').textContent()).toBe('');
     expect(await page.locator('dt:visible').count()).toBe(0);
-    expect(await page.locator('main').textContent()).not.toContain(BAKERY_ACCOUNT);
+    expect(
+      await page.locator('#stripe-title').locator('xpath=ancestor::section').textContent(),
+    ).not.toContain(BAKERY_ACCOUNT);
+    expect(
+      await page
+        .locator(`#connections tr[data-connection-id="test_${BAKERY_ACCOUNT}"]`)
+        .getAttribute('data-status'),
+    ).toBe('disconnected');
     expect(await page.getByRole('button', { name: 'Connect Stripe' }).isVisible()).toBe(true);
     expect(await page.getByRole('button', { name: 'Disconnect' }).isVisible()).toBe(false);
     await shot(page, 'journey-9-disconnected');
@@ -311,8 +319,12 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     let name: string | null = 'Small Bakery & Co';
     await page.route('**/v1/integrations/stripe/status', async (route) => {
       const response = await route.fetch();
-      const status = (await response.json()) as { account: Record<string, unknown> | null };
+      const status = (await response.json()) as {
+        account: Record<string, unknown> | null;
+        connections: Array<{ account: Record<string, unknown> }>;
+      };
       if (status.account) status.account.name = name;
+      for (const connection of status.connections) connection.account.name = name;
       await route.fulfill({ response, json: status });
     });
     await openIntegrationPage(org, page);

@@ -43,6 +43,13 @@ describe('stateful stack', () => {
     });
   });
 
+  it('expires only items that carry a ttl on the records table (a full re-sync’s seen items; records carry none)', () => {
+    const tables = Object.values(stateful.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(2);
+    for (const table of tables)
+      expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
+  });
+
   it('creates the app-credentials and webhook-secrets secrets holding no credential, encrypted and retained', () => {
     const secrets = Object.values(stateful.findResources('AWS::SecretsManager::Secret'));
     expect(secrets).toHaveLength(2);

@@ -87,6 +87,80 @@ export function connectionStoreContract(
       await expect(store.getConnection(refTo(org()))).resolves.toBeUndefined();
     });
 
+    it('keeps one connection per slot, lists them per org, and asks for a full re-sync or an erase only when it may', async () => {
+      const orgId = org();
+      const live: Connection = sampleConnection(orgId, {
+        slot: 'stripe#live#acct_1ContractStore01',
+        livemode: true,
+      });
+      const test = sampleConnection(orgId);
+      await store.putConnection(test, null);
+      await store.putConnection(live, null);
+      await store.putConnection(sampleConnection(org()), null);
+      expect((await store.listConnections(orgId)).map((c) => c.slot).sort()).toEqual(
+        [live.slot, test.slot].sort(),
+      );
+      await expect(store.getConnection({ orgId, slot: live.slot })).resolves.toEqual(live);
+      expect(await store.listConnections(org())).toEqual([]);
+
+      const full = {
+        id: 'full_1',
+        resources: ['charges'],
+        state: 'pending' as const,
+        requestedAt: new Date().toISOString(),
+        startedAt: null,
+        finishedAt: null,
+        swept: [],
+        added: 0,
+        updated: 0,
+        deleted: 0,
+      };
+      await expect(store.requestFullSync(refTo(orgId), 'conn_other', full)).resolves.toBe(false);
+      await expect(store.requestFullSync(refTo(orgId), test.connectionId, full)).resolves.toBe(true);
+      await expect(
+        store.requestFullSync(refTo(orgId), test.connectionId, { ...full, id: 'full_2' }),
+      ).resolves.toBe(false);
+      await expect(
+        store.updateFullSync(refTo(orgId), test.connectionId, 'full_2', { state: 'done' }),
+      ).resolves.toBe(false);
+      await expect(
+        store.updateFullSync(refTo(orgId), test.connectionId, 'full_1', { state: 'done' }),
+      ).resolves.toBe(true);
+      await expect(
+        store.requestFullSync(refTo(orgId), test.connectionId, { ...full, id: 'full_2' }),
+      ).resolves.toBe(true);
+
+      const erasure = {
+        state: 'queued' as const,
+        requestedAt: new Date().toISOString(),
+        finishedAt: null,
+        items: 0,
+      };
+      // Not while connected.
+      await expect(store.requestErasure(refTo(orgId), test.connectionId, erasure)).resolves.toBe(false);
+      await store.transition(refTo(orgId), {
+        connectionId: test.connectionId,
+        to: 'disconnected',
+        reason: 'user',
+        at: new Date().toISOString(),
+      });
+      await expect(store.requestErasure(refTo(orgId), test.connectionId, erasure)).resolves.toBe(true);
+      const before = (await store.getConnection(refTo(orgId)))?.version as number;
+      await expect(
+        store.updateErasure(refTo(orgId), test.connectionId, erasure.requestedAt, {
+          state: 'running',
+          items: 3,
+        }),
+      ).resolves.toBe(true);
+      const after = await store.getConnection(refTo(orgId));
+      expect(after?.erasure).toMatchObject({ state: 'running', items: 3 });
+      // The version moves: a reconnect that read before looks again.
+      expect(after?.version).toBe(before + 1);
+      await expect(
+        store.updateErasure(refTo(orgId), test.connectionId, 'another time', { state: 'done' }),
+      ).resolves.toBe(false);
+    });
+
     it('moves the status only for the same connection and an allowed current status', async () => {
       const orgId = org();
       const c = sampleConnection(orgId);

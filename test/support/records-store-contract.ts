@@ -143,6 +143,60 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       ).toBe(1111);
     });
 
+    it('a full re-sync marks deleted only what its pass did not see and nobody wrote since; resumable', async () => {
+      const orgId = org();
+      const scope = { orgId, mode: 'test' as const, accountId: 'acct_1RecordsContract01' };
+      const ids = Array.from({ length: 7 }, (_, i) => `ch_full_${i}`);
+      for (const id of ids)
+        if (id !== 'ch_full_4') await store.put(write(orgId, charge(id, 1), 1_790_000_100));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const since = new Date().toISOString();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.put(write(orgId, charge('ch_full_4', 1), 1_790_000_150));
+      await store.addCounts(scope, { charges: ids.length });
+      // The pass saw 0–3; 4 was written (by a webhook, say) after it began: only 5 and 6 go.
+      await store.noteSeen(scope, 'pass_1', 'charges', ids.slice(0, 4));
+      const version = (object: StripeObject) =>
+        recordVersion(charges as NonNullable<typeof charges>, object, { at: 1_790_000_200, by: 'event' });
+      const first = await store.markUnseenDeleted(scope, 'pass_1', 'charges', since, version, {
+        shouldStop: () => false,
+      });
+      const rest = await store.markUnseenDeleted(scope, 'pass_1', 'charges', since, version, {
+        after: first.after,
+      });
+      expect(rest.done).toBe(true);
+      expect(first.deleted + rest.deleted).toBe(2);
+      for (const [i, id] of ids.entries())
+        expect([id, (await store.get(scope, 'charges', id))?.deleted]).toEqual([id, i >= 5]);
+      expect((await store.counts(scope))?.charges).toBe(5);
+      // Again: nothing more (each is marked once).
+      expect((await store.markUnseenDeleted(scope, 'pass_1', 'charges', since, version)).deleted).toBe(0);
+      // The seen items are not records: not served, not counted.
+      expect([...(await store.versions(scope, 'charges')).keys()].sort()).toEqual([...ids].sort());
+    });
+
+    it('erases a partition written before a time, and nothing written after; resumable', async () => {
+      const orgId = org();
+      const scope = { orgId, mode: 'test' as const, accountId: 'acct_1RecordsContract01' };
+      const other = { ...scope, accountId: 'acct_1RecordsContract02' };
+      for (let i = 0; i < 5; i++) await store.put(write(orgId, charge(`ch_old_${i}`, 1), 1_790_000_100));
+      await store.put({ ...write(orgId, charge('ch_other', 1), 1_790_000_100), ...other });
+      await store.addCounts(scope, { charges: 5 });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const before = new Date().toISOString();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.put(write(orgId, charge('ch_new', 1), 1_790_000_300));
+      // Told to stop before its first page (the connection changed, say): nothing goes.
+      const first = await store.eraseBefore(scope, before, { beforePage: async () => false });
+      expect(first).toMatchObject({ erased: 0, done: false });
+      expect((await store.versions(scope, 'charges')).size).toBe(6);
+      const rest = await store.eraseBefore(scope, before, { after: first.after });
+      expect(rest.done).toBe(true);
+      expect([...(await store.versions(scope, 'charges')).keys()]).toEqual(['ch_new']);
+      expect(await store.counts(scope)).toBeUndefined();
+      expect([...(await store.versions(other, 'charges')).keys()]).toEqual(['ch_other']);
+    });
+
     it('keeps orgs apart', async () => {
       const a = org();
       const b = org();

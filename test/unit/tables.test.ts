@@ -27,9 +27,10 @@ describe('table definitions', () => {
     expect(serviceTable.ttlAttribute).toBe('ttl');
   });
 
-  it('builds the records table without indexes', () => {
+  it('builds the records table without indexes, expiring only what carries a ttl (a full re-sync’s seen items)', () => {
     const input = createTableInput(recordsTable, 'rec');
     expect(input).not.toHaveProperty('GlobalSecondaryIndexes');
+    expect(recordsTable.ttlAttribute).toBe('ttl');
     expect(input.BillingMode).toBe('PAY_PER_REQUEST');
   });
 });
