@@ -6,6 +6,7 @@ import {
   paginateQuery,
   QueryCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import '../../zod-locale.js';
@@ -159,6 +160,16 @@ export class DynamoConnections implements Connections {
     private readonly tableName: string,
   ) {}
 
+  /** An update of the connection's item on its condition: false when the condition did not hold. */
+  private updateIf(
+    ref: ConnectionRef,
+    input: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
+  ): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(new UpdateCommand({ TableName: this.tableName, Key: keys.connection(ref), ...input })),
+    );
+  }
+
   async getConnection(ref: ConnectionRef): Promise<Connection | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: keys.connection(ref), ConsistentRead: true }),
@@ -257,18 +268,12 @@ export class DynamoConnections implements Connections {
     const values: Record<string, unknown> = { ':cid': connectionId };
     const sets = syncSet(patch, names, values);
     if (sets.length === 0) return true;
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: 'connectionId = :cid',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: 'connectionId = :cid',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
   }
 
   async holdsSyncLease(
@@ -277,40 +282,28 @@ export class DynamoConnections implements Connections {
     owner: string,
     until: number,
   ): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          // A write that changes nothing, for its condition.
-          UpdateExpression: 'SET syncLeaseOwner = :owner',
-          ConditionExpression:
-            'connectionId = :cid AND #status = :connected AND syncLeaseOwner = :owner AND syncLeaseUntil >= :until',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':cid': connectionId,
-            ':connected': 'connected',
-            ':owner': owner,
-            ':until': until,
-          },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      // A write that changes nothing, for its condition.
+      UpdateExpression: 'SET syncLeaseOwner = :owner',
+      ConditionExpression:
+        'connectionId = :cid AND #status = :connected AND syncLeaseOwner = :owner AND syncLeaseUntil >= :until',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':owner': owner,
+        ':until': until,
+      },
+    });
   }
 
   async requestErasure(ref: ConnectionRef, connectionId: string, erasure: Erasure): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET erasure = :erasure',
-          ConditionExpression: 'connectionId = :cid AND #status <> :connected',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':erasure': erasure, ':cid': connectionId, ':connected': 'connected' },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET erasure = :erasure',
+      ConditionExpression: 'connectionId = :cid AND #status <> :connected',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':erasure': erasure, ':cid': connectionId, ':connected': 'connected' },
+    });
   }
 
   async updateErasure(
@@ -321,49 +314,37 @@ export class DynamoConnections implements Connections {
   ): Promise<boolean> {
     const { sets, names, values } = fieldSet('erasure', patch);
     if (sets.length === 0) return true;
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          // The version moves: a reconnect that read the connection before looks again (and
-          // waits for a running erase).
-          UpdateExpression: `SET ${sets.join(', ')}, version = version + :one`,
-          ConditionExpression:
-            'connectionId = :cid AND #status <> :connected AND erasure.requestedAt = :requested',
-          ExpressionAttributeNames: { ...names, '#status': 'status' },
-          ExpressionAttributeValues: {
-            ...values,
-            ':one': 1,
-            ':cid': connectionId,
-            ':connected': 'connected',
-            ':requested': requestedAt,
-          },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      // The version moves: a reconnect that read the connection before looks again (and
+      // waits for a running erase).
+      UpdateExpression: `SET ${sets.join(', ')}, version = version + :one`,
+      ConditionExpression:
+        'connectionId = :cid AND #status <> :connected AND erasure.requestedAt = :requested',
+      ExpressionAttributeNames: { ...names, '#status': 'status' },
+      ExpressionAttributeValues: {
+        ...values,
+        ':one': 1,
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':requested': requestedAt,
+      },
+    });
   }
 
   async requestFullSync(ref: ConnectionRef, connectionId: string, fullSync: FullSync): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET fullSync = :full',
-          ConditionExpression:
-            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(fullSync) OR fullSync = :null OR fullSync.#state = :done)',
-          ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':full': fullSync,
-            ':cid': connectionId,
-            ':connected': 'connected',
-            ':null': null,
-            ':done': 'done',
-          },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET fullSync = :full',
+      ConditionExpression:
+        'connectionId = :cid AND #status = :connected AND (attribute_not_exists(fullSync) OR fullSync = :null OR fullSync.#state = :done)',
+      ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':full': fullSync,
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':null': null,
+        ':done': 'done',
+      },
+    });
   }
 
   async updateFullSync(
@@ -374,32 +355,20 @@ export class DynamoConnections implements Connections {
   ): Promise<boolean> {
     const { sets, names, values } = fieldSet('fullSync', patch);
     if (sets.length === 0) return true;
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: 'connectionId = :cid AND fullSync.id = :id',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ...values, ':cid': connectionId, ':id': id },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: 'connectionId = :cid AND fullSync.id = :id',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ...values, ':cid': connectionId, ':id': id },
+    });
   }
 
   async noteAccountName(ref: ConnectionRef, connectionId: string, name: string | null): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET accountName = :name',
-          ConditionExpression: 'connectionId = :cid',
-          ExpressionAttributeValues: { ':name': name, ':cid': connectionId },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET accountName = :name',
+      ConditionExpression: 'connectionId = :cid',
+      ExpressionAttributeValues: { ':name': name, ':cid': connectionId },
+    });
   }
 
   async noteAppEvent(
@@ -407,31 +376,19 @@ export class DynamoConnections implements Connections {
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET lastAppEvent = :event',
-          ConditionExpression: 'connectionId = :cid',
-          ExpressionAttributeValues: { ':event': event, ':cid': connectionId },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET lastAppEvent = :event',
+      ConditionExpression: 'connectionId = :cid',
+      ExpressionAttributeValues: { ':event': event, ':cid': connectionId },
+    });
   }
 
   async clearSecretName(ref: ConnectionRef, secretName: string): Promise<void> {
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET secretName = :null',
-          ConditionExpression: 'secretName = :name',
-          ExpressionAttributeValues: { ':null': null, ':name': secretName },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'SET secretName = :null',
+      ConditionExpression: 'secretName = :name',
+      ExpressionAttributeValues: { ':null': null, ':name': secretName },
+    });
   }
 
   async acquireRefreshLease(
@@ -441,40 +398,28 @@ export class DynamoConnections implements Connections {
     now: number,
     until: number,
   ) {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET refreshLeaseOwner = :owner, refreshLeaseUntil = :until',
-          ConditionExpression:
-            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(refreshLeaseUntil) OR refreshLeaseUntil < :now)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':owner': owner,
-            ':until': until,
-            ':cid': connectionId,
-            ':connected': 'connected',
-            ':now': now,
-          },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET refreshLeaseOwner = :owner, refreshLeaseUntil = :until',
+      ConditionExpression:
+        'connectionId = :cid AND #status = :connected AND (attribute_not_exists(refreshLeaseUntil) OR refreshLeaseUntil < :now)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':owner': owner,
+        ':until': until,
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':now': now,
+      },
+    });
   }
 
   async releaseRefreshLease(ref: ConnectionRef, owner: string): Promise<void> {
     // someone else's lease now (ours expired): leave it
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'REMOVE refreshLeaseOwner, refreshLeaseUntil',
-          ConditionExpression: 'refreshLeaseOwner = :owner',
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'REMOVE refreshLeaseOwner, refreshLeaseUntil',
+      ConditionExpression: 'refreshLeaseOwner = :owner',
+      ExpressionAttributeValues: { ':owner': owner },
+    });
   }
 
   async acquireSyncLease(
@@ -530,64 +475,40 @@ export class DynamoConnections implements Connections {
   }
 
   async requestSyncAgain(ref: ConnectionRef, connectionId: string, now: number): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET syncAgain = :true',
-          ConditionExpression:
-            'connectionId = :cid AND attribute_exists(syncLeaseOwner) AND syncLeaseUntil >= :now',
-          ExpressionAttributeValues: { ':true': true, ':cid': connectionId, ':now': now },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET syncAgain = :true',
+      ConditionExpression:
+        'connectionId = :cid AND attribute_exists(syncLeaseOwner) AND syncLeaseUntil >= :now',
+      ExpressionAttributeValues: { ':true': true, ':cid': connectionId, ':now': now },
+    });
   }
 
   async noteCountsInDoubt(ref: ConnectionRef, connectionId: string): Promise<void> {
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET countsInDoubt = :token',
-          ConditionExpression: 'connectionId = :cid',
-          ExpressionAttributeValues: { ':token': randomUUID(), ':cid': connectionId },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'SET countsInDoubt = :token',
+      ConditionExpression: 'connectionId = :cid',
+      ExpressionAttributeValues: { ':token': randomUUID(), ':cid': connectionId },
+    });
   }
 
   async clearCountsInDoubt(ref: ConnectionRef, token: string): Promise<void> {
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'REMOVE countsInDoubt',
-          ConditionExpression: 'countsInDoubt = :token',
-          ExpressionAttributeValues: { ':token': token },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'REMOVE countsInDoubt',
+      ConditionExpression: 'countsInDoubt = :token',
+      ExpressionAttributeValues: { ':token': token },
+    });
   }
 
   async renewSyncLease(ref: ConnectionRef, owner: string, until: number): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET syncLeaseUntil = :until, gsi2pk = :duePk, gsi2sk = :dueSk',
-          ConditionExpression: 'syncLeaseOwner = :owner',
-          ExpressionAttributeValues: {
-            ':owner': owner,
-            ':until': until,
-            ...dueValues(ref.orgId, new Date(until).toISOString()),
-          },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET syncLeaseUntil = :until, gsi2pk = :duePk, gsi2sk = :dueSk',
+      ConditionExpression: 'syncLeaseOwner = :owner',
+      ExpressionAttributeValues: {
+        ':owner': owner,
+        ':until': until,
+        ...dueValues(ref.orgId, new Date(until).toISOString()),
+      },
+    });
   }
 
   async releaseSyncLease(
@@ -638,50 +559,37 @@ export class DynamoConnections implements Connections {
     notQueuedSince: string,
     dueAt: string,
   ): Promise<boolean> {
-    return conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression:
-            'SET sync.#state = :queued, sync.queuedAt = :at, gsi2pk = :duePk, gsi2sk = :dueSk',
-          ConditionExpression:
-            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :nowMs) AND (attribute_not_exists(sync.queuedAt) OR sync.queuedAt = :null OR sync.queuedAt < :since)',
-          ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':queued': 'queued',
-            ':at': at,
-            ':cid': connectionId,
-            ':connected': 'connected',
-            ':null': null,
-            ':since': notQueuedSince,
-            ':nowMs': Date.parse(at),
-            ...dueValues(ref.orgId, dueAt),
-          },
-        }),
-      ),
-    );
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET sync.#state = :queued, sync.queuedAt = :at, gsi2pk = :duePk, gsi2sk = :dueSk',
+      ConditionExpression:
+        'connectionId = :cid AND #status = :connected AND (attribute_not_exists(syncLeaseUntil) OR syncLeaseUntil < :nowMs) AND (attribute_not_exists(sync.queuedAt) OR sync.queuedAt = :null OR sync.queuedAt < :since)',
+      ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':queued': 'queued',
+        ':at': at,
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':null': null,
+        ':since': notQueuedSince,
+        ':nowMs': Date.parse(at),
+        ...dueValues(ref.orgId, dueAt),
+      },
+    });
   }
 
   async takeManualSync(ref: ConnectionRef, connectionId: string, nowMs: number, intervalMs: number) {
-    const taken = await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET manualSyncAt = :now',
-          ConditionExpression:
-            'connectionId = :cid AND #status = :connected AND (attribute_not_exists(manualSyncAt) OR manualSyncAt <= :cutoff)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':now': nowMs,
-            ':cid': connectionId,
-            ':connected': 'connected',
-            ':cutoff': nowMs - intervalMs,
-          },
-        }),
-      ),
-    );
+    const taken = await this.updateIf(ref, {
+      UpdateExpression: 'SET manualSyncAt = :now',
+      ConditionExpression:
+        'connectionId = :cid AND #status = :connected AND (attribute_not_exists(manualSyncAt) OR manualSyncAt <= :cutoff)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':now': nowMs,
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':cutoff': nowMs - intervalMs,
+      },
+    });
     if (taken) return { ok: true as const };
     const { Item } = await this.db.send(
       new GetCommand({
@@ -696,37 +604,25 @@ export class DynamoConnections implements Connections {
   }
 
   async returnManualSync(ref: ConnectionRef, connectionId: string, takenAtMs: number): Promise<void> {
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'REMOVE manualSyncAt',
-          ConditionExpression: 'connectionId = :cid AND manualSyncAt = :taken',
-          ExpressionAttributeValues: { ':cid': connectionId, ':taken': takenAtMs },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'REMOVE manualSyncAt',
+      ConditionExpression: 'connectionId = :cid AND manualSyncAt = :taken',
+      ExpressionAttributeValues: { ':cid': connectionId, ':taken': takenAtMs },
+    });
   }
 
   async setSyncDue(ref: ConnectionRef, connectionId: string, dueAt: string): Promise<void> {
     // Only while the sync is still waiting: a run that has started set its own.
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'SET gsi2pk = :duePk, gsi2sk = :dueSk',
-          ConditionExpression: 'connectionId = :cid AND sync.#state = :queued AND attribute_exists(gsi2pk)',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':cid': connectionId,
-            ':queued': 'queued',
-            ...dueValues(ref.orgId, dueAt),
-          },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'SET gsi2pk = :duePk, gsi2sk = :dueSk',
+      ConditionExpression: 'connectionId = :cid AND sync.#state = :queued AND attribute_exists(gsi2pk)',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':cid': connectionId,
+        ':queued': 'queued',
+        ...dueValues(ref.orgId, dueAt),
+      },
+    });
   }
 
   async *dueSyncs(now: string): AsyncIterable<ConnectionRef> {
@@ -767,18 +663,12 @@ export class DynamoConnections implements Connections {
       if (!isConditionFailure(error)) throw error;
     }
     // Not a stalled sync (any more): a connection that ended leaves the index.
-    await conditionalWrite(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.connection(ref),
-          UpdateExpression: 'REMOVE gsi2pk, gsi2sk',
-          ConditionExpression: 'attribute_exists(pk) AND #status <> :connected',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':connected': 'connected' },
-        }),
-      ),
-    );
+    await this.updateIf(ref, {
+      UpdateExpression: 'REMOVE gsi2pk, gsi2sk',
+      ConditionExpression: 'attribute_exists(pk) AND #status <> :connected',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':connected': 'connected' },
+    });
     return undefined;
   }
 
