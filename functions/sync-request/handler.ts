@@ -8,9 +8,9 @@ import { type RequestSyncDeps, requestSync } from '../../shared/sync/dispatch.js
 
 /**
  * POST /v1/integrations/stripe/connections/{connectionId}/sync (org admin), or POST
- * /v1/integrations/stripe/sync for the org's only connection: 202 queued, 409 not connected
- * (or a full re-sync already under way), 429 too soon. Body `{ "mode": "full", "resources":
- * [...] }`: a full re-sync.
+ * /v1/integrations/stripe/sync for the org's only connection: 202 queued, 409 not connected,
+ * 429 too soon. Body `{ "mode": "full", "resources": [...] }`: a full re-sync (replacing one
+ * not yet done).
  */
 export const makeHandler = (deps: RequestSyncDeps & { auth: AuthConfig }) =>
   httpHandler(async (event) => {

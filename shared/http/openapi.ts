@@ -107,7 +107,7 @@ const operations: Record<string, Json> = {
       "Queue a sync of the org's only connection now (org admin); with several, name one (…/connections/{connectionId}/sync)",
     requestBody: syncBody,
     responses: syncResponses({
-      409: error('Not connected, several connections, or a full re-sync under way'),
+      409: error('Not connected, or several connections: name one'),
     }),
   },
   'POST /v1/integrations/stripe/connections/{connectionId}/sync': {
@@ -117,7 +117,7 @@ const operations: Record<string, Json> = {
     requestBody: syncBody,
     responses: syncResponses({
       404: error('The org has no connection with that id'),
-      409: error('Not connected, or a full re-sync under way'),
+      409: error('Not connected'),
     }),
   },
   'DELETE /v1/integrations/stripe': {

@@ -60,7 +60,7 @@ export interface Connections {
     requestedAt: string,
     patch: Partial<Erasure>,
   ): Promise<boolean>;
-  /** Asks for a full re-sync, if it is still `connectionId`, connected, and none is in progress. */
+  /** Asks for a full re-sync (replacing any under way), if it is still `connectionId` and connected. */
   requestFullSync(ref: ConnectionRef, connectionId: string, fullSync: FullSync): Promise<boolean>;
   /** Updates the full re-sync `id`, while the connection is still `connectionId`. */
   updateFullSync(

@@ -63,6 +63,7 @@ export class Backfill {
       orgId: run.job.orgId,
       slot: run.ref.slot,
       resource: def.name,
+      ...(run.fullPassCovers(def.name) ? { passId: run.fullPass?.id } : {}),
       connectionId: run.job.connectionId,
       phase: 'backfill',
       snapshotAt,

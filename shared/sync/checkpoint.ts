@@ -21,6 +21,8 @@ export interface Checkpoint {
   resource: ResourceName;
   /** A checkpoint of another connection (reconnected, maybe to another account) is ignored. */
   connectionId: string;
+  /** The full re-sync whose backfill made it: during a pass, only its own checkpoints count. */
+  passId?: string;
   phase: 'backfill' | 'incremental';
   /** The backfill's upper bound (unix seconds), fixed when it started. */
   snapshotAt: number;

@@ -140,14 +140,7 @@ export async function requestSync(
     });
     if (!asked) {
       await deps.store.returnManualSync(ref, connection.connectionId, now.getTime()).catch(() => undefined);
-      const current = await deps.store.getConnection(ref);
-      if (current?.connectionId !== connection.connectionId || current.status !== 'connected')
-        throw notConnected();
-      throw new HttpError(
-        409,
-        'full_sync_in_progress',
-        'A full re-sync of this connection is already under way; its progress is in the status.',
-      );
+      throw notConnected();
     }
   }
   try {

@@ -335,18 +335,15 @@ function resourceError(resource: string, error: unknown, at: string): SyncError 
 }
 
 /**
- * A full re-sync asked for (`pending`) begins: its resources' checkpoints go, so each is read
- * again from the start, and the time is kept (what is written from then on is Stripe's). One
- * under way (`running`) goes on. Returns the pass to note what Stripe shows, if any.
+ * A full re-sync asked for (`pending`) begins, its time kept (what is written from then on is
+ * Stripe's); one under way (`running`) goes on. Its resources are read again from the start:
+ * a checkpoint counts for them only once their backfill in this pass made it (`passId`), so
+ * no reset is needed, and a late write of an older checkpoint cannot skip the backfill.
  */
 async function startFullPass(run: SyncRun, full: FullSync | undefined): Promise<FullSync | undefined> {
   if (!full || full.state === 'done') return undefined;
   if (full.state === 'running') return full;
-  const { store, checkpoints, clock } = run.deps;
-  for (const resource of full.resources) {
-    const def = resourceByName(resource);
-    if (def) await checkpoints.reset(run.ref, def.name);
-  }
+  const { store, clock } = run.deps;
   const startedAt = clock.now().toISOString();
   if (!(await store.updateFullSync(run.ref, run.job.connectionId, full.id, { state: 'running', startedAt })))
     return undefined;
@@ -379,7 +376,13 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
     const def = resourceByName(resource);
     if (!def || swept.includes(resource) || failed.has(resource) || run.shouldStop()) continue;
     const checkpoint = await checkpoints.get(run.ref, def.name);
-    if (checkpoint?.phase !== 'incremental' || checkpoint.connectionId !== run.job.connectionId) continue;
+    // Read to the end in this pass (its own backfill made the checkpoint), else not yet.
+    if (
+      checkpoint?.phase !== 'incremental' ||
+      checkpoint.connectionId !== run.job.connectionId ||
+      checkpoint.passId !== full.id
+    )
+      continue;
     await run.ensureCurrent();
     const at = await run.stripeNow();
     const result = await records.markUnseenDeleted(
@@ -412,6 +415,9 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
   const { checkpoints, config } = run.deps;
   let checkpoint = await checkpoints.get(refOf(run.job), def.name);
   if (checkpoint && checkpoint.connectionId !== run.job.connectionId) checkpoint = undefined;
+  // A full re-sync reads the resource again: only a checkpoint its own backfill made counts.
+  if (checkpoint && run.fullPassCovers(def.name) && checkpoint.passId !== run.fullPass?.id)
+    checkpoint = undefined;
   if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
     const newest = checkpoint.cursor?.created ?? checkpoint.since;
     if (newest < run.nowSeconds() - config.maxCursorAgeSeconds) {

@@ -118,17 +118,22 @@ export function connectionStoreContract(
       await expect(store.requestFullSync(refTo(orgId), 'conn_other', full)).resolves.toBe(false);
       await expect(store.requestFullSync(refTo(orgId), test.connectionId, full)).resolves.toBe(true);
       await expect(
-        store.requestFullSync(refTo(orgId), test.connectionId, { ...full, id: 'full_2' }),
+        store.updateFullSync(refTo(orgId), test.connectionId, 'full_2', { state: 'running' }),
       ).resolves.toBe(false);
       await expect(
-        store.updateFullSync(refTo(orgId), test.connectionId, 'full_2', { state: 'done' }),
-      ).resolves.toBe(false);
+        store.updateFullSync(refTo(orgId), test.connectionId, 'full_1', { state: 'running' }),
+      ).resolves.toBe(true);
+      // A newer request replaces the pass under way; the older one's worker can no longer write it.
+      await expect(
+        store.requestFullSync(refTo(orgId), test.connectionId, { ...full, id: 'full_2' }),
+      ).resolves.toBe(true);
       await expect(
         store.updateFullSync(refTo(orgId), test.connectionId, 'full_1', { state: 'done' }),
-      ).resolves.toBe(true);
-      await expect(
-        store.requestFullSync(refTo(orgId), test.connectionId, { ...full, id: 'full_2' }),
-      ).resolves.toBe(true);
+      ).resolves.toBe(false);
+      expect((await store.getConnection(refTo(orgId)))?.fullSync).toMatchObject({
+        id: 'full_2',
+        state: 'pending',
+      });
 
       const erasure = {
         state: 'queued' as const,
@@ -144,8 +149,11 @@ export function connectionStoreContract(
         reason: 'user',
         at: new Date().toISOString(),
       });
+      const disconnected = (await store.getConnection(refTo(orgId)))?.version as number;
       await expect(store.requestErasure(refTo(orgId), test.connectionId, erasure)).resolves.toBe(true);
       const before = (await store.getConnection(refTo(orgId)))?.version as number;
+      // Asking moves the version too: a reconnect that read before looks again, and waits.
+      expect(before).toBe(disconnected + 1);
       await expect(
         store.updateErasure(refTo(orgId), test.connectionId, erasure.requestedAt, {
           state: 'running',
