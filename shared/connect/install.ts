@@ -239,9 +239,17 @@ async function storeConnection(deps: ConfirmDeps, install: PendingInstall): Prom
   for (let attempt = 0; ; attempt++) {
     const now = clock.now();
     const previous = await store.getConnection(ref);
-    // An erase of this connection's records is running: what a new sync wrote now could go
-    // with them. The install is kept; confirming again once the erase is done connects it.
-    if ((previous?.erasure?.leaseUntil ?? 0) > now.getTime() && previous?.erasure?.state !== 'done') {
+    // An erase of this connection's records is under way: a new sync's records could go with
+    // them. The install is kept; confirming again once the erase is done connects it. An erase
+    // nobody is working on (its message lost) is sent again.
+    const erasure = previous?.erasure;
+    if (previous && erasure && erasure.state !== 'done') {
+      if ((erasure.leaseUntil ?? 0) <= now.getTime())
+        await deps.syncQueue
+          .send({ ...ref, connectionId: previous.connectionId, reason: 'erase' })
+          .catch((error: unknown) =>
+            logger.warn('could not queue the erase again', { error: describeError(error) }),
+          );
       throw new HttpError(
         409,
         'erase_in_progress',

@@ -77,8 +77,10 @@ export interface Erasure {
   items: number;
   /** Where the erase stands in the partition (its next run resumes after it). */
   after?: string | null;
-  /** Until when (ms) a running erase holds the connection: a reconnect waits for it. */
+  /** Until when (ms) a running erase holds the connection (a second worker leaves it be). */
   leaseUntil?: number | null;
+  /** Set when the erase began: what was written before it goes. */
+  cutoff?: string | null;
 }
 
 /**

@@ -7,24 +7,28 @@ import type { SyncDeps, SyncOutcome } from './run-context.js';
 
 /** Time kept back from the deadline: a page of deletes and the re-queue fit in it. */
 const ERASE_MARGIN_MS = 20_000;
-/** How long a running erase holds the connection past its last page (a reconnect waits). */
+/** How long a running erase holds the connection past its last page. */
 export const ERASE_LEASE_MS = 2 * 60_000;
 
 /**
- * Erases a disconnected connection's records, as an admin asked (`DELETE …?records=erase`):
- * every item of its partition last written before the request, page by page. Before each
- * page it saves where it stands on the connection and extends its hold on it, on condition
- * that the connection is still the disconnected one it erases: a reconnect waits while the
- * erase runs (see `storeConnection`), and one that came first stops it. Out of time, it
- * queues itself again; a crash is retried by SQS from where it stood. Done, it forgets the
- * connection's sync checkpoints, so a reconnect reads everything again.
+ * Erases a disconnected connection's records, as an admin asked (`DELETE …?records=erase`).
+ *
+ * Nothing else writes the partition meanwhile: a reconnect is refused until the erase is done
+ * (see `storeConnection`), and the erase starts only once the connection's last sync lease has
+ * lapsed and `eraseGraceMs` has passed since the request (a webhook that read the connection
+ * before the disconnect has written by then). Records older code kept in the org's
+ * both-modes partition are first moved to their own mode's (the shared migration), so none
+ * comes back later. Then every item of the partition is deleted, page by page; before each
+ * page the erase saves where it stands and extends its hold, on condition that the
+ * connection is still the one it erases. Out of time, it queues itself again; a crash is
+ * retried by SQS from where it stood. Done, it forgets the connection's sync checkpoints.
  */
 export async function runErase(
   deps: SyncDeps,
   job: SyncJob,
   remainingMs: () => number,
 ): Promise<SyncOutcome> {
-  const { store, clock } = deps;
+  const { store, clock, config } = deps;
   const ref = refOf(job);
   logger.appendKeys({ orgId: job.orgId });
   const connection = await store.getConnection(ref);
@@ -39,31 +43,57 @@ export async function runErase(
     logger.info('erase skipped: nothing to erase, or the connection is in use again');
     return { outcome: 'skipped', reason: 'gone' };
   }
+  const now = clock.now().getTime();
+  if (erasure.state === 'running' && (erasure.leaseUntil ?? 0) > now) {
+    logger.info('erase skipped: another worker is erasing');
+    return { outcome: 'skipped', reason: 'held' };
+  }
+  // Writers that began before the disconnect finish first.
+  const startAt = Math.max(
+    (connection.syncLeaseUntil ?? 0) + 1,
+    Date.parse(erasure.requestedAt) + config.eraseGraceMs,
+  );
+  if (startAt > now) {
+    const delaySeconds = Math.min(900, Math.ceil((startAt - now) / 1000));
+    await deps.syncQueue.send(job, { delaySeconds });
+    logger.info('erase waits for the writers that began before the disconnect', { delaySeconds });
+    return { outcome: 'deferred' };
+  }
   const scope = scopeOf(connection);
   const { requestedAt } = erasure;
   const hold = () => clock.now().getTime() + ERASE_LEASE_MS;
+  // Everything written until the erase began is the disconnected connection's.
+  const cutoff = erasure.cutoff ?? clock.now().toISOString();
   if (
-    !(await store.updateErasure(ref, job.connectionId, requestedAt, { state: 'running', leaseUntil: hold() }))
+    !(await store.updateErasure(ref, job.connectionId, requestedAt, {
+      state: 'running',
+      cutoff,
+      leaseUntil: hold(),
+    }))
   )
     return { outcome: 'skipped', reason: 'gone' };
+  const migrated = await deps.records.migrateLegacyPartition(
+    scope.orgId,
+    scope.accountId,
+    scope.mode,
+    () => remainingMs() < ERASE_MARGIN_MS,
+  );
   let changed = false;
-  let outOfTime = false;
-  const page = await deps.records.eraseBefore(scope, requestedAt, {
-    after: erasure.after ?? undefined,
-    beforePage: async (progress) => {
-      if (remainingMs() < ERASE_MARGIN_MS) {
-        outOfTime = true;
-        return false;
-      }
-      const held = await store.updateErasure(ref, job.connectionId, requestedAt, {
-        items: erasure.items + progress.erased,
-        after: progress.after ?? null,
-        leaseUntil: hold(),
-      });
-      if (!held) changed = true;
-      return held;
-    },
-  });
+  const page = migrated.done
+    ? await deps.records.eraseBefore(scope, cutoff, {
+        after: erasure.after ?? undefined,
+        beforePage: async (progress) => {
+          if (remainingMs() < ERASE_MARGIN_MS) return false;
+          const held = await store.updateErasure(ref, job.connectionId, requestedAt, {
+            items: erasure.items + progress.erased,
+            after: progress.after ?? null,
+            leaseUntil: hold(),
+          });
+          if (!held) changed = true;
+          return held;
+        },
+      })
+    : { erased: 0, done: false, after: erasure.after ?? undefined };
   const items = erasure.items + page.erased;
   if (changed) {
     logger.info('erase stopped: the connection changed');
@@ -76,7 +106,7 @@ export async function runErase(
       leaseUntil: null,
     });
     await deps.syncQueue.send({ ...ref, connectionId: job.connectionId, reason: 'erase' });
-    logger.info('erase continues in the next run', { items, outOfTime });
+    logger.info('erase continues in the next run', { items });
     return { outcome: 'continued', requests: 0 };
   }
   for (const def of RESOURCES) await deps.checkpoints.reset(ref, def.name);

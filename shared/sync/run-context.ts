@@ -48,6 +48,11 @@ export interface SyncConfig {
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   /** How long a job asked for during a run waits before it looks again (SQS allows up to 900). */
   deferSeconds: number;
+  /**
+   * How long after it is asked for an erase waits to begin: a webhook that read the connection
+   * just before its disconnect has written by then.
+   */
+  eraseGraceMs: number;
 }
 
 export const DEFAULT_SYNC_CONFIG: SyncConfig = {
@@ -60,6 +65,7 @@ export const DEFAULT_SYNC_CONFIG: SyncConfig = {
   maxCursorAgeSeconds: 29 * 86_400,
   retry: { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 8000 },
   deferSeconds: 60,
+  eraseGraceMs: 30_000,
 };
 
 export interface SyncDeps {
@@ -160,6 +166,12 @@ export class SyncRun {
   fullPass: FullSync | undefined;
   /** Records of the full re-sync's resources this run added and updated. */
   readonly fullCounts = { added: 0, updated: 0 };
+
+  /** The full re-sync in progress reads this resource again (and has not finished it yet). */
+  fullPassCovers(resource: string): boolean {
+    const full = this.fullPass;
+    return full?.resources.includes(resource) === true && !full.swept.includes(resource);
+  }
 
   get connection(): Connection {
     return this.session.connection;
@@ -354,8 +366,8 @@ export class SyncRun {
       apiVersion: apiVersion ?? STRIPE_API_VERSION,
       ...(deleted ? { deleted } : {}),
     }));
-    const full = this.fullPass;
-    if (full?.resources.includes(def.name))
+    const full = this.fullPassCovers(def.name) ? this.fullPass : undefined;
+    if (full)
       await this.deps.records.noteSeen(
         this.scope,
         full.id,
@@ -363,7 +375,7 @@ export class SyncRun {
         objects.map(({ object }) => object.id),
       );
     const result = await this.deps.records.putMany(writes);
-    if (full?.resources.includes(def.name)) {
+    if (full) {
       this.fullCounts.added += result.created;
       this.fullCounts.updated += result.written - result.created;
     }

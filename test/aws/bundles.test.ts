@@ -22,7 +22,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { flattenClaims } from '../../local/api-adapter.js';
 import { type DevIssuer, devIssuer } from '../../local/dev-auth.js';
 import type { StripeSandbox } from '../../local/stripe-sandbox/server.js';
@@ -879,6 +879,37 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
     const queue = variable('disconnect', 'SYNC_QUEUE_URL');
     const { matching } = await drain(queue, (b) => b.orgId === ORG && b.reason === 'erase');
     expect(matching).toHaveLength(1);
+    // Straight after the request the erase waits (writers that read the connection before the
+    // disconnect finish first): the worker queues it again, delayed, and erases nothing.
+    const delayed = async () =>
+      Number(
+        (
+          await clients.sqs.send(
+            new GetQueueAttributesCommand({
+              QueueUrl: queue,
+              AttributeNames: ['ApproximateNumberOfMessagesDelayed'],
+            }),
+          )
+        ).Attributes?.ApproximateNumberOfMessagesDelayed,
+      );
+    const waiting = await delayed();
+    const first = await invoke<{ batchItemFailures: unknown[] }>(
+      'sync-worker',
+      await sqsEvent(queue, matching),
+    );
+    expect(first.result).toEqual({ batchItemFailures: [] });
+    expect(await delayed()).toBe(waiting + 1);
+    expect((await storedRecords()).ids.size).toBeGreaterThan(0);
+    // The grace has passed (the request is made older rather than waited for).
+    const connectionKey = keys.connection({ orgId: ORG, slot: slotFor('test', SHOP) });
+    await db.send(
+      new UpdateCommand({
+        TableName: variable('status', 'SERVICE_TABLE_NAME'),
+        Key: connectionKey,
+        UpdateExpression: 'SET erasure.requestedAt = :past',
+        ExpressionAttributeValues: { ':past': new Date(Date.now() - 5 * 60_000).toISOString() },
+      }),
+    );
     const { result: worked } = await invoke<{ batchItemFailures: unknown[] }>(
       'sync-worker',
       await sqsEvent(queue, matching),

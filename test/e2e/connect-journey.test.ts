@@ -27,7 +27,11 @@ let pageHook: ((resource: string, pages: number) => Promise<void>) | undefined;
 beforeAll(async () => {
   stack = await startTestStack(
     {},
-    { wrap: { onPageStored: (resource, pages) => pageHook?.(resource, pages) } },
+    {
+      wrap: { onPageStored: (resource, pages) => pageHook?.(resource, pages) },
+      // An erase waits this long after the disconnect for writers already under way.
+      sync: { eraseGraceMs: 1000 },
+    },
   );
   browser = await launchBrowser();
 });

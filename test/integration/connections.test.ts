@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { keys, recordKeys } from '../../shared/data/keys.js';
@@ -28,11 +28,15 @@ const COUNTS = {
 };
 
 beforeAll(async () => {
-  stack = await startTestStack({
-    SYNC_BUDGET_TEST: '100',
-    SYNC_BUDGET_LIVE: '100',
-    SYNC_MIN_INTERVAL_SECONDS: '1',
-  });
+  stack = await startTestStack(
+    {
+      SYNC_BUDGET_TEST: '100',
+      SYNC_BUDGET_LIVE: '100',
+      SYNC_MIN_INTERVAL_SECONDS: '1',
+    },
+    // The erase tests say when time passes (stack.clock) rather than wait for it.
+    { sync: { eraseGraceMs: 30_000 } },
+  );
 });
 afterAll(() => stack.close());
 
@@ -348,18 +352,26 @@ describe('full re-sync', () => {
     expect(asked.status).toBe(202);
     expect(asked.json).toMatchObject({ mode: 'full', connection: idOf(accountId, 'test') });
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const again = await api(stack, 'POST', path, { token: admin, body: { mode: 'full' } });
-    expect(again.status).toBe(409);
-    expect(again.json).toMatchObject({ error: { code: 'full_sync_in_progress' } });
+    // Asked again before it began: the newer request replaces it.
+    const again = await api(stack, 'POST', path, {
+      token: admin,
+      body: { mode: 'full', resources: ['charges', 'refunds'] },
+    });
+    expect(again.status).toBe(202);
     expect((await statusOf(orgId)).connections[0]?.fullSync).toMatchObject({
       state: 'pending',
-      resources: ['charges'],
+      resources: ['charges', 'refunds'],
     });
     stack.queues.sync.resume();
     await settle(stack, ['sync']);
 
     const view = (await statusOf(orgId)).connections[0];
-    expect(view?.fullSync).toMatchObject({ state: 'done', resources: ['charges'], added: 1, deleted: 1 });
+    expect(view?.fullSync).toMatchObject({
+      state: 'done',
+      resources: ['charges', 'refunds'],
+      added: 1,
+      deleted: 1,
+    });
     expect(view?.fullSync?.updated).toBeGreaterThanOrEqual(1);
     expect(view?.fullSync?.finishedAt).not.toBeNull();
     const gone = await stack.records.get(scope, 'charges', 'ch_1GoneFromStripe0001');
@@ -367,12 +379,31 @@ describe('full re-sync', () => {
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
     expect(view?.sync.counts.charges).toBe(charges.length);
 
-    // Done: another may be asked for.
+    // A pass that never finishes (a resource Stripe keeps refusing, say) does not block the
+    // next: a newer request replaces it, and its stale writes are refused.
+    const current = await connectionOf(orgId, accountId, 'test');
+    const stuck = {
+      id: 'full_stuck',
+      resources: ['disputes'],
+      state: 'running' as const,
+      requestedAt: stack.clock.now().toISOString(),
+      startedAt: stack.clock.now().toISOString(),
+      finishedAt: null,
+      swept: [],
+      added: 0,
+      updated: 0,
+      deleted: 0,
+    };
+    expect(await stack.store.requestFullSync(refOf(current), current.connectionId, stuck)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await api(stack, 'POST', path, { token: admin, body: { mode: 'full' } })).status).toBe(202);
     await settle(stack, ['sync']);
     const all = (await statusOf(orgId)).connections[0]?.fullSync;
     expect(all).toMatchObject({ state: 'done', added: 0, deleted: 0 });
+    expect((await connectionOf(orgId, accountId, 'test')).fullSync?.id).not.toBe('full_stuck');
+    expect(
+      await stack.store.updateFullSync(refOf(current), current.connectionId, 'full_stuck', { state: 'done' }),
+    ).toBe(false);
     expect(all?.resources.sort()).toEqual(RESOURCES.map((def) => def.name).sort());
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
@@ -401,6 +432,13 @@ describe('erase on request', () => {
     stack.queues.sync.purge();
     const connection = await connectionOf(orgId, accountId, 'test');
     const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'erase' };
+    // It waits first for writers that read the connection before the disconnect.
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'deferred',
+    });
+    expect(stack.queues.sync.purge()).toBe(1);
+    expect((await partitionItems(orgId, accountId, 'test')).length).toBe(kept);
+    stack.clock.advance(31_000);
     let calls = 0;
     const first = await runErase(stack.syncDeps, job, () => (++calls <= 1 ? 60_000 : 0));
     expect(first.outcome).toBe('continued');
@@ -429,35 +467,55 @@ describe('erase on request', () => {
     expect(reconnected).toMatchObject({ status: 'connected', erasure: null });
   });
 
-  it('an erase never deletes what a reconnect wrote meanwhile', async () => {
+  it('a reconnect is refused until the erase is done, and the erase waits for a sync that held the connection', async () => {
     const orgId = newOrg();
     const accountId = newAccount();
     await connect(orgId, accountId, 'test');
-    const admin = await tokenFor(stack, orgId);
-    stack.queues.sync.pause();
-    const asked = await api(
-      stack,
-      'DELETE',
-      `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}?records=erase`,
-      {
-        token: admin,
-      },
+    // A sync still holds its lease when the admin disconnects: it may write for a while yet.
+    const held = await connectionOf(orgId, accountId, 'test');
+    const leaseUntil = stack.clock.now().getTime() + 90_000;
+    await db().send(
+      new UpdateCommand({
+        TableName: LOCAL_TABLES.service,
+        Key: keys.connection(refOf(held)),
+        UpdateExpression: 'SET syncLeaseOwner = :owner, syncLeaseUntil = :until',
+        ExpressionAttributeValues: { ':owner': 'another-worker', ':until': leaseUntil },
+      }),
     );
-    expect(asked.status).toBe(202);
-    const erased = await connectionOf(orgId, accountId, 'test');
-    stack.queues.sync.purge();
-    stack.queues.sync.resume();
-    // Reconnected before the erase ran: its first sync writes the partition afresh.
-    stack.clock.advance(5);
-    await connect(orgId, accountId, 'test');
-    const job: SyncJob = { ...refOf(erased), connectionId: erased.connectionId, reason: 'erase' };
-    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
-      outcome: 'skipped',
+    stack.queues.sync.pause();
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}?records=erase`;
+    expect((await api(stack, 'DELETE', path, { token: await tokenFor(stack, orgId) })).status).toBe(202);
+    expect(stack.queues.sync.purge()).toBe(1);
+    const erasing = await connectionOf(orgId, accountId, 'test');
+    const job: SyncJob = { ...refOf(erasing), connectionId: erasing.connectionId, reason: 'erase' };
+
+    // Queued, not begun: a reconnect is refused (and the erase sent again), the connection stays.
+    const refused = await connectOrg(stack, orgId, { account: accountId, body: { mode: 'test' } });
+    expect(refused).toMatchObject({ outcome: 'error', reason: 'erase_in_progress' });
+    expect(stack.queues.sync.purge()).toBe(1);
+    expect(await connectionOf(orgId, accountId, 'test')).toMatchObject({
+      status: 'disconnected',
+      connectionId: erasing.connectionId,
     });
+
+    // Past the grace, the sync's lease still runs: the erase waits for it, then erases.
+    stack.clock.advance(31_000);
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'deferred',
+    });
+    expect(stack.queues.sync.purge()).toBe(1);
+    expect((await partitionItems(orgId, accountId, 'test')).length).toBeGreaterThan(0);
+    stack.clock.advance(60_000);
+    stack.queues.sync.resume();
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    expect(await partitionItems(orgId, accountId, 'test')).toEqual([]);
+    await connect(orgId, accountId, 'test');
     await expectConverged(stack, orgId, accountId);
   });
 
-  it('a reconnect waits while an erase runs, and works once it is done', async () => {
+  it('while one worker erases, another skips, and a reconnect waits; once its hold lapses the erase goes on', async () => {
     const orgId = newOrg();
     const accountId = newAccount();
     await connect(orgId, accountId, 'test');
@@ -465,7 +523,7 @@ describe('erase on request', () => {
     const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}?records=erase`;
     expect((await api(stack, 'DELETE', path, { token: await tokenFor(stack, orgId) })).status).toBe(202);
     stack.queues.sync.purge();
-    stack.queues.sync.resume();
+    stack.clock.advance(31_000);
     const erasing = await connectionOf(orgId, accountId, 'test');
     // The erase has begun (its worker holds the connection).
     const requestedAt = erasing.erasure?.requestedAt as string;
@@ -477,9 +535,19 @@ describe('erase on request', () => {
     ).toBe(true);
     const refused = await connectOrg(stack, orgId, { account: accountId, body: { mode: 'test' } });
     expect(refused).toMatchObject({ outcome: 'error', reason: 'erase_in_progress' });
+    // Held: not sent again.
+    expect(stack.queues.sync.purge()).toBe(0);
     expect((await connectionOf(orgId, accountId, 'test')).status).toBe('disconnected');
 
     const job: SyncJob = { ...refOf(erasing), connectionId: erasing.connectionId, reason: 'erase' };
+    await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
+      outcome: 'skipped',
+      reason: 'held',
+    });
+    expect((await partitionItems(orgId, accountId, 'test')).length).toBeGreaterThan(0);
+    // The worker died: its hold lapses and the next run erases.
+    stack.clock.advance(61_000);
+    stack.queues.sync.resume();
     await expect(runErase(stack.syncDeps, job, () => 15 * 60_000)).resolves.toMatchObject({
       outcome: 'completed',
     });

@@ -78,6 +78,7 @@ const connectionItem = z.object({
         items: z.number(),
         after: z.optional(z.nullable(z.string())),
         leaseUntil: z.optional(z.nullable(z.number())),
+        cutoff: z.optional(z.nullable(z.string())),
       }),
     ),
   ),
@@ -299,10 +300,16 @@ export class DynamoConnections implements Connections {
 
   async requestErasure(ref: ConnectionRef, connectionId: string, erasure: Erasure): Promise<boolean> {
     return this.updateIf(ref, {
-      UpdateExpression: 'SET erasure = :erasure',
+      // The version moves: a reconnect that read the connection before looks again, and waits.
+      UpdateExpression: 'SET erasure = :erasure, version = version + :one',
       ConditionExpression: 'connectionId = :cid AND #status <> :connected',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':erasure': erasure, ':cid': connectionId, ':connected': 'connected' },
+      ExpressionAttributeValues: {
+        ':erasure': erasure,
+        ':cid': connectionId,
+        ':connected': 'connected',
+        ':one': 1,
+      },
     });
   }
 
@@ -333,17 +340,12 @@ export class DynamoConnections implements Connections {
 
   async requestFullSync(ref: ConnectionRef, connectionId: string, fullSync: FullSync): Promise<boolean> {
     return this.updateIf(ref, {
+      // Over one under way too: the new pass starts again from the beginning (one that cannot
+      // finish, a resource Stripe refuses for good, say, never blocks the next).
       UpdateExpression: 'SET fullSync = :full',
-      ConditionExpression:
-        'connectionId = :cid AND #status = :connected AND (attribute_not_exists(fullSync) OR fullSync = :null OR fullSync.#state = :done)',
-      ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
-      ExpressionAttributeValues: {
-        ':full': fullSync,
-        ':cid': connectionId,
-        ':connected': 'connected',
-        ':null': null,
-        ':done': 'done',
-      },
+      ConditionExpression: 'connectionId = :cid AND #status = :connected',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':full': fullSync, ':cid': connectionId, ':connected': 'connected' },
     });
   }
 
