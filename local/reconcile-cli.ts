@@ -3,7 +3,7 @@ import { loadLocalConfig } from './config.js';
 import { describeReport, type ReconcileReport } from './reconcile.js';
 
 /**
- * `npm run reconcile -- --org org_1`: asks the running local stack (`npm start`) to compare the
+ * `npm run reconcile -- --org org_1 [--connection test_acct_…]`: asks the running local stack (`npm start`) to compare the
  * org's stored records with the sandbox's own objects, field by field, and prints what is
  * missing, extra or different per resource, and the status counts against the oracle's.
  * Exit status 0 when everything matches, 1 when something differs, 2 when it could not ask.
@@ -12,6 +12,8 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       org: { type: 'string' },
+      /** Which of the org's connections (`<mode>_<account id>`); needed when it has several. */
+      connection: { type: 'string' },
       url: { type: 'string' },
       json: { type: 'boolean', default: false },
       'ids-only': { type: 'boolean', default: false },
@@ -20,7 +22,11 @@ async function main(): Promise<number> {
   if (!values.org) throw new Error('--org is required, e.g. npm run reconcile -- --org org_local');
   const config = loadLocalConfig();
   const base = values.url ?? `http://127.0.0.1:${config.PORT}`;
-  const query = new URLSearchParams({ org: values.org, ...(values['ids-only'] ? { objects: 'false' } : {}) });
+  const query = new URLSearchParams({
+    org: values.org,
+    ...(values.connection ? { connection: values.connection } : {}),
+    ...(values['ids-only'] ? { objects: 'false' } : {}),
+  });
   let response: Response;
   try {
     response = await fetch(`${base}/_local/reconcile?${query}`);

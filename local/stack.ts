@@ -18,7 +18,9 @@ import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js
 import { resolveConnection } from '../shared/connect/connect-service.js';
 import { ensureTables } from '../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../shared/data/tables.js';
+import type { Connection } from '../shared/domain/connection.js';
 import type { SyncJob } from '../shared/domain/sync-job.js';
+import { HttpError } from '../shared/errors.js';
 import { openApiDocument } from '../shared/http/openapi.js';
 import { routes } from '../shared/http/routes.js';
 import type { AppCredentials } from '../shared/ports/app-credentials.js';
@@ -435,11 +437,22 @@ export async function startLocalStack(
           if (!isLoopback(req.socket.remoteAddress ?? ''))
             return json(403, { error: { code: 'loopback_only', message: 'Ask from this machine.' } });
           const orgId = url.searchParams.get('org') ?? '';
-          const connection = orgId
-            ? await resolveConnection(store, orgId, url.searchParams.get('connection') ?? undefined).catch(
-                () => undefined,
-              )
-            : undefined;
+          let connection: Connection | undefined;
+          try {
+            connection = orgId
+              ? await resolveConnection(store, orgId, url.searchParams.get('connection') ?? undefined)
+              : undefined;
+          } catch (error) {
+            // Several connections and none named, or a name the org has not: say which.
+            if (error instanceof HttpError)
+              return json(error.statusCode, {
+                error: {
+                  code: error.code,
+                  message: `${error.message} (org ${orgId}; name one with --connection <mode>_<account id>)`,
+                },
+              });
+            throw error;
+          }
           if (!connection)
             return json(404, {
               error: { code: 'not_connected', message: `No connection for org ${orgId}.` },

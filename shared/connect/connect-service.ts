@@ -132,9 +132,14 @@ export interface ConnectionView {
   connectedAt: string;
   sync: StatusView['sync'];
   /** The last full re-sync asked for: its progress, then what it added, changed and marked deleted. */
-  fullSync: Omit<FullSync, 'id' | 'swept' | 'sweepAfter'> | null;
+  fullSync:
+    | (Omit<FullSync, 'id' | 'swept' | 'sweepAfter' | 'state'> & {
+        /** `cancelled`: the connection stopped (disconnected, revoked) before it was done. */
+        state: FullSync['state'] | 'cancelled';
+      })
+    | null;
   /** The last erase of its records asked for. */
-  erasure: Omit<Erasure, 'after'> | null;
+  erasure: Pick<Erasure, 'state' | 'requestedAt' | 'finishedAt' | 'items'> | null;
 }
 
 export interface OrgStatusView extends StatusView {
@@ -173,16 +178,25 @@ async function connectionView(
       // What is stored now, webhooks' records included (the connection keeps the last run's view).
       // Only once a run has counted the partition (this connection's, or the one it replaced:
       // the records stay): before that, a webhook's count is one delta, not the records.
+      // Once an erase was asked for, what the connection kept from its last run is gone or going.
       counts:
         connection.erasure?.state === 'done'
           ? {}
-          : ((await countedCounts(deps.records, scopeOf(connection))) ?? connection.sync.counts),
+          : ((await countedCounts(deps.records, scopeOf(connection))) ??
+            (connection.erasure ? {} : connection.sync.counts)),
     },
-    fullSync: connection.fullSync
-      ? (({ id: _id, swept: _swept, sweepAfter: _after, ...rest }) => rest)(connection.fullSync)
-      : null,
-    erasure: connection.erasure ? (({ after: _after, ...rest }) => rest)(connection.erasure) : null,
+    fullSync: connection.fullSync ? fullSyncView(connection) : null,
+    erasure: connection.erasure ? erasureView(connection.erasure) : null,
   };
+}
+
+/**
+ * What the API shows of a full re-sync. One not done when the connection stopped (a
+ * disconnect, a revoke) is `cancelled`: no run carries it on, and a reconnect starts afresh.
+ */
+function fullSyncView(connection: Connection): NonNullable<ConnectionView['fullSync']> {
+  const { id: _id, swept: _swept, sweepAfter: _after, ...rest } = connection.fullSync as FullSync;
+  return connection.status !== 'connected' && rest.state !== 'done' ? { ...rest, state: 'cancelled' } : rest;
 }
 
 /** The org's connections, each with its sync, and a summary of the one in use. */
@@ -223,8 +237,12 @@ async function countedCounts(
   return state?.countedFor ? records.counts(scope) : undefined;
 }
 
-const connectionNotFound = () =>
-  new HttpError(404, 'connection_not_found', 'This org has no Stripe connection with that id.');
+const connectionNotFound = (named = true) =>
+  new HttpError(
+    404,
+    'connection_not_found',
+    named ? 'This org has no Stripe connection with that id.' : 'This org has no Stripe connection.',
+  );
 
 /**
  * The connection a request names: by its id (404 when the org has none by that id, whatever
@@ -269,24 +287,40 @@ export async function disconnect(
 ): Promise<{ connection: string; erasure: NonNullable<ConnectionView['erasure']> } | undefined> {
   const connection = await resolveConnection(deps.store, orgId, connectionId);
   if (!connection) {
-    if (options.erase) throw connectionNotFound();
+    if (options.erase) throw connectionNotFound(connectionId !== undefined);
     return undefined;
   }
   const ref = refOf(connection);
   await endConnection(deps, ref, 'disconnected', 'user', connection.connectionId);
   if (!options.erase) return undefined;
   if (!deps.syncQueue) throw new Error('erasing needs the sync queue');
-  const current = connection.erasure;
-  // Asked again while one is under way: the same erase, its job sent again (the first may be lost).
-  const erasure: Erasure =
-    current && current.state !== 'done'
-      ? current
-      : { state: 'queued', requestedAt: deps.clock.now().toISOString(), finishedAt: null, items: 0 };
-  if (erasure !== current && !(await deps.store.requestErasure(ref, connection.connectionId, erasure))) {
-    throw new HttpError(409, 'connection_changed', 'The connection changed meanwhile; ask again.');
+  const now = deps.clock.now();
+  const asked: Erasure = { state: 'queued', requestedAt: now.toISOString(), finishedAt: null, items: 0 };
+  let erasure: Erasure | null | undefined = connection.erasure;
+  let fresh = false;
+  if (!erasure || erasure.state === 'done') {
+    fresh = await deps.store.requestErasure(ref, connection.connectionId, asked);
+    // Not made: another request came first (the same erase, then), or the connection changed.
+    const current = fresh ? connection : await deps.store.getConnection(ref);
+    erasure = fresh ? asked : current?.erasure;
+    if (!erasure || erasure.state === 'done' || current?.connectionId !== connection.connectionId)
+      throw new HttpError(409, 'connection_changed', 'The connection changed meanwhile; ask again.');
   }
-  await deps.syncQueue.send({ ...ref, connectionId: connection.connectionId, reason: 'erase' });
-  logger.info('erase of a connection’s records queued', { connection: publicConnectionId(connection) });
-  const { after: _after, ...view } = erasure;
-  return { connection: publicConnectionId(connection), erasure: view };
+  // Asked again while one is under way: the same erase. Its job is sent again only when no
+  // worker holds it and it was asked for over a minute ago (its first message may have been
+  // lost), so repeated requests do not pile up jobs.
+  const stale = now.getTime() - Date.parse(erasure.requestedAt) > RESEND_ERASE_AFTER_MS;
+  if (fresh || ((erasure.leaseUntil ?? 0) <= now.getTime() && stale)) {
+    await deps.syncQueue.send({ ...ref, connectionId: connection.connectionId, reason: 'erase' });
+    logger.info('erase of a connection’s records queued', { connection: publicConnectionId(connection) });
+  }
+  return { connection: publicConnectionId(connection), erasure: erasureView(erasure) };
+}
+
+const RESEND_ERASE_AFTER_MS = 60_000;
+
+/** What the API shows of an erase: not the worker's bookkeeping (its hold, cursor, cutoff). */
+function erasureView(erasure: Erasure): NonNullable<ConnectionView['erasure']> {
+  const { state, requestedAt, finishedAt, items } = erasure;
+  return { state, requestedAt, finishedAt, items };
 }

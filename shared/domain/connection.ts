@@ -81,6 +81,8 @@ export interface Erasure {
   leaseUntil?: number | null;
   /** Set when the erase began: what was written before it goes. */
   cutoff?: string | null;
+  /** The worker that holds the erase (until `leaseUntil`): only it writes the progress. */
+  owner?: string | null;
 }
 
 /**

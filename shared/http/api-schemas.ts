@@ -54,7 +54,8 @@ const erasureSchema = z.object({
   items: z.number(),
 });
 const fullSyncSchema = z.object({
-  state: z.enum(['pending', 'running', 'done']),
+  /** `cancelled`: the connection stopped (disconnected, revoked) before it was done. */
+  state: z.enum(['pending', 'running', 'done', 'cancelled']),
   resources: z.array(z.string()),
   requestedAt: z.iso.datetime(),
   startedAt: z.nullable(z.iso.datetime()),
@@ -113,7 +114,8 @@ export const syncResponseSchema = z.object({
 });
 
 /** `DELETE …`: `records=erase` erases the connection's records too (they are kept by default). */
-export const disconnectQuerySchema = z.object({
+/** Strict: a misspelt option of a destructive call is refused, not ignored. */
+export const disconnectQuerySchema = z.strictObject({
   records: z.optional(z.enum(['keep', 'erase'])),
 });
 

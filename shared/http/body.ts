@@ -22,6 +22,16 @@ export function parseJsonBody<S extends core.$ZodType>(
     throw new HttpError(413, 'payload_too_large', `The body may be at most ${maxBytes} bytes.`);
   let value: unknown = {};
   if (text.trim() !== '') {
+    // A body said to be something else (a form, text) is not read as JSON: 415, as APIs do.
+    const type = Object.entries(event.headers ?? {}).find(
+      ([name]) => name.toLowerCase() === 'content-type',
+    )?.[1];
+    if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type))
+      throw new HttpError(
+        415,
+        'unsupported_media_type',
+        'The body must be JSON (Content-Type: application/json).',
+      );
     try {
       value = JSON.parse(text);
     } catch {

@@ -38,6 +38,7 @@ const syncBody = { required: false, content: jsonContent(syncBodySchema) };
 const syncResponses = (more: Json) => ({
   202: { description: 'Queued', content: jsonContent(syncResponseSchema) },
   400: error('Invalid body'),
+  415: error('The body is not JSON'),
   429: error('A sync was asked for moments ago (one per interval; see Retry-After)'),
   ...more,
 });
@@ -66,6 +67,7 @@ const operations: Record<string, Json> = {
         content: jsonContent(connectResponseSchema),
       },
       400: error('Invalid body or returnTo'),
+      415: error('The body is not JSON'),
       429: error('Too many connection attempts for this org'),
     },
   },
@@ -76,6 +78,7 @@ const operations: Record<string, Json> = {
     responses: {
       200: { description: 'Connected: the status', content: jsonContent(statusResponseSchema) },
       400: error('Invalid body'),
+      415: error('The body is not JSON'),
       403: error('The install was started by another user (nothing was connected)'),
       404: error('The install expired or was already confirmed'),
     },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { logger } from '../logger.js';
@@ -54,7 +55,8 @@ export async function runErase(
     Date.parse(erasure.requestedAt) + config.eraseGraceMs,
   );
   if (startAt > now) {
-    const delaySeconds = Math.min(900, Math.ceil((startAt - now) / 1000));
+    // Looked at again at least every 30 s: a run that stops early releases its lease early.
+    const delaySeconds = Math.min(30, Math.ceil((startAt - now) / 1000));
     await deps.syncQueue.send(job, { delaySeconds });
     logger.info('erase waits for the writers that began before the disconnect', { delaySeconds });
     return { outcome: 'deferred' };
@@ -64,14 +66,23 @@ export async function runErase(
   const hold = () => clock.now().getTime() + ERASE_LEASE_MS;
   // Everything written until the erase began is the disconnected connection's.
   const cutoff = erasure.cutoff ?? clock.now().toISOString();
+  // Taken, unless another worker's hold still runs (it read before us, or a duplicate job):
+  // one worker at a time erases and reports the items.
+  const owner = randomUUID();
+  const update = (patch: Parameters<typeof store.updateErasure>[3]) =>
+    store.updateErasure(ref, job.connectionId, requestedAt, patch, { owner });
   if (
-    !(await store.updateErasure(ref, job.connectionId, requestedAt, {
-      state: 'running',
-      cutoff,
-      leaseUntil: hold(),
-    }))
-  )
-    return { outcome: 'skipped', reason: 'gone' };
+    !(await store.updateErasure(
+      ref,
+      job.connectionId,
+      requestedAt,
+      { state: 'running', cutoff, leaseUntil: hold() },
+      { owner, claimAt: now },
+    ))
+  ) {
+    logger.info('erase skipped: another worker holds it, or the connection changed');
+    return { outcome: 'skipped', reason: 'held' };
+  }
   const migrated = await deps.records.migrateLegacyPartition(
     scope.orgId,
     scope.accountId,
@@ -84,7 +95,7 @@ export async function runErase(
         after: erasure.after ?? undefined,
         beforePage: async (progress) => {
           if (remainingMs() < ERASE_MARGIN_MS) return false;
-          const held = await store.updateErasure(ref, job.connectionId, requestedAt, {
+          const held = await update({
             items: erasure.items + progress.erased,
             after: progress.after ?? null,
             leaseUntil: hold(),
@@ -96,27 +107,27 @@ export async function runErase(
     : { erased: 0, done: false, after: erasure.after ?? undefined };
   const items = erasure.items + page.erased;
   if (changed) {
-    logger.info('erase stopped: the connection changed');
+    logger.info('erase stopped: the connection changed, or another worker took it over');
     return { outcome: 'stopped', reason: 'changed' };
   }
   if (!page.done) {
-    await store.updateErasure(ref, job.connectionId, requestedAt, {
-      items,
-      after: page.after ?? null,
-      leaseUntil: null,
-    });
+    if (!(await update({ items, after: page.after ?? null, leaseUntil: null })))
+      return { outcome: 'stopped', reason: 'changed' };
     await deps.syncQueue.send({ ...ref, connectionId: job.connectionId, reason: 'erase' });
     logger.info('erase continues in the next run', { items });
     return { outcome: 'continued', requests: 0 };
   }
   for (const def of RESOURCES) await deps.checkpoints.reset(ref, def.name);
-  await store.updateErasure(ref, job.connectionId, requestedAt, {
-    state: 'done',
-    items,
-    finishedAt: clock.now().toISOString(),
-    after: null,
-    leaseUntil: null,
-  });
+  if (
+    !(await update({
+      state: 'done',
+      items,
+      finishedAt: clock.now().toISOString(),
+      after: null,
+      leaseUntil: null,
+    }))
+  )
+    return { outcome: 'stopped', reason: 'changed' };
   logger.info('erased the connection’s records', { items });
   return { outcome: 'completed', counts: {}, written: {}, requests: 0 };
 }

@@ -410,6 +410,96 @@ describe('full re-sync', () => {
 });
 
 describe('erase on request', () => {
+  it('racing erase requests make one erase and one job; racing workers: one erases, the other skips', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    const kept = (await partitionItems(orgId, accountId, 'test')).length;
+    const admin = await tokenFor(stack, orgId);
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}`;
+    stack.queues.sync.pause();
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => api(stack, 'DELETE', `${path}?records=erase`, { token: admin })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(202));
+    const requested = new Set(
+      answers.map((a) => (a.json as { erasure: { requestedAt: string } }).erasure.requestedAt),
+    );
+    expect(requested.size).toBe(1);
+    expect(stack.queues.sync.purge()).toBe(1);
+    // What the status shows of it: no worker's bookkeeping; counts no longer the last run's.
+    const queued = (await statusOf(orgId)).connections[0];
+    expect(Object.keys(queued?.erasure ?? {}).sort()).toEqual([
+      'finishedAt',
+      'items',
+      'requestedAt',
+      'state',
+    ]);
+
+    stack.clock.advance(31_000);
+    const erasing = await connectionOf(orgId, accountId, 'test');
+    const job: SyncJob = { ...refOf(erasing), connectionId: erasing.connectionId, reason: 'erase' };
+    const outcomes = await Promise.all([
+      runErase(stack.syncDeps, job, () => 15 * 60_000),
+      runErase(stack.syncDeps, job, () => 15 * 60_000),
+    ]);
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(['completed', 'skipped']);
+    expect(await partitionItems(orgId, accountId, 'test')).toEqual([]);
+    const done = (await statusOf(orgId)).connections[0];
+    expect(done).toMatchObject({ erasure: { state: 'done', items: kept }, sync: { counts: {} } });
+    expect(Object.keys(done?.erasure ?? {}).sort()).toEqual(['finishedAt', 'items', 'requestedAt', 'state']);
+    // Asked again: a new erase (of nothing); the status never brings back the old counts.
+    stack.clock.advance(1000);
+    expect((await api(stack, 'DELETE', `${path}?records=erase`, { token: admin })).status).toBe(202);
+    expect(stack.queues.sync.purge()).toBe(1);
+    expect((await statusOf(orgId)).connections[0]).toMatchObject({
+      erasure: { state: 'queued', items: 0 },
+      sync: { counts: {} },
+    });
+    stack.queues.sync.resume();
+  });
+
+  it('a misspelt option of a disconnect is refused, and changes nothing', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    const admin = await tokenFor(stack, orgId);
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}`;
+    for (const query of ['record=erase', 'Records=erase', 'records[]=erase', 'foo=bar', 'records=yes']) {
+      const refused = await api(stack, 'DELETE', `${path}?${query}`, { token: admin });
+      expect([query, refused.status]).toEqual([query, 400]);
+    }
+    expect((await connectionOf(orgId, accountId, 'test')).status).toBe('connected');
+    // A body that says it is not JSON is not read as JSON.
+    const sync = await api(stack, 'POST', `${path}/sync`, {
+      token: admin,
+      body: { mode: 'full' },
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(sync.status).toBe(415);
+    expect((await connectionOf(orgId, accountId, 'test')).fullSync ?? null).toBeNull();
+  });
+
+  it('a full re-sync not done when the connection is disconnected shows as cancelled', async () => {
+    const orgId = newOrg();
+    const accountId = newAccount();
+    await connect(orgId, accountId, 'test');
+    const admin = await tokenFor(stack, orgId);
+    const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}`;
+    stack.queues.sync.pause();
+    expect((await api(stack, 'POST', `${path}/sync`, { token: admin, body: { mode: 'full' } })).status).toBe(
+      202,
+    );
+    expect((await statusOf(orgId)).connections[0]?.fullSync).toMatchObject({ state: 'pending' });
+    expect((await api(stack, 'DELETE', path, { token: admin })).status).toBe(204);
+    stack.queues.sync.purge();
+    stack.queues.sync.resume();
+    expect((await statusOf(orgId)).connections[0]).toMatchObject({
+      status: 'disconnected',
+      fullSync: { state: 'cancelled', finishedAt: null },
+    });
+  });
+
   it('disconnect keeps the records; records=erase erases them, resumably, and the status says so', async () => {
     const orgId = newOrg();
     // More items than one page of the erase (200).

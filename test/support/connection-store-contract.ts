@@ -167,6 +167,35 @@ export function connectionStoreContract(
       await expect(
         store.updateErasure(refTo(orgId), test.connectionId, 'another time', { state: 'done' }),
       ).resolves.toBe(false);
+      // One erase at a time: asked again while this one is not done, nothing is made.
+      await expect(
+        store.requestErasure(refTo(orgId), test.connectionId, { ...erasure, requestedAt: 'later' }),
+      ).resolves.toBe(false);
+      // One worker holds it: another's claim fails until the hold lapses; then the first's writes fail.
+      const held = (owner: string, claimAt?: number, leaseUntil?: number) =>
+        store.updateErasure(
+          refTo(orgId),
+          test.connectionId,
+          erasure.requestedAt,
+          leaseUntil === undefined ? { items: 4 } : { leaseUntil },
+          claimAt === undefined ? { owner } : { owner, claimAt },
+        );
+      await expect(held('worker-a', 1_000, 5_000)).resolves.toBe(true);
+      await expect(held('worker-b', 2_000, 6_000)).resolves.toBe(false);
+      await expect(held('worker-a')).resolves.toBe(true);
+      await expect(held('worker-b')).resolves.toBe(false);
+      await expect(held('worker-b', 5_001, 9_000)).resolves.toBe(true);
+      await expect(held('worker-a')).resolves.toBe(false);
+      expect((await store.getConnection(refTo(orgId)))?.erasure).toMatchObject({
+        owner: 'worker-b',
+        leaseUntil: 9_000,
+      });
+      await expect(
+        store.updateErasure(refTo(orgId), test.connectionId, erasure.requestedAt, { state: 'done' }),
+      ).resolves.toBe(true);
+      await expect(
+        store.requestErasure(refTo(orgId), test.connectionId, { ...erasure, requestedAt: 'later' }),
+      ).resolves.toBe(true);
     });
 
     it('moves the status only for the same connection and an allowed current status', async () => {

@@ -79,6 +79,7 @@ const connectionItem = z.object({
         after: z.optional(z.nullable(z.string())),
         leaseUntil: z.optional(z.nullable(z.number())),
         cutoff: z.optional(z.nullable(z.string())),
+        owner: z.optional(z.nullable(z.string())),
       }),
     ),
   ),
@@ -302,13 +303,17 @@ export class DynamoConnections implements Connections {
     return this.updateIf(ref, {
       // The version moves: a reconnect that read the connection before looks again, and waits.
       UpdateExpression: 'SET erasure = :erasure, version = version + :one',
-      ConditionExpression: 'connectionId = :cid AND #status <> :connected',
-      ExpressionAttributeNames: { '#status': 'status' },
+      // One erase at a time: racing requests make one, not one each.
+      ConditionExpression:
+        'connectionId = :cid AND #status <> :connected AND (attribute_not_exists(erasure) OR erasure = :null OR erasure.#state = :done)',
+      ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
       ExpressionAttributeValues: {
         ':erasure': erasure,
         ':cid': connectionId,
         ':connected': 'connected',
         ':one': 1,
+        ':null': null,
+        ':done': 'done',
       },
     });
   }
@@ -318,22 +323,30 @@ export class DynamoConnections implements Connections {
     connectionId: string,
     requestedAt: string,
     patch: Partial<Erasure>,
+    guard?: { owner: string; claimAt?: number },
   ): Promise<boolean> {
-    const { sets, names, values } = fieldSet('erasure', patch);
+    const { sets, names, values } = fieldSet('erasure', guard ? { ...patch, owner: guard.owner } : patch);
     if (sets.length === 0) return true;
+    const held =
+      guard === undefined
+        ? ''
+        : guard.claimAt === undefined
+          ? ' AND erasure.#owner = :owner'
+          : ' AND (erasure.#owner = :owner OR attribute_not_exists(erasure.leaseUntil) OR erasure.leaseUntil = :null OR erasure.leaseUntil < :claimAt)';
     return this.updateIf(ref, {
       // The version moves: a reconnect that read the connection before looks again (and
       // waits for a running erase).
       UpdateExpression: `SET ${sets.join(', ')}, version = version + :one`,
-      ConditionExpression:
-        'connectionId = :cid AND #status <> :connected AND erasure.requestedAt = :requested',
-      ExpressionAttributeNames: { ...names, '#status': 'status' },
+      ConditionExpression: `connectionId = :cid AND #status <> :connected AND erasure.requestedAt = :requested${held}`,
+      ExpressionAttributeNames: { ...names, '#status': 'status', ...(guard ? { '#owner': 'owner' } : {}) },
       ExpressionAttributeValues: {
         ...values,
         ':one': 1,
         ':cid': connectionId,
         ':connected': 'connected',
         ':requested': requestedAt,
+        ...(guard ? { ':owner': guard.owner } : {}),
+        ...(guard?.claimAt !== undefined ? { ':null': null, ':claimAt': guard.claimAt } : {}),
       },
     });
   }
