@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   type Connection,
   type ConnectionRef,
   idleSync,
+  newFullPass,
   refOf,
   STATE_TTL_MS,
   slotFor,
@@ -23,6 +24,7 @@ import {
   type TokenGrant,
 } from '../ports/stripe-token-client.js';
 import type { TokenVault } from '../ports/token-vault.js';
+import { RESOURCES } from '../records/registry.js';
 import { dueIn, QUEUED_SYNC_DUE_MS, SENDING_SYNC_DUE_MS } from '../sync/dispatch.js';
 import { connectionStatus, type StatusView } from './connect-service.js';
 import { hashOAuthState } from './oauth-state.js';
@@ -275,6 +277,18 @@ async function storeConnection(deps: ConfirmDeps, install: PendingInstall): Prom
       updatedAt: now.toISOString(),
       version: (previous?.version ?? 0) + 1,
       sync: { ...idleSync(), state: 'queued', queuedAt: now.toISOString() },
+      // Reconnected (or re-authorised): its records stay, and its first run reads everything
+      // again (the checkpoints were the old connection's), but only a full pass, which marks
+      // what it did not see, finds what Stripe deleted while nothing was listening.
+      ...(previous
+        ? {
+            fullSync: newFullPass(
+              randomUUID(),
+              RESOURCES.map((def) => def.name),
+              now.toISOString(),
+            ),
+          }
+        : {}),
     };
     try {
       await store.putConnection(connection, previous?.version ?? null, dueIn(now, SENDING_SYNC_DUE_MS));

@@ -106,6 +106,26 @@ export interface FullSync {
   deleted: number;
 }
 
+/**
+ * A full re-sync of `resources`, asked for at `requestedAt`: by an admin, or by a reconnect
+ * (the records the connection kept were written before it, and what Stripe deleted meanwhile
+ * only a pass that reads everything and marks the unseen can find).
+ */
+export function newFullPass(id: string, resources: string[], requestedAt: string): FullSync {
+  return {
+    id,
+    resources,
+    state: 'pending',
+    requestedAt,
+    startedAt: null,
+    finishedAt: null,
+    swept: [],
+    added: 0,
+    updated: 0,
+    deleted: 0,
+  };
+}
+
 export interface Connection {
   orgId: string;
   /** Its item among the org's connections (see ConnectionRef). */

@@ -234,6 +234,11 @@ export interface Observation {
   /** A list or retrieve, or an event (which wins a tie of the same second: its change may follow the read). */
   by: 'read' | 'event';
   /**
+   * The event deletes the object (`*.deleted`): it wins a tie of the same second over any other
+   * event too, as nothing follows a deletion (a customer created and deleted within a second).
+   */
+  deletes?: boolean;
+  /**
    * Among events of one second, which Stripe's timestamps cannot order: their order in Stripe's
    * events list as the sync read it, the pass then the position in it (webhooks, which see one
    * event alone, use 0: the sync's ordered read wins a tie).
@@ -243,12 +248,13 @@ export interface Observation {
 
 /**
  * A record's version, which orders every writer (backfill, incremental pass, webhook) alike:
- * the Stripe second it was observed at, an event over a read of the same second, the object's
+ * the Stripe second it was observed at, an event over a read of the same second (a deletion over
+ * both), the object's
  * own latest timestamp, then the sequence. Zero-padded so DynamoDB compares them as strings in
  * a condition.
  */
 export function recordVersion(def: ResourceDef, object: StripeObject, observed: Observation): string {
   const pad = (n: number, width = 12) => String(Math.max(0, Math.floor(n))).padStart(width, '0');
-  const rank = observed.by === 'event' ? 1 : 0;
+  const rank = observed.by === 'event' ? (observed.deletes === true ? 2 : 1) : 0;
   return `${pad(observed.at)}:${rank}:${pad(def.changedAt(object))}:${pad(observed.sequence ?? 0, 16)}`;
 }

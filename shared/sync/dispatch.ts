@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { resolveConnection } from '../connect/connect-service.js';
-import { publicConnectionId, refOf } from '../domain/connection.js';
+import { newFullPass, publicConnectionId, refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { HttpError } from '../errors.js';
 import { describeError } from '../http/handler.js';
@@ -126,18 +126,11 @@ export async function requestSync(
     const resources = input.resources ?? RESOURCES.map((def) => def.name);
     // Kept on the connection: whichever run comes next (this one's job, or the nightly one if
     // its message is lost) carries it out.
-    const asked = await deps.store.requestFullSync(ref, connection.connectionId, {
-      id: randomUUID(),
-      resources,
-      state: 'pending',
-      requestedAt: queuedAt,
-      startedAt: null,
-      finishedAt: null,
-      swept: [],
-      added: 0,
-      updated: 0,
-      deleted: 0,
-    });
+    const asked = await deps.store.requestFullSync(
+      ref,
+      connection.connectionId,
+      newFullPass(randomUUID(), resources, queuedAt),
+    );
     if (!asked) {
       await deps.store.returnManualSync(ref, connection.connectionId, now.getTime()).catch(() => undefined);
       throw notConnected();

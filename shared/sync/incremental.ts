@@ -70,7 +70,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       }
       objects.push({
         object,
-        observed: { at: event.created, by: 'event', sequence },
+        observed: { at: event.created, by: 'event', sequence, ...(deleted ? { deletes: true } : {}) },
         deleted,
         apiVersion: event.api_version ?? STRIPE_API_VERSION,
       });

@@ -12,6 +12,7 @@ import { type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   hasMoreLines,
+  type Observation,
   type ResourceDef,
   recordVersion,
   resourceForEvent,
@@ -196,7 +197,7 @@ async function applyToConnection(
     ...scope,
     resource: def.name,
     object,
-    version: recordVersion(def, object, { at: event.created, by: 'event' }),
+    version: recordVersion(def, object, observedBy(event)),
     source: 'webhook',
     deleted: event.type.endsWith('.deleted'),
     eventId: event.id,
@@ -215,8 +216,7 @@ async function applyToConnection(
   const tie =
     result.outcome === 'stale' &&
     result.stored !== undefined &&
-    second(result.stored.version) ===
-      second(recordVersion(def, object, { at: event.created, by: 'event' })) &&
+    second(result.stored.version) === second(recordVersion(def, object, observedBy(event))) &&
     result.stored.eventId !== event.id;
   // An event embeds an invoice's or credit note's first lines only; the rest come from its
   // /lines list, which the sync reads when it applies this same event from /v1/events.
@@ -228,4 +228,9 @@ async function applyToConnection(
       await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
   }
   return result.outcome;
+}
+
+/** How a webhook observed its object: by an event, a deleting one winning a tie of its second. */
+function observedBy(event: Pick<WebhookEvent, 'created' | 'type'>): Observation {
+  return { at: event.created, by: 'event', ...(event.type.endsWith('.deleted') ? { deletes: true } : {}) };
 }

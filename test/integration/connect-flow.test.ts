@@ -441,9 +441,10 @@ describe('auth and isolation', () => {
       token: tokenB,
     });
     expect(sneaky.json.status).toBe('not_connected');
+    // A smuggled org in the query is refused (the query takes `records` alone), and changes nothing.
     expect(
       (await api(stack, 'DELETE', `/v1/integrations/stripe?org_id=${orgA}`, { token: tokenB })).status,
-    ).toBe(204);
+    ).toBe(400);
     expect((await status(orgA)).status).toBe('connected');
     const bodyOrg = await api(stack, 'POST', '/v1/integrations/stripe/connect', {
       token: tokenB,

@@ -304,7 +304,8 @@ export class DynamoRecordsStore implements RecordsStore {
   async noteSeen(scope: RecordScope, passId: string, resource: ResourceName, objectIds: string[]) {
     const pk = recordKeys.seen(scope, passId);
     const ttl = Math.floor(this.now().getTime() / 1000) + SEEN_TTL_SECONDS;
-    const items = objectIds.map((id) => ({ pk, sk: `${resource}#${id}`, ttl }));
+    // An object can appear twice in a page of events (created, then paid): one item each.
+    const items = [...new Set(objectIds)].map((id) => ({ pk, sk: `${resource}#${id}`, ttl }));
     for (let i = 0; i < items.length; i += 25) {
       let pending = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
