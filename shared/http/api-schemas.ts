@@ -60,7 +60,10 @@ const fullSyncSchema = z.object({
   requestedAt: z.iso.datetime(),
   startedAt: z.nullable(z.iso.datetime()),
   finishedAt: z.nullable(z.iso.datetime()),
-  /** Records the re-sync added, changed, and marked deleted (Stripe no longer returns them). */
+  /**
+   * Records the re-sync added, rewrote (`updated`: read again at a newer version, changed or
+   * not), and marked deleted (Stripe no longer returns them).
+   */
   added: z.number(),
   updated: z.number(),
   deleted: z.number(),
