@@ -55,7 +55,20 @@ export async function connectedAccount(
   const suffix = String(++accounts).padStart(4, '0');
   const accountId = `acct_1Bench${suffix}0000000`;
   const orgId = `org_bench_${suffix}`;
-  const zero = { balance_transactions: 0, charges: 0, refunds: 0, invoices: 0, credit_notes: 0, disputes: 0 };
+  // Only what the case asks for (payout transactions then name no payout object).
+  const zero = {
+    balance_transactions: 0,
+    charges: 0,
+    refunds: 0,
+    invoices: 0,
+    credit_notes: 0,
+    disputes: 0,
+    customers: 0,
+    products: 0,
+    prices: 0,
+    coupons: 0,
+    payouts: 0,
+  };
   stack.sandbox.sandbox.addAccount({
     id: accountId,
     name: `Bench ${suffix}`,

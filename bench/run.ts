@@ -73,6 +73,10 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
           invoices: 2000,
           credit_notes: 500,
           disputes: 500,
+          customers: 500,
+          products: 20,
+          prices: 60,
+          coupons: 10,
         }
       : {
           balance_transactions: 200,
@@ -81,6 +85,10 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
           invoices: 80,
           credit_notes: 20,
           disputes: 20,
+          customers: 40,
+          products: 5,
+          prices: 12,
+          coupons: 3,
         };
   log(`backfill: ${s.backfill} balance transactions…`);
   const backfill = await backfillEfficiency(s.backfill, mixed);

@@ -130,8 +130,8 @@ export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): T
   if (!data) throw new Error(`the sandbox has no account ${accountId}`);
   return {
     *objects(resource) {
-      const collection = data.collections[resource];
-      for (let i = 0; i < collection.size; i++) yield collection.at(i) as unknown as StripeObject;
+      // What Stripe lists: deleted objects are not there.
+      for (const object of data.collections[resource].live()) yield object as unknown as StripeObject;
     },
     lines(resource, parentId) {
       const all = (resource === 'invoices'

@@ -14,6 +14,13 @@ export const DEFAULT_COUNTS: ResourceCounts = {
   invoices: 300,
   credit_notes: 40,
   disputes: 20,
+  customers: 50,
+  products: 6,
+  prices: 12,
+  coupons: 4,
+  // One payout for each balance transaction of type `payout` (-1); a count asks for at most
+  // that many (the others' sources then name no object: a benchmark's lean account).
+  payouts: -1,
 };
 
 export type AnyObject = { id: string; created: number; object: string };
@@ -40,7 +47,12 @@ export class AccountData {
   readonly collections: { [R in ResourceName]: Collection<AnyObject> };
   readonly events: Collection<AnyObject>;
   readonly livemode: boolean;
+  /** What was seeded of each resource (payouts: one per balance transaction of type payout). */
+  readonly counts: ResourceCounts;
   private readonly customers: string[];
+  /** The balance transaction of each seeded payout, and the payout of each such transaction. */
+  private readonly payoutBt: number[] = [];
+  private readonly btPayout = new Map<number, number>();
   readonly invoiceLines = new Map<string, Stripe.InvoiceLineItem[]>();
   /** Lines of credit notes made after seeding. */
   readonly creditNoteLines = new Map<string, Stripe.CreditNoteLineItem[]>();
@@ -48,7 +60,7 @@ export class AccountData {
   constructor(
     readonly accountId: string,
     readonly mode: Mode,
-    readonly counts: ResourceCounts,
+    counts: Partial<ResourceCounts>,
     seed: string,
     private readonly anchor: number,
     /** The sandbox's clock (unix seconds). */
@@ -56,8 +68,22 @@ export class AccountData {
   ) {
     this.livemode = mode === 'live';
     const base = `${seed}|${accountId}|${mode}`;
-    const next = prng(`${base}|customers`);
-    this.customers = Array.from({ length: 50 }, () => seededId('cus', next, 14));
+    this.counts = { ...DEFAULT_COUNTS, ...counts };
+    const payoutsWanted = this.counts.payouts < 0 ? Number.POSITIVE_INFINITY : this.counts.payouts;
+    // Which balance transactions are payouts follows from the counts alone (see btRole).
+    const partner = (j: number) => {
+      const slot = j % 10;
+      const turn = Math.floor(j / 10);
+      if (slot < 7) return turn * 7 + slot < this.counts.charges;
+      if (slot === 7) return turn < this.counts.refunds;
+      return slot === 8 && turn < this.counts.disputes;
+    };
+    for (let j = 0; j < this.counts.balance_transactions && this.payoutBt.length < payoutsWanted; j++) {
+      if (partner(j)) continue;
+      this.btPayout.set(j, this.payoutBt.length);
+      this.payoutBt.push(j);
+    }
+    this.counts.payouts = this.payoutBt.length;
     this.collections = {
       // Pending until `available_on`, then available: Stripe sends no event for that change.
       balance_transactions: new Collection(
@@ -73,20 +99,36 @@ export class AccountData {
       invoices: new Collection((e) => this.invoice(e)),
       credit_notes: new Collection((e) => this.creditNote(e)),
       disputes: new Collection((e) => this.dispute(e)),
+      customers: new Collection((e) => this.customerObject(e)),
+      products: new Collection((e) => this.product(e)),
+      prices: new Collection((e) => this.price(e)),
+      coupons: new Collection((e) => this.coupon(e)),
+      payouts: new Collection((e) => this.payout(e)),
     };
     this.events = new Collection<AnyObject>(() => {
       throw new Error('events are always stored');
     });
     const span = 365 * DAY;
+    const createdAt = (seq: number, n: number) => anchor - span + Math.floor(((seq + 0.5) * span) / n);
     for (const resource of RESOURCES) {
-      const n = counts[resource];
+      const n = this.counts[resource];
       const ids = prng(`${base}|${resource}`);
       const collection = this.collections[resource];
       for (let seq = 0; seq < n; seq++) {
-        const created = anchor - span + Math.floor(((seq + 0.5) * span) / n);
+        // A payout is made when its balance transaction is.
+        const created =
+          resource === 'payouts'
+            ? createdAt(this.payoutBt[seq] as number, this.counts.balance_transactions)
+            : createdAt(seq, n);
         collection.addSeeded({ id: seededId(ID_PREFIX[resource], ids), created, seq });
       }
     }
+    // The seeded customers are the ones charges and invoices name; without any, made-up ids.
+    const next = prng(`${base}|customer-ids`);
+    this.customers =
+      this.counts.customers > 0
+        ? this.collections.customers.entries.map((e) => e.id)
+        : Array.from({ length: 50 }, () => seededId('cus', next, 14));
   }
 
   /** A seeded object's reference to another: among the seeded ones only, so new activity never changes it. */
@@ -199,7 +241,8 @@ export class AccountData {
       livemode: this.livemode,
       amount,
       currency: CURRENCY,
-      source: source?.id ?? seededId('po', prng(e.id)),
+      source:
+        source?.id ?? this.entry('payouts', this.btPayout.get(e.seq) ?? -1)?.id ?? seededId('po', prng(e.id)),
       type,
       fee: type === 'charge' ? Math.round(amount * 0.029) + 30 : type === 'adjustment' ? 1500 : 0,
       // Seeded ones are available by the anchor (so what is pending does not depend on the hour);
@@ -238,6 +281,7 @@ export class AccountData {
         currency: CURRENCY,
         period: { start: e.created - 30 * DAY, end: e.created },
         description: `Subscription item ${i + 1}`,
+        ...this.priceRef(hash(e.id) + i),
       }),
     );
   }
@@ -317,6 +361,91 @@ export class AccountData {
         ? (this.collections.balance_transactions.at(bt.seq) as unknown as Stripe.BalanceTransaction)
         : null,
     }) as AnyObject;
+  }
+
+  // --- The catalogue and payouts ---------------------------------------------------------
+  // Customers are the ones charges, invoices and credit notes name. Each price belongs to a
+  // product (price i to product i mod products), a product's default price is its first; an
+  // invoice line bills a seeded price. A payout is the source of a balance transaction of type
+  // payout, and names it back.
+
+  /** A seeded price (and its product) for a line, when the account has prices. */
+  priceRef(n: number): { price?: { id: string; product: string } } {
+    const count = this.counts.prices;
+    if (count === 0) return {};
+    const seq = n % count;
+    return {
+      price: { id: (this.entry('prices', seq) as Entry).id, product: this.productOfPrice(seq) },
+    };
+  }
+
+  private productOfPrice(seq: number): string {
+    return this.counts.products > 0
+      ? (this.entry('products', seq % this.counts.products) as Entry).id
+      : seededId('prod', prng(`${this.accountId}|product-of|${seq}`));
+  }
+
+  private customerObject(e: Entry): AnyObject {
+    return build.customer({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      name: `Customer ${e.id.slice(-4)}`,
+      email: `billing+${e.id.slice(-6).toLowerCase()}@example.com`,
+      currency: CURRENCY,
+    }) as unknown as AnyObject;
+  }
+
+  private product(e: Entry): AnyObject {
+    return build.product({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      name: `Plan ${e.seq + 1}`,
+      defaultPrice: this.entry('prices', e.seq)?.id ?? null,
+    }) as unknown as AnyObject;
+  }
+
+  private price(e: Entry): AnyObject {
+    return build.price({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      product: this.productOfPrice(e.seq),
+      currency: CURRENCY,
+      unitAmount: 1_000 + (hash(e.id) % 20) * 500,
+      recurring: e.seq % 3 === 2 ? null : { interval: e.seq % 2 === 0 ? 'month' : 'year', intervalCount: 1 },
+    }) as unknown as AnyObject;
+  }
+
+  private coupon(e: Entry): AnyObject {
+    const percent = e.seq % 2 === 0;
+    const durations = ['forever', 'once', 'repeating'] as const;
+    return build.coupon({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      percentOff: percent ? 10 + (e.seq % 4) * 5 : null,
+      amountOff: percent ? null : 500 * (1 + (e.seq % 3)),
+      currency: CURRENCY,
+      duration: durations[e.seq % 3] as (typeof durations)[number],
+      durationInMonths: 3,
+    }) as unknown as AnyObject;
+  }
+
+  private payout(e: Entry): AnyObject {
+    const j = this.payoutBt[e.seq] as number;
+    const bt = this.collections.balance_transactions.at(j) as unknown as Stripe.BalanceTransaction;
+    return build.payout({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      amount: -bt.amount,
+      currency: CURRENCY,
+      balanceTransaction: bt.id,
+      arrivalDate: Math.min(e.created + 2 * DAY, this.anchor),
+      status: 'paid',
+    }) as unknown as AnyObject;
   }
 
   /** Invoice lines in their own order (not newest first), as `/v1/invoices/:id/lines` pages them. */

@@ -15,6 +15,8 @@ export class Collection<T extends { id: string }> {
   readonly entries: Entry[] = [];
   private readonly positions = new Map<string, number>();
   private readonly stored = new Map<string, T>();
+  /** Deleted objects: gone from lists, kept in place so positions and cursors stay put. */
+  private readonly removed = new Set<string>();
 
   /**
    * `view` renders an object as it is now, for state that Stripe changes with time and
@@ -45,6 +47,29 @@ export class Collection<T extends { id: string }> {
     this.stored.set(object.id, object);
   }
 
+  /** Deletes an object as Stripe does: lists no longer show it (the caller decides what a retrieve says). */
+  remove(id: string): void {
+    if (!this.positions.has(id)) throw new Error(`no object ${id}`);
+    this.removed.add(id);
+  }
+
+  isRemoved(id: string): boolean {
+    return this.removed.has(id);
+  }
+
+  /** Every object not deleted, oldest first. */
+  *live(): Generator<T> {
+    for (let i = 0; i < this.entries.length; i++) {
+      const entry = this.entries[i] as Entry;
+      if (!this.removed.has(entry.id)) yield this.at(i);
+    }
+  }
+
+  /** The ids deleted after seeding, to persist. */
+  removedIds(): string[] {
+    return [...this.removed];
+  }
+
   position(id: string): number | undefined {
     return this.positions.get(id);
   }
@@ -69,10 +94,11 @@ export class Collection<T extends { id: string }> {
     return [...this.stored.values()];
   }
 
-  restore(objects: T[]): void {
+  restore(objects: T[], removed: string[] = []): void {
     for (const object of objects) {
       if (this.positions.has(object.id)) this.stored.set(object.id, object);
       else this.add(object as T & { created: number });
     }
+    for (const id of removed) if (this.positions.has(id)) this.removed.add(id);
   }
 }

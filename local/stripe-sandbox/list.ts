@@ -190,7 +190,8 @@ export function listCollection<T extends { id: string }>(
   let hasMore = false;
   const matches = (position: number) => {
     const entry = collection.entries[position];
-    if (!entry || !inCreatedRange(entry.created, query.created)) return undefined;
+    if (!entry || !inCreatedRange(entry.created, query.created) || collection.isRemoved(entry.id))
+      return undefined;
     const object = collection.at(position);
     return !filter || filter(object) ? object : undefined;
   };

@@ -21,7 +21,12 @@ export type ResourceName =
   | 'refunds'
   | 'invoices'
   | 'credit_notes'
-  | 'disputes';
+  | 'disputes'
+  | 'customers'
+  | 'products'
+  | 'prices'
+  | 'coupons'
+  | 'payouts';
 
 export const RESOURCES: readonly ResourceName[] = [
   'balance_transactions',
@@ -30,6 +35,11 @@ export const RESOURCES: readonly ResourceName[] = [
   'invoices',
   'credit_notes',
   'disputes',
+  'customers',
+  'products',
+  'prices',
+  'coupons',
+  'payouts',
 ];
 
 export const ID_PREFIX: Record<ResourceName, string> = {
@@ -39,6 +49,12 @@ export const ID_PREFIX: Record<ResourceName, string> = {
   invoices: 'in',
   credit_notes: 'cn',
   disputes: 'dp',
+  customers: 'cus',
+  products: 'prod',
+  prices: 'price',
+  // Coupon ids are the merchant's own codes; the sandbox's start with `co_`.
+  coupons: 'co',
+  payouts: 'po',
 };
 
 /** The object name Stripe uses in `object` and in "No such …" messages. */
@@ -49,7 +65,20 @@ export const OBJECT_NAME: Record<ResourceName, string> = {
   invoices: 'invoice',
   credit_notes: 'credit_note',
   disputes: 'dispute',
+  customers: 'customer',
+  products: 'product',
+  prices: 'price',
+  coupons: 'coupon',
+  payouts: 'payout',
 };
+
+/**
+ * What Stripe answers for an object that was deleted: `{ id, object, deleted: true }` (a
+ * retrieve of a deleted customer, the `*.deleted` event of a coupon keeps the whole object).
+ */
+export function deletedStub(resource: ResourceName, id: string) {
+  return { id, object: OBJECT_NAME[resource], deleted: true as const };
+}
 
 export interface Common {
   id: string;
@@ -164,6 +193,8 @@ export function invoiceLine(c: {
   currency: string;
   period: { start: number; end: number };
   description: string;
+  /** The price billed and its product, when the sandbox has them. */
+  price?: { id: string; product: string };
 }): Stripe.InvoiceLineItem {
   return fromFixture<Stripe.InvoiceLineItem>('line_item', {
     id: c.id,
@@ -175,6 +206,14 @@ export function invoiceLine(c: {
     period: c.period,
     description: c.description,
     quantity: 1,
+    pricing: c.price
+      ? {
+          type: 'price_details',
+          price_details: { price: c.price.id, product: c.price.product },
+          // On the wire a decimal is a string (stripe-node types it as its own Decimal).
+          unit_amount_decimal: String(c.amount) as never,
+        }
+      : { type: 'price_details', unit_amount_decimal: String(c.amount) as never },
   });
 }
 
@@ -295,6 +334,135 @@ export function dispute(
     balance_transactions: c.balanceTransaction ? [c.balanceTransaction] : [],
     status: 'needs_response',
     reason: 'fraudulent',
+  });
+}
+
+export function customer(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  name: string;
+  email: string;
+  currency: string | null;
+}): Stripe.Customer {
+  return fromFixture<Stripe.Customer>('customer', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    name: c.name,
+    email: c.email,
+    currency: c.currency,
+    // Not the example's placeholder discount (a coupon of `null`, ids `obj_123`).
+    discount: null,
+    invoice_prefix: c.id.slice(4, 11).toUpperCase(),
+  });
+}
+
+export function product(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  name: string;
+  defaultPrice: string | null;
+  active?: boolean;
+}): Stripe.Product {
+  return fromFixture<Stripe.Product>('product', {
+    id: c.id,
+    created: c.created,
+    updated: c.created,
+    livemode: c.livemode,
+    name: c.name,
+    description: null,
+    default_price: c.defaultPrice,
+    active: c.active ?? true,
+    package_dimensions: null,
+    type: 'service',
+  });
+}
+
+export function price(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  product: string;
+  currency: string;
+  unitAmount: number;
+  /** A recurring price's interval; a one-time price has none. */
+  recurring: { interval: 'month' | 'year'; intervalCount: number } | null;
+  active?: boolean;
+}): Stripe.Price {
+  return fromFixture<Stripe.Price>('price', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    product: c.product,
+    currency: c.currency,
+    unit_amount: c.unitAmount,
+    unit_amount_decimal: String(c.unitAmount) as never,
+    active: c.active ?? true,
+    type: c.recurring ? 'recurring' : 'one_time',
+    recurring: c.recurring
+      ? {
+          interval: c.recurring.interval,
+          interval_count: c.recurring.intervalCount,
+          meter: null,
+          usage_type: 'licensed',
+          trial_period_days: null,
+        }
+      : null,
+    custom_unit_amount: null,
+    transform_quantity: null,
+    tax_behavior: 'exclusive',
+  });
+}
+
+export function coupon(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  percentOff: number | null;
+  amountOff: number | null;
+  currency: string | null;
+  duration: 'forever' | 'once' | 'repeating';
+  durationInMonths: number | null;
+  valid?: boolean;
+}): Stripe.Coupon {
+  return fromFixture<Stripe.Coupon>('coupon', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    percent_off: c.percentOff,
+    amount_off: c.amountOff,
+    currency: c.amountOff === null ? null : c.currency,
+    duration: c.duration,
+    duration_in_months: c.duration === 'repeating' ? c.durationInMonths : null,
+    name: c.percentOff !== null ? `${c.percentOff}% off` : `${c.amountOff} off`,
+    redeem_by: null,
+    valid: c.valid ?? true,
+  });
+}
+
+export function payout(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  amount: number;
+  currency: string;
+  balanceTransaction: string;
+  arrivalDate: number;
+  status: 'paid' | 'in_transit' | 'pending' | 'failed' | 'canceled';
+}): Stripe.Payout {
+  return fromFixture<Stripe.Payout>('payout', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    amount: c.amount,
+    currency: c.currency,
+    balance_transaction: c.balanceTransaction,
+    arrival_date: c.arrivalDate,
+    status: c.status,
+    destination: `ba_${c.id.slice(3)}`,
+    trace_id: { status: c.status === 'paid' ? 'supported' : 'pending', value: null },
   });
 }
 

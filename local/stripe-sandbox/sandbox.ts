@@ -10,6 +10,7 @@ import {
 } from './account-data.js';
 import { LATEST_API_VERSION, renderEvent } from './api-versions.js';
 import { APP_MANIFEST } from './app-manifest.js';
+import { invalidRequest } from './list.js';
 import * as build from './objects.js';
 import { RESOURCES, type ResourceName } from './objects.js';
 import { prng, randomId } from './random.js';
@@ -123,11 +124,33 @@ interface PersistedState {
   redirectUris?: string[];
   /** Accounts added with `addAccount` (`POST /_sandbox/accounts`), kept across restarts. */
   addedAccounts?: AccountSpec[];
-  data: Record<string, { resources: Partial<Record<ResourceName, AnyObject[]>>; events: AnyObject[] }>;
+  data: Record<
+    string,
+    {
+      resources: Partial<Record<ResourceName, AnyObject[]>>;
+      /** Objects deleted since seeding (customers, products, coupons…). */
+      removed?: Partial<Record<ResourceName, string[]>>;
+      events: AnyObject[];
+    }
+  >;
   clockOffsetMs: number;
 }
 
-export type ActivityKind = 'charge' | 'refund' | 'invoice_paid' | 'dispute' | 'credit_note';
+export const ACTIVITY_KINDS = [
+  'charge',
+  'refund',
+  'invoice_paid',
+  'dispute',
+  'credit_note',
+  'customer',
+  'customer_deleted',
+  'product',
+  'price_archived',
+  'coupon',
+  'coupon_deleted',
+  'payout',
+] as const;
+export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
 /** Stripe's behaviour, without HTTP: accounts, OAuth grants, objects, events and webhooks. */
 export class Sandbox {
@@ -466,9 +489,131 @@ export class Sandbox {
       objects.push(chargeId, btId);
       return c;
     };
+    /** The newest object of a collection that is still there and passes `test`. */
+    const newest = (resource: ResourceName, test: (o: Record<string, unknown>) => boolean = () => true) => {
+      const collection = data.collections[resource];
+      for (let p = collection.size - 1; p >= 0; p--) {
+        const entry = collection.entries[p];
+        if (!entry || collection.isRemoved(entry.id)) continue;
+        const object = collection.at(p);
+        if (test(object as unknown as Record<string, unknown>)) return object;
+      }
+      return undefined;
+    };
     switch (kind) {
       case 'charge': {
         emit('charge.succeeded', newCharge('Sandbox activity'));
+        break;
+      }
+      case 'customer': {
+        const id = randomId('cus');
+        const c = build.customer({
+          id,
+          created: now,
+          livemode,
+          name: `Customer ${id.slice(-4)}`,
+          email: `billing+${id.slice(-6).toLowerCase()}@example.com`,
+          currency: null,
+        }) as unknown as AnyObject;
+        data.collections.customers.add(c);
+        objects.push(id);
+        emit('customer.created', c);
+        break;
+      }
+      case 'customer_deleted':
+      case 'coupon_deleted': {
+        // The event carries the object as it was; lists stop showing it.
+        const resource = kind === 'customer_deleted' ? 'customers' : 'coupons';
+        const target = newest(resource);
+        if (!target) throw invalidRequest(`The account has no ${resource} left to delete.`, 'kind');
+        data.collections[resource].remove(target.id);
+        objects.push(target.id);
+        emit(kind === 'customer_deleted' ? 'customer.deleted' : 'coupon.deleted', target);
+        break;
+      }
+      case 'product': {
+        // A product with its first price, as the Dashboard makes one.
+        const productId = randomId('prod');
+        const priceId = randomId('price');
+        const price = build.price({
+          id: priceId,
+          created: now,
+          livemode,
+          product: productId,
+          currency: 'usd',
+          unitAmount: 1_000 + Math.floor(next() * 20) * 500,
+          recurring: { interval: 'month', intervalCount: 1 },
+        }) as unknown as AnyObject;
+        const product = build.product({
+          id: productId,
+          created: now,
+          livemode,
+          name: `Plan ${productId.slice(-4)}`,
+          defaultPrice: priceId,
+        }) as unknown as AnyObject;
+        data.collections.products.add(product);
+        data.collections.prices.add(price);
+        objects.push(productId, priceId);
+        emit('product.created', product);
+        emit('price.created', price);
+        break;
+      }
+      case 'price_archived': {
+        const target = newest('prices', (p) => p.active === true);
+        if (!target) throw invalidRequest('The account has no active price to archive.', 'kind');
+        const archived = { ...target, active: false } as AnyObject;
+        data.collections.prices.update(archived);
+        objects.push(target.id);
+        emit('price.updated', archived, { active: true });
+        break;
+      }
+      case 'coupon': {
+        const c = build.coupon({
+          id: randomId('co'),
+          created: now,
+          livemode,
+          percentOff: 5 * (1 + Math.floor(next() * 6)),
+          amountOff: null,
+          currency: null,
+          duration: 'repeating',
+          durationInMonths: 3,
+        }) as unknown as AnyObject;
+        data.collections.coupons.add(c);
+        objects.push(c.id);
+        emit('coupon.created', c);
+        break;
+      }
+      case 'payout': {
+        // Money out to the bank: its balance transaction, then the payout in transit and paid.
+        const payoutId = randomId('po');
+        const btId = randomId('txn');
+        const bt = build.balanceTransaction({
+          id: btId,
+          created: now,
+          livemode,
+          amount: -amount,
+          currency: 'usd',
+          source: payoutId,
+          type: 'payout',
+          fee: 0,
+        }) as AnyObject;
+        const inTransit = build.payout({
+          id: payoutId,
+          created: now,
+          livemode,
+          amount,
+          currency: 'usd',
+          balanceTransaction: btId,
+          arrivalDate: now + 2 * 86_400,
+          status: 'in_transit',
+        }) as unknown as AnyObject;
+        data.collections.balance_transactions.add(bt);
+        data.collections.payouts.add(inTransit);
+        objects.push(payoutId, btId);
+        emit('payout.created', inTransit);
+        const paid = { ...inTransit, status: 'paid' } as AnyObject;
+        data.collections.payouts.update(paid);
+        emit('payout.paid', paid, { status: 'in_transit' });
         break;
       }
       case 'refund': {
@@ -793,11 +938,14 @@ export class Sandbox {
     const data: PersistedState['data'] = {};
     for (const [key, account] of this.data) {
       const resources: Partial<Record<ResourceName, AnyObject[]>> = {};
+      const removed: Partial<Record<ResourceName, string[]>> = {};
       for (const resource of RESOURCES) {
         const stored = account.collections[resource].storedObjects();
         if (stored.length > 0) resources[resource] = stored;
+        const gone = account.collections[resource].removedIds();
+        if (gone.length > 0) removed[resource] = gone;
       }
-      data[key] = { resources, events: account.events.storedObjects() };
+      data[key] = { resources, removed, events: account.events.storedObjects() };
     }
     const state: PersistedState = {
       version: 1,
@@ -827,7 +975,8 @@ export class Sandbox {
       const [account, mode] = key.split('|') as [string, Mode];
       const data = this.accountData(account, mode);
       if (!data) continue;
-      for (const resource of RESOURCES) data.collections[resource].restore(saved.resources[resource] ?? []);
+      for (const resource of RESOURCES)
+        data.collections[resource].restore(saved.resources[resource] ?? [], saved.removed?.[resource] ?? []);
       data.events.restore(saved.events);
     }
   }

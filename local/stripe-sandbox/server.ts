@@ -13,9 +13,10 @@ import {
   parseParams,
   StripeApiError,
 } from './list.js';
-import { OBJECT_NAME, RESOURCES, type ResourceName } from './objects.js';
+import { deletedStub, OBJECT_NAME, RESOURCES, type ResourceName } from './objects.js';
 import { prng, randomId } from './random.js';
 import {
+  ACTIVITY_KINDS,
   type ActivityKind,
   isOAuthError,
   mask,
@@ -109,6 +110,11 @@ const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
   invoices: ['customer', 'status', 'subscription', 'collection_method', 'due_date'],
   credit_notes: ['customer', 'invoice'],
   disputes: ['charge', 'payment_intent'],
+  customers: ['email', 'test_clock'],
+  products: ['active', 'shippable', 'url'],
+  prices: ['active', 'currency', 'product', 'type', 'lookup_keys'],
+  coupons: [],
+  payouts: ['status', 'destination', 'arrival_date'],
 };
 
 /** An event as /v1/events shows it: its object in the shape of the version it was created at. */
@@ -371,6 +377,12 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       });
     }
     if (id && segments.length === 2) {
+      // A deleted customer or product still answers, as deleted; a deleted coupon is gone.
+      if (collection.isRemoved(id)) {
+        if (resource === 'customers' || resource === 'products')
+          return json(res, 200, deletedStub(resource, id));
+        throw missing(OBJECT_NAME[resource], id);
+      }
       const object = collection.get(id);
       if (!object) throw missing(OBJECT_NAME[resource], id);
       const fields = expansions(params, '');
@@ -516,7 +528,12 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
             live: `${base()}/oauth/v2/chnlink_sandboxlive/authorize`,
             livePublished: `${base()}/oauth/v2/authorize`,
           },
-          accounts: [...sandbox.accounts.values()].map((a) => ({ id: a.id, name: a.name, counts: a.counts })),
+          // What was seeded (test mode; live is seeded alike), payouts counted.
+          accounts: [...sandbox.accounts.values()].map((a) => ({
+            id: a.id,
+            name: a.name,
+            counts: sandbox.accountData(a.id, 'test')?.counts ?? a.counts,
+          })),
           redirectUris: [...sandbox.redirectUris],
           webhookEndpoints: sandbox.endpoints,
           now: sandbox.now(),
@@ -526,7 +543,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       case 'POST /_sandbox/uninstall':
         return json(res, 200, { uninstalled: sandbox.uninstall(account(body.account), mode(body.mode)) });
       case 'POST /_sandbox/activity': {
-        const kinds: ActivityKind[] = ['charge', 'refund', 'invoice_paid', 'dispute', 'credit_note'];
+        const kinds: readonly ActivityKind[] = ACTIVITY_KINDS;
         const kind = kinds.find((k) => k === body.kind);
         if (!kind) throw invalidRequest(`kind must be one of ${kinds.join(', ')}`, 'kind');
         const count = Math.min(Math.max(Number(body.count ?? 1) || 1, 1), 10_000);
@@ -686,6 +703,10 @@ const EXPANDABLE: Record<string, ResourceName> = {
   in: 'invoices',
   cn: 'credit_notes',
   dp: 'disputes',
+  cus: 'customers',
+  prod: 'products',
+  price: 'prices',
+  po: 'payouts',
 };
 
 /** `expand[]` paths, each a top-level field (under `data.` for a list); others are refused as Stripe does. */
@@ -720,8 +741,10 @@ function expand<T extends { id: string }>(
     if (!(field in out) || (value !== null && !target))
       throw invalidRequest(`This property cannot be expanded (${field}).`, 'expand');
     if (typeof value === 'string' && target) {
-      const found = data.collections[target].get(value);
-      if (found) out[field] = renderAt(version, found);
+      const collection = data.collections[target];
+      const found = collection.get(value);
+      if (found)
+        out[field] = collection.isRemoved(value) ? deletedStub(target, value) : renderAt(version, found);
     }
   }
   return out as T;

@@ -7,7 +7,12 @@ export type ResourceName =
   | 'refunds'
   | 'invoices'
   | 'credit_notes'
-  | 'disputes';
+  | 'disputes'
+  | 'customers'
+  | 'products'
+  | 'prices'
+  | 'coupons'
+  | 'payouts';
 
 export interface StripeObject {
   id: string;
@@ -20,6 +25,8 @@ export interface ResourceDef {
   name: ResourceName;
   /** The `object` value of its objects. */
   objectName: string;
+  /** The app permission its reads and its events need (the manifest asks for each). */
+  permission: string;
   /** Event types that carry one of its objects as `data.object` (for webhooks and /v1/events). */
   eventTypes: readonly string[];
   /** Lists a page (newest first) with stripe-node. */
@@ -71,6 +78,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   {
     name: 'balance_transactions',
     objectName: 'balance_transaction',
+    permission: 'balance_read',
     eventTypes: [],
     list: (stripe, params) => asList(stripe.balanceTransactions.list(params)),
     retrieve: (stripe, id) => asObject(stripe.balanceTransactions.retrieve(id)),
@@ -89,6 +97,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   {
     name: 'charges',
     objectName: 'charge',
+    permission: 'charge_read',
     eventTypes: [
       'charge.captured',
       'charge.expired',
@@ -115,6 +124,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   {
     name: 'refunds',
     objectName: 'refund',
+    permission: 'charge_read',
     eventTypes: ['refund.created', 'refund.updated', 'refund.failed', 'charge.refund.updated'],
     list: (stripe, params) => asList(stripe.refunds.list(params)),
     retrieve: (stripe, id) => asObject(stripe.refunds.retrieve(id)),
@@ -129,6 +139,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   {
     name: 'invoices',
     objectName: 'invoice',
+    permission: 'invoice_read',
     eventTypes: [
       'invoice.created',
       'invoice.deleted',
@@ -173,6 +184,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   {
     name: 'credit_notes',
     objectName: 'credit_note',
+    permission: 'invoice_read',
     eventTypes: ['credit_note.created', 'credit_note.updated', 'credit_note.voided'],
     list: (stripe, params) => asList(stripe.creditNotes.list(params)),
     retrieve: (stripe, id) => asObject(stripe.creditNotes.retrieve(id)),
@@ -189,6 +201,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   {
     name: 'disputes',
     objectName: 'dispute',
+    permission: 'dispute_read',
     eventTypes: [
       'charge.dispute.created',
       'charge.dispute.updated',
@@ -204,6 +217,98 @@ export const RESOURCES: readonly ResourceDef[] = [
       status: str(o.status),
       reason: str(o.reason),
       charge: idOf(o.charge),
+    }),
+    changedAt: (o) => latest(o.created),
+  },
+  {
+    name: 'customers',
+    objectName: 'customer',
+    permission: 'customer_read',
+    // A deleted customer leaves the list: only its event says so.
+    eventTypes: ['customer.created', 'customer.updated', 'customer.deleted'],
+    list: (stripe, params) => asList(stripe.customers.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.customers.retrieve(id)),
+    attributes: (o) => ({
+      currency: str(o.currency),
+      balance: num(o.balance),
+      delinquent: typeof o.delinquent === 'boolean' ? o.delinquent : null,
+    }),
+    changedAt: (o) => latest(o.created),
+  },
+  {
+    name: 'products',
+    objectName: 'product',
+    permission: 'product_read',
+    eventTypes: ['product.created', 'product.updated', 'product.deleted'],
+    list: (stripe, params) => asList(stripe.products.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.products.retrieve(id)),
+    attributes: (o) => ({
+      active: typeof o.active === 'boolean' ? o.active : null,
+      defaultPrice: idOf(o.default_price),
+      type: str(o.type),
+    }),
+    changedAt: (o) => latest(o.created, o.updated),
+  },
+  {
+    name: 'prices',
+    objectName: 'price',
+    permission: 'plan_read',
+    // Prices are archived (`active: false`), rarely deleted; the list shows both kinds.
+    eventTypes: ['price.created', 'price.updated', 'price.deleted'],
+    list: (stripe, params) => asList(stripe.prices.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.prices.retrieve(id)),
+    attributes: (o) => {
+      const recurring = (o.recurring ?? null) as { interval?: unknown; interval_count?: unknown } | null;
+      return {
+        product: idOf(o.product),
+        active: typeof o.active === 'boolean' ? o.active : null,
+        currency: str(o.currency),
+        unitAmount: num(o.unit_amount),
+        type: str(o.type),
+        interval: str(recurring?.interval),
+        intervalCount: num(recurring?.interval_count),
+        taxBehavior: str(o.tax_behavior),
+      };
+    },
+    changedAt: (o) => latest(o.created),
+  },
+  {
+    name: 'coupons',
+    objectName: 'coupon',
+    permission: 'coupon_read',
+    eventTypes: ['coupon.created', 'coupon.updated', 'coupon.deleted'],
+    list: (stripe, params) => asList(stripe.coupons.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.coupons.retrieve(id)),
+    attributes: (o) => ({
+      percentOff: num(o.percent_off),
+      amountOff: num(o.amount_off),
+      currency: str(o.currency),
+      duration: str(o.duration),
+      durationInMonths: num(o.duration_in_months),
+      valid: typeof o.valid === 'boolean' ? o.valid : null,
+    }),
+    changedAt: (o) => latest(o.created),
+  },
+  {
+    name: 'payouts',
+    objectName: 'payout',
+    permission: 'payout_read',
+    eventTypes: [
+      'payout.created',
+      'payout.updated',
+      'payout.paid',
+      'payout.failed',
+      'payout.canceled',
+      'payout.reconciliation_completed',
+    ],
+    list: (stripe, params) => asList(stripe.payouts.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.payouts.retrieve(id)),
+    attributes: (o) => ({
+      amount: num(o.amount),
+      currency: str(o.currency),
+      status: str(o.status),
+      arrivalDate: num(o.arrival_date),
+      balanceTransaction: idOf(o.balance_transaction),
     }),
     changedAt: (o) => latest(o.created),
   },

@@ -50,6 +50,11 @@ const LABELS = {
   invoices: 'Invoices',
   credit_notes: 'Credit notes',
   disputes: 'Disputes',
+  customers: 'Customers',
+  products: 'Products',
+  prices: 'Prices',
+  coupons: 'Coupons',
+  payouts: 'Payouts',
 };
 
 /** What must not happen anywhere on the way: a 404 (a favicon, say), a console error, an uncaught error. */
@@ -216,7 +221,8 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     await page.locator('#notice').filter({ hasText: 'First sync finished' }).waitFor({ timeout: 90_000 });
     expect(await page.locator('#notice').textContent()).not.toContain('queued');
     await page.locator('#counts tr[data-resource="charges"]').waitFor();
-    const expected = stack.sandbox.sandbox.accounts.get(BAKERY_ACCOUNT)?.counts ?? {};
+    // What the sandbox seeded (payouts follow from its balance transactions).
+    const expected = stack.sandbox.sandbox.accountData(BAKERY_ACCOUNT, 'test')?.counts ?? {};
     const rows = await countRows(page);
     expect(rows).toEqual(
       Object.entries(LABELS).map(([resource, label]) => [
@@ -531,7 +537,7 @@ describe('the sync, seen on the page', () => {
     await page.locator('#last-sync').filter({ hasNotText: 'never' }).waitFor({ timeout: 90_000 });
     await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 90_000 });
     const counts = Object.fromEntries((await countRows(page)).map(([resource, , n]) => [resource, n]));
-    expect(counts).toEqual(stack.sandbox.sandbox.accounts.get(BAKERY_ACCOUNT)?.counts);
+    expect(counts).toEqual(stack.sandbox.sandbox.accountData(BAKERY_ACCOUNT, 'test')?.counts);
     await shot(page, 'sync-1-counts');
 
     await page.getByRole('button', { name: 'Sync now' }).click();

@@ -97,7 +97,21 @@ async function expectOracleClean(stack: LocalStack, job: SyncJob) {
 }
 
 const activity = (stack: LocalStack) => {
-  for (const kind of ['charge', 'refund', 'invoice_paid', 'dispute', 'credit_note', 'refund'] as const)
+  for (const kind of [
+    'charge',
+    'refund',
+    'invoice_paid',
+    'dispute',
+    'credit_note',
+    'refund',
+    'customer_deleted',
+    'customer',
+    'product',
+    'price_archived',
+    'coupon',
+    'coupon_deleted',
+    'payout',
+  ] as const)
     stack.sandbox.sandbox.createActivity(ACCOUNT, 'test', kind);
 };
 

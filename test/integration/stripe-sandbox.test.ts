@@ -62,6 +62,11 @@ describe('read API through stripe-node', () => {
     ['invoices', () => stripe.invoices.list({ limit: 100 })],
     ['credit_notes', () => stripe.creditNotes.list({ limit: 100 })],
     ['disputes', () => stripe.disputes.list({ limit: 100 })],
+    ['customers', () => stripe.customers.list({ limit: 100 })],
+    ['products', () => stripe.products.list({ limit: 100 })],
+    ['prices', () => stripe.prices.list({ limit: 100 })],
+    ['coupons', () => stripe.coupons.list({ limit: 100 })],
+    ['payouts', () => stripe.payouts.list({ limit: 100 })],
   ] as const)(
     'auto-paginates %s: exactly the seeded objects, newest first, no gap or duplicate',
     async (name, list) => {
@@ -69,8 +74,12 @@ describe('read API through stripe-node', () => {
         id: string;
         created: number;
       }>;
-      expect(objects).toHaveLength(COUNTS[name]);
-      expect(new Set(objects.map((o) => o.id)).size).toBe(COUNTS[name]);
+      // What was seeded (payouts: one per balance transaction of type payout).
+      const seeded = sandbox.sandbox.accountData(ACCOUNT, 'test')?.counts[name] as number;
+      expect(seeded).toBeGreaterThan(0);
+      if (name in COUNTS) expect(seeded).toBe(COUNTS[name as keyof typeof COUNTS]);
+      expect(objects).toHaveLength(seeded);
+      expect(new Set(objects.map((o) => o.id)).size).toBe(seeded);
       for (let i = 1; i < objects.length; i++) {
         expect((objects[i] as { created: number }).created).toBeLessThanOrEqual(
           (objects[i - 1] as { created: number }).created,
@@ -78,6 +87,40 @@ describe('read API through stripe-node', () => {
       }
     },
   );
+
+  it('deletes as Stripe does: a deleted customer or coupon leaves the lists; a customer answers as deleted, a coupon 404', async () => {
+    const customer = sandbox.sandbox.createActivity(OTHER, 'test', 'customer').objects[0] as string;
+    const [deletedCustomer] = sandbox.sandbox.createActivity(OTHER, 'test', 'customer_deleted').objects;
+    expect(deletedCustomer).toBe(customer);
+    const [coupon] = sandbox.sandbox.createActivity(OTHER, 'test', 'coupon').objects;
+    sandbox.sandbox.createActivity(OTHER, 'test', 'coupon_deleted');
+    const other = stripeFor(sandbox, (await connectAccount(sandbox, OTHER)).access_token);
+    expect((await all(other.customers.list({ limit: 100 }))).map((c) => c.id)).not.toContain(customer);
+    await expect(other.customers.retrieve(customer)).resolves.toEqual({
+      id: customer,
+      object: 'customer',
+      deleted: true,
+    });
+    expect((await all(other.coupons.list())).map((c) => c.id)).not.toContain(coupon);
+    await expect(other.coupons.retrieve(coupon as string)).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'resource_missing',
+    });
+    // Its events carry the object as it was.
+    const events = await other.events.list({ types: ['customer.deleted', 'coupon.deleted'] });
+    expect(events.data.map((e) => (e.data.object as { id: string }).id).sort()).toEqual(
+      [customer, coupon as string].sort(),
+    );
+  });
+
+  it('links the catalogue: charges expand to their customer, prices to their product, payouts to their balance transaction', async () => {
+    const [charge] = (await stripe.charges.list({ limit: 1, expand: ['data.customer'] })).data;
+    expect(charge?.customer).toMatchObject({ object: 'customer' });
+    const [price] = (await stripe.prices.list({ limit: 1, expand: ['data.product'] })).data;
+    expect(price?.product).toMatchObject({ object: 'product', default_price: expect.any(String) });
+    const [payout] = (await stripe.payouts.list({ limit: 1, expand: ['data.balance_transaction'] })).data;
+    expect(payout?.balance_transaction).toMatchObject({ type: 'payout', source: payout?.id });
+  });
 
   it('pages with starting_after exactly as auto-pagination does', async () => {
     const first = await stripe.charges.list({ limit: 7 });

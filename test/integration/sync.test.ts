@@ -3,7 +3,7 @@ import { endConnection } from '../../shared/connect/end-connection.js';
 import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
-import { RESOURCES } from '../../shared/records/registry.js';
+import { RESOURCES, type ResourceName } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 import { dispatchSyncs } from '../../shared/sync/dispatch.js';
 import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
@@ -97,7 +97,28 @@ const SMALL = {
   invoices: 250,
   credit_notes: 60,
   disputes: 30,
+  customers: 40,
+  products: 5,
+  prices: 10,
+  coupons: 3,
 };
+/** An account of one or two resources alone (its payout transactions name no payout object). */
+const NOTHING_ELSE = {
+  balance_transactions: 0,
+  charges: 0,
+  refunds: 0,
+  invoices: 0,
+  credit_notes: 0,
+  disputes: 0,
+  customers: 0,
+  products: 0,
+  prices: 0,
+  coupons: 0,
+  payouts: 0,
+};
+/** What the sandbox seeded of a resource (payouts follow from the balance transactions). */
+const seeded = (accountId: string, resource: ResourceName) =>
+  stack.sandbox.sandbox.accountData(accountId, 'test')?.counts[resource] ?? Number.NaN;
 
 describe('backfill', () => {
   it('converges on an account of 20,000+ objects: exactly Stripe’s objects at their latest versions', async () => {
@@ -156,7 +177,7 @@ describe('backfill', () => {
     const requests = listRequests(stack, accountId, since);
     for (const def of RESOURCES) {
       const made = requests.filter((r) => r.route === `GET /v1/${def.name}`).length;
-      expect(made).toBeLessThanOrEqual(Math.ceil(SMALL[def.name] / 100) + 1);
+      expect(made).toBeLessThanOrEqual(Math.ceil(seeded(accountId, def.name) / 100) + 1);
     }
     expect(maxPerSecond(stack, accountId, since)).toBeLessThanOrEqual(25);
     await expectConverged(stack, orgId, accountId);
@@ -187,7 +208,10 @@ describe('backfill', () => {
       }
       expect(outcome).toBe('completed');
       expect(interruptions).toBeGreaterThan(3);
-      const pagesNeeded = RESOURCES.reduce((sum, def) => sum + Math.ceil(SMALL[def.name] / 100), 0);
+      const pagesNeeded = RESOURCES.reduce(
+        (sum, def) => sum + Math.ceil(seeded(accountId, def.name) / 100),
+        0,
+      );
       // Backfill pages only: the incremental pass (ending_before) is not a re-fetch.
       const listed = listRequests(stack, accountId, since).filter(
         (r) => RESOURCES.some((d) => r.route === `GET /v1/${d.name}`) && !r.query?.includes('ending_before'),
@@ -256,12 +280,8 @@ describe('backfill splits while pages are in flight', () => {
     'counts each of %i objects once at %i ms a page, though a page asked for before a split reaches into a new slice',
     async (size, latencyMs) => {
       const { accountId, orgId, job } = await connectedAccount({
+        ...NOTHING_ELSE,
         balance_transactions: size,
-        charges: 0,
-        refunds: 0,
-        invoices: 0,
-        credit_notes: 0,
-        disputes: 0,
       });
       slowStripe(stack, accountId, ['GET /v1/balance_transactions'], latencyMs);
       await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({
@@ -284,14 +304,7 @@ describe('backfill when every request is slow', () => {
       id: accountId,
       name: `Old ${suffix}`,
       connectedDaysAgo: 2,
-      counts: {
-        balance_transactions: 2000,
-        charges: 1500,
-        refunds: 0,
-        invoices: 0,
-        credit_notes: 0,
-        disputes: 0,
-      },
+      counts: { ...NOTHING_ELSE, balance_transactions: 2000, charges: 1500 },
     });
     stack.queues.sync.pause();
     await connectOrg(stack, orgId, { account: accountId });
@@ -407,19 +420,18 @@ describe('incremental', () => {
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
     const made = listRequests(stack, accountId, since);
     expect(made.filter((r) => r.route === 'GET /v1/balance_transactions').length).toBeLessThanOrEqual(11);
-    expect(made.filter((r) => r.route === 'GET /v1/events').length).toBeLessThanOrEqual(11 + 4);
+    // Ten pages of charge events, and one (empty) for each other resource read through events.
+    const others = RESOURCES.filter((d) => d.eventTypes.length > 0 && d.name !== 'charges').length;
+    expect(made.filter((r) => r.route === 'GET /v1/events').length).toBeLessThanOrEqual(11 + others);
     await settle(stack);
     await expectConverged(stack, orgId, accountId, { compareObjects: false });
   });
 
   it('applies what changed during the backfill; a resource that was empty asks for no events cursor', async () => {
     const { accountId, orgId, job } = await connectedAccount({
+      ...NOTHING_ELSE,
       balance_transactions: 150,
       charges: 250,
-      refunds: 0,
-      invoices: 0,
-      credit_notes: 0,
-      disputes: 0,
     });
     // Only the sync writes records here: what it misses, nothing else fills in.
     stack.queues.webhooks.pause();
@@ -453,7 +465,7 @@ describe('incremental', () => {
     const cursorLookups = listRequests(stack, accountId, since).filter(
       (r) => r.route === 'GET /v1/events' && /(^|&)limit=1(&|$)/.test(r.query),
     );
-    // Charges had objects at the snapshot; refunds, invoices, credit notes and disputes had none.
+    // Charges had objects at the snapshot; every other resource read through events had none.
     expect(cursorLookups).toHaveLength(1);
     // What changed in resources already done (the balance transactions of both, the refunded
     // charge) is read by the next run.
@@ -585,7 +597,7 @@ describe('tokens and the connection during a run', () => {
         { orgId: orgId, mode: 'test', accountId: accountId },
         def.name,
       );
-      expect([def.name, stored.size]).toEqual([def.name, SMALL[def.name]]);
+      expect([def.name, stored.size]).toEqual([def.name, seeded(accountId, def.name)]);
     }
     const status = await api(stack, 'GET', '/v1/integrations/stripe/status', {
       token: await tokenFor(stack, orgId, 'member'),

@@ -386,8 +386,8 @@ describe('processing', () => {
       account: undefined,
     };
     const unknownType = stripeEvent(
-      'customer.created',
-      { id: 'cus_1', object: 'customer' },
+      'subscription_schedule.created',
+      { id: 'sub_sched_1', object: 'subscription_schedule' },
       { account: BAKERY_ACCOUNT },
     );
     expect(await processWebhookMessage(deps, { kind: 'event', event: unknownAccount as never })).toBe(

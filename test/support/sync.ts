@@ -14,8 +14,8 @@ export function sandboxObjects(
   if (!data) throw new Error(`no sandbox account ${accountId}`);
   const collection = data.collections[resource];
   const out = new Map<string, Record<string, unknown>>();
-  for (let i = 0; i < collection.size; i++) {
-    const object = collection.at(i) as unknown as Record<string, unknown>;
+  for (const live of collection.live()) {
+    const object = live as unknown as Record<string, unknown>;
     out.set(object.id as string, object);
   }
   return out;

@@ -29,6 +29,11 @@ const RESOURCE_PERMISSIONS: Record<ResourceName, readonly string[]> = {
   invoices: ['invoice_read'],
   credit_notes: ['invoice_read'], // invoice_read covers credit notes
   disputes: ['dispute_read'],
+  customers: ['customer_read'],
+  products: ['product_read'],
+  prices: ['plan_read'], // prices and plans share one permission
+  coupons: ['coupon_read'],
+  payouts: ['payout_read'],
 };
 /** `/v1/events` (the incremental pass), webhooks, and account.application.(de)authorized. */
 const EVENTS_PERMISSION = 'event_read';

@@ -43,6 +43,11 @@ describe("sandbox objects have Stripe's fields", () => {
     ['invoices', 'invoice'],
     ['credit_notes', 'credit_note'],
     ['disputes', 'dispute'],
+    ['customers', 'customer'],
+    ['products', 'product'],
+    ['prices', 'price'],
+    ['coupons', 'coupon'],
+    ['payouts', 'payout'],
   ] as const)('%s match the %s fixture field for field', (resource, fixture) => {
     const object = data.collections[resource].at(0);
     // The fixture's charge still embeds `refunds`, which API versions since 2022-11-15 do not render.
@@ -125,6 +130,32 @@ describe("sandbox objects have Stripe's fields", () => {
       const lines = new Set((account.invoiceLinesOf(note.invoice as string) ?? []).map((l) => l.id));
       for (const line of account.creditNoteLinesOf(note.id) ?? [])
         expect(lines.has(line.invoice_line_item as string)).toBe(true);
+    }
+    // The catalogue: customers named by charges and invoices exist; each price's product
+    // exists and a product's default price is its own; invoice lines bill seeded prices.
+    const customers = byId('customers');
+    expect(customers.size).toBe(50);
+    for (const charge of charges.values()) expect(customers.has(charge.customer as string)).toBe(true);
+    for (const invoice of all<Obj>('invoices')) expect(customers.has(invoice.customer as string)).toBe(true);
+    const products = byId('products');
+    const prices = byId('prices');
+    for (const price of prices.values()) expect(products.has(price.product as string)).toBe(true);
+    for (const product of products.values())
+      expect(prices.get(product.default_price as string)?.product).toBe(product.id);
+    for (const invoice of all<Obj>('invoices').slice(0, 20))
+      for (const line of account.invoiceLinesOf(invoice.id) ?? []) {
+        const details = (line.pricing as { price_details?: { price: string; product: string } })
+          .price_details;
+        expect(prices.get(details?.price as string)?.product).toBe(details?.product);
+      }
+    // Every payout is the source of one balance transaction of type payout, and names it back.
+    const payouts = byId('payouts');
+    const payoutBts = [...bts.values()].filter((bt) => bt.type === 'payout');
+    expect(payouts.size).toBe(payoutBts.length);
+    for (const bt of payoutBts) {
+      const payout = payouts.get(bt.source as string);
+      expect(payout).toMatchObject({ balance_transaction: bt.id, amount: -(bt.amount as number) });
+      expect(payout?.created).toBe(bt.created);
     }
   });
 

@@ -26,7 +26,17 @@ import { RESOURCES, type ResourceName, type StripeObject } from '../../records/r
 import { isConditionFailure } from './document-client.js';
 
 /** Resources whose Stripe objects carry `livemode` (balance transactions and refunds do not). */
-const SAYS_MODE = new Set<ResourceName>(['charges', 'invoices', 'credit_notes', 'disputes']);
+const SAYS_MODE = new Set<ResourceName>([
+  'charges',
+  'invoices',
+  'credit_notes',
+  'disputes',
+  'customers',
+  'products',
+  'prices',
+  'coupons',
+  'payouts',
+]);
 
 /** DynamoDB's item limit is 400 KB; leave room for keys and attributes. */
 const MAX_DATA_BYTES = 350 * 1024;
@@ -672,7 +682,7 @@ export class DynamoRecordsStore implements RecordsStore {
           if (source)
             pointsAt.set(
               sk,
-              ['charges', 'refunds', 'disputes'].map((r) => `${r}#${source}`),
+              ['charges', 'refunds', 'disputes', 'payouts'].map((r) => `${r}#${source}`),
             );
         }
       }

@@ -1,0 +1,163 @@
+import type { LocalStack } from '../../local/stack.js';
+import { refOf } from '../../shared/domain/connection.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import type { RecordScope } from '../../shared/ports/records-store.js';
+import { runSync } from '../../shared/sync/sync-run.js';
+import { onlyConnection } from '../support/connections.js';
+import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
+import { expectConverged, sandboxObjects } from '../support/sync.js';
+
+/**
+ * Customers, products, prices, coupons and payouts: each backfilled, kept up to date by its
+ * events (the incremental pass) and by webhooks alone, with what Stripe deletes marked deleted.
+ */
+jest.setTimeout(300_000);
+
+let stack: LocalStack & { clock: TestClock };
+let n = 0;
+const plenty = () => 15 * 60_000;
+const COUNTS = {
+  balance_transactions: 60,
+  charges: 30,
+  refunds: 5,
+  invoices: 8,
+  credit_notes: 2,
+  disputes: 2,
+  customers: 12,
+  products: 3,
+  prices: 7,
+  coupons: 3,
+};
+
+beforeAll(async () => {
+  stack = await startTestStack(
+    { SYNC_BUDGET_TEST: '25' },
+    { sync: { retry: { maxAttempts: 6, baseDelayMs: 10, maxDelayMs: 100 }, deferSeconds: 1 } },
+  );
+});
+afterAll(() => stack.close());
+afterEach(() => {
+  stack.queues.webhooks.resume();
+  stack.queues.sync.resume();
+});
+
+async function connectedAccount() {
+  const suffix = String(++n).padStart(4, '0');
+  const accountId = `acct_1CatalogTest${suffix}0000`;
+  const orgId = `org_catalogue_${suffix}`;
+  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Catalogue ${suffix}`, counts: COUNTS });
+  stack.queues.sync.pause();
+  await connectOrg(stack, orgId, { account: accountId });
+  stack.queues.sync.purge();
+  const connection = await onlyConnection(stack.store, orgId);
+  if (!connection) throw new Error('not connected');
+  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
+  await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+  stack.queues.sync.resume();
+  const scope: RecordScope = { orgId, mode: 'test', accountId };
+  return { accountId, orgId, job, scope };
+}
+
+/** One of each kind of change, returning the ids it touched. */
+function changeEverything(accountId: string) {
+  const sandbox = stack.sandbox.sandbox;
+  const made = (kind: Parameters<typeof sandbox.createActivity>[2]) =>
+    sandbox.createActivity(accountId, 'test', kind).objects;
+  // Deletions first: they take the newest seeded customer and coupon.
+  const [deletedCustomer] = made('customer_deleted');
+  const [deletedCoupon] = made('coupon_deleted');
+  const [customer] = made('customer');
+  const [product, productPrice] = made('product');
+  const [archivedPrice] = made('price_archived');
+  const [coupon] = made('coupon');
+  const [payout, payoutBt] = made('payout');
+  return {
+    customer,
+    deletedCustomer,
+    product,
+    productPrice,
+    archivedPrice,
+    coupon,
+    deletedCoupon,
+    payout,
+    payoutBt,
+  };
+}
+
+async function expectChanges(scope: RecordScope, ids: ReturnType<typeof changeEverything>) {
+  const get = (resource: Parameters<typeof stack.records.get>[1], id: string | undefined) =>
+    stack.records.get(scope, resource, id as string);
+  expect(await get('customers', ids.customer)).toMatchObject({ deleted: false });
+  // Deleted in Stripe: gone from its lists, kept here and marked.
+  expect(await get('customers', ids.deletedCustomer)).toMatchObject({ deleted: true });
+  expect(await get('coupons', ids.deletedCoupon)).toMatchObject({ deleted: true });
+  expect(await get('coupons', ids.coupon)).toMatchObject({ deleted: false });
+  expect((await get('products', ids.product))?.object).toMatchObject({ default_price: ids.productPrice });
+  expect((await get('prices', ids.productPrice))?.object).toMatchObject({ product: ids.product });
+  expect((await get('prices', ids.archivedPrice))?.object).toMatchObject({ active: false });
+  expect((await get('payouts', ids.payout))?.object).toMatchObject({
+    status: 'paid',
+    balance_transaction: ids.payoutBt,
+  });
+}
+
+describe('customers, products, prices, coupons and payouts', () => {
+  it('are backfilled: every object Stripe lists, field for field, and the counts', async () => {
+    const { accountId, orgId } = await connectedAccount();
+    const report = await expectConverged(stack, orgId, accountId, { compareObjects: true });
+    const connection = await onlyConnection(stack.store, orgId);
+    for (const resource of ['customers', 'products', 'prices', 'coupons', 'payouts'] as const) {
+      const expected = sandboxObjects(stack, accountId, resource).size;
+      expect([resource, report.resources[resource].stored]).toEqual([resource, expected]);
+      expect([resource, connection?.sync.counts[resource]]).toEqual([resource, expected]);
+    }
+    expect(sandboxObjects(stack, accountId, 'payouts').size).toBeGreaterThan(0);
+  });
+
+  it('follow every change by their events alone (no webhooks): new, updated, archived, deleted', async () => {
+    const { accountId, orgId, job, scope } = await connectedAccount();
+    stack.queues.webhooks.pause();
+    const ids = changeEverything(accountId);
+    await stack.sandbox.sandbox.webhooksIdle(30_000);
+    stack.queues.webhooks.purge();
+    stack.queues.webhooks.resume();
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    await expectChanges(scope, ids);
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
+  it('follow every change by webhooks, and a later sync changes nothing', async () => {
+    const { accountId, orgId, job, scope } = await connectedAccount();
+    const ids = changeEverything(accountId);
+    // A payout created and paid in one second: Stripe's timestamps cannot order its two events,
+    // so the webhook that meets the tie asks for the sync that reads them in order.
+    await settle(stack, ['webhooks', 'sync']);
+    await expectChanges(scope, ids);
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
+  it('what Stripe deleted while the account was disconnected is marked deleted once it reconnects', async () => {
+    const { accountId, orgId, scope } = await connectedAccount();
+    const admin = await tokenFor(stack, orgId);
+    expect((await api(stack, 'DELETE', '/v1/integrations/stripe', { token: admin })).status).toBe(204);
+    // Nothing listens now: the webhooks are dropped, and no event pass will read these.
+    const [customer] = stack.sandbox.sandbox.createActivity(accountId, 'test', 'customer_deleted').objects;
+    const [coupon] = stack.sandbox.sandbox.createActivity(accountId, 'test', 'coupon_deleted').objects;
+    await settle(stack, ['webhooks']);
+    expect(await stack.records.get(scope, 'customers', customer as string)).toMatchObject({ deleted: false });
+    // The reconnect's first run reads everything again as a full pass and marks the unseen.
+    await connectOrg(stack, orgId, { account: accountId });
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await stack.records.get(scope, 'customers', customer as string)).toMatchObject({ deleted: true });
+    expect(await stack.records.get(scope, 'coupons', coupon as string)).toMatchObject({ deleted: true });
+    const connection = await onlyConnection(stack.store, orgId);
+    expect(connection?.fullSync).toMatchObject({ state: 'done', added: 0, deleted: 2 });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+});
