@@ -68,6 +68,7 @@ export async function connectedAccount(
     prices: 0,
     coupons: 0,
     payouts: 0,
+    subscriptions: 0,
   };
   stack.sandbox.sandbox.addAccount({
     id: accountId,

@@ -40,7 +40,7 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <div class="connect"><label>Mode <select id="connect-mode"><option value="test">Test</option><option value="live">Live</option></select></label>
 <button id="connect" class="primary">Connect Stripe</button></div>
 </div>
-<p class="muted">Brings your Stripe balance transactions, charges, refunds, invoices, credit notes, disputes, customers, products, prices, coupons and payouts into Defrr, with read-only access.</p>
+<p class="muted">Brings your Stripe balance transactions, charges, refunds, invoices, credit notes, disputes, customers, products, prices, coupons, payouts and subscriptions into Defrr, with read-only access.</p>
 <dl id="details" hidden>
 <dt>Account</dt><dd id="account"></dd><dt>Mode</dt><dd id="mode"></dd><dt>Connected</dt><dd id="connected-at"></dd>
 <dt>Sync</dt><dd id="sync-state"></dd><dt>Last sync</dt><dd id="last-sync"></dd>
@@ -66,7 +66,7 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <script>
 const CONFIG = ${config};
 const LABELS = { connected: 'Connected', not_connected: 'Not connected', needs_reauth: 'Needs re-authorisation', revoked: 'Revoked in Stripe', disconnected: 'Disconnected' };
-const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes', customers: 'Customers', products: 'Products', prices: 'Prices', coupons: 'Coupons', payouts: 'Payouts' };
+const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes', customers: 'Customers', products: 'Products', prices: 'Prices', coupons: 'Coupons', payouts: 'Payouts', subscriptions: 'Subscriptions' };
 const REASONS = {
   access_denied: 'You cancelled the installation in Stripe. Nothing was connected.',
   invalid_state: 'That connection link expired or was already used. Please click Connect Stripe again.',

@@ -21,6 +21,7 @@ export const DEFAULT_COUNTS: ResourceCounts = {
   // One payout for each balance transaction of type `payout` (-1); a count asks for at most
   // that many (the others' sources then name no object: a benchmark's lean account).
   payouts: -1,
+  subscriptions: 20,
 };
 
 export type AnyObject = { id: string; created: number; object: string };
@@ -104,6 +105,7 @@ export class AccountData {
       prices: new Collection((e) => this.price(e)),
       coupons: new Collection((e) => this.coupon(e)),
       payouts: new Collection((e) => this.payout(e)),
+      subscriptions: new Collection((e) => this.subscription(e)),
     };
     this.events = new Collection<AnyObject>(() => {
       throw new Error('events are always stored');
@@ -430,6 +432,40 @@ export class AccountData {
       currency: CURRENCY,
       duration: durations[e.seq % 3] as (typeof durations)[number],
       durationInMonths: 3,
+    }) as unknown as AnyObject;
+  }
+
+  /**
+   * A seeded subscription: a seeded customer on one or two seeded recurring prices, in its
+   * current billing period; every seventh was canceled (Stripe lists those only when asked
+   * for `status=all`).
+   */
+  private subscription(e: Entry): AnyObject {
+    const recurring = Array.from({ length: this.counts.prices }, (_, i) => i).filter((i) => i % 3 !== 2);
+    const items = Array.from({ length: recurring.length === 0 ? 0 : 1 + (e.seq % 2) }, (_, i) => {
+      const p = recurring[(e.seq + i) % recurring.length] as number;
+      return {
+        id: seededId('si', prng(`${e.id}|item|${i}`)),
+        created: e.created,
+        price: this.collections.prices.at(p) as unknown as Stripe.Price,
+        quantity: 1 + ((e.seq + i) % 3),
+      };
+    });
+    const interval = items[0]?.price.recurring?.interval === 'year' ? 365 * DAY : 30 * DAY;
+    const canceled = e.seq % 7 === 3;
+    const at = canceled ? Math.min(e.created + interval, this.anchor) : this.anchor;
+    const start = e.created + Math.floor((at - e.created) / interval) * interval;
+    return build.subscription({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      customer: this.customer(e.id),
+      currency: CURRENCY,
+      items,
+      period: { start, end: start + interval },
+      status: canceled ? 'canceled' : 'active',
+      canceledAt: canceled ? at : null,
+      latestInvoice: null,
     }) as unknown as AnyObject;
   }
 

@@ -83,7 +83,7 @@ export function appPage(p: FlowPage): string {
       {},
       `<div class="app"><div class="app-icon" aria-hidden="true">${esc(p.appName.slice(0, 1))}</div>
 <div><h1>${esc(p.appName)}</h1><p class="muted" style="margin:0">${p.testMode ? 'Test version · unreviewed app' : 'Stripe App'}</p></div></div>
-<p>${esc(p.appName)} brings your Stripe transactions into ${esc(p.appName)}: balance transactions, charges, refunds, invoices, credit notes, disputes, customers, products, prices, coupons and payouts.</p>
+<p>${esc(p.appName)} brings your Stripe transactions into ${esc(p.appName)}: balance transactions, charges, refunds, invoices, credit notes, disputes, customers, products, prices, coupons, payouts and subscriptions.</p>
 <p class="muted">Continue to choose the account to install ${esc(p.appName)} on.</p>`,
       button('Continue', 'continue', true) + button('Cancel', 'cancel'),
     ),

@@ -26,7 +26,8 @@ export type ResourceName =
   | 'products'
   | 'prices'
   | 'coupons'
-  | 'payouts';
+  | 'payouts'
+  | 'subscriptions';
 
 export const RESOURCES: readonly ResourceName[] = [
   'balance_transactions',
@@ -40,6 +41,7 @@ export const RESOURCES: readonly ResourceName[] = [
   'prices',
   'coupons',
   'payouts',
+  'subscriptions',
 ];
 
 export const ID_PREFIX: Record<ResourceName, string> = {
@@ -55,6 +57,7 @@ export const ID_PREFIX: Record<ResourceName, string> = {
   // Coupon ids are the merchant's own codes; the sandbox's start with `co_`.
   coupons: 'co',
   payouts: 'po',
+  subscriptions: 'sub',
 };
 
 /** The object name Stripe uses in `object` and in "No such …" messages. */
@@ -70,6 +73,7 @@ export const OBJECT_NAME: Record<ResourceName, string> = {
   prices: 'price',
   coupons: 'coupon',
   payouts: 'payout',
+  subscriptions: 'subscription',
 };
 
 /**
@@ -464,6 +468,97 @@ export function payout(c: {
     destination: `ba_${c.id.slice(3)}`,
     trace_id: { status: c.status === 'paid' ? 'supported' : 'pending', value: null },
   });
+}
+
+export interface SubscriptionItemSpec {
+  id: string;
+  created: number;
+  /** The recurring price billed, whole (Stripe embeds it in each item). */
+  price: Stripe.Price;
+  quantity: number;
+}
+
+/**
+ * A subscription with its items (Stripe embeds up to ten). Since 2025 the billing period is
+ * each item's (`current_period_start` / `_end`), not the subscription's.
+ */
+export function subscription(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  customer: string;
+  currency: string;
+  items: SubscriptionItemSpec[];
+  period: { start: number; end: number };
+  status: 'active' | 'canceled';
+  canceledAt: number | null;
+  latestInvoice: string | null;
+}): Stripe.Subscription {
+  const base = fromFixture<Stripe.Subscription>('subscription', {});
+  const itemFixture = fixtures.resources.subscription_item;
+  const items = c.items.map((item) => {
+    const price = item.price;
+    const plan = {
+      ...structuredClone(itemFixture.plan),
+      id: price.id,
+      active: price.active,
+      amount: price.unit_amount,
+      amount_decimal: String(price.unit_amount),
+      billing_scheme: 'per_unit',
+      created: price.created,
+      currency: price.currency,
+      interval: price.recurring?.interval ?? 'month',
+      interval_count: price.recurring?.interval_count ?? 1,
+      livemode: c.livemode,
+      metadata: {},
+      product: price.product,
+      transform_usage: null,
+    };
+    return {
+      ...structuredClone(itemFixture),
+      id: item.id,
+      created: item.created,
+      price,
+      plan,
+      quantity: item.quantity,
+      subscription: c.id,
+      current_period_start: c.period.start,
+      current_period_end: c.period.end,
+      billing_thresholds: null,
+    } as unknown as Stripe.SubscriptionItem;
+  });
+  return Object.assign(base, {
+    id: c.id,
+    created: c.created,
+    start_date: c.created,
+    billing_cycle_anchor: c.created,
+    billing_cycle_anchor_config: null,
+    livemode: c.livemode,
+    customer: c.customer,
+    currency: c.currency,
+    status: c.status,
+    cancel_at: null,
+    canceled_at: c.canceledAt,
+    ended_at: c.canceledAt,
+    cancel_at_period_end: false,
+    latest_invoice: c.latestInvoice,
+    next_pending_invoice_item_invoice: null,
+    pause_collection: null,
+    trial_start: null,
+    trial_end: null,
+    // Not the example's placeholders (a pending update with a discount `obj_123`, a transfer
+    // to `obj_123`, an interval of 797691627 months).
+    pending_update: null,
+    pending_invoice_item_interval: null,
+    transfer_data: null,
+    billing_thresholds: null,
+    items: {
+      object: 'list',
+      data: items.slice(0, 10),
+      has_more: items.length > 10,
+      url: `/v1/subscription_items?subscription=${c.id}`,
+    },
+  } satisfies Partial<Stripe.Subscription>) as Stripe.Subscription;
 }
 
 export function account(c: { id: string; name: string; created: number; email: string }): Stripe.Account {

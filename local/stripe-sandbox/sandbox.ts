@@ -149,6 +149,8 @@ export const ACTIVITY_KINDS = [
   'coupon',
   'coupon_deleted',
   'payout',
+  'subscription',
+  'subscription_canceled',
 ] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
@@ -581,6 +583,46 @@ export class Sandbox {
         data.collections.coupons.add(c);
         objects.push(c.id);
         emit('coupon.created', c);
+        break;
+      }
+      case 'subscription': {
+        // A customer subscribes to the newest active recurring price.
+        const price = newest('prices', (p) => p.active === true && p.type === 'recurring') as unknown as
+          | Stripe.Price
+          | undefined;
+        if (!price) throw invalidRequest('The account has no active recurring price.', 'kind');
+        const id = randomId('sub');
+        const length = price.recurring?.interval === 'year' ? 365 * 86_400 : 30 * 86_400;
+        const sub = build.subscription({
+          id,
+          created: now,
+          livemode,
+          customer: data.randomCustomer(next),
+          currency: 'usd',
+          items: [{ id: randomId('si'), created: now, price, quantity: 1 }],
+          period: { start: now, end: now + length },
+          status: 'active',
+          canceledAt: null,
+          latestInvoice: null,
+        }) as unknown as AnyObject;
+        data.collections.subscriptions.add(sub);
+        objects.push(id);
+        emit('customer.subscription.created', sub);
+        break;
+      }
+      case 'subscription_canceled': {
+        // Canceled at once. Stripe names the event `deleted`, but the subscription stays: its
+        // status says canceled, and `status=all` still lists it.
+        const target = newest('subscriptions', (x) => x.status === 'active');
+        if (!target) throw invalidRequest('The account has no active subscription to cancel.', 'kind');
+        const canceled = { ...target, status: 'canceled', canceled_at: now, ended_at: now } as AnyObject;
+        data.collections.subscriptions.update(canceled);
+        objects.push(target.id);
+        emit('customer.subscription.deleted', canceled, {
+          status: 'active',
+          canceled_at: null,
+          ended_at: null,
+        });
         break;
       }
       case 'payout': {

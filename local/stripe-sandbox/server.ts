@@ -115,6 +115,8 @@ const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
   prices: ['active', 'currency', 'product', 'type', 'lookup_keys'],
   coupons: [],
   payouts: ['status', 'destination', 'arrival_date'],
+  // `status` is handled apart (see subscriptionStatus).
+  subscriptions: ['customer', 'price', 'status', 'collection_method'],
 };
 
 /** An event as /v1/events shows it: its object in the shape of the version it was created at. */
@@ -397,12 +399,22 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     const query = parseListQuery(params, filterKeys);
     const filters = filterKeys
       .filter((key) => typeof params[key] === 'string')
+      .filter((key) => !(resource === 'subscriptions' && (key === 'status' || key === 'price')))
       .map((key) => [key, params[key] as string] as const);
+    const own =
+      resource === 'subscriptions'
+        ? subscriptionFilter(params.status as string | undefined, params.price as string | undefined)
+        : undefined;
     const filter =
-      filters.length === 0
+      filters.length === 0 && !own
         ? undefined
         : (object: object) =>
-            filters.every(([key, value]) => (object as Record<string, unknown>)[key] === value);
+            // A query is text: `active=true` matches the boolean, `limit`-like numbers their value.
+            filters.every(([key, value]) => {
+              const field = (object as Record<string, unknown>)[key];
+              return field === value || (typeof field !== 'object' && String(field) === value);
+            }) &&
+            (!own || own(object));
     const page = listCollection(collection, query, `/v1/${resource}`, OBJECT_NAME[resource], filter);
     const fields = expansions(params, 'data.');
     return json(res, 200, {
@@ -695,6 +707,20 @@ function parseJson(text: string): Record<string, unknown> {
   throw invalidRequest('The body must be a JSON object');
 }
 
+/**
+ * Stripe's subscription list: without `status` it leaves out canceled subscriptions (they are
+ * listed with `status=canceled` or `status=all` only); `price` matches any of its items.
+ */
+function subscriptionFilter(status: string | undefined, price: string | undefined) {
+  return (object: object) => {
+    const sub = object as { status?: string; items?: { data?: Array<{ price?: { id?: string } }> } };
+    const statusOk =
+      status === 'all' ? true : status === undefined ? sub.status !== 'canceled' : sub.status === status;
+    const priceOk = price === undefined || (sub.items?.data ?? []).some((item) => item.price?.id === price);
+    return statusOk && priceOk;
+  };
+}
+
 /** The collection an id's prefix names (what an expandable field can be expanded into). */
 const EXPANDABLE: Record<string, ResourceName> = {
   txn: 'balance_transactions',
@@ -707,6 +733,7 @@ const EXPANDABLE: Record<string, ResourceName> = {
   prod: 'products',
   price: 'prices',
   po: 'payouts',
+  sub: 'subscriptions',
 };
 
 /** `expand[]` paths, each a top-level field (under `data.` for a list); others are refused as Stripe does. */

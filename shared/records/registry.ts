@@ -12,7 +12,8 @@ export type ResourceName =
   | 'products'
   | 'prices'
   | 'coupons'
-  | 'payouts';
+  | 'payouts'
+  | 'subscriptions';
 
 export interface StripeObject {
   id: string;
@@ -45,6 +46,11 @@ export interface ResourceDef {
   ): Promise<Stripe.ApiList<StripeObject>>;
   /** One object, fresh (at the pinned API version): for events Stripe rendered at another. */
   retrieve(stripe: Stripe, id: string): Promise<StripeObject>;
+  /**
+   * Whether an event of this type deletes the object (default: `*.deleted`). A subscription's
+   * `customer.subscription.deleted` cancels it: it stays, and its status says so.
+   */
+  deletedBy?(eventType: string): boolean;
   /** The fields Defrr queries, kept as item attributes (the full object is stored compressed). */
   attributes(object: StripeObject): Record<string, string | number | boolean | null>;
   /** The latest of the object's own timestamps: the tie-break when two snapshots share a second. */
@@ -65,6 +71,11 @@ const idOf = (v: unknown) =>
     : typeof v === 'object' && v && 'id' in v
       ? String((v as { id: unknown }).id)
       : null;
+/** The sum of a list's `amount`s (an invoice's taxes or discounts), or null without a list. */
+const sumAmounts = (list: unknown) =>
+  Array.isArray(list)
+    ? list.reduce((sum: number, item) => sum + (num((item as { amount?: unknown } | null)?.amount) ?? 0), 0)
+    : null;
 const latest = (...values: unknown[]) =>
   Math.max(0, ...values.filter((v): v is number => typeof v === 'number'));
 const asList = <T>(p: Promise<Stripe.ApiList<T>>) => p as unknown as Promise<Stripe.ApiList<StripeObject>>;
@@ -159,16 +170,34 @@ export const RESOURCES: readonly ResourceDef[] = [
     list: (stripe, params) => asList(stripe.invoices.list(params)),
     retrieve: (stripe, id) => asObject(stripe.invoices.retrieve(id)),
     listLines: (stripe, id, params) => asList(stripe.invoices.listLineItems(id, params)),
-    attributes: (o) => ({
-      total: num(o.total),
-      amountPaid: num(o.amount_paid),
-      currency: str(o.currency),
-      status: str(o.status),
-      customer: idOf(o.customer),
-      number: str(o.number),
-      periodStart: num(o.period_start),
-      periodEnd: num(o.period_end),
-    }),
+    attributes: (o) => {
+      const transitions = (o.status_transitions ?? {}) as Record<string, unknown>;
+      const parent = (o.parent ?? null) as {
+        subscription_details?: { subscription?: unknown } | null;
+      } | null;
+      return {
+        total: num(o.total),
+        subtotal: num(o.subtotal),
+        totalExcludingTax: num(o.total_excluding_tax),
+        // Sums of the invoice's own lists (null when Stripe sent none).
+        totalTax: sumAmounts(o.total_taxes),
+        totalDiscount: sumAmounts(o.total_discount_amounts),
+        amountPaid: num(o.amount_paid),
+        currency: str(o.currency),
+        status: str(o.status),
+        customer: idOf(o.customer),
+        // Where current API versions keep it (`parent`), else where older ones did.
+        subscription: idOf(parent?.subscription_details?.subscription) ?? idOf(o.subscription),
+        billingReason: str(o.billing_reason),
+        number: str(o.number),
+        periodStart: num(o.period_start),
+        periodEnd: num(o.period_end),
+        finalizedAt: num(transitions.finalized_at),
+        paidAt: num(transitions.paid_at),
+        voidedAt: num(transitions.voided_at),
+        markedUncollectibleAt: num(transitions.marked_uncollectible_at),
+      };
+    },
     changedAt: (o) => {
       const t = (o.status_transitions ?? {}) as Record<string, unknown>;
       return latest(
@@ -312,7 +341,52 @@ export const RESOURCES: readonly ResourceDef[] = [
     }),
     changedAt: (o) => latest(o.created),
   },
+  {
+    name: 'subscriptions',
+    objectName: 'subscription',
+    permission: 'subscription_read',
+    eventTypes: [
+      'customer.subscription.created',
+      'customer.subscription.updated',
+      'customer.subscription.deleted',
+      'customer.subscription.paused',
+      'customer.subscription.resumed',
+      'customer.subscription.pending_update_applied',
+      'customer.subscription.pending_update_expired',
+      'customer.subscription.trial_will_end',
+    ],
+    // Without `status`, Stripe leaves canceled subscriptions out of the list.
+    list: (stripe, params) => asList(stripe.subscriptions.list({ ...params, status: 'all' })),
+    retrieve: (stripe, id) => asObject(stripe.subscriptions.retrieve(id)),
+    deletedBy: () => false,
+    attributes: (o) => {
+      const items = ((o.items as { data?: Array<Record<string, unknown>> } | undefined)?.data ?? []) as Array<
+        Record<string, unknown>
+      >;
+      return {
+        customer: idOf(o.customer),
+        status: str(o.status),
+        currency: str(o.currency),
+        startDate: num(o.start_date),
+        // Since 2025 the period is each item's; the earliest item's is the subscription's.
+        currentPeriodStart: num(items[0]?.current_period_start ?? o.current_period_start),
+        currentPeriodEnd: num(items[0]?.current_period_end ?? o.current_period_end),
+        cancelAt: num(o.cancel_at),
+        canceledAt: num(o.canceled_at),
+        endedAt: num(o.ended_at),
+        collectionMethod: str(o.collection_method),
+        latestInvoice: idOf(o.latest_invoice),
+        items: items.length,
+      };
+    },
+    changedAt: (o) => latest(o.created, o.canceled_at, o.ended_at),
+  },
 ];
+
+/** Whether an event deletes its object: `*.deleted`, unless its resource says otherwise. */
+export function deletesObject(def: ResourceDef, eventType: string): boolean {
+  return def.deletedBy ? def.deletedBy(eventType) : eventType.endsWith('.deleted');
+}
 
 export const resourceByName = (name: string) => RESOURCES.find((r) => r.name === name);
 

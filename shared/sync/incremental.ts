@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
 import { logger } from '../logger.js';
 import {
+  deletesObject,
   type Observation,
   type ResourceDef,
   resourceForEvent,
@@ -62,7 +63,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       const event = item as unknown as Stripe.Event;
       const object = event.data.object as unknown as StripeObject;
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;
-      const deleted = event.type.endsWith('.deleted');
+      const deleted = deletesObject(def, event.type);
       const sequence = pass * PASS_STRIDE + ++position;
       if (event.api_version !== STRIPE_API_VERSION && !deleted) {
         other.set(object.id, { event, object, sequence });

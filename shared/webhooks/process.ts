@@ -11,6 +11,7 @@ import type { JobQueue } from '../ports/job-queue.js';
 import { type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
+  deletesObject,
   hasMoreLines,
   type Observation,
   type ResourceDef,
@@ -176,7 +177,8 @@ async function applyToConnection(
   };
   // Rendered at another API version than the one the service stores (the endpoint's version is
   // not the pinned one): the sync reads the object again at the pinned version.
-  if (event.api_version !== STRIPE_API_VERSION && !event.type.endsWith('.deleted')) {
+  const deletes = deletesObject(def, event.type);
+  if (event.api_version !== STRIPE_API_VERSION && !deletes) {
     count(MetricNames.webhookOtherApiVersion);
     logger.warn(
       'webhook rendered at another API version: left to the sync, which reads it at the pinned one',
@@ -197,9 +199,9 @@ async function applyToConnection(
     ...scope,
     resource: def.name,
     object,
-    version: recordVersion(def, object, observedBy(event)),
+    version: recordVersion(def, object, observedBy(def, event)),
     source: 'webhook',
-    deleted: event.type.endsWith('.deleted'),
+    deleted: deletes,
     eventId: event.id,
     apiVersion: event.api_version ?? STRIPE_API_VERSION,
   });
@@ -216,7 +218,7 @@ async function applyToConnection(
   const tie =
     result.outcome === 'stale' &&
     result.stored !== undefined &&
-    second(result.stored.version) === second(recordVersion(def, object, observedBy(event))) &&
+    second(result.stored.version) === second(recordVersion(def, object, observedBy(def, event))) &&
     result.stored.eventId !== event.id;
   // An event embeds an invoice's or credit note's first lines only; the rest come from its
   // /lines list, which the sync reads when it applies this same event from /v1/events.
@@ -231,6 +233,6 @@ async function applyToConnection(
 }
 
 /** How a webhook observed its object: by an event, a deleting one winning a tie of its second. */
-function observedBy(event: Pick<WebhookEvent, 'created' | 'type'>): Observation {
-  return { at: event.created, by: 'event', ...(event.type.endsWith('.deleted') ? { deletes: true } : {}) };
+function observedBy(def: ResourceDef, event: Pick<WebhookEvent, 'created' | 'type'>): Observation {
+  return { at: event.created, by: 'event', ...(deletesObject(def, event.type) ? { deletes: true } : {}) };
 }

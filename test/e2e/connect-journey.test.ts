@@ -55,6 +55,7 @@ const LABELS = {
   prices: 'Prices',
   coupons: 'Coupons',
   payouts: 'Payouts',
+  subscriptions: 'Subscriptions',
 };
 
 /** What must not happen anywhere on the way: a 404 (a favicon, say), a console error, an uncaught error. */

@@ -71,7 +71,11 @@ function changeEverything(accountId: string) {
   const [archivedPrice] = made('price_archived');
   const [coupon] = made('coupon');
   const [payout, payoutBt] = made('payout');
+  const [canceledSubscription] = made('subscription_canceled');
+  const [subscription] = made('subscription');
   return {
+    subscription,
+    canceledSubscription,
     customer,
     deletedCustomer,
     product,
@@ -95,18 +99,34 @@ async function expectChanges(scope: RecordScope, ids: ReturnType<typeof changeEv
   expect((await get('products', ids.product))?.object).toMatchObject({ default_price: ids.productPrice });
   expect((await get('prices', ids.productPrice))?.object).toMatchObject({ product: ids.product });
   expect((await get('prices', ids.archivedPrice))?.object).toMatchObject({ active: false });
+  // Canceled is not deleted: Stripe's customer.subscription.deleted leaves the subscription, canceled.
+  expect(await get('subscriptions', ids.canceledSubscription)).toMatchObject({
+    deleted: false,
+    object: { status: 'canceled' },
+  });
+  expect(await get('subscriptions', ids.subscription)).toMatchObject({
+    deleted: false,
+    object: { status: 'active' },
+  });
   expect((await get('payouts', ids.payout))?.object).toMatchObject({
     status: 'paid',
     balance_transaction: ids.payoutBt,
   });
 }
 
-describe('customers, products, prices, coupons and payouts', () => {
+describe('customers, products, prices, coupons, payouts and subscriptions', () => {
   it('are backfilled: every object Stripe lists, field for field, and the counts', async () => {
     const { accountId, orgId } = await connectedAccount();
     const report = await expectConverged(stack, orgId, accountId, { compareObjects: true });
     const connection = await onlyConnection(stack.store, orgId);
-    for (const resource of ['customers', 'products', 'prices', 'coupons', 'payouts'] as const) {
+    for (const resource of [
+      'customers',
+      'products',
+      'prices',
+      'coupons',
+      'payouts',
+      'subscriptions',
+    ] as const) {
       const expected = sandboxObjects(stack, accountId, resource).size;
       expect([resource, report.resources[resource].stored]).toEqual([resource, expected]);
       expect([resource, connection?.sync.counts[resource]]).toEqual([resource, expected]);

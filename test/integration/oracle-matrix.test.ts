@@ -111,6 +111,8 @@ const activity = (stack: LocalStack) => {
     'coupon',
     'coupon_deleted',
     'payout',
+    'subscription_canceled',
+    'subscription',
   ] as const)
     stack.sandbox.sandbox.createActivity(ACCOUNT, 'test', kind);
 };

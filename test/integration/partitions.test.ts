@@ -43,6 +43,7 @@ const COUNTS = {
   prices: 0,
   coupons: 0,
   payouts: 0,
+  subscriptions: 0,
 };
 
 async function connected(accountId: string, orgId: string, mode: Mode) {

@@ -67,6 +67,7 @@ describe('read API through stripe-node', () => {
     ['prices', () => stripe.prices.list({ limit: 100 })],
     ['coupons', () => stripe.coupons.list({ limit: 100 })],
     ['payouts', () => stripe.payouts.list({ limit: 100 })],
+    ['subscriptions', () => stripe.subscriptions.list({ limit: 100, status: 'all' })],
   ] as const)(
     'auto-paginates %s: exactly the seeded objects, newest first, no gap or duplicate',
     async (name, list) => {
@@ -111,6 +112,24 @@ describe('read API through stripe-node', () => {
     expect(events.data.map((e) => (e.data.object as { id: string }).id).sort()).toEqual(
       [customer, coupon as string].sort(),
     );
+  });
+
+  it('lists subscriptions as Stripe does: canceled ones only with status=all (or canceled)', async () => {
+    const everyOne = await all(stripe.subscriptions.list({ limit: 100, status: 'all' }));
+    const byDefault = await all(stripe.subscriptions.list({ limit: 100 }));
+    const canceled = await all(stripe.subscriptions.list({ limit: 100, status: 'canceled' }));
+    expect(canceled.length).toBeGreaterThan(0);
+    expect(canceled.every((s) => s.status === 'canceled' && s.canceled_at !== null)).toBe(true);
+    expect(byDefault.every((s) => s.status !== 'canceled')).toBe(true);
+    expect(byDefault.length + canceled.length).toBe(everyOne.length);
+    // Items embed their price (a seeded recurring one) and carry the billing period.
+    const item = everyOne[0]?.items.data[0];
+    expect(item?.price).toMatchObject({ object: 'price', type: 'recurring' });
+    expect(item?.current_period_end).toBeGreaterThan(item?.current_period_start as number);
+    const [price] = (await stripe.prices.list({ limit: 1, active: true, type: 'recurring' })).data;
+    expect(price).toMatchObject({ active: true, type: 'recurring' });
+    const onPrice = await all(stripe.subscriptions.list({ price: price?.id as string, status: 'all' }));
+    expect(onPrice.every((s) => s.items.data.some((i) => i.price.id === price?.id))).toBe(true);
   });
 
   it('links the catalogue: charges expand to their customer, prices to their product, payouts to their balance transaction', async () => {

@@ -34,6 +34,7 @@ const RESOURCE_PERMISSIONS: Record<ResourceName, readonly string[]> = {
   prices: ['plan_read'], // prices and plans share one permission
   coupons: ['coupon_read'],
   payouts: ['payout_read'],
+  subscriptions: ['subscription_read'],
 };
 /** `/v1/events` (the incremental pass), webhooks, and account.application.(de)authorized. */
 const EVENTS_PERMISSION = 'event_read';

@@ -48,6 +48,7 @@ describe("sandbox objects have Stripe's fields", () => {
     ['prices', 'price'],
     ['coupons', 'coupon'],
     ['payouts', 'payout'],
+    ['subscriptions', 'subscription'],
   ] as const)('%s match the %s fixture field for field', (resource, fixture) => {
     const object = data.collections[resource].at(0);
     // The fixture's charge still embeds `refunds`, which API versions since 2022-11-15 do not render.
