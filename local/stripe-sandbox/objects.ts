@@ -77,8 +77,8 @@ export const OBJECT_NAME: Record<ResourceName, string> = {
 };
 
 /**
- * What Stripe answers for an object that was deleted: `{ id, object, deleted: true }` (a
- * retrieve of a deleted customer, the `*.deleted` event of a coupon keeps the whole object).
+ * What Stripe answers for a deleted customer (`{ id, object, deleted: true }`): unlike other
+ * objects, a deleted customer can still be retrieved. Deleted products and coupons are 404.
  */
 export function deletedStub(resource: ResourceName, id: string) {
   return { id, object: OBJECT_NAME[resource], deleted: true as const };

@@ -379,10 +379,9 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       });
     }
     if (id && segments.length === 2) {
-      // A deleted customer or product still answers, as deleted; a deleted coupon is gone.
+      // A deleted customer still answers, as deleted (Stripe: "unlike other objects"); others are gone.
       if (collection.isRemoved(id)) {
-        if (resource === 'customers' || resource === 'products')
-          return json(res, 200, deletedStub(resource, id));
+        if (resource === 'customers') return json(res, 200, deletedStub(resource, id));
         throw missing(OBJECT_NAME[resource], id);
       }
       const object = collection.get(id);
@@ -771,7 +770,12 @@ function expand<T extends { id: string }>(
       const collection = data.collections[target];
       const found = collection.get(value);
       if (found)
-        out[field] = collection.isRemoved(value) ? deletedStub(target, value) : renderAt(version, found);
+        out[field] =
+          collection.isRemoved(value) && target === 'customers'
+            ? deletedStub(target, value)
+            : collection.isRemoved(value)
+              ? value
+              : renderAt(version, found);
     }
   }
   return out as T;

@@ -99,6 +99,9 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
         const [id, { event, sequence }] = wanted[next++] as (typeof wanted)[number];
         try {
           const object = await run.call((stripe) => def.retrieve(stripe, id));
+          // A deleted customer still answers, as `{ id, object, deleted: true }`: gone since, and
+          // its own event says so (the stub is no object to store).
+          if (object.deleted === true) continue;
           // Read after the event was seen: at least as new as it, even within its second.
           const read = run.readAt(object);
           const observed: Observation =

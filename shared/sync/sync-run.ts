@@ -375,6 +375,11 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
   for (const resource of full.resources) {
     const def = resourceByName(resource);
     if (!def || swept.includes(resource) || failed.has(resource) || run.shouldStop()) continue;
+    // Read again in full, but absence from its list does not mean deletion: nothing to mark.
+    if (def.sweepable === false) {
+      swept.push(resource);
+      continue;
+    }
     const checkpoint = await checkpoints.get(run.ref, def.name);
     // Read to the end in this pass (its own backfill made the checkpoint), else not yet.
     if (

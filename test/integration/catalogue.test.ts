@@ -1,4 +1,5 @@
 import type { LocalStack } from '../../local/stack.js';
+import { OLD_API_VERSION } from '../../local/stripe-sandbox/api-versions.js';
 import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordScope } from '../../shared/ports/records-store.js';
@@ -41,11 +42,11 @@ afterEach(() => {
   stack.queues.sync.resume();
 });
 
-async function connectedAccount() {
+async function connectedAccount(spec: { apiVersion?: string } = {}) {
   const suffix = String(++n).padStart(4, '0');
   const accountId = `acct_1CatalogTest${suffix}0000`;
   const orgId = `org_catalogue_${suffix}`;
-  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Catalogue ${suffix}`, counts: COUNTS });
+  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Catalogue ${suffix}`, counts: COUNTS, ...spec });
   stack.queues.sync.pause();
   await connectOrg(stack, orgId, { account: accountId });
   stack.queues.sync.purge();
@@ -178,6 +179,32 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     expect(await stack.records.get(scope, 'coupons', coupon as string)).toMatchObject({ deleted: true });
     const connection = await onlyConnection(stack.store, orgId);
     expect(connection?.fullSync).toMatchObject({ state: 'done', added: 0, deleted: 2 });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
+  it('an account on an older API version: the event pass reads objects again, and a deleted customer’s answer is not stored as one', async () => {
+    // Its events render at its own version: the pass retrieves each at the pinned one, and a
+    // customer deleted since answers `{ deleted: true }` (Stripe keeps deleted customers).
+    const { accountId, orgId, job, scope } = await connectedAccount({ apiVersion: OLD_API_VERSION });
+    stack.queues.webhooks.pause();
+    const [customer] = stack.sandbox.sandbox.createActivity(accountId, 'test', 'customer').objects;
+    const [deleted] = stack.sandbox.sandbox.createActivity(accountId, 'test', 'customer_deleted').objects;
+    expect(deleted).toBe(customer);
+    const [subscription] = stack.sandbox.sandbox.createActivity(accountId, 'test', 'subscription').objects;
+    await stack.sandbox.sandbox.webhooksIdle(30_000);
+    stack.queues.webhooks.purge();
+    stack.queues.webhooks.resume();
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    expect(await stack.records.get(scope, 'customers', customer as string)).toMatchObject({
+      deleted: true,
+      object: { id: customer, object: 'customer', email: expect.any(String) },
+    });
+    expect(await stack.records.get(scope, 'subscriptions', subscription as string)).toMatchObject({
+      deleted: false,
+      object: { status: 'active' },
+    });
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 });

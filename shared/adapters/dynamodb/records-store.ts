@@ -36,6 +36,7 @@ const SAYS_MODE = new Set<ResourceName>([
   'prices',
   'coupons',
   'payouts',
+  'subscriptions',
 ]);
 
 /** DynamoDB's item limit is 400 KB; leave room for keys and attributes. */
