@@ -134,6 +134,7 @@ export interface LocalStackOptions {
   wrap?: {
     checkpoints?: (checkpoints: SyncDeps['checkpoints']) => SyncDeps['checkpoints'];
     onPageStored?: SyncDeps['onPageStored'];
+    onStripeRequest?: SyncDeps['onStripeRequest'];
     /** Any adapter the functions use, by name (store, vault, records, ledger, checkpoints, syncQueue, webhookQueue, bus). */
     adapter?: <T extends object>(name: string, adapter: T) => T;
     records?: (records: RecordsStore) => RecordsStore;
@@ -331,6 +332,7 @@ export async function startLocalStack(
         ...syncOverrides,
       },
       ...(options.wrap?.onPageStored ? { onPageStored: options.wrap.onPageStored } : {}),
+      ...(options.wrap?.onStripeRequest ? { onStripeRequest: options.wrap.onStripeRequest } : {}),
     };
     queues.sync.consume(syncWorker(syncDeps));
     const dispatcher = syncDispatcher({

@@ -13,6 +13,8 @@ export class RequestBudget {
   private readonly refillMs: number;
   private tokens: number;
   private refilledAt: number | undefined;
+  /** Told the time of every request let through (by the clock the budget decided on). */
+  onSend: ((atMs: number) => void) | undefined;
 
   constructor(
     readonly perSecond: number,
@@ -46,6 +48,7 @@ export class RequestBudget {
       if (waitMs <= 0) {
         this.tokens -= 1;
         this.sent.push(now);
+        this.onSend?.(now);
         return;
       }
       await this.sleep(waitMs);

@@ -82,6 +82,12 @@ export interface SyncDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Lets tests interrupt a run (a crash) at a chosen point. */
   onPageStored?: (resource: string, pages: number) => void | Promise<void>;
+  /**
+   * Lets tests check the budget where it is enforced: told each request the budget let
+   * through, and when. (Arrival times at an in-process sandbox bunch up whenever the event
+   * loop stalls, so they cannot show what the sender guaranteed.)
+   */
+  onStripeRequest?: (accountId: string, atMs: number) => void;
 }
 
 export type SyncOutcome =
@@ -158,6 +164,8 @@ export class SyncRun {
     this.budget = new RequestBudget(
       session.connection.livemode ? deps.config.budgetLive : deps.config.budgetTest,
     );
+    const observe = deps.onStripeRequest;
+    if (observe) this.budget.onSend = (at) => observe(this.accountId, at);
   }
 
   /** The connection's item: which of the org's connections this run syncs. */

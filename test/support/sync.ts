@@ -45,15 +45,40 @@ export function listRequests(stack: LocalStack, accountId: string, since = 0) {
   return stack.sandbox.requests.filter((r) => r.account === accountId && r.at >= since && r.method === 'GET');
 }
 
-/** The most requests the account sent in any one second (by the sandbox's own clock). */
-export function maxPerSecond(stack: LocalStack, accountId: string, since = 0): number {
-  const perSecond = new Map<number, number>();
-  for (const r of stack.sandbox.requests) {
-    if (r.account !== accountId || r.at < since) continue;
-    const second = Math.floor(r.at / 1000);
-    perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+/** A request the sync's budget let through (SyncDeps.onStripeRequest). */
+export interface StripeSend {
+  account: string;
+  at: number;
+}
+
+/**
+ * The most requests the account's budget let through in any window of `windowMs`, after
+ * checking that every request the sandbox saw from the account went through the budget.
+ * Counted where the budget decides, not by arrival: an in-process sandbox stamps requests
+ * when its handler runs, so a stalled event loop bunches them into one second.
+ */
+export function budgetPeak(
+  stack: LocalStack,
+  sends: readonly StripeSend[],
+  accountId: string,
+  since: number,
+  windowMs = 1000,
+): number {
+  const sent = sends
+    .filter((s) => s.account === accountId && s.at >= since)
+    .map((s) => s.at)
+    .sort((a, b) => a - b);
+  const arrived = stack.sandbox.requests.filter((r) => r.account === accountId && r.at >= since).length;
+  // Sends stamped just before `since` may arrive after it; none may arrive unsent.
+  if (arrived > sent.length + 2) {
+    throw new Error(`${arrived} requests reached Stripe but the budget let only ${sent.length} through`);
   }
-  return Math.max(0, ...perSecond.values());
+  let peak = 0;
+  for (let i = 0, j = 0; i < sent.length; i++) {
+    while ((sent[i] as number) - (sent[j] as number) >= windowMs) j++;
+    peak = Math.max(peak, i - j + 1);
+  }
+  return peak;
 }
 
 export async function waitForSync(stack: LocalStack, orgId: string, timeoutMs = 120_000) {
