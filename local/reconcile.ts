@@ -4,13 +4,20 @@ import type {
   RecordScope,
   RecordsStore,
 } from '../shared/ports/records-store.js';
-import { hasMoreLines, RESOURCES, type ResourceName, type StripeObject } from '../shared/records/registry.js';
+import {
+  hasMoreLines,
+  LINE_RESOURCES,
+  type ListedResourceName,
+  RECORD_RESOURCES,
+  type ResourceName,
+  type StripeObject,
+} from '../shared/records/registry.js';
 import type { Mode } from './stripe-sandbox/account-data.js';
 import type { Sandbox } from './stripe-sandbox/sandbox.js';
 
 /** What Stripe holds for one account: every object of a resource as Stripe shows it now. */
 export interface Truth {
-  objects(resource: ResourceName): Iterable<StripeObject> | AsyncIterable<StripeObject>;
+  objects(resource: ListedResourceName): Iterable<StripeObject> | AsyncIterable<StripeObject>;
   /** An invoice's or credit note's lines past the page Stripe embeds in it. */
   lines(resource: LinedResource, parentId: string): StripeObject[] | Promise<StripeObject[]>;
 }
@@ -62,7 +69,7 @@ export async function reconcile(
   const compare = options.compareObjects !== false;
   const resources = {} as Record<ResourceName, ResourceReport>;
   const oracle: RecordCounts = {};
-  for (const def of RESOURCES) {
+  for (const name of RECORD_RESOURCES) {
     const report: ResourceReport = {
       expected: 0,
       stored: 0,
@@ -75,9 +82,9 @@ export async function reconcile(
       report[d.kind]++;
       if (report.samples.length < SAMPLES) report.samples.push(d);
     };
-    const storedIds = new Set((await records.versions(scope, def.name)).keys());
+    const storedIds = new Set((await records.versions(scope, name)).keys());
     const seen = new Set<string>();
-    for await (const object of truth.objects(def.name)) {
+    for await (const object of truthObjects(truth, name)) {
       report.expected++;
       seen.add(object.id);
       if (!storedIds.has(object.id)) {
@@ -85,38 +92,55 @@ export async function reconcile(
         continue;
       }
       if (!compare) continue;
-      const record = await records.get(scope, def.name, object.id);
+      const record = await records.get(scope, name, object.id);
       if (!record || record.deleted) {
         note({ id: object.id, kind: 'missing' });
         continue;
       }
       const fields = differentFields(record.object, object);
-      if ((def.name === 'invoices' || def.name === 'credit_notes') && hasMoreLines(object)) {
-        const want = await truth.lines(def.name, object.id);
-        const have = await records.lines(scope, def.name, object.id);
+      if ((name === 'invoices' || name === 'credit_notes') && hasMoreLines(object)) {
+        const want = await truth.lines(name, object.id);
+        const have = await records.lines(scope, name, object.id);
         if (JSON.stringify(want) !== JSON.stringify(have)) fields.push('lines');
       }
       if (fields.length > 0) note({ id: object.id, kind: 'different', fields });
     }
     for (const id of storedIds) {
       if (seen.has(id)) continue;
-      const record = await records.get(scope, def.name, id);
+      const record = await records.get(scope, name, id);
       if (record && !record.deleted) note({ id, kind: 'extra' });
     }
     // (Without comparing objects, a record marked deleted that Stripe still has is not looked at.)
     report.stored = report.expected - report.missing + report.extra;
-    oracle[def.name] = report.expected;
-    resources[def.name] = report;
+    oracle[name] = report.expected;
+    resources[name] = report;
   }
   const status = (await records.counts(scope)) ?? null;
-  const equal = RESOURCES.every((def) => (status?.[def.name] ?? 0) === oracle[def.name]);
+  const equal = RECORD_RESOURCES.every((name) => (status?.[name] ?? 0) === oracle[name]);
   const ok =
     equal &&
-    RESOURCES.every((def) => {
-      const r = resources[def.name];
+    RECORD_RESOURCES.every((name) => {
+      const r = resources[name];
       return r.missing === 0 && r.extra === 0 && r.different === 0;
     });
   return { ...scope, ok, resources, counts: { status, oracle, equal } };
+}
+
+/**
+ * What Stripe has of a resource: a listed one's objects, or every line of every invoice or
+ * credit note Stripe has (the embedded page, then the rest of its `/lines` list).
+ */
+async function* truthObjects(truth: Truth, resource: ResourceName): AsyncIterable<StripeObject> {
+  const lineDef = LINE_RESOURCES.find((def) => def.name === resource);
+  if (!lineDef) {
+    yield* truth.objects(resource as ListedResourceName);
+    return;
+  }
+  for await (const parent of truth.objects(lineDef.parent)) {
+    const embedded = (parent.lines as { data?: StripeObject[] } | undefined)?.data ?? [];
+    yield* embedded;
+    if (hasMoreLines(parent)) yield* await truth.lines(lineDef.parent, parent.id);
+  }
 }
 
 function differentFields(stored: StripeObject, truth: StripeObject): string[] {
@@ -146,10 +170,10 @@ export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): T
 /** One line per resource, for people. */
 export function describeReport(report: ReconcileReport): string {
   const lines = [`${report.ok ? 'OK' : 'DIFFERENT'}: ${report.orgId} / ${report.mode} / ${report.accountId}`];
-  for (const def of RESOURCES) {
-    const r = report.resources[def.name];
+  for (const name of RECORD_RESOURCES) {
+    const r = report.resources[name];
     lines.push(
-      `  ${def.name.padEnd(22)} stripe ${String(r.expected).padStart(7)}  stored ${String(r.stored).padStart(7)}  missing ${r.missing}  extra ${r.extra}  different ${r.different}  status count ${report.counts.status?.[def.name] ?? '-'}`,
+      `  ${name.padEnd(22)} stripe ${String(r.expected).padStart(7)}  stored ${String(r.stored).padStart(7)}  missing ${r.missing}  extra ${r.extra}  different ${r.different}  status count ${report.counts.status?.[name] ?? '-'}`,
     );
     for (const s of r.samples)
       lines.push(`      ${s.kind} ${s.id}${s.fields ? ` (${s.fields.join(', ')})` : ''}`);

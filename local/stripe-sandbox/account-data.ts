@@ -417,6 +417,8 @@ export class AccountData {
       currency: CURRENCY,
       unitAmount: 1_000 + (hash(e.id) % 20) * 500,
       recurring: e.seq % 3 === 2 ? null : { interval: e.seq % 2 === 0 ? 'month' : 'year', intervalCount: 1 },
+      // Every fifth price past the products' default ones is archived: Stripe's list leaves it out.
+      active: !(e.seq % 5 === 4 && e.seq >= this.counts.products),
     }) as unknown as AnyObject;
   }
 

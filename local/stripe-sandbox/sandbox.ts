@@ -407,6 +407,16 @@ export class Sandbox {
     });
   }
 
+  /** A draft deleted (only drafts can be), with `invoice.deleted` carrying it as it was. */
+  deleteDraft(account: string, mode: Mode, invoiceId: string): void {
+    const data = this.accountData(account, mode);
+    const current = data?.collections.invoices.get(invoiceId) as unknown as Stripe.Invoice | undefined;
+    if (!data || current?.status !== 'draft' || data.collections.invoices.isRemoved(invoiceId))
+      throw new Error(`no draft invoice ${invoiceId}`);
+    data.collections.invoices.remove(invoiceId);
+    this.emit(account, mode, 'invoice.deleted', current as unknown as AnyObject);
+  }
+
   private draftWithLines(
     data: AccountData,
     invoiceId: string,

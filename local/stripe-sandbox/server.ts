@@ -360,8 +360,11 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     const collection = data.collections[resource];
     if (id && sub === 'lines' && (resource === 'invoices' || resource === 'credit_notes')) {
       // An invoice's or credit note's lines, in their own order, as `/lines` pages them.
-      const lines: Array<{ id: string }> | undefined =
-        resource === 'invoices' ? data.invoiceLinesOf(id) : data.creditNoteLinesOf(id);
+      const lines: Array<{ id: string }> | undefined = collection.isRemoved(id)
+        ? undefined // a deleted draft's lines go with it
+        : resource === 'invoices'
+          ? data.invoiceLinesOf(id)
+          : data.creditNoteLinesOf(id);
       if (!lines) throw missing(OBJECT_NAME[resource], id);
       const query = parseListQuery(params);
       let start = 0;
@@ -403,7 +406,10 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     const own =
       resource === 'subscriptions'
         ? subscriptionFilter(params.status as string | undefined, params.price as string | undefined)
-        : undefined;
+        : resource === 'prices' && params.active === undefined
+          ? // Stripe lists active prices only, unless asked for `active=false` (archived ones).
+            (object: object) => (object as { active?: unknown }).active !== false
+          : undefined;
     const filter =
       filters.length === 0 && !own
         ? undefined

@@ -1,5 +1,5 @@
 import type { Mode } from '../domain/connection.js';
-import type { ResourceName, StripeObject } from '../records/registry.js';
+import type { LinedResource, LineResourceName, ResourceName, StripeObject } from '../records/registry.js';
 
 /**
  * Where an account's records live: one partition per org, mode and account, so test and
@@ -32,6 +32,10 @@ export interface RecordWrite extends RecordScope {
   eventId?: string;
   /** The Stripe API version that rendered the object (its shape). */
   apiVersion?: string;
+  /** A line's record: the id of the invoice or credit note that holds it. */
+  parentId?: string;
+  /** An invoice's or credit note's record: the ids of all its lines (to tell which ones a later version drops). */
+  lineIds?: string[];
 }
 
 export interface PutResult {
@@ -44,8 +48,7 @@ export interface PutResult {
 
 export type RecordCounts = Partial<Record<ResourceName, number>>;
 
-/** Resources whose objects embed a first page of lines. */
-export type LinedResource = 'invoices' | 'credit_notes';
+export type { LinedResource };
 
 export interface StoredRecord extends RecordScope {
   resource: ResourceName;
@@ -112,6 +115,23 @@ export interface RecordsStore {
     version: string,
   ): Promise<void>;
   lines(scope: RecordScope, resource: LinedResource, parentId: string): Promise<StripeObject[]>;
+  /** The stored version of some invoices or credit notes, and the ids of their lines then (strongly consistent). */
+  storedLines(
+    scope: RecordScope,
+    resource: LinedResource,
+    parentIds: string[],
+  ): Promise<Map<string, { version: string; lineIds: string[] }>>;
+  /**
+   * Marks these lines deleted as of `version` (the version of their holder that no longer has
+   * them), each unless a newer version of it is stored; the last object stored stays. Returns
+   * the change in the resource's count (minus the lines that were live).
+   */
+  markLinesDeleted(
+    scope: RecordScope,
+    resource: LineResourceName,
+    lineIds: string[],
+    version: string,
+  ): Promise<number>;
   get(scope: RecordScope, resource: ResourceName, objectId: string): Promise<StoredRecord | undefined>;
   /** The stored versions of some objects of one resource (absent: not stored). */
   versionsOf(scope: RecordScope, resource: ResourceName, objectIds: string[]): Promise<Map<string, string>>;

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 
-/** The Stripe resources the service brings into Defrr, named as Stripe's list endpoints name them. */
-export type ResourceName =
+/** The Stripe resources the service lists, named as Stripe's list endpoints name them. */
+export type ListedResourceName =
   | 'balance_transactions'
   | 'charges'
   | 'refunds'
@@ -15,6 +15,15 @@ export type ResourceName =
   | 'payouts'
   | 'subscriptions';
 
+/** Lines kept as records of their own, besides the object that holds them. */
+export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items';
+
+/** Every kind of record the service stores. */
+export type ResourceName = ListedResourceName | LineResourceName;
+
+/** Resources whose objects hold lines (a first page embedded, the rest on their `/lines` list). */
+export type LinedResource = 'invoices' | 'credit_notes';
+
 export interface StripeObject {
   id: string;
   object: string;
@@ -23,18 +32,27 @@ export interface StripeObject {
 }
 
 export interface ResourceDef {
-  name: ResourceName;
+  name: ListedResourceName;
   /** The `object` value of its objects. */
   objectName: string;
   /** The app permission its reads and its events need (the manifest asks for each). */
   permission: string;
   /** Event types that carry one of its objects as `data.object` (for webhooks and /v1/events). */
   eventTypes: readonly string[];
-  /** Lists a page (newest first) with stripe-node. */
+  /**
+   * Lists a page (newest first) with stripe-node: of the default list, or of one of
+   * `listVariants`.
+   */
   list(
     stripe: Stripe,
     params: Stripe.PaginationParams & { created?: Stripe.RangeQueryParam },
+    variant?: string,
   ): Promise<Stripe.ApiList<StripeObject>>;
+  /**
+   * Lists to read besides the default one when it leaves objects out (`archived`: Stripe lists
+   * active prices only, archived ones with `active=false`). A backfill reads each.
+   */
+  listVariants?: readonly string[];
   /**
    * For objects that embed a first page of lines (invoices, credit notes): lists the rest,
    * after `starting_after`.
@@ -52,7 +70,7 @@ export interface ResourceDef {
    */
   deletedBy?(eventType: string): boolean;
   /**
-   * False when Stripe's list leaves out objects that still exist (archived prices, test-clock
+   * False when Stripe's list leaves out objects that still exist (inline prices, test-clock
    * customers' subscriptions, …) or it never deletes any (payouts): a full re-sync then does
    * not mark the unseen as deleted, as absence from the list would not mean deletion.
    */
@@ -289,11 +307,13 @@ export const RESOURCES: readonly ResourceDef[] = [
     objectName: 'price',
     permission: 'plan_read',
     // Prices are archived (`active: false`), rarely deleted. Stripe's list shows active prices
-    // only (archived ones need `active=false`, a second list this backfill does not read yet):
-    // what is archived is known from its event, and never swept as deleted.
+    // only: the backfill reads the archived ones' list too. Prices made inline (`price_data`)
+    // are in neither list, so what a full re-sync does not see is not marked deleted.
     eventTypes: ['price.created', 'price.updated', 'price.deleted'],
     sweepable: false,
-    list: (stripe, params) => asList(stripe.prices.list(params)),
+    list: (stripe, params, variant) =>
+      asList(stripe.prices.list({ ...params, ...(variant === 'archived' ? { active: false } : {}) })),
+    listVariants: ['archived'],
     retrieve: (stripe, id) => asObject(stripe.prices.retrieve(id)),
     attributes: (o) => {
       const recurring = (o.recurring ?? null) as { interval?: unknown; interval_count?: unknown } | null;
@@ -409,6 +429,110 @@ export function deletesObject(def: ResourceDef, eventType: string): boolean {
 }
 
 export const resourceByName = (name: string) => RESOURCES.find((r) => r.name === name);
+
+/**
+ * Lines as records of their own: every line of an invoice or credit note (not just the page
+ * Stripe embeds), each under its own id, written with the version of the object that held it,
+ * so a line is exactly as the latest stored invoice or credit note shows it. A line the holder
+ * no longer has (a draft's removed line, a deleted draft's lines) is marked deleted.
+ */
+export interface LineResourceDef {
+  name: LineResourceName;
+  /** The `object` value of its objects. */
+  objectName: string;
+  /** The resource whose objects hold these lines. */
+  parent: LinedResource;
+  /** The fields Defrr queries, with the id of the object that holds the line. */
+  attributes(line: StripeObject, parentId: string): Record<string, string | number | boolean | null>;
+}
+
+/** The `parent` of a line: what made it (a subscription item, an invoice item, …). */
+const lineParent = (o: StripeObject) => {
+  const parent = (o.parent ?? null) as Record<string, unknown> | null;
+  const details = (parent?.subscription_item_details ?? parent?.invoice_item_details ?? null) as Record<
+    string,
+    unknown
+  > | null;
+  return { type: str(parent?.type), details };
+};
+const priceDetails = (o: StripeObject) =>
+  ((o.pricing as { price_details?: Record<string, unknown> } | null | undefined)?.price_details ??
+    null) as Record<string, unknown> | null;
+/** Tax amounts of a line: current API versions' `taxes`, older ones' `tax_amounts`. */
+const taxTotal = (o: StripeObject) => sumAmounts(o.taxes) ?? sumAmounts(o.tax_amounts);
+
+export const LINE_RESOURCES: readonly LineResourceDef[] = [
+  {
+    name: 'invoice_line_items',
+    objectName: 'line_item',
+    parent: 'invoices',
+    attributes: (o, parentId) => {
+      const { type, details } = lineParent(o);
+      const price = priceDetails(o);
+      const period = (o.period ?? {}) as Record<string, unknown>;
+      return {
+        invoice: str(o.invoice) ?? parentId,
+        amount: num(o.amount),
+        subtotal: num(o.subtotal),
+        currency: str(o.currency),
+        periodStart: num(period.start),
+        periodEnd: num(period.end),
+        discountTotal: sumAmounts(o.discount_amounts),
+        taxTotal: taxTotal(o),
+        quantity: num(o.quantity),
+        proration:
+          typeof details?.proration === 'boolean'
+            ? details.proration
+            : typeof o.proration === 'boolean'
+              ? o.proration
+              : null,
+        // Current API versions name them in `pricing` and `parent`; older ones on the line itself.
+        price: idOf(price?.price) ?? idOf(o.price),
+        product: idOf(price?.product) ?? idOf((o.price as { product?: unknown } | null | undefined)?.product),
+        subscription: idOf(details?.subscription) ?? idOf(o.subscription),
+        subscriptionItem: idOf(details?.subscription_item) ?? idOf(o.subscription_item),
+        invoiceItem: idOf(details?.invoice_item) ?? idOf(o.invoice_item),
+        lineType: type ?? str(o.type),
+      };
+    },
+  },
+  {
+    name: 'credit_note_line_items',
+    objectName: 'credit_note_line_item',
+    parent: 'credit_notes',
+    attributes: (o, parentId) => ({
+      creditNote: parentId,
+      invoiceLineItem: idOf(o.invoice_line_item),
+      amount: num(o.amount),
+      discountTotal: sumAmounts(o.discount_amounts) ?? num(o.discount_amount),
+      taxTotal: taxTotal(o),
+      quantity: num(o.quantity),
+      lineType: str(o.type),
+    }),
+  },
+];
+
+/** Every kind of record stored, listed resources first (counts, the oracle, erase). */
+export const RECORD_RESOURCES: readonly ResourceName[] = [
+  ...RESOURCES.map((def) => def.name),
+  ...LINE_RESOURCES.map((def) => def.name),
+];
+
+/** The lines kept as records of a resource's objects, if they hold any. */
+export const linesOf = (resource: string) => LINE_RESOURCES.find((def) => def.parent === resource);
+
+/** A record's queryable attributes (lines: with the id of the object that holds them). */
+export function recordAttributes(
+  resource: ResourceName,
+  object: StripeObject,
+  parentId?: string,
+): Record<string, string | number | boolean | null> {
+  const listed = resourceByName(resource);
+  if (listed) return listed.attributes(object);
+  const line = LINE_RESOURCES.find((def) => def.name === resource);
+  if (!line) throw new Error(`unknown resource ${resource}`);
+  return line.attributes(object, parentId ?? '');
+}
 
 /** True when the object embeds only the first page of its lines: the rest are to be listed. */
 export function hasMoreLines(object: StripeObject): boolean {

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import type { Observation, ResourceDef, StripeObject } from '../records/registry.js';
+import { linesOf, type Observation, type ResourceDef, type StripeObject } from '../records/registry.js';
 import { type Checkpoint, type Slice, STRIPE_EPOCH } from './checkpoint.js';
 import type { SyncRun } from './run-context.js';
 
@@ -67,9 +67,16 @@ export class Backfill {
       connectionId: run.job.connectionId,
       phase: 'backfill',
       snapshotAt,
-      slices: [{ gte: 0, lt: snapshotAt + 1, done: false }],
+      // One slice per list: the default one, then each list of what it leaves out.
+      slices: [undefined, ...(def.listVariants ?? [])].map((variant) => ({
+        gte: 0,
+        lt: snapshotAt + 1,
+        done: false,
+        ...(variant ? { variant } : {}),
+      })),
       cursor: null,
       since: snapshotAt,
+      ...(linesOf(def.name) ? { lineRecords: true } : {}),
       total: 0,
       updatedAt: '',
     };
@@ -168,7 +175,12 @@ export class Backfill {
     slice.gte = upper - width;
     for (let i = 1; i < shares; i++) {
       const lt = upper - width * i;
-      this.checkpoint.slices.push({ gte: i === shares - 1 ? bottom : lt - width, lt, done: false });
+      this.checkpoint.slices.push({
+        gte: i === shares - 1 ? bottom : lt - width,
+        lt,
+        done: false,
+        ...(slice.variant ? { variant: slice.variant } : {}),
+      });
     }
     return true;
   }
@@ -213,11 +225,11 @@ export class Backfill {
     const list = await this.sync.call(async (stripe) => {
       const started = Date.now();
       try {
-        return await this.def.list(stripe, {
-          limit: 100,
-          created,
-          ...(after ? { starting_after: after } : {}),
-        });
+        return await this.def.list(
+          stripe,
+          { limit: 100, created, ...(after ? { starting_after: after } : {}) },
+          slice.variant,
+        );
       } finally {
         latencyMs = Date.now() - started;
       }
@@ -302,7 +314,7 @@ export class Backfill {
 
   /** The slice holding the snapshot's newest objects, before any page of it was stored. */
   private isNewest(slice: Slice): boolean {
-    return slice.lt === this.checkpoint.snapshotAt + 1 && slice.startingAfter === undefined;
+    return slice.lt === this.checkpoint.snapshotAt + 1 && slice.startingAfter === undefined && !slice.variant;
   }
 
   /** Checkpoint writes are serialised: slices finish pages concurrently. */

@@ -8,6 +8,8 @@ export interface Slice {
   /** The last object stored from this slice (the next page starts after it). */
   startingAfter?: string;
   done: boolean;
+  /** Which of the resource's lists it reads (`ResourceDef.listVariants`); none: the default one. */
+  variant?: string;
 }
 
 /**
@@ -45,6 +47,12 @@ export interface Checkpoint {
    * (`ResourceDef.unsettled`): each incremental pass reads again from there.
    */
   unsettledSince?: number;
+  /**
+   * Its backfill wrote the objects' lines as records of their own (`LINE_RESOURCES`). A
+   * checkpoint of invoices or credit notes without it is older code's: the resource is
+   * backfilled again, so lines stored before then get their records.
+   */
+  lineRecords?: boolean;
   /** Objects stored for this resource so far. */
   total: number;
   updatedAt: string;

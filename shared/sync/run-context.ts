@@ -10,7 +10,15 @@ import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import { type RecordScope, type RecordsStore, type RecordWrite, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
-import { type Observation, type ResourceDef, recordVersion, type StripeObject } from '../records/registry.js';
+import {
+  hasMoreLines,
+  type LineResourceDef,
+  linesOf,
+  type Observation,
+  type ResourceDef,
+  recordVersion,
+  type StripeObject,
+} from '../records/registry.js';
 import { STRIPE_API_VERSION } from '../stripe/api-version.js';
 import {
   ConnectionUnavailableError,
@@ -357,8 +365,10 @@ export class SyncRun {
   }
 
   /**
-   * Stores a page of objects, each with when Stripe showed it, after checking
-   * the connection still exists; fetches invoice lines Stripe did not embed.
+   * Stores a page of objects, each with when Stripe showed it, after checking the connection
+   * still exists. An invoice's or credit note's lines go first (every page of them, fetched
+   * only when Stripe did not embed them all), as records of their own: a crash before the
+   * object's own write leaves it older, so the next run writes both again.
    * Returns how many objects were new.
    */
   async store(def: ResourceDef, objects: StoredObject[]): Promise<number> {
@@ -375,6 +385,8 @@ export class SyncRun {
       ...(deleted ? { deleted } : {}),
     }));
     const full = this.fullPassCovers(def.name) ? this.fullPass : undefined;
+    const lineDef = linesOf(def.name);
+    if (lineDef) await this.storeLines(def, lineDef, writes, full);
     if (full)
       await this.deps.records.noteSeen(
         this.scope,
@@ -389,38 +401,120 @@ export class SyncRun {
     }
     // Counted at once: a run that dies between the two leaves its counts in doubt (see runSync).
     await this.deps.records.addCounts(this.scope, result.deltas);
-    await this.storeLines(def, writes);
     this.written[def.name] = (this.written[def.name] ?? 0) + result.written;
     count(MetricNames.recordsSynced, result.written);
     return result.created;
   }
 
   /**
-   * The lines Stripe did not embed (invoices, credit notes), every page; a draft whose lines
-   * now all fit in the embedded page loses the pages an older version left.
+   * The lines of a page of invoices or credit notes, each version newer than what is stored:
+   * every line as a record at its holder's version (deleted with it), the lines the stored
+   * version had and this one has not marked deleted, and the lines past the embedded page
+   * kept with the holder too. Notes on each write the ids of all its lines.
    */
-  private async storeLines(def: ResourceDef, writes: RecordWrite[]) {
-    const listLines = def.listLines;
-    if (!listLines || (def.name !== 'invoices' && def.name !== 'credit_notes')) return;
-    const resource = def.name;
+  private async storeLines(
+    def: ResourceDef,
+    lineDef: LineResourceDef,
+    writes: RecordWrite[],
+    full: FullSync | undefined,
+  ): Promise<void> {
+    const { records } = this.deps;
+    const resource = lineDef.parent;
+    // Of one object twice in a page, the newer.
+    const newest = new Map<string, RecordWrite>();
     for (const write of writes) {
-      const lines = write.object.lines as { data?: StripeObject[]; has_more?: boolean } | undefined;
-      if (!lines?.has_more || !lines.data?.length) {
-        if (write.object.status === 'draft')
-          await this.deps.records.deleteLinePages(this.scope, resource, write.object.id, write.version);
+      const seen = newest.get(write.object.id);
+      if (!seen || seen.version < write.version) newest.set(write.object.id, write);
+    }
+    const stored = await records.storedLines(this.scope, resource, [...newest.keys()]);
+    const lineWrites: RecordWrite[] = [];
+    const dropped: Array<{ ids: string[]; version: string }> = [];
+    /** Lines Stripe still has (for a full re-sync's sweep). */
+    const seen: string[] = [];
+    for (const write of newest.values()) {
+      const before = stored.get(write.object.id);
+      // What is stored is newer: its lines are the ones to keep. (An equal version may be this
+      // write's own, cut short by a crash: its lines are written again, each a no-op if there.)
+      if (before && before.version > write.version) {
+        seen.push(...before.lineIds);
         continue;
       }
-      const rest: StripeObject[] = [];
-      let after = lines.data[lines.data.length - 1]?.id;
-      for (;;) {
-        const page = await this.call((stripe) =>
-          listLines(stripe, write.object.id, { limit: 100, ...(after ? { starting_after: after } : {}) }),
-        );
-        rest.push(...page.data);
-        if (!page.has_more || page.data.length === 0) break;
-        after = page.data[page.data.length - 1]?.id;
+      const embedded = (write.object.lines as { data?: StripeObject[] } | undefined)?.data ?? [];
+      // A deleted draft's lines are gone with it: those it embedded and those stored are marked.
+      const rest =
+        hasMoreLines(write.object) && !write.deleted
+          ? await this.restOfLines(def, write.object.id, embedded)
+          : [];
+      if (rest === undefined) {
+        // Deleted since it was listed (a draft): its deletion event follows. Until then it keeps
+        // the ids of every line it may have, and its lines stay as they are.
+        write.lineIds = [...new Set([...(before?.lineIds ?? []), ...embedded.map((line) => line.id)])];
+        seen.push(...write.lineIds);
+        continue;
       }
-      await this.deps.records.putLines(this.scope, resource, write.object.id, write.version, rest);
+      const all = [...embedded, ...rest];
+      write.lineIds = all.map((line) => line.id);
+      for (const line of all)
+        lineWrites.push({
+          ...this.scope,
+          resource: lineDef.name,
+          object: line,
+          version: write.version,
+          source: write.source,
+          parentId: write.object.id,
+          ...(write.apiVersion ? { apiVersion: write.apiVersion } : {}),
+          ...(write.deleted ? { deleted: true } : {}),
+        });
+      const kept = new Set(write.lineIds);
+      const gone = (before?.lineIds ?? []).filter((id) => !kept.has(id));
+      if (gone.length > 0) dropped.push({ ids: gone, version: write.version });
+      // The object's own copy of its lines past the embedded page (the oracle compares it).
+      if (rest.length > 0) await records.putLines(this.scope, resource, write.object.id, write.version, rest);
+      // Pages an older version left (it had more lines than this one embeds; a draft stored
+      // before line ids were kept may have some too) are not this version's.
+      else if (write.object.status === 'draft' || (before?.lineIds.length ?? 0) > embedded.length)
+        await records.deleteLinePages(this.scope, resource, write.object.id, write.version);
+    }
+    if (full)
+      await records.noteSeen(this.scope, full.id, lineDef.name, [
+        ...seen,
+        ...lineWrites.map((w) => w.object.id),
+      ]);
+    const result = await records.putMany(lineWrites);
+    let removed = 0;
+    for (const { ids, version } of dropped)
+      removed -= await records.markLinesDeleted(this.scope, lineDef.name, ids, version);
+    await records.addCounts(this.scope, { [lineDef.name]: (result.deltas[lineDef.name] ?? 0) - removed });
+    this.written[lineDef.name] = (this.written[lineDef.name] ?? 0) + result.written + removed;
+  }
+
+  /**
+   * An invoice's or credit note's lines past the embedded page: every page of its `/lines`
+   * list; undefined when Stripe no longer has the object (404).
+   */
+  private async restOfLines(
+    def: ResourceDef,
+    id: string,
+    embedded: StripeObject[],
+  ): Promise<StripeObject[] | undefined> {
+    const listLines = def.listLines;
+    if (!listLines) return [];
+    const rest: StripeObject[] = [];
+    let after = embedded[embedded.length - 1]?.id;
+    for (;;) {
+      let page: Stripe.ApiList<StripeObject>;
+      try {
+        page = await this.call((stripe) =>
+          listLines(stripe, id, { limit: 100, ...(after ? { starting_after: after } : {}) }),
+        );
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404)
+          return undefined;
+        throw error;
+      }
+      rest.push(...page.data);
+      if (!page.has_more || page.data.length === 0) return rest;
+      after = page.data[page.data.length - 1]?.id;
     }
   }
 

@@ -9,7 +9,15 @@ import { count, MetricNames, MetricUnit, metrics } from '../metrics.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import { scopeOf } from '../ports/records-store.js';
 import { StripeUnavailableError } from '../ports/stripe-token-client.js';
-import { RESOURCES, type ResourceDef, recordVersion, resourceByName } from '../records/registry.js';
+import {
+  LINE_RESOURCES,
+  linesOf,
+  RECORD_RESOURCES,
+  RESOURCES,
+  type ResourceDef,
+  recordVersion,
+  resourceByName,
+} from '../records/registry.js';
 import { ConnectionUnavailableError } from '../stripe/stripe-access.js';
 import { Backfill } from './backfill.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -107,7 +115,11 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       scope.mode,
       () => (run ? run.shouldStop() : false),
       async (resources) => {
-        for (const resource of resources) await deps.checkpoints.reset(ref, resource);
+        // A line's records are read again with the objects that hold them.
+        for (const resource of new Set(
+          resources.map((r) => LINE_RESOURCES.find((l) => l.name === r)?.parent ?? r),
+        ))
+          await deps.checkpoints.reset(ref, resource);
       },
     );
     if (migrated.moved > 0 || migrated.unplaced.length > 0)
@@ -126,7 +138,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     const state = await deps.records.countsState(scope);
     const doubt = lease.connection.countsInDoubt;
     if (lease.abandoned || doubt || state?.doubt || state?.countedFor !== job.connectionId) {
-      for (const def of RESOURCES) await deps.records.recount(scope, def.name);
+      for (const name of RECORD_RESOURCES) await deps.records.recount(scope, name);
       await deps.records.countsSettled(scope, job.connectionId, state?.doubt);
       if (doubt) await store.clearCountsInDoubt(ref, doubt);
       logger.info('counted the stored records afresh', {
@@ -372,12 +384,20 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
       sweepAfter: after ?? null,
       ...patch,
     });
-  for (const resource of full.resources) {
-    const def = resourceByName(resource);
-    if (!def || swept.includes(resource) || failed.has(resource) || run.shouldStop()) continue;
+  // Each resource, then the lines its objects hold (a deleted invoice's too).
+  const steps = full.resources.flatMap((resource) => {
+    const lineDef = linesOf(resource);
+    return lineDef ? [resource, lineDef.name] : [resource];
+  });
+  for (const step of steps) {
+    const lineDef = LINE_RESOURCES.find((d) => d.name === step);
+    const def = resourceByName(lineDef ? lineDef.parent : step);
+    if (!def || swept.includes(step) || failed.has(def.name) || run.shouldStop()) continue;
+    // Lines only once what holds them is swept.
+    if (lineDef && !swept.includes(def.name)) continue;
     // Read again in full, but absence from its list does not mean deletion: nothing to mark.
     if (def.sweepable === false) {
-      swept.push(resource);
+      swept.push(step);
       continue;
     }
     const checkpoint = await checkpoints.get(run.ref, def.name);
@@ -390,27 +410,31 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
       continue;
     await run.ensureCurrent();
     const at = await run.stripeNow();
+    const name = lineDef ? lineDef.name : def.name;
     const result = await records.markUnseenDeleted(
       run.scope,
       full.id,
-      def.name,
+      name,
       full.startedAt ?? clock.now().toISOString(),
       (object) => recordVersion(def, object, { at, by: 'event' }),
       { after, shouldStop: () => run.shouldStop() },
     );
     deleted += result.deleted;
     if (result.deleted > 0) {
-      run.written[def.name] = (run.written[def.name] ?? 0) + result.deleted;
-      logger.info('marked deleted what Stripe no longer returns', { resource, deleted: result.deleted });
+      run.written[name] = (run.written[name] ?? 0) + result.deleted;
+      logger.info('marked deleted what Stripe no longer returns', {
+        resource: name,
+        deleted: result.deleted,
+      });
     }
     after = result.after;
     if (!result.done) break;
     // What is stored of it now is exactly what Stripe has: its count is counted afresh.
-    await records.recount(run.scope, def.name);
-    swept.push(resource);
+    await records.recount(run.scope, name);
+    swept.push(step);
     after = undefined;
   }
-  const done = full.resources.every((resource) => swept.includes(resource));
+  const done = steps.every((step) => swept.includes(step));
   await save(done ? { state: 'done', finishedAt: clock.now().toISOString() } : {});
   if (done) logger.info('full re-sync done', { resources: full.resources, deleted });
 }
@@ -423,6 +447,12 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
   // A full re-sync reads the resource again: only a checkpoint its own backfill made counts.
   if (checkpoint && run.fullPassCovers(def.name) && checkpoint.passId !== run.fullPass?.id)
     checkpoint = undefined;
+  if (checkpoint && linesOf(def.name) && !checkpoint.lineRecords) {
+    logger.info('lines were not kept as records when this resource was backfilled: backfilling again', {
+      resource: def.name,
+    });
+    checkpoint = undefined;
+  }
   if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
     const newest = checkpoint.cursor?.created ?? checkpoint.since;
     if (newest < run.nowSeconds() - config.maxCursorAgeSeconds) {

@@ -8,11 +8,13 @@ import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventLedger } from '../ports/event-ledger.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import { type RecordsStore, scopeOf } from '../ports/records-store.js';
+import { type PutResult, type RecordsStore, type RecordWrite, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   deletesObject,
   hasMoreLines,
+  type LineResourceDef,
+  linesOf,
   type Observation,
   type ResourceDef,
   recordVersion,
@@ -195,7 +197,7 @@ async function applyToConnection(
     (await store.requestSyncAgain(refOf(link), link.connectionId, deps.clock.now().getTime()))
   )
     return 'deferred';
-  const result = await deps.records.put({
+  const write: RecordWrite = {
     ...scope,
     resource: def.name,
     object,
@@ -204,7 +206,9 @@ async function applyToConnection(
     deleted: deletes,
     eventId: event.id,
     apiVersion: event.api_version ?? STRIPE_API_VERSION,
-  });
+  };
+  const lineDef = linesOf(def.name);
+  const result = lineDef ? await putWithLines(deps.records, write, lineDef) : await deps.records.put(write);
   if (result.delta !== 0) await deps.records.addCounts(scope, { [def.name]: result.delta });
 
   const after = await store.getConnection(refOf(link));
@@ -230,6 +234,55 @@ async function applyToConnection(
       await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
   }
   return result.outcome;
+}
+
+/**
+ * An invoice or credit note from an event, with its lines as records of their own. When the
+ * event embeds them all: each line first, at the object's version (a crash before the object's
+ * own write leaves it older, and the retry writes both again); the lines the stored version had
+ * and this one has not, marked deleted; then the object. Should a newer version win the race to
+ * the object, the lines it does not have are marked deleted as of it. When the event embeds
+ * only a first page, the object keeps the ids of its stored lines beside these, and the sync
+ * (which this event sends for) writes the lines once it has read them all.
+ */
+async function putWithLines(
+  records: RecordsStore,
+  write: RecordWrite,
+  lineDef: LineResourceDef,
+): Promise<PutResult> {
+  const id = write.object.id;
+  const before = (await records.storedLines(write, lineDef.parent, [id])).get(id);
+  const embedded = (write.object.lines as { data?: StripeObject[] } | undefined)?.data ?? [];
+  const ids = embedded.map((line) => line.id);
+  if (hasMoreLines(write.object) || (before && before.version > write.version)) {
+    return records.put({ ...write, lineIds: [...new Set([...(before?.lineIds ?? []), ...ids])] });
+  }
+  let delta = 0;
+  for (const line of embedded) {
+    const result = await records.put({
+      ...write,
+      resource: lineDef.name,
+      object: line,
+      parentId: id,
+      deleted: write.deleted === true,
+    });
+    delta += result.delta;
+  }
+  const kept = new Set(ids);
+  const gone = (before?.lineIds ?? []).filter((line) => !kept.has(line));
+  if (gone.length > 0) delta += await records.markLinesDeleted(write, lineDef.name, gone, write.version);
+  const result = await records.put({ ...write, lineIds: ids });
+  if (result.outcome === 'stale') {
+    const winner = (await records.storedLines(write, lineDef.parent, [id])).get(id);
+    if (winner && winner.version > write.version) {
+      const theirs = new Set(winner.lineIds);
+      const extra = ids.filter((line) => !theirs.has(line));
+      if (extra.length > 0)
+        delta += await records.markLinesDeleted(write, lineDef.name, extra, winner.version);
+    }
+  }
+  if (delta !== 0) await records.addCounts(write, { [lineDef.name]: delta });
+  return result;
 }
 
 /** How a webhook observed its object: by an event, a deleting one winning a tie of its second. */

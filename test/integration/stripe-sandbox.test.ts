@@ -79,8 +79,15 @@ describe('read API through stripe-node', () => {
       const seeded = sandbox.sandbox.accountData(ACCOUNT, 'test')?.counts[name] as number;
       expect(seeded).toBeGreaterThan(0);
       if (name in COUNTS) expect(seeded).toBe(COUNTS[name as keyof typeof COUNTS]);
-      expect(objects).toHaveLength(seeded);
-      expect(new Set(objects.map((o) => o.id)).size).toBe(seeded);
+      // Stripe lists active prices only: the archived ones are listed with active=false.
+      const archived = name === 'prices' ? await all(stripe.prices.list({ limit: 100, active: false })) : [];
+      if (name === 'prices') {
+        expect(archived.length).toBeGreaterThan(0);
+        expect(archived.every((p) => p.active === false)).toBe(true);
+        expect(objects.every((p) => (p as { active?: boolean }).active === true)).toBe(true);
+      }
+      expect(objects.length + archived.length).toBe(seeded);
+      expect(new Set([...objects, ...archived].map((o) => o.id)).size).toBe(seeded);
       for (let i = 1; i < objects.length; i++) {
         expect((objects[i] as { created: number }).created).toBeLessThanOrEqual(
           (objects[i - 1] as { created: number }).created,

@@ -3,7 +3,7 @@ import { endConnection } from '../../shared/connect/end-connection.js';
 import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
-import { RESOURCES, type ResourceName } from '../../shared/records/registry.js';
+import { type ListedResourceName, RESOURCES } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 import { dispatchSyncs } from '../../shared/sync/dispatch.js';
 import { runSync, type SyncDeps } from '../../shared/sync/sync-run.js';
@@ -126,7 +126,7 @@ const NOTHING_ELSE = {
   subscriptions: 0,
 };
 /** What the sandbox seeded of a resource (payouts follow from the balance transactions). */
-const seeded = (accountId: string, resource: ResourceName) =>
+const seeded = (accountId: string, resource: ListedResourceName) =>
   stack.sandbox.sandbox.accountData(accountId, 'test')?.counts[resource] ?? Number.NaN;
 
 describe('backfill', () => {

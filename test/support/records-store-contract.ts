@@ -373,6 +373,59 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
         store.recount({ orgId: orgId, mode: 'test', accountId: account }, 'invoices'),
       ).resolves.toBe(1);
     });
+
+    it('keeps an invoice’s line ids, and marks lines deleted only over an older version, counting the live ones', async () => {
+      const scope = { orgId: org(), mode: 'test' as const, accountId: 'acct_1RecordsContract01' };
+      const line = (id: string) => ({
+        id,
+        object: 'line_item',
+        invoice: 'in_l',
+        amount: 100,
+        currency: 'usd',
+      });
+      const v = (n: number) => `00000000${n}:0:000000000000:0000000000000000`;
+      await store.put({
+        ...scope,
+        resource: 'invoices',
+        object: { id: 'in_l', object: 'invoice', created: 1, status: 'draft' },
+        version: v(2),
+        source: 'sync',
+        lineIds: ['il_a', 'il_b', 'il_c'],
+      });
+      await expect(store.storedLines(scope, 'invoices', ['in_l', 'in_none'])).resolves.toEqual(
+        new Map([['in_l', { version: v(2), lineIds: ['il_a', 'il_b', 'il_c'] }]]),
+      );
+      const lines = ['il_a', 'il_b', 'il_c'].map((id) => ({
+        ...scope,
+        resource: 'invoice_line_items' as const,
+        object: line(id),
+        version: v(2),
+        source: 'sync' as const,
+        parentId: 'in_l',
+      }));
+      await expect(store.putMany(lines)).resolves.toMatchObject({
+        created: 3,
+        deltas: { invoice_line_items: 3 },
+      });
+      // il_c is newer already (a later version of its invoice still has it): left alone.
+      await store.put({ ...(lines[2] as RecordWrite), version: v(5) });
+      // il_b was marked before: no longer counted, so marking it again changes no count.
+      await expect(store.markLinesDeleted(scope, 'invoice_line_items', ['il_b'], v(3))).resolves.toBe(-1);
+      await expect(
+        store.markLinesDeleted(scope, 'invoice_line_items', ['il_a', 'il_b', 'il_c', 'il_unknown'], v(4)),
+      ).resolves.toBe(-1);
+      expect(await store.get(scope, 'invoice_line_items', 'il_a')).toMatchObject({
+        deleted: true,
+        version: v(4),
+        object: line('il_a'),
+      });
+      expect(await store.get(scope, 'invoice_line_items', 'il_c')).toMatchObject({
+        deleted: false,
+        version: v(5),
+      });
+      expect(await store.get(scope, 'invoice_line_items', 'il_unknown')).toBeUndefined();
+      await expect(store.recount(scope, 'invoice_line_items')).resolves.toBe(1);
+    });
   });
 }
 

@@ -1,13 +1,13 @@
 import { describeReport, reconcile, sandboxTruth } from '../../local/reconcile.js';
 import type { LocalStack } from '../../local/stack.js';
-import type { ResourceName } from '../../shared/records/registry.js';
+import type { ListedResourceName } from '../../shared/records/registry.js';
 import { onlyConnection } from './connections.js';
 
 /** The sandbox's current objects of one resource for an account (ids → objects). */
 export function sandboxObjects(
   stack: LocalStack,
   accountId: string,
-  resource: ResourceName,
+  resource: ListedResourceName,
   mode: 'test' | 'live' = 'test',
 ) {
   const data = stack.sandbox.sandbox.accountData(accountId, mode);

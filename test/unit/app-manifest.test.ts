@@ -10,7 +10,7 @@ import {
 import { permissionsPage } from '../../local/stripe-sandbox/install-page.js';
 import { Sandbox } from '../../local/stripe-sandbox/sandbox.js';
 import { routes } from '../../shared/http/routes.js';
-import { RESOURCES, type ResourceName } from '../../shared/records/registry.js';
+import { type ListedResourceName, RESOURCES } from '../../shared/records/registry.js';
 
 const ROOT = join(__dirname, '..', '..');
 const onDisk = () => JSON.parse(readFileSync(join(ROOT, 'stripe-app.json'), 'utf8')) as AppManifest;
@@ -21,7 +21,7 @@ const onDisk = () => JSON.parse(readFileSync(join(ROOT, 'stripe-app.json'), 'utf
  * with `expand[]`, so no permission of an expanded object is needed. Typed by the registry's
  * names: a new resource does not compile until it is given its permissions here.
  */
-const RESOURCE_PERMISSIONS: Record<ResourceName, readonly string[]> = {
+const RESOURCE_PERMISSIONS: Record<ListedResourceName, readonly string[]> = {
   // Which permission covers balance transactions is unconfirmed: both, so either answer works.
   balance_transactions: ['balance_read', 'balance_transaction_source_read'],
   charges: ['charge_read'],

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { RESOURCES } from '../../shared/records/registry.js';
+import { LINE_RESOURCES, linesOf, RESOURCES, recordAttributes } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 
 describe('the resource registry', () => {
@@ -93,5 +93,112 @@ describe('the Stripe API version', () => {
   it('is pinned, and is the one this stripe-node is typed for (an upgrade that moves it fails here)', () => {
     expect(STRIPE_API_VERSION).toMatch(/^\d{4}-\d{2}-\d{2}\.[a-z]+$/);
     expect(STRIPE_API_VERSION).toBe((Stripe as unknown as { API_VERSION: string }).API_VERSION);
+  });
+});
+
+describe('lines as records', () => {
+  it('an invoice line keeps its period, amounts, discounts, taxes, proration and what it bills (current and older shapes)', () => {
+    const line = {
+      id: 'il_1',
+      object: 'line_item',
+      invoice: 'in_1',
+      amount: 1000,
+      subtotal: 1200,
+      currency: 'usd',
+      period: { start: 100, end: 200 },
+      quantity: 2,
+      discount_amounts: [
+        { amount: 150, discount: 'di_1' },
+        { amount: 50, discount: 'di_2' },
+      ],
+      taxes: [{ amount: 80, type: 'tax_rate_details' }],
+      parent: {
+        type: 'subscription_item_details',
+        subscription_item_details: {
+          proration: true,
+          subscription: 'sub_1',
+          subscription_item: 'si_1',
+          invoice_item: null,
+        },
+      },
+      pricing: { type: 'price_details', price_details: { price: 'price_1', product: 'prod_1' } },
+    };
+    expect(recordAttributes('invoice_line_items', line, 'in_1')).toEqual({
+      invoice: 'in_1',
+      amount: 1000,
+      subtotal: 1200,
+      currency: 'usd',
+      periodStart: 100,
+      periodEnd: 200,
+      discountTotal: 200,
+      taxTotal: 80,
+      quantity: 2,
+      proration: true,
+      price: 'price_1',
+      product: 'prod_1',
+      subscription: 'sub_1',
+      subscriptionItem: 'si_1',
+      invoiceItem: null,
+      lineType: 'subscription_item_details',
+    });
+    // Before 2025: the price, subscription and proration on the line itself, taxes as tax_amounts.
+    expect(
+      recordAttributes(
+        'invoice_line_items',
+        {
+          id: 'il_2',
+          object: 'line_item',
+          type: 'subscription',
+          proration: false,
+          price: { id: 'price_2', product: 'prod_2' },
+          subscription: 'sub_2',
+          subscription_item: 'si_2',
+          tax_amounts: [{ amount: 10 }, { amount: 5 }],
+        },
+        'in_2',
+      ),
+    ).toMatchObject({
+      invoice: 'in_2',
+      proration: false,
+      price: 'price_2',
+      product: 'prod_2',
+      subscription: 'sub_2',
+      subscriptionItem: 'si_2',
+      taxTotal: 15,
+      lineType: 'subscription',
+    });
+  });
+
+  it('a credit-note line keeps its credit note (which the line itself does not name) and the invoice line it credits', () => {
+    expect(
+      recordAttributes(
+        'credit_note_line_items',
+        {
+          id: 'cnli_1',
+          object: 'credit_note_line_item',
+          amount: 250,
+          invoice_line_item: 'il_1',
+          discount_amount: 0,
+          discount_amounts: [],
+          quantity: 1,
+          type: 'invoice_line_item',
+          taxes: null,
+        },
+        'cn_1',
+      ),
+    ).toEqual({
+      creditNote: 'cn_1',
+      invoiceLineItem: 'il_1',
+      amount: 250,
+      discountTotal: 0,
+      taxTotal: null,
+      quantity: 1,
+      lineType: 'invoice_line_item',
+    });
+  });
+
+  it('every resource that holds lines has a line resource, and every line resource a listed parent', () => {
+    for (const def of RESOURCES) expect(Boolean(def.listLines)).toBe(Boolean(linesOf(def.name)));
+    for (const line of LINE_RESOURCES) expect(RESOURCES.some((def) => def.name === line.parent)).toBe(true);
   });
 });

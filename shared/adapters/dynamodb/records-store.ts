@@ -22,7 +22,13 @@ import type {
   RecordWrite,
   StoredRecord,
 } from '../../ports/records-store.js';
-import { RESOURCES, type ResourceName, type StripeObject } from '../../records/registry.js';
+import {
+  type LineResourceName,
+  RECORD_RESOURCES,
+  type ResourceName,
+  recordAttributes,
+  type StripeObject,
+} from '../../records/registry.js';
 import { isConditionFailure } from './document-client.js';
 
 /** Resources whose Stripe objects carry `livemode` (balance transactions and refunds do not). */
@@ -37,6 +43,8 @@ const SAYS_MODE = new Set<ResourceName>([
   'coupons',
   'payouts',
   'subscriptions',
+  'invoice_line_items',
+  'credit_note_line_items',
 ]);
 
 /** DynamoDB's item limit is 400 KB; leave room for keys and attributes. */
@@ -47,8 +55,6 @@ export class RecordTooLargeError extends Error {
 }
 
 function toItem(record: RecordWrite, now: string): Record<string, unknown> {
-  const def = RESOURCES.find((r) => r.name === record.resource);
-  if (!def) throw new Error(`unknown resource ${record.resource}`);
   const data = gzipSync(JSON.stringify(record.object));
   if (data.length > MAX_DATA_BYTES) {
     throw new RecordTooLargeError(
@@ -64,7 +70,9 @@ function toItem(record: RecordWrite, now: string): Record<string, unknown> {
     objectId: record.object.id,
     created: typeof record.object.created === 'number' ? record.object.created : null,
     livemode: record.object.livemode === true,
-    ...def.attributes(record.object),
+    ...recordAttributes(record.resource, record.object, record.parentId),
+    ...(record.parentId ? { parentId: record.parentId } : {}),
+    ...(record.lineIds ? { lineIds: record.lineIds } : {}),
     version: record.version,
     source: record.source,
     deleted: record.deleted === true,
@@ -162,7 +170,7 @@ export class DynamoRecordsStore implements RecordsStore {
     );
     if (!Item) return undefined;
     const counts: RecordCounts = {};
-    for (const def of RESOURCES) counts[def.name] = Number(Item[countName(def.name)] ?? 0);
+    for (const name of RECORD_RESOURCES) counts[name] = Number(Item[countName(name)] ?? 0);
     return counts;
   }
 
@@ -447,8 +455,11 @@ export class DynamoRecordsStore implements RecordsStore {
     }
   }
 
-  private async storedVersions(keys: string[]): Promise<Map<string, { version: string; deleted: boolean }>> {
-    const versions = new Map<string, { version: string; deleted: boolean }>();
+  private async storedVersions(
+    keys: string[],
+    withLines = false,
+  ): Promise<Map<string, { version: string; deleted: boolean; lineIds?: string[] }>> {
+    const versions = new Map<string, { version: string; deleted: boolean; lineIds?: string[] }>();
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Array<Record<string, unknown>> = keys.slice(i, i + 100).map((key) => {
         const [pk, sk] = key.split('|');
@@ -462,7 +473,7 @@ export class DynamoRecordsStore implements RecordsStore {
             RequestItems: {
               [this.tableName]: {
                 Keys: pending,
-                ProjectionExpression: 'pk, sk, version, deleted',
+                ProjectionExpression: `pk, sk, version, deleted${withLines ? ', lineIds' : ''}`,
                 ConsistentRead: true,
               },
             },
@@ -472,11 +483,59 @@ export class DynamoRecordsStore implements RecordsStore {
           versions.set(`${item.pk}|${item.sk}`, {
             version: item.version as string,
             deleted: item.deleted === true,
+            ...(Array.isArray(item.lineIds) ? { lineIds: item.lineIds as string[] } : {}),
           });
         pending = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
       }
     }
     return versions;
+  }
+
+  async storedLines(
+    scope: RecordScope,
+    resource: LinedResource,
+    parentIds: string[],
+  ): Promise<Map<string, { version: string; lineIds: string[] }>> {
+    const keyOf = (id: string) => {
+      const { pk, sk } = recordKeys.record(scope, resource, id);
+      return `${pk}|${sk}`;
+    };
+    const stored = await this.storedVersions([...new Set(parentIds)].map(keyOf), true);
+    const out = new Map<string, { version: string; lineIds: string[] }>();
+    for (const id of parentIds) {
+      const found = stored.get(keyOf(id));
+      if (found) out.set(id, { version: found.version, lineIds: found.lineIds ?? [] });
+    }
+    return out;
+  }
+
+  async markLinesDeleted(
+    scope: RecordScope,
+    resource: LineResourceName,
+    lineIds: string[],
+    version: string,
+  ): Promise<number> {
+    let delta = 0;
+    const now = this.now().toISOString();
+    for (const id of new Set(lineIds)) {
+      try {
+        const { Attributes } = await this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: recordKeys.record(scope, resource, id),
+            UpdateExpression: 'SET deleted = :true, version = :v, syncedAt = :now',
+            ConditionExpression: 'attribute_exists(pk) AND version < :v',
+            ExpressionAttributeValues: { ':true': true, ':v': version, ':now': now },
+            // The whole old item: an attribute set to the value it had may not count as updated.
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+        if (Attributes?.deleted !== true) delta--;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    return delta;
   }
 
   async putLines(
