@@ -6,10 +6,9 @@ import { recordKeys } from '../../shared/data/keys.js';
 import type { Mode } from '../../shared/domain/connection.js';
 import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
-import { RESOURCES } from '../../shared/records/registry.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
-import { expectConverged, sandboxObjects } from '../support/sync.js';
+import { expectConverged } from '../support/sync.js';
 
 jest.setTimeout(300_000);
 
