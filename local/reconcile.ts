@@ -5,9 +5,11 @@ import type {
   RecordsStore,
 } from '../shared/ports/records-store.js';
 import {
+  embeddedLines,
   hasMoreLines,
   LINE_RESOURCES,
   type ListedResourceName,
+  linesOf,
   RECORD_RESOURCES,
   type ResourceName,
   type StripeObject,
@@ -98,7 +100,8 @@ export async function reconcile(
         continue;
       }
       const fields = differentFields(record.object, object);
-      if ((name === 'invoices' || name === 'credit_notes') && hasMoreLines(object)) {
+      const lined = linesOf(name)?.parent;
+      if (lined === name && hasMoreLines(object, name)) {
         const want = await truth.lines(name, object.id);
         const have = await records.lines(scope, name, object.id);
         if (JSON.stringify(want) !== JSON.stringify(have)) fields.push('lines');
@@ -137,9 +140,9 @@ async function* truthObjects(truth: Truth, resource: ResourceName): AsyncIterabl
     return;
   }
   for await (const parent of truth.objects(lineDef.parent)) {
-    const embedded = (parent.lines as { data?: StripeObject[] } | undefined)?.data ?? [];
+    const { data: embedded, hasMore } = embeddedLines(lineDef, parent);
     yield* embedded;
-    if (hasMoreLines(parent)) yield* await truth.lines(lineDef.parent, parent.id);
+    if (hasMore) yield* await truth.lines(lineDef.parent, parent.id);
   }
 }
 
@@ -160,9 +163,13 @@ export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): T
     lines(resource, parentId) {
       const all = (resource === 'invoices'
         ? data.invoiceLinesOf(parentId)
-        : data.creditNoteLinesOf(parentId)) as unknown as StripeObject[] | undefined;
-      const parent = data.collections[resource].get(parentId) as unknown as { lines?: { data?: unknown[] } };
-      return (all ?? []).slice(parent?.lines?.data?.length ?? 0);
+        : resource === 'credit_notes'
+          ? data.creditNoteLinesOf(parentId)
+          : data.subscriptionItemsOf(parentId)) as unknown as StripeObject[] | undefined;
+      const parent = data.collections[resource].get(parentId) as unknown as StripeObject | undefined;
+      const lineDef = linesOf(resource);
+      const embedded = parent && lineDef ? embeddedLines(lineDef, parent).data.length : 0;
+      return (all ?? []).slice(embedded);
     },
   };
 }

@@ -57,6 +57,8 @@ export class AccountData {
   readonly invoiceLines = new Map<string, Stripe.InvoiceLineItem[]>();
   /** Lines of credit notes made after seeding. */
   readonly creditNoteLines = new Map<string, Stripe.CreditNoteLineItem[]>();
+  /** Every item of subscriptions with more than Stripe embeds (others: the embedded ones are all). */
+  readonly subscriptionItems = new Map<string, Stripe.SubscriptionItem[]>();
 
   constructor(
     readonly accountId: string,
@@ -335,6 +337,16 @@ export class AccountData {
   }
 
   /** Every line of a credit note (the embedded ones first), or undefined when there is no such note. */
+  /** A subscription's items in their own order, as `/v1/subscription_items` pages them. */
+  subscriptionItemsOf(subscriptionId: string): Stripe.SubscriptionItem[] | undefined {
+    const stored = this.subscriptionItems.get(subscriptionId);
+    if (stored) return stored;
+    const sub = this.collections.subscriptions.get(subscriptionId) as unknown as
+      | Stripe.Subscription
+      | undefined;
+    return sub?.items.data;
+  }
+
   creditNoteLinesOf(creditNoteId: string): Stripe.CreditNoteLineItem[] | undefined {
     const stored = this.creditNoteLines.get(creditNoteId);
     if (stored) return stored;

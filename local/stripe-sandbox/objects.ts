@@ -478,25 +478,15 @@ export interface SubscriptionItemSpec {
   quantity: number;
 }
 
-/**
- * A subscription with its items (Stripe embeds up to ten). Since 2025 the billing period is
- * each item's (`current_period_start` / `_end`), not the subscription's.
- */
-export function subscription(c: {
+/** A subscription's items, every one (`subscription` embeds the first ten). */
+export function subscriptionItems(c: {
   id: string;
-  created: number;
   livemode: boolean;
-  customer: string;
-  currency: string;
   items: SubscriptionItemSpec[];
   period: { start: number; end: number };
-  status: 'active' | 'canceled';
-  canceledAt: number | null;
-  latestInvoice: string | null;
-}): Stripe.Subscription {
-  const base = fromFixture<Stripe.Subscription>('subscription', {});
+}): Stripe.SubscriptionItem[] {
   const itemFixture = fixtures.resources.subscription_item;
-  const items = c.items.map((item) => {
+  return c.items.map((item) => {
     const price = item.price;
     const plan = {
       ...structuredClone(itemFixture.plan),
@@ -527,6 +517,26 @@ export function subscription(c: {
       billing_thresholds: null,
     } as unknown as Stripe.SubscriptionItem;
   });
+}
+
+/**
+ * A subscription with its items (Stripe embeds up to ten). Since 2025 the billing period is
+ * each item's (`current_period_start` / `_end`), not the subscription's.
+ */
+export function subscription(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  customer: string;
+  currency: string;
+  items: SubscriptionItemSpec[];
+  period: { start: number; end: number };
+  status: 'active' | 'canceled';
+  canceledAt: number | null;
+  latestInvoice: string | null;
+}): Stripe.Subscription {
+  const base = fromFixture<Stripe.Subscription>('subscription', {});
+  const items = subscriptionItems(c);
   return Object.assign(base, {
     id: c.id,
     created: c.created,

@@ -407,6 +407,76 @@ export class Sandbox {
     });
   }
 
+  /**
+   * A subscription of `itemCount` items (each on a new monthly price of the newest product,
+   * as a subscription cannot bill one price twice), with `customer.subscription.created`;
+   * Stripe embeds the first ten items, the rest are on `/v1/subscription_items`.
+   */
+  subscriptionWithItems(account: string, mode: Mode, itemCount: number): string {
+    const data = this.accountData(account, mode);
+    if (!data) throw new Error(`unknown account ${account}`);
+    const now = this.now();
+    const products = data.collections.products;
+    const product =
+      products.size > 0 ? (products.at(products.size - 1) as { id: string }).id : randomId('prod');
+    const items = Array.from({ length: itemCount }, (_, i) => {
+      const price = build.price({
+        id: randomId('price'),
+        created: now,
+        livemode: data.livemode,
+        product,
+        currency: 'usd',
+        unitAmount: 500 * (i + 1),
+        recurring: { interval: 'month', intervalCount: 1 },
+      });
+      data.collections.prices.add(price as unknown as AnyObject);
+      this.emit(account, mode, 'price.created', price as unknown as AnyObject);
+      return { id: randomId('si'), created: now, price, quantity: 1 + (i % 3) };
+    });
+    const id = randomId('sub');
+    const spec = {
+      id,
+      created: now,
+      livemode: data.livemode,
+      customer: data.randomCustomer(prng(randomBytes(8).toString('hex'))),
+      currency: 'usd',
+      items,
+      period: { start: now, end: now + 30 * 86_400 },
+      status: 'active' as const,
+      canceledAt: null,
+      latestInvoice: null,
+    };
+    const sub = build.subscription(spec) as unknown as AnyObject;
+    data.collections.subscriptions.add(sub);
+    data.subscriptionItems.set(id, build.subscriptionItems(spec));
+    this.emit(account, mode, 'customer.subscription.created', sub);
+    return id;
+  }
+
+  /** A subscription's items cut to its first `keep` (the others removed), with `customer.subscription.updated`. */
+  removeSubscriptionItems(account: string, mode: Mode, subscriptionId: string, keep: number): void {
+    const data = this.accountData(account, mode);
+    const current = data?.collections.subscriptions.get(subscriptionId) as unknown as
+      | Stripe.Subscription
+      | undefined;
+    const items = data?.subscriptionItemsOf(subscriptionId);
+    if (!data || !current || !items) throw new Error(`no subscription ${subscriptionId}`);
+    const kept = items.slice(0, keep);
+    const updated = {
+      ...current,
+      items: {
+        ...current.items,
+        data: kept.slice(0, build.EMBEDDED_LINES),
+        has_more: kept.length > build.EMBEDDED_LINES,
+      },
+    };
+    data.collections.subscriptions.update(updated as unknown as AnyObject);
+    data.subscriptionItems.set(subscriptionId, kept);
+    this.emit(account, mode, 'customer.subscription.updated', updated as unknown as AnyObject, {
+      items: current.items,
+    });
+  }
+
   /** A draft deleted (only drafts can be), with `invoice.deleted` carrying it as it was. */
   deleteDraft(account: string, mode: Mode, invoiceId: string): void {
     const data = this.accountData(account, mode);

@@ -351,6 +351,28 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       // An event's object is rendered at the version of the event's creation, not the request's.
       return json(res, 200, { ...page, data: page.data.map(atCreation) });
     }
+    if (name === 'subscription_items' && segments.length === 1) {
+      // A subscription's items, in their own order; Stripe requires the subscription.
+      const subscription = params.subscription;
+      if (typeof subscription !== 'string' || subscription === '')
+        throw invalidRequest('Missing required param: subscription.', 'subscription');
+      const items = data.subscriptionItemsOf(subscription);
+      if (!items || data.collections.subscriptions.isRemoved(subscription))
+        throw missing('subscription', subscription, 'subscription');
+      const query = parseListQuery(params, ['subscription']);
+      let start = 0;
+      if (query.startingAfter) {
+        const index = items.findIndex((item) => item.id === query.startingAfter);
+        if (index < 0) throw missing('subscription_item', query.startingAfter, 'starting_after');
+        start = index + 1;
+      }
+      return json(res, 200, {
+        object: 'list',
+        data: items.slice(start, start + query.limit),
+        has_more: start + query.limit < items.length,
+        url: '/v1/subscription_items',
+      });
+    }
     const resource = RESOURCES.find((r) => r === name);
     if (!resource)
       throw new StripeApiError(404, {

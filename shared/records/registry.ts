@@ -16,13 +16,16 @@ export type ListedResourceName =
   | 'subscriptions';
 
 /** Lines kept as records of their own, besides the object that holds them. */
-export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items';
+export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items' | 'subscription_items';
 
 /** Every kind of record the service stores. */
 export type ResourceName = ListedResourceName | LineResourceName;
 
-/** Resources whose objects hold lines (a first page embedded, the rest on their `/lines` list). */
-export type LinedResource = 'invoices' | 'credit_notes';
+/**
+ * Resources whose objects hold lines: a first page embedded (an invoice's `lines`, a
+ * subscription's `items`), the rest on a list of their own.
+ */
+export type LinedResource = 'invoices' | 'credit_notes' | 'subscriptions';
 
 export interface StripeObject {
   id: string;
@@ -54,8 +57,8 @@ export interface ResourceDef {
    */
   listVariants?: readonly string[];
   /**
-   * For objects that embed a first page of lines (invoices, credit notes): lists the rest,
-   * after `starting_after`.
+   * For objects that embed a first page of lines (invoices, credit notes, a subscription's
+   * items): lists the rest, after `starting_after`.
    */
   listLines?(
     stripe: Stripe,
@@ -388,6 +391,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     ],
     // Without `status`, Stripe leaves canceled subscriptions out of the list.
     list: (stripe, params) => asList(stripe.subscriptions.list({ ...params, status: 'all' })),
+    listLines: (stripe, id, params) => asList(stripe.subscriptionItems.list({ subscription: id, ...params })),
     retrieve: (stripe, id) => asObject(stripe.subscriptions.retrieve(id)),
     deletedBy: () => false,
     // Never deleted, only canceled; and lists leave some out (test-clock customers').
@@ -442,6 +446,8 @@ export interface LineResourceDef {
   objectName: string;
   /** The resource whose objects hold these lines. */
   parent: LinedResource;
+  /** The field of the holder that embeds its first page of them. */
+  field: 'lines' | 'items';
   /** The fields Defrr queries, with the id of the object that holds the line. */
   attributes(line: StripeObject, parentId: string): Record<string, string | number | boolean | null>;
 }
@@ -466,6 +472,7 @@ export const LINE_RESOURCES: readonly LineResourceDef[] = [
     name: 'invoice_line_items',
     objectName: 'line_item',
     parent: 'invoices',
+    field: 'lines',
     attributes: (o, parentId) => {
       const { type, details } = lineParent(o);
       const price = priceDetails(o);
@@ -500,6 +507,7 @@ export const LINE_RESOURCES: readonly LineResourceDef[] = [
     name: 'credit_note_line_items',
     objectName: 'credit_note_line_item',
     parent: 'credit_notes',
+    field: 'lines',
     attributes: (o, parentId) => ({
       creditNote: parentId,
       invoiceLineItem: idOf(o.invoice_line_item),
@@ -509,6 +517,30 @@ export const LINE_RESOURCES: readonly LineResourceDef[] = [
       quantity: num(o.quantity),
       lineType: str(o.type),
     }),
+  },
+  {
+    // The performance obligations: what a subscription bills, each with its own period.
+    name: 'subscription_items',
+    objectName: 'subscription_item',
+    parent: 'subscriptions',
+    field: 'items',
+    attributes: (o, parentId) => {
+      const price = (o.price ?? null) as Record<string, unknown> | null;
+      const recurring = (price?.recurring ?? null) as Record<string, unknown> | null;
+      return {
+        subscription: str(o.subscription) ?? parentId,
+        price: idOf(price),
+        product: idOf(price?.product),
+        quantity: num(o.quantity),
+        unitAmount: num(price?.unit_amount),
+        currency: str(price?.currency),
+        interval: str(recurring?.interval),
+        intervalCount: num(recurring?.interval_count),
+        // Since 2025 the billing period is each item's.
+        currentPeriodStart: num(o.current_period_start),
+        currentPeriodEnd: num(o.current_period_end),
+      };
+    },
   },
 ];
 
@@ -534,9 +566,22 @@ export function recordAttributes(
   return line.attributes(object, parentId ?? '');
 }
 
-/** True when the object embeds only the first page of its lines: the rest are to be listed. */
-export function hasMoreLines(object: StripeObject): boolean {
-  return (object.lines as { has_more?: unknown } | undefined)?.has_more === true;
+/** The page of lines an object embeds (`lines`, or a subscription's `items`), and whether there are more. */
+export function embeddedLines(
+  lineDef: LineResourceDef,
+  object: StripeObject,
+): {
+  data: StripeObject[];
+  hasMore: boolean;
+} {
+  const list = object[lineDef.field] as { data?: StripeObject[]; has_more?: unknown } | null | undefined;
+  return { data: list?.data ?? [], hasMore: list?.has_more === true };
+}
+
+/** True when the object embeds only the first page of its lines (or items): the rest are to be listed. */
+export function hasMoreLines(object: StripeObject, resource: string): boolean {
+  const lineDef = linesOf(resource);
+  return lineDef ? embeddedLines(lineDef, object).hasMore : false;
 }
 
 /** The resource an event's object belongs to, if the service keeps that event type. */

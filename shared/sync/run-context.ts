@@ -11,7 +11,7 @@ import type { JobQueue } from '../ports/job-queue.js';
 import { type RecordScope, type RecordsStore, type RecordWrite, scopeOf } from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
-  hasMoreLines,
+  embeddedLines,
   type LineResourceDef,
   linesOf,
   type Observation,
@@ -439,12 +439,9 @@ export class SyncRun {
         seen.push(...before.lineIds);
         continue;
       }
-      const embedded = (write.object.lines as { data?: StripeObject[] } | undefined)?.data ?? [];
+      const { data: embedded, hasMore } = embeddedLines(lineDef, write.object);
       // A deleted draft's lines are gone with it: those it embedded and those stored are marked.
-      const rest =
-        hasMoreLines(write.object) && !write.deleted
-          ? await this.restOfLines(def, write.object.id, embedded)
-          : [];
+      const rest = hasMore && !write.deleted ? await this.restOfLines(def, write.object.id, embedded) : [];
       if (rest === undefined) {
         // Deleted since it was listed (a draft): its deletion event follows. Until then it keeps
         // the ids of every line it may have, and its lines stay as they are.

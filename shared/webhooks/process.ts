@@ -12,6 +12,7 @@ import { type PutResult, type RecordsStore, type RecordWrite, scopeOf } from '..
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   deletesObject,
+  embeddedLines,
   hasMoreLines,
   type LineResourceDef,
   linesOf,
@@ -226,7 +227,7 @@ async function applyToConnection(
     result.stored.eventId !== event.id;
   // An event embeds an invoice's or credit note's first lines only; the rest come from its
   // /lines list, which the sync reads when it applies this same event from /v1/events.
-  const lines = result.outcome === 'written' && def.listLines !== undefined && hasMoreLines(object);
+  const lines = result.outcome === 'written' && hasMoreLines(object, def.name);
   if (runBegan || tie || lines) {
     const asked =
       runBegan && (await store.requestSyncAgain(refOf(link), link.connectionId, deps.clock.now().getTime()));
@@ -252,9 +253,9 @@ async function putWithLines(
 ): Promise<PutResult> {
   const id = write.object.id;
   const before = (await records.storedLines(write, lineDef.parent, [id])).get(id);
-  const embedded = (write.object.lines as { data?: StripeObject[] } | undefined)?.data ?? [];
+  const { data: embedded, hasMore } = embeddedLines(lineDef, write.object);
   const ids = embedded.map((line) => line.id);
-  if (hasMoreLines(write.object) || (before && before.version > write.version)) {
+  if (hasMore || (before && before.version > write.version)) {
     return records.put({ ...write, lineIds: [...new Set([...(before?.lineIds ?? []), ...ids])] });
   }
   let delta = 0;

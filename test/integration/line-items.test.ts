@@ -33,6 +33,7 @@ const COUNTS = {
   products: 2,
   prices: 4,
   coupons: 1,
+  subscriptions: 5,
 };
 
 beforeAll(async () => {
@@ -103,6 +104,8 @@ describe('invoice and credit-note lines', () => {
     expect(long).toBeDefined();
     expect(report.resources.invoice_line_items.stored).toBe(lines);
     expect(report.resources.credit_note_line_items.stored).toBeGreaterThanOrEqual(COUNTS.credit_notes);
+    // Seeded subscriptions have one or two items each, canceled ones included.
+    expect(report.resources.subscription_items.stored).toBeGreaterThanOrEqual(COUNTS.subscriptions);
     expect((await onlyConnection(stack.store, orgId))?.sync.counts).toMatchObject({
       invoice_line_items: lines,
       credit_note_line_items: report.resources.credit_note_line_items.stored,
@@ -241,6 +244,46 @@ describe('invoice and credit-note lines', () => {
     await manualSync(job);
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
     expect((await stack.syncDeps.checkpoints.get(refOf(job), 'invoices'))?.lineRecords).toBe(true);
+  });
+
+  it('a subscription’s items, past the ten Stripe embeds, by webhooks and by events alone; removed items marked deleted', async () => {
+    const { accountId, orgId, job, scope } = await connectedAccount();
+    const sandbox = stack.sandbox.sandbox;
+    const items = (id: string) =>
+      (sandbox.accountData(accountId, 'test')?.subscriptionItemsOf(id) ?? []).map((item) => item.id);
+    const live = (n: number) => Array.from({ length: n }, () => 'live');
+    const byWebhook = sandbox.subscriptionWithItems(accountId, 'test', 12);
+    await settle(stack, ['webhooks', 'sync']);
+    const all = items(byWebhook);
+    expect(all).toHaveLength(12);
+    expect(await lineStates(scope, 'subscription_items', all)).toEqual(live(12));
+    sandbox.removeSubscriptionItems(accountId, 'test', byWebhook, 3);
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await lineStates(scope, 'subscription_items', all)).toEqual([
+      ...live(3),
+      ...all.slice(3).map(() => 'deleted'),
+    ]);
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+
+    stack.queues.webhooks.pause();
+    const byEvents = sandbox.subscriptionWithItems(accountId, 'test', 11);
+    await dropWebhooks();
+    stack.clock.advance(10 * 60_000);
+    await manualSync(job);
+    const eleven = items(byEvents);
+    expect(await lineStates(scope, 'subscription_items', eleven)).toEqual(live(11));
+    sandbox.removeSubscriptionItems(accountId, 'test', byEvents, 1);
+    await dropWebhooks();
+    stack.clock.advance(10 * 60_000);
+    await manualSync(job);
+    expect(await lineStates(scope, 'subscription_items', eleven)).toEqual([
+      'live',
+      ...eleven.slice(1).map(() => 'deleted'),
+    ]);
+    expect(await stack.records.get(scope, 'subscription_items', eleven[0] as string)).toMatchObject({
+      object: { id: eleven[0], subscription: byEvents },
+    });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 
   it('a new credit note’s lines, by webhook: each names its credit note and the invoice line it credits', async () => {

@@ -93,6 +93,7 @@ const countName = (resource: string) => `n_${resource}`;
 const LINE_RESOURCE: Record<LinedResource, string> = {
   invoices: 'invoice_lines',
   credit_notes: 'credit_note_lines',
+  subscriptions: 'subscription_item_pages',
 };
 
 /** How long a full re-sync's record of what it saw is kept (the table's TTL removes it). */
