@@ -22,6 +22,8 @@ export const DEFAULT_COUNTS: ResourceCounts = {
   // that many (the others' sources then name no object: a benchmark's lean account).
   payouts: -1,
   subscriptions: 20,
+  // One for each seeded invoice (-1); a count asks for at most that many.
+  invoice_payments: -1,
 };
 
 export type AnyObject = { id: string; created: number; object: string };
@@ -87,6 +89,10 @@ export class AccountData {
       this.payoutBt.push(j);
     }
     this.counts.payouts = this.payoutBt.length;
+    this.counts.invoice_payments =
+      this.counts.invoice_payments < 0
+        ? this.counts.invoices
+        : Math.min(this.counts.invoice_payments, this.counts.invoices);
     this.collections = {
       // Pending until `available_on`, then available: Stripe sends no event for that change.
       balance_transactions: new Collection(
@@ -108,6 +114,7 @@ export class AccountData {
       coupons: new Collection((e) => this.coupon(e)),
       payouts: new Collection((e) => this.payout(e)),
       subscriptions: new Collection((e) => this.subscription(e)),
+      invoice_payments: new Collection((e) => this.invoicePayment(e)),
     };
     this.events = new Collection<AnyObject>(() => {
       throw new Error('events are always stored');
@@ -123,7 +130,9 @@ export class AccountData {
         const created =
           resource === 'payouts'
             ? createdAt(this.payoutBt[seq] as number, this.counts.balance_transactions)
-            : createdAt(seq, n);
+            : resource === 'invoice_payments'
+              ? createdAt(seq, this.counts.invoices) // made with its invoice
+              : createdAt(seq, n);
         collection.addSeeded({ id: seededId(ID_PREFIX[resource], ids), created, seq });
       }
     }
@@ -480,6 +489,22 @@ export class AccountData {
       status: canceled ? 'canceled' : 'active',
       canceledAt: canceled ? at : null,
       latestInvoice: null,
+    }) as unknown as AnyObject;
+  }
+
+  /** The payment of the seeded invoice of the same position: paid by a seeded charge, unless the invoice is open. */
+  private invoicePayment(e: Entry): AnyObject {
+    const invoice = this.collections.invoices.at(e.seq) as unknown as Stripe.Invoice;
+    const paid = invoice.status === 'paid';
+    return build.invoicePayment({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      invoice: invoice.id as string,
+      currency: invoice.currency,
+      amount: invoice.amount_due,
+      charge: paid && this.counts.charges > 0 ? this.ref('charges', e.seq, 7) : null,
+      paidAt: paid ? (invoice.status_transitions.paid_at ?? e.created) : null,
     }) as unknown as AnyObject;
   }
 

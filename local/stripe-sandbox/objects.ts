@@ -27,7 +27,8 @@ export type ResourceName =
   | 'prices'
   | 'coupons'
   | 'payouts'
-  | 'subscriptions';
+  | 'subscriptions'
+  | 'invoice_payments';
 
 export const RESOURCES: readonly ResourceName[] = [
   'balance_transactions',
@@ -42,6 +43,7 @@ export const RESOURCES: readonly ResourceName[] = [
   'coupons',
   'payouts',
   'subscriptions',
+  'invoice_payments',
 ];
 
 export const ID_PREFIX: Record<ResourceName, string> = {
@@ -58,6 +60,7 @@ export const ID_PREFIX: Record<ResourceName, string> = {
   coupons: 'co',
   payouts: 'po',
   subscriptions: 'sub',
+  invoice_payments: 'inpay',
 };
 
 /** The object name Stripe uses in `object` and in "No such …" messages. */
@@ -74,6 +77,7 @@ export const OBJECT_NAME: Record<ResourceName, string> = {
   coupons: 'coupon',
   payouts: 'payout',
   subscriptions: 'subscription',
+  invoice_payments: 'invoice_payment',
 };
 
 /**
@@ -443,6 +447,37 @@ export function coupon(c: {
     name: c.percentOff !== null ? `${c.percentOff}% off` : `${c.amountOff} off`,
     redeem_by: null,
     valid: c.valid ?? true,
+  });
+}
+
+/**
+ * An invoice's payment: in current API versions the only link from an invoice to what paid it
+ * (here a charge: the sandbox's charges have no PaymentIntent). Open until paid.
+ */
+export function invoicePayment(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  invoice: string;
+  currency: string;
+  amount: number;
+  charge: string | null;
+  paidAt: number | null;
+}): Stripe.InvoicePayment {
+  return fromFixture<Stripe.InvoicePayment>('invoice_payment', {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    invoice: c.invoice,
+    currency: c.currency,
+    amount_requested: c.amount,
+    amount_paid: c.paidAt === null ? null : c.amount,
+    is_default: true,
+    payment: (c.charge
+      ? { type: 'charge', charge: c.charge }
+      : { type: 'payment_intent', payment_intent: null }) as never,
+    status: c.paidAt === null ? 'open' : 'paid',
+    status_transitions: { canceled_at: null, paid_at: c.paidAt },
   });
 }
 

@@ -815,7 +815,22 @@ export class Sandbox {
         objects.push(invoiceId);
         emit('invoice.created', draft as unknown as AnyObject);
         emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
-        emit('charge.succeeded', newCharge(`Invoice ${paid.number}`));
+        const charge = newCharge(`Invoice ${paid.number}`);
+        emit('charge.succeeded', charge);
+        // What ties the invoice to the charge that paid it (and its balance transaction).
+        const payment = build.invoicePayment({
+          id: randomId('inpay'),
+          created: now,
+          livemode,
+          invoice: invoiceId,
+          currency: 'usd',
+          amount: paid.amount_due,
+          charge: charge.id,
+          paidAt: now,
+        }) as unknown as AnyObject;
+        data.collections.invoice_payments.add(payment);
+        objects.push(payment.id);
+        emit('invoice_payment.paid', payment);
         emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
         emit('invoice.payment_succeeded', paid as unknown as AnyObject);
         break;

@@ -117,6 +117,7 @@ const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
   payouts: ['status', 'destination', 'arrival_date'],
   // `status` is handled apart (see subscriptionStatus).
   subscriptions: ['customer', 'price', 'status', 'collection_method'],
+  invoice_payments: ['invoice', 'status'],
 };
 
 /** An event as /v1/events shows it: its object in the shape of the version it was created at. */
@@ -761,6 +762,7 @@ const EXPANDABLE: Record<string, ResourceName> = {
   price: 'prices',
   po: 'payouts',
   sub: 'subscriptions',
+  inpay: 'invoice_payments',
 };
 
 /** `expand[]` paths, each a top-level field (under `data.` for a list); others are refused as Stripe does. */

@@ -13,7 +13,8 @@ export type ListedResourceName =
   | 'prices'
   | 'coupons'
   | 'payouts'
-  | 'subscriptions';
+  | 'subscriptions'
+  | 'invoice_payments';
 
 /** Lines kept as records of their own, besides the object that holds them. */
 export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items' | 'subscription_items';
@@ -424,6 +425,39 @@ export const RESOURCES: readonly ResourceDef[] = [
       };
     },
     changedAt: (o) => latest(o.created, o.canceled_at, o.ended_at),
+  },
+  {
+    // In current API versions the only link from an invoice to its payment intent or charge
+    // (and so to the balance transaction whose rate converts it).
+    name: 'invoice_payments',
+    objectName: 'invoice_payment',
+    permission: 'invoice_read',
+    eventTypes: ['invoice_payment.paid'],
+    // Never deleted (a payment is canceled): absence from the list would not mean deletion.
+    sweepable: false,
+    list: (stripe, params) => asList(stripe.invoicePayments.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.invoicePayments.retrieve(id)),
+    attributes: (o) => {
+      const payment = (o.payment ?? {}) as Record<string, unknown>;
+      const transitions = (o.status_transitions ?? {}) as Record<string, unknown>;
+      return {
+        invoice: idOf(o.invoice),
+        amountPaid: num(o.amount_paid),
+        amountRequested: num(o.amount_requested),
+        currency: str(o.currency),
+        status: str(o.status),
+        isDefault: typeof o.is_default === 'boolean' ? o.is_default : null,
+        paymentType: str(payment.type),
+        paymentIntent: idOf(payment.payment_intent),
+        charge: idOf(payment.charge),
+        paidAt: num(transitions.paid_at),
+        canceledAt: num(transitions.canceled_at),
+      };
+    },
+    changedAt: (o) => {
+      const t = (o.status_transitions ?? {}) as Record<string, unknown>;
+      return latest(o.created, t.paid_at, t.canceled_at);
+    },
   },
 ];
 

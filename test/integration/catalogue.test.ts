@@ -74,7 +74,11 @@ function changeEverything(accountId: string) {
   const [payout, payoutBt] = made('payout');
   const [canceledSubscription] = made('subscription_canceled');
   const [subscription] = made('subscription');
+  const [paidInvoice, paidBy, , invoicePayment] = made('invoice_paid');
   return {
+    paidInvoice,
+    paidBy,
+    invoicePayment,
     subscription,
     canceledSubscription,
     customer,
@@ -109,6 +113,11 @@ async function expectChanges(scope: RecordScope, ids: ReturnType<typeof changeEv
     deleted: false,
     object: { status: 'active' },
   });
+  // The invoice's payment names the invoice and the charge that paid it.
+  expect(await get('invoice_payments', ids.invoicePayment)).toMatchObject({
+    deleted: false,
+    object: { invoice: ids.paidInvoice, status: 'paid', payment: { type: 'charge', charge: ids.paidBy } },
+  });
   expect((await get('payouts', ids.payout))?.object).toMatchObject({
     status: 'paid',
     balance_transaction: ids.payoutBt,
@@ -127,12 +136,14 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
       'coupons',
       'payouts',
       'subscriptions',
+      'invoice_payments',
     ] as const) {
       const expected = sandboxObjects(stack, accountId, resource).size;
       expect([resource, report.resources[resource].stored]).toEqual([resource, expected]);
       expect([resource, connection?.sync.counts[resource]]).toEqual([resource, expected]);
     }
     expect(sandboxObjects(stack, accountId, 'payouts').size).toBeGreaterThan(0);
+    expect(sandboxObjects(stack, accountId, 'invoice_payments').size).toBe(COUNTS.invoices);
   });
 
   it('follow every change by their events alone (no webhooks): new, updated, archived, deleted', async () => {

@@ -43,6 +43,7 @@ const SAYS_MODE = new Set<ResourceName>([
   'coupons',
   'payouts',
   'subscriptions',
+  'invoice_payments',
   'invoice_line_items',
   'credit_note_line_items',
 ]);
