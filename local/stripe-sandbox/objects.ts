@@ -203,9 +203,36 @@ export function invoiceLine(c: {
   description: string;
   /** The price billed and its product, when the sandbox has them. */
   price?: { id: string; product: string };
+  /** What made the line: a subscription item (a proration, say), else an invoice item of its own. */
+  subscriptionItem?: { subscription: string; item: string; proration: boolean };
 }): Stripe.InvoiceLineItem {
+  const sub = c.subscriptionItem;
   return fromFixture<Stripe.InvoiceLineItem>('line_item', {
     id: c.id,
+    // Not the example's placeholders (both kinds of parent at once, ids `subscription`, …).
+    parent: (sub
+      ? {
+          type: 'subscription_item_details',
+          invoice_item_details: null,
+          subscription_item_details: {
+            invoice_item: null,
+            proration: sub.proration,
+            proration_details: { credited_items: null },
+            subscription: sub.subscription,
+            subscription_item: sub.item,
+          },
+        }
+      : {
+          type: 'invoice_item_details',
+          invoice_item_details: {
+            invoice_item: `ii_${c.id.slice(3)}`,
+            proration: false,
+            proration_details: { credited_items: null },
+            subscription: null,
+          },
+          subscription_item_details: null,
+        }) as never,
+    subscription: sub?.subscription ?? null,
     invoice: c.invoice,
     livemode: c.livemode,
     amount: c.amount,

@@ -151,6 +151,7 @@ export const ACTIVITY_KINDS = [
   'payout',
   'subscription',
   'subscription_canceled',
+  'subscription_upgraded',
 ] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
@@ -543,7 +544,8 @@ export class Sandbox {
     const emit = (type: string, object: AnyObject, previous?: Record<string, unknown>) =>
       events.push(this.emit(account, mode, type, object, previous));
     const amount = 500 + Math.floor(next() * 49_500);
-    const newCharge = (description: string) => {
+    const randomAmount = amount;
+    const newCharge = (description: string, amount = randomAmount) => {
       const chargeId = randomId('ch');
       const btId = randomId('txn');
       const c = build.charge({
@@ -688,6 +690,135 @@ export class Sandbox {
         data.collections.subscriptions.add(sub);
         objects.push(id);
         emit('customer.subscription.created', sub);
+        break;
+      }
+      case 'subscription_upgraded': {
+        // Mid-period, the newest active subscription moves its first item to a dearer price of
+        // the same interval (the item keeps its id). Stripe prorates, invoiced at once
+        // (`always_invoice`): a credit for the unused time on the old price and a charge for the
+        // rest of the period on the new one, each a line of the subscription item, paid at once.
+        const sub = newest('subscriptions', (s) => s.status === 'active') as unknown as
+          | Stripe.Subscription
+          | undefined;
+        const items = sub ? (data.subscriptionItemsOf(sub.id) ?? []) : [];
+        const item = items[0];
+        if (!sub || !item) throw invalidRequest('The account has no active subscription to upgrade.', 'kind');
+        const from = item.price;
+        const unit = from.unit_amount ?? 0;
+        let to = newest(
+          'prices',
+          (p) =>
+            p.active === true &&
+            (p.recurring as { interval?: string } | null)?.interval === from.recurring?.interval &&
+            ((p.unit_amount as number | null) ?? 0) > unit &&
+            !items.some((i) => i.price.id === p.id),
+        ) as unknown as Stripe.Price | undefined;
+        if (!to) {
+          to = build.price({
+            id: randomId('price'),
+            created: now,
+            livemode,
+            product: typeof from.product === 'string' ? from.product : from.product.id,
+            currency: from.currency,
+            unitAmount: Math.max(100, unit * 2),
+            recurring: { interval: from.recurring?.interval === 'year' ? 'year' : 'month', intervalCount: 1 },
+          });
+          data.collections.prices.add(to as unknown as AnyObject);
+          emit('price.created', to as unknown as AnyObject);
+        }
+        const quantity = item.quantity ?? 1;
+        const start = item.current_period_start;
+        const end = item.current_period_end;
+        const left = end > start ? Math.max(0, Math.min(1, (end - now) / (end - start))) : 0;
+        const upgraded = {
+          ...item,
+          price: to,
+          plan: {
+            ...item.plan,
+            id: to.id,
+            amount: to.unit_amount,
+            amount_decimal: String(to.unit_amount) as never,
+          },
+        } as Stripe.SubscriptionItem;
+        const all = [upgraded, ...items.slice(1)];
+        const updated = {
+          ...sub,
+          items: {
+            ...sub.items,
+            data: all.slice(0, build.EMBEDDED_LINES),
+            has_more: all.length > build.EMBEDDED_LINES,
+          },
+        };
+        data.collections.subscriptions.update(updated as unknown as AnyObject);
+        if (data.subscriptionItems.has(sub.id)) data.subscriptionItems.set(sub.id, all);
+        emit('customer.subscription.updated', updated as unknown as AnyObject, { items: sub.items });
+        const invoiceId = randomId('in');
+        const product = (p: Stripe.Price) => (typeof p.product === 'string' ? p.product : p.product.id);
+        const prorated = (price: Stripe.Price, sign: 1 | -1, description: string) =>
+          build.invoiceLine({
+            id: randomId('il'),
+            invoice: invoiceId,
+            livemode,
+            amount: sign * Math.round((price.unit_amount ?? 0) * quantity * left),
+            currency: price.currency,
+            period: { start: now, end },
+            description,
+            price: { id: price.id, product: product(price) },
+            subscriptionItem: { subscription: sub.id, item: item.id, proration: true },
+          });
+        const lines = [
+          prorated(
+            from,
+            -1,
+            `Unused time on ${from.id} after ${new Date(now * 1000).toISOString().slice(0, 10)}`,
+          ),
+          prorated(
+            to,
+            1,
+            `Remaining time on ${to.id} after ${new Date(now * 1000).toISOString().slice(0, 10)}`,
+          ),
+        ];
+        const customer = typeof sub.customer === 'string' ? sub.customer : sub.customer.id;
+        const paid = {
+          ...build.invoice({
+            id: invoiceId,
+            created: now,
+            livemode,
+            amount: 0,
+            currency: from.currency,
+            customer,
+            customerName: `Customer ${customer.slice(-4)}`,
+            number: `SBX-${Date.now().toString(36).toUpperCase()}`,
+            status: 'paid',
+            lines,
+          }),
+          billing_reason: 'subscription_update',
+          parent: {
+            type: 'subscription_details',
+            quote_details: null,
+            subscription_details: { metadata: {}, subscription: sub.id },
+          },
+        } as Stripe.Invoice;
+        data.collections.invoices.add(paid as unknown as AnyObject);
+        data.invoiceLines.set(invoiceId, lines);
+        objects.push(sub.id, invoiceId);
+        const charge = newCharge(`Invoice ${paid.number}`, Math.max(1, paid.amount_due));
+        const payment = build.invoicePayment({
+          id: randomId('inpay'),
+          created: now,
+          livemode,
+          invoice: invoiceId,
+          currency: paid.currency,
+          amount: paid.amount_due,
+          charge: charge.id,
+          paidAt: now,
+        }) as unknown as AnyObject;
+        data.collections.invoice_payments.add(payment);
+        objects.push(payment.id);
+        emit('invoice.created', { ...paid, status: 'draft', number: null } as unknown as AnyObject);
+        emit('charge.succeeded', charge);
+        emit('invoice_payment.paid', payment);
+        emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
         break;
       }
       case 'subscription_canceled': {

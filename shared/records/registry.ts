@@ -489,11 +489,13 @@ export interface LineResourceDef {
 /** The `parent` of a line: what made it (a subscription item, an invoice item, …). */
 const lineParent = (o: StripeObject) => {
   const parent = (o.parent ?? null) as Record<string, unknown> | null;
-  const details = (parent?.subscription_item_details ?? parent?.invoice_item_details ?? null) as Record<
-    string,
-    unknown
-  > | null;
-  return { type: str(parent?.type), details };
+  const type = str(parent?.type);
+  // The details its `type` names (the other kind is null).
+  const details = ((type ? parent?.[type] : null) ??
+    parent?.subscription_item_details ??
+    parent?.invoice_item_details ??
+    null) as Record<string, unknown> | null;
+  return { type, details };
 };
 const priceDetails = (o: StripeObject) =>
   ((o.pricing as { price_details?: Record<string, unknown> } | null | undefined)?.price_details ??

@@ -286,6 +286,46 @@ describe('invoice and credit-note lines', () => {
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 
+  it('an upgrade mid-period: proration lines of the subscription item, the item on its new price, the payment tied to its charge', async () => {
+    const { accountId, orgId, scope } = await connectedAccount();
+    const sandbox = stack.sandbox.sandbox;
+    const [subscription, invoice, charge, , payment] = sandbox.createActivity(
+      accountId,
+      'test',
+      'subscription_upgraded',
+    ).objects;
+    await settle(stack, ['webhooks', 'sync']);
+    const lines = sandboxLines(accountId, invoice as string);
+    expect(lines).toHaveLength(2);
+    const [credit, debit] = await Promise.all(
+      lines.map((id) => stack.records.get(scope, 'invoice_line_items', id)),
+    );
+    const sub = sandbox
+      .accountData(accountId, 'test')
+      ?.collections.subscriptions.get(subscription as string) as
+      | { items: { data: Array<{ id: string; price: { id: string } }> } }
+      | undefined;
+    const item = sub?.items.data[0];
+    for (const line of [credit, debit])
+      expect(line?.object).toMatchObject({
+        invoice,
+        parent: {
+          type: 'subscription_item_details',
+          subscription_item_details: { proration: true, subscription, subscription_item: item?.id },
+        },
+      });
+    expect((credit?.object.amount as number) < 0).toBe(true);
+    expect((debit?.object.amount as number) > 0).toBe(true);
+    expect(await stack.records.get(scope, 'subscription_items', item?.id as string)).toMatchObject({
+      deleted: false,
+      object: { price: { id: item?.price.id } },
+    });
+    expect(await stack.records.get(scope, 'invoice_payments', payment as string)).toMatchObject({
+      object: { invoice, payment: { charge } },
+    });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
   it('a new credit note’s lines, by webhook: each names its credit note and the invoice line it credits', async () => {
     const { accountId, orgId, scope } = await connectedAccount();
     const [creditNote] = stack.sandbox.sandbox.createActivity(accountId, 'test', 'credit_note').objects;

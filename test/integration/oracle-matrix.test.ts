@@ -113,6 +113,7 @@ const activity = (stack: LocalStack) => {
     'payout',
     'subscription_canceled',
     'subscription',
+    'subscription_upgraded',
   ] as const)
     stack.sandbox.sandbox.createActivity(ACCOUNT, 'test', kind);
 };

@@ -169,6 +169,28 @@ describe('lines as records', () => {
     });
   });
 
+  it('an invoice line reads the parent its `type` names, not the other kind', () => {
+    expect(
+      recordAttributes(
+        'invoice_line_items',
+        {
+          id: 'il_3',
+          object: 'line_item',
+          parent: {
+            type: 'invoice_item_details',
+            invoice_item_details: { invoice_item: 'ii_3', proration: false, subscription: null },
+            subscription_item_details: {
+              subscription: 'sub_other',
+              subscription_item: 'si_other',
+              proration: true,
+            },
+          },
+        },
+        'in_3',
+      ),
+    ).toMatchObject({ invoiceItem: 'ii_3', proration: false, subscription: null, subscriptionItem: null });
+  });
+
   it('a credit-note line keeps its credit note (which the line itself does not name) and the invoice line it credits', () => {
     expect(
       recordAttributes(
