@@ -66,7 +66,7 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <script>
 const CONFIG = ${config};
 const LABELS = { connected: 'Connected', not_connected: 'Not connected', needs_reauth: 'Needs re-authorisation', revoked: 'Revoked in Stripe', disconnected: 'Disconnected' };
-const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes', customers: 'Customers', products: 'Products', prices: 'Prices', coupons: 'Coupons', payouts: 'Payouts', subscriptions: 'Subscriptions', invoice_payments: 'Invoice payments', invoice_line_items: 'Invoice lines', credit_note_line_items: 'Credit-note lines', subscription_items: 'Subscription items' };
+const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes', customers: 'Customers', products: 'Products', prices: 'Prices', coupons: 'Coupons', payouts: 'Payouts', subscriptions: 'Subscriptions', invoice_payments: 'Invoice payments', subscription_schedules: 'Subscription schedules', invoice_line_items: 'Invoice lines', credit_note_line_items: 'Credit-note lines', subscription_items: 'Subscription items' };
 const REASONS = {
   access_denied: 'You cancelled the installation in Stripe. Nothing was connected.',
   invalid_state: 'That connection link expired or was already used. Please click Connect Stripe again.',

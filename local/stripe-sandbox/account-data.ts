@@ -24,6 +24,7 @@ export const DEFAULT_COUNTS: ResourceCounts = {
   subscriptions: 20,
   // One for each seeded invoice (-1); a count asks for at most that many.
   invoice_payments: -1,
+  subscription_schedules: 5,
 };
 
 export type AnyObject = { id: string; created: number; object: string };
@@ -115,6 +116,7 @@ export class AccountData {
       payouts: new Collection((e) => this.payout(e)),
       subscriptions: new Collection((e) => this.subscription(e)),
       invoice_payments: new Collection((e) => this.invoicePayment(e)),
+      subscription_schedules: new Collection((e) => this.subscriptionSchedule(e)),
     };
     this.events = new Collection<AnyObject>(() => {
       throw new Error('events are always stored');
@@ -505,6 +507,42 @@ export class AccountData {
       amount: invoice.amount_due,
       charge: paid && this.counts.charges > 0 ? this.ref('charges', e.seq, 7) : null,
       paidAt: paid ? (invoice.status_transitions.paid_at ?? e.created) : null,
+    }) as unknown as AnyObject;
+  }
+
+  /**
+   * A seeded schedule: it manages a seeded subscription (the current period, then a second
+   * phase of one more seat); without subscriptions, one not started yet.
+   */
+  private subscriptionSchedule(e: Entry): AnyObject {
+    const subs = this.counts.subscriptions;
+    const sub =
+      subs > 0
+        ? (this.collections.subscriptions.at((e.seq * 4) % subs) as unknown as Stripe.Subscription)
+        : undefined;
+    const item = sub?.items.data[0];
+    const start = item?.current_period_start ?? this.anchor;
+    const end = item?.current_period_end ?? this.anchor + 30 * DAY;
+    const price = item?.price.id ?? seededId('price', prng(`${e.id}|price`));
+    const customer = sub
+      ? typeof sub.customer === 'string'
+        ? sub.customer
+        : sub.customer.id
+      : this.customer(e.id);
+    const quantity = item?.quantity ?? 1;
+    return build.subscriptionSchedule({
+      id: e.id,
+      created: e.created,
+      livemode: this.livemode,
+      customer,
+      subscription: sub?.id ?? null,
+      status: !sub ? 'not_started' : sub.status === 'canceled' ? 'canceled' : 'active',
+      canceledAt: sub?.status === 'canceled' ? sub.canceled_at : null,
+      now: this.anchor,
+      phases: [
+        { start, end, price, quantity, currency: CURRENCY },
+        { start: end, end: end + (end - start), price, quantity: quantity + 1, currency: CURRENCY },
+      ],
     }) as unknown as AnyObject;
   }
 

@@ -28,7 +28,8 @@ export type ResourceName =
   | 'coupons'
   | 'payouts'
   | 'subscriptions'
-  | 'invoice_payments';
+  | 'invoice_payments'
+  | 'subscription_schedules';
 
 export const RESOURCES: readonly ResourceName[] = [
   'balance_transactions',
@@ -44,6 +45,7 @@ export const RESOURCES: readonly ResourceName[] = [
   'payouts',
   'subscriptions',
   'invoice_payments',
+  'subscription_schedules',
 ];
 
 export const ID_PREFIX: Record<ResourceName, string> = {
@@ -61,6 +63,7 @@ export const ID_PREFIX: Record<ResourceName, string> = {
   payouts: 'po',
   subscriptions: 'sub',
   invoice_payments: 'inpay',
+  subscription_schedules: 'sub_sched',
 };
 
 /** The object name Stripe uses in `object` and in "No such …" messages. */
@@ -78,6 +81,7 @@ export const OBJECT_NAME: Record<ResourceName, string> = {
   payouts: 'payout',
   subscriptions: 'subscription',
   invoice_payments: 'invoice_payment',
+  subscription_schedules: 'subscription_schedule',
 };
 
 /**
@@ -506,6 +510,70 @@ export function invoicePayment(c: {
     status: c.paidAt === null ? 'open' : 'paid',
     status_transitions: { canceled_at: null, paid_at: c.paidAt },
   });
+}
+
+/** One phase of a schedule: a price and quantity from `start` to `end`. */
+export interface SchedulePhase {
+  start: number;
+  end: number;
+  price: string;
+  quantity: number;
+  currency: string;
+}
+
+/**
+ * A subscription schedule: its phases in order, the one under way as `current_phase`, and the
+ * subscription it manages once it has started (`not_started` before, `released` after).
+ */
+export function subscriptionSchedule(c: {
+  id: string;
+  created: number;
+  livemode: boolean;
+  customer: string;
+  subscription: string | null;
+  status: 'not_started' | 'active' | 'released' | 'canceled' | 'completed';
+  phases: SchedulePhase[];
+  now: number;
+  releasedAt?: number | null;
+  canceledAt?: number | null;
+}): Stripe.SubscriptionSchedule {
+  const base = fromFixture<Stripe.SubscriptionSchedule>('subscription_schedule', {});
+  const phaseFixture = (base.phases[0] ?? {}) as Stripe.SubscriptionSchedule.Phase;
+  const itemFixture = (phaseFixture.items?.[0] ?? {}) as Stripe.SubscriptionSchedule.Phase.Item;
+  const current = c.status === 'active' ? c.phases.find((p) => p.start <= c.now && c.now < p.end) : undefined;
+  return Object.assign(base, {
+    id: c.id,
+    created: c.created,
+    livemode: c.livemode,
+    customer: c.customer,
+    subscription: c.subscription,
+    status: c.status,
+    // Not the example's placeholders (every transition at 1234567890, a transfer to `obj_123`).
+    canceled_at: c.canceledAt ?? null,
+    completed_at: null,
+    released_at: c.releasedAt ?? null,
+    released_subscription: c.status === 'released' ? c.subscription : null,
+    current_phase: current ? { start_date: current.start, end_date: current.end } : null,
+    end_behavior: 'release',
+    default_settings: { ...base.default_settings, transfer_data: null, billing_thresholds: null },
+    phases: c.phases.map((p) => ({
+      ...structuredClone(phaseFixture),
+      currency: p.currency,
+      start_date: p.start,
+      end_date: p.end,
+      transfer_data: null,
+      billing_thresholds: null,
+      items: [
+        {
+          ...structuredClone(itemFixture),
+          price: p.price,
+          plan: p.price,
+          quantity: p.quantity,
+          billing_thresholds: null,
+        },
+      ],
+    })),
+  } as never) as Stripe.SubscriptionSchedule;
 }
 
 export function payout(c: {

@@ -152,6 +152,8 @@ export const ACTIVITY_KINDS = [
   'subscription',
   'subscription_canceled',
   'subscription_upgraded',
+  'subscription_scheduled',
+  'schedule_released',
 ] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
@@ -819,6 +821,57 @@ export class Sandbox {
         emit('charge.succeeded', charge);
         emit('invoice_payment.paid', payment);
         emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
+        break;
+      }
+      case 'subscription_scheduled': {
+        // A schedule takes over the newest active subscription: this period, then one more seat.
+        const sub = newest('subscriptions', (s) => s.status === 'active') as unknown as
+          | Stripe.Subscription
+          | undefined;
+        const item = sub?.items.data[0];
+        if (!sub || !item)
+          throw invalidRequest('The account has no active subscription to schedule.', 'kind');
+        const start = item.current_period_start;
+        const end = item.current_period_end;
+        const schedule = build.subscriptionSchedule({
+          id: randomId('sub_sched'),
+          created: now,
+          livemode,
+          customer: typeof sub.customer === 'string' ? sub.customer : sub.customer.id,
+          subscription: sub.id,
+          status: 'active',
+          now,
+          phases: [
+            { start, end, price: item.price.id, quantity: item.quantity ?? 1, currency: sub.currency },
+            {
+              start: end,
+              end: end + (end - start),
+              price: item.price.id,
+              quantity: (item.quantity ?? 1) + 1,
+              currency: sub.currency,
+            },
+          ],
+        }) as unknown as AnyObject;
+        data.collections.subscription_schedules.add(schedule);
+        objects.push(schedule.id);
+        emit('subscription_schedule.created', schedule);
+        break;
+      }
+      case 'schedule_released': {
+        // The newest active schedule lets its subscription go on alone.
+        const target = newest('subscription_schedules', (s) => s.status === 'active');
+        if (!target) throw invalidRequest('The account has no active schedule to release.', 'kind');
+        const released = {
+          ...target,
+          status: 'released',
+          released_at: now,
+          released_subscription: (target as unknown as { subscription: unknown }).subscription,
+          subscription: null,
+          current_phase: null,
+        } as unknown as AnyObject;
+        data.collections.subscription_schedules.update(released);
+        objects.push(target.id);
+        emit('subscription_schedule.released', released, { status: 'active', released_at: null });
         break;
       }
       case 'subscription_canceled': {

@@ -118,6 +118,7 @@ const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
   // `status` is handled apart (see subscriptionStatus).
   subscriptions: ['customer', 'price', 'status', 'collection_method'],
   invoice_payments: ['invoice', 'status'],
+  subscription_schedules: ['customer'],
 };
 
 /** An event as /v1/events shows it: its object in the shape of the version it was created at. */

@@ -14,7 +14,8 @@ export type ListedResourceName =
   | 'coupons'
   | 'payouts'
   | 'subscriptions'
-  | 'invoice_payments';
+  | 'invoice_payments'
+  | 'subscription_schedules';
 
 /** Lines kept as records of their own, besides the object that holds them. */
 export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items' | 'subscription_items';
@@ -458,6 +459,41 @@ export const RESOURCES: readonly ResourceDef[] = [
       const t = (o.status_transitions ?? {}) as Record<string, unknown>;
       return latest(o.created, t.paid_at, t.canceled_at);
     },
+  },
+  {
+    // What a subscription will bill next: its phases (prices, quantities, dates).
+    name: 'subscription_schedules',
+    objectName: 'subscription_schedule',
+    permission: 'subscription_read',
+    eventTypes: [
+      'subscription_schedule.aborted',
+      'subscription_schedule.canceled',
+      'subscription_schedule.completed',
+      'subscription_schedule.created',
+      'subscription_schedule.expiring',
+      'subscription_schedule.released',
+      'subscription_schedule.updated',
+    ],
+    // Schedules end (released, canceled, completed) but are not deleted.
+    sweepable: false,
+    list: (stripe, params) => asList(stripe.subscriptionSchedules.list(params)),
+    retrieve: (stripe, id) => asObject(stripe.subscriptionSchedules.retrieve(id)),
+    attributes: (o) => {
+      const current = (o.current_phase ?? null) as Record<string, unknown> | null;
+      return {
+        customer: idOf(o.customer),
+        subscription: idOf(o.subscription),
+        status: str(o.status),
+        endBehavior: str(o.end_behavior),
+        phaseCount: Array.isArray(o.phases) ? o.phases.length : null,
+        currentPhaseStart: num(current?.start_date),
+        currentPhaseEnd: num(current?.end_date),
+        releasedAt: num(o.released_at),
+        canceledAt: num(o.canceled_at),
+        completedAt: num(o.completed_at),
+      };
+    },
+    changedAt: (o) => latest(o.created, o.released_at, o.canceled_at, o.completed_at),
   },
 ];
 

@@ -75,7 +75,13 @@ function changeEverything(accountId: string) {
   const [canceledSubscription] = made('subscription_canceled');
   const [subscription] = made('subscription');
   const [paidInvoice, paidBy, , invoicePayment] = made('invoice_paid');
+  const [schedule] = made('subscription_scheduled');
+  const [released] = made('schedule_released');
+  const [kept] = made('subscription_scheduled');
   return {
+    schedule,
+    released,
+    kept,
     paidInvoice,
     paidBy,
     invoicePayment,
@@ -113,6 +119,15 @@ async function expectChanges(scope: RecordScope, ids: ReturnType<typeof changeEv
     deleted: false,
     object: { status: 'active' },
   });
+  expect(ids.released).toBe(ids.schedule);
+  expect(await get('subscription_schedules', ids.released)).toMatchObject({
+    deleted: false,
+    object: { status: 'released', subscription: null },
+  });
+  expect(await get('subscription_schedules', ids.kept)).toMatchObject({
+    deleted: false,
+    object: { status: 'active', phases: [{}, {}] },
+  });
   // The invoice's payment names the invoice and the charge that paid it.
   expect(await get('invoice_payments', ids.invoicePayment)).toMatchObject({
     deleted: false,
@@ -137,6 +152,7 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
       'payouts',
       'subscriptions',
       'invoice_payments',
+      'subscription_schedules',
     ] as const) {
       const expected = sandboxObjects(stack, accountId, resource).size;
       expect([resource, report.resources[resource].stored]).toEqual([resource, expected]);

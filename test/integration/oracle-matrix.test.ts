@@ -114,6 +114,8 @@ const activity = (stack: LocalStack) => {
     'subscription_canceled',
     'subscription',
     'subscription_upgraded',
+    'subscription_scheduled',
+    'schedule_released',
   ] as const)
     stack.sandbox.sandbox.createActivity(ACCOUNT, 'test', kind);
 };

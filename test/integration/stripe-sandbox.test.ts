@@ -68,6 +68,8 @@ describe('read API through stripe-node', () => {
     ['coupons', () => stripe.coupons.list({ limit: 100 })],
     ['payouts', () => stripe.payouts.list({ limit: 100 })],
     ['subscriptions', () => stripe.subscriptions.list({ limit: 100, status: 'all' })],
+    ['invoice_payments', () => stripe.invoicePayments.list({ limit: 100 })],
+    ['subscription_schedules', () => stripe.subscriptionSchedules.list({ limit: 100 })],
   ] as const)(
     'auto-paginates %s: exactly the seeded objects, newest first, no gap or duplicate',
     async (name, list) => {

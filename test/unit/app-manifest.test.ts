@@ -35,6 +35,7 @@ const RESOURCE_PERMISSIONS: Record<ListedResourceName, readonly string[]> = {
   coupons: ['coupon_read'],
   payouts: ['payout_read'],
   subscriptions: ['subscription_read'],
+  subscription_schedules: ['subscription_read'],
   invoice_payments: ['invoice_read'], // invoice payments come under invoices (unconfirmed)
 };
 /** `/v1/events` (the incremental pass), webhooks, and account.application.(de)authorized. */

@@ -44,6 +44,7 @@ const SAYS_MODE = new Set<ResourceName>([
   'payouts',
   'subscriptions',
   'invoice_payments',
+  'subscription_schedules',
   'invoice_line_items',
   'credit_note_line_items',
 ]);
