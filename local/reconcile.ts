@@ -100,10 +100,10 @@ export async function reconcile(
         continue;
       }
       const fields = differentFields(record.object, object);
-      const lined = linesOf(name)?.parent;
-      if (lined === name && hasMoreLines(object, name)) {
-        const want = await truth.lines(name, object.id);
-        const have = await records.lines(scope, name, object.id);
+      const lined = linesOf(name)?.parent; // `name` itself, when its objects hold lines
+      if (lined && hasMoreLines(object, lined)) {
+        const want = await truth.lines(lined, object.id);
+        const have = await records.lines(scope, lined, object.id);
         if (JSON.stringify(want) !== JSON.stringify(have)) fields.push('lines');
       }
       if (fields.length > 0) note({ id: object.id, kind: 'different', fields });

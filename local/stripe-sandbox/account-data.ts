@@ -496,7 +496,10 @@ export class AccountData {
 
   /** The payment of the seeded invoice of the same position: paid by a seeded charge, unless the invoice is open. */
   private invoicePayment(e: Entry): AnyObject {
-    const invoice = this.collections.invoices.at(e.seq) as unknown as Stripe.Invoice;
+    // As seeded (a later change to the invoice comes with its own events).
+    const invoice = this.invoice(
+      this.collections.invoices.entries[e.seq] as Entry,
+    ) as unknown as Stripe.Invoice;
     const paid = invoice.status === 'paid';
     return build.invoicePayment({
       id: e.id,
@@ -518,7 +521,10 @@ export class AccountData {
     const subs = this.counts.subscriptions;
     const sub =
       subs > 0
-        ? (this.collections.subscriptions.at((e.seq * 4) % subs) as unknown as Stripe.Subscription)
+        ? // As seeded: what activity later did to the subscription does not rewrite its schedule.
+          (this.subscription(
+            this.collections.subscriptions.entries[(e.seq * 4) % subs] as Entry,
+          ) as unknown as Stripe.Subscription)
         : undefined;
     const item = sub?.items.data[0];
     const start = item?.current_period_start ?? this.anchor;

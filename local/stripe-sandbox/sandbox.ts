@@ -575,6 +575,27 @@ export class Sandbox {
       objects.push(chargeId, btId);
       return c;
     };
+    /**
+     * An invoice paid now: the charge that pays it (with its balance transaction) and the invoice
+     * payment that ties the two, with their events.
+     */
+    const payInvoice = (paid: Stripe.Invoice) => {
+      const charge = newCharge(`Invoice ${paid.number}`, Math.max(1, paid.amount_due));
+      emit('charge.succeeded', charge);
+      const payment = build.invoicePayment({
+        id: randomId('inpay'),
+        created: now,
+        livemode,
+        invoice: paid.id as string,
+        currency: paid.currency,
+        amount: paid.amount_due,
+        charge: charge.id,
+        paidAt: now,
+      }) as unknown as AnyObject;
+      data.collections.invoice_payments.add(payment);
+      objects.push(payment.id);
+      emit('invoice_payment.paid', payment);
+    };
     /** The newest object of a collection that is still there and passes `test`. */
     const newest = (resource: ResourceName, test: (o: Record<string, unknown>) => boolean = () => true) => {
       const collection = data.collections[resource];
@@ -804,22 +825,8 @@ export class Sandbox {
         data.collections.invoices.add(paid as unknown as AnyObject);
         data.invoiceLines.set(invoiceId, lines);
         objects.push(sub.id, invoiceId);
-        const charge = newCharge(`Invoice ${paid.number}`, Math.max(1, paid.amount_due));
-        const payment = build.invoicePayment({
-          id: randomId('inpay'),
-          created: now,
-          livemode,
-          invoice: invoiceId,
-          currency: paid.currency,
-          amount: paid.amount_due,
-          charge: charge.id,
-          paidAt: now,
-        }) as unknown as AnyObject;
-        data.collections.invoice_payments.add(payment);
-        objects.push(payment.id);
         emit('invoice.created', { ...paid, status: 'draft', number: null } as unknown as AnyObject);
-        emit('charge.succeeded', charge);
-        emit('invoice_payment.paid', payment);
+        payInvoice(paid);
         emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
         break;
       }
@@ -999,22 +1006,7 @@ export class Sandbox {
         objects.push(invoiceId);
         emit('invoice.created', draft as unknown as AnyObject);
         emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
-        const charge = newCharge(`Invoice ${paid.number}`);
-        emit('charge.succeeded', charge);
-        // What ties the invoice to the charge that paid it (and its balance transaction).
-        const payment = build.invoicePayment({
-          id: randomId('inpay'),
-          created: now,
-          livemode,
-          invoice: invoiceId,
-          currency: 'usd',
-          amount: paid.amount_due,
-          charge: charge.id,
-          paidAt: now,
-        }) as unknown as AnyObject;
-        data.collections.invoice_payments.add(payment);
-        objects.push(payment.id);
-        emit('invoice_payment.paid', payment);
+        payInvoice(paid);
         emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
         emit('invoice.payment_succeeded', paid as unknown as AnyObject);
         break;

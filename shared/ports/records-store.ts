@@ -38,6 +38,36 @@ export interface RecordWrite extends RecordScope {
   lineIds?: string[];
 }
 
+/**
+ * The records of an invoice's, credit note's or subscription's lines: each at its holder's
+ * version, from the same writer and event, deleted when the holder is.
+ */
+export function lineWrites(
+  holder: RecordWrite,
+  resource: LineResourceName,
+  lines: StripeObject[],
+): RecordWrite[] {
+  return lines.map((line) => ({
+    orgId: holder.orgId,
+    mode: holder.mode,
+    accountId: holder.accountId,
+    resource,
+    object: line,
+    version: holder.version,
+    source: holder.source,
+    parentId: holder.object.id,
+    deleted: holder.deleted === true,
+    ...(holder.eventId ? { eventId: holder.eventId } : {}),
+    ...(holder.apiVersion ? { apiVersion: holder.apiVersion } : {}),
+  }));
+}
+
+/** The line ids `before` had that `now` has not (to be marked deleted). */
+export function droppedLines(before: readonly string[], now: readonly string[]): string[] {
+  const kept = new Set(now);
+  return before.filter((id) => !kept.has(id));
+}
+
 export interface PutResult {
   outcome: 'written' | 'stale';
   /** The change in the resource's count of records not deleted (+1 new, −1 now deleted, 0). */

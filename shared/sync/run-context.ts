@@ -8,7 +8,14 @@ import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import { type RecordScope, type RecordsStore, type RecordWrite, scopeOf } from '../ports/records-store.js';
+import {
+  droppedLines,
+  lineWrites,
+  type RecordScope,
+  type RecordsStore,
+  type RecordWrite,
+  scopeOf,
+} from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   embeddedLines,
@@ -427,7 +434,7 @@ export class SyncRun {
       if (!seen || seen.version < write.version) newest.set(write.object.id, write);
     }
     const stored = await records.storedLines(this.scope, resource, [...newest.keys()]);
-    const lineWrites: RecordWrite[] = [];
+    const toWrite: RecordWrite[] = [];
     const dropped: Array<{ ids: string[]; version: string }> = [];
     /** Lines Stripe still has (for a full re-sync's sweep). */
     const seen: string[] = [];
@@ -451,19 +458,8 @@ export class SyncRun {
       }
       const all = [...embedded, ...rest];
       write.lineIds = all.map((line) => line.id);
-      for (const line of all)
-        lineWrites.push({
-          ...this.scope,
-          resource: lineDef.name,
-          object: line,
-          version: write.version,
-          source: write.source,
-          parentId: write.object.id,
-          ...(write.apiVersion ? { apiVersion: write.apiVersion } : {}),
-          ...(write.deleted ? { deleted: true } : {}),
-        });
-      const kept = new Set(write.lineIds);
-      const gone = (before?.lineIds ?? []).filter((id) => !kept.has(id));
+      toWrite.push(...lineWrites(write, lineDef.name, all));
+      const gone = droppedLines(before?.lineIds ?? [], write.lineIds);
       if (gone.length > 0) dropped.push({ ids: gone, version: write.version });
       // The object's own copy of its lines past the embedded page (the oracle compares it).
       if (rest.length > 0) await records.putLines(this.scope, resource, write.object.id, write.version, rest);
@@ -475,9 +471,13 @@ export class SyncRun {
     if (full)
       await records.noteSeen(this.scope, full.id, lineDef.name, [
         ...seen,
-        ...lineWrites.map((w) => w.object.id),
+        ...toWrite.map((w) => w.object.id),
       ]);
-    const result = await records.putMany(lineWrites);
+    const result = await records.putMany(toWrite);
+    if (full) {
+      this.fullCounts.added += result.created;
+      this.fullCounts.updated += result.written - result.created;
+    }
     let removed = 0;
     for (const { ids, version } of dropped)
       removed -= await records.markLinesDeleted(this.scope, lineDef.name, ids, version);

@@ -8,7 +8,14 @@ import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventLedger } from '../ports/event-ledger.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import { type PutResult, type RecordsStore, type RecordWrite, scopeOf } from '../ports/records-store.js';
+import {
+  droppedLines,
+  lineWrites,
+  type PutResult,
+  type RecordsStore,
+  type RecordWrite,
+  scopeOf,
+} from '../ports/records-store.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   deletesObject,
@@ -259,25 +266,14 @@ async function putWithLines(
     return records.put({ ...write, lineIds: [...new Set([...(before?.lineIds ?? []), ...ids])] });
   }
   let delta = 0;
-  for (const line of embedded) {
-    const result = await records.put({
-      ...write,
-      resource: lineDef.name,
-      object: line,
-      parentId: id,
-      deleted: write.deleted === true,
-    });
-    delta += result.delta;
-  }
-  const kept = new Set(ids);
-  const gone = (before?.lineIds ?? []).filter((line) => !kept.has(line));
+  for (const line of lineWrites(write, lineDef.name, embedded)) delta += (await records.put(line)).delta;
+  const gone = droppedLines(before?.lineIds ?? [], ids);
   if (gone.length > 0) delta += await records.markLinesDeleted(write, lineDef.name, gone, write.version);
   const result = await records.put({ ...write, lineIds: ids });
   if (result.outcome === 'stale') {
     const winner = (await records.storedLines(write, lineDef.parent, [id])).get(id);
     if (winner && winner.version > write.version) {
-      const theirs = new Set(winner.lineIds);
-      const extra = ids.filter((line) => !theirs.has(line));
+      const extra = droppedLines(ids, winner.lineIds);
       if (extra.length > 0)
         delta += await records.markLinesDeleted(write, lineDef.name, extra, winner.version);
     }

@@ -1,12 +1,10 @@
 import type { LocalStack } from '../../local/stack.js';
 import { OLD_API_VERSION } from '../../local/stripe-sandbox/api-versions.js';
-import { refOf } from '../../shared/domain/connection.js';
-import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordScope } from '../../shared/ports/records-store.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { onlyConnection } from '../support/connections.js';
 import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
-import { expectConverged, sandboxObjects } from '../support/sync.js';
+import { connectNewAccount, expectConverged, sandboxObjects } from '../support/sync.js';
 
 /**
  * Customers, products, prices, coupons and payouts: each backfilled, kept up to date by its
@@ -15,7 +13,6 @@ import { expectConverged, sandboxObjects } from '../support/sync.js';
 jest.setTimeout(300_000);
 
 let stack: LocalStack & { clock: TestClock };
-let n = 0;
 const plenty = () => 15 * 60_000;
 const COUNTS = {
   balance_transactions: 60,
@@ -42,21 +39,14 @@ afterEach(() => {
   stack.queues.sync.resume();
 });
 
+/** A new account, connected and backfilled (its initial sync run to the end). */
 async function connectedAccount(spec: { apiVersion?: string } = {}) {
-  const suffix = String(++n).padStart(4, '0');
-  const accountId = `acct_1CatalogTest${suffix}0000`;
-  const orgId = `org_catalogue_${suffix}`;
-  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Catalogue ${suffix}`, counts: COUNTS, ...spec });
-  stack.queues.sync.pause();
-  await connectOrg(stack, orgId, { account: accountId });
-  stack.queues.sync.purge();
-  const connection = await onlyConnection(stack.store, orgId);
-  if (!connection) throw new Error('not connected');
-  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
-  await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+  const connected = await connectNewAccount(stack, 'CatalogTest', COUNTS, spec);
+  await expect(runSync(stack.syncDeps, connected.job, plenty)).resolves.toMatchObject({
+    outcome: 'completed',
+  });
   stack.queues.sync.resume();
-  const scope: RecordScope = { orgId, mode: 'test', accountId };
-  return { accountId, orgId, job, scope };
+  return connected;
 }
 
 /** One of each kind of change, returning the ids it touched. */

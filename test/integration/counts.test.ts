@@ -1,18 +1,15 @@
 import type { LocalStack } from '../../local/stack.js';
 import { type Connection, refOf } from '../../shared/domain/connection.js';
-import type { SyncJob } from '../../shared/domain/sync-job.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
-import { RESOURCES } from '../../shared/records/registry.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { onlyConnection } from '../support/connections.js';
 import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
-import { expectConverged, sandboxObjects, slowStripe } from '../support/sync.js';
+import { connectNewAccount, expectConverged, sandboxCounts, slowStripe } from '../support/sync.js';
 import { wrapRecords } from '../support/wrap-records.js';
 
 jest.setTimeout(300_000);
 
 let stack: LocalStack & { clock: TestClock };
-let n = 0;
 /** Fails the next batch write after it was made: a worker that dies before counting it. */
 let dieAfterWrite: string | undefined;
 
@@ -56,24 +53,12 @@ const COUNTS = {
 };
 
 async function connectedAccount(counts: Record<string, number> = COUNTS) {
-  const suffix = String(++n).padStart(4, '0');
-  const accountId = `acct_1CountTest${suffix}00000`;
-  const orgId = `org_count_${suffix}`;
-  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Count ${suffix}`, counts });
-  stack.queues.sync.pause();
-  await connectOrg(stack, orgId, { account: accountId });
-  stack.queues.sync.purge();
-  const connection = await onlyConnection(stack.store, orgId);
-  if (!connection) throw new Error('not connected');
-  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
-  return { accountId, orgId, job };
+  return connectNewAccount(stack, 'CountTest', counts);
 }
 
 /** Stripe's objects per resource, as the oracle counts them. */
 function truth(accountId: string) {
-  return Object.fromEntries(
-    RESOURCES.map((def) => [def.name, sandboxObjects(stack, accountId, def.name).size]),
-  );
+  return sandboxCounts(stack, accountId);
 }
 
 async function statusCounts(orgId: string) {

@@ -9,7 +9,7 @@ import type { ResourceName } from '../../shared/records/registry.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { onlyConnection } from '../support/connections.js';
 import { api, connectOrg, settle, startTestStack, type TestClock, tokenFor } from '../support/local-stack.js';
-import { expectConverged } from '../support/sync.js';
+import { connectNewAccount, expectConverged } from '../support/sync.js';
 
 /**
  * Invoice lines and credit-note lines as records of their own: every line (not only the page
@@ -19,7 +19,6 @@ import { expectConverged } from '../support/sync.js';
 jest.setTimeout(300_000);
 
 let stack: LocalStack & { clock: TestClock };
-let n = 0;
 const plenty = () => 15 * 60_000;
 const COUNTS = {
   balance_transactions: 40,
@@ -48,21 +47,14 @@ afterEach(() => {
   stack.queues.sync.resume();
 });
 
+/** A new account, connected and backfilled (its initial sync run to the end). */
 async function connectedAccount() {
-  const suffix = String(++n).padStart(4, '0');
-  const accountId = `acct_1LineItemsTest${suffix}00`;
-  const orgId = `org_lines_${suffix}`;
-  stack.sandbox.sandbox.addAccount({ id: accountId, name: `Lines ${suffix}`, counts: COUNTS });
-  stack.queues.sync.pause();
-  await connectOrg(stack, orgId, { account: accountId });
-  stack.queues.sync.purge();
-  const connection = await onlyConnection(stack.store, orgId);
-  if (!connection) throw new Error('not connected');
-  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
-  await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+  const connected = await connectNewAccount(stack, 'LineItemsTest', COUNTS);
+  await expect(runSync(stack.syncDeps, connected.job, plenty)).resolves.toMatchObject({
+    outcome: 'completed',
+  });
   stack.queues.sync.resume();
-  const scope: RecordScope = { orgId, mode: 'test', accountId };
-  return { accountId, orgId, job, scope };
+  return connected;
 }
 
 const sandboxLines = (accountId: string, invoiceId: string) =>

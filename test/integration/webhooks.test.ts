@@ -386,8 +386,8 @@ describe('processing', () => {
       account: undefined,
     };
     const unknownType = stripeEvent(
-      'subscription_schedule.created',
-      { id: 'sub_sched_1', object: 'subscription_schedule' },
+      'payment_intent.created',
+      { id: 'pi_1', object: 'payment_intent' },
       { account: BAKERY_ACCOUNT },
     );
     expect(await processWebhookMessage(deps, { kind: 'event', event: unknownAccount as never })).toBe(

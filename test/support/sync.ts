@@ -1,7 +1,37 @@
 import { describeReport, reconcile, sandboxTruth } from '../../local/reconcile.js';
 import type { LocalStack } from '../../local/stack.js';
-import type { ListedResourceName } from '../../shared/records/registry.js';
+import { refOf } from '../../shared/domain/connection.js';
+import type { SyncJob } from '../../shared/domain/sync-job.js';
+import type { RecordScope } from '../../shared/ports/records-store.js';
+import { LINE_RESOURCES, type ListedResourceName, RESOURCES } from '../../shared/records/registry.js';
 import { onlyConnection } from './connections.js';
+import { connectOrg } from './local-stack.js';
+
+let accounts = 0;
+
+/**
+ * A new sandbox account (`counts` seeded) connected to a new org in test mode, with the sync the
+ * connect queued taken off the queue: the caller runs `job` (the initial sync) when it wants.
+ * `label` (letters) names the account and org, so a failure says which test made them.
+ */
+export async function connectNewAccount(
+  stack: LocalStack,
+  label: string,
+  counts: Record<string, number>,
+  spec: { apiVersion?: string } = {},
+): Promise<{ accountId: string; orgId: string; job: SyncJob; scope: RecordScope }> {
+  const suffix = String(++accounts).padStart(4, '0');
+  const accountId = `acct_1${label}${suffix}`.padEnd(24, '0');
+  const orgId = `org_${label.toLowerCase()}_${suffix}`;
+  stack.sandbox.sandbox.addAccount({ id: accountId, name: `${label} ${suffix}`, counts, ...spec });
+  stack.queues.sync.pause();
+  await connectOrg(stack, orgId, { account: accountId });
+  stack.queues.sync.purge();
+  const connection = await onlyConnection(stack.store, orgId);
+  if (!connection) throw new Error(`${orgId} is not connected`);
+  const job: SyncJob = { ...refOf(connection), connectionId: connection.connectionId, reason: 'initial' };
+  return { accountId, orgId, job, scope: { orgId, mode: 'test', accountId } };
+}
 
 /** The sandbox's current objects of one resource for an account (ids → objects). */
 export function sandboxObjects(
@@ -19,6 +49,31 @@ export function sandboxObjects(
     out.set(object.id as string, object);
   }
   return out;
+}
+
+/**
+ * What the sandbox holds per resource, as the oracle counts it: each listed resource's live
+ * objects, and every line or item of its live invoices, credit notes and subscriptions.
+ */
+export function sandboxCounts(stack: LocalStack, accountId: string, mode: 'test' | 'live' = 'test') {
+  const data = stack.sandbox.sandbox.accountData(accountId, mode);
+  if (!data) throw new Error(`no sandbox account ${accountId}`);
+  const counts: Record<string, number> = {};
+  for (const def of RESOURCES) counts[def.name] = sandboxObjects(stack, accountId, def.name, mode).size;
+  for (const line of LINE_RESOURCES) {
+    let n = 0;
+    for (const holder of data.collections[line.parent].live()) {
+      const lines =
+        line.parent === 'invoices'
+          ? data.invoiceLinesOf(holder.id)
+          : line.parent === 'credit_notes'
+            ? data.creditNoteLinesOf(holder.id)
+            : data.subscriptionItemsOf(holder.id);
+      n += lines?.length ?? 0;
+    }
+    counts[line.name] = n;
+  }
+  return counts;
 }
 
 /**
