@@ -24,7 +24,8 @@ export const DEFAULT_COUNTS: ResourceCounts = {
   subscriptions: 20,
   // One for each seeded invoice (-1); a count asks for at most that many.
   invoice_payments: -1,
-  subscription_schedules: 5,
+  // One for every fourth subscription (-1): an account without subscriptions has none.
+  subscription_schedules: -1,
 };
 
 export type AnyObject = { id: string; created: number; object: string };
@@ -90,6 +91,11 @@ export class AccountData {
       this.payoutBt.push(j);
     }
     this.counts.payouts = this.payoutBt.length;
+    const schedules = Math.ceil(this.counts.subscriptions / 4);
+    this.counts.subscription_schedules =
+      this.counts.subscription_schedules < 0
+        ? schedules
+        : Math.min(this.counts.subscription_schedules, schedules);
     this.counts.invoice_payments =
       this.counts.invoice_payments < 0
         ? this.counts.invoices
@@ -514,8 +520,8 @@ export class AccountData {
   }
 
   /**
-   * A seeded schedule: it manages a seeded subscription (the current period, then a second
-   * phase of one more seat); without subscriptions, one not started yet.
+   * A seeded schedule: it manages every fourth seeded subscription (the current period, then a
+   * second phase of one more seat).
    */
   private subscriptionSchedule(e: Entry): AnyObject {
     const subs = this.counts.subscriptions;
