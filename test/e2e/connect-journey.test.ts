@@ -15,6 +15,7 @@ import {
   tokenFor,
 } from '../support/local-stack.js';
 import { registerSecret } from '../support/log-capture.js';
+import { sandboxCounts } from '../support/sync.js';
 
 // A first sync in a browser on a loaded two-core machine; the slow ones say so themselves.
 jest.setTimeout(120_000);
@@ -56,6 +57,11 @@ const LABELS = {
   coupons: 'Coupons',
   payouts: 'Payouts',
   subscriptions: 'Subscriptions',
+  invoice_payments: 'Invoice payments',
+  subscription_schedules: 'Subscription schedules',
+  invoice_line_items: 'Invoice lines',
+  credit_note_line_items: 'Credit-note lines',
+  subscription_items: 'Subscription items',
 };
 
 /** What must not happen anywhere on the way: a 404 (a favicon, say), a console error, an uncaught error. */
@@ -223,7 +229,7 @@ describe("an org admin connects Stripe in the browser, as Defrr's help page walk
     expect(await page.locator('#notice').textContent()).not.toContain('queued');
     await page.locator('#counts tr[data-resource="charges"]').waitFor();
     // What the sandbox seeded (payouts follow from its balance transactions).
-    const expected = stack.sandbox.sandbox.accountData(BAKERY_ACCOUNT, 'test')?.counts ?? {};
+    const expected = sandboxCounts(stack, BAKERY_ACCOUNT);
     const rows = await countRows(page);
     expect(rows).toEqual(
       Object.entries(LABELS).map(([resource, label]) => [
@@ -538,7 +544,7 @@ describe('the sync, seen on the page', () => {
     await page.locator('#last-sync').filter({ hasNotText: 'never' }).waitFor({ timeout: 90_000 });
     await page.locator('#counts tr[data-resource="charges"]').waitFor({ timeout: 90_000 });
     const counts = Object.fromEntries((await countRows(page)).map(([resource, , n]) => [resource, n]));
-    expect(counts).toEqual(stack.sandbox.sandbox.accountData(BAKERY_ACCOUNT, 'test')?.counts);
+    expect(counts).toEqual(sandboxCounts(stack, BAKERY_ACCOUNT));
     await shot(page, 'sync-1-counts');
 
     await page.getByRole('button', { name: 'Sync now' }).click();
