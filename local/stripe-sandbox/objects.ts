@@ -481,6 +481,31 @@ export function coupon(c: {
   });
 }
 
+/** A coupon applied to a customer's subscription: what an invoice line's `discount_amounts` name. */
+export function discount(c: {
+  id: string;
+  customer: string;
+  subscription: string;
+  start: number;
+  coupon: Stripe.Coupon;
+}): Stripe.Discount {
+  const months = c.coupon.duration === 'repeating' ? (c.coupon.duration_in_months ?? 1) : null;
+  return fromFixture<Stripe.Discount>('discount', {
+    id: c.id,
+    customer: c.customer,
+    subscription: c.subscription,
+    subscription_item: null,
+    invoice: null,
+    invoice_item: null,
+    promotion_code: null,
+    checkout_session: null,
+    start: c.start,
+    // Stripe's months, approximated as 30 days.
+    end: c.coupon.duration === 'forever' ? null : c.start + (months ?? 1) * 30 * 86_400,
+    source: { type: 'coupon', coupon: c.coupon.id } as never,
+  });
+}
+
 /**
  * An invoice's payment: in current API versions the only link from an invoice to what paid it
  * (here a charge: the sandbox's charges have no PaymentIntent). Open until paid.

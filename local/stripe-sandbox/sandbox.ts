@@ -148,6 +148,7 @@ export const ACTIVITY_KINDS = [
   'price_archived',
   'coupon',
   'coupon_deleted',
+  'coupon_applied',
   'payout',
   'subscription',
   'subscription_canceled',
@@ -607,6 +608,42 @@ export class Sandbox {
       }
       return undefined;
     };
+    /**
+     * Canceled at once. Stripe names the event `deleted`, but the subscription stays: its status
+     * says canceled, and `status=all` still lists it. A schedule that governs it is canceled too.
+     */
+    const cancelSubscription = (target: AnyObject) => {
+      const canceled = { ...target, status: 'canceled', canceled_at: now, ended_at: now } as AnyObject;
+      data.collections.subscriptions.update(canceled);
+      objects.push(target.id);
+      emit('customer.subscription.deleted', canceled, {
+        status: 'active',
+        canceled_at: null,
+        ended_at: null,
+      });
+      const schedules = data.collections.subscription_schedules;
+      for (let p = 0; p < schedules.size; p++) {
+        const schedule = schedules.at(p) as unknown as Record<string, unknown>;
+        if (
+          schedule.subscription !== target.id ||
+          !['active', 'not_started'].includes(String(schedule.status))
+        )
+          continue;
+        const ended = {
+          ...schedule,
+          status: 'canceled',
+          canceled_at: now,
+          current_phase: null,
+        } as unknown as AnyObject;
+        schedules.update(ended);
+        objects.push(ended.id);
+        emit('subscription_schedule.canceled', ended, { status: schedule.status, canceled_at: null });
+      }
+    };
+    /** Who signs up: the newest customer (the one a `customer` activity just made). */
+    const newestCustomer = () => newest('customers')?.id ?? data.randomCustomer(next);
+    const customerOf = (o: Record<string, unknown>) =>
+      typeof o.customer === 'string' ? o.customer : (o.customer as { id?: string } | null)?.id;
     switch (kind) {
       case 'charge': {
         emit('charge.succeeded', newCharge('Sandbox activity'));
@@ -627,15 +664,29 @@ export class Sandbox {
         emit('customer.created', c);
         break;
       }
-      case 'customer_deleted':
+      case 'customer_deleted': {
+        // The newest customer. Stripe cancels a deleted customer's subscriptions at once, each
+        // with its own event, then the customer leaves the lists; its event carries it as it was.
+        const target = newest('customers');
+        if (!target) throw invalidRequest('The account has no customers left to delete.', 'kind');
+        objects.push(target.id);
+        const subscriptions = data.collections.subscriptions;
+        for (let p = 0; p < subscriptions.size; p++) {
+          const sub = subscriptions.at(p) as unknown as Record<string, unknown>;
+          if (customerOf(sub) === target.id && sub.status !== 'canceled')
+            cancelSubscription(sub as unknown as AnyObject);
+        }
+        data.collections.customers.remove(target.id);
+        emit('customer.deleted', target);
+        break;
+      }
       case 'coupon_deleted': {
         // The event carries the object as it was; lists stop showing it.
-        const resource = kind === 'customer_deleted' ? 'customers' : 'coupons';
-        const target = newest(resource);
-        if (!target) throw invalidRequest(`The account has no ${resource} left to delete.`, 'kind');
-        data.collections[resource].remove(target.id);
+        const target = newest('coupons');
+        if (!target) throw invalidRequest('The account has no coupons left to delete.', 'kind');
+        data.collections.coupons.remove(target.id);
         objects.push(target.id);
-        emit(kind === 'customer_deleted' ? 'customer.deleted' : 'coupon.deleted', target);
+        emit('coupon.deleted', target);
         break;
       }
       case 'product': {
@@ -702,7 +753,7 @@ export class Sandbox {
           id,
           created: now,
           livemode,
-          customer: data.randomCustomer(next),
+          customer: newestCustomer(),
           currency: 'usd',
           items: [{ id: randomId('si'), created: now, price, quantity: 1 }],
           period: { start: now, end: now + length },
@@ -713,6 +764,135 @@ export class Sandbox {
         data.collections.subscriptions.add(sub);
         objects.push(id);
         emit('customer.subscription.created', sub);
+        break;
+      }
+      case 'coupon_applied': {
+        // A customer subscribes with a coupon (the newest valid one, or a new 20% off): the
+        // subscription carries the discount, and its first invoice, paid at once, bills the
+        // price with the discount on the line (`discount_amounts`) and on the invoice
+        // (`total_discount_amounts`). Stripe counts the redemption on the coupon with no event
+        // (and a coupon out of redemptions turns `valid: false` the same way).
+        const price = newest('prices', (p) => p.active === true && p.type === 'recurring') as unknown as
+          | Stripe.Price
+          | undefined;
+        if (!price) throw invalidRequest('The account has no active recurring price.', 'kind');
+        let coupon = newest('coupons', (c) => c.valid === true && c.percent_off !== null) as unknown as
+          | Stripe.Coupon
+          | undefined;
+        if (!coupon) {
+          coupon = build.coupon({
+            id: randomId('co'),
+            created: now,
+            livemode,
+            percentOff: 20,
+            amountOff: null,
+            currency: null,
+            duration: 'repeating',
+            durationInMonths: 3,
+          });
+          data.collections.coupons.add(coupon as unknown as AnyObject);
+          emit('coupon.created', coupon as unknown as AnyObject);
+        }
+        const redeemed = coupon.times_redeemed + 1;
+        data.collections.coupons.update({
+          ...coupon,
+          times_redeemed: redeemed,
+          valid: coupon.max_redemptions === null || redeemed < coupon.max_redemptions,
+        } as unknown as AnyObject);
+        const subId = randomId('sub');
+        const itemId = randomId('si');
+        const invoiceId = randomId('in');
+        const customer = newestCustomer();
+        const length = price.recurring?.interval === 'year' ? 365 * 86_400 : 30 * 86_400;
+        const end = now + length;
+        const discount = build.discount({
+          id: randomId('di'),
+          customer,
+          subscription: subId,
+          start: now,
+          coupon,
+        }) as unknown as AnyObject;
+        const sub = {
+          ...build.subscription({
+            id: subId,
+            created: now,
+            livemode,
+            customer,
+            currency: price.currency,
+            items: [{ id: itemId, created: now, price, quantity: 1 }],
+            period: { start: now, end },
+            status: 'active',
+            canceledAt: null,
+            latestInvoice: invoiceId,
+          }),
+          discounts: [discount.id],
+        } as unknown as AnyObject;
+        const gross = price.unit_amount ?? 0;
+        const off = Math.round((gross * (coupon.percent_off ?? 0)) / 100);
+        const line = {
+          ...build.invoiceLine({
+            id: randomId('il'),
+            invoice: invoiceId,
+            livemode,
+            amount: gross,
+            currency: price.currency,
+            period: { start: now, end },
+            description: `1 × ${price.id} (at ${gross} / ${price.recurring?.interval ?? 'month'})`,
+            price: {
+              id: price.id,
+              product: typeof price.product === 'string' ? price.product : price.product.id,
+            },
+            subscriptionItem: { subscription: subId, item: itemId, proration: false },
+          }),
+          discounts: [discount.id],
+          discount_amounts: [{ amount: off, discount: discount.id }],
+        } as Stripe.InvoiceLineItem;
+        const built = build.invoice({
+          id: invoiceId,
+          created: now,
+          livemode,
+          amount: gross,
+          currency: price.currency,
+          customer,
+          customerName: `Customer ${customer.slice(-4)}`,
+          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
+          status: 'paid',
+          lines: [line],
+        });
+        const net = gross - off;
+        const paid = {
+          ...built,
+          billing_reason: 'subscription_create',
+          parent: {
+            type: 'subscription_details',
+            quote_details: null,
+            subscription_details: { metadata: {}, subscription: subId },
+          },
+          discounts: [discount.id],
+          total_discount_amounts: [{ amount: off, discount: discount.id }],
+          total: net,
+          total_excluding_tax: net,
+          amount_due: net,
+          amount_paid: net,
+          period_start: now,
+          period_end: now,
+        } as Stripe.Invoice;
+        data.collections.subscriptions.add(sub);
+        data.collections.invoices.add(paid as unknown as AnyObject);
+        data.invoiceLines.set(invoiceId, [line]);
+        objects.push(subId, invoiceId, coupon.id);
+        emit('customer.subscription.created', sub);
+        emit('customer.discount.created', discount);
+        emit('invoice.created', { ...paid, status: 'draft', number: null } as unknown as AnyObject);
+        emit(
+          'invoice.finalized',
+          { ...paid, status: 'open', amount_paid: 0, amount_remaining: net } as unknown as AnyObject,
+          {
+            status: 'draft',
+          },
+        );
+        payInvoice(paid);
+        emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
         break;
       }
       case 'subscription_upgraded': {
@@ -882,18 +1062,9 @@ export class Sandbox {
         break;
       }
       case 'subscription_canceled': {
-        // Canceled at once. Stripe names the event `deleted`, but the subscription stays: its
-        // status says canceled, and `status=all` still lists it.
         const target = newest('subscriptions', (x) => x.status === 'active');
         if (!target) throw invalidRequest('The account has no active subscription to cancel.', 'kind');
-        const canceled = { ...target, status: 'canceled', canceled_at: now, ended_at: now } as AnyObject;
-        data.collections.subscriptions.update(canceled);
-        objects.push(target.id);
-        emit('customer.subscription.deleted', canceled, {
-          status: 'active',
-          canceled_at: null,
-          ended_at: null,
-        });
+        cancelSubscription(target);
         break;
       }
       case 'payout': {

@@ -90,6 +90,12 @@ export interface ResourceDef {
    * incremental pass reads such objects again, from the oldest one stored.
    */
   unsettled?(object: StripeObject): boolean;
+  /**
+   * Stripe changes its objects with no event to say so (a coupon's `times_redeemed` on each
+   * redemption, its `valid` when it runs out or passes `redeem_by`): every incremental pass,
+   * after the events, reads the whole list again. Only for resources an account has few of.
+   */
+  relist?: boolean;
 }
 
 const num = (v: unknown) => (typeof v === 'number' ? v : null);
@@ -340,6 +346,8 @@ export const RESOURCES: readonly ResourceDef[] = [
     objectName: 'coupon',
     permission: 'coupon_read',
     eventTypes: ['coupon.created', 'coupon.updated', 'coupon.deleted'],
+    // A redemption counts on the coupon, and a coupon expires or runs out, with no event.
+    relist: true,
     list: (stripe, params) => asList(stripe.coupons.list(params)),
     retrieve: (stripe, id) => asObject(stripe.coupons.retrieve(id)),
     attributes: (o) => ({

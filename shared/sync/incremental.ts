@@ -26,7 +26,8 @@ interface Item {
  * cursor — and applied oldest first, the cursor saved after each. No change
  * costs one request; N changes ceil(N/100) (+1 when N is a multiple of 100).
  * Objects that Stripe changes without an event (pending balance transactions)
- * are read again first, from the oldest one stored that may still change.
+ * are read again first, from the oldest one stored that may still change; a
+ * resource whose objects all may (coupons) is listed whole after its events.
  * Returns true when the cursor is no longer known to Stripe (older than its
  * 30 days): the caller backfills again.
  */
@@ -135,6 +136,30 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     await run.saveCheckpoint(checkpoint);
   };
 
+  // Objects Stripe changes with no event at all (a coupon's redemptions): the whole list again,
+  // after the events, each object as read now.
+  const relist = async () => {
+    let after: string | undefined;
+    for (;;) {
+      if (run.shouldStop()) return;
+      const page = await run.call(async (stripe) => {
+        const listed = await def.list(stripe, { limit: 100, ...(after ? { starting_after: after } : {}) });
+        return { data: listed.data, hasMore: listed.has_more, observed: run.readAt(listed) };
+      });
+      checkpoint.total += await run.store(
+        def,
+        page.data.map((object) => ({ object, observed: page.observed })),
+      );
+      if (!page.hasMore || page.data.length === 0) return;
+      after = page.data[page.data.length - 1]?.id;
+    }
+  };
+  const finish = async () => {
+    await settle();
+    if (def.relist) await relist();
+    return false;
+  };
+
   try {
     if (!reread && checkpoint.cursor) {
       const range = { gte: checkpoint.unsettledSince as number, lte: checkpoint.cursor.created };
@@ -159,10 +184,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
           await run.saveCheckpoint(checkpoint);
           await run.progress(def.name, checkpoint.total);
         }
-        if (!page.hasMore || run.shouldStop()) {
-          await settle();
-          return false;
-        }
+        if (!page.hasMore || run.shouldStop()) return await finish();
       }
     }
     // No cursor yet (nothing existed at the snapshot): everything since, newest first, applied oldest first.
@@ -186,8 +208,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       checkpoint.cursor = { id: newest.id, created: newest.created };
       await run.saveCheckpoint(checkpoint);
     }
-    await settle();
-    return false;
+    return await finish();
   } catch (error) {
     const gone =
       error instanceof Stripe.errors.StripeInvalidRequestError &&

@@ -180,6 +180,72 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 
+  it('a coupon applied, then its customer deleted: the discounted line, the redemption Stripe counts with no event, the subscription and schedule the deletion cancels', async () => {
+    const { accountId, orgId, job, scope } = await connectedAccount();
+    const sandbox = stack.sandbox.sandbox;
+    const get = (resource: Parameters<typeof stack.records.get>[1], id: string | undefined) =>
+      stack.records.get(scope, resource, id as string);
+    const [customer] = sandbox.createActivity(accountId, 'test', 'customer').objects;
+    const [subscription, invoice, coupon] = sandbox.createActivity(
+      accountId,
+      'test',
+      'coupon_applied',
+    ).objects;
+    const [schedule] = sandbox.createActivity(accountId, 'test', 'subscription_scheduled').objects;
+    await settle(stack, ['webhooks', 'sync']);
+    const redeemed = sandboxObjects(stack, accountId, 'coupons').get(coupon as string) as {
+      times_redeemed: number;
+    };
+    expect(redeemed.times_redeemed).toBeGreaterThan(0);
+    // No event says a coupon was redeemed: the next run's pass lists the coupons again.
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    expect((await get('coupons', coupon))?.object).toMatchObject({ times_redeemed: redeemed.times_redeemed });
+    const stored = (await get('subscriptions', subscription))?.object as unknown as {
+      customer: string;
+      discounts: string[];
+    };
+    expect(stored.customer).toBe(customer);
+    expect(stored.discounts).toHaveLength(1);
+    const [discount] = stored.discounts;
+    const line = (await get('invoices', invoice))?.object as unknown as {
+      lines: {
+        data: Array<{
+          id: string;
+          amount: number;
+          discount_amounts: Array<{ amount: number; discount: string }>;
+        }>;
+      };
+      total: number;
+      total_discount_amounts: Array<{ amount: number; discount: string }>;
+    };
+    const [billed] = line.lines.data;
+    expect(billed?.discount_amounts).toEqual([{ amount: expect.any(Number), discount }]);
+    expect(billed?.discount_amounts[0]?.amount).toBeGreaterThan(0);
+    expect(line.total).toBe((billed?.amount ?? 0) - (billed?.discount_amounts[0]?.amount ?? 0));
+    expect(line.total_discount_amounts).toEqual(billed?.discount_amounts);
+    expect(await get('invoice_line_items', billed?.id)).toMatchObject({
+      deleted: false,
+      object: { discount_amounts: billed?.discount_amounts },
+    });
+
+    // Stripe cancels a deleted customer's subscriptions at once, and a canceled subscription's schedule.
+    const deletion = sandbox.createActivity(accountId, 'test', 'customer_deleted').objects;
+    expect(deletion).toEqual([customer, subscription, schedule]);
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await get('customers', customer)).toMatchObject({ deleted: true });
+    expect(await get('subscriptions', subscription)).toMatchObject({
+      deleted: false,
+      object: { status: 'canceled', discounts: [discount] },
+    });
+    expect(await get('subscription_schedules', schedule)).toMatchObject({
+      deleted: false,
+      object: { status: 'canceled' },
+    });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
   it('what Stripe deleted while the account was disconnected is marked deleted once it reconnects', async () => {
     const { accountId, orgId, scope } = await connectedAccount();
     const admin = await tokenFor(stack, orgId);

@@ -110,6 +110,7 @@ const activity = (stack: LocalStack) => {
     'price_archived',
     'coupon',
     'coupon_deleted',
+    'coupon_applied',
     'payout',
     'subscription_canceled',
     'subscription',
