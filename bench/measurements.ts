@@ -161,12 +161,34 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
     // The backfill's own list requests; the other resources' (empty) lists and event cursors are reported beside them.
     const requests = all.filter((r) => r.route === 'GET /v1/balance_transactions').length;
 
-    // A mixed account: every resource, the same pipeline.
+    // A mixed account: every resource (and the lines invoices, credit notes and subscriptions
+    // hold), the same pipeline.
     const mixedAccount = await connectedAccount(stack, mixed);
+    const mixedSince = Date.now();
     started = Date.now();
-    await runSync(stack.syncDeps, mixedAccount.job, plenty);
+    const mixedOutcome = await runSync(stack.syncDeps, mixedAccount.job, plenty);
     const mixedSeconds = seconds(Date.now() - started);
-    const mixedRecords = Object.values(mixed).reduce((a, b) => a + b, 0);
+    if (mixedOutcome.outcome !== 'completed') throw new Error(`mixed sync ${mixedOutcome.outcome}`);
+    const stored =
+      (await stack.records.counts({
+        orgId: mixedAccount.orgId,
+        mode: 'test',
+        accountId: mixedAccount.accountId,
+      })) ?? {};
+    const mixedRecords = Object.values(stored).reduce((a, b) => a + (b ?? 0), 0);
+    const mixedRequests = stack.sandbox.requests.filter(
+      (r) => r.account === mixedAccount.accountId && r.at >= mixedSince,
+    );
+    // Each list resource of at least 1,000 objects: its own list requests per 1,000 of them
+    // (archived prices and the like are a second list of the same route).
+    const perResource: Record<string, { objects: number; requests: number; per1000: number }> = {};
+    for (const def of RESOURCES) {
+      const objects = stored[def.name] ?? 0;
+      if (objects < 1_000) continue;
+      const requests = mixedRequests.filter((r) => r.route === `GET /v1/${def.name}`).length;
+      perResource[def.name] = { objects, requests, per1000: round((requests / objects) * 1000) };
+    }
+    const worst = Object.values(perResource).reduce((max, r) => Math.max(max, r.per1000), 0);
 
     return {
       records,
@@ -181,6 +203,12 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
         records: mixedRecords,
         seconds: mixedSeconds,
         recordsPerSecond: Math.round(mixedRecords / mixedSeconds),
+        stored,
+        /** Every Stripe request of the mixed account's sync, per 1,000 records stored. */
+        requestsPer1000: round((mixedRequests.length / Math.max(1, mixedRecords)) * 1000),
+        /** The worst list resource's own requests per 1,000 of its objects (those of ≥ 1,000). */
+        worstListPer1000: worst,
+        perResource,
       },
     };
   } finally {

@@ -130,9 +130,13 @@ export class Backfill {
 
   private filling = false;
 
-  /** How many pages should be in flight: enough to use the budget at the observed latency. */
+  /**
+   * How many pages should be in flight: enough to use this resource's share of the budget (the
+   * resources running side by side share it) at the observed latency.
+   */
   private target(): number {
-    return pagesInFlight(this.latencies, this.sync.budget.perSecond, this.sync.deps.config.maxSlices);
+    const share = this.sync.budget.perSecond / Math.max(1, this.sync.resourcesRunning);
+    return pagesInFlight(this.latencies, share, this.sync.deps.config.maxSlices);
   }
 
   private launch(slice: Slice) {

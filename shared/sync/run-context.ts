@@ -152,6 +152,12 @@ export class SyncRun {
   /** Objects written this run, per resource. */
   readonly written: Record<string, number> = {};
   stopRequested = false;
+  /**
+   * Resources syncing side by side now: they share the request budget, so each backfill keeps
+   * pages in flight for its share alone (else every resource would split for the whole budget,
+   * paying partial pages and probes for throughput the budget cannot give).
+   */
+  resourcesRunning = 1;
   private lastProgressAt = 0;
   /** Access tokens a refresh after a 401 gave, until a request succeeds with them. */
   private readonly unproven = new Set<string>();

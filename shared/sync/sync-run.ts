@@ -180,8 +180,12 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
             failure ??= error;
             current.stopRequested = true;
           })
-          .finally(() => active.delete(task));
+          .finally(() => {
+            active.delete(task);
+            current.resourcesRunning = Math.max(1, active.size);
+          });
         active.add(task);
+        current.resourcesRunning = active.size;
       }
       if (active.size === 0) break;
       // Look again when one finishes, or soon: the latency that decides how many may run is still being learned.
