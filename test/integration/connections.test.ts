@@ -351,6 +351,27 @@ describe('full re-sync', () => {
     });
     expect(asked.status).toBe(202);
     expect(asked.json).toMatchObject({ mode: 'full', connection: idOf(accountId, 'test') });
+    // Rate-limited like the incremental sync, and admin only; neither refusal changes the pass
+    // asked for. (The clock is held back for the first, so a stalled machine cannot make "at
+    // once" later than the interval.)
+    stack.clock.advance(-5_000);
+    try {
+      const soon = await api(stack, 'POST', path, {
+        token: admin,
+        body: { mode: 'full', resources: ['refunds'] },
+      });
+      expect(soon.status).toBe(429);
+      expect(soon.json).toMatchObject({ error: { code: 'sync_recently_requested' } });
+      expect(soon.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    } finally {
+      stack.clock.advance(5_000);
+    }
+    const member = await tokenFor(stack, orgId, 'member');
+    expect((await api(stack, 'POST', path, { token: member, body: { mode: 'full' } })).status).toBe(403);
+    expect((await statusOf(orgId)).connections[0]?.fullSync).toMatchObject({
+      state: 'pending',
+      resources: ['charges'],
+    });
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // Asked again before it began: the newer request replaces it.
     const again = await api(stack, 'POST', path, {
