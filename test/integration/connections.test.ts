@@ -4,6 +4,7 @@ import { documentClient } from '../../shared/adapters/dynamodb/document-client.j
 import { keys, recordKeys } from '../../shared/data/keys.js';
 import { type Connection, type Mode, publicConnectionId, refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { statusResponseSchema } from '../../shared/http/api-schemas.js';
 import { scopeOf } from '../../shared/ports/records-store.js';
 import { RESOURCES, type ResourceName } from '../../shared/records/registry.js';
 import { runErase } from '../../shared/sync/erase.js';
@@ -63,26 +64,8 @@ async function statusOf(orgId: string, role: 'admin' | 'member' = 'member') {
     token: await tokenFor(stack, orgId, role),
   });
   expect(response.status).toBe(200);
-  return response.json as {
-    status: string;
-    account: { id: string; livemode: boolean } | null;
-    connections: Array<{
-      id: string;
-      mode: Mode;
-      status: string;
-      account: { id: string; livemode: boolean };
-      sync: { state: string; lastSuccessAt: string | null; counts: Record<string, number> };
-      fullSync: null | {
-        state: string;
-        resources: string[];
-        added: number;
-        updated: number;
-        deleted: number;
-        finishedAt: string | null;
-      };
-      erasure: null | { state: string; items: number; finishedAt: string | null };
-    }>;
-  };
+  // Checked against the documented schema, so a field the API drops or renames fails here.
+  return statusResponseSchema.parse(response.json);
 }
 
 async function connectionOf(orgId: string, accountId: string, mode: Mode): Promise<Connection> {
@@ -125,6 +108,10 @@ describe('several accounts, in both modes', () => {
       expect(view).toMatchObject({ status: 'connected', sync: { state: 'idle' } });
       expect(view.sync.lastSuccessAt).not.toBeNull();
       expect(view.account.livemode).toBe(view.mode === 'live');
+      // Each connection names its account (read by its first run), and shows no progress when idle.
+      expect(view.account.name).toBe(stack.sandbox.sandbox.accounts.get(view.account.id)?.name);
+      expect(view.account.name).toMatch(/^Entity \d{4}$/);
+      expect(view.sync.progress).toBeNull();
     }
     // The summary is the newest connection's, for a page that shows one.
     expect(status.status).toBe('connected');

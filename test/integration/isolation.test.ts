@@ -72,15 +72,23 @@ async function everyRoute(actor: 'a' | 'b') {
             route.path.replace('{connectionId}', `test_${ACCOUNTS[actor]}`),
           ]
         : [route.path];
+      // A POST tried with each body it takes: an incremental sync and a full re-sync alike.
+      const posts =
+        route.method === 'POST' && route.path.endsWith('/sync')
+          ? [{}, { mode: 'full', resources: ['charges'] }, { mode: 'full' }]
+          : [{}];
       for (const path of paths) {
-        const response = await api(stack, route.method, path, {
-          token,
-          ...(route.method === 'POST' ? { body: {} } : {}),
-          headers: { 'x-org-id': ORGS[actor === 'a' ? 'b' : 'a'] },
-        });
-        if (path.includes(other))
-          expect([path, response.status]).toEqual([path, role === 'admin' ? 404 : 403]);
-        bodies.push(response.text);
+        for (const body of route.method === 'POST' ? posts : [undefined]) {
+          const response = await api(stack, route.method, path, {
+            token,
+            ...(body ? { body } : {}),
+            headers: { 'x-org-id': ORGS[actor === 'a' ? 'b' : 'a'] },
+          });
+          const label = `${route.method} ${path} ${JSON.stringify(body ?? null)}`;
+          if (path.includes(other))
+            expect([label, response.status]).toEqual([label, role === 'admin' ? 404 : 403]);
+          bodies.push(response.text);
+        }
       }
     }
   }
