@@ -144,6 +144,7 @@ export const ACTIVITY_KINDS = [
   'credit_note',
   'customer',
   'customer_deleted',
+  'test_clock_customer',
   'product',
   'price_archived',
   'coupon',
@@ -659,6 +660,27 @@ export class Sandbox {
           email: `billing+${id.slice(-6).toLowerCase()}@example.com`,
           currency: null,
         }) as unknown as AnyObject;
+        data.collections.customers.add(c);
+        objects.push(id);
+        emit('customer.created', c);
+        break;
+      }
+      case 'test_clock_customer': {
+        // A customer on a test clock (test mode only): its events come as any customer's, but
+        // Stripe's customer list leaves it out unless asked for by its clock (`test_clock=`).
+        if (livemode) throw invalidRequest('Test clocks exist in test mode only.', 'kind');
+        const id = randomId('cus');
+        const c = {
+          ...build.customer({
+            id,
+            created: now,
+            livemode,
+            name: `Clock customer ${id.slice(-4)}`,
+            email: `clock+${id.slice(-6).toLowerCase()}@example.com`,
+            currency: null,
+          }),
+          test_clock: randomId('clock'),
+        } as unknown as AnyObject;
         data.collections.customers.add(c);
         objects.push(id);
         emit('customer.created', c);

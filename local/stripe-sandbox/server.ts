@@ -433,7 +433,10 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         : resource === 'prices' && params.active === undefined
           ? // Stripe lists active prices only, unless asked for `active=false` (archived ones).
             (object: object) => (object as { active?: unknown }).active !== false
-          : undefined;
+          : resource === 'customers' && params.test_clock === undefined
+            ? // Customers on a test clock are listed only when asked for by their clock.
+              (object: object) => typeof (object as { test_clock?: unknown }).test_clock !== 'string'
+            : undefined;
     const filter =
       filters.length === 0 && !own
         ? undefined

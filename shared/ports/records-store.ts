@@ -193,7 +193,12 @@ export interface RecordsStore {
     resource: ResourceName,
     since: string,
     version: (object: StripeObject) => string,
-    options?: { after?: string | undefined; shouldStop?: () => boolean },
+    options?: {
+      after?: string | undefined;
+      shouldStop?: () => boolean;
+      /** Objects the pass could not have seen though Stripe has them (a test-clock customer): kept. */
+      keep?: (object: StripeObject) => boolean;
+    },
   ): Promise<{ deleted: number; done: boolean; after?: string }>;
   /**
    * Erases the partition: every item last written before `before` (ISO), its counts too.

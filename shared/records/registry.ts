@@ -80,6 +80,11 @@ export interface ResourceDef {
    * not mark the unseen as deleted, as absence from the list would not mean deletion.
    */
   sweepable?: boolean;
+  /**
+   * True for an object Stripe's default list leaves out though it exists (a customer on a test
+   * clock): a full re-sync never marks such an object deleted for being unseen.
+   */
+  unlisted?(object: StripeObject): boolean;
   /** The fields Defrr queries, kept as item attributes (the full object is stored compressed). */
   attributes(object: StripeObject): Record<string, string | number | boolean | null>;
   /** The latest of the object's own timestamps: the tie-break when two snapshots share a second. */
@@ -291,6 +296,8 @@ export const RESOURCES: readonly ResourceDef[] = [
     // A deleted customer leaves the list: only its event says so.
     eventTypes: ['customer.created', 'customer.updated', 'customer.deleted'],
     list: (stripe, params) => asList(stripe.customers.list(params)),
+    // The list leaves out test-clock customers (test mode), unless asked for by clock.
+    unlisted: (o) => typeof o.test_clock === 'string',
     retrieve: (stripe, id) => asObject(stripe.customers.retrieve(id)),
     attributes: (o) => ({
       currency: str(o.currency),

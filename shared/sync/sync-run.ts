@@ -421,7 +421,12 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
       name,
       full.startedAt ?? clock.now().toISOString(),
       (object) => recordVersion(def, object, { at, by: 'event' }),
-      { after, shouldStop: () => run.shouldStop() },
+      {
+        after,
+        shouldStop: () => run.shouldStop(),
+        // Lines are listed in full with their holder; only a listed resource leaves some out.
+        ...(!lineDef && def.unlisted ? { keep: def.unlisted } : {}),
+      },
     );
     deleted += result.deleted;
     if (result.deleted > 0) {

@@ -246,6 +246,28 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 
+  it('a customer on a test clock: its events bring it, and a full re-sync (whose list cannot show it) keeps it', async () => {
+    const { accountId, orgId, scope } = await connectedAccount();
+    const sandbox = stack.sandbox.sandbox;
+    const [clocked] = sandbox.createActivity(accountId, 'test', 'test_clock_customer').objects;
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await stack.records.get(scope, 'customers', clocked as string)).toMatchObject({
+      deleted: false,
+      object: { test_clock: expect.stringMatching(/^clock_/) },
+    });
+    const admin = await tokenFor(stack, orgId);
+    const asked = await api(stack, 'POST', '/v1/integrations/stripe/sync', {
+      token: admin,
+      body: { mode: 'full', resources: ['customers'] },
+    });
+    expect(asked.status).toBe(202);
+    await settle(stack, ['sync']);
+    const connection = await onlyConnection(stack.store, orgId);
+    expect(connection?.fullSync).toMatchObject({ state: 'done', deleted: 0 });
+    expect(await stack.records.get(scope, 'customers', clocked as string)).toMatchObject({ deleted: false });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
   it('what Stripe deleted while the account was disconnected is marked deleted once it reconnects', async () => {
     const { accountId, orgId, scope } = await connectedAccount();
     const admin = await tokenFor(stack, orgId);

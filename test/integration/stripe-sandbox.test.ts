@@ -123,6 +123,21 @@ describe('read API through stripe-node', () => {
     );
   });
 
+  it('lists customers as Stripe does: one on a test clock only when asked for by its clock, yet retrievable and in the events', async () => {
+    const [clocked] = sandbox.sandbox.createActivity(OTHER, 'test', 'test_clock_customer').objects;
+    expect(() => sandbox.sandbox.createActivity(OTHER, 'live', 'test_clock_customer')).toThrow(/test mode/);
+    const other = stripeFor(sandbox, (await connectAccount(sandbox, OTHER)).access_token);
+    const customer = (await other.customers.retrieve(clocked as string)) as Stripe.Customer;
+    expect(customer.test_clock).toMatch(/^clock_/);
+    expect((await all(other.customers.list({ limit: 100 }))).map((c) => c.id)).not.toContain(clocked);
+    const byClock = await all(
+      other.customers.list({ limit: 100, test_clock: customer.test_clock as string }),
+    );
+    expect(byClock.map((c) => c.id)).toEqual([clocked]);
+    const events = await other.events.list({ type: 'customer.created', limit: 100 });
+    expect(events.data.map((e) => (e.data.object as { id: string }).id)).toContain(clocked);
+  });
+
   it('lists subscriptions as Stripe does: canceled ones only with status=all (or canceled)', async () => {
     const everyOne = await all(stripe.subscriptions.list({ limit: 100, status: 'all' }));
     const byDefault = await all(stripe.subscriptions.list({ limit: 100 }));

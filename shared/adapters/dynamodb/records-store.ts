@@ -347,7 +347,11 @@ export class DynamoRecordsStore implements RecordsStore {
     resource: ResourceName,
     since: string,
     version: (object: StripeObject) => string,
-    options: { after?: string | undefined; shouldStop?: () => boolean } = {},
+    options: {
+      after?: string | undefined;
+      shouldStop?: () => boolean;
+      keep?: (object: StripeObject) => boolean;
+    } = {},
   ): Promise<{ deleted: number; done: boolean; after?: string }> {
     const pk = recordKeys.partition(scope);
     const seenPk = recordKeys.seen(scope, passId);
@@ -381,7 +385,7 @@ export class DynamoRecordsStore implements RecordsStore {
       for (const id of ids) {
         if (seen.has(`${seenPk}|${resource}#${id}`)) continue;
         const stored = await this.get(scope, resource, id);
-        if (!stored || stored.deleted) continue;
+        if (!stored || stored.deleted || options.keep?.(stored.object)) continue;
         const result = await this.put({
           ...scope,
           resource,
