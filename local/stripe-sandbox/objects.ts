@@ -266,10 +266,20 @@ export function invoice(
     customerName: string;
   },
 ): Stripe.Invoice {
-  const total = c.lines.reduce((sum, line) => sum + line.amount, 0);
+  const subtotal = c.lines.reduce((sum, line) => sum + line.amount, 0);
+  // Net of the discounts on its lines: each discount's total, as `total_discount_amounts` says.
+  const discounts = new Map<string, number>();
+  for (const line of c.lines)
+    for (const d of line.discount_amounts ?? []) {
+      const id = typeof d.discount === 'string' ? d.discount : d.discount.id;
+      discounts.set(id, (discounts.get(id) ?? 0) + d.amount);
+    }
+  const total = subtotal - [...discounts.values()].reduce((a, b) => a + b, 0);
   const paid = c.status === 'paid';
   const periodStart = c.created - 30 * 86_400;
   return fromFixture<Stripe.Invoice>('invoice', {
+    discounts: [...discounts.keys()],
+    total_discount_amounts: [...discounts].map(([discount, amount]) => ({ amount, discount })),
     id: c.id,
     created: c.created,
     livemode: c.livemode,
@@ -281,8 +291,8 @@ export function invoice(
     amount_due: total,
     amount_paid: paid ? total : 0,
     amount_remaining: paid ? 0 : total,
-    subtotal: total,
-    subtotal_excluding_tax: total,
+    subtotal,
+    subtotal_excluding_tax: subtotal,
     total,
     total_excluding_tax: total,
     effective_at: c.created,

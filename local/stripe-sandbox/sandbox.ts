@@ -136,6 +136,9 @@ interface PersistedState {
   clockOffsetMs: number;
 }
 
+const productOf = (price: Stripe.Price) =>
+  typeof price.product === 'string' ? price.product : price.product.id;
+
 export const ACTIVITY_KINDS = [
   'charge',
   'refund',
@@ -598,6 +601,50 @@ export class Sandbox {
       objects.push(payment.id);
       emit('invoice_payment.paid', payment);
     };
+    /**
+     * A subscription's invoice (its first, or a proration), paid at once: created as a draft,
+     * finalized, its payment, paid. Its totals are net of its lines' discounts.
+     */
+    const paySubscriptionInvoice = (c: {
+      id: string;
+      subscription: string;
+      customer: string;
+      currency: string;
+      lines: Stripe.InvoiceLineItem[];
+      billingReason: 'subscription_create' | 'subscription_update';
+    }) => {
+      const paid = {
+        ...build.invoice({
+          id: c.id,
+          created: now,
+          livemode,
+          amount: 0,
+          currency: c.currency,
+          customer: c.customer,
+          customerName: `Customer ${c.customer.slice(-4)}`,
+          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
+          status: 'paid',
+          lines: c.lines,
+        }),
+        billing_reason: c.billingReason,
+        parent: {
+          type: 'subscription_details',
+          quote_details: null,
+          subscription_details: { metadata: {}, subscription: c.subscription },
+        },
+        // Invoiced at once: the period its items were added in is this moment.
+        period_start: now,
+        period_end: now,
+      } as Stripe.Invoice;
+      data.collections.invoices.add(paid as unknown as AnyObject);
+      data.invoiceLines.set(c.id, c.lines);
+      objects.push(c.id);
+      const open = { ...paid, status: 'open', amount_paid: 0, amount_remaining: paid.amount_due };
+      emit('invoice.created', { ...open, status: 'draft', number: null } as unknown as AnyObject);
+      emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
+      payInvoice(paid);
+      emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
+    };
     /** The newest object of a collection that is still there and passes `test`. */
     const newest = (resource: ResourceName, test: (o: Record<string, unknown>) => boolean = () => true) => {
       const collection = data.collections[resource];
@@ -641,8 +688,12 @@ export class Sandbox {
         emit('subscription_schedule.canceled', ended, { status: schedule.status, canceled_at: null });
       }
     };
-    /** Who signs up: the newest customer (the one a `customer` activity just made). */
-    const newestCustomer = () => newest('customers')?.id ?? data.randomCustomer(next);
+    /**
+     * Who signs up: the newest customer (the one a `customer` activity just made), not one on a
+     * test clock (its subscriptions would be on the clock too, which the sandbox does not model).
+     */
+    const newestCustomer = () =>
+      newest('customers', (c) => typeof c.test_clock !== 'string')?.id ?? data.randomCustomer(next);
     const customerOf = (o: Record<string, unknown>) =>
       typeof o.customer === 'string' ? o.customer : (o.customer as { id?: string } | null)?.id;
     switch (kind) {
@@ -850,6 +901,7 @@ export class Sandbox {
           discounts: [discount.id],
         } as unknown as AnyObject;
         const gross = price.unit_amount ?? 0;
+        // Percent off the line, as the coupon says (the newest valid one is a percent-off one).
         const off = Math.round((gross * (coupon.percent_off ?? 0)) / 100);
         const line = {
           ...build.invoiceLine({
@@ -860,61 +912,24 @@ export class Sandbox {
             currency: price.currency,
             period: { start: now, end },
             description: `1 × ${price.id} (at ${gross} / ${price.recurring?.interval ?? 'month'})`,
-            price: {
-              id: price.id,
-              product: typeof price.product === 'string' ? price.product : price.product.id,
-            },
+            price: { id: price.id, product: productOf(price) },
             subscriptionItem: { subscription: subId, item: itemId, proration: false },
           }),
           discounts: [discount.id],
           discount_amounts: [{ amount: off, discount: discount.id }],
         } as Stripe.InvoiceLineItem;
-        const built = build.invoice({
-          id: invoiceId,
-          created: now,
-          livemode,
-          amount: gross,
-          currency: price.currency,
-          customer,
-          customerName: `Customer ${customer.slice(-4)}`,
-          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
-          status: 'paid',
-          lines: [line],
-        });
-        const net = gross - off;
-        const paid = {
-          ...built,
-          billing_reason: 'subscription_create',
-          parent: {
-            type: 'subscription_details',
-            quote_details: null,
-            subscription_details: { metadata: {}, subscription: subId },
-          },
-          discounts: [discount.id],
-          total_discount_amounts: [{ amount: off, discount: discount.id }],
-          total: net,
-          total_excluding_tax: net,
-          amount_due: net,
-          amount_paid: net,
-          period_start: now,
-          period_end: now,
-        } as Stripe.Invoice;
         data.collections.subscriptions.add(sub);
-        data.collections.invoices.add(paid as unknown as AnyObject);
-        data.invoiceLines.set(invoiceId, [line]);
-        objects.push(subId, invoiceId, coupon.id);
+        objects.push(coupon.id, subId);
         emit('customer.subscription.created', sub);
         emit('customer.discount.created', discount);
-        emit('invoice.created', { ...paid, status: 'draft', number: null } as unknown as AnyObject);
-        emit(
-          'invoice.finalized',
-          { ...paid, status: 'open', amount_paid: 0, amount_remaining: net } as unknown as AnyObject,
-          {
-            status: 'draft',
-          },
-        );
-        payInvoice(paid);
-        emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
+        paySubscriptionInvoice({
+          id: invoiceId,
+          subscription: subId,
+          customer,
+          currency: price.currency,
+          lines: [line],
+          billingReason: 'subscription_create',
+        });
         break;
       }
       case 'subscription_upgraded': {
@@ -943,7 +958,7 @@ export class Sandbox {
             id: randomId('price'),
             created: now,
             livemode,
-            product: typeof from.product === 'string' ? from.product : from.product.id,
+            product: productOf(from),
             currency: from.currency,
             unitAmount: Math.max(100, unit * 2),
             recurring: { interval: from.recurring?.interval === 'year' ? 'year' : 'month', intervalCount: 1 },
@@ -978,7 +993,6 @@ export class Sandbox {
         if (data.subscriptionItems.has(sub.id)) data.subscriptionItems.set(sub.id, all);
         emit('customer.subscription.updated', updated as unknown as AnyObject, { items: sub.items });
         const invoiceId = randomId('in');
-        const product = (p: Stripe.Price) => (typeof p.product === 'string' ? p.product : p.product.id);
         const prorated = (price: Stripe.Price, sign: 1 | -1, description: string) =>
           build.invoiceLine({
             id: randomId('il'),
@@ -988,7 +1002,7 @@ export class Sandbox {
             currency: price.currency,
             period: { start: now, end },
             description,
-            price: { id: price.id, product: product(price) },
+            price: { id: price.id, product: productOf(price) },
             subscriptionItem: { subscription: sub.id, item: item.id, proration: true },
           });
         const lines = [
@@ -1003,33 +1017,15 @@ export class Sandbox {
             `Remaining time on ${to.id} after ${new Date(now * 1000).toISOString().slice(0, 10)}`,
           ),
         ];
-        const customer = typeof sub.customer === 'string' ? sub.customer : sub.customer.id;
-        const paid = {
-          ...build.invoice({
-            id: invoiceId,
-            created: now,
-            livemode,
-            amount: 0,
-            currency: from.currency,
-            customer,
-            customerName: `Customer ${customer.slice(-4)}`,
-            number: `SBX-${Date.now().toString(36).toUpperCase()}`,
-            status: 'paid',
-            lines,
-          }),
-          billing_reason: 'subscription_update',
-          parent: {
-            type: 'subscription_details',
-            quote_details: null,
-            subscription_details: { metadata: {}, subscription: sub.id },
-          },
-        } as Stripe.Invoice;
-        data.collections.invoices.add(paid as unknown as AnyObject);
-        data.invoiceLines.set(invoiceId, lines);
-        objects.push(sub.id, invoiceId);
-        emit('invoice.created', { ...paid, status: 'draft', number: null } as unknown as AnyObject);
-        payInvoice(paid);
-        emit('invoice.paid', paid as unknown as AnyObject, { status: 'open', amount_paid: 0 });
+        objects.push(sub.id);
+        paySubscriptionInvoice({
+          id: invoiceId,
+          subscription: sub.id,
+          customer: typeof sub.customer === 'string' ? sub.customer : sub.customer.id,
+          currency: from.currency,
+          lines,
+          billingReason: 'subscription_update',
+        });
         break;
       }
       case 'subscription_scheduled': {

@@ -84,6 +84,15 @@ async function openIntegrationPage(org: string, page?: Page) {
   return tab;
 }
 
+/** A sandbox account with these counts, connected for `org` (through the API), and its page open. */
+async function pageConnectedTo(org: string, account: string, name: string, counts: Record<string, number>) {
+  stack.sandbox.sandbox.addAccount({ id: account, name, counts });
+  const page = await openIntegrationPage(org);
+  await connectOrg(stack, org, { account });
+  await page.reload();
+  return page;
+}
+
 /** The status the page shows, from the API (the account's name once the API has one). */
 async function statusOf(org: string) {
   const response = await api(stack, 'GET', '/v1/integrations/stripe/status', {
@@ -557,21 +566,14 @@ describe('the sync, seen on the page', () => {
   it('Re-sync everything: queued, then done with what it added, updated and marked deleted (a customer deleted while nothing listened)', async () => {
     const org = 'org_e2e_full_resync';
     const account = 'acct_1SbxResyncShop00004';
-    stack.sandbox.sandbox.addAccount({
-      id: account,
-      name: 'Resync Shop',
-      counts: {
-        balance_transactions: 40,
-        charges: 30,
-        refunds: 2,
-        invoices: 4,
-        credit_notes: 1,
-        customers: 6,
-      },
+    const page = await pageConnectedTo(org, account, 'Resync Shop', {
+      balance_transactions: 40,
+      charges: 30,
+      refunds: 2,
+      invoices: 4,
+      credit_notes: 1,
+      customers: 6,
     });
-    const page = await openIntegrationPage(org);
-    await connectOrg(stack, org, { account });
-    await page.reload();
     await page.locator('#sync-state').filter({ hasText: 'Up to date' }).waitFor({ timeout: 90_000 });
     await stack.queues.sync.idle(60_000);
     // Stripe deletes a customer and its webhook is lost: only a full pass can find it gone.
@@ -611,18 +613,6 @@ describe('the sync, seen on the page', () => {
   it('shows the progress while the sync runs ("Syncing — Charges: 1,234") and the counts with thousands separators', async () => {
     const org = 'org_e2e_progress';
     const account = 'acct_1SbxBusyBakery0003';
-    stack.sandbox.sandbox.addAccount({
-      id: account,
-      name: 'Busy Bakery',
-      counts: {
-        balance_transactions: 2_000,
-        charges: 1_800,
-        refunds: 150,
-        invoices: 120,
-        credit_notes: 2,
-        disputes: 1,
-      },
-    });
     // The sync stops after each resource's first page (which writes the progress) until the page has shown it.
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
@@ -632,9 +622,14 @@ describe('the sync, seen on the page', () => {
       if (pages >= 2) await released;
     };
     try {
-      const page = await openIntegrationPage(org);
-      await connectOrg(stack, org, { account });
-      await page.reload();
+      const page = await pageConnectedTo(org, account, 'Busy Bakery', {
+        balance_transactions: 2_000,
+        charges: 1_800,
+        refunds: 150,
+        invoices: 120,
+        credit_notes: 2,
+        disputes: 1,
+      });
       const state = page.locator('#sync-state');
       await state.filter({ hasText: /^Syncing — [A-Z][a-z ]+: [\d,]+$/ }).waitFor({ timeout: 90_000 });
       await shot(page, 'sync-3-progress');

@@ -186,7 +186,7 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     const get = (resource: Parameters<typeof stack.records.get>[1], id: string | undefined) =>
       stack.records.get(scope, resource, id as string);
     const [customer] = sandbox.createActivity(accountId, 'test', 'customer').objects;
-    const [subscription, invoice, coupon] = sandbox.createActivity(
+    const [coupon, subscription, invoice] = sandbox.createActivity(
       accountId,
       'test',
       'coupon_applied',
