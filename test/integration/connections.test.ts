@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
@@ -731,5 +734,228 @@ describe('a table written by the one-connection-per-org code', () => {
     );
     await expectConverged(stack, orgId, a);
     await expectConverged(stack, orgId, b);
+  });
+});
+
+/** The fixture's items (test/fixtures/legacy-table.json) as DynamoDB items of `orgId`. */
+function legacyTable(orgId: string) {
+  const fixture = JSON.parse(readFileSync(join(__dirname, '../fixtures/legacy-table.json'), 'utf8')) as {
+    orgId: string;
+    account: { id: string; name: string; counts: Record<string, number> };
+    service: Array<Record<string, unknown>>;
+    records: Array<Record<string, unknown>>;
+  };
+  const revive = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.split(fixture.orgId).join(orgId);
+    if (Array.isArray(value)) return value.map(revive);
+    if (value && typeof value === 'object') {
+      const binary = (value as { $binary?: string }).$binary;
+      if (typeof binary === 'string') return new Uint8Array(Buffer.from(binary, 'base64'));
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v)]));
+    }
+    return value;
+  };
+  return {
+    account: fixture.account,
+    service: fixture.service.map((item) => revive(item) as Record<string, unknown>),
+    records: fixture.records.map((item) => revive(item) as Record<string, unknown>),
+  };
+}
+
+const objectOf = (item: Record<string, unknown>) =>
+  JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as Record<string, unknown>;
+
+/**
+ * Where each legacy record belongs, worked out from the objects themselves (not from the
+ * code under test): an object's own `livemode`; a refund by its charge's; a balance
+ * transaction (which has no `livemode`) by its source's; undefined when nothing says.
+ */
+function expectedModes(records: Array<Record<string, unknown>>) {
+  const byKey = new Map(
+    records
+      .filter((r) => r.sk !== '_counts')
+      .map((r) => [r.sk as string, objectOf(r) as Record<string, unknown>]),
+  );
+  const own = (sk: string): Mode | undefined => {
+    const object = byKey.get(sk);
+    if (!object || Array.isArray(object)) return undefined;
+    return typeof object.livemode === 'boolean' ? (object.livemode ? 'live' : 'test') : undefined;
+  };
+  const refId = (ref: unknown) => (typeof ref === 'string' ? ref : (ref as { id?: string } | null)?.id);
+  const modes = new Map<string, Mode | undefined>();
+  for (const [sk, object] of byKey) {
+    const [resource] = sk.split('#');
+    if (resource === 'balance_transactions') {
+      const source = refId(object.source);
+      modes.set(
+        sk,
+        ['charges', 'refunds', 'disputes', 'payouts']
+          .map((r) => own(`${r}#${source}`) ?? (r === 'refunds' ? refundMode(`${r}#${source}`) : undefined))
+          .find(Boolean),
+      );
+    } else if (sk.includes('#lines#')) {
+      // A page of an object's lines: the object's mode (the page itself is a list).
+      const parent = sk.slice(0, sk.indexOf('#lines#'));
+      modes.set(sk, own(parent));
+    } else if (resource === 'refunds') modes.set(sk, refundMode(sk));
+    else modes.set(sk, own(sk));
+  }
+  function refundMode(sk: string): Mode | undefined {
+    const refund = byKey.get(sk);
+    return refund ? (own(sk) ?? own(`charges#${refId(refund.charge)}`)) : undefined;
+  }
+  return modes;
+}
+
+describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-table.json)', () => {
+  it('serves its connection as written, moves its both-modes partition apart byte for byte (idempotent), routes its webhooks, and converges after a full re-sync and a reconnect', async () => {
+    const orgId = newOrg();
+    const legacy = legacyTable(orgId);
+    const accountId = legacy.account.id;
+    stack.sandbox.sandbox.addAccount({ ...legacy.account });
+    for (const Item of legacy.service)
+      await db().send(new PutCommand({ TableName: LOCAL_TABLES.service, Item }));
+    for (const Item of legacy.records)
+      await db().send(new PutCommand({ TableName: LOCAL_TABLES.records, Item }));
+    // The grant that connection holds, in the vault under the name the item gives (a table is
+    // dumped without its secrets): the account installed the app in live mode.
+    const written = legacy.service.find((item) => item.sk === 'CONNECTION#stripe') as Record<string, string>;
+    const grant = stack.sandbox.sandbox.exchangeCode(
+      stack.sandbox.sandbox.install(accountId, 'live'),
+      'live',
+    ) as Record<string, unknown>;
+    await stack.vault.create(
+      written.secretName as string,
+      {
+        accessToken: grant.access_token as string,
+        refreshToken: grant.refresh_token as string,
+        accountId,
+        livemode: true,
+        scope: 'stripe_apps',
+        obtainedAt: stack.clock.now().toISOString(),
+      },
+      { orgId },
+    );
+    await settle(stack, ['webhooks']);
+
+    // Read where it lies: the org's one connection, live, with the account's name once synced.
+    const before = await statusOf(orgId);
+    expect(before.connections.map((c) => [c.id, c.mode, c.status])).toEqual([
+      [idOf(accountId, 'live'), 'live', 'connected'],
+    ]);
+    const connection = await connectionOf(orgId, accountId, 'live');
+    expect([connection.slot, connection.connectionId]).toEqual(['stripe', written.connectionId]);
+
+    // The move: every record to the partition its object says, the bytes and versions as
+    // written; the counts item goes (each partition's first run counts afresh).
+    const modes = expectedModes(legacy.records);
+    expect([...modes.values()].filter((m) => m === 'test').length).toBeGreaterThan(0);
+    expect([...modes.values()].filter((m) => m === 'live').length).toBeGreaterThan(0);
+    const first = await stack.records.migrateLegacyPartition(orgId, accountId, 'live');
+    expect(first.done).toBe(true);
+    // What nothing places (a balance transaction of neither mode's objects) is kept aside, its resource read again.
+    expect(first.unplaced).toEqual(
+      [...new Set([...modes].filter(([, m]) => !m).map(([sk]) => sk.split('#')[0]))].sort(),
+    );
+    const unplacedItems = await db().send(
+      new QueryCommand({
+        TableName: LOCAL_TABLES.records,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': recordKeys.unplacedPartition(orgId, accountId) },
+      }),
+    );
+    const where = new Map<string, Record<string, unknown>>();
+    for (const item of [
+      ...(await partitionItems(orgId, accountId, 'test')),
+      ...(await partitionItems(orgId, accountId, 'live')),
+      ...(unplacedItems.Items ?? []),
+    ])
+      if (item.sk !== '_counts') where.set(item.sk as string, item);
+    expect(where.size).toBe(legacy.records.length - 1);
+    for (const written of legacy.records) {
+      if (written.sk === '_counts') continue;
+      const mode = modes.get(written.sk as string);
+      const moved = where.get(written.sk as string);
+      const pk = mode
+        ? recordKeys.partition({ orgId, mode, accountId })
+        : recordKeys.unplacedPartition(orgId, accountId);
+      expect([written.sk, moved?.pk]).toEqual([written.sk, pk]);
+      const { pk: _from, ...kept } = written;
+      // Moved as written, now saying its mode.
+      const { pk: _to, mode: said, ...now } = moved as Record<string, unknown>;
+      expect(now).toEqual(kept);
+      if (mode) expect(said).toBe(mode);
+      expect(Buffer.from(now.data as Uint8Array).equals(Buffer.from(kept.data as Uint8Array))).toBe(true);
+    }
+    expect(
+      (
+        await db().send(
+          new QueryCommand({
+            TableName: LOCAL_TABLES.records,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': recordKeys.legacyPartition(orgId, accountId) },
+            ConsistentRead: true,
+          }),
+        )
+      ).Items,
+    ).toEqual([]);
+    // Run again (the next sync does): nothing left to move, one Query.
+    await expect(stack.records.migrateLegacyPartition(orgId, accountId, 'live')).resolves.toEqual({
+      moved: 0,
+      unplaced: [],
+      done: true,
+    });
+
+    // The live records came from the Stripe account as it was then; a full re-sync of the
+    // connection reads it as it is now and marks deleted what it no longer has.
+    const admin = await tokenFor(stack, orgId);
+    expect(
+      (
+        await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(accountId, 'live')}/sync`, {
+          token: admin,
+          body: { mode: 'full' },
+        })
+      ).status,
+    ).toBe(202);
+    await settle(stack, ['webhooks', 'sync']);
+    const afterFull = await statusOf(orgId);
+    expect(afterFull.connections).toHaveLength(1);
+    expect(afterFull.connections[0]).toMatchObject({
+      id: idOf(accountId, 'live'),
+      status: 'connected',
+      account: { id: accountId, name: legacy.account.name, livemode: true },
+    });
+    await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
+
+    // A live webhook reaches it through the link the old code wrote, into the live partition.
+    const { objects } = stack.sandbox.sandbox.createActivity(accountId, 'live', 'charge');
+    await settle(stack, ['webhooks']);
+    const live = new Set((await partitionItems(orgId, accountId, 'live')).map((item) => item.sk as string));
+    for (const id of objects.filter((o) => o.startsWith('ch_'))) expect(live.has(`charges#${id}`)).toBe(true);
+    const test = new Set((await partitionItems(orgId, accountId, 'test')).map((item) => item.sk as string));
+    for (const id of objects) expect([...test].some((sk) => sk.endsWith(`#${id}`))).toBe(false);
+    // Its balance transaction (no event of its own) comes with the next sync, from the checkpoints.
+    stack.clock.advance(2_000);
+    expect(
+      (
+        await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(accountId, 'live')}/sync`, {
+          token: admin,
+        })
+      ).status,
+    ).toBe(202);
+    await settle(stack, ['sync']);
+    await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
+
+    // Connecting it again re-authorises that connection in place.
+    await connect(orgId, accountId, 'live');
+    const after = await stack.store.listConnections(orgId);
+    // The same connection (slot, public id), with new tokens under a new secret; the old one is gone.
+    expect(after.map((c) => [c.slot, publicConnectionId(c), c.status])).toEqual([
+      ['stripe', idOf(accountId, 'live'), 'connected'],
+    ]);
+    const secrets = (await stack.vault.names()).filter((name) => name.includes(`/${orgId}/`));
+    expect(secrets).toEqual([after[0]?.secretName]);
+    expect(secrets).not.toContain(written.secretName);
+    await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
   });
 });
