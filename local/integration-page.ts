@@ -26,7 +26,7 @@ button:disabled{opacity:.5;cursor:default}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:8px 16px;margin:20px 0 0}dt{color:#5b6474}dd{margin:0;overflow-wrap:anywhere}
 .account-name{display:block;font-weight:600}#account code{font-size:13px;color:#5b6474}
 table{border-collapse:collapse;margin-top:20px;width:100%;max-width:420px}#connections{max-width:none}.list-title{font-size:18px;margin:0 0 4px}
-#connections tr.selected td{background:#f3f2ff}#connections button{padding:4px 10px;font-size:14px}#connections td{overflow-wrap:anywhere}caption{text-align:left;font-weight:600;padding-bottom:6px}
+#connections tr.selected td{background:#f3f2ff}#connections button{padding:4px 10px;font-size:14px}#connections td{overflow-wrap:anywhere}#connections .badge,#connections button{white-space:nowrap}caption{text-align:left;font-weight:600;padding-bottom:6px}
 td,th{padding:6px 12px 6px 0;text-align:left;font-size:14px;border-bottom:1px solid #eef0f3}td.count,th.count{text-align:right;padding-right:0;font-variant-numeric:tabular-nums}
 .actions{display:flex;gap:12px;flex-wrap:wrap;justify-content:flex-end;margin-top:20px}
 dialog{border:0;border-radius:10px;padding:24px;max-width:min(440px,calc(100vw - 32px));box-shadow:0 8px 32px rgba(0,0,0,.2)}
@@ -52,8 +52,9 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 </section>
 <section class="card" id="connections-card" aria-labelledby="connections-title" hidden>
 <h2 id="connections-title" class="list-title">Connected accounts</h2>
-<p class="muted">Each Stripe account, in test and in live mode, is a connection of its own. To add one, pick its mode above and click Connect Stripe, then choose the account in Stripe.</p>
+<p class="muted">Each Stripe account, in test and in live mode, is a connection of its own. To add one, pick its mode and click Add an account, then choose the account in Stripe.</p>
 <table id="connections"><thead><tr><th>Account</th><th>Mode</th><th>Status</th><th>Last sync</th><th><span class="sr-only">Show</span></th></tr></thead><tbody></tbody></table>
+<div class="actions"><label>Mode <select id="add-mode" aria-label="Mode of the account to add"><option value="test">Test</option><option value="live">Live</option></select></label><button id="add-connection">Add an account</button></div>
 </section>
 <p class="muted">Local stack · org <code id="org"></code></p>
 </main>
@@ -233,16 +234,19 @@ async function refresh() {
   again(s.sync.state === 'queued' || s.sync.state === 'running' || busy ? 1000 : 5000);
 }
 addEventListener('pagehide', () => { leaving = true; clearTimeout(timer); });
-$('connect').onclick = async () => {
-  $('connect').disabled = true;
+/** Off to Stripe to pick an account in this mode: a new one adds a connection, a connected one re-authorises it. */
+async function startConnect(button, mode) {
+  button.disabled = true;
   try {
-    const res = await api('POST', '/v1/integrations/stripe/connect', { mode: $('connect-mode').value, returnTo: location.pathname + location.search });
-    if (!res.ok) { $('connect').disabled = false; const e = await res.json().catch(() => ({})); notice('error', (e.error && e.error.message) || 'Could not start connecting.'); return; }
+    const res = await api('POST', '/v1/integrations/stripe/connect', { mode, returnTo: location.pathname + location.search });
+    if (!res.ok) { button.disabled = false; const e = await res.json().catch(() => ({})); notice('error', (e.error && e.error.message) || 'Could not start connecting.'); return; }
     const { authorizeUrl } = await res.json();
     leaving = true; clearTimeout(timer);
     location.assign(authorizeUrl);
-  } catch { $('connect').disabled = false; notice('error', 'Could not start connecting.'); }
-};
+  } catch { button.disabled = false; notice('error', 'Could not start connecting.'); }
+}
+$('connect').onclick = () => startConnect($('connect'), $('connect-mode').value);
+$('add-connection').onclick = () => startConnect($('add-connection'), $('add-mode').value);
 const dialog = $('disconnect-dialog');
 $('disconnect').onclick = () => {
   $('disconnect-account').textContent = current && current.account ? (current.account.name || current.account.id) : 'this account';

@@ -539,6 +539,66 @@ describe('several accounts, in both modes, on the page', () => {
     expect(problems).toEqual([]);
     await page.close();
   });
+
+  it('Add an account: with one connection, the page adds another account in the other mode through Stripe and shows both, each with its state', async () => {
+    const org = 'org_e2e_add';
+    await connectOrg(stack, org, { account: DEMO_ACCOUNT, body: { mode: 'test' } });
+    await stack.queues.sync.idle(60_000);
+    const page = await openIntegrationPage(org);
+    const problems = watch(page);
+    const row = (id: string) => page.locator(`#connections tr[data-connection-id="${id}"]`);
+    await row(`test_${DEMO_ACCOUNT}`).waitFor();
+    expect(await page.locator('#connections tbody tr').count()).toBe(1);
+
+    await page.getByLabel('Mode of the account to add').selectOption('live');
+    await page.getByRole('button', { name: 'Add an account' }).click();
+    await page.waitForURL((url) => url.href.startsWith(stack.sandbox.url));
+    // The live install link: what the user picks there is added in live mode.
+    expect(new URL(page.url()).pathname).toBe('/oauth/v2/chnlink_locallive/authorize');
+    await install(page, /Small Bakery/);
+    await backOnDefrr(page);
+
+    // Both listed, each with its own mode and state; the one just added is the one shown.
+    await row(`live_${BAKERY_ACCOUNT}`).waitFor();
+    await page.locator('#mode[data-mode="live"]').waitFor();
+    expect(await page.locator('#account-id').textContent()).toBe(BAKERY_ACCOUNT);
+    const listed = await page
+      .locator('#connections tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [
+          tr.getAttribute('data-connection-id'),
+          tr.querySelector('td[data-mode]')?.getAttribute('data-mode'),
+          tr.getAttribute('data-status'),
+        ]),
+      );
+    expect(listed.sort()).toEqual(
+      [
+        [`live_${BAKERY_ACCOUNT}`, 'live', 'connected'],
+        [`test_${DEMO_ACCOUNT}`, 'test', 'connected'],
+      ].sort(),
+    );
+    // The added connection syncs on its own: its first sync finishes and shows on its row,
+    // with the account's name it read.
+    await stack.queues.sync.idle(60_000);
+    await row(`live_${BAKERY_ACCOUNT}`).getByText('never').waitFor({ state: 'detached', timeout: 30_000 });
+    await row(`live_${BAKERY_ACCOUNT}`).getByText(`Small Bakery (${BAKERY_ACCOUNT})`).waitFor();
+
+    // The API agrees: two connections of this org, one per (mode, account).
+    const status = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, org),
+    });
+    const connections = (status.json as { connections: Array<{ id: string; mode: string; status: string }> })
+      .connections;
+    expect(connections.map((c) => [c.id, c.mode, c.status]).sort()).toEqual(
+      [
+        [`live_${BAKERY_ACCOUNT}`, 'live', 'connected'],
+        [`test_${DEMO_ACCOUNT}`, 'test', 'connected'],
+      ].sort(),
+    );
+    await shot(page, 'add-an-account');
+    expect(problems).toEqual([]);
+    await page.close();
+  });
 });
 
 describe('the sync, seen on the page', () => {
