@@ -235,18 +235,21 @@ async function refresh() {
 }
 addEventListener('pagehide', () => { leaving = true; clearTimeout(timer); });
 /** Off to Stripe to pick an account in this mode: a new one adds a connection, a connected one re-authorises it. */
-async function startConnect(button, mode) {
-  button.disabled = true;
+const connectButtons = (disabled) => { $('connect').disabled = $('add-connection').disabled = disabled; };
+async function startConnect(mode) {
+  connectButtons(true);
   try {
     const res = await api('POST', '/v1/integrations/stripe/connect', { mode, returnTo: location.pathname + location.search });
-    if (!res.ok) { button.disabled = false; const e = await res.json().catch(() => ({})); notice('error', (e.error && e.error.message) || 'Could not start connecting.'); return; }
+    if (!res.ok) { connectButtons(false); const e = await res.json().catch(() => ({})); notice('error', (e.error && e.error.message) || 'Could not start connecting.'); return; }
     const { authorizeUrl } = await res.json();
     leaving = true; clearTimeout(timer);
     location.assign(authorizeUrl);
-  } catch { button.disabled = false; notice('error', 'Could not start connecting.'); }
+  } catch { connectButtons(false); notice('error', 'Could not start connecting.'); }
 }
-$('connect').onclick = () => startConnect($('connect'), $('connect-mode').value);
-$('add-connection').onclick = () => startConnect($('add-connection'), $('add-mode').value);
+// Back from Stripe out of the back/forward cache: the page as it was left, so wake it up.
+addEventListener('pageshow', (e) => { if (e.persisted) { leaving = false; connectButtons(false); refresh(); } });
+$('connect').onclick = () => startConnect($('connect-mode').value);
+$('add-connection').onclick = () => startConnect($('add-mode').value);
 const dialog = $('disconnect-dialog');
 $('disconnect').onclick = () => {
   $('disconnect-account').textContent = current && current.account ? (current.account.name || current.account.id) : 'this account';

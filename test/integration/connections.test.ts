@@ -838,7 +838,7 @@ describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-
     );
     await settle(stack, ['webhooks']);
 
-    // Read where it lies: the org's one connection, live, with the account's name once synced.
+    // Read where it lies: the org's one connection, live.
     const before = await statusOf(orgId);
     expect(before.connections.map((c) => [c.id, c.mode, c.status])).toEqual([
       [idOf(accountId, 'live'), 'live', 'connected'],
@@ -927,7 +927,20 @@ describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-
     });
     await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
 
-    // A live webhook reaches it through the link the old code wrote, into the live partition.
+    // A live webhook reaches it through the link the old code wrote (still as written), into
+    // the live partition.
+    const oldLink = legacy.service.find((item) => String(item.pk).startsWith('ACCOUNT#')) as Record<
+      string,
+      unknown
+    >;
+    expect(
+      (
+        await db().send(
+          new GetCommand({ TableName: LOCAL_TABLES.service, Key: { pk: oldLink.pk, sk: oldLink.sk } }),
+        )
+      ).Item,
+    ).toEqual(oldLink);
+    expect(await stack.store.accountLinks(accountId)).toHaveLength(1);
     const { objects } = stack.sandbox.sandbox.createActivity(accountId, 'live', 'charge');
     await settle(stack, ['webhooks']);
     const live = new Set((await partitionItems(orgId, accountId, 'live')).map((item) => item.sk as string));

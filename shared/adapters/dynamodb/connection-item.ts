@@ -17,7 +17,7 @@ import {
 import { conditionalWrite } from './document-client.js';
 
 /*
- * A connection is one item (\`keys.connection\`). Its aggregates' adapters (connections,
+ * A connection is one item (`keys.connection`). Its aggregates' adapters (connections,
  * leases, sync marks, requests) each write their own attributes of it, every write a
  * single conditional update.
  */
