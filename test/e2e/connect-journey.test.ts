@@ -580,8 +580,10 @@ describe('several accounts, in both modes, on the page', () => {
     // The added connection syncs on its own: its first sync finishes and shows on its row,
     // with the account's name it read.
     await stack.queues.sync.idle(60_000);
-    await row(`live_${BAKERY_ACCOUNT}`).getByText('never').waitFor({ state: 'detached', timeout: 30_000 });
     await row(`live_${BAKERY_ACCOUNT}`).getByText(`Small Bakery (${BAKERY_ACCOUNT})`).waitFor();
+    const lastSync = row(`live_${BAKERY_ACCOUNT}`).locator('td:nth-child(4)');
+    await lastSync.filter({ hasNotText: 'never' }).waitFor({ timeout: 30_000 });
+    expect(await lastSync.textContent()).toMatch(/\d/);
 
     // The API agrees: two connections of this org, one per (mode, account).
     const status = await api(stack, 'GET', '/v1/integrations/stripe/status', {

@@ -82,16 +82,27 @@ async function connectionOf(orgId: string, accountId: string, mode: Mode): Promi
 const idOf = (accountId: string, mode: Mode) => `${mode}_${accountId}`;
 const db = () => documentClient(stack.dynamoClient);
 
-async function partitionItems(orgId: string, accountId: string, mode: Mode) {
+/** Every item under one records partition key. */
+async function itemsAt(pk: string) {
   const { Items } = await db().send(
     new QueryCommand({
       TableName: LOCAL_TABLES.records,
       KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': recordKeys.partition({ orgId, mode, accountId }) },
+      ExpressionAttributeValues: { ':pk': pk },
       ConsistentRead: true,
     }),
   );
   return Items ?? [];
+}
+const partitionItems = (orgId: string, accountId: string, mode: Mode) =>
+  itemsAt(recordKeys.partition({ orgId, mode, accountId }));
+
+/** `POST …/connections/{id}/sync` as the org's admin: incremental, or the body's full re-sync. */
+async function syncById(orgId: string, accountId: string, mode: Mode, body?: Record<string, unknown>) {
+  return api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(accountId, mode)}/sync`, {
+    token: await tokenFor(stack, orgId),
+    ...(body ? { body } : {}),
+  });
 }
 
 describe('several accounts, in both modes', () => {
@@ -170,14 +181,7 @@ describe('several accounts, in both modes', () => {
     expect(await stack.records.get({ orgId, mode: 'test', accountId }, 'charges', charge)).toBeUndefined();
     expect((await partitionItems(orgId, accountId, 'test')).length).toBe(testBefore);
     // Its balance transaction has no event: the live connection's next sync reads it.
-    const synced = await api(
-      stack,
-      'POST',
-      `/v1/integrations/stripe/connections/${idOf(accountId, 'live')}/sync`,
-      {
-        token: await tokenFor(stack, orgId),
-      },
-    );
+    const synced = await syncById(orgId, accountId, 'live');
     expect(synced.status).toBe(202);
     await settle(stack, ['sync']);
     await expectConverged(stack, orgId, accountId, { mode: 'live' });
@@ -200,9 +204,7 @@ describe('addressing one connection', () => {
     const ambiguousDelete = await api(stack, 'DELETE', '/v1/integrations/stripe', { token: admin });
     expect(ambiguousDelete.status).toBe(409);
 
-    const one = await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(a, 'test')}/sync`, {
-      token: admin,
-    });
+    const one = await syncById(orgId, a, 'test');
     expect(one.status).toBe(202);
     expect(one.json).toMatchObject({ state: 'queued', connection: idOf(a, 'test'), mode: 'incremental' });
     await settle(stack, ['sync']);
@@ -704,14 +706,7 @@ describe('a table written by the one-connection-per-org code', () => {
     stack.sandbox.sandbox.createActivity(a, 'test', 'charge');
     await settle(stack, ['webhooks', 'sync']);
     const since = Date.now();
-    const admin = await tokenFor(stack, orgId);
-    expect(
-      (
-        await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(a, 'test')}/sync`, {
-          token: admin,
-        })
-      ).status,
-    ).toBe(202);
+    expect((await syncById(orgId, a, 'test')).status).toBe(202);
     await settle(stack, ['sync']);
     const lists = stack.sandbox.requests.filter(
       (r) => r.account === a && r.at >= since && r.method === 'GET' && !r.path.startsWith('/v1/events'),
@@ -857,18 +852,11 @@ describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-
     expect(first.unplaced).toEqual(
       [...new Set([...modes].filter(([, m]) => !m).map(([sk]) => sk.split('#')[0]))].sort(),
     );
-    const unplacedItems = await db().send(
-      new QueryCommand({
-        TableName: LOCAL_TABLES.records,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': recordKeys.unplacedPartition(orgId, accountId) },
-      }),
-    );
     const where = new Map<string, Record<string, unknown>>();
     for (const item of [
       ...(await partitionItems(orgId, accountId, 'test')),
       ...(await partitionItems(orgId, accountId, 'live')),
-      ...(unplacedItems.Items ?? []),
+      ...(await itemsAt(recordKeys.unplacedPartition(orgId, accountId))),
     ])
       if (item.sk !== '_counts') where.set(item.sk as string, item);
     expect(where.size).toBe(legacy.records.length - 1);
@@ -887,18 +875,7 @@ describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-
       if (mode) expect(said).toBe(mode);
       expect(Buffer.from(now.data as Uint8Array).equals(Buffer.from(kept.data as Uint8Array))).toBe(true);
     }
-    expect(
-      (
-        await db().send(
-          new QueryCommand({
-            TableName: LOCAL_TABLES.records,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': recordKeys.legacyPartition(orgId, accountId) },
-            ConsistentRead: true,
-          }),
-        )
-      ).Items,
-    ).toEqual([]);
+    expect(await itemsAt(recordKeys.legacyPartition(orgId, accountId))).toEqual([]);
     // Run again (the next sync does): nothing left to move, one Query.
     await expect(stack.records.migrateLegacyPartition(orgId, accountId, 'live')).resolves.toEqual({
       moved: 0,
@@ -908,15 +885,7 @@ describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-
 
     // The live records came from the Stripe account as it was then; a full re-sync of the
     // connection reads it as it is now and marks deleted what it no longer has.
-    const admin = await tokenFor(stack, orgId);
-    expect(
-      (
-        await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(accountId, 'live')}/sync`, {
-          token: admin,
-          body: { mode: 'full' },
-        })
-      ).status,
-    ).toBe(202);
+    expect((await syncById(orgId, accountId, 'live', { mode: 'full' })).status).toBe(202);
     await settle(stack, ['webhooks', 'sync']);
     const afterFull = await statusOf(orgId);
     expect(afterFull.connections).toHaveLength(1);
@@ -949,13 +918,7 @@ describe('the table the one-connection-per-org code wrote (test/fixtures/legacy-
     for (const id of objects) expect([...test].some((sk) => sk.endsWith(`#${id}`))).toBe(false);
     // Its balance transaction (no event of its own) comes with the next sync, from the checkpoints.
     stack.clock.advance(2_000);
-    expect(
-      (
-        await api(stack, 'POST', `/v1/integrations/stripe/connections/${idOf(accountId, 'live')}/sync`, {
-          token: admin,
-        })
-      ).status,
-    ).toBe(202);
+    expect((await syncById(orgId, accountId, 'live')).status).toBe(202);
     await settle(stack, ['sync']);
     await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
 
