@@ -158,8 +158,10 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
     const syncSeconds = seconds(Date.now() - started);
     if (outcome.outcome !== 'completed') throw new Error(`sync ${outcome.outcome}`);
     const all = stack.sandbox.requests.filter((r) => r.account === accountId && r.at >= since);
-    // The backfill's own list requests; the other resources' (empty) lists and event cursors are reported beside them.
-    const requests = all.filter((r) => r.route === 'GET /v1/balance_transactions').length;
+    // The backfill's own list requests; the other resources' (empty) lists and event cursors are reported beside them,
+    // and so is the catch-up read that follows a backfill in the same run (what was created meanwhile).
+    const listed = all.filter((r) => r.route === 'GET /v1/balance_transactions');
+    const requests = listed.filter(isBackfillPage).length;
 
     // A mixed account: every resource (and the lines invoices, credit notes and subscriptions
     // hold), the same pipeline.
@@ -181,12 +183,21 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
     );
     // Each list resource of at least 1,000 objects: its own list requests per 1,000 of them
     // (archived prices and the like are a second list of the same route).
-    const perResource: Record<string, { objects: number; requests: number; per1000: number }> = {};
+    const perResource: Record<
+      string,
+      { objects: number; requests: number; per1000: number; catchUp: number }
+    > = {};
     for (const def of RESOURCES) {
       const objects = stored[def.name] ?? 0;
       if (objects < 1_000) continue;
-      const requests = mixedRequests.filter((r) => r.route === `GET /v1/${def.name}`).length;
-      perResource[def.name] = { objects, requests, per1000: round((requests / objects) * 1000) };
+      const listedHere = mixedRequests.filter((r) => r.route === `GET /v1/${def.name}`);
+      const requests = listedHere.filter(isBackfillPage).length;
+      perResource[def.name] = {
+        objects,
+        requests,
+        per1000: round((requests / objects) * 1000),
+        catchUp: listedHere.length - requests,
+      };
     }
     const worst = Object.values(perResource).reduce((max, r) => Math.max(max, r.per1000), 0);
 
@@ -197,6 +208,8 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
       writeOnlySeconds,
       ratio: round(syncSeconds / Math.max(fetchOnlySeconds, writeOnlySeconds)),
       requestsPer1000: round((requests / records) * 1000),
+      /** The same run's read of what was created during the backfill (and of pending transactions). */
+      catchUpRequests: listed.length - requests,
       totalRequests: all.length,
       recordsPerSecond: Math.round(records / syncSeconds),
       mixed: {
@@ -214,6 +227,16 @@ export async function backfillEfficiency(records: number, mixed: Record<string, 
   } finally {
     await stack.close();
   }
+}
+
+/**
+ * A backfill's page: a list bounded by `created[lt]` (the snapshot, or a slice), as opposed to the
+ * incremental pass that follows it in the same run, which pages with `ending_before` or re-reads
+ * pending objects by `created[gte]` and `created[lte]`.
+ */
+function isBackfillPage(request: { query: string }): boolean {
+  const params = new URLSearchParams(request.query);
+  return params.has('created[lt]') && !params.has('ending_before') && !params.has('created[lte]');
 }
 
 /** 2. Pages that take 300 ms under a 25 req/s budget: the bound is 2,500 records/s. */

@@ -11,17 +11,30 @@ interface Page {
 }
 
 /**
+ * Below this latency a page, a backfill keeps one slice (with its next page fetched while the
+ * current one is written): it then delivers 100 objects per latency, 700 a second per resource
+ * and more, beside the other resources, which is about what one worker writes (docs/benchmarks.md).
+ * Splitting there would buy little and cost requests every time (a round of `limit=1` probes for
+ * the oldest object and a partial page per slice), so the list requests per 1,000 objects stay
+ * at the ceil(n/100) floor whatever the size, and do not depend on how busy this machine is: a
+ * local Stripe answers a page in well under this even on a loaded machine, Stripe itself in
+ * 300 ms and more.
+ */
+export const SPLIT_MIN_LATENCY_MS = 150;
+
+/**
  * How many pages of a backfill to keep in flight, from Stripe's latency so far
  * (milliseconds per page, oldest first): enough to use the budget. The lower
  * median of the last eight, so one slow page (a pause of this process, a
  * retry) does not split a backfill that one page in flight keeps at its
  * budget; the first page alone also carries the connection's setup, so it
- * splits only when clearly slow.
+ * splits only when clearly slow. Under `SPLIT_MIN_LATENCY_MS` it is one.
  */
 export function pagesInFlight(latencies: readonly number[], perSecond: number, maxSlices: number): number {
   if (latencies.length === 0) return 1;
   const recent = latencies.slice(-8).sort((a, b) => a - b);
   const latency = recent[Math.floor((recent.length - 1) / 2)] as number;
+  if (latency < SPLIT_MIN_LATENCY_MS) return 1;
   const wanted = Math.ceil((perSecond * latency * 1.25) / 1000);
   if (recent.length === 1 && wanted < 3) return 1;
   return Math.max(1, Math.min(maxSlices, wanted));

@@ -1,4 +1,4 @@
-import { pagesInFlight } from '../../shared/sync/backfill.js';
+import { pagesInFlight, SPLIT_MIN_LATENCY_MS } from '../../shared/sync/backfill.js';
 
 /**
  * Whether a backfill splits is decided from Stripe's latency; here the
@@ -32,6 +32,19 @@ describe('how many backfill pages to keep in flight', () => {
     expect(pagesInFlight([8, 8, 8, 8, ...slow.slice(0, 3)], budget, maxSlices)).toBe(1);
     expect(pagesInFlight([8, 8, 8, 8, ...slow], budget, maxSlices)).toBe(maxSlices);
     expect(pagesInFlight([...slow, ...Array(8).fill(8)], budget, maxSlices)).toBe(1);
+  });
+
+  it('keeps one page in flight while Stripe answers faster than the split floor, whatever the budget', () => {
+    // At Stripe's live limit, 100 ms pages would want ceil(100 × 0.1 × 1.25) = 13: a split costs
+    // probes and partial pages, so below the floor the list requests stay at ceil(n/100).
+    const fast = Array(8).fill(SPLIT_MIN_LATENCY_MS - 1);
+    expect(pagesInFlight(fast, 100, maxSlices)).toBe(1);
+    expect(pagesInFlight([...fast.slice(0, 4), ...Array(4).fill(SPLIT_MIN_LATENCY_MS)], 100, maxSlices)).toBe(
+      1,
+    );
+    expect(pagesInFlight([...fast.slice(0, 3), ...Array(5).fill(SPLIT_MIN_LATENCY_MS)], 100, 32)).toBe(
+      Math.ceil((100 * SPLIT_MIN_LATENCY_MS * 1.25) / 1000),
+    );
   });
 
   it('never exceeds the configured slices, and never splits when splitting is off', () => {
