@@ -40,6 +40,8 @@ const wanted = [
   'deleted_discount',
   'deleted_invoice',
   'deleted_subscription_item',
+  // Test mode's simulated time: customers and subscriptions on one are listed per clock.
+  'test_helpers.test_clock',
 ];
 const { resources } = JSON.parse(readFileSync(source, 'utf8'));
 const out = {};

@@ -51,6 +51,10 @@ function hash(text: string): number {
 export class AccountData {
   readonly collections: { [R in ResourceName]: Collection<AnyObject> };
   readonly events: Collection<AnyObject>;
+  /** Test clocks (test mode only), made by activity: `/v1/test_helpers/test_clocks`. */
+  readonly testClocks = new Collection<AnyObject>(() => {
+    throw new Error('test clocks are always stored');
+  });
   readonly livemode: boolean;
   /** What was seeded of each resource (payouts: one per balance transaction of type payout). */
   readonly counts: ResourceCounts;

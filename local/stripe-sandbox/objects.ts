@@ -491,6 +491,20 @@ export function coupon(c: {
   });
 }
 
+/** A test clock (test mode only): simulated time that customers and subscriptions can be put on. */
+export function testClock(c: { id: string; created: number; name: string }): Stripe.TestHelpers.TestClock {
+  return fromFixture<Stripe.TestHelpers.TestClock>('test_helpers.test_clock', {
+    id: c.id,
+    created: c.created,
+    // Stripe deletes a clock 30 days after it was made; it starts frozen at its creation.
+    deletes_after: c.created + 30 * 86_400,
+    frozen_time: c.created,
+    livemode: false,
+    name: c.name,
+    status: 'ready',
+  });
+}
+
 /** A coupon applied to a customer's subscription: what an invoice line's `discount_amounts` name. */
 export function discount(c: {
   id: string;

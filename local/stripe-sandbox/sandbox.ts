@@ -131,6 +131,7 @@ interface PersistedState {
       /** Objects deleted since seeding (customers, products, coupons…). */
       removed?: Partial<Record<ResourceName, string[]>>;
       events: AnyObject[];
+      testClocks?: AnyObject[];
     }
   >;
   clockOffsetMs: number;
@@ -148,6 +149,7 @@ export const ACTIVITY_KINDS = [
   'customer',
   'customer_deleted',
   'test_clock_customer',
+  'test_clock_subscription',
   'product',
   'price_archived',
   'coupon',
@@ -694,6 +696,66 @@ export class Sandbox {
      */
     const newestCustomer = () =>
       newest('customers', (c) => typeof c.test_clock !== 'string')?.id ?? data.randomCustomer(next);
+    /** A new test clock (test mode only), frozen at now. */
+    const newClock = () => {
+      if (livemode) throw invalidRequest('Test clocks exist in test mode only.', 'kind');
+      const clock = build.testClock({
+        id: randomId('clock'),
+        created: now,
+        name: `Clock ${data.testClocks.size + 1}`,
+      });
+      data.testClocks.add(clock as unknown as AnyObject);
+      return clock;
+    };
+    /**
+     * A customer on a test clock: its events come as any customer's, but Stripe's customer list
+     * leaves it out unless asked for by its clock (`test_clock=`).
+     */
+    const onClock = (clock: Stripe.TestHelpers.TestClock) => {
+      const id = randomId('cus');
+      const c = {
+        ...build.customer({
+          id,
+          created: now,
+          livemode,
+          name: `Clock customer ${id.slice(-4)}`,
+          email: `clock+${id.slice(-6).toLowerCase()}@example.com`,
+          currency: null,
+        }),
+        test_clock: clock.id,
+      } as unknown as AnyObject;
+      data.collections.customers.add(c);
+      objects.push(id);
+      emit('customer.created', c);
+      return c;
+    };
+    /** A customer subscribes to the newest active recurring price (on the customer's test clock, if any). */
+    const subscribe = (customer: string, testClock?: string) => {
+      const price = newest('prices', (p) => p.active === true && p.type === 'recurring') as unknown as
+        | Stripe.Price
+        | undefined;
+      if (!price) throw invalidRequest('The account has no active recurring price.', 'kind');
+      const id = randomId('sub');
+      const length = price.recurring?.interval === 'year' ? 365 * 86_400 : 30 * 86_400;
+      const sub = {
+        ...build.subscription({
+          id,
+          created: now,
+          livemode,
+          customer,
+          currency: 'usd',
+          items: [{ id: randomId('si'), created: now, price, quantity: 1 }],
+          period: { start: now, end: now + length },
+          status: 'active',
+          canceledAt: null,
+          latestInvoice: null,
+        }),
+        ...(testClock ? { test_clock: testClock } : {}),
+      } as unknown as AnyObject;
+      data.collections.subscriptions.add(sub);
+      objects.push(id);
+      emit('customer.subscription.created', sub);
+    };
     const customerOf = (o: Record<string, unknown>) =>
       typeof o.customer === 'string' ? o.customer : (o.customer as { id?: string } | null)?.id;
     switch (kind) {
@@ -717,24 +779,14 @@ export class Sandbox {
         break;
       }
       case 'test_clock_customer': {
-        // A customer on a test clock (test mode only): its events come as any customer's, but
-        // Stripe's customer list leaves it out unless asked for by its clock (`test_clock=`).
-        if (livemode) throw invalidRequest('Test clocks exist in test mode only.', 'kind');
-        const id = randomId('cus');
-        const c = {
-          ...build.customer({
-            id,
-            created: now,
-            livemode,
-            name: `Clock customer ${id.slice(-4)}`,
-            email: `clock+${id.slice(-6).toLowerCase()}@example.com`,
-            currency: null,
-          }),
-          test_clock: randomId('clock'),
-        } as unknown as AnyObject;
-        data.collections.customers.add(c);
-        objects.push(id);
-        emit('customer.created', c);
+        onClock(newClock());
+        break;
+      }
+      case 'test_clock_subscription': {
+        // A new customer on a new test clock subscribes: the subscription is on the clock too,
+        // and Stripe's subscription list leaves it out unless asked by its clock or customer.
+        const clock = newClock();
+        subscribe(onClock(clock).id, clock.id);
         break;
       }
       case 'customer_deleted': {
@@ -815,28 +867,7 @@ export class Sandbox {
         break;
       }
       case 'subscription': {
-        // A customer subscribes to the newest active recurring price.
-        const price = newest('prices', (p) => p.active === true && p.type === 'recurring') as unknown as
-          | Stripe.Price
-          | undefined;
-        if (!price) throw invalidRequest('The account has no active recurring price.', 'kind');
-        const id = randomId('sub');
-        const length = price.recurring?.interval === 'year' ? 365 * 86_400 : 30 * 86_400;
-        const sub = build.subscription({
-          id,
-          created: now,
-          livemode,
-          customer: newestCustomer(),
-          currency: 'usd',
-          items: [{ id: randomId('si'), created: now, price, quantity: 1 }],
-          period: { start: now, end: now + length },
-          status: 'active',
-          canceledAt: null,
-          latestInvoice: null,
-        }) as unknown as AnyObject;
-        data.collections.subscriptions.add(sub);
-        objects.push(id);
-        emit('customer.subscription.created', sub);
+        subscribe(newestCustomer());
         break;
       }
       case 'coupon_applied': {
@@ -1447,7 +1478,13 @@ export class Sandbox {
         const gone = account.collections[resource].removedIds();
         if (gone.length > 0) removed[resource] = gone;
       }
-      data[key] = { resources, removed, events: account.events.storedObjects() };
+      const testClocks = account.testClocks.storedObjects();
+      data[key] = {
+        resources,
+        removed,
+        events: account.events.storedObjects(),
+        ...(testClocks.length > 0 ? { testClocks } : {}),
+      };
     }
     const state: PersistedState = {
       version: 1,
@@ -1480,6 +1517,7 @@ export class Sandbox {
       for (const resource of RESOURCES)
         data.collections[resource].restore(saved.resources[resource] ?? [], saved.removed?.[resource] ?? []);
       data.events.restore(saved.events);
+      data.testClocks.restore(saved.testClocks ?? []);
     }
   }
 

@@ -116,7 +116,7 @@ const LIST_FILTERS: Record<ResourceName, readonly string[]> = {
   coupons: [],
   payouts: ['status', 'destination', 'arrival_date'],
   // `status` is handled apart (see subscriptionStatus).
-  subscriptions: ['customer', 'price', 'status', 'collection_method'],
+  subscriptions: ['customer', 'price', 'status', 'collection_method', 'test_clock'],
   invoice_payments: ['invoice', 'status'],
   subscription_schedules: ['customer'],
 };
@@ -353,6 +353,22 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       // An event's object is rendered at the version of the event's creation, not the request's.
       return json(res, 200, { ...page, data: page.data.map(atCreation) });
     }
+    if (name === 'test_helpers' && id === 'test_clocks') {
+      // Test mode's simulated clocks; live mode has none.
+      if (grant.mode === 'live') throw invalidRequest('Test clocks can only be used in test mode.');
+      const clockId = segments[2];
+      if (clockId !== undefined) {
+        const clock = segments.length === 3 ? data.testClocks.get(clockId) : undefined;
+        if (!clock || data.testClocks.isRemoved(clockId)) throw missing('test_helpers.test_clock', clockId);
+        return json(res, 200, clock);
+      }
+      const query = parseListQuery(params);
+      return json(
+        res,
+        200,
+        listCollection(data.testClocks, query, '/v1/test_helpers/test_clocks', 'test_helpers.test_clock'),
+      );
+    }
     if (name === 'subscription_items' && segments.length === 1) {
       // A subscription's items, in their own order; Stripe requires the subscription.
       const subscription = params.subscription;
@@ -429,7 +445,12 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       .map((key) => [key, params[key] as string] as const);
     const own =
       resource === 'subscriptions'
-        ? subscriptionFilter(params.status as string | undefined, params.price as string | undefined)
+        ? subscriptionFilter(
+            params.status as string | undefined,
+            params.price as string | undefined,
+            // Subscriptions on a test clock are listed only when asked by their clock or customer.
+            params.test_clock !== undefined || params.customer !== undefined,
+          )
         : resource === 'prices' && params.active === undefined
           ? // Stripe lists active prices only, unless asked for `active=false` (archived ones).
             (object: object) => (object as { active?: unknown }).active !== false
@@ -743,9 +764,14 @@ function parseJson(text: string): Record<string, unknown> {
  * Stripe's subscription list: without `status` it leaves out canceled subscriptions (they are
  * listed with `status=canceled` or `status=all` only); `price` matches any of its items.
  */
-function subscriptionFilter(status: string | undefined, price: string | undefined) {
+function subscriptionFilter(status: string | undefined, price: string | undefined, clocks: boolean) {
   return (object: object) => {
-    const sub = object as { status?: string; items?: { data?: Array<{ price?: { id?: string } }> } };
+    const sub = object as {
+      status?: string;
+      test_clock?: unknown;
+      items?: { data?: Array<{ price?: { id?: string } }> };
+    };
+    if (!clocks && typeof sub.test_clock === 'string') return false;
     const statusOk =
       status === 'all' ? true : status === undefined ? sub.status !== 'canceled' : sub.status === status;
     const priceOk = price === undefined || (sub.items?.data ?? []).some((item) => item.price?.id === price);
@@ -826,9 +852,11 @@ function missing(objectName: string, id: string, param = 'id') {
 
 /** A route template for the request log and fault rules: ids become `:id`. */
 export function routeOf(method: string, path: string): string {
-  const template = path
-    .split('/')
-    .map((segment, index) => (index >= 3 && /^[a-z]+_[A-Za-z0-9]+$/.test(segment) ? ':id' : segment))
+  const segments = path.split('/');
+  // Test helpers' resources sit one level deeper: `/v1/test_helpers/test_clocks/:id`.
+  const first = segments[2] === 'test_helpers' ? 4 : 3;
+  const template = segments
+    .map((segment, index) => (index >= first && /^[a-z]+_[A-Za-z0-9]+$/.test(segment) ? ':id' : segment))
     .join('/');
   return `${method} ${template}`;
 }

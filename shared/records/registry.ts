@@ -59,6 +59,12 @@ export interface ResourceDef {
    */
   listVariants?: readonly string[];
   /**
+   * Test mode: Stripe's list leaves out the objects on a test clock unless asked by their clock
+   * (`test_clock=`). A backfill in test mode also reads the list of each test clock the account
+   * has (variant `test_clock:<id>`); live mode has no test clocks.
+   */
+  perTestClock?: boolean;
+  /**
    * For objects that embed a first page of lines (invoices, credit notes, a subscription's
    * items): lists the rest, after `starting_after`.
    */
@@ -120,6 +126,11 @@ const latest = (...values: unknown[]) =>
   Math.max(0, ...values.filter((v): v is number => typeof v === 'number'));
 const asList = <T>(p: Promise<Stripe.ApiList<T>>) => p as unknown as Promise<Stripe.ApiList<StripeObject>>;
 const asObject = <T>(p: Promise<T>) => p as unknown as Promise<StripeObject>;
+/** The list of one test clock's objects (`perTestClock`), or the default list's parameters. */
+const TEST_CLOCK_VARIANT = 'test_clock:';
+export const testClockVariant = (clockId: string) => `${TEST_CLOCK_VARIANT}${clockId}`;
+const clockParams = (variant: string | undefined) =>
+  variant?.startsWith(TEST_CLOCK_VARIANT) ? { test_clock: variant.slice(TEST_CLOCK_VARIANT.length) } : {};
 
 /**
  * The registry: a new resource is one entry here. The order is the order a
@@ -295,8 +306,9 @@ export const RESOURCES: readonly ResourceDef[] = [
     permission: 'customer_read',
     // A deleted customer leaves the list: only its event says so.
     eventTypes: ['customer.created', 'customer.updated', 'customer.deleted'],
-    list: (stripe, params) => asList(stripe.customers.list(params)),
+    list: (stripe, params, variant) => asList(stripe.customers.list({ ...params, ...clockParams(variant) })),
     // The list leaves out test-clock customers (test mode), unless asked for by clock.
+    perTestClock: true,
     unlisted: (o) => typeof o.test_clock === 'string',
     retrieve: (stripe, id) => asObject(stripe.customers.retrieve(id)),
     attributes: (o) => ({
@@ -407,7 +419,10 @@ export const RESOURCES: readonly ResourceDef[] = [
       'customer.subscription.trial_will_end',
     ],
     // Without `status`, Stripe leaves canceled subscriptions out of the list.
-    list: (stripe, params) => asList(stripe.subscriptions.list({ ...params, status: 'all' })),
+    // Nor, in test mode, those on a test clock, unless asked by their clock.
+    list: (stripe, params, variant) =>
+      asList(stripe.subscriptions.list({ ...params, status: 'all', ...clockParams(variant) })),
+    perTestClock: true,
     listLines: (stripe, id, params) => asList(stripe.subscriptionItems.list({ subscription: id, ...params })),
     retrieve: (stripe, id) => asObject(stripe.subscriptions.retrieve(id)),
     deletedBy: () => false,

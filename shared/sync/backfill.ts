@@ -1,5 +1,11 @@
 import type Stripe from 'stripe';
-import { linesOf, type Observation, type ResourceDef, type StripeObject } from '../records/registry.js';
+import {
+  linesOf,
+  type Observation,
+  type ResourceDef,
+  type StripeObject,
+  testClockVariant,
+} from '../records/registry.js';
 import { type Checkpoint, type Slice, STRIPE_EPOCH } from './checkpoint.js';
 import type { SyncRun } from './run-context.js';
 
@@ -72,6 +78,7 @@ export class Backfill {
     // On Stripe's clock: with ours ahead, a snapshot in Stripe's future would let objects created
     // during the backfill fall between its pages and the events cursor taken at the snapshot.
     const snapshotAt = (await run.stripeNow()) - 1;
+    const clocks = def.perTestClock ? (await run.testClocks()).map(testClockVariant) : [];
     const checkpoint: Checkpoint = {
       orgId: run.job.orgId,
       slot: run.ref.slot,
@@ -80,8 +87,8 @@ export class Backfill {
       connectionId: run.job.connectionId,
       phase: 'backfill',
       snapshotAt,
-      // One slice per list: the default one, then each list of what it leaves out.
-      slices: [undefined, ...(def.listVariants ?? [])].map((variant) => ({
+      // One slice per list: the default one, then each list of what it leaves out (test clocks' included).
+      slices: [undefined, ...(def.listVariants ?? []), ...clocks].map((variant) => ({
         gte: 0,
         lt: snapshotAt + 1,
         done: false,

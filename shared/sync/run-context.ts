@@ -232,6 +232,40 @@ export class SyncRun {
     return Math.floor((this.deps.clock.now().getTime() + offset) / 1000) - 1;
   }
 
+  private clocks: Promise<string[]> | undefined;
+
+  /**
+   * The account's test clocks (test mode; none in live mode), listed once a run: customers and
+   * subscriptions on a clock are read by clock (`ResourceDef.perTestClock`). Without the
+   * permission to list them, none: those objects then come only from their events.
+   */
+  testClocks(): Promise<string[]> {
+    if (this.connection.livemode) return Promise.resolve([]);
+    this.clocks ??= (async () => {
+      const ids: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.call((stripe) =>
+          stripe.testHelpers.testClocks.list({ limit: 100, ...(after ? { starting_after: after } : {}) }),
+        );
+        ids.push(...page.data.map((clock) => clock.id));
+        const last = page.data[page.data.length - 1];
+        if (!page.has_more || !last) return ids;
+        after = last.id;
+      }
+    })().catch((error: unknown) => {
+      if (!(error instanceof Stripe.errors.StripePermissionError)) {
+        this.clocks = undefined;
+        throw error;
+      }
+      logger.warn('cannot list test clocks: objects on them come from their events only', {
+        accountId: this.accountId,
+      });
+      return [];
+    });
+    return this.clocks;
+  }
+
   /** When Stripe showed what a list page or retrieve holds: the second before its answer. */
   readAt(result: unknown): Observation {
     const at = answeredAt(result);

@@ -246,7 +246,49 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 
-  it('a customer on a test clock: its events bring it, and a full re-sync (whose list cannot show it) keeps it', async () => {
+  it('a backfill reads the customers and subscriptions on test clocks, which the default lists leave out', async () => {
+    const sandbox = stack.sandbox.sandbox;
+    let made: string[] = [];
+    const connected = await connectNewAccount(stack, 'ClockTest', COUNTS, {}, (accountId) => {
+      const act = (kind: 'test_clock_customer' | 'test_clock_subscription') =>
+        sandbox.createActivity(accountId, 'test', kind).objects;
+      // Two clocks: one with a customer alone, one whose customer subscribes.
+      const [alone] = act('test_clock_customer');
+      const [customer, subscription] = act('test_clock_subscription');
+      made = [alone, customer, subscription] as string[];
+    });
+    const [alone, customer, subscription] = made as [string, string, string];
+    const { accountId, scope } = connected;
+    const data = sandbox.accountData(accountId, 'test');
+    expect(data?.testClocks.size).toBe(2);
+    expect(sandboxObjects(stack, accountId, 'subscriptions').get(subscription)).toMatchObject({
+      customer,
+      test_clock: expect.stringMatching(/^clock_/),
+    });
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, connected.job, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    for (const [resource, id] of [
+      ['customers', alone],
+      ['customers', customer],
+      ['subscriptions', subscription],
+    ] as const)
+      expect(await stack.records.get(scope, resource, id)).toMatchObject({ deleted: false, object: { id } });
+    // One list of the clocks, then each clock's customers and subscriptions once.
+    const asked = stack.sandbox.requests.filter((r) => r.account === accountId && r.at >= since);
+    expect(asked.filter((r) => r.route === 'GET /v1/test_helpers/test_clocks')).toHaveLength(1);
+    const byClock = asked.filter((r) => new URLSearchParams(r.query).has('test_clock'));
+    expect(byClock.map((r) => r.route).sort()).toEqual([
+      'GET /v1/customers',
+      'GET /v1/customers',
+      'GET /v1/subscriptions',
+      'GET /v1/subscriptions',
+    ]);
+    await expectConverged(stack, connected.orgId, accountId, { compareObjects: true });
+  });
+
+  it('a customer on a test clock: its events bring it, and a full re-sync (which lists it by its clock) keeps it', async () => {
     const { accountId, orgId, scope } = await connectedAccount();
     const sandbox = stack.sandbox.sandbox;
     const [clocked] = sandbox.createActivity(accountId, 'test', 'test_clock_customer').objects;

@@ -136,6 +136,28 @@ describe('read API through stripe-node', () => {
     expect(byClock.map((c) => c.id)).toEqual([clocked]);
     const events = await other.events.list({ type: 'customer.created', limit: 100 });
     expect(events.data.map((e) => (e.data.object as { id: string }).id)).toContain(clocked);
+    // The clock itself is listed, in test mode only.
+    const clocks = await all(other.testHelpers.testClocks.list({ limit: 100 }));
+    expect(clocks.map((c) => c.id)).toContain(customer.test_clock);
+    expect(clocks[0]).toMatchObject({ object: 'test_helpers.test_clock', livemode: false, status: 'ready' });
+    const live = stripeFor(sandbox, (await connectAccount(sandbox, OTHER, 'live')).access_token);
+    await expect(live.testHelpers.testClocks.list({ limit: 1 })).rejects.toMatchObject({ statusCode: 400 });
+  });
+
+  it('lists subscriptions on a test clock only when asked by their clock or customer', async () => {
+    const [customer, subscription] = sandbox.sandbox.createActivity(
+      OTHER,
+      'test',
+      'test_clock_subscription',
+    ).objects;
+    const other = stripeFor(sandbox, (await connectAccount(sandbox, OTHER)).access_token);
+    const sub = await other.subscriptions.retrieve(subscription as string);
+    expect(sub.test_clock).toMatch(/^clock_/);
+    const ids = async (params: Stripe.SubscriptionListParams) =>
+      (await all(other.subscriptions.list({ limit: 100, status: 'all', ...params }))).map((s) => s.id);
+    expect(await ids({})).not.toContain(subscription);
+    expect(await ids({ test_clock: sub.test_clock as string })).toEqual([subscription]);
+    expect(await ids({ customer: customer as string })).toEqual([subscription]);
   });
 
   it('lists subscriptions as Stripe does: canceled ones only with status=all (or canceled)', async () => {

@@ -19,11 +19,18 @@ export async function connectNewAccount(
   label: string,
   counts: Record<string, number>,
   spec: { apiVersion?: string } = {},
+  /** What happens on the account before it connects (no webhook or event pass brings it). */
+  before?: (accountId: string) => void,
 ): Promise<{ accountId: string; orgId: string; job: SyncJob; scope: RecordScope }> {
   const suffix = String(++accounts).padStart(4, '0');
   const accountId = `acct_1${label}${suffix}`.padEnd(24, '0');
   const orgId = `org_${label.toLowerCase()}_${suffix}`;
   stack.sandbox.sandbox.addAccount({ id: accountId, name: `${label} ${suffix}`, counts, ...spec });
+  if (before) {
+    before(accountId);
+    // Its events fall before the connection's snapshot second, so only the backfill can read them.
+    stack.sandbox.sandbox.advanceClock(5);
+  }
   stack.queues.sync.pause();
   await connectOrg(stack, orgId, { account: accountId });
   stack.queues.sync.purge();
