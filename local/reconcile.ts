@@ -158,7 +158,8 @@ export function sandboxTruth(sandbox: Sandbox, accountId: string, mode: Mode): T
   return {
     *objects(resource) {
       // What Stripe lists: deleted objects are not there.
-      for (const object of data.collections[resource].live()) yield object as unknown as StripeObject;
+      const collection = resource === 'discounts' ? data.discounts : data.collections[resource];
+      for (const object of collection.live()) yield object as unknown as StripeObject;
     },
     lines(resource, parentId) {
       const all = (resource === 'invoices'

@@ -55,6 +55,13 @@ export class AccountData {
   readonly testClocks = new Collection<AnyObject>(() => {
     throw new Error('test clocks are always stored');
   });
+  /**
+   * Discounts coupons made (Stripe has no list of them: a customer embeds its own, a
+   * subscription or invoice names its by id, expandable); removed ones are gone.
+   */
+  readonly discounts = new Collection<AnyObject>(() => {
+    throw new Error('discounts are always stored');
+  });
   readonly livemode: boolean;
   /** What was seeded of each resource (payouts: one per balance transaction of type payout). */
   readonly counts: ResourceCounts;

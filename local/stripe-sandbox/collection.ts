@@ -32,10 +32,14 @@ export class Collection<T extends { id: string }> {
     this.entries.push(entry);
   }
 
-  /** Appends a new object; `created` must not go backwards (the sandbox clock only moves on). */
-  add(object: T & { created: number }): void {
+  /**
+   * Appends a new object; `created` must not go backwards (the sandbox clock only moves on).
+   * An object without a `created` of its own (a discount) is placed at `at`.
+   */
+  add(object: T & ({ created: number } | { start: number }), at?: number): void {
     const last = this.entries[this.entries.length - 1];
-    const created = last && object.created < last.created ? last.created : object.created;
+    const own = 'created' in object ? object.created : (at ?? object.start);
+    const created = last && own < last.created ? last.created : own;
     this.positions.set(object.id, this.entries.length);
     this.entries.push({ id: object.id, created, seq: -1 });
     this.stored.set(object.id, object);

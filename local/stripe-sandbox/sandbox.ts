@@ -132,6 +132,8 @@ interface PersistedState {
       removed?: Partial<Record<ResourceName, string[]>>;
       events: AnyObject[];
       testClocks?: AnyObject[];
+      discounts?: AnyObject[];
+      removedDiscounts?: string[];
     }
   >;
   clockOffsetMs: number;
@@ -144,6 +146,9 @@ export const ACTIVITY_KINDS = [
   'charge',
   'refund',
   'invoice_paid',
+  'invoice_open',
+  'invoice_voided',
+  'invoice_paid_out_of_band',
   'dispute',
   'credit_note',
   'customer',
@@ -155,6 +160,8 @@ export const ACTIVITY_KINDS = [
   'coupon',
   'coupon_deleted',
   'coupon_applied',
+  'discount_removed',
+  'customer_discount',
   'payout',
   'subscription',
   'subscription_canceled',
@@ -756,6 +763,20 @@ export class Sandbox {
       objects.push(id);
       emit('customer.subscription.created', sub);
     };
+    /** An invoice's open payments canceled, with no event (Stripe has none for it). */
+    const cancelOpenPayments = (invoiceId: string) => {
+      const payments = data.collections.invoice_payments;
+      for (let p = payments.size - 1; p >= 0; p--) {
+        const payment = payments.at(p) as unknown as Stripe.InvoicePayment;
+        if (payment.invoice !== invoiceId || payment.status !== 'open') continue;
+        payments.update({
+          ...payment,
+          status: 'canceled',
+          status_transitions: { ...payment.status_transitions, canceled_at: now },
+        } as unknown as AnyObject);
+        objects.push(payment.id);
+      }
+    };
     const customerOf = (o: Record<string, unknown>) =>
       typeof o.customer === 'string' ? o.customer : (o.customer as { id?: string } | null)?.id;
     switch (kind) {
@@ -950,6 +971,7 @@ export class Sandbox {
           discount_amounts: [{ amount: off, discount: discount.id }],
         } as Stripe.InvoiceLineItem;
         data.collections.subscriptions.add(sub);
+        data.discounts.add(discount, now);
         objects.push(coupon.id, subId);
         emit('customer.subscription.created', sub);
         emit('customer.discount.created', discount);
@@ -961,6 +983,59 @@ export class Sandbox {
           lines: [line],
           billingReason: 'subscription_create',
         });
+        // Last: the invoice and its payment come right after the subscription.
+        objects.push(discount.id);
+        break;
+      }
+      case 'customer_discount': {
+        // A coupon applied to the newest customer as a whole: the customer embeds the discount.
+        const coupon = newest('coupons', (c) => c.valid === true) as unknown as Stripe.Coupon | undefined;
+        if (!coupon) throw invalidRequest('The account has no valid coupon.', 'kind');
+        const target = newest('customers', (c) => typeof c.test_clock !== 'string' && c.discount === null);
+        if (!target) throw invalidRequest('The account has no customer without a discount.', 'kind');
+        const discount = {
+          ...build.discount({
+            id: randomId('di'),
+            customer: target.id,
+            subscription: '',
+            start: now,
+            coupon,
+          }),
+          subscription: null,
+        } as unknown as AnyObject;
+        const customer = { ...target, discount } as AnyObject;
+        data.collections.customers.update(customer);
+        data.discounts.add(discount, now);
+        objects.push(target.id, discount.id);
+        emit('customer.discount.created', discount);
+        emit('customer.updated', customer, { discount: null });
+        break;
+      }
+      case 'discount_removed': {
+        // The newest discount on a subscription is removed (or its months are over): the
+        // subscription no longer names it, and the discount is gone, its event carrying it as it was.
+        let target: (AnyObject & { subscription?: string | null }) | undefined;
+        for (let p = data.discounts.size - 1; p >= 0 && !target; p--) {
+          const entry = data.discounts.entries[p];
+          if (!entry || data.discounts.isRemoved(entry.id)) continue;
+          const candidate = data.discounts.at(p) as AnyObject & { subscription?: string | null };
+          if (typeof candidate.subscription === 'string') target = candidate;
+        }
+        if (!target) throw invalidRequest('The account has no discount on a subscription.', 'kind');
+        const sub = data.collections.subscriptions.get(target.subscription as string) as unknown as
+          | (AnyObject & { discounts?: unknown[] })
+          | undefined;
+        if (sub) {
+          const discounts = (sub.discounts ?? []).filter((d) => d !== target?.id);
+          data.collections.subscriptions.update({ ...sub, discounts } as AnyObject);
+          emit('customer.subscription.updated', { ...sub, discounts } as AnyObject, {
+            discounts: sub.discounts,
+          });
+          objects.push(sub.id);
+        }
+        data.discounts.remove(target.id);
+        objects.push(target.id);
+        emit('customer.discount.deleted', target);
         break;
       }
       case 'subscription_upgraded': {
@@ -1231,6 +1306,92 @@ export class Sandbox {
         emit('invoice.payment_succeeded', paid as unknown as AnyObject);
         break;
       }
+      case 'invoice_open': {
+        // Finalized and awaiting payment. Its invoice payment opens with it, with no event of its
+        // own: Stripe's only invoice payment event is `invoice_payment.paid`.
+        const invoiceId = randomId('in');
+        const lines = [
+          build.invoiceLine({
+            id: randomId('il'),
+            invoice: invoiceId,
+            livemode,
+            amount,
+            currency: 'usd',
+            period: { start: now, end: now + 30 * 86_400 },
+            description: 'Subscription',
+          }),
+        ];
+        const customer = data.randomCustomer(next);
+        const open = build.invoice({
+          id: invoiceId,
+          created: now,
+          livemode,
+          amount,
+          currency: 'usd',
+          customer,
+          customerName: `Customer ${customer.slice(-4)}`,
+          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
+          status: 'open',
+          lines,
+        });
+        data.collections.invoices.add(open as unknown as AnyObject);
+        data.invoiceLines.set(invoiceId, lines);
+        const payment = build.invoicePayment({
+          id: randomId('inpay'),
+          created: now,
+          livemode,
+          invoice: invoiceId,
+          currency: 'usd',
+          amount: open.amount_due,
+          charge: null,
+          paidAt: null,
+        }) as unknown as AnyObject;
+        data.collections.invoice_payments.add(payment);
+        objects.push(invoiceId, payment.id);
+        emit('invoice.created', { ...open, status: 'draft', number: null } as unknown as AnyObject);
+        emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
+        break;
+      }
+      case 'invoice_paid_out_of_band': {
+        // The newest open invoice is marked paid outside Stripe: its open payment is canceled,
+        // silently (`invoice.paid` is the invoice's event, none is the payment's).
+        const target = newest('invoices', (i) => i.status === 'open') as unknown as
+          | Stripe.Invoice
+          | undefined;
+        if (!target) throw invalidRequest('The account has no open invoice to mark paid.', 'kind');
+        const paid = {
+          ...target,
+          status: 'paid',
+          paid_out_of_band: true,
+          amount_paid: target.amount_due,
+          amount_remaining: 0,
+          status_transitions: { ...target.status_transitions, paid_at: now },
+        } as unknown as AnyObject;
+        data.collections.invoices.update(paid);
+        objects.push(paid.id);
+        cancelOpenPayments(target.id as string);
+        emit('invoice.paid', paid, { status: 'open', amount_paid: 0 });
+        break;
+      }
+      case 'invoice_voided': {
+        // The newest open invoice is voided. Its open payments are canceled with it, silently:
+        // `invoice.voided` is the only event.
+        const target = newest('invoices', (i) => i.status === 'open') as unknown as
+          | Stripe.Invoice
+          | undefined;
+        if (!target) throw invalidRequest('The account has no open invoice to void.', 'kind');
+        const voided = {
+          ...target,
+          status: 'void',
+          amount_remaining: 0,
+          status_transitions: { ...target.status_transitions, voided_at: now },
+        } as unknown as AnyObject;
+        data.collections.invoices.update(voided);
+        objects.push(voided.id);
+        cancelOpenPayments(target.id as string);
+        emit('invoice.voided', voided, { status: 'open', amount_remaining: target.amount_remaining });
+        break;
+      }
       case 'dispute': {
         const target = newCharge('Disputed charge') as unknown as Stripe.Charge;
         emit('charge.succeeded', target as unknown as AnyObject);
@@ -1479,11 +1640,14 @@ export class Sandbox {
         if (gone.length > 0) removed[resource] = gone;
       }
       const testClocks = account.testClocks.storedObjects();
+      const discounts = account.discounts.storedObjects();
+      const removedDiscounts = account.discounts.removedIds();
       data[key] = {
         resources,
         removed,
         events: account.events.storedObjects(),
         ...(testClocks.length > 0 ? { testClocks } : {}),
+        ...(discounts.length > 0 ? { discounts, removedDiscounts } : {}),
       };
     }
     const state: PersistedState = {
@@ -1518,6 +1682,7 @@ export class Sandbox {
         data.collections[resource].restore(saved.resources[resource] ?? [], saved.removed?.[resource] ?? []);
       data.events.restore(saved.events);
       data.testClocks.restore(saved.testClocks ?? []);
+      data.discounts.restore(saved.discounts ?? [], saved.removedDiscounts ?? []);
     }
   }
 

@@ -30,7 +30,8 @@ export interface FaultRule {
   /** `GET /v1/charges`, `GET /v1/charges/:id`, `POST /v1/oauth/token`, or `*`. */
   route: string;
   account?: string;
-  kind: 'latency' | '429' | '500' | 'drop';
+  /** `403`: Stripe refuses for good (a permission the access lacks). */
+  kind: 'latency' | '429' | '403' | '500' | 'drop';
   /** Probability per matching request (0–1). */
   rate?: number;
   /** Only the Nth matching request (1-based). */
@@ -254,6 +255,13 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
           rule.shouldRetry === undefined ? {} : { 'stripe-should-retry': String(rule.shouldRetry) },
         );
       }
+      if (rule.kind === '403')
+        return json(res, 403, {
+          error: {
+            type: 'invalid_request_error',
+            message: 'The provided key does not have access to this resource (sandbox fault).',
+          },
+        });
       return json(res, 500, {
         error: { type: 'api_error', message: 'An unknown error occurred (sandbox fault).' },
       });
@@ -439,6 +447,10 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       });
     const filterKeys = LIST_FILTERS[resource];
     const query = parseListQuery(params, filterKeys);
+    // A list by test clock names one that exists (a deleted clock took its objects with it).
+    const clock = params.test_clock;
+    if (typeof clock === 'string' && (!data.testClocks.get(clock) || data.testClocks.isRemoved(clock)))
+      throw missing('test clock', clock, 'test_clock');
     const filters = filterKeys
       .filter((key) => typeof params[key] === 'string')
       .filter((key) => !(resource === 'subscriptions' && (key === 'status' || key === 'price')))
@@ -621,7 +633,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         return json(res, 200, out);
       }
       case 'POST /_sandbox/faults': {
-        const kinds = ['latency', '429', '500', 'drop'] as const;
+        const kinds = ['latency', '429', '403', '500', 'drop'] as const;
         const kind = kinds.find((k) => k === String(body.kind));
         if (!kind) throw invalidRequest(`kind must be one of ${kinds.join(', ')}`, 'kind');
         const rule: FaultRule = {
@@ -823,6 +835,15 @@ function expand<T extends { id: string }>(
   const out = { ...object } as Record<string, unknown>;
   for (const field of fields) {
     const value = out[field];
+    // Discounts: Stripe has no list or retrieve of them, but a subscription's or an invoice's
+    // `discounts` (ids) expand into them (a removed one stays an id).
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string' && v.startsWith('di_'))) {
+      out[field] = value.map((id: string) => {
+        const found = data.discounts.get(id);
+        return found && !data.discounts.isRemoved(id) ? renderAt(version, found) : id;
+      });
+      continue;
+    }
     const target = typeof value === 'string' ? EXPANDABLE[value.split('_')[0] as string] : undefined;
     if (!(field in out) || (value !== null && !target))
       throw invalidRequest(`This property cannot be expanded (${field}).`, 'expand');

@@ -15,7 +15,8 @@ export type ListedResourceName =
   | 'payouts'
   | 'subscriptions'
   | 'invoice_payments'
-  | 'subscription_schedules';
+  | 'subscription_schedules'
+  | 'discounts';
 
 /** Lines kept as records of their own, besides the object that holds them. */
 export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items' | 'subscription_items';
@@ -107,6 +108,37 @@ export interface ResourceDef {
    * after the events, reads the whole list again. Only for resources an account has few of.
    */
   relist?: boolean;
+  /**
+   * Stripe has no list of its objects (discounts): a backfill reads nothing of its own; its
+   * objects come from those that carry them (`carries`) and from its events.
+   */
+  derived?: boolean;
+  /**
+   * Objects of a `derived` resource this object carries as read from its list (a customer's
+   * `discount`, a subscription's `discounts` expanded), and the object as Stripe shows it
+   * unexpanded: what is stored for it.
+   */
+  carries?: {
+    resource: ListedResourceName;
+    split(object: StripeObject): { object: StripeObject; carried: StripeObject[] };
+  };
+  /**
+   * Stripe opens some of its objects and cancels them with no event of their own (an invoice
+   * payment opens when its invoice is finalized and is canceled when the invoice is voided; its
+   * only event is `invoice_payment.paid`). Every incremental pass, after its events, lists those
+   * open now (`list` with variant `openVariant`), and reads the events of `closedBy` beside its
+   * own: for each, the objects of the holder it names are listed again (`listOf`).
+   */
+  silent?: {
+    openVariant: string;
+    isOpen(object: StripeObject): boolean;
+    closedBy: readonly string[];
+    listOf(
+      stripe: Stripe,
+      holderId: string,
+      params: Stripe.PaginationParams,
+    ): Promise<Stripe.ApiList<StripeObject>>;
+  };
 }
 
 const num = (v: unknown) => (typeof v === 'number' ? v : null);
@@ -126,9 +158,17 @@ const latest = (...values: unknown[]) =>
   Math.max(0, ...values.filter((v): v is number => typeof v === 'number'));
 const asList = <T>(p: Promise<Stripe.ApiList<T>>) => p as unknown as Promise<Stripe.ApiList<StripeObject>>;
 const asObject = <T>(p: Promise<T>) => p as unknown as Promise<StripeObject>;
+/** Discount objects among a field's values (an expanded `discounts`, or an embedded `discount`). */
+const discountObjects = (value: unknown): StripeObject[] =>
+  (Array.isArray(value) ? value : [value]).filter(
+    (v): v is StripeObject =>
+      typeof v === 'object' && v !== null && (v as { object?: unknown }).object === 'discount',
+  );
+
 /** The list of one test clock's objects (`perTestClock`), or the default list's parameters. */
 const TEST_CLOCK_VARIANT = 'test_clock:';
 export const testClockVariant = (clockId: string) => `${TEST_CLOCK_VARIANT}${clockId}`;
+export const isTestClockVariant = (variant: string) => variant.startsWith(TEST_CLOCK_VARIANT);
 const clockParams = (variant: string | undefined) =>
   variant?.startsWith(TEST_CLOCK_VARIANT) ? { test_clock: variant.slice(TEST_CLOCK_VARIANT.length) } : {};
 
@@ -137,6 +177,38 @@ const clockParams = (variant: string | undefined) =>
  * sync walks them in.
  */
 export const RESOURCES: readonly ResourceDef[] = [
+  {
+    // First: what carries them (customers, subscriptions) is read after its snapshot, so no
+    // discount event falls between the two.
+    // What a coupon made: which coupon, for whom (a customer, a subscription or one of its
+    // items, an invoice), from when to when. Invoice lines name them in `discount_amounts`.
+    name: 'discounts',
+    objectName: 'discount',
+    // Unconfirmed: its object is a coupon's doing, and its events are a customer's.
+    permission: 'coupon_read',
+    eventTypes: ['customer.discount.created', 'customer.discount.updated', 'customer.discount.deleted'],
+    derived: true,
+    // No list: nothing is ever unseen.
+    sweepable: false,
+    list: () => Promise.reject(new Error('Stripe has no list of discounts')),
+    retrieve: () => Promise.reject(new Error('Stripe has no retrieve of a discount')),
+    attributes: (o) => {
+      const source = (o.source ?? null) as Record<string, unknown> | null;
+      return {
+        // Current API versions name the coupon in `source`; older ones embed it.
+        coupon: idOf(source?.coupon) ?? idOf(o.coupon),
+        customer: idOf(o.customer),
+        subscription: idOf(o.subscription),
+        subscriptionItem: idOf(o.subscription_item),
+        invoice: idOf(o.invoice),
+        invoiceItem: idOf(o.invoice_item),
+        promotionCode: idOf(o.promotion_code),
+        start: num(o.start),
+        end: num(o.end),
+      };
+    },
+    changedAt: (o) => latest(o.start),
+  },
   {
     name: 'balance_transactions',
     objectName: 'balance_transaction',
@@ -307,6 +379,8 @@ export const RESOURCES: readonly ResourceDef[] = [
     // A deleted customer leaves the list: only its event says so.
     eventTypes: ['customer.created', 'customer.updated', 'customer.deleted'],
     list: (stripe, params, variant) => asList(stripe.customers.list({ ...params, ...clockParams(variant) })),
+    // Its customer-wide discount is embedded whole.
+    carries: { resource: 'discounts', split: (o) => ({ object: o, carried: discountObjects(o.discount) }) },
     // The list leaves out test-clock customers (test mode), unless asked for by clock.
     perTestClock: true,
     unlisted: (o) => typeof o.test_clock === 'string',
@@ -421,7 +495,25 @@ export const RESOURCES: readonly ResourceDef[] = [
     // Without `status`, Stripe leaves canceled subscriptions out of the list.
     // Nor, in test mode, those on a test clock, unless asked by their clock.
     list: (stripe, params, variant) =>
-      asList(stripe.subscriptions.list({ ...params, status: 'all', ...clockParams(variant) })),
+      asList(
+        stripe.subscriptions.list({
+          ...params,
+          status: 'all',
+          ...clockParams(variant),
+          // Its discounts are ids unless expanded: the list brings them whole (Stripe has no list of
+          // discounts), and the subscription is stored with the ids, as Stripe shows it.
+          expand: ['data.discounts'],
+        }),
+      ),
+    carries: {
+      resource: 'discounts',
+      split: (o) => {
+        const carried = discountObjects(o.discounts);
+        if (!Array.isArray(o.discounts) || carried.length === 0) return { object: o, carried: [] };
+        const ids = o.discounts.map((d) => (typeof d === 'string' ? d : (d as StripeObject).id));
+        return { object: { ...o, discounts: ids }, carried };
+      },
+    },
     perTestClock: true,
     listLines: (stripe, id, params) => asList(stripe.subscriptionItems.list({ subscription: id, ...params })),
     retrieve: (stripe, id) => asObject(stripe.subscriptions.retrieve(id)),
@@ -466,7 +558,16 @@ export const RESOURCES: readonly ResourceDef[] = [
     eventTypes: ['invoice_payment.paid'],
     // Never deleted (a payment is canceled): absence from the list would not mean deletion.
     sweepable: false,
-    list: (stripe, params) => asList(stripe.invoicePayments.list(params)),
+    list: (stripe, params, variant) =>
+      asList(stripe.invoicePayments.list({ ...params, ...(variant === 'open' ? { status: 'open' } : {}) })),
+    // Opened (at an invoice's finalization) and canceled (when it is voided or written off)
+    // with no invoice payment event: see `silent`.
+    silent: {
+      openVariant: 'open',
+      isOpen: (o) => o.status === 'open',
+      closedBy: ['invoice.voided', 'invoice.marked_uncollectible'],
+      listOf: (stripe, invoice, params) => asList(stripe.invoicePayments.list({ ...params, invoice })),
+    },
     retrieve: (stripe, id) => asObject(stripe.invoicePayments.retrieve(id)),
     attributes: (o) => {
       const payment = (o.payment ?? {}) as Record<string, unknown>;

@@ -1,12 +1,18 @@
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
+import { logger } from '../logger.js';
 import {
+  isTestClockVariant,
   linesOf,
   type Observation,
   type ResourceDef,
   type StripeObject,
   testClockVariant,
 } from '../records/registry.js';
-import { type Checkpoint, type Slice, STRIPE_EPOCH } from './checkpoint.js';
+
+/** The upper bound of a test clock's slice: any time a clock may have been advanced to. */
+const CLOCK_HORIZON = 4_102_444_800; // 2100-01-01
+
+import { type Checkpoint, MAX_OPEN_IDS, type Slice, STRIPE_EPOCH } from './checkpoint.js';
 import type { SyncRun } from './run-context.js';
 
 interface Page {
@@ -79,6 +85,7 @@ export class Backfill {
     // during the backfill fall between its pages and the events cursor taken at the snapshot.
     const snapshotAt = (await run.stripeNow()) - 1;
     const clocks = def.perTestClock ? (await run.testClocks()).map(testClockVariant) : [];
+    // Objects on a test clock are created at the clock's time, which can be ahead of ours.
     const checkpoint: Checkpoint = {
       orgId: run.job.orgId,
       slot: run.ref.slot,
@@ -88,15 +95,17 @@ export class Backfill {
       phase: 'backfill',
       snapshotAt,
       // One slice per list: the default one, then each list of what it leaves out (test clocks' included).
-      slices: [undefined, ...(def.listVariants ?? []), ...clocks].map((variant) => ({
+      // A resource Stripe has no list of reads nothing: the objects that carry its come with theirs.
+      slices: (def.derived ? [] : [undefined, ...(def.listVariants ?? []), ...clocks]).map((variant) => ({
         gte: 0,
-        lt: snapshotAt + 1,
+        lt: variant && isTestClockVariant(variant) ? CLOCK_HORIZON : snapshotAt + 1,
         done: false,
         ...(variant ? { variant } : {}),
       })),
       cursor: null,
       since: snapshotAt,
       ...(linesOf(def.name) ? { lineRecords: true } : {}),
+      ...(def.carries || def.perTestClock ? { carried: true } : {}),
       total: 0,
       updatedAt: '',
     };
@@ -181,6 +190,8 @@ export class Backfill {
     if (this.density === undefined) return false;
     let best: { slice: Slice; upper: number; lower: number } | undefined;
     for (const slice of this.active.keys()) {
+      // A test clock's list is one slice: its objects' times are the clock's, not a range to share.
+      if (slice.variant && isTestClockVariant(slice.variant)) continue;
       const upper = this.lastSeen.get(slice) ?? slice.lt - 1;
       // The bottom slice has no lower bound: what it may still hold is estimated, never assumed.
       const lower = slice.gte < STRIPE_EPOCH ? await this.oldestEstimate(upper) : slice.gte;
@@ -246,18 +257,33 @@ export class Backfill {
     const created: Stripe.RangeQueryParam = { lt: slice.lt, ...(slice.gte > 0 ? { gte: slice.gte } : {}) };
     let latencyMs = 0;
     // Stripe's own latency, without the wait for the budget: that decides how many pages to keep in flight.
-    const list = await this.sync.call(async (stripe) => {
-      const started = Date.now();
-      try {
-        return await this.def.list(
-          stripe,
-          { limit: 100, created, ...(after ? { starting_after: after } : {}) },
-          slice.variant,
-        );
-      } finally {
-        latencyMs = Date.now() - started;
-      }
-    });
+    const list = await this.sync
+      .call(async (stripe) => {
+        const started = Date.now();
+        try {
+          return await this.def.list(
+            stripe,
+            { limit: 100, created, ...(after ? { starting_after: after } : {}) },
+            slice.variant,
+          );
+        } finally {
+          latencyMs = Date.now() - started;
+        }
+      })
+      .catch((error: unknown) => {
+        // A test clock deleted since its slice was made (by the user, or by Stripe 30 days on)
+        // takes its objects with it: nothing is left to read there.
+        if (
+          slice.variant &&
+          isTestClockVariant(slice.variant) &&
+          error instanceof Stripe.errors.StripeInvalidRequestError &&
+          error.code === 'resource_missing'
+        ) {
+          logger.info('a test clock is gone: its slice is done', { resource: this.def.name });
+          return { data: [] as StripeObject[], has_more: false };
+        }
+        throw error;
+      });
     this.latencies.push(latencyMs);
     return { data: list.data, hasMore: list.has_more, observed: this.sync.readAt(list), latencyMs };
   }
@@ -309,6 +335,13 @@ export class Backfill {
 
   /** Keeps where the incremental pass must start reading objects that can still change. */
   private noteUnsettled(objects: StripeObject[]) {
+    const { silent } = this.def;
+    if (silent)
+      for (const object of objects) {
+        if (!silent.isOpen(object)) continue;
+        const open = (this.checkpoint.openIds ??= []);
+        if (open.length < MAX_OPEN_IDS && !open.includes(object.id)) open.push(object.id);
+      }
     const { unsettled } = this.def;
     if (!unsettled) return;
     for (const object of objects) {

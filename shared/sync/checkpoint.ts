@@ -53,6 +53,17 @@ export interface Checkpoint {
    * backfilled again, so lines stored before then get their records.
    */
   lineRecords?: boolean;
+  /**
+   * Its backfill read each test clock's list and kept what its objects carry (discounts)
+   * (`perTestClock`, `carries`). A checkpoint of customers or subscriptions without it is older
+   * code's: the resource is backfilled again, so what that code missed is read.
+   */
+  carried?: boolean;
+  /**
+   * The objects Stripe may close silently (`ResourceDef.silent`) that were open when last
+   * read, up to `MAX_OPEN_IDS`: one no longer open at the next pass is read again by id.
+   */
+  openIds?: string[];
   /** Objects stored for this resource so far. */
   total: number;
   updatedAt: string;
@@ -69,4 +80,7 @@ export interface CheckpointStore {
  * Stripe launched in 2011: no object is older. Not the account's `created`: that is when it
  * connected, and its objects can be years older.
  */
+/** How many open ids a checkpoint keeps (an item holds 400 KB). */
+export const MAX_OPEN_IDS = 2000;
+
 export const STRIPE_EPOCH = 1_293_840_000;

@@ -8,11 +8,13 @@ import {
   type StripeObject,
 } from '../records/registry.js';
 import { STRIPE_API_VERSION } from '../stripe/api-version.js';
-import type { Checkpoint } from './checkpoint.js';
+import { type Checkpoint, MAX_OPEN_IDS } from './checkpoint.js';
 import type { StoredObject, SyncRun } from './run-context.js';
 
 /** Positions within one pass: far more events than one pass reads (30 days of an account's). */
 const PASS_STRIDE = 1_000_000_000;
+
+type Silent = NonNullable<ResourceDef['silent']>;
 
 interface Item {
   id: string;
@@ -36,7 +38,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
   const list = (params: Stripe.PaginationParams & { created?: Stripe.RangeQueryParam }) =>
     run.call(async (stripe) => {
       const page = usesEvents
-        ? await stripe.events.list({ ...params, types: [...def.eventTypes] })
+        ? await stripe.events.list({ ...params, types: [...def.eventTypes, ...(def.silent?.closedBy ?? [])] })
         : await def.list(stripe, params);
       return {
         data: page.data as unknown as Array<Item & Record<string, unknown>>,
@@ -63,10 +65,16 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       }
       const event = item as unknown as Stripe.Event;
       const object = event.data.object as unknown as StripeObject;
+      // Another object's event that may have changed some of this resource's silently.
+      if (def.silent?.closedBy.includes(event.type) && typeof object.id === 'string') {
+        holders.add(object.id);
+        continue;
+      }
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;
       const deleted = deletesObject(def, event.type);
       const sequence = pass * PASS_STRIDE + ++position;
-      if (event.api_version !== STRIPE_API_VERSION && !deleted) {
+      // (A resource Stripe cannot be asked for again, a discount, is kept as its event shows it.)
+      if (event.api_version !== STRIPE_API_VERSION && !deleted && !def.derived) {
         other.set(object.id, { event, object, sequence });
         continue;
       }
@@ -80,6 +88,37 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     if (other.size > 0) objects.push(...(await fresh(other)));
     checkpoint.total += await run.store(def, objects);
     if (objects.length > 0) checkpoint.passes = pass;
+    // Read after the page's events were applied: as new as they are. To the end even when the
+    // run must stop (a page or two each, well inside its margin): the cursor moves past these
+    // events once this returns, and nothing else would read those payments again.
+    for (const holder of holders)
+      await listAll((stripe, params) => (def.silent as Silent).listOf(stripe, holder, params), true);
+    holders.clear();
+  };
+  /** Holders (invoices) that events of `silent.closedBy` named on the current page. */
+  const holders = new Set<string>();
+
+  /** Every page of a list, each object stored as read then. */
+  const listAll = async (
+    read: (stripe: Stripe, params: Stripe.PaginationParams) => Promise<Stripe.ApiList<StripeObject>>,
+    toTheEnd = false,
+    seen?: (page: StripeObject[]) => void,
+  ): Promise<boolean> => {
+    let after: string | undefined;
+    for (;;) {
+      if (run.shouldStop() && !toTheEnd) return false;
+      const page = await run.call(async (stripe) => {
+        const listed = await read(stripe, { limit: 100, ...(after ? { starting_after: after } : {}) });
+        return { data: listed.data, hasMore: listed.has_more, observed: run.readAt(listed) };
+      });
+      seen?.(page.data);
+      checkpoint.total += await run.store(
+        def,
+        page.data.map((object) => ({ object, observed: page.observed })),
+      );
+      if (!page.hasMore || page.data.length === 0) return true;
+      after = page.data[page.data.length - 1]?.id;
+    }
   };
 
   const fresh = async (
@@ -136,27 +175,44 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     await run.saveCheckpoint(checkpoint);
   };
 
-  // Objects Stripe changes with no event at all (a coupon's redemptions): the whole list again,
-  // after the events, each object as read now.
-  const relist = async () => {
-    let after: string | undefined;
-    for (;;) {
-      if (run.shouldStop()) return;
-      const page = await run.call(async (stripe) => {
-        const listed = await def.list(stripe, { limit: 100, ...(after ? { starting_after: after } : {}) });
-        return { data: listed.data, hasMore: listed.has_more, observed: run.readAt(listed) };
-      });
-      checkpoint.total += await run.store(
-        def,
-        page.data.map((object) => ({ object, observed: page.observed })),
-      );
-      if (!page.hasMore || page.data.length === 0) return;
-      after = page.data[page.data.length - 1]?.id;
-    }
-  };
   const finish = async () => {
     await settle();
-    if (def.relist) await relist();
+    // Objects Stripe changes with no event at all (a coupon's redemptions): the whole list again,
+    // after the events, each object as read now.
+    if (def.relist) await listAll((stripe, params) => def.list(stripe, params));
+    // Objects Stripe opens with no event (an invoice payment): those open now; and those open
+    // at the last pass that no longer are, read again by id unless an event already said so.
+    const silent = def.silent;
+    if (silent) {
+      const open: string[] = [];
+      const finished = await listAll(
+        (stripe, params) => def.list(stripe, params, silent.openVariant),
+        false,
+        (page) => open.push(...page.filter(silent.isOpen).map((o) => o.id)),
+      );
+      if (!finished) return false;
+      const now = new Set(open);
+      const closed = (checkpoint.openIds ?? []).filter((id) => !now.has(id));
+      const stale = (
+        await Promise.all(closed.map((id) => run.deps.records.get(run.scope, def.name, id)))
+      ).filter((record) => record && !record.deleted && silent.isOpen(record.object));
+      const objects: StoredObject[] = [];
+      for (const record of stale) {
+        if (run.shouldStop()) return false;
+        try {
+          const object = await run.call((stripe) => def.retrieve(stripe, record?.objectId as string));
+          objects.push({ object, observed: run.readAt(object) });
+        } catch (error) {
+          if (
+            !(error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing')
+          )
+            throw error;
+        }
+      }
+      checkpoint.total += await run.store(def, objects);
+      checkpoint.openIds = open.slice(0, MAX_OPEN_IDS);
+      await run.saveCheckpoint(checkpoint);
+    }
     return false;
   };
 

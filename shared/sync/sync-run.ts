@@ -462,6 +462,15 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
     });
     checkpoint = undefined;
   }
+  if (checkpoint && (def.carries || def.perTestClock) && !checkpoint.carried) {
+    logger.info(
+      'test clocks and discounts were not read when this resource was backfilled: backfilling again',
+      {
+        resource: def.name,
+      },
+    );
+    checkpoint = undefined;
+  }
   if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
     const newest = checkpoint.cursor?.created ?? checkpoint.since;
     if (newest < run.nowSeconds() - config.maxCursorAgeSeconds) {
@@ -478,6 +487,11 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
   }
   const restart = await incremental(run, def, checkpoint);
   if (restart) {
+    // Events of a resource Stripe cannot list are gone: what carries its objects is read again
+    // (those resources come after it in the registry, so in this run).
+    if (def.derived)
+      for (const carrier of RESOURCES.filter((r) => r.carries?.resource === def.name))
+        await checkpoints.reset(refOf(run.job), carrier.name);
     const fresh = await Backfill.start(run, def);
     await new Backfill(run, def, fresh).run();
     if (fresh.phase === 'incremental') await incremental(run, def, fresh);

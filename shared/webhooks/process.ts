@@ -188,7 +188,8 @@ async function applyToConnection(
   // Rendered at another API version than the one the service stores (the endpoint's version is
   // not the pinned one): the sync reads the object again at the pinned version.
   const deletes = deletesObject(def, event.type);
-  if (event.api_version !== STRIPE_API_VERSION && !deletes) {
+  // (A discount cannot be read again: it is kept as its event shows it, as the sync keeps it.)
+  if (event.api_version !== STRIPE_API_VERSION && !deletes && !def.derived) {
     count(MetricNames.webhookOtherApiVersion);
     logger.warn(
       'webhook rendered at another API version: left to the sync, which reads it at the pinned one',

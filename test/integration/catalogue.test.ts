@@ -1,5 +1,6 @@
 import type { LocalStack } from '../../local/stack.js';
 import { OLD_API_VERSION } from '../../local/stripe-sandbox/api-versions.js';
+import { refOf } from '../../shared/domain/connection.js';
 import type { RecordScope } from '../../shared/ports/records-store.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { onlyConnection } from '../support/connections.js';
@@ -246,6 +247,166 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     await expectConverged(stack, orgId, accountId, { compareObjects: true });
   });
 
+  it('an invoice payment Stripe opens and cancels with no event of its own: the next sync reads it open, then canceled once its invoice is voided', async () => {
+    const { accountId, orgId, job, scope } = await connectedAccount();
+    const sandbox = stack.sandbox.sandbox;
+    // Only this test's syncs run (a webhook may ask for one).
+    stack.queues.sync.pause();
+    const get = (resource: Parameters<typeof stack.records.get>[1], id: string) =>
+      stack.records.get(scope, resource, id);
+    const sync = async () =>
+      expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+        outcome: 'completed',
+      });
+    // A seeded invoice still open, and its payment, stored open by the backfill.
+    const seededOpen = [...sandboxObjects(stack, accountId, 'invoice_payments').values()].filter(
+      (p) => p.status === 'open',
+    );
+    expect(seededOpen.length).toBeGreaterThan(0);
+
+    const [invoice, payment] = sandbox.createActivity(accountId, 'test', 'invoice_open').objects as [
+      string,
+      string,
+    ];
+    await settle(stack, ['webhooks']);
+    // The invoice's own events came (created and finalized in one second: a sync orders them);
+    // nothing announced its payment.
+    expect(await get('invoices', invoice)).toMatchObject({ deleted: false });
+    expect(await stack.records.get(scope, 'invoice_payments', payment)).toBeUndefined();
+    await sync();
+    expect(await get('invoices', invoice)).toMatchObject({ object: { status: 'open' } });
+    expect(await get('invoice_payments', payment)).toMatchObject({
+      deleted: false,
+      object: { invoice, status: 'open', status_transitions: { canceled_at: null } },
+    });
+
+    // Voided: the payment is canceled silently; `invoice.voided` is what says so.
+    expect(sandbox.createActivity(accountId, 'test', 'invoice_voided').objects).toEqual([invoice, payment]);
+    // And a seeded one, stored open since the backfill.
+    const [oldInvoice, oldPayment] = sandbox.createActivity(accountId, 'test', 'invoice_voided').objects as [
+      string,
+      string,
+    ];
+    expect(seededOpen.map((p) => p.id)).toContain(oldPayment);
+    await settle(stack, ['webhooks']);
+    expect(await get('invoice_payments', payment)).toMatchObject({ object: { status: 'open' } });
+    await sync();
+    for (const [holder, id] of [
+      [invoice, payment],
+      [oldInvoice, oldPayment],
+    ]) {
+      expect(await get('invoices', holder as string)).toMatchObject({ object: { status: 'void' } });
+      expect(await get('invoice_payments', id as string)).toMatchObject({
+        deleted: false,
+        object: { status: 'canceled', status_transitions: { canceled_at: expect.any(Number) } },
+      });
+    }
+
+    // Marked paid outside Stripe: `invoice.paid` names no payment, and the payment (open at the
+    // last pass) is canceled silently. The pass sees it is no longer open and reads it again.
+    const [outside, outsidePayment] = sandbox.createActivity(accountId, 'test', 'invoice_open').objects as [
+      string,
+      string,
+    ];
+    await sync();
+    expect(await get('invoice_payments', outsidePayment)).toMatchObject({ object: { status: 'open' } });
+    expect(sandbox.createActivity(accountId, 'test', 'invoice_paid_out_of_band').objects).toEqual([
+      outside,
+      outsidePayment,
+    ]);
+    await settle(stack, ['webhooks']);
+    await sync();
+    expect(await get('invoices', outside)).toMatchObject({
+      object: { status: 'paid', paid_out_of_band: true },
+    });
+    expect(await get('invoice_payments', outsidePayment)).toMatchObject({ object: { status: 'canceled' } });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
+  it('discounts, which Stripe cannot list: the backfill takes them from the subscriptions that carry them, events bring new ones and removals', async () => {
+    let before: string[] = [];
+    let onCustomer: string[] = [];
+    const connected = await connectNewAccount(stack, 'DiscountTest', COUNTS, {}, (accountId) => {
+      before = stack.sandbox.sandbox.createActivity(accountId, 'test', 'coupon_applied').objects;
+      // And one on a customer as a whole, which the customer embeds.
+      onCustomer = stack.sandbox.sandbox.createActivity(accountId, 'test', 'customer_discount').objects;
+    });
+    const [discountedCustomer, customerDiscount] = onCustomer as [string, string];
+    const [coupon, subscription] = before as [string, string];
+    // The discount is the last thing the activity names.
+    const discount = before[before.length - 1] as string;
+    const { accountId, orgId, job, scope } = connected;
+    const get = (resource: Parameters<typeof stack.records.get>[1], id: string) =>
+      stack.records.get(scope, resource, id);
+    const since = stack.sandbox.sandbox.nowMs(); // on the sandbox clock, which tests move on
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    expect(await get('discounts', discount)).toMatchObject({
+      deleted: false,
+      object: { id: discount, object: 'discount', subscription, source: { coupon } },
+    });
+    expect(await get('discounts', customerDiscount)).toMatchObject({
+      deleted: false,
+      object: { customer: discountedCustomer, subscription: null, source: { coupon: expect.any(String) } },
+    });
+    expect((await get('customers', discountedCustomer))?.object).toMatchObject({
+      discount: { id: customerDiscount },
+    });
+    // The subscription is stored as Stripe shows it: its discounts are ids.
+    expect((await get('subscriptions', subscription))?.object).toMatchObject({ discounts: [discount] });
+    const lists = stack.sandbox.requests.filter(
+      (r) => r.account === accountId && r.at >= since && r.route === 'GET /v1/subscriptions',
+    );
+    expect(lists.length).toBeGreaterThan(0);
+    for (const r of lists) expect(r.query).toMatch(/(^|&)expand\[\d*\]=data\.discounts(&|$)/);
+
+    // After the connection: a new one by its event, then both removed.
+    stack.queues.sync.resume();
+    const added = stack.sandbox.sandbox.createActivity(accountId, 'test', 'coupon_applied').objects.at(-1);
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await get('discounts', added as string)).toMatchObject({ deleted: false });
+    const removed = stack.sandbox.sandbox.createActivity(accountId, 'test', 'discount_removed').objects;
+    expect(removed).toContain(added);
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await get('discounts', added as string)).toMatchObject({ deleted: true });
+    expect(await get('discounts', discount)).toMatchObject({ deleted: false });
+    expect(stack.sandbox.sandbox.createActivity(accountId, 'test', 'discount_removed').objects).toContain(
+      discount,
+    );
+    await settle(stack, ['webhooks', 'sync']);
+    expect(await get('discounts', discount)).toMatchObject({ deleted: true });
+    expect((await get('subscriptions', subscription))?.object).toMatchObject({ discounts: [] });
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+  });
+
+  it('customers and subscriptions backfilled by older code (no test clocks, no discounts) are backfilled again, once', async () => {
+    const { accountId, job } = await connectedAccount();
+    const ref = refOf(job);
+    for (const resource of ['customers', 'subscriptions'] as const) {
+      const checkpoint = await stack.syncDeps.checkpoints.get(ref, resource);
+      expect(checkpoint).toMatchObject({ phase: 'incremental', carried: true });
+      const { carried: _carried, ...older } = checkpoint as NonNullable<typeof checkpoint>;
+      await stack.syncDeps.checkpoints.put(older);
+    }
+    const listed = async () => {
+      const since = stack.sandbox.sandbox.nowMs();
+      await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+        outcome: 'completed',
+      });
+      return stack.sandbox.requests
+        .filter((r) => r.account === accountId && r.at >= since)
+        .filter((r) => r.route === 'GET /v1/customers' || r.route === 'GET /v1/subscriptions')
+        .map((r) => `${r.route}?${r.query}`)
+        .sort();
+    };
+    expect((await listed()).map((r) => r.split('?')[0])).toEqual([
+      'GET /v1/customers',
+      'GET /v1/subscriptions',
+    ]);
+    for (const resource of ['customers', 'subscriptions'] as const)
+      expect(await stack.syncDeps.checkpoints.get(ref, resource)).toMatchObject({ carried: true });
+    expect(await listed()).toEqual([]);
+  });
+
   it('a backfill reads the customers and subscriptions on test clocks, which the default lists leave out', async () => {
     const sandbox = stack.sandbox.sandbox;
     let made: string[] = [];
@@ -265,7 +426,7 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
       customer,
       test_clock: expect.stringMatching(/^clock_/),
     });
-    const since = Date.now();
+    const since = stack.sandbox.sandbox.nowMs();
     await expect(runSync(stack.syncDeps, connected.job, plenty)).resolves.toMatchObject({
       outcome: 'completed',
     });
@@ -286,6 +447,66 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
       'GET /v1/subscriptions',
     ]);
     await expectConverged(stack, connected.orgId, accountId, { compareObjects: true });
+  });
+
+  it('test clocks: a clock deleted while its slice waits ends that slice; a refused clock list leaves the clocks out, and customers and subscriptions still sync', async () => {
+    const sandbox = stack.sandbox.sandbox;
+    const made: Record<string, string> = {};
+    const connected = await connectNewAccount(stack, 'ClockGone', COUNTS, {}, (accountId) => {
+      made.customer = sandbox.createActivity(accountId, 'test', 'test_clock_customer').objects[0] as string;
+    });
+    const { accountId, orgId, job, scope } = connected;
+    const clock = sandboxObjects(stack, accountId, 'customers').get(made.customer as string)
+      ?.test_clock as string;
+    // The first customers page stored, the run dies; the user deletes the clock meanwhile.
+    const crash = new Error('simulated crash');
+    await expect(
+      runSync(
+        {
+          ...stack.syncDeps,
+          onPageStored: (resource) => {
+            if (resource !== 'customers') return;
+            // Stripe deletes what was on the clock with it.
+            const data = sandbox.accountData(accountId, 'test');
+            data?.testClocks.remove(clock);
+            data?.collections.customers.remove(made.customer as string);
+            throw crash;
+          },
+        },
+        job,
+        plenty,
+      ),
+    ).rejects.toBe(crash);
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    const checkpoint = await stack.syncDeps.checkpoints.get(refOf(job), 'customers');
+    expect(checkpoint).toMatchObject({ phase: 'incremental' });
+    // The clock's list answers 404 now, as Stripe does for a clock that is gone.
+    const asked = stack.sandbox.requests.filter(
+      (r) =>
+        r.account === accountId && r.route === 'GET /v1/customers' && r.query.includes(`test_clock=${clock}`),
+    );
+    expect(asked.map((r) => r.status)).toContain(404);
+    expect(await stack.records.get(scope, 'customers', made.customer as string)).toBeUndefined();
+    await expectConverged(stack, orgId, accountId, { compareObjects: true });
+
+    // Another account whose clock list Stripe refuses: its customers and subscriptions still sync.
+    const refused = await connectNewAccount(stack, 'ClockNo', COUNTS, {}, (id) => {
+      sandbox.createActivity(id, 'test', 'test_clock_customer');
+    });
+    stack.sandbox.faults.push({
+      id: 'no-clocks',
+      route: 'GET /v1/test_helpers/test_clocks',
+      account: refused.accountId,
+      kind: '403',
+      seen: 0,
+    });
+    await expect(runSync(stack.syncDeps, refused.job, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    stack.sandbox.faults.length = 0;
+    const counts = (await stack.records.counts(refused.scope)) ?? {};
+    expect(counts.customers).toBe(sandboxObjects(stack, refused.accountId, 'customers').size - 1);
+    expect(counts.subscriptions).toBe(sandboxObjects(stack, refused.accountId, 'subscriptions').size);
   });
 
   it('a customer on a test clock: its events bring it, and a full re-sync (which lists it by its clock) keeps it', async () => {

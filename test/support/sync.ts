@@ -49,7 +49,7 @@ export function sandboxObjects(
 ) {
   const data = stack.sandbox.sandbox.accountData(accountId, mode);
   if (!data) throw new Error(`no sandbox account ${accountId}`);
-  const collection = data.collections[resource];
+  const collection = resource === 'discounts' ? data.discounts : data.collections[resource];
   const out = new Map<string, Record<string, unknown>>();
   for (const live of collection.live()) {
     const object = live as unknown as Record<string, unknown>;

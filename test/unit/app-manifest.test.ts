@@ -18,8 +18,9 @@ const onDisk = () => JSON.parse(readFileSync(join(ROOT, 'stripe-app.json'), 'utf
 /**
  * What each resource the sync reads (shared/records/registry.ts) needs of Stripe's read-only
  * permissions, for its list, retrieve, lines and events (handbook: STRIPE.md). Nothing is read
- * with `expand[]`, so no permission of an expanded object is needed. Typed by the registry's
- * names: a new resource does not compile until it is given its permissions here.
+ * with `expand[]` but a subscription's discounts, whose permission (coupon_read) the
+ * subscriptions carry here. Typed by the registry's names: a new resource does not compile
+ * until it is given its permissions here.
  */
 const RESOURCE_PERMISSIONS: Record<ListedResourceName, readonly string[]> = {
   // Which permission covers balance transactions is unconfirmed: both, so either answer works.
@@ -34,9 +35,10 @@ const RESOURCE_PERMISSIONS: Record<ListedResourceName, readonly string[]> = {
   prices: ['plan_read'], // prices and plans share one permission
   coupons: ['coupon_read'],
   payouts: ['payout_read'],
-  subscriptions: ['subscription_read'],
+  subscriptions: ['subscription_read', 'coupon_read'], // its list expands its discounts
   subscription_schedules: ['subscription_read'],
   invoice_payments: ['invoice_read'], // invoice payments come under invoices (unconfirmed)
+  discounts: ['coupon_read'], // a coupon's doing; customer.discount.* events (unconfirmed)
 };
 /** `/v1/events` (the incremental pass), webhooks, and account.application.(de)authorized. */
 const EVENTS_PERMISSION = 'event_read';
