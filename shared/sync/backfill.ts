@@ -339,8 +339,9 @@ export class Backfill {
     if (silent)
       for (const object of objects) {
         if (!silent.isOpen(object)) continue;
-        const open = (this.checkpoint.openIds ??= []);
+        const open = this.checkpoint.openIds ?? [];
         if (open.length < MAX_OPEN_IDS && !open.includes(object.id)) open.push(object.id);
+        this.checkpoint.openIds = open;
       }
     const { unsettled } = this.def;
     if (!unsettled) return;
