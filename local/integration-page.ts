@@ -40,7 +40,7 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <div class="connect"><label>Mode <select id="connect-mode"><option value="test">Test</option><option value="live">Live</option></select></label>
 <button id="connect" class="primary">Connect Stripe</button></div>
 </div>
-<p class="muted">Brings your Stripe balance transactions, charges, refunds, invoices, credit notes, disputes, customers, products, prices, coupons, payouts and subscriptions into Defrr, with read-only access.</p>
+<p class="muted">Brings your Stripe balance transactions, charges, refunds, invoices, credit notes, disputes, customers, products, prices, coupons, discounts, payouts, subscriptions and invoice payments into Defrr, with read-only access.</p>
 <dl id="details" hidden>
 <dt>Account</dt><dd id="account"></dd><dt>Mode</dt><dd id="mode"></dd><dt>Connected</dt><dd id="connected-at"></dd>
 <dt>Sync</dt><dd id="sync-state"></dd><dt>Last sync</dt><dd id="last-sync"></dd>
@@ -48,6 +48,7 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <dt id="last-error-label" hidden>Last error</dt><dd id="last-error" hidden></dd>
 </dl>
 <table id="counts" hidden><caption>Records in Defrr</caption><thead><tr><th>Resource</th><th class="count">Records</th></tr></thead><tbody></tbody></table>
+<table id="runs" hidden><caption>Recent syncs</caption><thead><tr><th>Started</th><th>Why</th><th>Outcome</th><th class="count">Records written</th><th class="count">Stripe requests</th></tr></thead><tbody></tbody></table>
 <div class="actions"><button id="sync-now" hidden>Sync now</button><button id="full-sync" hidden>Re-sync everything</button><button id="disconnect" hidden>Disconnect</button></div>
 </section>
 <section class="card" id="connections-card" aria-labelledby="connections-title" hidden>
@@ -67,7 +68,9 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <script>
 const CONFIG = ${config};
 const LABELS = { connected: 'Connected', not_connected: 'Not connected', needs_reauth: 'Needs re-authorisation', revoked: 'Revoked in Stripe', disconnected: 'Disconnected' };
-const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes', customers: 'Customers', products: 'Products', prices: 'Prices', coupons: 'Coupons', payouts: 'Payouts', subscriptions: 'Subscriptions', invoice_payments: 'Invoice payments', subscription_schedules: 'Subscription schedules', invoice_line_items: 'Invoice lines', credit_note_line_items: 'Credit-note lines', subscription_items: 'Subscription items' };
+const RESOURCES = { balance_transactions: 'Balance transactions', charges: 'Charges', refunds: 'Refunds', invoices: 'Invoices', credit_notes: 'Credit notes', disputes: 'Disputes', customers: 'Customers', products: 'Products', prices: 'Prices', coupons: 'Coupons', payouts: 'Payouts', subscriptions: 'Subscriptions', invoice_payments: 'Invoice payments', subscription_schedules: 'Subscription schedules', discounts: 'Discounts', invoice_line_items: 'Invoice lines', credit_note_line_items: 'Credit-note lines', subscription_items: 'Subscription items' };
+const TRIGGERS = { initial: 'First sync', nightly: 'Nightly', manual: 'Sync now', webhook: 'Stripe event', continue: 'Continued', resume: 'Resumed', erase: 'Erase' };
+const OUTCOMES = { completed: 'Completed', partial: 'Partly failed', continued: 'Continues', stopped: 'Stopped', failed: 'Failed, will retry' };
 const REASONS = {
   access_denied: 'You cancelled the installation in Stripe. Nothing was connected.',
   invalid_state: 'That connection link expired or was already used. Please click Connect Stripe again.',
@@ -144,7 +147,7 @@ function renderDetails(s) {
   const entries = show ? Object.entries(s.sync.counts || {}) : [];
   $('counts').hidden = entries.length === 0;
   $('last-error').hidden = $('last-error-label').hidden = !(show && s.sync.lastError);
-  if (!show) return;
+  if (!show) return renderRuns([]);
   const account = $('account');
   if (s.account.name) { const name = document.createElement('span'); name.className = 'account-name'; name.id = 'account-name'; name.textContent = s.account.name; account.append(name, ' '); }
   const id = document.createElement('code'); id.id = 'account-id'; id.textContent = s.account.id; account.append(id);
@@ -154,6 +157,7 @@ function renderDetails(s) {
   $('sync-state').textContent = syncState(s.sync);
   $('last-sync').textContent = s.sync.lastSuccessAt ? when(s.sync.lastSuccessAt) : 'never';
   if (s.sync.lastError) $('last-error').textContent = s.sync.lastError.message;
+  renderRuns(s.runs || []);
   const order = Object.keys(RESOURCES);
   entries.sort(([a], [b]) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
   for (const [resource, n] of entries) {
@@ -161,6 +165,25 @@ function renderDetails(s) {
     const label = document.createElement('td'); label.textContent = resourceLabel(resource);
     const count = document.createElement('td'); count.className = 'count'; count.textContent = number.format(n);
     tr.append(label, count); tbody.append(tr);
+  }
+}
+
+/** The shown connection's last runs: when, why, how it ended (and why not), what it wrote and asked. */
+function renderRuns(runs) {
+  const tbody = $('runs').querySelector('tbody');
+  tbody.replaceChildren();
+  $('runs').hidden = runs.length === 0;
+  for (const run of runs) {
+    const tr = document.createElement('tr'); tr.dataset.outcome = run.outcome; tr.dataset.trigger = run.trigger;
+    const started = document.createElement('td'); started.textContent = when(run.startedAt);
+    const why = document.createElement('td'); why.textContent = TRIGGERS[run.trigger] || run.trigger;
+    const outcome = document.createElement('td'); outcome.textContent = OUTCOMES[run.outcome] || run.outcome;
+    const error = run.errors.find((e) => !e.resource) || run.errors[0];
+    if (error) outcome.title = error.message;
+    const written = document.createElement('td'); written.className = 'count';
+    written.textContent = number.format(Object.values(run.written).reduce((a, b) => a + b, 0));
+    const requests = document.createElement('td'); requests.className = 'count'; requests.textContent = number.format(run.requests);
+    tr.append(started, why, outcome, written, requests); tbody.append(tr);
   }
 }
 

@@ -19,6 +19,7 @@ import { type Clock, systemClock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import { type RecordScope, type RecordsStore, scopeOf } from '../ports/records-store.js';
+import type { SyncRunRecord } from '../ports/sync-history.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import { endConnection } from './end-connection.js';
 import { newOAuthState } from './oauth-state.js';
@@ -140,7 +141,12 @@ export interface ConnectionView {
     | null;
   /** The last erase of its records asked for. */
   erasure: Pick<Erasure, 'state' | 'requestedAt' | 'finishedAt' | 'items'> | null;
+  /** Its last sync runs, newest first (`RECENT_RUNS`). */
+  runs: Array<Omit<SyncRunRecord, 'connectionId'>>;
 }
+
+/** How many of a connection's runs the status shows. */
+export const RECENT_RUNS = 10;
 
 export interface OrgStatusView extends StatusView {
   /** Every connection of the org, newest first; the fields above summarise the first one still in use. */
@@ -159,10 +165,17 @@ const newestFirst = (a: Connection, b: Connection) =>
   b.connectedAt.localeCompare(a.connectedAt) || publicConnectionId(a).localeCompare(publicConnectionId(b));
 
 async function connectionView(
-  deps: { records?: Pick<RecordsStore, 'counts' | 'countsState'> },
+  deps: {
+    store: Pick<ConnectionStore, 'recentRuns'>;
+    records?: Pick<RecordsStore, 'counts' | 'countsState'>;
+  },
   connection: Connection,
   now: number,
 ): Promise<ConnectionView> {
+  // This connection's runs only: a reconnect to the same account in the same slot starts afresh.
+  const runs = (await deps.store.recentRuns(refOf(connection), RECENT_RUNS))
+    .filter((run) => run.connectionId === connection.connectionId)
+    .map(({ connectionId: _id, ...run }) => run);
   return {
     id: publicConnectionId(connection),
     mode: modeOf(connection),
@@ -187,6 +200,7 @@ async function connectionView(
     },
     fullSync: connection.fullSync ? fullSyncView(connection) : null,
     erasure: connection.erasure ? erasureView(connection.erasure) : null,
+    runs,
   };
 }
 

@@ -32,6 +32,12 @@ export const keys = {
     pk: `ORG#${ref.orgId}`,
     sk: ref.slot === LEGACY_SLOT ? `CURSOR#${resource}` : `CURSOR#${ref.slot}#${resource}`,
   }),
+  /** A sync run's record (`SyncHistory`), newest last in its connection's range. */
+  syncRun: (ref: ConnectionRef, startedAt: string, runId: string) => ({
+    pk: `ORG#${ref.orgId}`,
+    sk: `RUN#${ref.slot}#${startedAt}#${runId}`,
+  }),
+  syncRuns: (ref: ConnectionRef) => ({ pk: `ORG#${ref.orgId}`, skPrefix: `RUN#${ref.slot}#` }),
   orphanedSecret: (orgId: string, secretName: string) => ({ pk: `ORG#${orgId}`, sk: `ORPHAN#${secretName}` }),
   webhookEvent: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
   /** An install Stripe completed, waiting for the user who started it to confirm it. */

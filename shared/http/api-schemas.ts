@@ -69,6 +69,28 @@ const fullSyncSchema = z.object({
   deleted: z.number(),
 });
 
+const runSchema = z.object({
+  runId: z.string(),
+  // `nightly`: the schedule; `resume`: the sweep took over a run whose worker died.
+  trigger: z.enum(['initial', 'nightly', 'manual', 'webhook', 'continue', 'resume', 'erase']),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  durationMs: z.number(),
+  /**
+   * `partial`: some resources failed, the others are up to date; `continued`: paused near the
+   * function's deadline and queued again; `stopped`: the connection ended or needs
+   * re-authorising; `failed`: it will be retried.
+   */
+  outcome: z.enum(['completed', 'partial', 'continued', 'stopped', 'failed']),
+  /** Stripe requests the run made. */
+  requests: z.number(),
+  /** Records it wrote, per resource: new, changed, or read again at a newer version. */
+  written: z.record(z.string(), z.number()),
+  errors: z.array(
+    z.object({ resource: z.optional(z.string()), code: z.string(), message: z.string(), at: z.string() }),
+  ),
+});
+
 export const connectionViewSchema = z.object({
   /** Names the connection in paths: `<mode>_<account id>`. */
   id: z.string(),
@@ -79,6 +101,8 @@ export const connectionViewSchema = z.object({
   sync: syncSchema,
   fullSync: z.nullable(fullSyncSchema),
   erasure: z.nullable(erasureSchema),
+  /** Its last sync runs, newest first (up to 10, kept 100 days): what support reads first. */
+  runs: z.array(runSchema),
 });
 
 export const statusResponseSchema = z.object({

@@ -4,6 +4,7 @@ import type { ConnectionRequests } from './connection-requests.js';
 import type { Connections } from './connections.js';
 import type { OAuthStateStore } from './oauth-states.js';
 import type { OrphanedSecretStore } from './orphaned-secrets.js';
+import type { SyncHistory } from './sync-history.js';
 import type { SyncLeases } from './sync-leases.js';
 import type { SyncMarks } from './sync-marks.js';
 
@@ -11,8 +12,8 @@ export { type StatusTransition, VersionConflictError } from './connections.js';
 
 /**
  * What the service keeps in its table, one port per aggregate (each adapter in its own
- * file): connections, their leases, their sync marks, the requests made of them, OAuth
- * states, account links, allowances, orphan notes. Flows take the whole; each uses the
+ * file): connections, their leases, their sync marks, the requests made of them, their run
+ * history, OAuth states, account links, allowances, orphan notes. Flows take the whole; each uses the
  * parts it names.
  */
 export interface ConnectionStore
@@ -23,4 +24,5 @@ export interface ConnectionStore
     OAuthStateStore,
     AccountLinkStore,
     AllowanceStore,
-    OrphanedSecretStore {}
+    OrphanedSecretStore,
+    SyncHistory {}

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { deleteOrphanedSecrets } from '../connect/end-connection.js';
-import { type FullSync, publicConnectionId, refOf, type SyncError } from '../domain/connection.js';
+import {
+  type Connection,
+  type FullSync,
+  publicConnectionId,
+  refOf,
+  type SyncError,
+} from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
@@ -9,6 +15,7 @@ import { count, MetricNames, MetricUnit, metrics } from '../metrics.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import { scopeOf } from '../ports/records-store.js';
 import { StripeUnavailableError } from '../ports/stripe-token-client.js';
+import type { SyncRunRecord } from '../ports/sync-history.js';
 import {
   LINE_RESOURCES,
   linesOf,
@@ -36,6 +43,98 @@ import { retryReason } from './stripe-calls.js';
  * recorded and acknowledged.
  */
 export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => number): Promise<SyncOutcome> {
+  const report: RunReport = { errors: [] };
+  const startedAt = deps.clock.now();
+  let outcome: SyncOutcome | undefined;
+  try {
+    outcome = await syncOnce(deps, job, remainingMs, report);
+    return outcome;
+  } finally {
+    await tellDefrr(deps, job, report, outcome);
+    // A run that held the lease leaves its record, however it ended (a throw: it failed).
+    const ended = outcome?.outcome ?? 'failed';
+    if (report.owner && ended !== 'skipped' && ended !== 'deferred') {
+      const finishedAt = deps.clock.now();
+      await deps.store
+        .recordRun(refOf(job), {
+          runId: report.owner,
+          connectionId: job.connectionId,
+          trigger: job.reason,
+          startedAt: startedAt.toISOString(),
+          finishedAt: finishedAt.toISOString(),
+          durationMs: finishedAt.getTime() - startedAt.getTime(),
+          outcome: ended,
+          requests: report.run?.requests ?? 0,
+          written: { ...(report.run?.written ?? {}) },
+          errors: report.errors,
+        })
+        .catch((error: unknown) =>
+          logger.warn('could not record the sync run in its history', { error: describeError(error) }),
+        );
+    }
+  }
+}
+
+/** What a run tells its history record as it goes. */
+interface RunReport {
+  owner?: string;
+  /** The connection as the lease read it. */
+  connection?: Connection;
+  run?: SyncRun;
+  /** Some resources failed, the others are up to date. */
+  partial?: boolean;
+  errors: SyncRunRecord['errors'];
+}
+
+/**
+ * The events of a run that did not complete (`Stripe Sync Completed` is published by the
+ * run itself, before it returns): `Stripe Sync Failed` with what a person can act on, and
+ * `Stripe Connection Needs Reauth`. Best effort: the run's own state is already recorded.
+ */
+async function tellDefrr(deps: SyncDeps, job: SyncJob, report: RunReport, outcome: SyncOutcome | undefined) {
+  const connection = report.connection;
+  if (!connection) return;
+  const about = {
+    orgId: job.orgId,
+    connection: publicConnectionId(connection),
+    accountId: connection.accountId,
+    connectionId: job.connectionId,
+    livemode: connection.livemode,
+  };
+  const at = deps.clock.now().toISOString();
+  const publish = (type: string, detail: Record<string, unknown>) =>
+    deps.events
+      .publish(type, detail)
+      .catch((error: unknown) =>
+        logger.warn('could not publish an event', { type, error: describeError(error) }),
+      );
+  if (outcome?.outcome === 'stopped' && outcome.reason === 'needs_reauth') {
+    await publish('Stripe Connection Needs Reauth', {
+      ...about,
+      message: 'Stripe no longer accepts this connection: reconnect Stripe to resume syncing.',
+      at,
+    });
+    return;
+  }
+  const failed = outcome === undefined || outcome.outcome === 'partial';
+  if (!failed || report.errors.length === 0) return;
+  await publish('Stripe Sync Failed', {
+    ...about,
+    reason: job.reason,
+    outcome: report.partial ? 'partial' : 'failed',
+    // Thrown: the queue delivers the job again.
+    retrying: outcome === undefined,
+    errors: report.errors,
+    at,
+  });
+}
+
+async function syncOnce(
+  deps: SyncDeps,
+  job: SyncJob,
+  remainingMs: () => number,
+  report: RunReport,
+): Promise<SyncOutcome> {
   const { store, clock, config } = deps;
   const owner = `sync-${randomUUID()}`;
   const ref = refOf(job);
@@ -52,6 +151,8 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     logger.info('sync skipped', { orgId: job.orgId, reason: lease.reason });
     return { outcome: 'skipped', reason: lease.reason };
   }
+  report.owner = owner;
+  report.connection = lease.connection;
   logger.appendKeys({ orgId: job.orgId, syncRun: owner, accountId: lease.connection.accountId });
   const scope = scopeOf({ ...lease.connection, orgId: job.orgId });
   let continuing = false;
@@ -60,6 +161,9 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     dueAt?: string,
     options?: { countsInDoubt?: boolean },
   ) => {
+    if (sync.lastError) report.errors.push({ ...sync.lastError });
+    for (const [resource, error] of Object.entries(sync.resourceErrors ?? {}))
+      report.errors.push({ resource, ...error });
     const released = await store.releaseSyncLease(ref, owner, sync, dueAt, options);
     // Webhooks left their changes to this run while it held the lease: another run reads them
     // from /v1/events (a run that continues reads them anyway).
@@ -102,6 +206,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       return { outcome: 'skipped', reason: 'replaced' };
     }
     run = new SyncRun(deps, job, session, remainingMs, owner);
+    report.run = run;
     const named = run.noteAccountName();
     // The counts are the records stored. Kept as each write changes them, they are counted
     // afresh when that may have failed (a run or webhook that died between a write and its
@@ -214,6 +319,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
       return { outcome: 'continued', requests: run.requests };
     }
     if (failedResources.size > 0) {
+      report.partial = true;
       count(MetricNames.syncFailures);
       const names = [...failedResources.keys()];
       await release({

@@ -621,6 +621,21 @@ describe('the sync, seen on the page', () => {
     await page.getByRole('button', { name: 'Sync now' }).click();
     await page.locator('#notice').filter({ hasText: 'Sync finished.' }).waitFor({ timeout: 90_000 });
     expect(await page.locator('#sync-state').textContent()).toBe('Up to date');
+    // The recent syncs: the first one, then Sync now, newest first.
+    await page.locator('#runs tbody tr[data-trigger="manual"]').waitFor();
+    const runs = await page
+      .locator('#runs tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((row) => [...row.querySelectorAll('td')].map((cell) => cell.textContent)),
+      );
+    expect(runs.map((cells) => cells.slice(1, 3))).toEqual([
+      ['Sync now', 'Completed'],
+      ['First sync', 'Completed'],
+    ]);
+    const written = Number((runs[1]?.[3] ?? '').replace(/,/g, ''));
+    expect(written).toBeGreaterThanOrEqual(
+      Object.values(sandboxCounts(stack, BAKERY_ACCOUNT)).reduce((a, b) => a + b, 0),
+    );
     await shot(page, 'sync-2-sync-now');
     await page.close();
   }, 150_000);

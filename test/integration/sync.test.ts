@@ -2,6 +2,7 @@ import type { LocalStack } from '../../local/stack.js';
 import { endConnection } from '../../shared/connect/end-connection.js';
 import { refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { EVENT_SCHEMAS } from '../../shared/events/catalog.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import { type ListedResourceName, RESOURCES } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
@@ -793,6 +794,16 @@ describe('tokens and the connection during a run', () => {
     }
     const connection = await onlyConnection(stack.store, orgId);
     expect(connection?.status).toBe('needs_reauth');
+    // Defrr is told, once, on its bus, in the published schema.
+    const told = stack.bus.events.filter(
+      (e) => e['detail-type'] === 'Stripe Connection Needs Reauth' && e.detail.orgId === orgId,
+    );
+    expect(told).toHaveLength(1);
+    expect(EVENT_SCHEMAS['Stripe Connection Needs Reauth'].parse(told[0]?.detail)).toMatchObject({
+      accountId,
+      connection: `test_${accountId}`,
+      connectionId: job.connectionId,
+    });
     expect(connection?.sync.lastError?.code).toBe('needs_reauth');
   });
 

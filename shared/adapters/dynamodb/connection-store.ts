@@ -6,6 +6,7 @@ import type { ConnectionStore } from '../../ports/connection-store.js';
 import type { Connections } from '../../ports/connections.js';
 import type { OAuthStateStore } from '../../ports/oauth-states.js';
 import type { OrphanedSecretStore } from '../../ports/orphaned-secrets.js';
+import type { SyncHistory } from '../../ports/sync-history.js';
 import type { SyncLeases } from '../../ports/sync-leases.js';
 import type { SyncMarks } from '../../ports/sync-marks.js';
 import { DynamoAccountLinkStore } from './account-link-store.js';
@@ -14,6 +15,7 @@ import { DynamoConnectionRequests } from './connection-requests.js';
 import { DynamoConnections } from './connections.js';
 import { DynamoOAuthStateStore } from './oauth-state-store.js';
 import { DynamoOrphanedSecretStore } from './orphaned-secret-store.js';
+import { DynamoSyncHistory } from './sync-history.js';
 import { DynamoSyncLeases } from './sync-leases.js';
 import { DynamoSyncMarks } from './sync-marks.js';
 
@@ -31,6 +33,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   private readonly links: DynamoAccountLinkStore;
   private readonly allowances: DynamoAllowanceStore;
   private readonly orphans: DynamoOrphanedSecretStore;
+  private readonly history: DynamoSyncHistory;
 
   constructor(db: DynamoDBDocumentClient, tableName: string) {
     this.connections = new DynamoConnections(db, tableName);
@@ -41,8 +44,11 @@ export class DynamoConnectionStore implements ConnectionStore {
     this.links = new DynamoAccountLinkStore(db, tableName);
     this.allowances = new DynamoAllowanceStore(db, tableName);
     this.orphans = new DynamoOrphanedSecretStore(db, tableName);
+    this.history = new DynamoSyncHistory(db, tableName);
   }
 
+  recordRun: SyncHistory['recordRun'] = (...args) => this.history.recordRun(...args);
+  recentRuns: SyncHistory['recentRuns'] = (...args) => this.history.recentRuns(...args);
   getConnection: Connections['getConnection'] = (...args) => this.connections.getConnection(...args);
   listConnections: Connections['listConnections'] = (...args) => this.connections.listConnections(...args);
   putConnection: Connections['putConnection'] = (...args) => this.connections.putConnection(...args);
