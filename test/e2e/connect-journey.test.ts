@@ -59,6 +59,7 @@ const LABELS = {
   subscriptions: 'Subscriptions',
   invoice_payments: 'Invoice payments',
   subscription_schedules: 'Subscription schedules',
+  discounts: 'Discounts',
   invoice_line_items: 'Invoice lines',
   credit_note_line_items: 'Credit-note lines',
   subscription_items: 'Subscription items',
