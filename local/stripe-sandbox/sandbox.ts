@@ -763,6 +763,41 @@ export class Sandbox {
       objects.push(id);
       emit('customer.subscription.created', sub);
     };
+    /**
+     * A one-line invoice to a seeded customer, stored with its line as it is now (paid or open);
+     * the caller emits the events that led there.
+     */
+    const newInvoice = (status: 'paid' | 'open', period: { start: number; end: number }) => {
+      const invoiceId = randomId('in');
+      const lines = [
+        build.invoiceLine({
+          id: randomId('il'),
+          invoice: invoiceId,
+          livemode,
+          amount,
+          currency: 'usd',
+          period,
+          description: 'Subscription',
+        }),
+      ];
+      const customer = data.randomCustomer(next);
+      const invoice = build.invoice({
+        id: invoiceId,
+        created: now,
+        livemode,
+        amount,
+        currency: 'usd',
+        customer,
+        customerName: `Customer ${customer.slice(-4)}`,
+        number: `SBX-${Date.now().toString(36).toUpperCase()}`,
+        status,
+        lines,
+      });
+      data.collections.invoices.add(invoice as unknown as AnyObject);
+      data.invoiceLines.set(invoiceId, lines);
+      objects.push(invoiceId);
+      return invoice;
+    };
     /** An invoice's open payments canceled, with no event (Stripe has none for it). */
     const cancelOpenPayments = (invoiceId: string) => {
       const payments = data.collections.invoice_payments;
@@ -1263,31 +1298,7 @@ export class Sandbox {
         break;
       }
       case 'invoice_paid': {
-        const invoiceId = randomId('in');
-        const lines = [
-          build.invoiceLine({
-            id: randomId('il'),
-            invoice: invoiceId,
-            livemode,
-            amount,
-            currency: 'usd',
-            period: { start: now - 30 * 86_400, end: now },
-            description: 'Subscription',
-          }),
-        ];
-        const customer = data.randomCustomer(next);
-        const paid = build.invoice({
-          id: invoiceId,
-          created: now,
-          livemode,
-          amount,
-          currency: 'usd',
-          customer,
-          customerName: `Customer ${customer.slice(-4)}`,
-          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
-          status: 'paid',
-          lines,
-        });
+        const paid = newInvoice('paid', { start: now - 30 * 86_400, end: now });
         const open: Stripe.Invoice = {
           ...paid,
           status: 'open',
@@ -1296,9 +1307,6 @@ export class Sandbox {
           status_transitions: { ...paid.status_transitions, paid_at: null },
         };
         const draft: Stripe.Invoice = { ...open, status: 'draft', number: null };
-        data.collections.invoices.add(paid as unknown as AnyObject);
-        data.invoiceLines.set(invoiceId, lines);
-        objects.push(invoiceId);
         emit('invoice.created', draft as unknown as AnyObject);
         emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
         payInvoice(paid);
@@ -1309,45 +1317,19 @@ export class Sandbox {
       case 'invoice_open': {
         // Finalized and awaiting payment. Its invoice payment opens with it, with no event of its
         // own: Stripe's only invoice payment event is `invoice_payment.paid`.
-        const invoiceId = randomId('in');
-        const lines = [
-          build.invoiceLine({
-            id: randomId('il'),
-            invoice: invoiceId,
-            livemode,
-            amount,
-            currency: 'usd',
-            period: { start: now, end: now + 30 * 86_400 },
-            description: 'Subscription',
-          }),
-        ];
-        const customer = data.randomCustomer(next);
-        const open = build.invoice({
-          id: invoiceId,
-          created: now,
-          livemode,
-          amount,
-          currency: 'usd',
-          customer,
-          customerName: `Customer ${customer.slice(-4)}`,
-          number: `SBX-${Date.now().toString(36).toUpperCase()}`,
-          status: 'open',
-          lines,
-        });
-        data.collections.invoices.add(open as unknown as AnyObject);
-        data.invoiceLines.set(invoiceId, lines);
+        const open = newInvoice('open', { start: now, end: now + 30 * 86_400 });
         const payment = build.invoicePayment({
           id: randomId('inpay'),
           created: now,
           livemode,
-          invoice: invoiceId,
+          invoice: open.id as string,
           currency: 'usd',
           amount: open.amount_due,
           charge: null,
           paidAt: null,
         }) as unknown as AnyObject;
         data.collections.invoice_payments.add(payment);
-        objects.push(invoiceId, payment.id);
+        objects.push(payment.id);
         emit('invoice.created', { ...open, status: 'draft', number: null } as unknown as AnyObject);
         emit('invoice.finalized', open as unknown as AnyObject, { status: 'draft' });
         break;
