@@ -173,9 +173,9 @@ async function connectionView(
   now: number,
 ): Promise<ConnectionView> {
   // This connection's runs only: a reconnect to the same account in the same slot starts afresh.
-  const runs = (await deps.store.recentRuns(refOf(connection), RECENT_RUNS))
-    .filter((run) => run.connectionId === connection.connectionId)
-    .map(({ connectionId: _id, ...run }) => run);
+  const runs = (await deps.store.recentRuns(refOf(connection), connection.connectionId, RECENT_RUNS)).map(
+    ({ connectionId: _id, ...run }) => run,
+  );
   return {
     id: publicConnectionId(connection),
     mode: modeOf(connection),

@@ -32,12 +32,20 @@ export const keys = {
     pk: `ORG#${ref.orgId}`,
     sk: ref.slot === LEGACY_SLOT ? `CURSOR#${resource}` : `CURSOR#${ref.slot}#${resource}`,
   }),
-  /** A sync run's record (`SyncHistory`), newest last in its connection's range. */
-  syncRun: (ref: ConnectionRef, startedAt: string, runId: string) => ({
+  /**
+   * A sync run's record (`SyncHistory`), newest last in its connection's range. `|` separates
+   * the parts: slots hold `#` (`stripe#test#acct_…`), so `RUN#stripe#` would also match
+   * every new slot's runs under the legacy one's; and the connection id keeps a reconnect's
+   * runs in the same slot apart.
+   */
+  syncRun: (ref: ConnectionRef, connectionId: string, startedAt: string, runId: string) => ({
     pk: `ORG#${ref.orgId}`,
-    sk: `RUN#${ref.slot}#${startedAt}#${runId}`,
+    sk: `RUN|${ref.slot}|${connectionId}|${startedAt}|${runId}`,
   }),
-  syncRuns: (ref: ConnectionRef) => ({ pk: `ORG#${ref.orgId}`, skPrefix: `RUN#${ref.slot}#` }),
+  syncRuns: (ref: ConnectionRef, connectionId: string) => ({
+    pk: `ORG#${ref.orgId}`,
+    skPrefix: `RUN|${ref.slot}|${connectionId}|`,
+  }),
   orphanedSecret: (orgId: string, secretName: string) => ({ pk: `ORG#${orgId}`, sk: `ORPHAN#${secretName}` }),
   webhookEvent: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
   /** An install Stripe completed, waiting for the user who started it to confirm it. */

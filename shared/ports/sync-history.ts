@@ -34,6 +34,6 @@ export interface SyncRunRecord {
 /** The last runs of each connection, kept a while (the service table's TTL ends them). */
 export interface SyncHistory {
   recordRun(ref: ConnectionRef, run: SyncRunRecord): Promise<void>;
-  /** Newest first, at most `limit`. */
-  recentRuns(ref: ConnectionRef, limit: number): Promise<SyncRunRecord[]>;
+  /** One connection's (by its id: a reconnect in the same slot is another), newest first, at most `limit`. */
+  recentRuns(ref: ConnectionRef, connectionId: string, limit: number): Promise<SyncRunRecord[]>;
 }

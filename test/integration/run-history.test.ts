@@ -1,6 +1,8 @@
 import type { LocalStack } from '../../local/stack.js';
+import { LEGACY_SLOT, slotFor } from '../../shared/domain/connection.js';
 import { EVENT_SCHEMAS } from '../../shared/events/catalog.js';
 import { statusResponseSchema } from '../../shared/http/api-schemas.js';
+import type { SyncRunRecord } from '../../shared/ports/sync-history.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { api, startTestStack, tokenFor } from '../support/local-stack.js';
 import { connectNewAccount } from '../support/sync.js';
@@ -93,6 +95,41 @@ describe('run history in the status', () => {
     const theirs = (await status(b.orgId)).connections[0]?.runs ?? [];
     expect(theirs).toHaveLength(1);
     expect((await status(a.orgId)).connections[0]?.runs.map((r) => r.runId)).not.toContain(theirs[0]?.runId);
+  });
+
+  it("keeps each connection's runs apart: the legacy slot's from a new slot's, a reconnect's from the one it replaced", async () => {
+    const orgId = 'org_history_slots';
+    const run = (connectionId: string, startedAt: string): SyncRunRecord => ({
+      runId: `sync-${connectionId}-${startedAt}`,
+      connectionId,
+      trigger: 'nightly',
+      startedAt,
+      finishedAt: startedAt,
+      durationMs: 0,
+      outcome: 'completed',
+      requests: 1,
+      written: {},
+      errors: [],
+    });
+    const legacy = { orgId, slot: LEGACY_SLOT };
+    const fresh = { orgId, slot: slotFor('test', 'acct_1HistorySlots00001') };
+    // The new slot's runs are newer: a prefix that matched them too would fill the legacy one's page.
+    for (let i = 0; i < 12; i++)
+      await stack.store.recordRun(
+        fresh,
+        run('conn_new', `2026-12-0${(i % 9) + 1}T00:00:${String(i).padStart(2, '0')}.000Z`),
+      );
+    await stack.store.recordRun(legacy, run('conn_old', '2026-11-01T00:00:00.000Z'));
+    await stack.store.recordRun(fresh, run('conn_before', '2026-11-02T00:00:00.000Z'));
+    expect((await stack.store.recentRuns(legacy, 'conn_old', 10)).map((r) => r.connectionId)).toEqual([
+      'conn_old',
+    ]);
+    expect((await stack.store.recentRuns(fresh, 'conn_before', 10)).map((r) => r.connectionId)).toEqual([
+      'conn_before',
+    ]);
+    const newest = await stack.store.recentRuns(fresh, 'conn_new', 10);
+    expect(newest).toHaveLength(10);
+    expect(new Set(newest.map((r) => r.connectionId))).toEqual(new Set(['conn_new']));
   });
 
   it('keeps the last ten in the status, newest first', async () => {

@@ -6,7 +6,7 @@ import type { SyncHistory, SyncRunRecord } from '../../ports/sync-history.js';
 /** How long a run's record is kept: long enough to answer for last quarter's numbers. */
 export const RUN_HISTORY_DAYS = 100;
 
-/** Run records on DynamoDB: `ORG#<org>` / `RUN#<slot>#<startedAt>#<runId>`, gone by the table's TTL. */
+/** Run records on DynamoDB: `ORG#<org>` / `RUN|<slot>|<connection>|<startedAt>|<runId>`, gone by the table's TTL. */
 export class DynamoSyncHistory implements SyncHistory {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -19,7 +19,7 @@ export class DynamoSyncHistory implements SyncHistory {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          ...keys.syncRun(ref, run.startedAt, run.runId),
+          ...keys.syncRun(ref, run.connectionId, run.startedAt, run.runId),
           type: 'sync_run',
           ...run,
           ttl: Math.floor(finished / 1000) + RUN_HISTORY_DAYS * 86_400,
@@ -28,8 +28,8 @@ export class DynamoSyncHistory implements SyncHistory {
     );
   }
 
-  async recentRuns(ref: ConnectionRef, limit: number): Promise<SyncRunRecord[]> {
-    const { pk, skPrefix } = keys.syncRuns(ref);
+  async recentRuns(ref: ConnectionRef, connectionId: string, limit: number): Promise<SyncRunRecord[]> {
+    const { pk, skPrefix } = keys.syncRuns(ref, connectionId);
     const { Items } = await this.db.send(
       new QueryCommand({
         TableName: this.tableName,
