@@ -158,11 +158,17 @@ const latest = (...values: unknown[]) =>
   Math.max(0, ...values.filter((v): v is number => typeof v === 'number'));
 const asList = <T>(p: Promise<Stripe.ApiList<T>>) => p as unknown as Promise<Stripe.ApiList<StripeObject>>;
 const asObject = <T>(p: Promise<T>) => p as unknown as Promise<StripeObject>;
-/** Discount objects among a field's values (an expanded `discounts`, or an embedded `discount`). */
+/**
+ * Discount objects among a field's values (an expanded `discounts`, or an embedded `discount`);
+ * not a deleted one's stub (its own event ends it).
+ */
 const discountObjects = (value: unknown): StripeObject[] =>
   (Array.isArray(value) ? value : [value]).filter(
     (v): v is StripeObject =>
-      typeof v === 'object' && v !== null && (v as { object?: unknown }).object === 'discount',
+      typeof v === 'object' &&
+      v !== null &&
+      (v as { object?: unknown }).object === 'discount' &&
+      (v as { deleted?: unknown }).deleted !== true,
   );
 
 /** The list of one test clock's objects (`perTestClock`), or the default list's parameters. */

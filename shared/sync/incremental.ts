@@ -193,23 +193,34 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       if (!finished) return false;
       const now = new Set(open);
       const closed = (checkpoint.openIds ?? []).filter((id) => !now.has(id));
-      const stale = (
-        await Promise.all(closed.map((id) => run.deps.records.get(run.scope, def.name, id)))
-      ).filter((record) => record && !record.deleted && silent.isOpen(record.object));
-      const objects: StoredObject[] = [];
-      for (const record of stale) {
+      // A batch at a time, each stored before the next: a run that must stop keeps what it read
+      // (the rest are still open in the store, so the next pass reads them).
+      for (let i = 0; i < closed.length; i += 25) {
         if (run.shouldStop()) return false;
-        try {
-          const object = await run.call((stripe) => def.retrieve(stripe, record?.objectId as string));
-          objects.push({ object, observed: run.readAt(object) });
-        } catch (error) {
-          if (
-            !(error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing')
-          )
-            throw error;
+        const batch = closed.slice(i, i + 25);
+        const stale = (
+          await Promise.all(batch.map((id) => run.deps.records.get(run.scope, def.name, id)))
+        ).filter((record) => record && !record.deleted && silent.isOpen(record.object));
+        const objects: StoredObject[] = [];
+        for (const record of stale) {
+          try {
+            const object = await run.call((stripe) => def.retrieve(stripe, record?.objectId as string));
+            objects.push({ object, observed: run.readAt(object) });
+          } catch (error) {
+            if (
+              !(error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing')
+            )
+              throw error;
+          }
         }
+        checkpoint.total += await run.store(def, objects);
       }
-      checkpoint.total += await run.store(def, objects);
+      if (open.length > MAX_OPEN_IDS)
+        logger.warn('more open objects than a checkpoint keeps: those past the cap close unseen', {
+          resource: def.name,
+          open: open.length,
+          kept: MAX_OPEN_IDS,
+        });
       checkpoint.openIds = open.slice(0, MAX_OPEN_IDS);
       await run.saveCheckpoint(checkpoint);
     }

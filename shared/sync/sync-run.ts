@@ -52,7 +52,8 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
   } finally {
     await tellDefrr(deps, job, report, outcome);
     // A run that held the lease leaves its record, however it ended (a throw: it failed).
-    const ended = outcome?.outcome ?? 'failed';
+    // (A partial run that throws for its retry is still partial: the others are up to date.)
+    const ended = outcome?.outcome ?? (report.partial ? 'partial' : 'failed');
     if (report.owner && ended !== 'skipped' && ended !== 'deferred') {
       const finishedAt = deps.clock.now();
       await deps.store
