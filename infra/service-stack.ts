@@ -155,6 +155,10 @@ export class ServiceStack extends Stack {
         TOKEN_SECRET_PREFIX: stateful.connectionSecretPrefix,
       });
 
+    this.bus = settings.eventBusName
+      ? events.EventBus.fromEventBusName(this, 'DefrrBus', settings.eventBusName)
+      : new events.EventBus(this, 'EventBus', { eventBusName: `defrr-stripe-${settings.stage}` });
+
     const oauthCallback = new ServiceFunction(this, 'OAuthCallback', {
       ...common('oauth-callback'),
       timeout: Duration.seconds(29),
@@ -169,6 +173,7 @@ export class ServiceStack extends Stack {
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .bindEventBus(this.bus, settings.eventSource)
       .envs(auth);
 
     const status = new ServiceFunction(this, 'Status', common('status'))
@@ -177,11 +182,18 @@ export class ServiceStack extends Stack {
       // The counts of what is stored (one item per records partition), nothing else of the records.
       .bindRecordsTable(stateful.recordsTable, stateful.key, 'counts');
 
+    // The change feed: the connections (to resolve one) and the feed index, read only.
+    const records = new ServiceFunction(this, 'Records', { ...common('records'), memorySize: 1024 })
+      .bindServiceTable(stateful.serviceTable, stateful.key, 'read')
+      .envs({ ...auth, RECORDS_SERVICE_SCOPE: settings.recordsServiceScope })
+      .bindRecordsTable(stateful.recordsTable, stateful.key, 'feed');
+
     // Disconnects; an erase of the records it asks for is the sync worker's (a queued job).
     const disconnect = new ServiceFunction(this, 'Disconnect', common('disconnect'))
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .bindEventBus(this.bus, settings.eventSource)
       .envs(auth);
 
     const health = new ServiceFunction(this, 'Health', { ...common('health'), powertools: false });
@@ -201,7 +213,8 @@ export class ServiceStack extends Stack {
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindRecordsTable(stateful.recordsTable, stateful.key, 'readWrite')
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
-      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
+      .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
+      .bindEventBus(this.bus, settings.eventSource);
     webhookProcessor.consumeQueue(this.webhookQueue.queue, stateful.key, {
       batchSize: 10,
       maxConcurrency: 5,
@@ -226,9 +239,6 @@ export class ServiceStack extends Stack {
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['delete'])
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL');
 
-    this.bus = settings.eventBusName
-      ? events.EventBus.fromEventBusName(this, 'DefrrBus', settings.eventBusName)
-      : new events.EventBus(this, 'EventBus', { eventBusName: `defrr-stripe-${settings.stage}` });
     const syncWorker = new ServiceFunction(this, 'SyncWorker', {
       ...common('sync-worker'),
       timeout: Duration.minutes(15),
@@ -294,6 +304,7 @@ export class ServiceStack extends Stack {
       'connect-confirm': connectConfirm,
       'oauth-callback': oauthCallback,
       status,
+      records,
       disconnect,
       'webhook-intake': webhookIntake,
       'webhook-processor': webhookProcessor,

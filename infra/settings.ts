@@ -24,6 +24,7 @@ export const DEFAULT_SETTINGS = {
   jwtOrgClaim: 'org_id',
   jwtRolesClaim: 'roles',
   jwtAdminRole: 'admin',
+  recordsServiceScope: 'stripe-connector/records.read',
   stripeAuthorizeUrlLive: 'https://marketplace.stripe.com/oauth/v2/authorize',
   stripeDefaultMode: 'test',
   syncSchedule: 'cron(0 3 * * ? *)',
@@ -88,6 +89,11 @@ export const settingsSchema = z.object({
   /** Publish `Stripe Sync Completed` to this existing bus; the service creates its own when unset. */
   eventBusName: z.string().min(1).optional(),
   eventSource: z.string().min(1),
+  /**
+   * The scope of Defrr's backend's client-credentials tokens (same issuer and audience as
+   * users' tokens) that lets them read any org's records, naming it: `GET …/records?org=`.
+   */
+  recordsServiceScope: z.string().min(1),
   /** Where alarms are mailed (an SNS email subscription); required outside dev. */
   alarmEmail: z.email().optional(),
   /** API Gateway throttling: the stage's default and the tighter per-route limits. */
@@ -150,6 +156,7 @@ const ENV_NAMES: Record<keyof Settings, string> = {
   syncSchedule: 'SYNC_SCHEDULE',
   eventBusName: 'EVENT_BUS_NAME',
   eventSource: 'EVENT_SOURCE',
+  recordsServiceScope: 'RECORDS_SERVICE_SCOPE',
   alarmEmail: 'ALARM_EMAIL',
   apiRateLimit: 'API_RATE_LIMIT',
   apiBurstLimit: 'API_BURST_LIMIT',
@@ -162,7 +169,7 @@ const ENV_NAMES: Record<keyof Settings, string> = {
  * Concurrency reserved per function unless settings say otherwise. It caps the public
  * routes (a flood of webhooks or callbacks cannot take the account's whole concurrency
  * from the rest) and guarantees the queue consumers their event sources' maximum
- * concurrency (QUEUE_CONSUMER_MAX_CONCURRENCY). 104 in all: an account keeps at
+ * concurrency (QUEUE_CONSUMER_MAX_CONCURRENCY). 114 in all: an account keeps at
  * least 100 unreserved, so the default quota of 1,000 has room; a new account whose
  * quota is still 10 deploys with `reservedConcurrency=off`.
  */
@@ -171,6 +178,7 @@ export const DEFAULT_RESERVED_CONCURRENCY: Record<FunctionName, number> = {
   'connect-start': 10,
   'connect-confirm': 10,
   'oauth-callback': 10,
+  records: 10,
   status: 20,
   'sync-request': 5,
   disconnect: 5,

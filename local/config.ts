@@ -42,6 +42,8 @@ export const localConfigSchema = z.object({
   JWT_ORG_CLAIM: z.string().min(1).default('org_id'),
   JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
   JWT_ADMIN_ROLE: z.string().min(1).default('admin'),
+  /** The scope of Defrr's backend's tokens for the records API (`npm run token -- --service`). */
+  RECORDS_SERVICE_SCOPE: z.string().min(1).default('stripe-connector/records.read'),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
 });
 

@@ -24,6 +24,8 @@ export interface DevIssuer {
     sub?: string;
     expiresIn?: string;
     audience?: string;
+    /** OAuth2 scopes, space-separated (a client-credentials token of Defrr's backend). */
+    scope?: string;
   }): Promise<string>;
   verify(token: string): Promise<JWTPayload>;
 }
@@ -59,8 +61,12 @@ export async function devIssuer(
   const kid = privateJwk.kid as string;
   return {
     jwks,
-    async issue({ org, roles = [], sub = 'user_dev', expiresIn = '1h', audience: aud = audience }) {
-      return new SignJWT({ ...(org ? { [claimNames.org]: org } : {}), [claimNames.roles]: roles })
+    async issue({ org, roles = [], sub = 'user_dev', expiresIn = '1h', audience: aud = audience, scope }) {
+      return new SignJWT({
+        ...(org ? { [claimNames.org]: org } : {}),
+        ...(org || roles.length > 0 ? { [claimNames.roles]: roles } : {}),
+        ...(scope ? { scope } : {}),
+      })
         .setProtectedHeader({ alg: ALG, kid, typ: 'JWT' })
         .setIssuer(issuer)
         .setAudience(aud)

@@ -3,6 +3,7 @@ import { makeHandler as connectStart } from '../functions/connect-start/handler.
 import { makeHandler as disconnect } from '../functions/disconnect/handler.js';
 import { makeHandler as health } from '../functions/health/handler.js';
 import { makeHandler as oauthCallback } from '../functions/oauth-callback/handler.js';
+import { makeHandler as recordsFeed } from '../functions/records/handler.js';
 import { makeHandler as status } from '../functions/status/handler.js';
 import { makeHandler as syncRequest } from '../functions/sync-request/handler.js';
 import { makeHandler as webhookIntake } from '../functions/webhook-intake/handler.js';
@@ -13,6 +14,7 @@ import type { HttpFunctionName } from '../shared/http/routes.js';
 import type { AppCredentials } from '../shared/ports/app-credentials.js';
 import type { Clock } from '../shared/ports/clock.js';
 import type { ConnectionStore } from '../shared/ports/connection-store.js';
+import type { EventPublisher } from '../shared/ports/event-publisher.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
 import type { PendingInstallStore } from '../shared/ports/pending-installs.js';
 import type { RecordsStore } from '../shared/ports/records-store.js';
@@ -34,6 +36,8 @@ export interface LocalDeps {
   credentials: AppCredentials;
   webhookQueue: JobQueue<WebhookMessage>;
   syncMinIntervalMs: number;
+  /** Where Defrr's events go (the local EventBridge stand-in). */
+  events: EventPublisher;
 }
 
 /**
@@ -54,6 +58,7 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
     credentials,
     webhookQueue,
     syncMinIntervalMs,
+    events,
   } = deps;
   return {
     health: health() as LambdaHttpHandler,
@@ -64,6 +69,7 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
       vault,
       syncQueue,
       clock,
+      events,
       auth,
     }) as LambdaHttpHandler,
     'oauth-callback': oauthCallback({
@@ -75,6 +81,7 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
       config: connect,
     }) as LambdaHttpHandler,
     status: status({ store, records, auth, clock }) as LambdaHttpHandler,
+    records: recordsFeed({ store, records, auth }) as LambdaHttpHandler,
     'sync-request': syncRequest({
       store,
       syncQueue,
@@ -82,7 +89,7 @@ export function localHttpHandlers(deps: LocalDeps): Record<HttpFunctionName, Lam
       auth,
       minIntervalMs: syncMinIntervalMs,
     }) as LambdaHttpHandler,
-    disconnect: disconnect({ store, vault, syncQueue, clock, auth }) as LambdaHttpHandler,
+    disconnect: disconnect({ store, vault, syncQueue, clock, events, auth }) as LambdaHttpHandler,
     'webhook-intake': webhookIntake({ queue: webhookQueue, credentials }) as LambdaHttpHandler,
   };
 }

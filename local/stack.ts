@@ -303,6 +303,7 @@ export async function startLocalStack(
       ledger: deps.ledger,
       clock,
       syncQueue: deps.syncQueue,
+      events: deps.bus,
     };
     queues.webhooks.consume(webhookProcessor(processorDeps));
 
@@ -363,6 +364,7 @@ export async function startLocalStack(
       webhookQueue: deps.webhookQueue,
       credentials,
       syncMinIntervalMs: config.SYNC_MIN_INTERVAL_SECONDS * 1000,
+      events: deps.bus,
       clock,
       auth: config,
       connect: {

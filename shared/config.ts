@@ -90,6 +90,12 @@ export const authConfig = () =>
     JWT_ORG_CLAIM: nonEmpty(),
     JWT_ROLES_CLAIM: nonEmpty(),
     JWT_ADMIN_ROLE: nonEmpty(),
+    /**
+     * The scope of Defrr's backend's client-credentials tokens (an OAuth2 resource server
+     * scope, as Cognito names them): such a token, naming no org of its own, reads any org's
+     * records by naming it (`?org=`). User tokens never get it (they name their org).
+     */
+    RECORDS_SERVICE_SCOPE: z._default(nonEmpty(), 'stripe-connector/records.read'),
   });
 
 export const frontendConfig = () =>
@@ -154,6 +160,11 @@ export const syncConfig = () =>
     SYNC_BUDGET_LIVE: z._default(integer(1, 100), 80),
     SYNC_BUDGET_TEST: z._default(integer(1, 25), 20),
     SYNC_MAX_SLICES: z._default(integer(1, 32), 12),
+  });
+
+/** Where the service tells Defrr what happens (EventBridge: docs/events.schema.json). */
+export const eventsConfig = () =>
+  z.object({
     EVENT_BUS_NAME: nonEmpty(),
     EVENT_SOURCE: z._default(nonEmpty(), 'defrr.stripe-connector'),
   });

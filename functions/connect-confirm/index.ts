@@ -1,9 +1,10 @@
-import { authConfig, baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
+import { authConfig, baseConfig, eventsConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
   connectionStore,
   dynamo,
+  eventPublisher,
   pendingInstallStore,
   secretsManager,
   sqsQueue,
@@ -11,7 +12,7 @@ import {
 } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig()]);
+const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig(), eventsConfig()]);
 const db = dynamo(config);
 
 export const handler = makeHandler({
@@ -21,5 +22,6 @@ export const handler = makeHandler({
   vault: tokenVault(secretsManager(config)),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
+  events: eventPublisher(config),
   auth: config,
 });

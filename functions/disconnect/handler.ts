@@ -8,6 +8,7 @@ import { json, noContent } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import type { ConnectionStore } from '../../shared/ports/connection-store.js';
+import type { EventPublisher } from '../../shared/ports/event-publisher.js';
 import type { JobQueue } from '../../shared/ports/job-queue.js';
 import type { TokenVault } from '../../shared/ports/token-vault.js';
 
@@ -22,6 +23,7 @@ export const makeHandler = (deps: {
   vault: TokenVault;
   syncQueue: JobQueue<SyncJob>;
   clock: Clock;
+  events: EventPublisher;
   auth: AuthConfig;
 }) =>
   httpHandler(async (event) => {

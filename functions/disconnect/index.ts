@@ -1,15 +1,22 @@
-import { authConfig, baseConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
+import { authConfig, baseConfig, eventsConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { connectionStore, secretsManager, sqsQueue, tokenVault } from '../../shared/runtime/aws.js';
+import {
+  connectionStore,
+  eventPublisher,
+  secretsManager,
+  sqsQueue,
+  tokenVault,
+} from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
-const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig()]);
+const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig(), eventsConfig()]);
 
 export const handler = makeHandler({
   store: connectionStore(config),
   vault: tokenVault(secretsManager(config)),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
+  events: eventPublisher(config),
   auth: config,
 });

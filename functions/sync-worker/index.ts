@@ -1,9 +1,8 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint-store.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
-import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-publisher.js';
 import {
   baseConfig,
+  eventsConfig,
   parseConfig,
   recordsConfig,
   stripeApiConfig,
@@ -16,6 +15,7 @@ import { systemClock } from '../../shared/ports/clock.js';
 import {
   connectionStore,
   dynamo,
+  eventPublisher,
   secretsManager,
   sqsQueue,
   stripeTokenClient,
@@ -32,8 +32,8 @@ const config = parseConfig([
   stripeApiConfig(),
   syncQueueConfig(),
   syncConfig(),
+  eventsConfig(),
 ]);
-const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
 const db = dynamo(config);
 const secrets = secretsManager(config);
 const store = connectionStore(config, db);
@@ -53,11 +53,7 @@ export const handler = makeHandler({
     client: { apiBase: config.STRIPE_API_BASE, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },
   }),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
-  events: new EventBridgePublisher(
-    new EventBridgeClient({ region: config.AWS_REGION, ...endpoint }),
-    config.EVENT_BUS_NAME,
-    config.EVENT_SOURCE,
-  ),
+  events: eventPublisher(config),
   clock: systemClock,
   config: {
     ...DEFAULT_SYNC_CONFIG,

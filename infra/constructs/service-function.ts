@@ -201,9 +201,22 @@ export class ServiceFunction extends Construct {
    * The records table: its name and access, only in the functions that use it.
    * `counts`: GetItem alone, for the status's per-partition counts item.
    */
-  bindRecordsTable(table: dynamodb.ITable, key: kms.IKey, access: 'read' | 'readWrite' | 'counts'): this {
+  bindRecordsTable(
+    table: dynamodb.ITable,
+    key: kms.IKey,
+    access: 'read' | 'readWrite' | 'counts' | 'feed',
+  ): this {
     this.env('RECORDS_TABLE_NAME', table.tableName);
-    if (access === 'counts') {
+    if (access === 'feed') {
+      // The feed's position item (GetItem) and the feed index (Query): nothing is written.
+      this.role.addToPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
+      );
+      this.role.addToPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/feed`] }),
+      );
+      this.grantKey(key, ['kms:Decrypt', 'kms:DescribeKey'], 'dynamodb');
+    } else if (access === 'counts') {
       this.role.addToPolicy(
         new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
       );

@@ -17,6 +17,7 @@ import type { Caller } from '../http/auth.js';
 import { logger } from '../logger.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
+import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import { type RecordScope, type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { SyncRunRecord } from '../ports/sync-history.js';
@@ -294,7 +295,13 @@ export async function resolveConnection(
  * when the org has none.
  */
 export async function disconnect(
-  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock; syncQueue?: JobQueue<SyncJob> },
+  deps: {
+    store: ConnectionStore;
+    vault: TokenVault;
+    clock: Clock;
+    events: EventPublisher;
+    syncQueue?: JobQueue<SyncJob>;
+  },
   orgId: string,
   connectionId?: string,
   options: { erase?: boolean } = {},
@@ -305,7 +312,7 @@ export async function disconnect(
     return undefined;
   }
   const ref = refOf(connection);
-  await endConnection(deps, ref, 'disconnected', 'user', connection.connectionId);
+  await endConnection(deps, ref, 'disconnected', 'user', connection.connectionId, options);
   if (!options.erase) return undefined;
   if (!deps.syncQueue) throw new Error('erasing needs the sync queue');
   const now = deps.clock.now();

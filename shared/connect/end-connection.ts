@@ -1,7 +1,9 @@
 import { type Connection, type ConnectionRef, publicConnectionId } from '../domain/connection.js';
+import { aboutConnection, tell } from '../events/publish.js';
 import { logger } from '../logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
+import type { EventPublisher } from '../ports/event-publisher.js';
 import type { TokenVault } from '../ports/token-vault.js';
 
 /**
@@ -11,13 +13,17 @@ import type { TokenVault } from '../ports/token-vault.js';
  * failed first one left. `onlyConnectionId` leaves a newer connection alone.
  */
 export async function endConnection(
-  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock },
+  /** `events`: Defrr is told of a disconnect or a revocation (a `needs_reauth`'s caller tells it). */
+  deps: { store: ConnectionStore; vault: TokenVault; clock: Clock; events?: EventPublisher },
   ref: ConnectionRef,
   to: 'disconnected' | 'revoked' | 'needs_reauth',
   reason: string,
   onlyConnectionId?: string,
+  options: { erase?: boolean } = {},
 ): Promise<Connection | undefined> {
   const { store, vault, clock } = deps;
+  if (to !== 'needs_reauth' && !deps.events)
+    throw new Error(`ending a connection (${to}) tells Defrr: it needs the event bus`);
   const { orgId } = ref;
   for (let attempt = 0; attempt < 5; attempt++) {
     const connection = await store.getConnection(ref);
@@ -36,6 +42,17 @@ export async function endConnection(
       });
       if (!updated) continue; // changed under us: look again
       ended = updated;
+      // Told once, by whoever made the change (a repeat finds it made).
+      const about = aboutConnection(orgId, updated);
+      const at = clock.now().toISOString();
+      if (deps.events && to === 'disconnected')
+        await tell(deps.events, 'Stripe Connection Disconnected', {
+          ...about,
+          erase: options.erase === true,
+          at,
+        });
+      if (deps.events && to === 'revoked')
+        await tell(deps.events, 'Stripe Connection Revoked', { ...about, at });
     }
     if (ended.secretName) {
       await vault.delete(ended.secretName);

@@ -10,11 +10,13 @@ import {
 } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
 import { HttpError } from '../errors.js';
+import { aboutConnection, tell } from '../events/publish.js';
 import type { Caller } from '../http/auth.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
 import type { Clock } from '../ports/clock.js';
 import { type ConnectionStore, VersionConflictError } from '../ports/connection-store.js';
+import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import type { PendingInstall, PendingInstallStore } from '../ports/pending-installs.js';
 import {
@@ -79,6 +81,8 @@ export interface ConfirmDeps {
   vault: TokenVault;
   syncQueue: JobQueue<SyncJob>;
   clock: Clock;
+  /** `Stripe Connection Connected`. */
+  events: EventPublisher;
 }
 
 /**
@@ -211,6 +215,10 @@ export async function confirmInstall(deps: ConfirmDeps, caller: Caller, token: s
   }
   await installs.delete(hash);
   await queueFirstSync(deps, connection);
+  await tell(deps.events, 'Stripe Connection Connected', {
+    ...aboutConnection(connection.orgId, connection),
+    at: clock.now().toISOString(),
+  });
   logger.info('connected', { accountId: connection.accountId, connectionId: connection.connectionId });
   return connectionStatus(deps, caller.orgId);
 }

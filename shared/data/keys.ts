@@ -79,6 +79,15 @@ export const recordKeys = {
     pk: recordKeys.partition(scope),
     sk: '_counts',
   }),
+  /**
+   * The partition's change sequence: the last position given (`next`) and the blocks of
+   * positions writers hold open (see `DynamoRecordsStore`). Never erased: positions never
+   * go back, even for what a later connection of the same account writes.
+   */
+  feed: (scope: RecordScope) => ({
+    pk: recordKeys.partition(scope),
+    sk: '_feed',
+  }),
 };
 
 /** The sparse status index: only connected connections carry these attributes. */

@@ -58,13 +58,22 @@ export const serviceTable: TableDef = {
 /**
  * Synced Stripe objects, one item per object: `ORG#…#MODE#…#ACCT#…` / `<type>#<id>`. Records
  * never expire; a full re-sync's `seen` items (`…#SEEN#<pass>`) carry `ttl` and go a week on.
+ * `feed` is the change feed: every record carries its partition (`feedPk`) and its position in
+ * the partition's change sequence (`seq`, given anew by each write), so the changes after a
+ * cursor are one Query. Line pages, counts and `seen` items carry neither: they are not in it.
  */
 export const recordsTable: TableDef = {
   id: 'RecordsTable',
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
   ttlAttribute: 'ttl',
-  globalSecondaryIndexes: [],
+  globalSecondaryIndexes: [
+    {
+      indexName: 'feed',
+      partitionKey: { name: 'feedPk', type: 'S' },
+      sortKey: { name: 'seq', type: 'N' },
+    },
+  ],
 };
 
 export const tables = [serviceTable, recordsTable] as const;

@@ -27,7 +27,33 @@ const error = z.object({
   resource: z.optional(z.string()).describe('The resource that failed, when one did.'),
 });
 
+const actionCounts = z.object({
+  added: z.number().int().nonnegative(),
+  updated: z.number().int().nonnegative(),
+  deleted: z.number().int().nonnegative(),
+});
+const at = z.iso.datetime();
+
 export const EVENT_SCHEMAS = {
+  'Stripe Records Changed': z
+    .object({
+      ...about,
+      source: z.enum(['sync', 'webhook']).describe('Which path wrote: a sync run or a Stripe webhook.'),
+      counts: actionCounts.describe('Changes in this batch, all resources together.'),
+      resources: z
+        .record(z.string(), actionCounts)
+        .describe('Changes in this batch per resource (`charges`, `invoices`, …).'),
+      cursor: z
+        .object({
+          after: z.string().describe('Read the records API with `after=` this cursor…'),
+          to: z.string().describe('…to reach (at least) this one: the last change of the batch.'),
+        })
+        .describe("The batch's changes lie after `after` and up to `to` in the connection's feed."),
+      at,
+    })
+    .describe(
+      'Records of a connection changed: pull them from GET /v1/integrations/stripe/records. Sent after each batch of writes (a webhook; a sync run at least once a minute and at its end).',
+    ),
   'Stripe Sync Completed': z
     .object({
       ...about,
@@ -62,6 +88,19 @@ export const EVENT_SCHEMAS = {
       at: z.iso.datetime(),
     })
     .describe("Stripe no longer accepts the connection's grant: the user must reconnect it."),
+  'Stripe Connection Connected': z
+    .object({ ...about, at })
+    .describe('A Stripe account was connected (or reconnected): its first sync is queued.'),
+  'Stripe Connection Disconnected': z
+    .object({
+      ...about,
+      erase: z.boolean().describe("The org asked for the connection's records to be erased too."),
+      at,
+    })
+    .describe('The org disconnected Stripe: no more syncs; the records stay unless `erase`.'),
+  'Stripe Connection Revoked': z
+    .object({ ...about, at })
+    .describe('The app was uninstalled in Stripe (or the grant revoked): no more syncs until reconnected.'),
 } as const;
 
 export type EventDetailType = keyof typeof EVENT_SCHEMAS;

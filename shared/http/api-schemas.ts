@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import '../zod-locale.js';
-import { RESOURCES, type ResourceName } from '../records/registry.js';
+import { RECORD_RESOURCES, RESOURCES, type ResourceName } from '../records/registry.js';
 
 const RESOURCE_NAMES = RESOURCES.map((def) => def.name) as [ResourceName, ...ResourceName[]];
 
@@ -154,3 +154,41 @@ export const eraseResponseSchema = z.object({
 export const webhookResponseSchema = z.object({ received: z.literal(true) });
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
+
+/** The most changes one page of the records API holds. */
+export const MAX_RECORDS_PAGE = 1000;
+const FEED_RESOURCES = [...RECORD_RESOURCES] as [ResourceName, ...ResourceName[]];
+const CHANGE_ACTIONS = ['added', 'updated', 'deleted'] as const;
+
+/** `GET …/records`: every parameter a string, as API Gateway passes them (lists comma-separated). */
+export const recordsQuerySchema = z.strictObject({
+  resource: z.optional(
+    z.string().check(z.regex(new RegExp(`^(${FEED_RESOURCES.join('|')})(,(${FEED_RESOURCES.join('|')}))*$`))),
+  ),
+  action: z.optional(z.string().check(z.regex(/^(added|updated|deleted)(,(added|updated|deleted))*$/))),
+  modified_after: z.optional(z.iso.datetime({ offset: true })),
+  after: z.optional(z.string().check(z.maxLength(64))),
+  limit: z.optional(z.string().check(z.regex(/^[1-9][0-9]{0,3}$/))),
+  org: z.optional(z.string().check(z.maxLength(64))),
+});
+
+export const feedRecordSchema = z.object({
+  resource: z.enum(FEED_RESOURCES),
+  id: z.string(),
+  cursor: z.string(),
+  action: z.enum(CHANGE_ACTIONS),
+  first_seen_at: z.iso.datetime(),
+  last_modified_at: z.iso.datetime(),
+  deleted_at: z.nullable(z.iso.datetime()),
+  api_version: z.nullable(z.string()),
+  parent_id: z.nullable(z.string()),
+  object: z.record(z.string(), z.unknown()),
+});
+
+export const recordsResponseSchema = z.object({
+  object: z.literal('list'),
+  connection: z.string(),
+  data: z.array(feedRecordSchema),
+  next: z.string(),
+  has_more: z.boolean(),
+});

@@ -1,11 +1,13 @@
 import { decodeJwt } from 'jose';
-import { forbidden, unauthorized } from '../errors.js';
+import { forbidden, HttpError, unauthorized } from '../errors.js';
 import type { HttpEvent } from './handler.js';
 
 export interface AuthConfig {
   JWT_ORG_CLAIM: string;
   JWT_ROLES_CLAIM: string;
   JWT_ADMIN_ROLE: string;
+  /** See `authConfig`: the scope of Defrr's backend's tokens for the records API. */
+  RECORDS_SERVICE_SCOPE?: string;
 }
 
 export interface Caller {
@@ -96,6 +98,41 @@ export function callerFrom(event: HttpEvent, config: AuthConfig): Caller {
     userId: typeof sub === 'string' && sub ? sub : 'unknown',
     roles: rolesOf(event, claims, config),
   };
+}
+
+/** Who reads records: a member of one org, or Defrr's backend naming the org it reads. */
+export interface RecordsReader {
+  orgId: string;
+  kind: 'member' | 'service';
+}
+
+/**
+ * The reader of `GET …/records`. A token that names an org is that org's member's, whatever
+ * scopes it carries, and reads that org alone (naming another is 403). A token that names
+ * none and carries `RECORDS_SERVICE_SCOPE` (a client-credentials token of Defrr's backend)
+ * reads the org it names in `?org=`. Anything else is 403.
+ */
+export function recordsReaderFrom(
+  event: HttpEvent,
+  config: AuthConfig,
+  askedOrg: string | undefined,
+): RecordsReader {
+  const claims = event.requestContext.authorizer?.jwt?.claims;
+  if (!claims) throw unauthorized();
+  if (claims[config.JWT_ORG_CLAIM] === undefined) {
+    const scopes = renderClaim(claims.scope ?? claims.scp) ?? '';
+    const granted = scopes.replace(/^\[|\]$/g, '').split(' ');
+    if (!config.RECORDS_SERVICE_SCOPE || !granted.includes(config.RECORDS_SERVICE_SCOPE))
+      throw forbidden('Your token names no organisation and does not carry the records scope.');
+    if (askedOrg === undefined)
+      throw new HttpError(400, 'org_required', 'Name the organisation whose records to read: ?org=<org id>.');
+    if (!ORG_ID.test(askedOrg)) throw new HttpError(400, 'invalid_org', 'That is not an organisation id.');
+    return { orgId: askedOrg, kind: 'service' };
+  }
+  const caller = callerFrom(event, config);
+  if (askedOrg !== undefined && askedOrg !== caller.orgId)
+    throw forbidden("You can read your own organisation's records only.");
+  return { orgId: caller.orgId, kind: 'member' };
 }
 
 /** Whole role names, compared exactly. */

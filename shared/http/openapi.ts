@@ -8,6 +8,8 @@ import {
   eraseResponseSchema,
   errorSchema,
   healthResponseSchema,
+  MAX_RECORDS_PAGE,
+  recordsResponseSchema,
   statusResponseSchema,
   syncBodySchema,
   syncResponseSchema,
@@ -49,6 +51,63 @@ const disconnectResponses = (more: Json) => ({
   },
   204: { description: 'Disconnected (also when it already was); records kept' },
   400: error('Invalid query'),
+  ...more,
+});
+
+const recordsParameters = [
+  {
+    name: 'after',
+    in: 'query',
+    required: false,
+    description:
+      'A cursor this connection gave (`next`, or a record’s `cursor`): the changes after it. None: from the start of the feed.',
+    schema: { type: 'string', pattern: '^fc1_[A-Za-z0-9_-]{16}_[0-9]+$' },
+  },
+  {
+    name: 'limit',
+    in: 'query',
+    required: false,
+    description: `Changes per page, 1–${MAX_RECORDS_PAGE} (default 100)`,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_RECORDS_PAGE },
+  },
+  {
+    name: 'resource',
+    in: 'query',
+    required: false,
+    description: 'Only these resources, comma-separated (`charges,refunds`)',
+    schema: { type: 'string' },
+  },
+  {
+    name: 'action',
+    in: 'query',
+    required: false,
+    description: 'Only records whose last change was one of these, comma-separated: added, updated, deleted',
+    schema: { type: 'string' },
+  },
+  {
+    name: 'modified_after',
+    in: 'query',
+    required: false,
+    description: 'Only records last written after this time (ISO 8601)',
+    schema: { type: 'string', format: 'date-time' },
+  },
+  {
+    name: 'org',
+    in: 'query',
+    required: false,
+    description:
+      'Service tokens only (client credentials with the records scope, no org claim): the org to read. A member may name only their own.',
+    schema: { type: 'string' },
+  },
+];
+const recordsResponses = (more: Json) => ({
+  200: {
+    description:
+      'A page of changes in feed order: each record as stored now, what last happened to it, its cursor; `next` and `has_more`',
+    content: jsonContent(recordsResponseSchema),
+  },
+  400: error('Invalid query, or a cursor that is malformed or belongs to another connection'),
+  404: error('No such connection (or none) in the org'),
   ...more,
 });
 
@@ -136,6 +195,18 @@ const operations: Record<string, Json> = {
     parameters: [connectionIdParameter, recordsParameter],
     responses: disconnectResponses({ 404: error('The org has no connection with that id') }),
   },
+  'GET /v1/integrations/stripe/records': {
+    summary:
+      "The change feed of the org's only connection (org member, or Defrr's backend with the records scope naming `org`)",
+    parameters: recordsParameters,
+    responses: recordsResponses({ 409: error('Several connections: name one') }),
+  },
+  'GET /v1/integrations/stripe/connections/{connectionId}/records': {
+    operationId: 'records-connection',
+    summary: "One connection's change feed: records in the order they changed, from a cursor",
+    parameters: [connectionIdParameter, ...recordsParameters],
+    responses: recordsResponses({}),
+  },
   'POST /v1/webhooks/stripe': {
     summary: "Stripe's webhook deliveries (signed)",
     parameters: [{ name: 'Stripe-Signature', in: 'header', required: true, schema: { type: 'string' } }],
@@ -177,7 +248,8 @@ export function openApiDocument(serverUrl?: string): Json {
     info: {
       title: 'Defrr Stripe connector',
       version: '1.0.0',
-      description: 'Connect Stripe, see its status, sync, disconnect; Stripe webhooks.',
+      description:
+        'Connect Stripe, see its status, sync, disconnect, read the synced records and their changes; Stripe webhooks.',
     },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },

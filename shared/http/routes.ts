@@ -11,6 +11,7 @@ export type HttpFunctionName =
   | 'status'
   | 'sync-request'
   | 'disconnect'
+  | 'records'
   | 'webhook-intake';
 /** Every function of the service: the HTTP ones and the queue/schedule consumers. */
 export type FunctionName = HttpFunctionName | 'webhook-processor' | 'sync-dispatcher' | 'sync-worker';
@@ -69,6 +70,20 @@ export const routes: readonly RouteDef[] = [
     function: 'disconnect',
     auth: 'jwt',
     access: 'admin',
+  },
+  {
+    method: 'GET',
+    path: '/v1/integrations/stripe/records',
+    function: 'records',
+    auth: 'jwt',
+    access: 'member',
+  },
+  {
+    method: 'GET',
+    path: '/v1/integrations/stripe/connections/{connectionId}/records',
+    function: 'records',
+    auth: 'jwt',
+    access: 'member',
   },
   { method: 'POST', path: '/v1/webhooks/stripe', function: 'webhook-intake', auth: 'public' },
 ];

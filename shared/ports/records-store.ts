@@ -78,6 +78,66 @@ export interface PutResult {
 
 export type RecordCounts = Partial<Record<ResourceName, number>>;
 
+/** What a write did to a record, as the change feed tells it. */
+export type ChangeAction = 'added' | 'updated' | 'deleted';
+
+/**
+ * The writes of one batch (a sync run, a webhook): what they did per resource and the feed
+ * positions they took (`first`..`last`), for `Stripe Records Changed`. Filled by the store.
+ */
+export interface ChangeTally {
+  resources: Partial<Record<ResourceName, Record<ChangeAction, number>>>;
+  first?: number;
+  last?: number;
+}
+
+export const newTally = (): ChangeTally => ({ resources: {} });
+
+export function tallyChange(
+  tally: ChangeTally | undefined,
+  resource: ResourceName,
+  action: ChangeAction,
+  seq: number,
+) {
+  if (!tally) return;
+  tally.resources[resource] ??= { added: 0, updated: 0, deleted: 0 };
+  tally.resources[resource][action]++;
+  tally.first = Math.min(tally.first ?? seq, seq);
+  tally.last = Math.max(tally.last ?? seq, seq);
+}
+
+/** One change of the feed: the record as stored now, at its position. */
+export interface FeedChange {
+  resource: ResourceName;
+  objectId: string;
+  seq: number;
+  action: ChangeAction;
+  firstSeenAt: string;
+  lastModifiedAt: string;
+  apiVersion?: string;
+  /** A line's record: the invoice, credit note or subscription that holds it. */
+  parentId?: string;
+  object: StripeObject;
+}
+
+export interface FeedQuery {
+  /** Changes after this position (0: from the start). */
+  after: number;
+  limit: number;
+  resources?: ResourceName[];
+  actions?: ChangeAction[];
+  /** Only records last written after this time (ISO). */
+  modifiedAfter?: string;
+}
+
+export interface FeedPage {
+  changes: FeedChange[];
+  /** Where the next page starts: the last position this page looked at. */
+  next: number;
+  /** More changes may follow `next` now; false: the reader is at the settled end of the feed. */
+  hasMore: boolean;
+}
+
 export type { LinedResource };
 
 export interface StoredRecord extends RecordScope {
@@ -93,7 +153,7 @@ export interface StoredRecord extends RecordScope {
 /** Synced Stripe objects, one item per object, under the version guard. */
 export interface RecordsStore {
   /** One conditional write: 'stale' when an equal or newer version is stored. */
-  put(record: RecordWrite): Promise<PutResult>;
+  put(record: RecordWrite, tally?: ChangeTally): Promise<PutResult>;
   /**
    * Many at once (BatchWriteItem, 25 a call, unprocessed items retried). Batch
    * writes cannot be conditional: stored versions are read first and older
@@ -101,7 +161,10 @@ export interface RecordsStore {
    * while webhooks leave their changes to that run (see `processWebhookMessage`):
    * nobody else writes between the read and the write.
    */
-  putMany(records: RecordWrite[]): Promise<{
+  putMany(
+    records: RecordWrite[],
+    tally?: ChangeTally,
+  ): Promise<{
     written: number;
     created: number;
     stale: number;
@@ -161,6 +224,7 @@ export interface RecordsStore {
     resource: LineResourceName,
     lineIds: string[],
     version: string,
+    tally?: ChangeTally,
   ): Promise<number>;
   get(scope: RecordScope, resource: ResourceName, objectId: string): Promise<StoredRecord | undefined>;
   /** The stored versions of some objects of one resource (absent: not stored). */
@@ -198,6 +262,7 @@ export interface RecordsStore {
       shouldStop?: () => boolean;
       /** Objects the pass could not have seen though Stripe has them (a test-clock customer): kept. */
       keep?: (object: StripeObject) => boolean;
+      tally?: ChangeTally;
     },
   ): Promise<{ deleted: number; done: boolean; after?: string }>;
   /**
@@ -213,6 +278,16 @@ export interface RecordsStore {
       beforePage?: (progress: { erased: number; after: string | undefined }) => Promise<boolean>;
     },
   ): Promise<{ erased: number; done: boolean; after?: string }>;
+  /**
+   * The partition's changes after a position, in order, up to the settled end of the feed:
+   * no position a writer still holds, nor one written too recently for the index to hold it.
+   */
+  changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage>;
+  /**
+   * Gives a position to every record written before the feed existed (once per partition,
+   * resumable): until then the feed lacks them. `done: false` when `shouldStop` stopped it.
+   */
+  seedFeed(scope: RecordScope, shouldStop?: () => boolean): Promise<{ seeded: number; done: boolean }>;
   /** Ids and versions of one resource (tests, reconciliation). */
   versions(scope: RecordScope, resource: ResourceName): Promise<Map<string, string>>;
 }

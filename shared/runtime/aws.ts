@@ -1,10 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
 import { documentClient } from '../adapters/dynamodb/document-client.js';
 import { DynamoPendingInstallStore } from '../adapters/dynamodb/pending-install-store.js';
+import { EventBridgePublisher } from '../adapters/eventbridge/event-publisher.js';
 import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../adapters/sqs/job-queue.js';
@@ -68,5 +70,20 @@ export function stripeTokenClient(
     appCredentials(client, { keysSecretId: env.APP_CREDENTIALS_SECRET_ID }),
     env.STRIPE_API_BASE,
     env.STRIPE_TIMEOUT_MS,
+  );
+}
+
+/** The bus Defrr's events go to. */
+export function eventPublisher(env: {
+  AWS_REGION: string;
+  AWS_ENDPOINT_URL?: string | undefined;
+  EVENT_BUS_NAME: string;
+  EVENT_SOURCE: string;
+}) {
+  const endpoint = env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {};
+  return new EventBridgePublisher(
+    new EventBridgeClient({ region: env.AWS_REGION, ...endpoint }),
+    env.EVENT_BUS_NAME,
+    env.EVENT_SOURCE,
   );
 }

@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
 import { type Connection, type ConnectionRef, type FullSync, refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
+import { aboutConnection, tellChanges } from '../events/publish.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
 import { count, MetricNames } from '../metrics.js';
@@ -9,8 +10,10 @@ import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import {
+  type ChangeTally,
   droppedLines,
   lineWrites,
+  newTally,
   type RecordScope,
   type RecordsStore,
   type RecordWrite,
@@ -152,6 +155,9 @@ export class SyncRun {
   retries = 0;
   /** Objects written this run, per resource. */
   readonly written: Record<string, number> = {};
+  /** The changes written since `Stripe Records Changed` last told them. */
+  readonly changes: ChangeTally = newTally();
+  private lastToldAt = 0;
   stopRequested = false;
   /**
    * Resources syncing side by side now: they share the request budget, so each backfill keeps
@@ -470,7 +476,7 @@ export class SyncRun {
         def.name,
         objects.map(({ object }) => object.id),
       );
-    const result = await this.deps.records.putMany(writes);
+    const result = await this.deps.records.putMany(writes, this.changes);
     if (full) {
       this.fullCounts.added += result.created;
       this.fullCounts.updated += result.written - result.created;
@@ -479,7 +485,27 @@ export class SyncRun {
     await this.deps.records.addCounts(this.scope, result.deltas);
     this.written[def.name] = (this.written[def.name] ?? 0) + result.written;
     count(MetricNames.recordsSynced, result.written);
+    await this.tellChanges(false);
     return result.created;
+  }
+
+  /**
+   * `Stripe Records Changed` for what this run wrote since it last said: at most once a minute
+   * while it writes (`force`: now, as it ends), so Defrr can pull a long backfill as it lands.
+   */
+  async tellChanges(force: boolean): Promise<void> {
+    const now = this.deps.clock.now();
+    if (!force && now.getTime() - this.lastToldAt < 60_000) return;
+    if (this.changes.first === undefined) return;
+    this.lastToldAt = now.getTime();
+    await tellChanges(
+      this.deps.events,
+      aboutConnection(this.job.orgId, { ...this.session.connection, connectionId: this.job.connectionId }),
+      this.scope,
+      this.changes,
+      'sync',
+      now,
+    );
   }
 
   /**
@@ -542,14 +568,14 @@ export class SyncRun {
         ...seen,
         ...toWrite.map((w) => w.object.id),
       ]);
-    const result = await records.putMany(toWrite);
+    const result = await records.putMany(toWrite, this.changes);
     if (full) {
       this.fullCounts.added += result.created;
       this.fullCounts.updated += result.written - result.created;
     }
     let removed = 0;
     for (const { ids, version } of dropped)
-      removed -= await records.markLinesDeleted(this.scope, lineDef.name, ids, version);
+      removed -= await records.markLinesDeleted(this.scope, lineDef.name, ids, version, this.changes);
     await records.addCounts(this.scope, { [lineDef.name]: (result.deltas[lineDef.name] ?? 0) - removed });
     this.written[lineDef.name] = (this.written[lineDef.name] ?? 0) + result.written + removed;
   }

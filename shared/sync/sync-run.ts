@@ -50,6 +50,8 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     outcome = await syncOnce(deps, job, remainingMs, report);
     return outcome;
   } finally {
+    // What it wrote is told however it ended (a completed run told it before `Sync Completed`).
+    await report.run?.tellChanges(true);
     await tellDefrr(deps, job, report, outcome);
     // A run that held the lease leaves its record, however it ended (a throw: it failed).
     // (A partial run that throws for its retry is still partial: the others are up to date.)
@@ -230,8 +232,14 @@ async function syncOnce(
     );
     if (migrated.moved > 0 || migrated.unplaced.length > 0)
       logger.info('moved records into their mode’s partition', migrated);
-    if (!migrated.done) {
-      // A large move runs out of time: it goes on in the next run, before any sync.
+    // Records stored before the change feed get their places in it (once per partition).
+    const seeded = migrated.done
+      ? await deps.records.seedFeed(scope, () => (run ? run.shouldStop() : false))
+      : { seeded: 0, done: false };
+    if (seeded.seeded > 0)
+      logger.info('gave records stored before the change feed their places in it', seeded);
+    if (!migrated.done || !seeded.done) {
+      // A large move (or seeding) runs out of time: it goes on in the next run, before any sync.
       continuing = true;
       await release(
         { state: 'queued', queuedAt: clock.now().toISOString() },
@@ -356,6 +364,7 @@ async function syncOnce(
       MetricUnit.Milliseconds,
       finishedAt.getTime() - run.startedAt,
     );
+    await run.tellChanges(true);
     await deps.events.publish('Stripe Sync Completed', {
       orgId: job.orgId,
       /** Which of the org's connections (`<mode>_<account>`, as the API names it). */
@@ -531,6 +540,7 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
       {
         after,
         shouldStop: () => run.shouldStop(),
+        tally: run.changes,
         // Lines are listed in full with their holder; only a listed resource leaves some out.
         ...(!lineDef && def.unlisted ? { keep: def.unlisted } : {}),
       },

@@ -1,16 +1,20 @@
 import { endConnection } from '../connect/end-connection.js';
 import { type AccountLink, refOf } from '../domain/connection.js';
 import type { SyncJob } from '../domain/sync-job.js';
+import { aboutConnection, tellChanges } from '../events/publish.js';
 import { describeError } from '../http/handler.js';
 import { logger } from '../logger.js';
 import { count, MetricNames } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventLedger } from '../ports/event-ledger.js';
+import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import {
+  type ChangeTally,
   droppedLines,
   lineWrites,
+  newTally,
   type PutResult,
   type RecordsStore,
   type RecordWrite,
@@ -43,6 +47,8 @@ export interface ProcessDeps {
    * it concerns get a sync, whose incremental pass reads it from /v1/events.
    */
   syncQueue: JobQueue<SyncJob>;
+  /** `Stripe Records Changed` after each write, `Stripe Connection Revoked` on an uninstall. */
+  events: EventPublisher;
 }
 
 export type ProcessOutcome = 'processed' | 'duplicate' | 'dropped' | 'ignored';
@@ -217,8 +223,19 @@ async function applyToConnection(
     apiVersion: event.api_version ?? STRIPE_API_VERSION,
   };
   const lineDef = linesOf(def.name);
-  const result = lineDef ? await putWithLines(deps.records, write, lineDef) : await deps.records.put(write);
+  const tally = newTally();
+  const result = lineDef
+    ? await putWithLines(deps.records, write, lineDef, tally)
+    : await deps.records.put(write, tally);
   if (result.delta !== 0) await deps.records.addCounts(scope, { [def.name]: result.delta });
+  await tellChanges(
+    deps.events,
+    aboutConnection(link.orgId, link),
+    scope,
+    tally,
+    'webhook',
+    deps.clock.now(),
+  );
 
   const after = await store.getConnection(refOf(link));
   const runBegan = (after?.syncLeaseEpoch ?? 0) !== (connection.syncLeaseEpoch ?? 0);
@@ -258,25 +275,28 @@ async function putWithLines(
   records: RecordsStore,
   write: RecordWrite,
   lineDef: LineResourceDef,
+  tally: ChangeTally,
 ): Promise<PutResult> {
   const id = write.object.id;
   const before = (await records.storedLines(write, lineDef.parent, [id])).get(id);
   const { data: embedded, hasMore } = embeddedLines(lineDef, write.object);
   const ids = embedded.map((line) => line.id);
   if (hasMore || (before && before.version > write.version)) {
-    return records.put({ ...write, lineIds: [...new Set([...(before?.lineIds ?? []), ...ids])] });
+    return records.put({ ...write, lineIds: [...new Set([...(before?.lineIds ?? []), ...ids])] }, tally);
   }
   let delta = 0;
-  for (const line of lineWrites(write, lineDef.name, embedded)) delta += (await records.put(line)).delta;
+  for (const line of lineWrites(write, lineDef.name, embedded))
+    delta += (await records.put(line, tally)).delta;
   const gone = droppedLines(before?.lineIds ?? [], ids);
-  if (gone.length > 0) delta += await records.markLinesDeleted(write, lineDef.name, gone, write.version);
-  const result = await records.put({ ...write, lineIds: ids });
+  if (gone.length > 0)
+    delta += await records.markLinesDeleted(write, lineDef.name, gone, write.version, tally);
+  const result = await records.put({ ...write, lineIds: ids }, tally);
   if (result.outcome === 'stale') {
     const winner = (await records.storedLines(write, lineDef.parent, [id])).get(id);
     if (winner && winner.version > write.version) {
       const extra = droppedLines(ids, winner.lineIds);
       if (extra.length > 0)
-        delta += await records.markLinesDeleted(write, lineDef.name, extra, winner.version);
+        delta += await records.markLinesDeleted(write, lineDef.name, extra, winner.version, tally);
     }
   }
   if (delta !== 0) await records.addCounts(write, { [lineDef.name]: delta });

@@ -69,6 +69,7 @@ describe('configuration', () => {
       JWT_ORG_CLAIM: 'org_id',
       JWT_ROLES_CLAIM: 'roles',
       JWT_ADMIN_ROLE: 'admin',
+      RECORDS_SERVICE_SCOPE: 'stripe-connector/records.read',
     });
   });
 

@@ -6,13 +6,30 @@ describe('LocalEventBus', () => {
     const bus = new LocalEventBus('defrr.test');
     const seen: string[] = [];
     bus.subscribe((e) => seen.push(e['detail-type']));
-    await bus.publish('Stripe Sync Completed', { orgId: 'org_1' });
+    const detail = {
+      orgId: 'org_1',
+      connection: 'test_acct_1',
+      accountId: 'acct_1',
+      connectionId: 'conn_1',
+      livemode: false,
+      at: '2026-12-06T00:00:00.000Z',
+    };
+    await bus.publish('Stripe Connection Connected', detail);
     expect(bus.events[0]).toMatchObject({
       source: 'defrr.test',
-      'detail-type': 'Stripe Sync Completed',
-      detail: { orgId: 'org_1' },
+      'detail-type': 'Stripe Connection Connected',
+      detail,
     });
-    expect(seen).toEqual(['Stripe Sync Completed']);
+    expect(seen).toEqual(['Stripe Connection Connected']);
+  });
+
+  it('refuses what the documented catalog does not describe, as a test must see it', async () => {
+    const bus = new LocalEventBus('defrr.test');
+    await expect(bus.publish('Stripe Sync Completed', { orgId: 'org_1' })).rejects.toThrow(
+      /does not match its documented schema/,
+    );
+    await expect(bus.publish('Stripe Something Else', {})).rejects.toThrow(/not in the event catalog/);
+    expect(bus.events).toEqual([]);
   });
 });
 

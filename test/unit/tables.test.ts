@@ -27,9 +27,20 @@ describe('table definitions', () => {
     expect(serviceTable.ttlAttribute).toBe('ttl');
   });
 
-  it('builds the records table without indexes, expiring only what carries a ttl (a full re-sync’s seen items)', () => {
+  it('builds the records table with the change feed index alone, expiring only what carries a ttl (a full re-sync’s seen items)', () => {
     const input = createTableInput(recordsTable, 'rec');
-    expect(input).not.toHaveProperty('GlobalSecondaryIndexes');
+    expect(input.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'feed',
+        KeySchema: [
+          { AttributeName: 'feedPk', KeyType: 'HASH' },
+          { AttributeName: 'seq', KeyType: 'RANGE' },
+        ],
+        // The page is served from the index: every attribute of the record is there.
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ]);
+    expect(input.AttributeDefinitions).toContainEqual({ AttributeName: 'seq', AttributeType: 'N' });
     expect(recordsTable.ttlAttribute).toBe('ttl');
     expect(input.BillingMode).toBe('PAY_PER_REQUEST');
   });

@@ -13,14 +13,22 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { recordKeys } from '../../data/keys.js';
 import type { Mode } from '../../domain/connection.js';
-import type {
-  LinedResource,
-  PutResult,
-  RecordCounts,
-  RecordScope,
-  RecordsStore,
-  RecordWrite,
-  StoredRecord,
+import { describeError } from '../../http/handler.js';
+import { logger } from '../../logger.js';
+import {
+  type ChangeAction,
+  type ChangeTally,
+  type FeedChange,
+  type FeedPage,
+  type FeedQuery,
+  type LinedResource,
+  type PutResult,
+  type RecordCounts,
+  type RecordScope,
+  type RecordsStore,
+  type RecordWrite,
+  type StoredRecord,
+  tallyChange,
 } from '../../ports/records-store.js';
 import {
   type LineResourceName,
@@ -49,6 +57,25 @@ const SAYS_MODE = new Set<ResourceName>([
   'credit_note_line_items',
 ]);
 
+const RECORD_SET = new Set<ResourceName>(RECORD_RESOURCES);
+
+/** A feed item as the API serves it: the object as stored, and what happened to it. */
+function feedChange(item: Record<string, unknown>): FeedChange {
+  const lastModifiedAt = String(item.syncedAt);
+  const firstSeenAt = typeof item.firstSeenAt === 'string' ? item.firstSeenAt : lastModifiedAt;
+  return {
+    resource: item.resource as ResourceName,
+    objectId: String(item.objectId),
+    seq: Number(item.seq),
+    action: item.deleted === true ? 'deleted' : firstSeenAt === lastModifiedAt ? 'added' : 'updated',
+    firstSeenAt,
+    lastModifiedAt,
+    ...(typeof item.apiVersion === 'string' ? { apiVersion: item.apiVersion } : {}),
+    ...(typeof item.parentId === 'string' ? { parentId: item.parentId } : {}),
+    object: JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject,
+  };
+}
+
 /** DynamoDB's item limit is 400 KB; leave room for keys and attributes. */
 const MAX_DATA_BYTES = 350 * 1024;
 
@@ -56,7 +83,13 @@ export class RecordTooLargeError extends Error {
   override name = 'RecordTooLargeError';
 }
 
-function toItem(record: RecordWrite, now: string): Record<string, unknown> {
+/** A write's place in the change feed: its position and when the record was first stored. */
+interface FeedPlace {
+  seq: number;
+  firstSeenAt: string;
+}
+
+function toItem(record: RecordWrite, now: string, place?: FeedPlace): Record<string, unknown> {
   const data = gzipSync(JSON.stringify(record.object));
   if (data.length > MAX_DATA_BYTES) {
     throw new RecordTooLargeError(
@@ -81,8 +114,54 @@ function toItem(record: RecordWrite, now: string): Record<string, unknown> {
     ...(record.eventId ? { eventId: record.eventId } : {}),
     ...(record.apiVersion ? { apiVersion: record.apiVersion } : {}),
     syncedAt: now,
+    ...(place
+      ? { feedPk: recordKeys.partition(record), seq: place.seq, firstSeenAt: place.firstSeenAt }
+      : {}),
     data,
   };
+}
+
+/** What a write does, told as the feed tells it: from what was stored before. */
+const actionOf = (deleted: boolean, old: { deleted?: unknown } | undefined): ChangeAction =>
+  deleted ? 'deleted' : old && old.deleted !== true ? 'updated' : 'added';
+
+/**
+ * When a stored record was first stored (records older than the feed: when last written); a
+ * deleted one written again is new again (`now`), as `actionOf` tells it.
+ */
+const firstSeenOf = (old: Record<string, unknown> | undefined, now: string): string =>
+  !old || old.deleted === true
+    ? now
+    : typeof old.firstSeenAt === 'string'
+      ? old.firstSeenAt
+      : typeof old.syncedAt === 'string'
+        ? old.syncedAt
+        : now;
+
+/**
+ * How long a reader keeps away from a block of positions after its writer closed it: the
+ * feed index (a GSI) is updated after the table, DynamoDB says within a fraction of a second.
+ */
+export const FEED_SETTLE_MS = 2000;
+/**
+ * A block not closed this long after it was opened is dead: its writer may not write with it
+ * past `FEED_WRITE_WINDOW_MS` (it opens another), so readers stop waiting for it.
+ */
+export const FEED_BLOCK_MAX_MS = 10 * 60_000;
+const FEED_WRITE_WINDOW_MS = FEED_BLOCK_MAX_MS - 60_000;
+
+/** Positions a writer holds: nobody reads past `first - 1` until it closes them and they settle. */
+interface FeedBlock {
+  token: string;
+  first: number;
+  count: number;
+  openedAt: number;
+  /** Entries of dead or long-settled blocks, removed when this one closes. */
+  expired: string[];
+}
+
+export class FeedBlockExpiredError extends Error {
+  override name = 'FeedBlockExpiredError';
 }
 
 /** 1 when the write leaves a record that counts (not deleted) where none counted, −1 the other way. */
@@ -104,6 +183,13 @@ const SEEN_TTL_SECONDS = 7 * 24 * 3600;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
 
+interface StoredVersion {
+  version: string;
+  deleted: boolean;
+  firstSeenAt?: string;
+  lineIds?: string[];
+}
+
 /** Synced Stripe objects in DynamoDB: queryable attributes plus the whole object, gzipped. */
 export class DynamoRecordsStore implements RecordsStore {
   batchCalls = 0;
@@ -115,21 +201,43 @@ export class DynamoRecordsStore implements RecordsStore {
     private readonly maxAttempts = 10,
   ) {}
 
-  async put(record: RecordWrite): Promise<PutResult> {
+  async put(record: RecordWrite, tally?: ChangeTally): Promise<PutResult> {
     const key = recordKeys.record(record, record.resource, record.object.id);
+    const { Item: before } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: key,
+        ProjectionExpression: 'version, eventId, firstSeenAt, syncedAt, deleted',
+        ConsistentRead: true,
+      }),
+    );
+    if (before && String(before.version) >= record.version)
+      return {
+        outcome: 'stale',
+        delta: 0,
+        stored: {
+          version: String(before.version),
+          ...(typeof before.eventId === 'string' ? { eventId: before.eventId } : {}),
+        },
+      };
+    const now = this.now().toISOString();
+    const block = await this.openBlock(record, 1);
     try {
       const { Attributes } = await this.db.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: toItem(record, this.now().toISOString()),
+          Item: toItem(record, now, { seq: block.first, firstSeenAt: firstSeenOf(before, now) }),
           ConditionExpression: 'attribute_not_exists(pk) OR version < :v',
           ExpressionAttributeValues: { ':v': record.version },
           ReturnValues: 'ALL_OLD',
         }),
       );
+      tallyChange(tally, record.resource, actionOf(record.deleted === true, Attributes), block.first);
       return { outcome: 'written', delta: countDelta(record, Attributes) };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+    } finally {
+      await this.closeBlock(record, block);
     }
     const { Item } = await this.db.send(
       new GetCommand({
@@ -263,7 +371,10 @@ export class DynamoRecordsStore implements RecordsStore {
     return total;
   }
 
-  async putMany(records: RecordWrite[]): Promise<{
+  async putMany(
+    records: RecordWrite[],
+    tally?: ChangeTally,
+  ): Promise<{
     written: number;
     created: number;
     stale: number;
@@ -284,12 +395,26 @@ export class DynamoRecordsStore implements RecordsStore {
     );
     const now = this.now().toISOString();
     let calls = 0;
+    if (fresh.length === 0)
+      return { written: 0, created: 0, stale: records.length, batchCalls: 0, deltas: {} };
+    // One block of positions for the batch (one partition: the run's); of a record twice, the newest.
+    const scope = fresh[0]?.[1] as RecordWrite;
+    if (fresh.some(([, r]) => recordKeys.partition(r) !== recordKeys.partition(scope)))
+      throw new Error('putMany writes one partition at a time');
+    const block = await this.openBlock(scope, fresh.length);
     const chunks: Array<Array<Record<string, unknown>>> = [];
     for (let i = 0; i < fresh.length; i += 25)
-      chunks.push(fresh.slice(i, i + 25).map(([, r]) => toItem(r, now)));
+      chunks.push(
+        fresh
+          .slice(i, i + 25)
+          .map(([key, r], j) =>
+            toItem(r, now, { seq: block.first + i + j, firstSeenAt: stored.get(key)?.firstSeenAt ?? now }),
+          ),
+      );
     const writeChunk = async (items: Array<Record<string, unknown>>) => {
       let pending = items.map((Item) => ({ PutRequest: { Item } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
+        this.checkWindow(block);
         if (attempt >= this.maxAttempts)
           throw new Error(
             `${pending.length} record(s) still unprocessed after ${attempt} BatchWriteItem calls`,
@@ -304,16 +429,22 @@ export class DynamoRecordsStore implements RecordsStore {
     };
     // A few batch calls in flight at once.
     let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(4, chunks.length) }, async () => {
-        while (next < chunks.length) await writeChunk(chunks[next++] as Array<Record<string, unknown>>);
-      }),
-    );
+    try {
+      await Promise.all(
+        Array.from({ length: Math.min(4, chunks.length) }, async () => {
+          while (next < chunks.length) await writeChunk(chunks[next++] as Array<Record<string, unknown>>);
+        }),
+      );
+    } finally {
+      await this.closeBlock(scope, block);
+    }
     this.batchCalls += calls;
     const created = fresh.filter(([key]) => !stored.has(key)).length;
     const deltas: RecordCounts = {};
-    for (const [key, r] of fresh)
+    fresh.forEach(([key, r], i) => {
       deltas[r.resource] = (deltas[r.resource] ?? 0) + countDelta(r, stored.get(key));
+      tallyChange(tally, r.resource, actionOf(r.deleted === true, stored.get(key)), block.first + i);
+    });
     return {
       written: fresh.length,
       created,
@@ -351,6 +482,7 @@ export class DynamoRecordsStore implements RecordsStore {
       after?: string | undefined;
       shouldStop?: () => boolean;
       keep?: (object: StripeObject) => boolean;
+      tally?: ChangeTally;
     } = {},
   ): Promise<{ deleted: number; done: boolean; after?: string }> {
     const pk = recordKeys.partition(scope);
@@ -386,15 +518,18 @@ export class DynamoRecordsStore implements RecordsStore {
         if (seen.has(`${seenPk}|${resource}#${id}`)) continue;
         const stored = await this.get(scope, resource, id);
         if (!stored || stored.deleted || options.keep?.(stored.object)) continue;
-        const result = await this.put({
-          ...scope,
-          resource,
-          object: stored.object,
-          version: version(stored.object),
-          source: 'sync',
-          deleted: true,
-          ...(stored.apiVersion ? { apiVersion: stored.apiVersion } : {}),
-        });
+        const result = await this.put(
+          {
+            ...scope,
+            resource,
+            object: stored.object,
+            version: version(stored.object),
+            source: 'sync',
+            deleted: true,
+            ...(stored.apiVersion ? { apiVersion: stored.apiVersion } : {}),
+          },
+          options.tally,
+        );
         if (result.outcome === 'written') {
           deleted++;
           if (result.delta !== 0) await this.addCounts(scope, { [resource]: result.delta });
@@ -431,8 +566,11 @@ export class DynamoRecordsStore implements RecordsStore {
           ...(after ? { ExclusiveStartKey: { pk, sk: after } } : {}),
         }),
       );
+      // The feed's positions stay: what a later connection writes comes after what was erased.
       const doomed = (page.Items ?? []).filter(
-        (item) => typeof item.syncedAt !== 'string' || item.syncedAt < before,
+        (item) =>
+          item.sk !== recordKeys.feed(scope).sk &&
+          (typeof item.syncedAt !== 'string' || item.syncedAt < before),
       );
       // One conditional delete each: a record a later connection wrote meanwhile stays.
       for (let i = 0; i < doomed.length; i += 16) {
@@ -462,11 +600,8 @@ export class DynamoRecordsStore implements RecordsStore {
     }
   }
 
-  private async storedVersions(
-    keys: string[],
-    withLines = false,
-  ): Promise<Map<string, { version: string; deleted: boolean; lineIds?: string[] }>> {
-    const versions = new Map<string, { version: string; deleted: boolean; lineIds?: string[] }>();
+  private async storedVersions(keys: string[], withLines = false): Promise<Map<string, StoredVersion>> {
+    const versions = new Map<string, StoredVersion>();
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Array<Record<string, unknown>> = keys.slice(i, i + 100).map((key) => {
         const [pk, sk] = key.split('|');
@@ -480,7 +615,7 @@ export class DynamoRecordsStore implements RecordsStore {
             RequestItems: {
               [this.tableName]: {
                 Keys: pending,
-                ProjectionExpression: `pk, sk, version, deleted${withLines ? ', lineIds' : ''}`,
+                ProjectionExpression: `pk, sk, version, deleted, firstSeenAt, syncedAt${withLines ? ', lineIds' : ''}`,
                 ConsistentRead: true,
               },
             },
@@ -490,6 +625,10 @@ export class DynamoRecordsStore implements RecordsStore {
           versions.set(`${item.pk}|${item.sk}`, {
             version: item.version as string,
             deleted: item.deleted === true,
+            ...(item.deleted !== true &&
+            (typeof item.firstSeenAt === 'string' || typeof item.syncedAt === 'string')
+              ? { firstSeenAt: firstSeenOf(item, '') }
+              : {}),
             ...(Array.isArray(item.lineIds) ? { lineIds: item.lineIds as string[] } : {}),
           });
         pending = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
@@ -521,26 +660,43 @@ export class DynamoRecordsStore implements RecordsStore {
     resource: LineResourceName,
     lineIds: string[],
     version: string,
+    tally?: ChangeTally,
   ): Promise<number> {
     let delta = 0;
     const now = this.now().toISOString();
-    for (const id of new Set(lineIds)) {
-      try {
-        const { Attributes } = await this.db.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: recordKeys.record(scope, resource, id),
-            UpdateExpression: 'SET deleted = :true, version = :v, syncedAt = :now',
-            ConditionExpression: 'attribute_exists(pk) AND version < :v',
-            ExpressionAttributeValues: { ':true': true, ':v': version, ':now': now },
-            // The whole old item: an attribute set to the value it had may not count as updated.
-            ReturnValues: 'ALL_OLD',
-          }),
-        );
-        if (Attributes?.deleted !== true) delta--;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
+    const ids = [...new Set(lineIds)];
+    if (ids.length === 0) return 0;
+    const block = await this.openBlock(scope, ids.length);
+    try {
+      for (const [i, id] of ids.entries()) {
+        this.checkWindow(block);
+        try {
+          const { Attributes } = await this.db.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: recordKeys.record(scope, resource, id),
+              UpdateExpression:
+                'SET deleted = :true, version = :v, syncedAt = :now, seq = :seq, feedPk = :fp, firstSeenAt = if_not_exists(firstSeenAt, syncedAt)',
+              ConditionExpression: 'attribute_exists(pk) AND version < :v',
+              ExpressionAttributeValues: {
+                ':true': true,
+                ':v': version,
+                ':now': now,
+                ':seq': block.first + i,
+                ':fp': recordKeys.partition(scope),
+              },
+              // The whole old item: an attribute set to the value it had may not count as updated.
+              ReturnValues: 'ALL_OLD',
+            }),
+          );
+          if (Attributes?.deleted !== true) delta--;
+          tallyChange(tally, resource, 'deleted', block.first + i);
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+        }
       }
+    } finally {
+      await this.closeBlock(scope, block);
     }
     return delta;
   }
@@ -855,6 +1011,236 @@ export class DynamoRecordsStore implements RecordsStore {
     }
     // A record rewritten in the old place while it moved is moved again by the next call.
     return { moved, unplaced: [...unplaced], done: !again };
+  }
+
+  /**
+   * Takes `count` positions of the partition's change sequence and holds them open: one
+   * UpdateItem that moves `next` on and notes, under a token of its own, the position before
+   * the block (`o_`) and when it was taken (`t_`). A reader never goes past a block still open
+   * (see `horizon`), so a write that lands late is never skipped, whatever order the writes
+   * land in. Positions of writes that turn out stale are gaps, which readers step over.
+   */
+  private async openBlock(scope: RecordScope, count: number): Promise<FeedBlock> {
+    const token = randomUUID().replaceAll('-', '').slice(0, 20);
+    const openedAt = this.now().getTime();
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: recordKeys.feed(scope),
+        // Both read `next` as it was before this update.
+        UpdateExpression:
+          'SET #next = if_not_exists(#next, :zero) + :n, #o = if_not_exists(#next, :zero), #t = :at',
+        ExpressionAttributeNames: { '#next': 'next', '#o': `o_${token}`, '#t': `t_${token}` },
+        ExpressionAttributeValues: { ':zero': 0, ':n': count, ':at': openedAt },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const item = Attributes ?? {};
+    const expired: string[] = [];
+    for (const name of Object.keys(item)) {
+      if (!name.startsWith('o_') || name === `o_${token}`) continue;
+      const other = name.slice(2);
+      const closed = item[`d_${other}`];
+      const opened = Number(item[`t_${other}`] ?? 0);
+      if (
+        typeof closed === 'number'
+          ? openedAt - closed > 10 * FEED_SETTLE_MS
+          : openedAt - opened > FEED_BLOCK_MAX_MS + 60_000
+      )
+        expired.push(other);
+    }
+    return { token, first: Number(item.next) - count + 1, count, openedAt, expired: expired.slice(0, 20) };
+  }
+
+  /** Its writes are done (or failed): readers may pass it once the index has them. */
+  private async closeBlock(scope: RecordScope, block: FeedBlock): Promise<void> {
+    const names: Record<string, string> = { '#d': `d_${block.token}` };
+    const removes: string[] = [];
+    block.expired.forEach((token, i) => {
+      for (const prefix of ['o', 't', 'd']) {
+        names[`#${prefix}${i}`] = `${prefix}_${token}`;
+        removes.push(`#${prefix}${i}`);
+      }
+    });
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: recordKeys.feed(scope),
+          UpdateExpression: `SET #d = :at${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':at': this.now().getTime() },
+        }),
+      );
+    } catch (error) {
+      // Left open, the block holds readers back until it is dead (FEED_BLOCK_MAX_MS): late, not lost.
+      logger.warn('could not close a block of feed positions', { error: describeError(error) });
+    }
+  }
+
+  /** A writer may not write with a block once readers may have given up waiting for it. */
+  private checkWindow(block: FeedBlock): void {
+    if (this.now().getTime() - block.openedAt > FEED_WRITE_WINDOW_MS)
+      throw new FeedBlockExpiredError('the write took too long: its feed positions are no longer held');
+  }
+
+  /**
+   * The settled end of the feed: the last position below every block still open, closed less
+   * than FEED_SETTLE_MS ago, and not yet dead. Everything at or before it is in the index.
+   */
+  async horizon(scope: RecordScope): Promise<number> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: recordKeys.feed(scope), ConsistentRead: true }),
+    );
+    if (!Item) return 0;
+    const now = this.now().getTime();
+    let horizon = Number(Item.next ?? 0);
+    for (const name of Object.keys(Item)) {
+      if (!name.startsWith('o_')) continue;
+      const token = name.slice(2);
+      const closed = Item[`d_${token}`];
+      const held =
+        typeof closed === 'number'
+          ? now - closed < FEED_SETTLE_MS
+          : now - Number(Item[`t_${token}`] ?? 0) < FEED_BLOCK_MAX_MS;
+      if (held) horizon = Math.min(horizon, Number(Item[name]));
+    }
+    return horizon;
+  }
+
+  async changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage> {
+    const horizon = await this.horizon(scope);
+    if (query.after >= horizon) return { changes: [], next: query.after, hasMore: false };
+    const filters: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {
+      ':fp': recordKeys.partition(scope),
+      ':lo': query.after + 1,
+      ':hi': horizon,
+    };
+    if (query.resources && query.resources.length > 0) {
+      names['#resource'] = 'resource';
+      filters.push(
+        `#resource IN (${query.resources
+          .map((r, i) => {
+            values[`:r${i}`] = r;
+            return `:r${i}`;
+          })
+          .join(', ')})`,
+      );
+    }
+    if (query.actions && query.actions.length > 0 && query.actions.length < 3) {
+      values[':true'] = true;
+      const either = query.actions.map((action) =>
+        action === 'deleted'
+          ? 'deleted = :true'
+          : action === 'added'
+            ? '(deleted <> :true AND firstSeenAt = syncedAt)'
+            : '(deleted <> :true AND firstSeenAt <> syncedAt)',
+      );
+      filters.push(`(${either.join(' OR ')})`);
+    }
+    if (query.modifiedAfter) {
+      values[':m'] = query.modifiedAfter;
+      filters.push('syncedAt > :m');
+    }
+    const changes: FeedChange[] = [];
+    let next = query.after;
+    let start: Record<string, unknown> | undefined;
+    // A filter that matches little reads on, but not forever: the cursor moves past what it read.
+    let budget = Math.max(query.limit * 10, 5000);
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'feed',
+          KeyConditionExpression: 'feedPk = :fp AND seq BETWEEN :lo AND :hi',
+          ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+          ExpressionAttributeValues: values,
+          Limit: Math.min(query.limit - changes.length, budget),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      budget -= page.ScannedCount ?? 0;
+      for (const item of page.Items ?? []) changes.push(feedChange(item));
+      start = page.LastEvaluatedKey;
+      next = start ? Number(start.seq) : horizon;
+    } while (start && changes.length < query.limit && budget > 0);
+    return { changes, next, hasMore: next < horizon };
+  }
+
+  async seedFeed(
+    scope: RecordScope,
+    shouldStop: () => boolean = () => false,
+  ): Promise<{ seeded: number; done: boolean }> {
+    const key = recordKeys.feed(scope);
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: key,
+        ProjectionExpression: 'seeded',
+        ConsistentRead: true,
+      }),
+    );
+    if (Item?.seeded === true) return { seeded: 0, done: true };
+    const pk = recordKeys.partition(scope);
+    let seeded = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      if (shouldStop()) return { seeded, done: false };
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ProjectionExpression: 'sk, #resource, seq',
+          ExpressionAttributeNames: { '#resource': 'resource' },
+          ExpressionAttributeValues: { ':pk': pk },
+          Limit: 500,
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      const unplaced = (page.Items ?? []).filter(
+        (item) => item.seq === undefined && RECORD_SET.has(item.resource as ResourceName),
+      );
+      if (unplaced.length > 0) {
+        const block = await this.openBlock(scope, unplaced.length);
+        try {
+          for (const [i, item] of unplaced.entries()) {
+            this.checkWindow(block);
+            try {
+              await this.db.send(
+                new UpdateCommand({
+                  TableName: this.tableName,
+                  Key: { pk, sk: item.sk },
+                  UpdateExpression:
+                    'SET seq = :seq, feedPk = :pk, firstSeenAt = if_not_exists(firstSeenAt, syncedAt)',
+                  // A write since gave it a position of its own.
+                  ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(seq)',
+                  ExpressionAttributeValues: { ':seq': block.first + i, ':pk': pk },
+                }),
+              );
+              seeded++;
+            } catch (error) {
+              if (!isConditionFailure(error)) throw error;
+            }
+          }
+        } finally {
+          await this.closeBlock(scope, block);
+        }
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'SET seeded = :true',
+        ExpressionAttributeValues: { ':true': true },
+      }),
+    );
+    return { seeded, done: true };
   }
 
   async versionsOf(
