@@ -48,6 +48,8 @@ dialog::backdrop{background:rgba(29,35,48,.45)}dialog h2{margin:0 0 8px;font-siz
 <dt id="last-error-label" hidden>Last error</dt><dd id="last-error" hidden></dd>
 </dl>
 <table id="counts" hidden><caption>Records in Defrr</caption><thead><tr><th>Resource</th><th class="count">Records</th></tr></thead><tbody></tbody></table>
+<table id="transactions" hidden><caption>Recent transactions</caption><thead><tr><th>Date</th><th>Type</th><th class="count">Amount</th><th>Currency</th><th>Customer</th></tr></thead><tbody></tbody></table>
+<p id="transactions-paging" hidden><button id="transactions-first" type="button">First page</button> <button id="transactions-next" type="button">Next page</button></p>
 <table id="runs" hidden><caption>Recent syncs</caption><thead><tr><th>Started</th><th>Why</th><th>Outcome</th><th class="count">Records written</th><th class="count">Stripe requests</th></tr></thead><tbody></tbody></table>
 <div class="actions"><button id="sync-now" hidden>Sync now</button><button id="full-sync" hidden>Re-sync everything</button><button id="disconnect" hidden>Disconnect</button></div>
 </section>
@@ -147,7 +149,9 @@ function renderDetails(s) {
   const entries = show ? Object.entries(s.sync.counts || {}) : [];
   $('counts').hidden = entries.length === 0;
   $('last-error').hidden = $('last-error-label').hidden = !(show && s.sync.lastError);
-  if (!show) return renderRuns([]);
+  if (!show) { loadTransactions(null); return renderRuns([]); }
+  // The page the user is on, read again (a sync may have changed it); another connection's: its first.
+  loadTransactions(s.id, s.id === tx.connection ? tx.after : null);
   const account = $('account');
   if (s.account.name) { const name = document.createElement('span'); name.className = 'account-name'; name.id = 'account-name'; name.textContent = s.account.name; account.append(name, ' '); }
   const id = document.createElement('code'); id.id = 'account-id'; id.textContent = s.account.id; account.append(id);
@@ -167,6 +171,43 @@ function renderDetails(s) {
     tr.append(label, count); tbody.append(tr);
   }
 }
+
+/**
+ * The shown connection's charges and refunds, read from the records API (Defrr's way in) ten
+ * at a time in the feed's order, paging with its cursor.
+ */
+const tx = { connection: null, after: null, next: null, loading: false };
+async function loadTransactions(connectionId, after) {
+  if (!connectionId) { $('transactions').hidden = true; $('transactions-paging').hidden = true; tx.connection = null; return; }
+  if (tx.loading) return;
+  tx.loading = true;
+  try {
+    const query = new URLSearchParams({ resource: 'charges,refunds', limit: '10' });
+    if (after) query.set('after', after);
+    const res = await api('GET', '/v1/integrations/stripe/connections/' + encodeURIComponent(connectionId) + '/records?' + query);
+    if (!res.ok) return;
+    const page = await res.json();
+    tx.connection = connectionId; tx.after = after; tx.next = page.has_more ? page.next : null;
+    const tbody = $('transactions').querySelector('tbody');
+    tbody.replaceChildren();
+    for (const record of page.data) {
+      const o = record.object;
+      const tr = document.createElement('tr'); tr.dataset.id = record.id; tr.dataset.action = record.action;
+      const date = document.createElement('td'); date.textContent = when(new Date(o.created * 1000).toISOString());
+      const type = document.createElement('td'); type.textContent = (record.resource === 'refunds' ? 'Refund' : 'Charge') + (record.action === 'deleted' ? ' (deleted)' : '');
+      const amount = document.createElement('td'); amount.className = 'count'; amount.textContent = (o.amount / 100).toFixed(2);
+      const currency = document.createElement('td'); currency.textContent = String(o.currency || '').toUpperCase();
+      const customer = document.createElement('td'); customer.textContent = typeof o.customer === 'string' ? o.customer : (o.customer && o.customer.id) || '—';
+      tr.append(date, type, amount, currency, customer); tbody.append(tr);
+    }
+    $('transactions').hidden = page.data.length === 0 && !after;
+    $('transactions-paging').hidden = !tx.next && !after;
+    $('transactions-next').disabled = !tx.next;
+    $('transactions-first').disabled = !after;
+  } finally { tx.loading = false; }
+}
+$('transactions-next').onclick = () => { if (tx.next) loadTransactions(tx.connection, tx.next); };
+$('transactions-first').onclick = () => loadTransactions(tx.connection, null);
 
 /** The shown connection's last runs: when, why, how it ended (and why not), what it wrote and asked. */
 function renderRuns(runs) {

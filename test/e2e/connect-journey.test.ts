@@ -15,7 +15,7 @@ import {
   tokenFor,
 } from '../support/local-stack.js';
 import { registerSecret } from '../support/log-capture.js';
-import { sandboxCounts } from '../support/sync.js';
+import { sandboxCounts, sandboxObjects } from '../support/sync.js';
 
 // A first sync in a browser on a loaded two-core machine; the slow ones say so themselves.
 jest.setTimeout(120_000);
@@ -638,6 +638,41 @@ describe('the sync, seen on the page', () => {
       Object.values(sandboxCounts(stack, BAKERY_ACCOUNT)).reduce((a, b) => a + b, 0),
     );
     await shot(page, 'sync-2-sync-now');
+
+    // Recent transactions, read from the records API ten at a time; Next page follows the cursor.
+    const rows = () =>
+      page
+        .locator('#transactions tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [
+            tr.getAttribute('data-id'),
+            ...[...tr.querySelectorAll('td')].map((td) => td.textContent),
+          ]),
+        );
+    await page.locator('#transactions tbody tr').first().waitFor();
+    const first = await rows();
+    expect(first).toHaveLength(10);
+    const charges = sandboxObjects(stack, BAKERY_ACCOUNT, 'charges');
+    for (const [id, , type, amount, currency, customer] of first) {
+      expect(type).toMatch(/^(Charge|Refund)$/);
+      if (type !== 'Charge') continue;
+      const charge = charges.get(id as string) as {
+        amount: number;
+        currency: string;
+        customer: string | null;
+      };
+      expect(amount).toBe((charge.amount / 100).toFixed(2));
+      expect(currency).toBe(charge.currency.toUpperCase());
+      expect(customer).toBe(charge.customer ?? '—');
+    }
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page
+      .locator(`#transactions tbody tr:first-child:not([data-id="${first[0]?.[0]}"])`)
+      .waitFor();
+    const second = await rows();
+    expect(second.length).toBeGreaterThan(0);
+    expect(second.some(([id]) => first.some(([seen]) => seen === id))).toBe(false);
+    await shot(page, 'sync-3-transactions');
     await page.close();
   }, 150_000);
 

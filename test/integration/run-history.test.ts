@@ -77,8 +77,14 @@ describe('run history in the status', () => {
     expect(second?.errors).toContainEqual(expect.objectContaining({ code: 'resource_failed' }));
     for (const error of second?.errors ?? []) expect(error.message).not.toMatch(/sk_|rk_|whsec_|ac_/);
     // Defrr was told on its bus: completed, then failed in part, each in its published schema.
-    const told = stack.bus.events.filter((e) => e.detail.orgId === a.orgId);
+    const told = stack.bus.events.filter(
+      (e) => e.detail.orgId === a.orgId && e['detail-type'].startsWith('Stripe Sync'),
+    );
     expect(told.map((e) => e['detail-type'])).toEqual(['Stripe Sync Completed', 'Stripe Sync Failed']);
+    // Each run's writes were told before the run's outcome, with where to pull them from.
+    const all = stack.bus.events.filter((e) => e.detail.orgId === a.orgId).map((e) => e['detail-type']);
+    expect(all[0]).toBe('Stripe Connection Connected');
+    expect(all.indexOf('Stripe Records Changed')).toBeLessThan(all.indexOf('Stripe Sync Completed'));
     EVENT_SCHEMAS['Stripe Sync Completed'].parse(told[0]?.detail);
     const failure = EVENT_SCHEMAS['Stripe Sync Failed'].parse(told[1]?.detail);
     expect(failure).toMatchObject({
