@@ -678,3 +678,165 @@ export async function fanout(connections: number) {
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
+
+/**
+ * The change feed, read as Defrr reads it: `records` balance transactions in one connection's
+ * feed (dynalite in a process of its own, as DynamoDB is remote in AWS), read from cursor
+ * zero in pages of 1,000 by the records API's reader (the object decoded, the response
+ * rendered) against a plain DynamoDB Query of the same items (pages of 1,000, nothing
+ * decoded), alternately, best of each; then the latency of one page of 1,000 at 50
+ * concurrent readers, each at a random cursor.
+ */
+export async function feedRead(records: number, readers = 50) {
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const { QueryCommand } = await import('@aws-sdk/lib-dynamodb');
+  const { documentClient } = await import('../shared/adapters/dynamodb/document-client.js');
+  const { DynamoRecordsStore, FEED_SETTLE_MS } = await import('../shared/adapters/dynamodb/records-store.js');
+  const { ensureTables } = await import('../shared/data/ensure-tables.js');
+  const { recordsTable } = await import('../shared/data/tables.js');
+  const { recordKeys } = await import('../shared/data/keys.js');
+  const { encodeCursor } = await import('../shared/records/feed-cursor.js');
+  const dynamo = await startDynamoProcess();
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    const table = 'bench-feed-records';
+    await ensureTables(client, [{ def: recordsTable, name: table }]);
+    const db = documentClient(client);
+    const writer = new DynamoRecordsStore(db, table);
+    // Read as a reader would once the writes have settled.
+    const reader = new DynamoRecordsStore(db, table, () => new Date(Date.now() + FEED_SETTLE_MS + 1000));
+    const scope = { orgId: 'org_bench_feed', mode: 'test' as const, accountId: 'acct_1BenchFeed000000000' };
+    const created = 1_700_000_000;
+    for (let i = 0; i < records; i += 1000) {
+      const batch = Array.from({ length: Math.min(1000, records - i) }, (_, j) => {
+        const n = i + j;
+        const object: StripeObject = {
+          id: `txn_${String(n).padStart(24, '0')}`,
+          object: 'balance_transaction',
+          amount: 1000 + (n % 5000),
+          available_on: created + n,
+          created: created + n,
+          currency: 'usd',
+          description: `Payment for invoice ${n}`,
+          exchange_rate: null,
+          fee: 59,
+          fee_details: [
+            {
+              amount: 59,
+              application: null,
+              currency: 'usd',
+              description: 'Stripe processing fees',
+              type: 'stripe_fee',
+            },
+          ],
+          net: 941 + (n % 5000),
+          reporting_category: 'charge',
+          source: `ch_${String(n).padStart(24, '0')}`,
+          status: 'available',
+          type: 'charge',
+        };
+        return {
+          ...scope,
+          resource: 'balance_transactions' as const,
+          object,
+          version: `${created + n}:0`,
+          source: 'sync' as const,
+          apiVersion: STRIPE_API_VERSION,
+        };
+      });
+      await writer.putMany(batch);
+    }
+    const render = (page: Awaited<ReturnType<typeof reader.changes>>) =>
+      JSON.stringify({
+        object: 'list',
+        data: page.changes.map((c) => ({
+          resource: c.resource,
+          id: c.objectId,
+          cursor: encodeCursor(scope, c.seq),
+          action: c.action,
+          first_seen_at: c.firstSeenAt,
+          last_modified_at: c.lastModifiedAt,
+          object: c.object,
+        })),
+        next: encodeCursor(scope, page.next),
+        has_more: page.hasMore,
+      }).length;
+    const viaFeed = async () => {
+      const started = performance.now();
+      let read = 0;
+      let after = 0;
+      for (;;) {
+        const page = await reader.changes(scope, { after, limit: 1000 });
+        render(page);
+        read += page.changes.length;
+        after = page.next;
+        if (!page.hasMore) break;
+      }
+      return { read, ms: performance.now() - started };
+    };
+    const plainQuery = async () => {
+      const started = performance.now();
+      let read = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await db.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: {
+              ':pk': recordKeys.partition(scope),
+              ':prefix': 'balance_transactions#',
+            },
+            Limit: 1000,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        read += page.Items?.length ?? 0;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return { read, ms: performance.now() - started };
+    };
+    let feedBest = Number.POSITIVE_INFINITY;
+    let plainBest = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 3; round++) {
+      const plain = await plainQuery();
+      const feed = await viaFeed();
+      if (feed.read !== records || plain.read !== records)
+        throw new Error(`read ${feed.read} through the feed and ${plain.read} by Query, not ${records}`);
+      plainBest = Math.min(plainBest, plain.ms);
+      feedBest = Math.min(feedBest, feed.ms);
+    }
+    // One page of 1,000 from a random cursor, 50 readers at once, 5 pages each.
+    const latencies: number[] = [];
+    await Promise.all(
+      Array.from({ length: readers }, async () => {
+        for (let k = 0; k < 5; k++) {
+          const after = Math.floor(Math.random() * Math.max(1, records - 1000));
+          const started = performance.now();
+          render(await reader.changes(scope, { after, limit: 1000 }));
+          latencies.push(performance.now() - started);
+        }
+      }),
+    );
+    latencies.sort((a, b) => a - b);
+    const p = (q: number) =>
+      Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+    const perSecond = (ms: number) => Math.round((records / ms) * 1000);
+    return {
+      records,
+      recordsPerSecond: perSecond(feedBest),
+      plainQueryRecordsPerSecond: perSecond(plainBest),
+      ratio: Math.round((plainBest / feedBest) * 100) / 100,
+      readers,
+      pageP50Ms: p(0.5),
+      pageP99Ms: p(0.99),
+    };
+  } finally {
+    client.destroy();
+    await dynamo.close();
+  }
+}

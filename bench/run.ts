@@ -5,6 +5,7 @@ import {
   backfillEfficiency,
   coldStart,
   fanout,
+  feedRead,
   incrementalRequests,
   latencyBound,
   webhookIntake,
@@ -25,6 +26,7 @@ export const SIZES = {
     coldRuns: 20,
     webhookSeconds: 10,
     fanout: 1_000,
+    feed: 100_000,
   },
   quick: {
     backfill: 10_000,
@@ -34,6 +36,7 @@ export const SIZES = {
     coldRuns: 5,
     webhookSeconds: 3,
     fanout: 1_000,
+    feed: 10_000,
   },
   smoke: {
     backfill: 300,
@@ -43,6 +46,7 @@ export const SIZES = {
     coldRuns: 1,
     webhookSeconds: 1,
     fanout: 30,
+    feed: 2_000,
   },
 } as const;
 
@@ -59,6 +63,7 @@ export const TARGETS = {
   'coldStart.maxInitRatio': (r: Results) => r.coldStart.maxInitRatio <= 1.25,
   'webhook.ratio': (r: Results) => r.webhook.ratio >= 0.5,
   'webhook.non2xx': (r: Results) => r.webhook.non2xx === 0,
+  'feed.ratio': (r: Results) => r.feed.ratio >= 0.8,
   'fanout.batchCalls': (r: Results) => r.fanout.batchCalls === Math.ceil(r.fanout.connections / 10),
 };
 
@@ -112,6 +117,8 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
   const webhook = await webhookIntake(s.webhookSeconds);
   log(`fan-out over ${s.fanout} connections…`);
   const fan = await fanout(s.fanout);
+  log(`change feed: ${s.feed} records from cursor zero, and pages at 50 readers…`);
+  const feed = await feedRead(s.feed);
   return {
     size,
     machine: {
@@ -127,6 +134,7 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
     coldStart: cold,
     webhook,
     fanout: fan,
+    feed,
   };
 }
 
@@ -180,6 +188,13 @@ export function table(results: Results): string {
     ['webhook.ratio', String(results.webhook.ratio), '≥ 0.5'],
     ['webhook.p99Ms', String(results.webhook.p99Ms), ''],
     ['webhook.non2xx', String(results.webhook.non2xx), '= 0'],
+    [
+      'feed.recordsPerSecond (records API reader / plain Query)',
+      `${results.feed.recordsPerSecond} / ${results.feed.plainQueryRecordsPerSecond}`,
+      '',
+    ],
+    ['feed.ratio', String(results.feed.ratio), '≥ 0.8'],
+    [`feed.pageP99Ms (1,000 a page, ${results.feed.readers} readers)`, String(results.feed.pageP99Ms), ''],
     [
       'fanout.connections / seconds / batchCalls',
       `${results.fanout.connections} / ${results.fanout.seconds} / ${results.fanout.batchCalls}`,

@@ -1156,7 +1156,10 @@ export class DynamoRecordsStore implements RecordsStore {
           IndexName: 'feed',
           KeyConditionExpression: 'feedPk = :fp AND seq BETWEEN :lo AND :hi',
           ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
-          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+          // What the page serves, not the record's queryable attributes.
+          ProjectionExpression:
+            '#resource, objectId, seq, syncedAt, firstSeenAt, deleted, apiVersion, parentId, #data',
+          ExpressionAttributeNames: { ...names, '#resource': 'resource', '#data': 'data' },
           ExpressionAttributeValues: values,
           Limit: Math.min(query.limit - changes.length, budget),
           ...(start ? { ExclusiveStartKey: start } : {}),
