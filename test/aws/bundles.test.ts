@@ -66,6 +66,7 @@ const ALL_FUNCTIONS: FunctionName[] = [
   'oauth-callback',
   'connect-confirm',
   'status',
+  'records',
   'sync-request',
   'disconnect',
   'webhook-intake',
@@ -705,6 +706,39 @@ describe('the journey through the bundles, on moto and the Stripe sandbox', () =
     });
     for (const def of RESOURCES)
       expect([def.name, view.sync.counts[def.name]]).toEqual([def.name, counts[def.name] ?? 0]);
+  });
+
+  it("records: a member reads the connection's change feed from cursor zero, page by page, and gets every stored record", async () => {
+    // Past the feed's settle time, so every write of the sync is readable.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const { ids } = await storedRecords();
+    const stored = [...ids].filter((sk) => !sk.startsWith('_') && !sk.includes('#lines#'));
+    const read = new Set<string>();
+    let after: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const { result } = await invoke<HttpAnswer>(
+        'records',
+        await httpEvent('records', {
+          token: await memberToken(),
+          query: { limit: '50', ...(after ? { after } : {}) },
+        }),
+      );
+      expect(result?.statusCode).toBe(200);
+      const page = jsonBody(result as HttpAnswer) as {
+        data: Array<{ resource: string; id: string }>;
+        next: string;
+        has_more: boolean;
+      };
+      for (const record of page.data) read.add(`${record.resource}#${record.id}`);
+      after = page.next;
+      if (!page.has_more) break;
+    }
+    expect([...read].sort()).toEqual(stored.sort());
+    const { result } = await invoke<HttpAnswer>(
+      'records',
+      await httpEvent('records', { token: await memberToken(), query: { after: 'fc1_notacursorforyou_1' } }),
+    );
+    expect(result?.statusCode).toBe(400);
   });
 
   it('webhook-intake: a delivery signed with the endpoint secret is queued; a tampered one is refused', async () => {

@@ -666,9 +666,7 @@ describe('the sync, seen on the page', () => {
       expect(customer).toBe(charge.customer ?? '—');
     }
     await page.getByRole('button', { name: 'Next page' }).click();
-    await page
-      .locator(`#transactions tbody tr:first-child:not([data-id="${first[0]?.[0]}"])`)
-      .waitFor();
+    await page.locator(`#transactions tbody tr:first-child:not([data-id="${first[0]?.[0]}"])`).waitFor();
     const second = await rows();
     expect(second.length).toBeGreaterThan(0);
     expect(second.some(([id]) => first.some(([seen]) => seen === id))).toBe(false);

@@ -397,7 +397,7 @@ describe('status and disconnect', () => {
 
   it('shows each lifecycle state: connected, needs_reauth, revoked, disconnected — and connecting again works from each', async () => {
     const org = newOrg();
-    const deps = { store: stack.store, vault: stack.vault, clock: stack.clock };
+    const deps = { store: stack.store, vault: stack.vault, clock: stack.clock, events: stack.bus };
     for (const to of ['needs_reauth', 'revoked', 'disconnected'] as const) {
       await connectOrg(stack, org);
       expect((await status(org)).status).toBe('connected');

@@ -821,7 +821,7 @@ describe('tokens and the connection during a run', () => {
   it('a job for a replaced or disconnected connection does nothing', async () => {
     const { orgId, job } = await connectedAccount(SMALL);
     await endConnection(
-      { store: stack.store, vault: stack.vault, clock: stack.clock },
+      { store: stack.store, vault: stack.vault, clock: stack.clock, events: stack.bus },
       await onlyRef(stack.store, orgId),
       'disconnected',
       'test',
