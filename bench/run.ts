@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
   backfillEfficiency,
@@ -8,6 +8,7 @@ import {
   feedRead,
   incrementalRequests,
   latencyBound,
+  plainBaseline,
   webhookIntake,
 } from './measurements.js';
 
@@ -27,6 +28,7 @@ export const SIZES = {
     webhookSeconds: 10,
     fanout: 1_000,
     feed: 100_000,
+    baseline: 20_000,
   },
   quick: {
     backfill: 10_000,
@@ -37,6 +39,7 @@ export const SIZES = {
     webhookSeconds: 3,
     fanout: 1_000,
     feed: 10_000,
+    baseline: 5_000,
   },
   smoke: {
     backfill: 300,
@@ -47,6 +50,7 @@ export const SIZES = {
     webhookSeconds: 1,
     fanout: 30,
     feed: 2_000,
+    baseline: 300,
   },
 } as const;
 
@@ -55,12 +59,18 @@ export const TARGETS = {
   'backfill.requestsPer1000': (r: Results) => r.backfill.requestsPer1000 <= 10.1,
   // Only where a resource has 1,000 objects or more (the quick and smoke accounts have none).
   'backfill.mixed.worstListPer1000': (r: Results) => r.backfill.mixed.worstListPer1000 <= 10.1,
-  'latencyBound.fraction': (r: Results) => r.latencyBound.fraction >= 0.8,
+  'latencyBound.fraction': (r: Results) => r.latencyBound.fraction >= 0.85,
+  'latencyBound.plainRatio': (r: Results) => r.latencyBound.plainRatio >= 6,
+  'baseline.ratio': (r: Results) => r.baseline.ratio >= 0.95,
+  'baseline.cpuRatio': (r: Results) => r.baseline.cpuRatio <= 1.1,
   'latencyBound.maxRequestsInAnySecond': (r: Results) => r.latencyBound.maxRequestsInAnySecond <= 25,
   'incremental.requestsNoChange': (r: Results) => r.incremental.requestsNoChange <= 1,
   'incremental.requestsFor1000New': (r: Results) =>
     r.incremental.requestsFor1000New <= 1 + Math.ceil(r.incremental.newObjects / 100),
-  'coldStart.maxInitRatio': (r: Results) => r.coldStart.maxInitRatio <= 1.25,
+  'coldStart.maxHttpLibrariesRatio': (r: Results) => r.coldStart.maxHttpLibrariesRatio <= 1.15,
+  // Milliseconds hold only on a quiet machine: on a loaded one this target is reported, not judged.
+  'coldStart.maxHttpOverFloorMs': (r: Results) =>
+    !quiet(r.machine.loadAverage) || r.coldStart.maxHttpOverFloorMs <= 20,
   'webhook.ratio': (r: Results) => r.webhook.ratio >= 0.5,
   'webhook.non2xx': (r: Results) => r.webhook.non2xx === 0,
   'feed.ratio': (r: Results) => r.feed.ratio >= 0.8,
@@ -69,8 +79,14 @@ export const TARGETS = {
 
 export type Results = Awaited<ReturnType<typeof runBenchmarks>>;
 
+/** Quiet: the one-minute load average below half a core per core, before and after the run. */
+export function quiet(load: { before: number[]; after: number[]; cpus: number }): boolean {
+  return Math.max(load.before[0] ?? 0, load.after[0] ?? 0) < load.cpus / 2;
+}
+
 export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string) => void = console.log) {
   const s = SIZES[size];
+  const loadBefore = loadavg().map((n) => Math.round(n * 100) / 100);
   const mixed =
     size === 'full'
       ? {
@@ -107,6 +123,8 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
         };
   log(`backfill: ${s.backfill} balance transactions…`);
   const backfill = await backfillEfficiency(s.backfill, mixed);
+  log(`plain stripe-node loop and the service, taking turns: ${s.baseline} records at 0 ms a page…`);
+  const baseline = await plainBaseline(s.baseline);
   log(`latency-bound sync: ${s.latency} records at 300 ms a page…`);
   const latency = await latencyBound(s.latency, s.sequential);
   log('incremental…');
@@ -126,9 +144,16 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
       cpu: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       node: process.version,
+      /** One-, five- and fifteen-minute load averages when the run began and when it ended. */
+      loadAverage: {
+        before: loadBefore,
+        after: loadavg().map((n) => Math.round(n * 100) / 100),
+        cpus: cpus().length,
+      },
     },
     date: new Date().toISOString(),
     backfill,
+    baseline,
     latencyBound: latency,
     incremental,
     coldStart: cold,
@@ -166,11 +191,34 @@ export function table(results: Results): string {
       '≤ 10.1',
     ],
     [
-      'latencyBound.recordsPerSecond / bound',
-      `${results.latencyBound.recordsPerSecond} / ${results.latencyBound.boundRecordsPerSecond}`,
+      `baseline records/s, 0 ms pages (service / plain loop, ${results.baseline.records} × ${results.baseline.rounds} turns)`,
+      `${results.baseline.serviceRecordsPerSecond} / ${results.baseline.plainRecordsPerSecond}`,
       '',
     ],
-    ['latencyBound.fraction', String(results.latencyBound.fraction), '≥ 0.8'],
+    ['baseline.ratio', String(results.baseline.ratio), '≥ 0.95'],
+    [
+      'baseline CPU ms per record (service / plain loop)',
+      `${results.baseline.serviceCpuMsPerRecord} / ${results.baseline.plainCpuMsPerRecord}`,
+      '',
+    ],
+    ['baseline.cpuRatio', String(results.baseline.cpuRatio), '≤ 1.1'],
+    [
+      `latencyBound.recordsPerSecond / allowed by ${results.latencyBound.budget}/s for ${results.latencyBound.requests} requests`,
+      `${results.latencyBound.recordsPerSecond} / ${results.latencyBound.allowedRecordsPerSecond}`,
+      '',
+    ],
+    ['latencyBound.fraction (of the allowed rate)', String(results.latencyBound.fraction), '≥ 0.85'],
+    [
+      `latencyBound.fractionOfFullPages (of ${results.latencyBound.boundRecordsPerSecond}/s)`,
+      String(results.latencyBound.fractionOfFullPages),
+      '',
+    ],
+    [
+      'latencyBound records/s, 300 ms pages (service / plain loop)',
+      `${results.latencyBound.recordsPerSecond} / ${results.latencyBound.plainRecordsPerSecond}`,
+      '',
+    ],
+    ['latencyBound.plainRatio', String(results.latencyBound.plainRatio), '≥ 6'],
     ['latencyBound.sequentialRecordsPerSecond', String(results.latencyBound.sequentialRecordsPerSecond), ''],
     ['latencyBound.maxRequestsInAnySecond', String(results.latencyBound.maxRequestsInAnySecond), '≤ 25'],
     ['incremental.requestsNoChange (per resource)', String(results.incremental.requestsNoChange), '≤ 1'],
@@ -179,7 +227,17 @@ export function table(results: Results): string {
       String(results.incremental.requestsFor1000New),
       `≤ ${1 + Math.ceil(results.incremental.newObjects / 100)}`,
     ],
-    ['coldStart.maxInitRatio', String(results.coldStart.maxInitRatio), '≤ 1.25'],
+    [
+      'coldStart.maxHttpLibrariesRatio (HTTP functions / libraries alone)',
+      String(results.coldStart.maxHttpLibrariesRatio),
+      '≤ 1.15',
+    ],
+    [
+      'coldStart.maxHttpOverFloorMs (HTTP functions)',
+      String(results.coldStart.maxHttpOverFloorMs),
+      quiet(results.machine.loadAverage) ? '≤ 20' : '≤ 20 when quiet (not: reported only)',
+    ],
+    ['coldStart.maxInitRatio (all functions / floor)', String(results.coldStart.maxInitRatio), ''],
     [
       'webhook.requestsPerSecond / bare',
       `${results.webhook.requestsPerSecond} / ${results.webhook.bareRequestsPerSecond}`,
@@ -205,12 +263,14 @@ export function table(results: Results): string {
   const lines = rows.map(([k, v, t]) => `${k.padEnd(width)}  ${v.padStart(16)}  ${t}`);
   const cold = Object.entries(results.coldStart.functions).map(
     ([name, f]) =>
-      `  ${name.padEnd(18)} ${String(f.bytes).padStart(9)} B  init ${String(f.initMs).padStart(7)} ms  floor ${String(f.floorInitMs).padStart(7)} ms  ×${f.ratio}  floor: ${f.floorClients.join(', ') || 'none'}`,
+      `  ${name.padEnd(18)} ${f.http ? 'http ' : 'queue'} ${String(f.bytes).padStart(9)} B  init ${String(f.initMs).padStart(7)} ms  floor ${String(f.floorInitMs).padStart(7)} ms  ×${f.ratio}  libraries ${String(f.librariesInitMs).padStart(7)} ms  ×${f.librariesRatio}  floor: ${f.floorClients.join(', ') || 'none'}`,
   );
   const b = results.coldStart.breakdown;
   const parts = `  over a ${b.floorMs} ms DynamoDB floor: create clients +${b.createClientsMs}, zod config +${b.zodConfigMs}, Powertools logger +${b.powertoolsLoggerMs}, middy chain (with logger) +${b.middyChainMs} ms`;
   const libraries = `  the libraries alone (client, zod config, middy, logger), none of the service's code: +${b.librariesOnlyMs} ms, ×${b.librariesOnlyRatio}`;
-  return [...lines, 'cold start per function:', ...cold, parts, libraries].join('\n');
+  const load = results.machine.loadAverage;
+  const machine = `machine: ${results.machine.cpus} × ${results.machine.cpu}, load average ${load.before.join(' / ')} before, ${load.after.join(' / ')} after`;
+  return [machine, ...lines, 'cold start per function:', ...cold, parts, libraries].join('\n');
 }
 
 async function main() {

@@ -14,7 +14,18 @@ it('runs every benchmark and reports every key as a number', async () => {
     ['backfill.requestsPer1000', results.backfill.requestsPer1000],
     ['latencyBound.recordsPerSecond', results.latencyBound.recordsPerSecond],
     ['latencyBound.boundRecordsPerSecond', results.latencyBound.boundRecordsPerSecond],
+    ['latencyBound.allowedRecordsPerSecond', results.latencyBound.allowedRecordsPerSecond],
     ['latencyBound.fraction', results.latencyBound.fraction],
+    ['latencyBound.plainRecordsPerSecond', results.latencyBound.plainRecordsPerSecond],
+    ['latencyBound.plainRatio', results.latencyBound.plainRatio],
+    ['baseline.plainRecordsPerSecond', results.baseline.plainRecordsPerSecond],
+    ['baseline.serviceRecordsPerSecond', results.baseline.serviceRecordsPerSecond],
+    ['baseline.ratio', results.baseline.ratio],
+    ['baseline.plainCpuMsPerRecord', results.baseline.plainCpuMsPerRecord],
+    ['baseline.serviceCpuMsPerRecord', results.baseline.serviceCpuMsPerRecord],
+    ['baseline.cpuRatio', results.baseline.cpuRatio],
+    ['coldStart.maxHttpLibrariesRatio', results.coldStart.maxHttpLibrariesRatio],
+    ['coldStart.maxHttpOverFloorMs', results.coldStart.maxHttpOverFloorMs],
     ['latencyBound.sequentialRecordsPerSecond', results.latencyBound.sequentialRecordsPerSecond],
     ['latencyBound.maxRequestsInAnySecond', results.latencyBound.maxRequestsInAnySecond],
     ['incremental.requestsNoChange', results.incremental.requestsNoChange],
@@ -43,13 +54,24 @@ it('runs every benchmark and reports every key as a number', async () => {
       includesStripe: expect.any(Boolean),
       floorBytes: expect.any(Number),
       floorClients: expect.any(Array),
+      http: expect.any(Boolean),
+      librariesInitMs: expect.any(Number),
+      librariesRatio: expect.any(Number),
+      overFloorMs: expect.any(Number),
     });
   }
+  // The HTTP functions are those behind a route; the queue and schedule consumers are not.
+  expect(results.coldStart.functions.status?.http).toBe(true);
+  expect(results.coldStart.functions['sync-worker']?.http).toBe(false);
+  // Each turn of the plain loop read the whole account, as the service did.
+  expect(results.baseline.records).toBe(300);
+  expect(results.machine.loadAverage.before).toHaveLength(3);
   // Each floor holds the clients its function uses: a floor of bare imports held none
   // but DynamoDB's, since the SDK's packages are side-effect free and esbuild drops them.
   const { status, 'oauth-callback': callback, 'connect-confirm': confirm } = results.coldStart.functions;
   expect(status?.floorClients).toEqual(['DynamoDBClient', 'DynamoDBDocumentClient']);
-  // The callback stores tokens and the pending install; the confirm queues the first sync.
+  // The callback stores tokens and the pending install; the confirm queues the first sync and
+  // tells Defrr the connection is made.
   expect(callback?.floorClients).toEqual([
     'DynamoDBClient',
     'DynamoDBDocumentClient',
@@ -58,6 +80,7 @@ it('runs every benchmark and reports every key as a number', async () => {
   expect(confirm?.floorClients).toEqual([
     'DynamoDBClient',
     'DynamoDBDocumentClient',
+    'EventBridgeClient',
     'SQSClient',
     'SecretsManagerClient',
   ]);

@@ -94,8 +94,23 @@ async function itemsAt(pk: string) {
   );
   return Items ?? [];
 }
-const partitionItems = (orgId: string, accountId: string, mode: Mode) =>
-  itemsAt(recordKeys.partition({ orgId, mode, accountId }));
+/**
+ * What a partition holds of the org's data: every item but its feed item, which an erase keeps
+ * (it holds positions only) so a later connection's writes come after what was erased.
+ */
+const partitionItems = async (orgId: string, accountId: string, mode: Mode) =>
+  (await itemsAt(recordKeys.partition({ orgId, mode, accountId }))).filter(
+    (item) => item.sk !== recordKeys.feed({ orgId, mode, accountId }).sk,
+  );
+/** The feed item's attributes: its key, the next position, the seeding flag and the blocks' tokens. */
+async function feedAttributes(orgId: string, accountId: string, mode: Mode) {
+  const { Item } = await db().send(
+    new GetCommand({ TableName: LOCAL_TABLES.records, Key: recordKeys.feed({ orgId, mode, accountId }) }),
+  );
+  return Object.keys(Item ?? {})
+    .filter((name) => !/^[otd]_[0-9a-f]{20}$/.test(name))
+    .sort();
+}
 
 /** `POST …/connections/{id}/sync` as the org's admin: incremental, or the body's full re-sync. */
 async function syncById(orgId: string, accountId: string, mode: Mode, body?: Record<string, unknown>) {
@@ -556,6 +571,8 @@ describe('erase on request', () => {
       outcome: 'completed',
     });
     expect(await partitionItems(orgId, accountId, 'test')).toEqual([]);
+    // What stays holds no Stripe data: positions only.
+    expect(await feedAttributes(orgId, accountId, 'test')).toEqual(['next', 'pk', 'seeded', 'sk']);
     const view = (await statusOf(orgId)).connections[0];
     expect(view).toMatchObject({ status: 'disconnected', erasure: { state: 'done', items: kept } });
     expect(view?.sync.counts).toEqual({});

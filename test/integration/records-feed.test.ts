@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describeReport, reconcile, sandboxTruth } from '../../local/reconcile.js';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
@@ -316,6 +316,30 @@ describe('the feed under concurrent writers', () => {
     // And the stored versions are the newest written.
     const stored = await store.versions(busyScope, 'charges');
     expect(stored.size).toBe(ids.length);
+  });
+  it('the feed item keeps only the blocks readers still wait on: many writes over time leave it small', async () => {
+    const longScope: RecordScope = { ...scope, accountId: 'acct_1FeedLongRunning000000' };
+    let nowMs = Date.now();
+    const store = new DynamoRecordsStore(
+      documentClient(stack.dynamoClient),
+      LOCAL_TABLES.records,
+      () => new Date(nowMs),
+    );
+    // 200 batches a second apart: a long backfill's pages.
+    for (let i = 0; i < 200; i++) {
+      await store.putMany([{ ...write(`ch_long${String(i).padStart(4, '0')}`, 2), ...longScope }]);
+      nowMs += 1000;
+    }
+    const { Item } = await documentClient(stack.dynamoClient).send(
+      new GetCommand({ TableName: LOCAL_TABLES.records, Key: recordKeys.feed(longScope) }),
+    );
+    const blocks = Object.keys(Item ?? {}).filter((name) => name.startsWith('o_'));
+    // Those closed within the last 2 × FEED_SETTLE_MS (a few), never the 200.
+    expect(blocks.length).toBeLessThanOrEqual((2 * FEED_SETTLE_MS) / 1000 + 2);
+    expect(Number(Item?.next)).toBe(200);
+    nowMs += FEED_SETTLE_MS + 1;
+    const page = await store.changes(longScope, { after: 0, limit: 1000 });
+    expect(page.changes).toHaveLength(200);
   });
 });
 

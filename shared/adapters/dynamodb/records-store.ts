@@ -149,6 +149,8 @@ export const FEED_SETTLE_MS = 2000;
  */
 export const FEED_BLOCK_MAX_MS = 10 * 60_000;
 const FEED_WRITE_WINDOW_MS = FEED_BLOCK_MAX_MS - 60_000;
+/** How many finished blocks one close removes from the feed item. */
+const PRUNE_AT_ONCE = 60;
 
 /** Positions a writer holds: nobody reads past `first - 1` until it closes them and they settle. */
 interface FeedBlock {
@@ -1042,14 +1044,24 @@ export class DynamoRecordsStore implements RecordsStore {
       const other = name.slice(2);
       const closed = item[`d_${other}`];
       const opened = Number(item[`t_${other}`] ?? 0);
+      // A closed block holds readers for FEED_SETTLE_MS only; twice that allows for the clocks of
+      // two Lambdas. Pruned this soon, the item keeps a few seconds of blocks, not a backfill's
+      // worth: it stays small, and so does what each write to it costs.
       if (
         typeof closed === 'number'
-          ? openedAt - closed > 10 * FEED_SETTLE_MS
+          ? openedAt - closed > 2 * FEED_SETTLE_MS
           : openedAt - opened > FEED_BLOCK_MAX_MS + 60_000
       )
         expired.push(other);
     }
-    return { token, first: Number(item.next) - count + 1, count, openedAt, expired: expired.slice(0, 20) };
+    // At most PRUNE_AT_ONCE a close: three names each keep the update expression well under 4 KB.
+    return {
+      token,
+      first: Number(item.next) - count + 1,
+      count,
+      openedAt,
+      expired: expired.slice(0, PRUNE_AT_ONCE),
+    };
   }
 
   /** Its writes are done (or failed): readers may pass it once the index has them. */
