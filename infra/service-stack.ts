@@ -17,7 +17,12 @@ import { type FunctionName, routes } from '../shared/http/routes.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { ServiceFunction } from './constructs/service-function.js';
-import { QUEUE_CONSUMER_MAX_CONCURRENCY, reservedConcurrencyOf, type Settings } from './settings.js';
+import {
+  QUEUE_CONSUMER_MAX_CONCURRENCY,
+  reservedConcurrencyOf,
+  type Settings,
+  SYNC_WORKER_MEMORY_MB,
+} from './settings.js';
 import type { StatefulResources } from './stateful-stack.js';
 
 export interface ServiceStackProps extends StackProps {
@@ -242,7 +247,10 @@ export class ServiceStack extends Stack {
     const syncWorker = new ServiceFunction(this, 'SyncWorker', {
       ...common('sync-worker'),
       timeout: Duration.minutes(15),
-      memorySize: 1024,
+      // One full vCPU: Lambda gives a function CPU in proportion to its memory, and a full
+      // vCPU from 1,769 MB. A backfill parses, gzips and writes every record on one Node thread,
+      // so below that it is CPU-bound and pays the same GB-seconds for longer (docs/benchmarks.md).
+      memorySize: SYNC_WORKER_MEMORY_MB,
     })
       .bindServiceTable(stateful.serviceTable, stateful.key, 'readWrite')
       .bindRecordsTable(stateful.recordsTable, stateful.key, 'readWrite')

@@ -48,6 +48,9 @@ export const DEV_PLACEHOLDERS = {
 } as const;
 
 /** The Lambda event sources' maximum concurrency: reserved concurrency may not be below it. */
+/** The sync worker's memory: the least that buys one full vCPU (1,769 MB). */
+export const SYNC_WORKER_MEMORY_MB = 1769;
+
 export const QUEUE_CONSUMER_MAX_CONCURRENCY: Partial<Record<FunctionName, number>> = {
   'webhook-processor': 5,
   'sync-worker': 10,

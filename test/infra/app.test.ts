@@ -349,6 +349,11 @@ describe('least privilege per function', () => {
       workQueues.find(([id]) => id.startsWith(prefix))?.[1].Properties.VisibilityTimeout as number;
     expect(visibility('SyncQueue')).toBeGreaterThan(timeouts.SyncWorker as number);
     expect(visibility('WebhookQueue')).toBeGreaterThan(timeouts.WebhookProcessor as number);
+    // The worker parses and writes on one thread: one full vCPU, which Lambda gives at 1,769 MB.
+    const memory = Object.entries(service.findResources('AWS::Lambda::Function')).find(([id]) =>
+      id.startsWith('SyncWorker'),
+    )?.[1].Properties.MemorySize;
+    expect(memory).toBe(1769);
   });
 
   it('alarms on each dead-letter queue, every function’s errors and throttles, and the service’s own failures, to an encrypted topic', () => {

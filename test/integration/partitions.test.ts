@@ -112,9 +112,13 @@ async function deleteAll(items: Array<Record<string, unknown>>) {
   }
 }
 
-/** Items as older code wrote them: in the org and account's one partition, without `mode`. */
+/**
+ * Items as older code wrote them: in the org and account's one partition, without `mode`, and
+ * without the feed (no feed item, no positions: older code had none).
+ */
 function asLegacy(items: Array<Record<string, unknown>>, orgId: string, accountId: string) {
-  return items.map(({ mode: _mode, ...rest }) => ({
+  const notFeed = items.filter((item) => item.sk !== '_feed');
+  return notFeed.map(({ mode: _mode, feedPk: _feedPk, seq: _seq, firstSeenAt: _first, ...rest }) => ({
     ...rest,
     pk: recordKeys.legacyPartition(orgId, accountId),
     orgId,
@@ -133,10 +137,10 @@ async function mixedLegacy() {
   await runSync(stack.syncDeps, await connected(accountId, testOrg, 'test'), plenty);
   const testItems = (
     await partitionItems(recordKeys.partition({ orgId: testOrg, mode: 'test', accountId }))
-  ).filter((i) => i.sk !== '_counts');
+  ).filter((i) => i.sk !== '_counts' && i.sk !== '_feed');
   const liveItems = await partitionItems(recordKeys.partition({ orgId, mode: 'live', accountId }));
   const legacy = recordKeys.legacyPartition(orgId, accountId);
-  const movedIn = [...testItems, ...liveItems.filter((i) => i.sk !== '_counts')];
+  const movedIn = [...testItems, ...liveItems.filter((i) => i.sk !== '_counts' && i.sk !== '_feed')];
   await writeAll([...asLegacy(movedIn, orgId, accountId), { pk: legacy, sk: '_counts', n_charges: 12345 }]);
   await deleteAll(liveItems);
   return { accountId, orgId, liveJob, testItems, movedIn, legacy };
@@ -228,7 +232,9 @@ describe('migrating a table older code wrote', () => {
     const job = await connected(accountId, orgId, 'test');
     await runSync(stack.syncDeps, job, plenty);
     const scope = { orgId, mode: 'test' as const, accountId };
-    const items = (await partitionItems(recordKeys.partition(scope))).filter((i) => i.sk !== '_counts');
+    const items = (await partitionItems(recordKeys.partition(scope))).filter(
+      (i) => i.sk !== '_counts' && i.sk !== '_feed',
+    );
     const legacy = recordKeys.legacyPartition(orgId, accountId);
     // Half moved already (copied and deleted), half still in the old layout, one of those with
     // an older version than what its new place holds.
@@ -263,7 +269,7 @@ describe('migrating a table older code wrote', () => {
     const both = [
       ...(await partitionItems(recordKeys.partition({ orgId: `${orgId}_l`, mode: 'live', accountId }))),
       ...(await partitionItems(recordKeys.partition({ orgId: `${orgId}_t`, mode: 'test', accountId }))),
-    ].filter((i) => i.sk !== '_counts');
+    ].filter((i) => i.sk !== '_counts' && i.sk !== '_feed');
     // The same mixed partition for two orgs: one moves at once, the other five items at a time.
     const placement = async (org: string) => {
       const out = new Map<string, string>();
@@ -399,7 +405,9 @@ describe('the move against a writer of the old layout', () => {
     const job = await connected(accountId, orgId, 'test');
     await runSync(stack.syncDeps, job, plenty);
     const scope = { orgId, mode: 'test' as const, accountId };
-    const items = (await partitionItems(recordKeys.partition(scope))).filter((i) => i.sk !== '_counts');
+    const items = (await partitionItems(recordKeys.partition(scope))).filter(
+      (i) => i.sk !== '_counts' && i.sk !== '_feed',
+    );
     const legacy = recordKeys.legacyPartition(orgId, accountId);
     await deleteAll(items);
     await writeAll(asLegacy(items, orgId, accountId));

@@ -886,6 +886,8 @@ export class DynamoRecordsStore implements RecordsStore {
     // First what each record says of its mode, and what the others point at. A balance
     // transaction's `source` attribute is the write's provenance (toItem's `source` follows
     // the resource's attributes), so its source is read from the object.
+    // Counts are counted afresh; a feed item (older code wrote none) holds no record.
+    const feedSk = recordKeys.feed({ orgId, mode: 'test', accountId }).sk;
     const said = new Map<string, Mode>();
     const pointsAt = new Map<string, string[]>();
     const all: string[] = [];
@@ -895,6 +897,7 @@ export class DynamoRecordsStore implements RecordsStore {
         any = true;
         const sk = item.sk as string;
         const [resource, id] = sk.split('#');
+        if (sk === feedSk) continue;
         if (sk !== '_counts') all.push(sk);
         if (sk.includes('#lines#') || sk === '_counts' || !id) continue;
         if (SAYS_MODE.has(resource as ResourceName)) said.set(sk, item.livemode === true ? 'live' : 'test');
@@ -963,7 +966,7 @@ export class DynamoRecordsStore implements RecordsStore {
     const unplaced = new Set<ResourceName>();
     const move = async (item: Record<string, unknown>, found: Mode | undefined) => {
       const sk = item.sk as string;
-      if (sk !== '_counts') {
+      if (sk !== '_counts' && sk !== feedSk) {
         const pk = found
           ? recordKeys.partition({ orgId, mode: found, accountId })
           : recordKeys.unplacedPartition(orgId, accountId);
@@ -1007,7 +1010,7 @@ export class DynamoRecordsStore implements RecordsStore {
           const sk = item.sk as string;
           if (saysMode(sk) !== last) continue;
           if (shouldStop()) return { moved, unplaced: [...unplaced], done: false };
-          await move(item, sk === '_counts' ? undefined : await modeOf(sk));
+          await move(item, sk === '_counts' || sk === feedSk ? undefined : await modeOf(sk));
         }
       }
     }
