@@ -124,6 +124,44 @@ const cpuMs = () => {
   return (user + system) / 1000;
 };
 
+const DYNAMO_READS = new Set(['GetItemCommand', 'QueryCommand', 'BatchGetItemCommand', 'ScanCommand']);
+const DYNAMO_WRITES = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
+
+/**
+ * Counts the DynamoDB requests a client sends, by operation, and the capacity units DynamoDB
+ * says they consumed (each data request asks for them: ReturnConsumedCapacity TOTAL), while
+ * `on` is set. One meter per client.
+ */
+export function meterDynamo(client: LocalStack['dynamoClient']) {
+  const meter = { on: false, requests: {} as Record<string, number>, readUnits: 0, writeUnits: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      const data = DYNAMO_READS.has(name) || DYNAMO_WRITES.has(name);
+      if (!meter.on || !data) return next(args);
+      meter.requests[name] = (meter.requests[name] ?? 0) + 1;
+      const input = args.input as { ReturnConsumedCapacity?: string };
+      input.ReturnConsumedCapacity ??= 'TOTAL';
+      const result = await next(args);
+      const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+      for (const each of [consumed].flat() as Array<{ CapacityUnits?: number } | undefined>) {
+        const units = each?.CapacityUnits ?? 0;
+        if (DYNAMO_READS.has(name)) meter.readUnits += units;
+        else meter.writeUnits += units;
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'benchDynamoMeter' },
+  );
+  return meter;
+}
+
 let plainRuns = 0;
 /**
  * The plain loop a team would write first: stripe-node's `for await` auto-pagination over the
@@ -289,6 +327,7 @@ export async function plainBaseline(records: number, rounds = 2) {
   const stack = await benchStack({ SYNC_BUDGET_TEST: '100' }, { startDynamo: () => startDynamoProcess() });
   try {
     stack.queues.sync.pause();
+    const meter = meterDynamo(stack.dynamoClient);
     const first = await connectedAccount(stack, { balance_transactions: records });
     const plain = { records: 0, ms: 0, cpuMs: 0 };
     const service = { records: 0, ms: 0, cpuMs: 0 };
@@ -300,7 +339,9 @@ export async function plainBaseline(records: number, rounds = 2) {
       const turn = round === 0 ? first : await connectedAccount(stack, {}, first.accountId);
       const cpu = cpuMs();
       const started = Date.now();
+      meter.on = round === 0;
       const outcome = await runSync(stack.syncDeps, turn.job, plenty);
+      meter.on = false;
       if (outcome.outcome !== 'completed') throw new Error(`sync ${outcome.outcome}`);
       service.ms += Date.now() - started;
       service.cpuMs += cpuMs() - cpu;
@@ -319,6 +360,13 @@ export async function plainBaseline(records: number, rounds = 2) {
       plainCpuMsPerRecord,
       serviceCpuMsPerRecord,
       cpuRatio: round(serviceCpuMsPerRecord / plainCpuMsPerRecord),
+      /** The service's first turn: every DynamoDB request of the run, per 1,000 balance transactions. */
+      dynamo: {
+        requestsPer1000: round((Object.values(meter.requests).reduce((a, b) => a + b, 0) / records) * 1000),
+        writeUnitsPer1000: round((meter.writeUnits / records) * 1000),
+        readUnitsPer1000: round((meter.readUnits / records) * 1000),
+        requests: meter.requests,
+      },
     };
   } finally {
     await stack.close();

@@ -63,6 +63,9 @@ export const TARGETS = {
   'latencyBound.plainRatio': (r: Results) => r.latencyBound.plainRatio >= 6,
   'baseline.ratio': (r: Results) => r.baseline.ratio >= 0.95,
   'baseline.cpuRatio': (r: Results) => r.baseline.cpuRatio <= 1.1,
+  'baseline.dynamo.requestsPer1000': (r: Results) => r.baseline.dynamo.requestsPer1000 <= 45,
+  'baseline.dynamo.writeUnitsPer1000': (r: Results) => r.baseline.dynamo.writeUnitsPer1000 <= 1020,
+  'baseline.dynamo.readUnitsPer1000': (r: Results) => r.baseline.dynamo.readUnitsPer1000 <= 20,
   'latencyBound.maxRequestsInAnySecond': (r: Results) => r.latencyBound.maxRequestsInAnySecond <= 25,
   'incremental.requestsNoChange': (r: Results) => r.incremental.requestsNoChange <= 1,
   'incremental.requestsFor1000New': (r: Results) =>
@@ -202,6 +205,18 @@ export function table(results: Results): string {
       '',
     ],
     ['baseline.cpuRatio', String(results.baseline.cpuRatio), '≤ 1.1'],
+    [
+      'baseline.dynamo per 1,000 records: requests / write units / read units',
+      `${results.baseline.dynamo.requestsPer1000} / ${results.baseline.dynamo.writeUnitsPer1000} / ${results.baseline.dynamo.readUnitsPer1000}`,
+      '≤ 45 / 1020 / 20',
+    ],
+    [
+      '  by operation (the service’s whole first sync)',
+      Object.entries(results.baseline.dynamo.requests)
+        .map(([name, n]) => `${name.replace(/Command$/, '')} ${n}`)
+        .join(', '),
+      '',
+    ],
     [
       `latencyBound.recordsPerSecond / allowed by ${results.latencyBound.budget}/s for ${results.latencyBound.requests} requests`,
       `${results.latencyBound.recordsPerSecond} / ${results.latencyBound.allowedRecordsPerSecond}`,

@@ -24,6 +24,9 @@ it('runs every benchmark and reports every key as a number', async () => {
     ['baseline.plainCpuMsPerRecord', results.baseline.plainCpuMsPerRecord],
     ['baseline.serviceCpuMsPerRecord', results.baseline.serviceCpuMsPerRecord],
     ['baseline.cpuRatio', results.baseline.cpuRatio],
+    ['baseline.dynamo.requestsPer1000', results.baseline.dynamo.requestsPer1000],
+    ['baseline.dynamo.writeUnitsPer1000', results.baseline.dynamo.writeUnitsPer1000],
+    ['baseline.dynamo.readUnitsPer1000', results.baseline.dynamo.readUnitsPer1000],
     ['coldStart.maxHttpLibrariesRatio', results.coldStart.maxHttpLibrariesRatio],
     ['coldStart.maxHttpOverFloorMs', results.coldStart.maxHttpOverFloorMs],
     ['latencyBound.sequentialRecordsPerSecond', results.latencyBound.sequentialRecordsPerSecond],
@@ -65,6 +68,9 @@ it('runs every benchmark and reports every key as a number', async () => {
   expect(results.coldStart.functions['sync-worker']?.http).toBe(false);
   // Each turn of the plain loop read the whole account, as the service did.
   expect(results.baseline.records).toBe(300);
+  // Every record went out in a BatchWriteItem of at most 25, which consumed a unit per record at least.
+  expect(results.baseline.dynamo.requests.BatchWriteItemCommand).toBeGreaterThanOrEqual(300 / 25);
+  expect(results.baseline.dynamo.writeUnitsPer1000).toBeGreaterThanOrEqual(1000);
   expect(results.machine.loadAverage.before).toHaveLength(3);
   // Each floor holds the clients its function uses: a floor of bare imports held none
   // but DynamoDB's, since the SDK's packages are side-effect free and esbuild drops them.
