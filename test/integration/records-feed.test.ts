@@ -317,6 +317,36 @@ describe('the feed under concurrent writers', () => {
     const stored = await store.versions(busyScope, 'charges');
     expect(stored.size).toBe(ids.length);
   });
+  it('a batch opened beside its read leaves the positions of stale records as gaps, and an all-stale batch holds no reader back', async () => {
+    const gapScope: RecordScope = { ...scope, accountId: 'acct_1FeedGaps0000000000000' };
+    let nowMs = Date.now();
+    const store = new DynamoRecordsStore(
+      documentClient(stack.dynamoClient),
+      LOCAL_TABLES.records,
+      () => new Date(nowMs),
+    );
+    const at = (id: string, v: number) => ({ ...write(id, v), ...gapScope });
+    // The partition's first batch reads, then opens: positions 1 and 2.
+    await store.putMany([at('ch_gap1', 5), at('ch_gap2', 5)]);
+    // The next opens two beside its read; ch_gap1 is stale, so ch_gap3 takes 3 and 4 is a gap.
+    await store.putMany([at('ch_gap1', 3), at('ch_gap3', 5)]);
+    // All stale: its early position (5) is closed unused.
+    await store.putMany([at('ch_gap2', 1)]);
+    nowMs += FEED_SETTLE_MS + 1;
+    const page = await store.changes(gapScope, { after: 0, limit: 100 });
+    expect(page.changes.map((c) => [c.objectId, c.seq, c.object.amount])).toEqual([
+      ['ch_gap1', 1, 5],
+      ['ch_gap2', 2, 5],
+      ['ch_gap3', 3, 5],
+    ]);
+    expect(page).toMatchObject({ hasMore: false, next: 5 });
+    // After an all-stale batch the next reads first again: it takes only what it writes.
+    await store.putMany([at('ch_gap4', 5)]);
+    nowMs += FEED_SETTLE_MS + 1;
+    const next = await store.changes(gapScope, { after: page.next, limit: 100 });
+    expect(next.changes.map((c) => [c.objectId, c.seq])).toEqual([['ch_gap4', 6]]);
+  });
+
   it('the feed item keeps only the blocks readers still wait on: many writes over time leave it small', async () => {
     const longScope: RecordScope = { ...scope, accountId: 'acct_1FeedLongRunning000000' };
     let nowMs = Date.now();

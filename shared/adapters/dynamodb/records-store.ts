@@ -195,6 +195,8 @@ interface StoredVersion {
 /** Synced Stripe objects in DynamoDB: queryable attributes plus the whole object, gzipped. */
 export class DynamoRecordsStore implements RecordsStore {
   batchCalls = 0;
+  /** Partitions whose last batch wrote something: their next batch opens its block early. */
+  private readonly writingPartitions = new Set<string>();
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -391,19 +393,40 @@ export class DynamoRecordsStore implements RecordsStore {
       const existing = newest.get(key);
       if (!existing || existing.version <= record.version) newest.set(key, record);
     }
-    const stored = await this.storedVersions([...newest.keys()]);
+    // One block of positions for the batch (one partition: the run's); of a record twice, the newest.
+    const scope = newest.values().next().value as RecordWrite | undefined;
+    if (!scope) return { written: 0, created: 0, stale: 0, batchCalls: 0, deltas: {} };
+    const partition = recordKeys.partition(scope);
+    if ([...newest.values()].some((r) => recordKeys.partition(r) !== partition))
+      throw new Error('putMany writes one partition at a time');
+    // While the partition's batches keep writing (a backfill), the block is opened beside the
+    // read of the stored versions rather than after it: one round trip less a page. Positions
+    // a stale record does not use are gaps, which readers step over. Once a batch is all
+    // stale (a re-read of what is stored), the next one reads first and opens only if needed.
+    const early = this.writingPartitions.has(partition);
+    const [read, opened] = await Promise.allSettled([
+      this.storedVersions([...newest.keys()]),
+      early ? this.openBlock(scope, newest.size) : Promise.resolve(undefined),
+    ]);
+    if (read.status === 'rejected') {
+      if (opened.status === 'fulfilled' && opened.value) await this.closeBlock(scope, opened.value);
+      throw read.reason;
+    }
+    if (opened.status === 'rejected') throw opened.reason;
+    const stored = read.value;
     const fresh = [...newest.entries()].filter(
       ([key, r]) => !(stored.get(key) !== undefined && (stored.get(key)?.version as string) >= r.version),
     );
     const now = this.now().toISOString();
     let calls = 0;
-    if (fresh.length === 0)
+    if (fresh.length === 0) {
+      this.writingPartitions.delete(partition);
+      if (opened.value) await this.closeBlock(scope, opened.value);
       return { written: 0, created: 0, stale: records.length, batchCalls: 0, deltas: {} };
-    // One block of positions for the batch (one partition: the run's); of a record twice, the newest.
-    const scope = fresh[0]?.[1] as RecordWrite;
-    if (fresh.some(([, r]) => recordKeys.partition(r) !== recordKeys.partition(scope)))
-      throw new Error('putMany writes one partition at a time');
-    const block = await this.openBlock(scope, fresh.length);
+    }
+    if (this.writingPartitions.size >= 1000) this.writingPartitions.clear();
+    this.writingPartitions.add(partition);
+    const block = opened.value ?? (await this.openBlock(scope, fresh.length));
     const chunks: Array<Array<Record<string, unknown>>> = [];
     for (let i = 0; i < fresh.length; i += 25)
       chunks.push(
