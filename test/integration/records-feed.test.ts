@@ -1,4 +1,11 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBytes } from 'node:crypto';
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { describeReport, reconcile, sandboxTruth } from '../../local/reconcile.js';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
@@ -7,6 +14,7 @@ import {
   FEED_BLOCK_MAX_MS,
   FEED_SETTLE_MS,
   FeedBlockExpiredError,
+  RecordTooLargeError,
 } from '../../shared/adapters/dynamodb/records-store.js';
 import { recordKeys } from '../../shared/data/keys.js';
 import { EVENT_SCHEMAS } from '../../shared/events/catalog.js';
@@ -345,6 +353,65 @@ describe('the feed under concurrent writers', () => {
     nowMs += FEED_SETTLE_MS + 1;
     const next = await store.changes(gapScope, { after: page.next, limit: 100 });
     expect(next.changes.map((c) => [c.objectId, c.seq])).toEqual([['ch_gap4', 6]]);
+  });
+
+  it('a batch whose write fails closes its block only once no other write of it is in flight', async () => {
+    const failScope: RecordScope = { ...scope, accountId: 'acct_1FeedFailedBatch000000' };
+    const db = documentClient(stack.dynamoClient) as DynamoDBDocumentClient;
+    const send = db.send.bind(db) as (command: unknown) => Promise<unknown>;
+    const events: string[] = [];
+    let batches = 0;
+    const wrapped = new Proxy(db, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: unknown) => {
+          if (command instanceof BatchWriteCommand) {
+            // The first batch call fails at once; the others are slow and still in flight.
+            if (++batches === 1) throw new Error('InternalServerError');
+            events.push('write');
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            const result = await send(command);
+            events.push('written');
+            return result;
+          }
+          if (command instanceof UpdateCommand && command.input.UpdateExpression?.startsWith('SET #d'))
+            events.push('close');
+          return send(command);
+        };
+      },
+    });
+    const store = new DynamoRecordsStore(wrapped, LOCAL_TABLES.records, () => new Date(), 1);
+    const batch = Array.from({ length: 200 }, (_, i) => ({
+      ...write(`ch_fail${String(i).padStart(3, '0')}`, 2),
+      ...failScope,
+    }));
+    await expect(store.putMany(batch)).rejects.toThrow('InternalServerError');
+    // Every write that started ended before the block closed, and none started after it.
+    expect(events.at(-1)).toBe('close');
+    expect(events.filter((e) => e === 'write').length).toBe(events.filter((e) => e === 'written').length);
+    // The other workers stopped taking chunks: fewer than the batch's eight were sent.
+    expect(batches).toBeLessThan(8);
+  });
+
+  it('a record too large to store closes the block it opened: readers are not held back', async () => {
+    const bigScope: RecordScope = { ...scope, accountId: 'acct_1FeedTooLarge0000000000' };
+    let nowMs = Date.now();
+    const store = new DynamoRecordsStore(
+      documentClient(stack.dynamoClient),
+      LOCAL_TABLES.records,
+      () => new Date(nowMs),
+    );
+    await store.putMany([{ ...write('ch_small', 2), ...bigScope }]);
+    const huge = { ...write('ch_huge', 4), ...bigScope };
+    huge.object = { ...huge.object, metadata: { blob: randomBytes(400_000).toString('base64') } };
+    await expect(store.putMany([huge, { ...write('ch_small2', 4), ...bigScope }])).rejects.toThrow(
+      RecordTooLargeError,
+    );
+    nowMs += FEED_SETTLE_MS + 1;
+    // The block is closed, not held for FEED_BLOCK_MAX_MS: the horizon is past it.
+    expect(await store.horizon(bigScope)).toBeGreaterThanOrEqual(3);
+    const page = await store.changes(bigScope, { after: 0, limit: 10 });
+    expect(page.changes.map((c) => c.objectId)).toEqual(['ch_small']);
   });
 
   it('the feed item keeps only the blocks readers still wait on: many writes over time leave it small', async () => {

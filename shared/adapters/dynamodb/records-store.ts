@@ -427,18 +427,13 @@ export class DynamoRecordsStore implements RecordsStore {
     if (this.writingPartitions.size >= 1000) this.writingPartitions.clear();
     this.writingPartitions.add(partition);
     const block = opened.value ?? (await this.openBlock(scope, fresh.length));
-    const chunks: Array<Array<Record<string, unknown>>> = [];
-    for (let i = 0; i < fresh.length; i += 25)
-      chunks.push(
-        fresh
-          .slice(i, i + 25)
-          .map(([key, r], j) =>
-            toItem(r, now, { seq: block.first + i + j, firstSeenAt: stored.get(key)?.firstSeenAt ?? now }),
-          ),
-      );
+    // Once one chunk fails the others stop taking chunks and retries; the block closes only
+    // when none is still in flight, so no write lands at a position readers have passed.
+    let failed = false;
     const writeChunk = async (items: Array<Record<string, unknown>>) => {
       let pending = items.map((Item) => ({ PutRequest: { Item } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
+        if (failed) return;
         this.checkWindow(block);
         if (attempt >= this.maxAttempts)
           throw new Error(
@@ -455,11 +450,29 @@ export class DynamoRecordsStore implements RecordsStore {
     // A few batch calls in flight at once.
     let next = 0;
     try {
-      await Promise.all(
+      // Built inside the try: a record too large to store closes the block like any failure.
+      const chunks: Array<Array<Record<string, unknown>>> = [];
+      for (let i = 0; i < fresh.length; i += 25)
+        chunks.push(
+          fresh
+            .slice(i, i + 25)
+            .map(([key, r], j) =>
+              toItem(r, now, { seq: block.first + i + j, firstSeenAt: stored.get(key)?.firstSeenAt ?? now }),
+            ),
+        );
+      const settled = await Promise.allSettled(
         Array.from({ length: Math.min(4, chunks.length) }, async () => {
-          while (next < chunks.length) await writeChunk(chunks[next++] as Array<Record<string, unknown>>);
+          try {
+            while (next < chunks.length && !failed)
+              await writeChunk(chunks[next++] as Array<Record<string, unknown>>);
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
         }),
       );
+      const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
     } finally {
       await this.closeBlock(scope, block);
     }
@@ -1092,7 +1105,7 @@ export class DynamoRecordsStore implements RecordsStore {
 
   /** Its writes are done (or failed): readers may pass it once the index has them. */
   private async closeBlock(scope: RecordScope, block: FeedBlock): Promise<void> {
-    const names: Record<string, string> = { '#d': `d_${block.token}` };
+    const names: Record<string, string> = { '#d': `d_${block.token}`, '#own': `o_${block.token}` };
     const removes: string[] = [];
     block.expired.forEach((token, i) => {
       for (const prefix of ['o', 't', 'd']) {
@@ -1106,11 +1119,14 @@ export class DynamoRecordsStore implements RecordsStore {
           TableName: this.tableName,
           Key: recordKeys.feed(scope),
           UpdateExpression: `SET #d = :at${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          // A block already pruned as dead gets no stray close time that nothing would remove.
+          ConditionExpression: 'attribute_exists(#own)',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ':at': this.now().getTime() },
         }),
       );
     } catch (error) {
+      if (isConditionFailure(error)) return;
       // Left open, the block holds readers back until it is dead (FEED_BLOCK_MAX_MS): late, not lost.
       logger.warn('could not close a block of feed positions', { error: describeError(error) });
     }
