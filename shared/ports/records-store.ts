@@ -140,6 +140,25 @@ export interface FeedPage {
 
 export type { LinedResource };
 
+/** A record's stored version, as a writer needs it: to skip what is older, count and tally. */
+export interface StoredVersion {
+  version: string;
+  deleted: boolean;
+  firstSeenAt?: string;
+  lineIds?: string[];
+}
+
+/**
+ * What one run knows is stored for one resource of a partition (see `knownVersions`): the
+ * version of every stored record by key. It stops being usable (`valid` false) once a write
+ * given it fails: what landed is then unknown, and later writes read first again.
+ */
+export interface KnownVersions {
+  readonly resource: ResourceName;
+  readonly versions: Map<string, StoredVersion>;
+  valid: boolean;
+}
+
 export interface StoredRecord extends RecordScope {
   resource: ResourceName;
   objectId: string;
@@ -164,6 +183,8 @@ export interface RecordsStore {
   putMany(
     records: RecordWrite[],
     tally?: ChangeTally,
+    /** What the run already knows is stored for these records' resource: no read before the write. */
+    known?: KnownVersions,
   ): Promise<{
     written: number;
     created: number;
@@ -172,12 +193,26 @@ export interface RecordsStore {
     /** The change in each resource's count of records not deleted. */
     deltas: RecordCounts;
   }>;
+  /**
+   * Everything stored for one resource of the partition, read once, when it is at most `limit`
+   * records (a first backfill's partition holds none, or what a few webhooks wrote before the
+   * run took its lease); undefined when there are more. Kept up to date by the `putMany` calls
+   * given it, so a run that is the partition's only writer (it holds the lease, and webhooks
+   * leave their changes to it) needs no read before each batch of that resource.
+   */
+  knownVersions(
+    scope: RecordScope,
+    resource: ResourceName,
+    limit?: number,
+  ): Promise<KnownVersions | undefined>;
   /** Adds to the partition's counts (after the writes that changed them). */
   addCounts(scope: RecordScope, deltas: RecordCounts): Promise<void>;
   /** The partition's counts; undefined before anything was counted there. */
   counts(scope: RecordScope): Promise<RecordCounts | undefined>;
   /** Counts one resource's stored records (not deleted) afresh and keeps that as its count. */
   recount(scope: RecordScope, resource: ResourceName): Promise<number>;
+  /** Every resource's `recount` in one read of the partition and one write. */
+  recountAll(scope: RecordScope): Promise<RecordCounts>;
   /**
    * What the partition's counts can be trusted for: which connection last counted every
    * resource afresh (`countedFor`), and a doubt a writer left (it may have written without

@@ -71,6 +71,8 @@ export interface Checkpoint {
 
 export interface CheckpointStore {
   get(ref: ConnectionRef, resource: ResourceName): Promise<Checkpoint | undefined>;
+  /** Every resource's checkpoint of the connection, in one read. */
+  all(ref: ConnectionRef): Promise<Map<ResourceName, Checkpoint>>;
   put(checkpoint: Checkpoint): Promise<void>;
   /** Forgets a resource's checkpoint: the next run backfills it from the start. */
   reset(ref: ConnectionRef, resource: ResourceName): Promise<void>;

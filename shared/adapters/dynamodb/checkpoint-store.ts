@@ -1,4 +1,10 @@
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../data/keys.js';
 import { type ConnectionRef, refOf } from '../../domain/connection.js';
 import type { ResourceName } from '../../records/registry.js';
@@ -18,6 +24,27 @@ export class DynamoCheckpointStore implements CheckpointStore {
     if (!Item) return undefined;
     const { pk: _pk, sk: _sk, type: _type, ...checkpoint } = Item;
     return checkpoint as Checkpoint;
+  }
+
+  async all(ref: ConnectionRef): Promise<Map<ResourceName, Checkpoint>> {
+    const { pk, sk } = keys.cursor(ref, '');
+    const found = new Map<ResourceName, Checkpoint>();
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': sk },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages)
+      for (const { pk: _pk, sk: itemSk, type: _type, ...checkpoint } of page.Items ?? []) {
+        // The legacy connection's prefix (`CURSOR#`) also holds every slot's: only its own count.
+        if (String(itemSk) !== keys.cursor(ref, String(checkpoint.resource)).sk) continue;
+        found.set(checkpoint.resource as ResourceName, checkpoint as Checkpoint);
+      }
+    return found;
   }
 
   async put(checkpoint: Checkpoint): Promise<void> {

@@ -21,6 +21,7 @@ import {
   type FeedChange,
   type FeedPage,
   type FeedQuery,
+  type KnownVersions,
   type LinedResource,
   type PutResult,
   type RecordCounts,
@@ -28,6 +29,7 @@ import {
   type RecordsStore,
   type RecordWrite,
   type StoredRecord,
+  type StoredVersion,
   tallyChange,
 } from '../../ports/records-store.js';
 import {
@@ -185,11 +187,15 @@ const SEEN_TTL_SECONDS = 7 * 24 * 3600;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
 
-interface StoredVersion {
-  version: string;
-  deleted: boolean;
-  firstSeenAt?: string;
-  lineIds?: string[];
+function storedVersionOf(item: Record<string, unknown>): StoredVersion {
+  return {
+    version: item.version as string,
+    deleted: item.deleted === true,
+    ...(item.deleted !== true && (typeof item.firstSeenAt === 'string' || typeof item.syncedAt === 'string')
+      ? { firstSeenAt: firstSeenOf(item, '') }
+      : {}),
+    ...(Array.isArray(item.lineIds) ? { lineIds: item.lineIds as string[] } : {}),
+  };
 }
 
 /** Synced Stripe objects in DynamoDB: queryable attributes plus the whole object, gzipped. */
@@ -375,9 +381,71 @@ export class DynamoRecordsStore implements RecordsStore {
     return total;
   }
 
+  async knownVersions(
+    scope: RecordScope,
+    resource: ResourceName,
+    limit = 100,
+  ): Promise<KnownVersions | undefined> {
+    const versions = new Map<string, StoredVersion>();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': recordKeys.partition(scope), ':prefix': `${resource}#` },
+          ProjectionExpression: 'pk, sk, version, deleted, firstSeenAt, syncedAt',
+          ConsistentRead: true,
+          Limit: limit + 1 - versions.size,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      // Invoice line pages share the prefix: their keys never meet a record's, and are kept.
+      for (const item of page.Items ?? []) versions.set(`${item.pk}|${item.sk}`, storedVersionOf(item));
+      startKey = page.LastEvaluatedKey;
+      if (versions.size > limit) return undefined;
+    } while (startKey);
+    return { resource, versions, valid: true };
+  }
+
+  async recountAll(scope: RecordScope): Promise<RecordCounts> {
+    const counts: RecordCounts = Object.fromEntries(RECORD_RESOURCES.map((name) => [name, 0]));
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        // As `recount` counts: an item of the resource, under its prefix (not a line page), not deleted.
+        FilterExpression: 'deleted = :false',
+        ProjectionExpression: 'sk, #resource',
+        ExpressionAttributeNames: { '#resource': 'resource' },
+        ExpressionAttributeValues: { ':pk': recordKeys.partition(scope), ':false': false },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages)
+      for (const item of page.Items ?? []) {
+        const resource = item.resource as ResourceName;
+        if (RECORD_SET.has(resource) && String(item.sk).startsWith(`${resource}#`))
+          counts[resource] = (counts[resource] ?? 0) + 1;
+      }
+    const entries = Object.entries(counts);
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: recordKeys.counts(scope),
+        UpdateExpression: `SET ${entries.map((_, i) => `#n${i} = :n${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([r], i) => [`#n${i}`, countName(r)])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, n], i) => [`:n${i}`, n])),
+      }),
+    );
+    return counts;
+  }
+
   async putMany(
     records: RecordWrite[],
     tally?: ChangeTally,
+    known?: KnownVersions,
   ): Promise<{
     written: number;
     created: number;
@@ -403,9 +471,14 @@ export class DynamoRecordsStore implements RecordsStore {
     // read of the stored versions rather than after it: one round trip less a page. Positions
     // a stale record does not use are gaps, which readers step over. Once a batch is all
     // stale (a re-read of what is stored), the next one reads first and opens only if needed.
-    const early = this.writingPartitions.has(partition);
+    // A run that knows what is stored (it is the partition's only writer) reads nothing first.
+    const knows =
+      known?.valid === true && [...newest.values()].every((r) => r.resource === known.resource)
+        ? known
+        : undefined;
+    const early = knows !== undefined || this.writingPartitions.has(partition);
     const [read, opened] = await Promise.allSettled([
-      this.storedVersions([...newest.keys()]),
+      knows ? Promise.resolve(knows.versions) : this.storedVersions([...newest.keys()]),
       early ? this.openBlock(scope, newest.size) : Promise.resolve(undefined),
     ]);
     if (read.status === 'rejected') {
@@ -417,6 +490,8 @@ export class DynamoRecordsStore implements RecordsStore {
     const fresh = [...newest.entries()].filter(
       ([key, r]) => !(stored.get(key) !== undefined && (stored.get(key)?.version as string) >= r.version),
     );
+    // As stored before this batch (a known map changes as the run writes).
+    const prior = fresh.map(([key]) => stored.get(key));
     const now = this.now().toISOString();
     let calls = 0;
     if (fresh.length === 0) {
@@ -456,8 +531,8 @@ export class DynamoRecordsStore implements RecordsStore {
         chunks.push(
           fresh
             .slice(i, i + 25)
-            .map(([key, r], j) =>
-              toItem(r, now, { seq: block.first + i + j, firstSeenAt: stored.get(key)?.firstSeenAt ?? now }),
+            .map(([, r], j) =>
+              toItem(r, now, { seq: block.first + i + j, firstSeenAt: prior[i + j]?.firstSeenAt ?? now }),
             ),
         );
       const settled = await Promise.allSettled(
@@ -473,15 +548,24 @@ export class DynamoRecordsStore implements RecordsStore {
       );
       const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (rejected) throw rejected.reason;
+    } catch (error) {
+      // Some of the batch may have landed: what is stored is no longer known.
+      if (knows) knows.valid = false;
+      throw error;
     } finally {
       await this.closeBlock(scope, block);
     }
     this.batchCalls += calls;
-    const created = fresh.filter(([key]) => !stored.has(key)).length;
+    const created = prior.filter((old) => old === undefined).length;
     const deltas: RecordCounts = {};
     fresh.forEach(([key, r], i) => {
-      deltas[r.resource] = (deltas[r.resource] ?? 0) + countDelta(r, stored.get(key));
-      tallyChange(tally, r.resource, actionOf(r.deleted === true, stored.get(key)), block.first + i);
+      deltas[r.resource] = (deltas[r.resource] ?? 0) + countDelta(r, prior[i]);
+      tallyChange(tally, r.resource, actionOf(r.deleted === true, prior[i]), block.first + i);
+      knows?.versions.set(key, {
+        version: r.version,
+        deleted: r.deleted === true,
+        ...(r.deleted === true ? {} : { firstSeenAt: prior[i]?.firstSeenAt ?? now }),
+      });
     });
     return {
       written: fresh.length,
@@ -660,15 +744,7 @@ export class DynamoRecordsStore implements RecordsStore {
           }),
         );
         for (const item of result.Responses?.[this.tableName] ?? [])
-          versions.set(`${item.pk}|${item.sk}`, {
-            version: item.version as string,
-            deleted: item.deleted === true,
-            ...(item.deleted !== true &&
-            (typeof item.firstSeenAt === 'string' || typeof item.syncedAt === 'string')
-              ? { firstSeenAt: firstSeenOf(item, '') }
-              : {}),
-            ...(Array.isArray(item.lineIds) ? { lineIds: item.lineIds as string[] } : {}),
-          });
+          versions.set(`${item.pk}|${item.sk}`, storedVersionOf(item));
         pending = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
       }
     }
