@@ -12,6 +12,7 @@ import type { JobQueue } from '../ports/job-queue.js';
 import {
   type ChangeTally,
   droppedLines,
+  type KnownVersions,
   lineWrites,
   newTally,
   type RecordScope,
@@ -25,7 +26,9 @@ import {
   type LineResourceDef,
   linesOf,
   type Observation,
+  RESOURCES,
   type ResourceDef,
+  type ResourceName,
   recordVersion,
   resourceByName,
   type StripeObject,
@@ -200,6 +203,11 @@ export class SyncRun {
   readonly ref: ConnectionRef;
   /** The full re-sync in progress, if any: what its resources' pages show is noted as seen. */
   fullPass: FullSync | undefined;
+  /**
+   * The connection's checkpoints as the run found them (one read for all), each taken once by
+   * its resource's turn; a resource absent here (taken, or reset since) reads its own.
+   */
+  startCheckpoints: Map<ResourceName, Checkpoint | undefined> | undefined;
   /** Records of the full re-sync's resources this run added and updated. */
   readonly fullCounts = { added: 0, updated: 0 };
 
@@ -426,13 +434,25 @@ export class SyncRun {
   }
 
   /**
+   * What is stored of `def` in the partition, for a backfill to write without reading first:
+   * while this run holds the lease it is the partition's only writer (webhooks leave their
+   * changes to it, and one that was already writing when the run began asks for another run
+   * and puts the counts in doubt). Not for a resource another one carries (its objects also
+   * arrive with that one's pages), nor for a partition already holding more than a few.
+   */
+  async knownVersions(def: ResourceDef): Promise<KnownVersions | undefined> {
+    if (RESOURCES.some((other) => other.carries?.resource === def.name)) return undefined;
+    return this.deps.records.knownVersions(this.scope, def.name);
+  }
+
+  /**
    * Stores a page of objects, each with when Stripe showed it, after checking the connection
    * still exists. An invoice's or credit note's lines go first (every page of them, fetched
    * only when Stripe did not embed them all), as records of their own: a crash before the
    * object's own write leaves it older, so the next run writes both again.
    * Returns how many objects were new.
    */
-  async store(def: ResourceDef, given: StoredObject[]): Promise<number> {
+  async store(def: ResourceDef, given: StoredObject[], known?: KnownVersions): Promise<number> {
     if (given.length === 0) return 0;
     if (this.leaseLost) throw new ConnectionGoneError('another worker took the sync over');
     let objects = given;
@@ -476,7 +496,7 @@ export class SyncRun {
         def.name,
         objects.map(({ object }) => object.id),
       );
-    const result = await this.deps.records.putMany(writes, this.changes);
+    const result = await this.deps.records.putMany(writes, this.changes, known);
     if (full) {
       this.fullCounts.added += result.created;
       this.fullCounts.updated += result.written - result.created;

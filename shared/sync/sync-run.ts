@@ -19,7 +19,6 @@ import type { SyncRunRecord } from '../ports/sync-history.js';
 import {
   LINE_RESOURCES,
   linesOf,
-  RECORD_RESOURCES,
   RESOURCES,
   type ResourceDef,
   recordVersion,
@@ -252,7 +251,7 @@ async function syncOnce(
     const state = await deps.records.countsState(scope);
     const doubt = lease.connection.countsInDoubt;
     if (lease.abandoned || doubt || state?.doubt || state?.countedFor !== job.connectionId) {
-      for (const name of RECORD_RESOURCES) await deps.records.recount(scope, name);
+      await deps.records.recountAll(scope);
       await deps.records.countsSettled(scope, job.connectionId, state?.doubt);
       if (doubt) await store.clearCountsInDoubt(ref, doubt);
       logger.info('counted the stored records afresh', {
@@ -262,6 +261,8 @@ async function syncOnce(
       });
     }
     run.fullPass = await startFullPass(run, lease.connection.fullSync ?? undefined);
+    const found = await deps.checkpoints.all(ref);
+    run.startCheckpoints = new Map(RESOURCES.map((def) => [def.name, found.get(def.name)]));
     const counts: Record<string, number> = {};
     // When Stripe is slow, resources run side by side under the one request budget, so a slow page
     // of one never idles the others; when it is fast, one at a time (an interruption then loses at
@@ -568,7 +569,11 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
 /** Backfill when there is no usable checkpoint, then read what changed since. */
 async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint> {
   const { checkpoints, config } = run.deps;
-  let checkpoint = await checkpoints.get(refOf(run.job), def.name);
+  const start = run.startCheckpoints;
+  let checkpoint = start?.has(def.name)
+    ? start.get(def.name)
+    : await checkpoints.get(refOf(run.job), def.name);
+  start?.delete(def.name);
   if (checkpoint && checkpoint.connectionId !== run.job.connectionId) checkpoint = undefined;
   // A full re-sync reads the resource again: only a checkpoint its own backfill made counts.
   if (checkpoint && run.fullPassCovers(def.name) && checkpoint.passId !== run.fullPass?.id)
@@ -607,8 +612,10 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
     // Events of a resource Stripe cannot list are gone: what carries its objects is read again
     // (those resources come after it in the registry, so in this run).
     if (def.derived)
-      for (const carrier of RESOURCES.filter((r) => r.carries?.resource === def.name))
+      for (const carrier of RESOURCES.filter((r) => r.carries?.resource === def.name)) {
+        run.startCheckpoints?.delete(carrier.name);
         await checkpoints.reset(refOf(run.job), carrier.name);
+      }
     const fresh = await Backfill.start(run, def);
     await new Backfill(run, def, fresh).run();
     if (fresh.phase === 'incremental') await incremental(run, def, fresh);
