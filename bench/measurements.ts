@@ -139,13 +139,22 @@ const DYNAMO_WRITES = new Set([
  * `on` is set. One meter per client.
  */
 export function meterDynamo(client: LocalStack['dynamoClient']) {
-  const meter = { on: false, requests: {} as Record<string, number>, readUnits: 0, writeUnits: 0 };
+  const meter = {
+    on: false,
+    requests: {} as Record<string, number>,
+    /** The same requests by what they are about: the kind of item, or the batch's kind. */
+    byItem: {} as Record<string, number>,
+    readUnits: 0,
+    writeUnits: 0,
+  };
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const name = String(context.commandName);
       const data = DYNAMO_READS.has(name) || DYNAMO_WRITES.has(name);
       if (!meter.on || !data) return next(args);
       meter.requests[name] = (meter.requests[name] ?? 0) + 1;
+      const item = `${name.replace('Command', '')} ${itemKind(args.input)}`;
+      meter.byItem[item] = (meter.byItem[item] ?? 0) + 1;
       const input = args.input as { ReturnConsumedCapacity?: string };
       input.ReturnConsumedCapacity ??= 'TOTAL';
       const result = await next(args);
@@ -160,6 +169,25 @@ export function meterDynamo(client: LocalStack['dynamoClient']) {
     { step: 'initialize', name: 'benchDynamoMeter' },
   );
   return meter;
+}
+
+/** What a DynamoDB request is about, for the meter: `_feed`, `CONNECTION`, `records`, … */
+function itemKind(input: unknown): string {
+  type Value = string | { S?: string } | undefined;
+  const i = input as {
+    TableName?: string;
+    Key?: { pk?: Value; sk?: Value };
+    Item?: { pk?: Value; sk?: Value };
+    RequestItems?: Record<string, unknown>;
+  };
+  const text = (v: Value) => (typeof v === 'string' ? v : (v?.S ?? ''));
+  if (i.RequestItems) return `in ${Object.keys(i.RequestItems).join(',').split('-').at(-1)}`;
+  const key = i.Key ?? i.Item;
+  const sk = text(key?.sk);
+  const pk = text(key?.pk);
+  if (!key) return `query ${i.TableName?.split('-').at(-1) ?? ''}`;
+  const kind = sk.startsWith('_') ? sk : sk.split('#')[0] || pk.split('#')[0];
+  return `${kind} (${i.TableName?.split('-').at(-1) ?? ''})`;
 }
 
 let plainRuns = 0;
@@ -366,6 +394,7 @@ export async function plainBaseline(records: number, rounds = 2) {
         writeUnitsPer1000: round((meter.writeUnits / records) * 1000),
         readUnitsPer1000: round((meter.readUnits / records) * 1000),
         requests: meter.requests,
+        byItem: meter.byItem,
       },
     };
   } finally {
