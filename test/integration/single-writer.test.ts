@@ -27,7 +27,7 @@ jest.setTimeout(300_000);
 let stack: LocalStack & { clock: TestClock };
 /** While set, a webhook's single write waits for it (the test lets it go at a chosen moment). */
 let webhookGate: Promise<void> | undefined;
-let webhookWaiting: (() => void) | undefined;
+let webhookWaiting: ((resource: string) => void) | undefined;
 let onKnown: ((resource: string) => Promise<void>) | undefined;
 let failCounts: ((scope: RecordScope) => boolean) | undefined;
 let n = 0;
@@ -41,7 +41,7 @@ beforeAll(async () => {
           wrapRecords(records, {
             put: async (...args) => {
               if (webhookGate) {
-                webhookWaiting?.();
+                webhookWaiting?.(args[0].resource);
                 await webhookGate;
               }
               return records.put(...args);
@@ -340,9 +340,9 @@ describe('a first sync, its only writer', () => {
   it('a webhook already writing when the run began (after it read what was stored) leaves the counts in doubt; the run it asks for makes them exact', async () => {
     const { accountId, orgId, job } = await connectedAccount({ charges: 30, balance_transactions: 10 });
     stack.queues.sync.purge();
-    // A refund in Stripe: its webhooks are processed at once, and their writes wait.
-    let waiting!: () => void;
-    const reached = new Promise<void>((resolve) => {
+    // A refund in Stripe: its webhook is processed at once, and its write waits.
+    let waiting!: (resource: string) => void;
+    const reached = new Promise<string>((resolve) => {
       waiting = resolve;
     });
     let release!: () => void;
@@ -351,12 +351,16 @@ describe('a first sync, its only writer', () => {
     });
     webhookWaiting = waiting;
     stack.sandbox.sandbox.createActivity(accountId, 'test', 'refund');
-    await reached;
-    // The run takes the lease after the webhooks read the connection (no run then); once it has
-    // read what is stored of charges, their writes go on, and land before the run's own.
+    const resource = await reached;
+    expect(resource).toBe('refunds');
+    // Older than the run's snapshot (a second before it starts), the refund is in its backfill.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    // The run takes the lease after the webhook read the connection (no run then); once the run
+    // has read what is stored of refunds (not the new one), the webhook's write goes on, and
+    // lands before the run writes the same refund, taking it for new.
     let opened = false;
-    onKnown = async (resource) => {
-      if (resource !== 'charges' || opened) return;
+    onKnown = async (known) => {
+      if (known !== resource || opened) return;
       opened = true;
       webhookGate = undefined;
       release();
