@@ -147,7 +147,17 @@ export class Backfill {
       this.checkpoint.phase = 'incremental';
       this.checkpoint.slices = [];
       await this.sync.saveCheckpoint(this.checkpoint);
+      await this.pagesSaved(this.unsaved);
+      this.unsaved = 0;
     }
+  }
+
+  /** Pages stored whose checkpoint is the one `run` saves as the backfill ends. */
+  private unsaved = 0;
+
+  /** Tells the hook of each page stored and saved in the checkpoint (tests crash here). */
+  private async pagesSaved(pages: number): Promise<void> {
+    for (let i = 0; i < pages; i++) await this.sync.deps.onPageStored?.(this.def.name, ++this.pagesStored);
   }
 
   /**
@@ -354,7 +364,13 @@ export class Backfill {
         }
         await this.fill();
         if (end) return;
-        page = await next;
+        try {
+          page = await next;
+        } catch (error) {
+          // What was read before the failure is stored: the next run goes on after it.
+          if (buffered.length > 0) await store(buffered, true);
+          throw error;
+        }
       }
     } finally {
       // Whatever ends the loop, the pages being stored finish (or fail) first.
@@ -397,8 +413,11 @@ export class Backfill {
     }
     if (end && !(pages.at(-1) as Page).hasMore) slice.done = true;
     // The last slice done: `run` saves the checkpoint at once, its backfill over.
-    if (!this.checkpoint.slices.every((s) => s.done)) await this.save();
-    for (const _ of pages) await this.sync.deps.onPageStored?.(this.def.name, ++this.pagesStored);
+    if (this.checkpoint.slices.every((s) => s.done)) this.unsaved += pages.length;
+    else {
+      await this.save();
+      await this.pagesSaved(pages.length);
+    }
     await this.sync.progress(this.def.name, this.checkpoint.total);
   }
 
