@@ -18,7 +18,7 @@ import { JobQueue } from './constructs/job-queue.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { ServiceFunction } from './constructs/service-function.js';
 import {
-  QUEUE_CONSUMER_MAX_CONCURRENCY,
+  queueConsumerConcurrency,
   reservedConcurrencyOf,
   type Settings,
   SYNC_WORKER_MEMORY_MB,
@@ -222,7 +222,7 @@ export class ServiceStack extends Stack {
       .bindEventBus(this.bus, settings.eventSource);
     webhookProcessor.consumeQueue(this.webhookQueue.queue, stateful.key, {
       batchSize: 10,
-      maxConcurrency: 5,
+      maxConcurrency: queueConsumerConcurrency(settings)['webhook-processor'],
     });
 
     const syncRequest = new ServiceFunction(this, 'SyncRequest', common('sync-request'))
@@ -260,7 +260,7 @@ export class ServiceStack extends Stack {
       .bindEventBus(this.bus, settings.eventSource);
     syncWorker.consumeQueue(this.syncQueue.queue, stateful.key, {
       batchSize: 1,
-      maxConcurrency: QUEUE_CONSUMER_MAX_CONCURRENCY['sync-worker'] ?? 10,
+      maxConcurrency: queueConsumerConcurrency(settings)['sync-worker'],
     });
 
     // A nightly fan-out that fails must be seen: EventBridge puts a schedule event it could not

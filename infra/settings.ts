@@ -31,6 +31,11 @@ export const DEFAULT_SETTINGS = {
   eventSource: 'defrr.stripe-connector',
   apiRateLimit: 50,
   apiBurstLimit: 100,
+  /**
+   * Nightly runs at once (the sync queue's maximum concurrency): 100,000 connections within the
+   * hour at 1.55 s a run, with a quarter to spare (docs/benchmarks.md, "The nightly run").
+   */
+  syncConcurrency: 60,
 } as const;
 
 /** The only stage that gets the placeholders below when nothing else is given. */
@@ -47,14 +52,15 @@ export const DEV_PLACEHOLDERS = {
   stripeAuthorizeUrlTest: 'https://marketplace.stripe.com/oauth/v2/chnlink_DefrrDevReplaceMe/authorize',
 } as const;
 
-/** The Lambda event sources' maximum concurrency: reserved concurrency may not be below it. */
 /** The sync worker's memory: the least that buys one full vCPU (1,769 MB). */
 export const SYNC_WORKER_MEMORY_MB = 1769;
 
-export const QUEUE_CONSUMER_MAX_CONCURRENCY: Partial<Record<FunctionName, number>> = {
-  'webhook-processor': 5,
-  'sync-worker': 10,
-};
+/** The Lambda event sources' maximum concurrency: reserved concurrency may not be below it. */
+export function queueConsumerConcurrency(settings: Pick<Settings, 'syncConcurrency'>) {
+  return { 'webhook-processor': 5, 'sync-worker': settings.syncConcurrency } satisfies Partial<
+    Record<FunctionName, number>
+  >;
+}
 
 const concurrency = z.coerce.number().int().min(1).max(1000);
 const concurrencyOf = z.number().int().min(1).max(1000);
@@ -102,6 +108,8 @@ export const settingsSchema = z.object({
   /** API Gateway throttling: the stage's default and the tighter per-route limits. */
   apiRateLimit: z.coerce.number().positive(),
   apiBurstLimit: z.coerce.number().int().positive(),
+  /** Sync runs at once (the sync queue's maximum concurrency; the worker's reserved concurrency follows). */
+  syncConcurrency: z.coerce.number().int().min(2).max(1000),
   /**
    * Reserved concurrency per function (`name=N,…`, or an object in context), over the
    * defaults below; `off` reserves none (an account whose concurrency quota is still 10).
@@ -163,6 +171,7 @@ const ENV_NAMES: Record<keyof Settings, string> = {
   alarmEmail: 'ALARM_EMAIL',
   apiRateLimit: 'API_RATE_LIMIT',
   apiBurstLimit: 'API_BURST_LIMIT',
+  syncConcurrency: 'SYNC_CONCURRENCY',
   reservedConcurrency: 'RESERVED_CONCURRENCY',
   domainName: 'DOMAIN_NAME',
   certificateArn: 'CERTIFICATE_ARN',
@@ -172,7 +181,7 @@ const ENV_NAMES: Record<keyof Settings, string> = {
  * Concurrency reserved per function unless settings say otherwise. It caps the public
  * routes (a flood of webhooks or callbacks cannot take the account's whole concurrency
  * from the rest) and guarantees the queue consumers their event sources' maximum
- * concurrency (QUEUE_CONSUMER_MAX_CONCURRENCY). 114 in all: an account keeps at
+ * concurrency (`queueConsumerConcurrency`). 164 in all: an account keeps at
  * least 100 unreserved, so the default quota of 1,000 has room; a new account whose
  * quota is still 10 deploys with `reservedConcurrency=off`.
  */
@@ -188,13 +197,20 @@ export const DEFAULT_RESERVED_CONCURRENCY: Record<FunctionName, number> = {
   'webhook-intake': 25,
   'webhook-processor': 5,
   'sync-dispatcher': 2,
-  'sync-worker': 10,
+  'sync-worker': DEFAULT_SETTINGS.syncConcurrency,
 };
 
-/** The reserved concurrency each function gets (none when the setting is `off`). */
+/**
+ * The reserved concurrency each function gets (none when the setting is `off`): the sync
+ * worker's follows `syncConcurrency` unless named.
+ */
 export function reservedConcurrencyOf(settings: Settings): Partial<Record<FunctionName, number>> {
   if (settings.reservedConcurrency === 'off') return {};
-  return { ...DEFAULT_RESERVED_CONCURRENCY, ...settings.reservedConcurrency };
+  return {
+    ...DEFAULT_RESERVED_CONCURRENCY,
+    'sync-worker': settings.syncConcurrency,
+    ...settings.reservedConcurrency,
+  };
 }
 
 /**
@@ -257,7 +273,7 @@ export function readSettings(
           message: `no function ${unknown.join(', ')}`,
         });
       const reserved = reservedConcurrencyOf(s);
-      for (const [name, max] of Object.entries(QUEUE_CONSUMER_MAX_CONCURRENCY)) {
+      for (const [name, max] of Object.entries(queueConsumerConcurrency(s))) {
         const value = reserved[name as FunctionName];
         if (value !== undefined && value < (max ?? 0))
           ctx.addIssue({

@@ -262,8 +262,38 @@ describe('hardening', () => {
     );
     // A queue consumer below its event source's maximum concurrency would be throttled by it.
     expect(() => readSettings((k) => ({ reservedConcurrency: 'sync-worker=1' })[k], {})).toThrow(
-      /sync-worker=1 is below its queue's maximum concurrency \(10\)/,
+      /sync-worker=1 is below its queue's maximum concurrency \(60\)/,
     );
+  });
+
+  it('runs as many syncs at once as `syncConcurrency` says (the nightly window), and reserves as much for them', () => {
+    const sized = (t: Template) => {
+      const functions = t.findResources('AWS::Lambda::Function');
+      const [mapping] = Object.values(t.findResources('AWS::Lambda::EventSourceMapping')).filter((m) =>
+        /SyncWorker/.test(m.Properties.FunctionName.Ref as string),
+      );
+      return {
+        maximum: mapping?.Properties.ScalingConfig.MaximumConcurrency,
+        reserved:
+          functions[mapping?.Properties.FunctionName.Ref as string]?.Properties.ReservedConcurrentExecutions,
+      };
+    };
+    expect(sized(service)).toEqual({ maximum: 60, reserved: 60 });
+    expect(sized(synthApp({ syncConcurrency: '150' }, { bundle: false }).serviceTemplate)).toEqual({
+      maximum: 150,
+      reserved: 150,
+    });
+    // Reserved concurrency named for the worker wins, and may not be below the queue's maximum.
+    expect(
+      sized(
+        synthApp({ syncConcurrency: '40', reservedConcurrency: 'sync-worker=80' }, { bundle: false })
+          .serviceTemplate,
+      ),
+    ).toEqual({ maximum: 40, reserved: 80 });
+    expect(() =>
+      readSettings((k) => ({ syncConcurrency: '100', reservedConcurrency: 'sync-worker=50' })[k], {}),
+    ).toThrow(/sync-worker=50 is below its queue's maximum concurrency \(100\)/);
+    expect(() => readSettings((k) => ({ syncConcurrency: '0' })[k], {})).toThrow(/syncConcurrency/);
   });
 
   it('lets CloudWatch publish to the alarm topic (its own policy replaces SNS’s default), for this stack’s alarms only', () => {
