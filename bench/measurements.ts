@@ -1078,3 +1078,151 @@ export async function feedRead(records: number, readers = 50) {
     await dynamo.close();
   }
 }
+
+/**
+ * 9. The nightly run as a designed figure. `connections` small accounts, connected and synced
+ * once; then, with every Stripe request taking `latencyMs` (Stripe's own latency, which is what
+ * an unchanged account's run waits on), a share of them changed, and nightly runs through the
+ * real dispatcher and the worker's queue at each concurrency in turn. For each: the wall time,
+ * connections per second, and what a run costs (Stripe requests, DynamoDB requests and units).
+ * Then a sample of runs one at a time: the run time itself, from which `nightlyModel` derives
+ * the concurrency that finishes 100,000 connections within the hour.
+ */
+export async function nightlyRun(
+  connections: number,
+  concurrencies: readonly number[],
+  latencyMs = 300,
+  changedShare = 0.1,
+  sample = 20,
+) {
+  const stack = await benchStack(
+    { SYNC_BUDGET_TEST: String(SHIPPED_TEST_BUDGET) },
+    { startDynamo: () => startDynamoProcess() },
+  );
+  try {
+    stack.queues.sync.pause();
+    const accounts: Array<Awaited<ReturnType<typeof connectedAccount>>> = [];
+    for (let i = 0; i < connections; i++)
+      accounts.push(await connectedAccount(stack, { balance_transactions: 6, charges: 3, customers: 2 }));
+    // Their first syncs, at no added latency.
+    stack.queues.sync.options.maxConcurrency = 8;
+    stack.queues.sync.resume();
+    await stack.queues.sync.idle(30 * 60_000);
+    stack.sandbox.faults.push({
+      id: 'nightly-latency',
+      route: '*',
+      kind: 'latency',
+      rate: 1,
+      latencyMs,
+      seen: 0,
+    });
+    const meter = meterDynamo(stack.dynamoClient);
+    const rounds: Array<{
+      concurrency: number;
+      connections: number;
+      seconds: number;
+      connectionsPerSecond: number;
+      stripeRequestsPerRun: number;
+      dynamoRequestsPerRun: number;
+      writeUnitsPerRun: number;
+      readUnitsPerRun: number;
+    }> = [];
+    let changed = 0;
+    for (const concurrency of concurrencies) {
+      // What changed since the last run: a new charge on a share of the accounts.
+      for (let i = 0; i < Math.round(connections * changedShare); i++) {
+        const account = accounts[changed++ % accounts.length] as (typeof accounts)[number];
+        stack.sandbox.sandbox.createActivity(account.accountId, 'test', 'charge');
+      }
+      await stack.sandbox.sandbox.webhooksIdle(120_000);
+      await stack.queues.webhooks.idle(10 * 60_000);
+      const requestsBefore = stack.sandbox.requests.length;
+      Object.assign(meter, { requests: {}, byItem: {}, readUnits: 0, writeUnits: 0, on: true });
+      stack.queues.sync.options.maxConcurrency = concurrency;
+      const started = Date.now();
+      const dispatched = await dispatchSyncs({
+        store: stack.store,
+        syncQueue: stack.queues.sync,
+        clock: { now: () => new Date() },
+      });
+      await stack.queues.sync.idle(60 * 60_000);
+      const ms = Date.now() - started;
+      meter.on = false;
+      const stripe = stack.sandbox.requests
+        .slice(requestsBefore)
+        .filter((r) => r.account !== undefined && r.method === 'GET').length;
+      const requests = Object.values(meter.requests).reduce((a, b) => a + b, 0);
+      rounds.push({
+        concurrency,
+        connections: dispatched.queued,
+        seconds: seconds(ms),
+        connectionsPerSecond: round((dispatched.queued / ms) * 1000),
+        stripeRequestsPerRun: round(stripe / dispatched.queued),
+        dynamoRequestsPerRun: round(requests / dispatched.queued),
+        writeUnitsPerRun: round(meter.writeUnits / dispatched.queued),
+        readUnitsPerRun: round(meter.readUnits / dispatched.queued),
+      });
+    }
+    // Runs one at a time: how long one takes when nothing else competes for this machine.
+    const times: number[] = [];
+    for (const account of accounts.slice(0, sample)) {
+      const started = Date.now();
+      const outcome = await runSync(stack.syncDeps, { ...account.job, reason: 'nightly' }, plenty);
+      if (outcome.outcome !== 'completed') throw new Error(`nightly run ${outcome.outcome}`);
+      times.push(Date.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    return {
+      connections,
+      latencyMs,
+      changedShare,
+      rounds,
+      runSeconds: {
+        p50: seconds(times[Math.floor((times.length - 1) / 2)] ?? 0),
+        p95: seconds(times[Math.floor((times.length - 1) * 0.95)] ?? 0),
+        mean: seconds(times.reduce((a, b) => a + b, 0) / Math.max(1, times.length)),
+      },
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+/** Lambda's price per GB-second (x86, us-east-1) and DynamoDB on-demand's per million units. */
+const PRICES = {
+  lambdaGbSecond: 0.0000166667,
+  lambdaRequest: 0.2 / 1e6,
+  writeUnit: 1.25 / 1e6,
+  readUnit: 0.25 / 1e6,
+};
+
+/**
+ * The nightly window at `target` connections: the concurrency that runs them all within
+ * `windowSeconds` at `utilisation` of it (runs are not evenly long, and retries happen),
+ * from the measured run time; and what a night costs in Lambda and DynamoDB.
+ */
+export function nightlyModel(
+  run: Awaited<ReturnType<typeof nightlyRun>>,
+  memoryMb: number,
+  target = 100_000,
+  windowSeconds = 3600,
+  utilisation = 0.75,
+) {
+  const perRun = run.runSeconds.mean;
+  const last = run.rounds.at(-1);
+  const concurrency = Math.ceil((target * perRun) / (windowSeconds * utilisation));
+  const gbSeconds = target * perRun * (memoryMb / 1024);
+  return {
+    target,
+    windowSeconds,
+    runSeconds: perRun,
+    concurrency,
+    minutesAtConcurrency: round((target * perRun) / concurrency / 60),
+    lambdaDollarsPerNight: round(gbSeconds * PRICES.lambdaGbSecond + target * PRICES.lambdaRequest),
+    dynamoDollarsPerNight: round(
+      target *
+        ((last?.writeUnitsPerRun ?? 0) * PRICES.writeUnit + (last?.readUnitsPerRun ?? 0) * PRICES.readUnit),
+    ),
+    stripeRequestsPerRun: last?.stripeRequestsPerRun ?? 0,
+  };
+}

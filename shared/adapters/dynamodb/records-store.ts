@@ -91,8 +91,19 @@ interface FeedPlace {
   firstSeenAt: string;
 }
 
+/**
+ * gzip's defaults allocate about 256 KB of state per call, which costs more than compressing a
+ * typical object (a balance transaction is 0.4 KB of JSON, an invoice a few): a window and
+ * state sized to the object compress the same bytes (still gzip, read back as any other) in
+ * about half the time.
+ */
+function compress(json: string): Buffer {
+  if (json.length > 4096) return gzipSync(json);
+  return gzipSync(json, { windowBits: 12, memLevel: 6 });
+}
+
 function toItem(record: RecordWrite, now: string, place?: FeedPlace): Record<string, unknown> {
-  const data = gzipSync(JSON.stringify(record.object));
+  const data = compress(JSON.stringify(record.object));
   if (data.length > MAX_DATA_BYTES) {
     throw new RecordTooLargeError(
       `${record.resource} ${record.object.id} is ${data.length} bytes compressed`,
