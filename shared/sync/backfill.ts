@@ -45,21 +45,23 @@ export const SPLIT_MIN_LATENCY_MS = 150;
  */
 export const FLUSH_RECORDS = 2000;
 
+/** How many pages in a row must all be slow before a backfill splits. */
+export const SPLIT_AFTER_SLOW_PAGES = 4;
+
 /**
  * How many pages of a backfill to keep in flight, from Stripe's latency so far
- * (milliseconds per page, oldest first): enough to use the budget. The lower
- * median of the last eight, so one slow page (a pause of this process, a
- * retry) does not split a backfill that one page in flight keeps at its
- * budget; the first page alone also carries the connection's setup, so it
- * splits only when clearly slow. Under `SPLIT_MIN_LATENCY_MS` it is one.
+ * (milliseconds per page, oldest first): enough to use the budget. Decided on the fastest
+ * of the last `SPLIT_AFTER_SLOW_PAGES` pages, so it splits only when Stripe is slow page
+ * after page (Stripe itself: 300 ms and more, every page), never for one slow page (a new
+ * connection's first, a pause of this process, a retry) nor for a busy machine whose local
+ * Stripe is slow now and then: then the list requests stay at the ceil(n/100) floor, whatever
+ * the size and however loaded the machine. Under `SPLIT_MIN_LATENCY_MS` it is one.
  */
 export function pagesInFlight(latencies: readonly number[], perSecond: number, maxSlices: number): number {
-  if (latencies.length === 0) return 1;
-  const recent = latencies.slice(-8).sort((a, b) => a - b);
-  const latency = recent[Math.floor((recent.length - 1) / 2)] as number;
+  if (latencies.length < SPLIT_AFTER_SLOW_PAGES) return 1;
+  const latency = Math.min(...latencies.slice(-SPLIT_AFTER_SLOW_PAGES));
   if (latency < SPLIT_MIN_LATENCY_MS) return 1;
   const wanted = Math.ceil((perSecond * latency * 1.25) / 1000);
-  if (recent.length === 1 && wanted < 3) return 1;
   return Math.max(1, Math.min(maxSlices, wanted));
 }
 
