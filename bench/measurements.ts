@@ -1204,20 +1204,22 @@ const PRICES = {
 export function nightlyModel(
   run: Awaited<ReturnType<typeof nightlyRun>>,
   memoryMb: number,
+  shippedConcurrency: number,
   target = 100_000,
   windowSeconds = 3600,
   utilisation = 0.75,
 ) {
   const perRun = run.runSeconds.mean;
   const last = run.rounds.at(-1);
-  const concurrency = Math.ceil((target * perRun) / (windowSeconds * utilisation));
   const gbSeconds = target * perRun * (memoryMb / 1024);
   return {
     target,
     windowSeconds,
     runSeconds: perRun,
-    concurrency,
-    minutesAtConcurrency: round((target * perRun) / concurrency / 60),
+    /** Runs at once that finish `target` within the window, each slot busy `utilisation` of it. */
+    concurrencyNeeded: Math.ceil((target * perRun) / (windowSeconds * utilisation)),
+    shippedConcurrency,
+    minutesAtShipped: round((target * perRun) / shippedConcurrency / 60),
     lambdaDollarsPerNight: round(gbSeconds * PRICES.lambdaGbSecond + target * PRICES.lambdaRequest),
     dynamoDollarsPerNight: round(
       target *

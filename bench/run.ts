@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_SETTINGS, SYNC_WORKER_MEMORY_MB } from '../infra/settings.js';
 import {
   backfillEfficiency,
   coldStart,
@@ -8,6 +9,8 @@ import {
   feedRead,
   incrementalRequests,
   latencyBound,
+  nightlyModel,
+  nightlyRun,
   plainBaseline,
   webhookIntake,
 } from './measurements.js';
@@ -29,6 +32,7 @@ export const SIZES = {
     fanout: 1_000,
     feed: 100_000,
     baseline: 20_000,
+    nightly: { connections: 1000, concurrencies: [10, 30, 60], sample: 20 },
   },
   quick: {
     backfill: 10_000,
@@ -40,6 +44,7 @@ export const SIZES = {
     fanout: 1_000,
     feed: 10_000,
     baseline: 5_000,
+    nightly: { connections: 40, concurrencies: [4, 16], sample: 10 },
   },
   smoke: {
     backfill: 300,
@@ -51,6 +56,7 @@ export const SIZES = {
     fanout: 30,
     feed: 2_000,
     baseline: 300,
+    nightly: { connections: 6, concurrencies: [2], sample: 3 },
   },
 } as const;
 
@@ -78,6 +84,7 @@ export const TARGETS = {
   'webhook.non2xx': (r: Results) => r.webhook.non2xx === 0,
   'feed.ratio': (r: Results) => r.feed.ratio >= 0.8,
   'fanout.batchCalls': (r: Results) => r.fanout.batchCalls === Math.ceil(r.fanout.connections / 10),
+  'nightly.model.minutesAtShipped': (r: Results) => r.nightly.model.minutesAtShipped <= 60,
 };
 
 export type Results = Awaited<ReturnType<typeof runBenchmarks>>;
@@ -140,6 +147,20 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
   const fan = await fanout(s.fanout);
   log(`change feed: ${s.feed} records from cursor zero, and pages at 50 readers…`);
   const feed = await feedRead(s.feed);
+  log(
+    `nightly runs: ${s.nightly.connections} connections at 300 ms a request, ${s.nightly.concurrencies.join(', ')} at once…`,
+  );
+  const nightlyRuns = await nightlyRun(
+    s.nightly.connections,
+    s.nightly.concurrencies,
+    300,
+    0.1,
+    s.nightly.sample,
+  );
+  const nightly = {
+    ...nightlyRuns,
+    model: nightlyModel(nightlyRuns, SYNC_WORKER_MEMORY_MB, DEFAULT_SETTINGS.syncConcurrency),
+  };
   return {
     size,
     machine: {
@@ -163,6 +184,7 @@ export async function runBenchmarks(size: keyof typeof SIZES, log: (line: string
     webhook,
     fanout: fan,
     feed,
+    nightly,
   };
 }
 
@@ -271,6 +293,35 @@ export function table(results: Results): string {
     [
       'fanout.connections / seconds / batchCalls',
       `${results.fanout.connections} / ${results.fanout.seconds} / ${results.fanout.batchCalls}`,
+      '',
+    ],
+    ...results.nightly.rounds.map((round): [string, string, string] => [
+      `nightly at ${round.concurrency} at once: connections / seconds / per second`,
+      `${round.connections} / ${round.seconds} / ${round.connectionsPerSecond}`,
+      '',
+    ]),
+    [
+      'nightly per run: Stripe requests / DynamoDB requests / write units / read units',
+      (() => {
+        const last = results.nightly.rounds.at(-1);
+        return `${last?.stripeRequestsPerRun} / ${last?.dynamoRequestsPerRun} / ${last?.writeUnitsPerRun} / ${last?.readUnitsPerRun}`;
+      })(),
+      '',
+    ],
+    [
+      `nightly run seconds, one at a time, ${results.nightly.latencyMs} ms a request (p50 / p95 / mean)`,
+      `${results.nightly.runSeconds.p50} / ${results.nightly.runSeconds.p95} / ${results.nightly.runSeconds.mean}`,
+      '',
+    ],
+    [
+      `nightly.model: ${results.nightly.model.target} connections, concurrency needed for the hour / shipped`,
+      `${results.nightly.model.concurrencyNeeded} / ${results.nightly.model.shippedConcurrency}`,
+      '',
+    ],
+    ['nightly.model.minutesAtShipped', String(results.nightly.model.minutesAtShipped), '≤ 60'],
+    [
+      'nightly.model dollars a night: Lambda / DynamoDB',
+      `${results.nightly.model.lambdaDollarsPerNight} / ${results.nightly.model.dynamoDollarsPerNight}`,
       '',
     ],
   ];

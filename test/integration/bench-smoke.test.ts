@@ -1,6 +1,6 @@
 import { runBenchmarks, table } from '../../bench/run.js';
 
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
 /** The benchmarks at tiny sizes, so their code cannot rot. No thresholds: `npm run bench` has those. */
 it('runs every benchmark and reports every key as a number', async () => {
@@ -42,12 +42,22 @@ it('runs every benchmark and reports every key as a number', async () => {
     ['fanout.connections', results.fanout.connections],
     ['fanout.seconds', results.fanout.seconds],
     ['fanout.batchCalls', results.fanout.batchCalls],
+    ['nightly.runSeconds.mean', results.nightly.runSeconds.mean],
+    ['nightly.model.concurrencyNeeded', results.nightly.model.concurrencyNeeded],
+    ['nightly.model.minutesAtShipped', results.nightly.model.minutesAtShipped],
+    ['nightly.model.lambdaDollarsPerNight', results.nightly.model.lambdaDollarsPerNight],
+    ['nightly.model.dynamoDollarsPerNight', results.nightly.model.dynamoDollarsPerNight],
   ];
   for (const [key, value] of numbers) {
     expect([key, typeof value, Number.isFinite(value)]).toEqual([key, 'number', true]);
   }
   expect(results.backfill.records).toBe(300);
   expect(results.fanout.connections).toBe(30);
+  // Every connection ran in each nightly round, through the dispatcher and the queue, and read Stripe.
+  expect(results.nightly.rounds.map((r) => r.connections)).toEqual([6]);
+  expect(results.nightly.rounds[0]?.stripeRequestsPerRun).toBeGreaterThan(1);
+  // A run waits on Stripe: at 300 ms a request, no run takes less.
+  expect(results.nightly.runSeconds.p50).toBeGreaterThanOrEqual(0.3);
   for (const fn of Object.values(results.coldStart.functions)) {
     expect(fn).toEqual({
       bytes: expect.any(Number),
