@@ -40,10 +40,15 @@ export const SPLIT_MIN_LATENCY_MS = 150;
  * beside the records' own writes (the lease check, the feed block, the count update, the
  * checkpoint) is then paid once per 2,000 objects, not per page: a first backfill makes about
  * 42.5 DynamoDB requests per 1,000 objects, 40 of them the BatchWriteItems of 25
- * (docs/benchmarks.md). A crash costs at most twenty pages read again per slice; the pages
- * held weigh a few MB.
+ * (docs/benchmarks.md). A crash costs at most twenty pages read again per slice. Slices share
+ * `STORE_OBJECTS_IN_FLIGHT` (each holds at least `MIN_STORE_OBJECTS`), so a split backfill
+ * holds and writes no more at once than a single slice would, whatever it weighs in memory
+ * and however long a run told to stop takes to finish its stores; objects with lines (each
+ * may need its `/lines` read) are stored a few pages at a time.
  */
 export const FLUSH_RECORDS = 2000;
+export const STORE_OBJECTS_IN_FLIGHT = 6000;
+const MIN_STORE_OBJECTS = 200;
 
 /** How many pages in a row must all be slow before a backfill splits. */
 export const SPLIT_AFTER_SLOW_PAGES = 4;
@@ -191,6 +196,13 @@ export class Backfill {
    * How many pages should be in flight: enough to use this resource's share of the budget (the
    * resources running side by side share it) at the observed latency.
    */
+  /** How many objects this resource's slices each read before a store (see `FLUSH_RECORDS`). */
+  private storeSize(): number {
+    if (linesOf(this.def.name)) return MIN_STORE_OBJECTS;
+    const share = Math.floor(STORE_OBJECTS_IN_FLIGHT / Math.max(1, this.active.size));
+    return Math.max(MIN_STORE_OBJECTS, Math.min(FLUSH_RECORDS, share));
+  }
+
   private target(): number {
     const share = this.sync.budget.perSecond / Math.max(1, this.sync.resourcesRunning);
     return pagesInFlight(this.latencies, share, this.sync.deps.config.maxSlices);
@@ -330,6 +342,8 @@ export class Backfill {
     let failed = false;
     const store = async (pages: Page[], end: boolean) => {
       if (storing) await storing;
+      // Told to stop meanwhile: these wait for the next run (the checkpoint is short of them).
+      if (this.sync.shouldStop()) return;
       storing = this.storePages(slice, pages, end).catch((error: unknown) => {
         failed = true;
         throw error;
@@ -357,9 +371,12 @@ export class Backfill {
         }
         buffered.push(page);
         held += page.data.length;
+        // Told to stop with more to read: what is held is not stored (its checkpoint has not
+        // moved; the next run reads it again), so the run stops after the store in flight.
+        if (!next && page.hasMore && last !== undefined && this.sync.shouldStop()) return;
         // Past the range a split gave away, the rest belongs to another slice.
         const end = !next || (last !== undefined && (last.created ?? 0) < slice.gte);
-        if (end || held >= FLUSH_RECORDS) {
+        if (end || held >= this.storeSize()) {
           await store(buffered, end);
           buffered = [];
           held = 0;

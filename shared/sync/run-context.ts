@@ -438,10 +438,14 @@ export class SyncRun {
    * while this run holds the lease it is the partition's only writer (webhooks leave their
    * changes to it, and one that was already writing when the run began asks for another run
    * and puts the counts in doubt). Not for a resource another one carries (its objects also
-   * arrive with that one's pages), nor for a partition already holding more than a few.
+   * arrive with that one's pages), nor one with lists that overlap, nor for a partition
+   * already holding more than a few.
    */
   async knownVersions(def: ResourceDef): Promise<KnownVersions | undefined> {
     if (RESOURCES.some((other) => other.carries?.resource === def.name)) return undefined;
+    // Its lists overlap (an archived price is in both while it changes): two slices could write
+    // one object at once, each from the map as it was.
+    if (def.listVariants?.length) return undefined;
     return this.deps.records.knownVersions(this.scope, def.name);
   }
 

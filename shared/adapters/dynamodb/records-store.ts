@@ -194,6 +194,8 @@ const LINE_RESOURCE: Record<LinedResource, string> = {
 
 /** How long a full re-sync's record of what it saw is kept (the table's TTL removes it). */
 const SEEN_TTL_SECONDS = 7 * 24 * 3600;
+/** How many records a writer's known map holds at most (about 25 MB). */
+export const MAX_KNOWN = 50_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -578,6 +580,11 @@ export class DynamoRecordsStore implements RecordsStore {
         ...(r.deleted === true ? {} : { firstSeenAt: prior[i]?.firstSeenAt ?? now }),
       });
     });
+    // Half a KB an entry: past MAX_KNOWN, a backfill that large reads before it writes instead.
+    if (knows && knows.versions.size > MAX_KNOWN) {
+      knows.valid = false;
+      knows.versions.clear();
+    }
     return {
       written: fresh.length,
       created,
