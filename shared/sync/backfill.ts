@@ -42,16 +42,16 @@ export const SPLIT_MIN_LATENCY_MS = 150;
  * 42.5 DynamoDB requests per 1,000 objects, 40 of them the BatchWriteItems of 25
  * (docs/benchmarks.md). A crash costs at most twenty pages read again per slice. Slices share
  * `STORE_OBJECTS_IN_FLIGHT` (each holds at least `MIN_STORE_OBJECTS`), so a split backfill
- * holds and writes no more at once than a single slice would, whatever it weighs in memory
+ * holds and writes about as much at once as one slice would, whatever it weighs in memory
  * and however long a run told to stop takes to finish its stores; objects with lines (each
  * may need its `/lines` read) are stored a few pages at a time.
  */
 export const FLUSH_RECORDS = 2000;
-export const STORE_OBJECTS_IN_FLIGHT = 6000;
+export const STORE_OBJECTS_IN_FLIGHT = 3000;
 const MIN_STORE_OBJECTS = 200;
 
-/** How many pages in a row must all be slow before a backfill splits. */
-export const SPLIT_AFTER_SLOW_PAGES = 4;
+/** How many pages in a row must all be slow before a backfill splits (at 300 ms, 0.3 s of one slice). */
+export const SPLIT_AFTER_SLOW_PAGES = 2;
 
 /**
  * How many pages of a backfill to keep in flight, from Stripe's latency so far
@@ -80,6 +80,8 @@ export function pagesInFlight(latencies: readonly number[], perSecond: number, m
  */
 export class Backfill {
   private readonly active = new Map<Slice, Promise<void>>();
+  /** Slices done reading whose last store is still being written: not read again meanwhile. */
+  private readonly finishing = new Map<Slice, Promise<void>>();
   private readonly lastSeen = new Map<Slice, number>();
   private latencies: number[] = [];
   /** Objects per second of `created`, from full pages seen so far: how much a range is likely to hold. */
@@ -138,8 +140,8 @@ export class Backfill {
 
   async run(): Promise<void> {
     await this.fill();
-    while (this.active.size > 0) {
-      await Promise.race(this.active.values());
+    while (this.active.size > 0 || this.finishing.size > 0) {
+      await Promise.race([...this.active.values(), ...this.finishing.values()]);
       await this.fill();
     }
     await this.saving.catch(() => undefined);
@@ -177,12 +179,12 @@ export class Backfill {
     try {
       for (const slice of this.checkpoint.slices) {
         if (this.active.size >= this.target()) break;
-        if (!slice.done && !this.active.has(slice)) this.launch(slice);
+        if (!slice.done && !this.active.has(slice) && !this.finishing.has(slice)) this.launch(slice);
       }
       while (this.active.size < this.target() && (await this.split(this.target() - this.active.size))) {
         for (const fresh of this.checkpoint.slices) {
           if (this.active.size >= this.target()) break;
-          if (!fresh.done && !this.active.has(fresh)) this.launch(fresh);
+          if (!fresh.done && !this.active.has(fresh) && !this.finishing.has(fresh)) this.launch(fresh);
         }
       }
     } finally {
@@ -373,7 +375,10 @@ export class Backfill {
         held += page.data.length;
         // Told to stop with more to read: what is held is not stored (its checkpoint has not
         // moved; the next run reads it again), so the run stops after the store in flight.
-        if (!next && page.hasMore && last !== undefined && this.sync.shouldStop()) return;
+        if (!next && page.hasMore && last !== undefined && this.sync.shouldStop()) {
+          this.finish(slice, storing);
+          return;
+        }
         // Past the range a split gave away, the rest belongs to another slice.
         const end = !next || (last !== undefined && (last.created ?? 0) < slice.gte);
         if (end || held >= this.storeSize()) {
@@ -382,7 +387,10 @@ export class Backfill {
           held = 0;
         }
         await this.fill();
-        if (end) return;
+        if (end) {
+          this.finish(slice, storing);
+          return;
+        }
         try {
           page = await next;
         } catch (error) {
@@ -391,10 +399,27 @@ export class Backfill {
           throw error;
         }
       }
-    } finally {
-      // Whatever ends the loop, the pages being stored finish (or fail) first.
-      if (storing) await storing;
+    } catch (error) {
+      // The pages being stored finish (or fail) first.
+      if (storing) await storing.catch(() => undefined);
+      throw error;
     }
+  }
+
+  /**
+   * A slice done reading gives its place to another (a split) while its last store is
+   * written; the backfill ends once that store has.
+   */
+  private finish(slice: Slice, storing: Promise<void> | undefined): void {
+    if (!storing) return;
+    this.finishing.set(
+      slice,
+      storing
+        .catch((error: unknown) => {
+          this.failure ??= error;
+        })
+        .finally(() => this.finishing.delete(slice)),
+    );
   }
 
   /**

@@ -21,25 +21,25 @@ describe('how many backfill pages to keep in flight', () => {
     expect(decisions(latencies)).toEqual(Array(15).fill(1));
   });
 
-  it('splits once pages were slow four in a row, as many as the budget can use', () => {
+  it('splits once pages were slow two in a row, as many as the budget can use', () => {
     // 300 ms a page at 25 requests/s: ceil(25 × 0.3 × 1.25) = 10 pages in flight.
-    expect(SPLIT_AFTER_SLOW_PAGES).toBe(4);
+    expect(SPLIT_AFTER_SLOW_PAGES).toBe(2);
     expect(pagesInFlight([300], budget, maxSlices)).toBe(1);
-    expect(pagesInFlight([300, 300, 300], budget, maxSlices)).toBe(1);
-    expect(pagesInFlight([300, 300, 300, 300], budget, maxSlices)).toBe(10);
-    // The fastest of the four decides.
-    expect(pagesInFlight([300, 300, 200, 300], budget, maxSlices)).toBe(7);
+    expect(pagesInFlight([300, 300], budget, maxSlices)).toBe(10);
+    expect(pagesInFlight([300, 300, 300], budget, maxSlices)).toBe(10);
+    // The faster of the two decides.
+    expect(pagesInFlight([300, 200], budget, maxSlices)).toBe(7);
   });
 
   it('does not split while a busy machine makes its local Stripe slow now and then', () => {
-    // Slow pages (a loaded machine) among fast ones: never four slow in a row.
-    const noisy = Array.from({ length: 200 }, (_, i) => (i % 4 === 3 ? 20 : 400));
+    // Slow pages (a loaded machine) among fast ones: never two slow in a row.
+    const noisy = Array.from({ length: 200 }, (_, i) => (i % 2 === 1 ? 20 : 400));
     expect(decisions(noisy)).toEqual(Array(200).fill(1));
   });
 
   it('follows Stripe when it becomes slow for good, and back when it is fast again', () => {
     const slow = Array(8).fill(400);
-    expect(pagesInFlight([8, 8, 8, 8, ...slow.slice(0, 3)], budget, maxSlices)).toBe(1);
+    expect(pagesInFlight([8, 8, 8, 8, ...slow.slice(0, 1)], budget, maxSlices)).toBe(1);
     expect(pagesInFlight([8, 8, 8, 8, ...slow], budget, maxSlices)).toBe(maxSlices);
     expect(pagesInFlight([...slow, ...Array(8).fill(8)], budget, maxSlices)).toBe(1);
   });
@@ -49,16 +49,14 @@ describe('how many backfill pages to keep in flight', () => {
     // probes and partial pages, so below the floor the list requests stay at ceil(n/100).
     const fast = Array(8).fill(SPLIT_MIN_LATENCY_MS - 1);
     expect(pagesInFlight(fast, 100, maxSlices)).toBe(1);
-    expect(pagesInFlight([...fast.slice(0, 5), ...Array(3).fill(SPLIT_MIN_LATENCY_MS)], 100, maxSlices)).toBe(
-      1,
-    );
-    expect(pagesInFlight([...fast.slice(0, 4), ...Array(4).fill(SPLIT_MIN_LATENCY_MS)], 100, 32)).toBe(
+    expect(pagesInFlight([...fast.slice(0, 7), SPLIT_MIN_LATENCY_MS], 100, maxSlices)).toBe(1);
+    expect(pagesInFlight([...fast.slice(0, 6), ...Array(2).fill(SPLIT_MIN_LATENCY_MS)], 100, 32)).toBe(
       Math.ceil((100 * SPLIT_MIN_LATENCY_MS * 1.25) / 1000),
     );
   });
 
   it('never exceeds the configured slices, and never splits when splitting is off', () => {
-    expect(pagesInFlight(Array(4).fill(5000), budget, maxSlices)).toBe(maxSlices);
-    expect(pagesInFlight(Array(4).fill(5000), budget, 1)).toBe(1);
+    expect(pagesInFlight(Array(2).fill(5000), budget, maxSlices)).toBe(maxSlices);
+    expect(pagesInFlight(Array(2).fill(5000), budget, 1)).toBe(1);
   });
 });
