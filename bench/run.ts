@@ -44,7 +44,7 @@ export const SIZES = {
     fanout: 1_000,
     feed: 10_000,
     baseline: 5_000,
-    nightly: { connections: 40, concurrencies: [4, 16], sample: 10 },
+    nightly: { connections: 24, concurrencies: [4, 12], sample: 6 },
   },
   smoke: {
     backfill: 300,
