@@ -16,7 +16,7 @@ import {
 } from './measurements.js';
 
 /**
- * `npm run bench` (`-- --quick` for a run under a minute, `-- --smoke` for the
+ * `npm run bench` (`-- --quick` for a run under three minutes, `-- --smoke` for the
  * tiny one the test suite runs): measures the service against the real local
  * parts, prints a table, and writes bench/results.json. Every figure is a
  * ratio or a count from one run, so it holds on a noisy machine.
