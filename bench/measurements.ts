@@ -1136,6 +1136,8 @@ export async function nightlyRun(
       }
       await stack.sandbox.sandbox.webhooksIdle(120_000);
       await stack.queues.webhooks.idle(10 * 60_000);
+      // A webhook may have queued a sync (an invoice's lines): it ends before the night starts.
+      await stack.queues.sync.idle(10 * 60_000);
       const requestsBefore = stack.sandbox.requests.length;
       Object.assign(meter, { requests: {}, byItem: {}, readUnits: 0, writeUnits: 0, on: true });
       stack.queues.sync.options.maxConcurrency = concurrency;
