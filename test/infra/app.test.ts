@@ -4,6 +4,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_SETTINGS } from '../../infra/settings.js';
 import { routes } from '../../shared/http/routes.js';
 import { synthApp } from '../support/synth.js';
 
@@ -257,8 +258,10 @@ describe('least privilege per function', () => {
     service.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       BatchSize: 1,
-      ScalingConfig: { MaximumConcurrency: 10 },
+      // The shipped syncConcurrency: 100,000 connections' nightly runs within the hour.
+      ScalingConfig: { MaximumConcurrency: DEFAULT_SETTINGS.syncConcurrency },
     });
+    expect(DEFAULT_SETTINGS.syncConcurrency).toBe(60);
   });
 
   it('lets only the dispatcher query the status index', () => {
