@@ -457,12 +457,15 @@ export class Backfill {
     }
     if (end && !(pages.at(-1) as Page).hasMore) slice.done = true;
     // The last slice done: `run` saves the checkpoint at once, its backfill over.
-    if (this.checkpoint.slices.every((s) => s.done)) this.unsaved += pages.length;
-    else {
-      await this.save();
-      await this.pagesSaved(pages.length);
+    if (this.checkpoint.slices.every((s) => s.done)) {
+      this.unsaved += pages.length;
+      await this.sync.progress(this.def.name, this.checkpoint.total);
+      return;
     }
+    await this.save();
+    // The status shows what is stored and saved before anyone is told a page is.
     await this.sync.progress(this.def.name, this.checkpoint.total);
+    await this.pagesSaved(pages.length);
   }
 
   /** Keeps where the incremental pass must start reading objects that can still change. */
