@@ -30,8 +30,14 @@ export interface FaultRule {
   /** `GET /v1/charges`, `GET /v1/charges/:id`, `POST /v1/oauth/token`, or `*`. */
   route: string;
   account?: string;
-  /** `403`: Stripe refuses for good (a permission the access lacks). */
-  kind: 'latency' | '429' | '403' | '500' | 'drop';
+  /** Only requests whose raw query string contains this (e.g. `test_clock=clock_…`). */
+  query?: string;
+  /**
+   * `403`: Stripe refuses for good (a permission the access lacks). `hold`: the request waits
+   * until `until` settles, then is answered as usual (a test's way to order requests without timing).
+   */
+  kind: 'latency' | 'hold' | '429' | '403' | '500' | 'drop';
+  until?: Promise<unknown>;
   /** Probability per matching request (0–1). */
   rate?: number;
   /** Only the Nth matching request (1-based). */
@@ -229,12 +235,17 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     for (const rule of faults) {
       if (rule.route !== '*' && rule.route !== route) continue;
       if (rule.account && rule.account !== entry.account) continue;
+      if (rule.query !== undefined && !entry.query.includes(rule.query)) continue;
       rule.seen++;
       const fire = rule.nth !== undefined ? rule.seen === rule.nth : faultRandom() < (rule.rate ?? 1);
       if (!fire) continue;
       entry.fault = rule.kind;
       if (rule.kind === 'latency') {
         await new Promise((resolve) => setTimeout(resolve, rule.latencyMs ?? 300));
+        continue;
+      }
+      if (rule.kind === 'hold') {
+        await rule.until?.catch(() => undefined);
         continue;
       }
       if (rule.kind === 'drop') {
@@ -642,6 +653,7 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
           kind,
           seen: 0,
           ...(typeof body.account === 'string' ? { account: body.account } : {}),
+          ...(typeof body.query === 'string' ? { query: body.query } : {}),
           ...(typeof body.rate === 'number' ? { rate: body.rate } : {}),
           ...(typeof body.nth === 'number' ? { nth: body.nth } : {}),
           ...(typeof body.latencyMs === 'number' ? { latencyMs: body.latencyMs } : {}),

@@ -459,6 +459,20 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     const clock = sandboxObjects(stack, accountId, 'customers').get(made.customer as string)
       ?.test_clock as string;
     // The first customers page stored, the run dies; the user deletes the clock meanwhile.
+    // The clock's list is held until then, so its slice cannot be read (and stored) first.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    stack.sandbox.faults.push({
+      id: 'hold-clock',
+      route: 'GET /v1/customers',
+      account: accountId,
+      query: `test_clock=${clock}`,
+      kind: 'hold',
+      until: held,
+      seen: 0,
+    });
     const crash = new Error('simulated crash');
     await expect(
       runSync(
@@ -470,6 +484,7 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
             const data = sandbox.accountData(accountId, 'test');
             data?.testClocks.remove(clock);
             data?.collections.customers.remove(made.customer as string);
+            release();
             throw crash;
           },
         },
@@ -477,6 +492,10 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
         plenty,
       ),
     ).rejects.toBe(crash);
+    stack.sandbox.faults.splice(
+      stack.sandbox.faults.findIndex((rule) => rule.id === 'hold-clock'),
+      1,
+    );
     await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
     const checkpoint = await stack.syncDeps.checkpoints.get(refOf(job), 'customers');
     expect(checkpoint).toMatchObject({ phase: 'incremental' });

@@ -426,6 +426,37 @@ describe('faults and the request log', () => {
     ]);
   });
 
+  it('holds only the requests whose query matches, until the test lets them go', async () => {
+    sandbox.requests.length = 0;
+    let release = () => {};
+    const until = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const rule = {
+      id: 'f5',
+      route: 'GET /v1/customers',
+      query: 'email=held@example.com',
+      kind: 'hold' as const,
+      until,
+      seen: 0,
+    };
+    sandbox.faults.push(rule);
+    let answered = false;
+    const heldList = stripe.customers.list({ email: 'held@example.com' }).then((page) => {
+      answered = true;
+      return page;
+    });
+    for (let i = 0; i < 400 && rule.seen === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Another query on the same route is not held.
+    await stripe.customers.list({ limit: 1 });
+    expect(rule.seen).toBe(1);
+    expect(answered).toBe(false);
+    release();
+    await expect(heldList).resolves.toMatchObject({ object: 'list' });
+    expect(sandbox.requests.filter((r) => r.fault === 'hold')).toHaveLength(1);
+    sandbox.faults.splice(sandbox.faults.indexOf(rule), 1);
+  });
+
   it('sets faults over HTTP too', async () => {
     const response = await fetch(`${sandbox.url}/_sandbox/faults`, {
       method: 'POST',
