@@ -14,6 +14,7 @@ import { documentClient } from '../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../shared/adapters/dynamodb/event-ledger.js';
 import { DynamoPendingInstallStore } from '../shared/adapters/dynamodb/pending-install-store.js';
 import { DynamoRecordsStore } from '../shared/adapters/dynamodb/records-store.js';
+import { DynamoRequestShares } from '../shared/adapters/dynamodb/request-shares.js';
 import { HttpStripeTokenClient } from '../shared/adapters/stripe/token-client.js';
 import { resolveConnection } from '../shared/connect/connect-service.js';
 import { ensureTables } from '../shared/data/ensure-tables.js';
@@ -31,6 +32,7 @@ import type { EventPublisher } from '../shared/ports/event-publisher.js';
 import type { JobQueue } from '../shared/ports/job-queue.js';
 import type { PendingInstallStore } from '../shared/ports/pending-installs.js';
 import { type RecordsStore, scopeOf } from '../shared/ports/records-store.js';
+import type { RequestShares } from '../shared/ports/request-shares.js';
 import type { TokenVault } from '../shared/ports/token-vault.js';
 import { StripeAccess } from '../shared/stripe/stripe-access.js';
 import type { SweepResult } from '../shared/sync/sweep.js';
@@ -292,6 +294,10 @@ export async function startLocalStack(
       records: adapt('records', options.wrap?.records?.(records) ?? (records as RecordsStore)),
       ledger: adapt('ledger', options.wrap?.ledger?.(ledger) ?? (ledger as EventLedger)),
       checkpoints: adapt('checkpoints', options.wrap?.checkpoints?.(checkpoints) ?? checkpoints),
+      requestShares: adapt(
+        'requestShares',
+        new DynamoRequestShares(db, LOCAL_TABLES.service) as RequestShares,
+      ),
       syncQueue: adapt('syncQueue', queues.sync as JobQueue<SyncJob>),
       webhookQueue: adapt('webhookQueue', queues.webhooks as JobQueue<WebhookMessage>),
       bus: adapt('bus', bus as EventPublisher),
@@ -320,6 +326,7 @@ export async function startLocalStack(
       vault: deps.vault,
       checkpoints: deps.checkpoints,
       records: deps.records,
+      requestShares: deps.requestShares,
       access,
       syncQueue: deps.syncQueue,
       events: deps.bus,

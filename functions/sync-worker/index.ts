@@ -1,5 +1,6 @@
 import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint-store.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
+import { DynamoRequestShares } from '../../shared/adapters/dynamodb/request-shares.js';
 import {
   baseConfig,
   eventsConfig,
@@ -44,6 +45,7 @@ export const handler = makeHandler({
   vault,
   checkpoints: new DynamoCheckpointStore(db, config.SERVICE_TABLE_NAME),
   records: new DynamoRecordsStore(db, config.RECORDS_TABLE_NAME),
+  requestShares: new DynamoRequestShares(db, config.SERVICE_TABLE_NAME),
   access: new StripeAccess({
     store,
     vault,

@@ -27,6 +27,14 @@ export const keys = {
   accountLinks: (accountId: string) => ({ pk: `ACCOUNT#${accountId}` }),
   /** Per-org counters (outstanding OAuth states, rate limits). */
   orgCounter: (orgId: string, name: string) => ({ pk: `ORG#${orgId}`, sk: `COUNTER#${name}` }),
+  /**
+   * An account's Stripe requests counted per second, across every worker and org calling it
+   * (`RequestShares`): `ACCOUNT#<acct>#<mode>` / `REQUESTS#<unix second>`.
+   */
+  requestShare: (accountId: string, mode: string, second: number) => ({
+    pk: `ACCOUNT#${accountId}#${mode}`,
+    sk: `REQUESTS#${second}`,
+  }),
   /** A connection's checkpoint per resource (the legacy connection keeps the keys it had). */
   cursor: (ref: ConnectionRef, resource: string) => ({
     pk: `ORG#${ref.orgId}`,

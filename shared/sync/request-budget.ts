@@ -1,3 +1,12 @@
+/** What a sync run's Stripe calls wait on: one request at a time, within the account's rate. */
+export interface Budget {
+  readonly perSecond: number;
+  /** Resolves when a request may be sent now (and counts it). */
+  acquire(): Promise<void>;
+  /** Told the time of every request let through (by the clock the budget decided on). */
+  onSend: ((atMs: number) => void) | undefined;
+}
+
 /**
  * At most `perSecond` requests in any window of `windowMs` (2% over a
  * second, so that arrival jitter cannot put one request too many into one of
@@ -7,7 +16,7 @@
  * and a few dozen milliseconds of delay on the way could put 27 of them into
  * one of Stripe's seconds. Callers wait their turn; nobody is refused.
  */
-export class RequestBudget {
+export class RequestBudget implements Budget {
   private readonly sent: number[] = [];
   private queue: Promise<void> = Promise.resolve();
   private readonly refillMs: number;

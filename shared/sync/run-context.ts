@@ -20,6 +20,7 @@ import {
   type RecordWrite,
   scopeOf,
 } from '../ports/records-store.js';
+import type { RequestShares } from '../ports/request-shares.js';
 import type { TokenVault } from '../ports/token-vault.js';
 import {
   embeddedLines,
@@ -41,7 +42,8 @@ import {
 } from '../stripe/stripe-access.js';
 import { answeredAt } from '../stripe/stripe-time.js';
 import type { Checkpoint, CheckpointStore } from './checkpoint.js';
-import { RequestBudget } from './request-budget.js';
+import { type Budget, RequestBudget } from './request-budget.js';
+import { SharedRequestBudget } from './shared-budget.js';
 import { callStripe } from './stripe-calls.js';
 
 /*
@@ -102,6 +104,11 @@ export interface SyncDeps {
   clock: Clock;
   config: SyncConfig;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Where a live account's request budget is shared across workers and orgs; without it each
+   * run budgets alone.
+   */
+  requestShares?: RequestShares;
   /** Lets tests interrupt a run (a crash) at a chosen point. */
   onPageStored?: (resource: string, pages: number) => void | Promise<void>;
   /**
@@ -173,7 +180,7 @@ export class SyncRun {
   private readonly unproven = new Set<string>();
   /** The refresh under way after a 401: every request that got one waits for it. */
   private refreshing: Promise<StripeSession> | undefined;
-  readonly budget: RequestBudget;
+  readonly budget: Budget;
   readonly accountId: string;
   /** Where this connection's records live (its org, mode and account). */
   readonly scope: RecordScope;
@@ -192,9 +199,12 @@ export class SyncRun {
     this.accountId = session.connection.accountId;
     this.scope = scopeOf({ ...session.connection, orgId: job.orgId });
     this.ref = refOf(job);
-    this.budget = new RequestBudget(
-      session.connection.livemode ? deps.config.budgetLive : deps.config.budgetTest,
-    );
+    // Live mode: the budget is the account's, shared with every other run calling it (another
+    // org connected to the same account, the workers of one backfill).
+    this.budget =
+      session.connection.livemode && deps.requestShares
+        ? new SharedRequestBudget(deps.config.budgetLive, deps.requestShares, this.accountId, 'live')
+        : new RequestBudget(session.connection.livemode ? deps.config.budgetLive : deps.config.budgetTest);
     const observe = deps.onStripeRequest;
     if (observe) this.budget.onSend = (at) => observe(this.accountId, at);
   }

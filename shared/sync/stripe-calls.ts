@@ -1,9 +1,9 @@
 import Stripe from 'stripe';
 import { count, MetricNames } from '../metrics.js';
-import type { RequestBudget } from './request-budget.js';
+import type { Budget } from './request-budget.js';
 
 export interface CallOptions {
-  budget: RequestBudget;
+  budget: Budget;
   maxAttempts?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;

@@ -21,6 +21,7 @@ import { DynamoConnectionStore } from '../../shared/adapters/dynamodb/connection
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../../shared/adapters/dynamodb/event-ledger.js';
 import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
+import { DynamoRequestShares } from '../../shared/adapters/dynamodb/request-shares.js';
 import { EventBridgePublisher } from '../../shared/adapters/eventbridge/event-publisher.js';
 import { SecretsManagerAppCredentials } from '../../shared/adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../../shared/adapters/secrets-manager/token-vault.js';
@@ -31,6 +32,7 @@ import { connectionStoreContract } from '../support/connection-store-contract.js
 import { capturedRecords } from '../support/log-capture.js';
 import { motoClientConfig } from '../support/moto.js';
 import { eventLedgerContract, recordsStoreContract } from '../support/records-store-contract.js';
+import { requestSharesContract } from '../support/request-shares-contract.js';
 import { sampleTokens, tokenVaultContract } from '../support/token-vault-contract.js';
 
 const secrets = new SecretsManagerClient(motoClientConfig());
@@ -99,6 +101,10 @@ recordsStoreContract(
 eventLedgerContract(
   'DynamoEventLedger on moto',
   (now) => new DynamoEventLedger(documentClient(atomic), tableName, 5 * 60_000, now),
+);
+requestSharesContract(
+  'DynamoRequestShares on moto',
+  () => new DynamoRequestShares(documentClient(atomic), tableName),
 );
 
 describe('SecretsManagerTokenVault specifics', () => {
