@@ -36,6 +36,8 @@ export const localConfigSchema = z.object({
   /** The sync's request budget per account (Stripe allows 25/s in test mode, 100/s live). */
   SYNC_BUDGET_TEST: z.coerce.number().int().positive().default(20),
   SYNC_BUDGET_LIVE: z.coerce.number().int().positive().default(80),
+  /** Workers a large live backfill is shared out among (1: never shared out). */
+  SYNC_FANOUT_WORKERS: z.coerce.number().int().min(1).max(16).default(8),
   SYNC_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
   /** How long a sync lease lasts unrenewed (a worker that died is taken over after about this long). */
   SYNC_LEASE_SECONDS: z.coerce.number().int().min(2).default(180),

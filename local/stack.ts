@@ -335,6 +335,7 @@ export async function startLocalStack(
         ...DEFAULT_SYNC_CONFIG,
         budgetTest: config.SYNC_BUDGET_TEST,
         budgetLive: config.SYNC_BUDGET_LIVE,
+        fanOut: { ...DEFAULT_SYNC_CONFIG.fanOut, workers: config.SYNC_FANOUT_WORKERS },
         leaseMs: config.SYNC_LEASE_SECONDS * 1000,
         heartbeatMs: (config.SYNC_LEASE_SECONDS * 1000) / 4,
         ...syncOverrides,

@@ -160,6 +160,8 @@ export const syncConfig = () =>
     SYNC_BUDGET_LIVE: z._default(integer(1, 100), 80),
     SYNC_BUDGET_TEST: z._default(integer(1, 25), 20),
     SYNC_MAX_SLICES: z._default(integer(1, 32), 12),
+    /** Workers a large live backfill is shared out among (1: never shared out). */
+    SYNC_FANOUT_WORKERS: z._default(integer(1, 16), 8),
   });
 
 /** Where the service tells Defrr what happens (EventBridge: docs/events.schema.json). */

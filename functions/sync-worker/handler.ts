@@ -14,7 +14,15 @@ const jobSchema = z.object({
   // Messages sent before an org could have several connections name none: its legacy one.
   slot: z.optional(z.string().check(z.minLength(1))),
   connectionId: z.string().check(z.minLength(1)),
-  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook', 'resume', 'erase']),
+  reason: z.enum(['initial', 'manual', 'nightly', 'continue', 'webhook', 'resume', 'erase', 'help']),
+  // A helper of a shared-out backfill: which one (`helpBackfill`).
+  help: z.optional(
+    z.object({
+      resource: z.string().check(z.minLength(1)),
+      plan: z.string().check(z.minLength(1)),
+      owner: z.string().check(z.minLength(1)),
+    }),
+  ),
 });
 
 /**

@@ -62,5 +62,6 @@ export const handler = makeHandler({
     budgetLive: config.SYNC_BUDGET_LIVE,
     budgetTest: config.SYNC_BUDGET_TEST,
     maxSlices: config.SYNC_MAX_SLICES,
+    fanOut: { ...DEFAULT_SYNC_CONFIG.fanOut, workers: config.SYNC_FANOUT_WORKERS },
   },
 });

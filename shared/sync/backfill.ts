@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { logger } from '../logger.js';
 import {
   isTestClockVariant,
   linesOf,
   type Observation,
+  RESOURCES,
   type ResourceDef,
   type StripeObject,
   testClockVariant,
@@ -49,6 +51,17 @@ export const SPLIT_MIN_LATENCY_MS = 150;
 export const FLUSH_RECORDS = 2000;
 export const STORE_OBJECTS_IN_FLIGHT = 3000;
 const MIN_STORE_OBJECTS = 200;
+
+/** How long a backfill waiting for its parts looks again when it found none to work on. */
+const PART_POLL_MS = 500;
+
+/** Another worker took this part over (its claim ran out): this one writes nothing more of it. */
+export class PartLostError extends Error {
+  constructor() {
+    super('another worker took this part of the backfill over');
+    this.name = 'PartLostError';
+  }
+}
 
 /** How many pages in a row must all be slow before a backfill splits (at 300 ms, 0.3 s of one slice). */
 export const SPLIT_AFTER_SLOW_PAGES = 2;
@@ -99,7 +112,22 @@ export class Backfill {
     private readonly sync: SyncRun,
     private readonly def: ResourceDef,
     private readonly checkpoint: Checkpoint,
-  ) {}
+    /**
+     * `claimedBy`: the checkpoint is a part of a shared-out backfill, held by this worker.
+     * `share`: the requests a second this backfill may plan for (default: the run's budget over
+     * the resources running).
+     */
+    private readonly options: { claimedBy?: string; share?: number } = {},
+  ) {
+    if (checkpoint.parts) this.share = this.sync.budget.perSecond / this.sync.deps.config.fanOut.workers;
+  }
+
+  /** Once the backfill is shared out, what it plans for: its share of the account's budget. */
+  private share: number | undefined;
+  /** This run asked for helpers already (when it shared the backfill out). */
+  private askedForHelp = false;
+  /** A plan whose parts are merged into this checkpoint: deleted once it is saved. */
+  private mergedPlan: string | undefined;
 
   /**
    * A fresh checkpoint: the snapshot time. Where the incremental pass will
@@ -146,6 +174,14 @@ export class Backfill {
     }
     await this.saving.catch(() => undefined);
     if (this.failure) throw this.failure;
+    if (this.checkpoint.slices.every((s) => s.done) && this.options.claimedBy) {
+      await this.endPart(this.options.claimedBy);
+      return;
+    }
+    // Its own slices done, a shared-out backfill works on its parts and waits for the others'.
+    if (this.checkpoint.slices.every((s) => s.done) && this.checkpoint.parts) {
+      if (!(await this.awaitParts())) return;
+    }
     if (this.checkpoint.slices.every((s) => s.done)) {
       if (
         this.checkpoint.cursor === null &&
@@ -158,7 +194,209 @@ export class Backfill {
       await this.sync.saveCheckpoint(this.checkpoint);
       await this.pagesSaved(this.unsaved);
       this.unsaved = 0;
+      if (this.mergedPlan)
+        await this.sync.deps.checkpoints
+          .deleteParts(this.sync.ref, this.def.name, this.mergedPlan)
+          .catch((error: unknown) =>
+            logger.warn('could not delete the parts of a backfill (their TTL will)', {
+              resource: this.def.name,
+              error: error instanceof Error ? error.name : String(error),
+            }),
+          );
     }
+  }
+
+  /** A part read to its end: saved done, its claim given up. */
+  private async endPart(by: string): Promise<void> {
+    this.checkpoint.phase = 'incremental';
+    this.checkpoint.slices = [];
+    delete this.checkpoint.claim;
+    await this.persist(by);
+    await this.pagesSaved(this.unsaved);
+    this.unsaved = 0;
+  }
+
+  /** Saves this backfill's checkpoint: a part's only while this worker still holds it. */
+  private async persist(by = this.options.claimedBy): Promise<void> {
+    if (!by) return this.sync.saveCheckpoint(this.checkpoint);
+    this.checkpoint.updatedAt = this.sync.deps.clock.now().toISOString();
+    if (!(await this.sync.deps.checkpoints.savePart(this.checkpoint, by))) throw new PartLostError();
+  }
+
+  /**
+   * Whether this backfill may be shared out among workers: a live first backfill (the
+   * account's budget shared through `RequestShares`), of a resource whose objects are each
+   * in exactly one range of `created` and written once (no lines, nothing carried, one list),
+   * not a part already, nor a full re-sync's pass (which notes what it saw).
+   */
+  private mayShareOut(): boolean {
+    const { def, sync } = this;
+    return (
+      sync.deps.requestShares !== undefined &&
+      (sync.deps.config.fanOut?.workers ?? 1) > 1 &&
+      !this.options.claimedBy &&
+      !this.checkpoint.parts &&
+      !this.checkpoint.part &&
+      sync.connection.livemode &&
+      !linesOf(def.name) &&
+      !def.carries &&
+      !def.perTestClock &&
+      !def.derived &&
+      !def.listVariants?.length &&
+      !RESOURCES.some((other) => other.carries?.resource === def.name) &&
+      !sync.fullPassCovers(def.name)
+    );
+  }
+
+  /**
+   * Shares the range below what `slice` has read out among other workers, when it likely holds
+   * at least `fanOut.minObjects` objects: `workers × 4` parts of equal width (the bottom one
+   * unbounded, like the slice), each a checkpoint of its own that any worker may claim; this
+   * slice keeps the newest share. The parts are written before the checkpoint that names them,
+   * and helpers are asked for only once it is saved, so a crash between leaves parts no one
+   * ever reads (their TTL deletes them), never two workers reading one range.
+   */
+  private async shareOut(slice: Slice, upper: number, lower: number): Promise<boolean> {
+    const { fanOut } = this.sync.deps.config;
+    if (this.density === undefined || (upper - lower) * this.density < fanOut.minObjects) return false;
+    const count = fanOut.workers * 4;
+    const width = Math.floor((upper - lower) / (count + 1));
+    if (width < 1) return false;
+    const plan = randomUUID().slice(0, 8);
+    const bottom = slice.gte;
+    const parts: Checkpoint[] = [];
+    for (let index = 0; index < count; index++) {
+      const lt = upper - width * (index + 1);
+      const { orgId, slot, resource, connectionId, snapshotAt, since } = this.checkpoint;
+      parts.push({
+        orgId,
+        ...(slot !== undefined ? { slot } : {}),
+        resource,
+        connectionId,
+        phase: 'backfill',
+        snapshotAt,
+        slices: [{ gte: index === count - 1 ? bottom : lt - width, lt, done: false }],
+        cursor: null,
+        since,
+        total: 0,
+        updatedAt: this.sync.deps.clock.now().toISOString(),
+        part: { plan, index },
+      });
+    }
+    await this.sync.deps.checkpoints.putParts(parts);
+    slice.gte = upper - width;
+    this.checkpoint.parts = { plan, count };
+    this.share = this.sync.budget.perSecond / fanOut.workers;
+    await this.save();
+    logger.info('a large backfill is shared out among workers', {
+      resource: this.def.name,
+      parts: count,
+      workers: fanOut.workers,
+    });
+    await this.sync.askForHelp(this.def.name, plan, fanOut.workers - 1);
+    this.askedForHelp = true;
+    return true;
+  }
+
+  /**
+   * The shared-out backfill's own slices are done: this run works on parts no one holds, and
+   * waits for the rest, then adds them up. False when the run must stop first (the next run
+   * waits on, asking for helpers again).
+   */
+  private async awaitParts(): Promise<boolean> {
+    const { checkpoints, config } = this.sync.deps;
+    const { plan, count } = this.checkpoint.parts as { plan: string; count: number };
+    // What the last store wrote is saved before this run works on anything else.
+    await this.save();
+    await this.pagesSaved(this.unsaved);
+    this.unsaved = 0;
+    let asked = this.askedForHelp;
+    const sleep = this.sync.deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    for (;;) {
+      const parts = await checkpoints.parts(this.sync.ref, this.def.name, plan);
+      const open = parts.filter((part) => part.phase === 'backfill');
+      if (open.length === 0) {
+        if (parts.length < count) {
+          // Deleted under it (a week gone by): the backfill starts again, all of it.
+          await checkpoints.reset(this.sync.ref, this.def.name);
+          throw new Error('parts of a shared-out backfill are missing: it starts again');
+        }
+        await this.mergeParts(parts);
+        return true;
+      }
+      if (this.sync.shouldStop()) return false;
+      const now = this.sync.deps.clock.now().getTime();
+      const free = open.filter((part) => !part.claim || part.claim.until < now).length;
+      if (!asked && free > 1) {
+        await this.sync.askForHelp(this.def.name, plan, Math.min(config.fanOut.workers - 1, free - 1));
+        asked = true;
+      }
+      const worked = await Backfill.workParts(this.sync, this.def, plan, this.sync.owner);
+      if (worked === 0 && !this.sync.shouldStop()) await sleep(PART_POLL_MS);
+    }
+  }
+
+  /**
+   * Adds the parts up into this checkpoint: their totals, what may still change. A part taken
+   * from a worker whose claim ran out may have been written twice: its resource is counted
+   * afresh.
+   */
+  private async mergeParts(parts: Checkpoint[]): Promise<void> {
+    for (const part of parts) {
+      this.checkpoint.total += part.total;
+      if (part.unsettledSince !== undefined)
+        this.checkpoint.unsettledSince = Math.min(
+          this.checkpoint.unsettledSince ?? Number.POSITIVE_INFINITY,
+          part.unsettledSince,
+        );
+      for (const id of part.openIds ?? []) {
+        const open = this.checkpoint.openIds ?? [];
+        if (open.length < MAX_OPEN_IDS && !open.includes(id)) open.push(id);
+        this.checkpoint.openIds = open;
+      }
+    }
+    if (parts.some((part) => part.retaken))
+      await this.sync.deps.records.recount(this.sync.scope, this.def.name);
+    this.mergedPlan = this.checkpoint.parts?.plan;
+    delete this.checkpoint.parts;
+  }
+
+  /**
+   * Claims parts of a shared-out backfill one after another and reads each to its end, until
+   * none is left to claim or the run must stop; how many it worked on. A part another worker
+   * took over is left to it; one this worker stops in (its deadline) or fails in is given up
+   * at once, its stores saved, for another to go on from.
+   */
+  static async workParts(run: SyncRun, def: ResourceDef, plan: string, by: string): Promise<number> {
+    const { checkpoints, clock, config } = run.deps;
+    let worked = 0;
+    while (!run.shouldStop()) {
+      const now = clock.now().getTime();
+      const part = await checkpoints.claimPart(run.ref, def.name, plan, by, now, now + config.fanOut.claimMs);
+      if (!part) break;
+      worked++;
+      const backfill = new Backfill(run, def, part, {
+        claimedBy: by,
+        share: run.budget.perSecond / config.fanOut.workers,
+      });
+      try {
+        await backfill.run();
+      } catch (error) {
+        if (error instanceof PartLostError) continue;
+        await Backfill.giveUp(run, part, by);
+        throw error;
+      }
+      if (part.phase === 'backfill') await Backfill.giveUp(run, part, by);
+    }
+    return worked;
+  }
+
+  /** Releases a part this worker holds (what it stored is saved): another may claim it now. */
+  private static async giveUp(run: SyncRun, part: Checkpoint, by: string): Promise<void> {
+    const released = { ...part };
+    delete released.claim;
+    released.updatedAt = run.deps.clock.now().toISOString();
+    await run.deps.checkpoints.savePart(released, by).catch(() => false);
   }
 
   /** Pages stored whose checkpoint is the one `run` saves as the backfill ends. */
@@ -206,7 +444,10 @@ export class Backfill {
   }
 
   private target(): number {
-    const share = this.sync.budget.perSecond / Math.max(1, this.sync.resourcesRunning);
+    const share =
+      this.options.share ??
+      this.share ??
+      this.sync.budget.perSecond / Math.max(1, this.sync.resourcesRunning);
     return pagesInFlight(this.latencies, share, this.sync.deps.config.maxSlices);
   }
 
@@ -241,6 +482,7 @@ export class Backfill {
     }
     if (!best) return false;
     const { slice, upper, lower } = best;
+    if (this.mayShareOut() && (await this.shareOut(slice, upper, lower))) return true;
     // Only worth it when every share would hold a page or more: smaller slices cost a request each for little.
     const shares = Math.min(wanted + 1, Math.floor(((upper - lower) * this.density) / 100));
     if (shares < 2) return false;
@@ -437,6 +679,7 @@ export class Backfill {
       (mine[i] as StripeObject[]).map((object) => ({ object, observed: page.observed })),
     );
     if (objects.length > 0) this.known ??= this.sync.knownVersions(this.def);
+    if (this.options.claimedBy && objects.length > 0) await this.renewClaim(this.options.claimedBy);
     const created = await this.sync.store(this.def, objects, await this.known);
     this.checkpoint.total += created;
     this.noteUnsettled(mine.flat());
@@ -457,14 +700,17 @@ export class Backfill {
     }
     if (end && !(pages.at(-1) as Page).hasMore) slice.done = true;
     // The last slice done: `run` saves the checkpoint at once, its backfill over.
+    // (A part's total is not its resource's: the status shows the asking run's.)
+    const progress = () =>
+      this.options.claimedBy ? Promise.resolve() : this.sync.progress(this.def.name, this.checkpoint.total);
     if (this.checkpoint.slices.every((s) => s.done)) {
       this.unsaved += pages.length;
-      await this.sync.progress(this.def.name, this.checkpoint.total);
+      await progress();
       return;
     }
     await this.save();
     // The status shows what is stored and saved before anyone is told a page is.
-    await this.sync.progress(this.def.name, this.checkpoint.total);
+    await progress();
     await this.pagesSaved(pages.length);
   }
 
@@ -510,9 +756,22 @@ export class Backfill {
     return slice.lt === this.checkpoint.snapshotAt + 1 && slice.startingAfter === undefined && !slice.variant;
   }
 
+  /**
+   * A part's writes must finish well inside its claim: before each store the claim is moved on,
+   * if it still holds for the margin (as the run's lease is checked), else this worker stops.
+   */
+  private async renewClaim(by: string): Promise<void> {
+    const { clock, config, checkpoints } = this.sync.deps;
+    const now = clock.now().getTime();
+    const margin = Math.min(30_000, config.fanOut.claimMs / 4);
+    if (!(await checkpoints.renewPart(this.checkpoint, by, now + margin, now + config.fanOut.claimMs)))
+      throw new PartLostError();
+    if (this.checkpoint.claim) this.checkpoint.claim.until = now + config.fanOut.claimMs;
+  }
+
   /** Checkpoint writes are serialised: slices finish pages concurrently. */
   private save(): Promise<void> {
-    this.saving = this.saving.then(() => this.sync.saveCheckpoint(this.checkpoint));
+    this.saving = this.saving.then(() => this.persist());
     return this.saving.then(() => {
       if (this.failure) throw this.failure;
     });

@@ -67,6 +67,20 @@ export interface Checkpoint {
   /** Objects stored for this resource so far. */
   total: number;
   updatedAt: string;
+  /**
+   * A large live backfill shared out among workers: the ranges below its own slices are parts,
+   * checkpoints of their own (`part`), and it is done once they all are (see `FanOut`).
+   */
+  parts?: { plan: string; count: number };
+  /** This checkpoint is one part of its resource's backfill (`phase` incremental: done). */
+  part?: { plan: string; index: number };
+  /** Who works on this part, and until when (epoch ms): a worker that stops renewing loses it. */
+  claim?: { by: string; until: number };
+  /**
+   * The part was taken from a worker whose claim ran out: it may have written some of the
+   * part's objects the new one writes again, so its resource is counted afresh at the end.
+   */
+  retaken?: boolean;
 }
 
 export interface CheckpointStore {
@@ -76,7 +90,36 @@ export interface CheckpointStore {
   put(checkpoint: Checkpoint): Promise<void>;
   /** Forgets a resource's checkpoint: the next run backfills it from the start. */
   reset(ref: ConnectionRef, resource: ResourceName): Promise<void>;
+  /** Writes a backfill's parts (unclaimed), before the backfill that names them is saved. */
+  putParts(parts: Checkpoint[]): Promise<void>;
+  /** The parts of a backfill's plan, in index order. */
+  parts(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<Checkpoint[]>;
+  /**
+   * Claims one part not done and not claimed (or whose claim ran out before `nowMs`) for `by`
+   * until `untilMs`; undefined when there is none.
+   */
+  claimPart(
+    ref: ConnectionRef,
+    resource: ResourceName,
+    plan: string,
+    by: string,
+    nowMs: number,
+    untilMs: number,
+  ): Promise<Checkpoint | undefined>;
+  /**
+   * Moves a part's claim on to `untilMs`, if `by` still holds it at least until `mustHoldMs`:
+   * false otherwise (it ran out, or another worker took the part).
+   */
+  renewPart(part: Checkpoint, by: string, mustHoldMs: number, untilMs: number): Promise<boolean>;
+  /** Saves a part `by` still holds (with its claim as given: none releases it); false if not held. */
+  savePart(part: Checkpoint, by: string): Promise<boolean>;
+  /** Deletes a plan's parts (once the backfill is done). */
+  deleteParts(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<void>;
 }
+
+/** A part's checkpoint key: `<resource>@<plan>#<index>`, beside its resource's. */
+export const partKey = (resource: string, plan: string, index?: number) =>
+  `${resource}@${plan}#${index === undefined ? '' : String(index).padStart(4, '0')}`;
 
 /**
  * Stripe launched in 2011: no object is older. Not the account's `created`: that is when it

@@ -77,6 +77,12 @@ export interface SyncConfig {
    * just before its disconnect has written by then.
    */
   eraseGraceMs: number;
+  /**
+   * A live first backfill of a resource estimated to hold at least `minObjects` more objects is
+   * shared out among `workers` workers (this run and helpers the sync queue brings), in four
+   * parts a worker, each claimed for `claimMs` at a time (`FanOut`).
+   */
+  fanOut: { workers: number; minObjects: number; claimMs: number };
 }
 
 export const DEFAULT_SYNC_CONFIG: SyncConfig = {
@@ -90,6 +96,7 @@ export const DEFAULT_SYNC_CONFIG: SyncConfig = {
   retry: { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 8000 },
   deferSeconds: 60,
   eraseGraceMs: 30_000,
+  fanOut: { workers: 8, minObjects: 20_000, claimMs: 2 * 60_000 },
 };
 
 export interface SyncDeps {
@@ -131,6 +138,8 @@ export type SyncOutcome =
   | { outcome: 'partial'; failed: string[]; counts: Record<string, number>; requests: number }
   | { outcome: 'skipped'; reason: 'held' | 'gone' | 'replaced' }
   | { outcome: 'deferred' }
+  /** A helper of a shared-out backfill: how many parts it worked on. */
+  | { outcome: 'helped'; parts: number; requests: number }
   | { outcome: 'stopped'; reason: string };
 
 /** How long a lease must still hold when a page's writes begin. */
@@ -652,6 +661,25 @@ export class SyncRun {
     await this.deps.store.updateSync(this.ref, this.job.connectionId, {
       progress: { resource, records },
     });
+  }
+
+  /**
+   * Asks the sync queue for `workers` helpers on a shared-out backfill: each works on its parts
+   * under this run's lease (`helpBackfill`). Best effort: parts no helper takes, this run does.
+   */
+  async askForHelp(resource: string, plan: string, workers: number): Promise<void> {
+    if (workers < 1) return;
+    const help: SyncJob = {
+      ...this.ref,
+      connectionId: this.job.connectionId,
+      reason: 'help',
+      help: { resource, plan, owner: this.owner },
+    };
+    await this.deps.syncQueue.sendBatch(Array.from({ length: workers }, () => help)).catch((error: unknown) =>
+      logger.warn('could not ask for helpers: this run reads the parts itself', {
+        error: describeError(error),
+      }),
+    );
   }
 
   async saveCheckpoint(checkpoint: Checkpoint): Promise<void> {

@@ -42,6 +42,7 @@ import { retryReason } from './stripe-calls.js';
  * recorded and acknowledged.
  */
 export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => number): Promise<SyncOutcome> {
+  if (job.reason === 'help') return helpBackfill(deps, job, remainingMs);
   const report: RunReport = { errors: [] };
   const startedAt = deps.clock.now();
   let outcome: SyncOutcome | undefined;
@@ -55,7 +56,7 @@ export async function runSync(deps: SyncDeps, job: SyncJob, remainingMs: () => n
     // A run that held the lease leaves its record, however it ended (a throw: it failed).
     // (A partial run that throws for its retry is still partial: the others are up to date.)
     const ended = outcome?.outcome ?? (report.partial ? 'partial' : 'failed');
-    if (report.owner && ended !== 'skipped' && ended !== 'deferred') {
+    if (report.owner && ended !== 'skipped' && ended !== 'deferred' && ended !== 'helped') {
       const finishedAt = deps.clock.now();
       await deps.store
         .recordRun(refOf(job), {
@@ -564,6 +565,48 @@ async function finishFullPass(run: SyncRun, failed: Set<string>): Promise<void> 
   const done = steps.every((step) => swept.includes(step));
   await save(done ? { state: 'done', finishedAt: clock.now().toISOString() } : {});
   if (done) logger.info('full re-sync done', { resources: full.resources, deleted });
+}
+
+/**
+ * A helper of a shared-out backfill (`SyncJob.help`): works on its parts under the lease of the
+ * run that asked, while that run holds it (every store checks, as the run's own do), until none
+ * is left to claim or its time runs out. It records no run of its own: its requests and
+ * writes are the asking run's backfill's. What goes wrong ends the help, never the backfill:
+ * the part is given up for another worker (the asking run reads what no one else does).
+ */
+export async function helpBackfill(
+  deps: SyncDeps,
+  job: SyncJob,
+  remainingMs: () => number,
+): Promise<SyncOutcome> {
+  const { help } = job;
+  const def = help ? resourceByName(help.resource) : undefined;
+  if (!help || !def) throw new Error('a help job names no resource of the registry');
+  const ref = refOf(job);
+  const now = deps.clock.now().getTime();
+  if (!(await deps.store.holdsSyncLease(ref, job.connectionId, help.owner, now + 30_000))) {
+    logger.info('the run that asked for help has ended: nothing to help with', { orgId: job.orgId });
+    return { outcome: 'skipped', reason: 'held' };
+  }
+  const connection = await deps.store.getConnection(ref);
+  if (!connection || connection.connectionId !== job.connectionId)
+    return { outcome: 'skipped', reason: 'gone' };
+  const session = await deps.access.forConnection(connection);
+  const run = new SyncRun(deps, job, session, remainingMs, help.owner);
+  logger.appendKeys({ orgId: job.orgId, syncRun: help.owner, accountId: connection.accountId });
+  const by = `help-${randomUUID()}`;
+  let parts = 0;
+  try {
+    parts = await Backfill.workParts(run, def, help.plan, by);
+  } catch (error) {
+    logger.warn('a helper of a shared-out backfill stopped; its part is given up', {
+      resource: def.name,
+      error: describeError(error),
+    });
+  } finally {
+    await run.tellChanges(true).catch(() => undefined);
+  }
+  return { outcome: 'helped', parts, requests: run.requests };
 }
 
 /** Backfill when there is no usable checkpoint, then read what changed since. */

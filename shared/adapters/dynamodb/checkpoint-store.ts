@@ -4,11 +4,16 @@ import {
   GetCommand,
   PutCommand,
   paginateQuery,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../data/keys.js';
 import { type ConnectionRef, refOf } from '../../domain/connection.js';
 import type { ResourceName } from '../../records/registry.js';
-import type { Checkpoint, CheckpointStore } from '../../sync/checkpoint.js';
+import { type Checkpoint, type CheckpointStore, partKey } from '../../sync/checkpoint.js';
+import { conditionalWrite } from './document-client.js';
+
+/** Parts are kept a week at most (a plan a takeover abandoned is deleted by TTL). */
+const PART_TTL_SECONDS = 7 * 24 * 3600;
 
 /** Sync checkpoints as `ORG#<org>` / `CURSOR#<slot>#<resource>` items (`CURSOR#<resource>` for the legacy connection). */
 export class DynamoCheckpointStore implements CheckpointStore {
@@ -62,5 +67,109 @@ export class DynamoCheckpointStore implements CheckpointStore {
 
   async reset(ref: ConnectionRef, resource: ResourceName): Promise<void> {
     await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: keys.cursor(ref, resource) }));
+  }
+
+  private partItemKey(part: Checkpoint) {
+    if (!part.part) throw new Error('not a part of a backfill');
+    return keys.cursor(refOf(part), partKey(part.resource, part.part.plan, part.part.index));
+  }
+
+  private partItem(part: Checkpoint) {
+    return {
+      ...this.partItemKey(part),
+      type: 'sync_checkpoint_part',
+      ttl: Math.floor(Date.now() / 1000) + PART_TTL_SECONDS,
+      ...part,
+    };
+  }
+
+  async putParts(parts: Checkpoint[]): Promise<void> {
+    for (const part of parts)
+      await this.db.send(new PutCommand({ TableName: this.tableName, Item: this.partItem(part) }));
+  }
+
+  async parts(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<Checkpoint[]> {
+    const { pk, sk } = keys.cursor(ref, partKey(resource, plan));
+    const found: Checkpoint[] = [];
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': sk },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages)
+      for (const { pk: _pk, sk: _sk, type: _type, ttl: _ttl, ...part } of page.Items ?? [])
+        found.push(part as Checkpoint);
+    return found;
+  }
+
+  async claimPart(
+    ref: ConnectionRef,
+    resource: ResourceName,
+    plan: string,
+    by: string,
+    nowMs: number,
+    untilMs: number,
+  ): Promise<Checkpoint | undefined> {
+    for (const part of await this.parts(ref, resource, plan)) {
+      if (part.phase !== 'backfill' || (part.claim && part.claim.until >= nowMs)) continue;
+      const retaken = part.claim !== undefined || part.retaken === true;
+      const claimed = await conditionalWrite(() =>
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.partItemKey(part),
+            UpdateExpression: 'SET claim = :claim, retaken = :retaken',
+            ConditionExpression: 'phase = :backfill AND (attribute_not_exists(claim) OR claim.#until < :now)',
+            ExpressionAttributeNames: { '#until': 'until' },
+            ExpressionAttributeValues: {
+              ':claim': { by, until: untilMs },
+              ':retaken': retaken,
+              ':backfill': 'backfill',
+              ':now': nowMs,
+            },
+          }),
+        ),
+      );
+      if (claimed) return { ...part, claim: { by, until: untilMs }, retaken };
+    }
+    return undefined;
+  }
+
+  async renewPart(part: Checkpoint, by: string, mustHoldMs: number, untilMs: number): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.partItemKey(part),
+          UpdateExpression: 'SET claim.#until = :until',
+          ConditionExpression: 'claim.#by = :by AND claim.#until >= :must',
+          ExpressionAttributeNames: { '#until': 'until', '#by': 'by' },
+          ExpressionAttributeValues: { ':until': untilMs, ':by': by, ':must': mustHoldMs },
+        }),
+      ),
+    );
+  }
+
+  async savePart(part: Checkpoint, by: string): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.partItem(part),
+          ConditionExpression: 'claim.#by = :by',
+          ExpressionAttributeNames: { '#by': 'by' },
+          ExpressionAttributeValues: { ':by': by },
+        }),
+      ),
+    );
+  }
+
+  async deleteParts(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<void> {
+    for (const part of await this.parts(ref, resource, plan))
+      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: this.partItemKey(part) }));
   }
 }
