@@ -58,6 +58,7 @@ export async function connectedAccount(
   counts: Record<string, number>,
   /** Connect another org to this account instead of adding one. */
   existing?: string,
+  mode: 'test' | 'live' = 'test',
 ): Promise<{ accountId: string; orgId: string; job: SyncJob; ref: ConnectionRef }> {
   const suffix = String(++accounts).padStart(4, '0');
   const accountId = existing ?? `acct_1Bench${suffix}0000000`;
@@ -83,8 +84,8 @@ export async function connectedAccount(
       name: `Bench ${suffix}`,
       counts: { ...zero, ...counts },
     });
-  const code = stack.sandbox.sandbox.install(accountId, 'test');
-  const { state, token } = await startConnectDirect(stack, orgId);
+  const code = stack.sandbox.sandbox.install(accountId, mode);
+  const { state, token } = await startConnectDirect(stack, orgId, mode);
   const callback = new URL(`${stack.url}/v1/integrations/stripe/callback`);
   callback.searchParams.set('code', code);
   callback.searchParams.set('state', state);
@@ -107,12 +108,12 @@ export async function connectedAccount(
   };
 }
 
-async function startConnectDirect(stack: LocalStack, orgId: string) {
+async function startConnectDirect(stack: LocalStack, orgId: string, mode: 'test' | 'live' = 'test') {
   const token = await stack.issuer.issue({ org: orgId, roles: ['admin'] });
   const response = await fetch(`${stack.url}/v1/integrations/stripe/connect`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: '{}',
+    body: JSON.stringify({ mode }),
   });
   const body = (await response.json()) as { authorizeUrl: string };
   return { state: new URL(body.authorizeUrl).searchParams.get('state') as string, token };

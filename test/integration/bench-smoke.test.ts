@@ -47,11 +47,23 @@ it('runs every benchmark and reports every key as a number', async () => {
     ['nightly.model.minutesAtShipped', results.nightly.model.minutesAtShipped],
     ['nightly.model.lambdaDollarsPerNight', results.nightly.model.lambdaDollarsPerNight],
     ['nightly.model.dynamoDollarsPerNight', results.nightly.model.dynamoDollarsPerNight],
+    ['multiWorker.recordsPerSecond', results.multiWorker.recordsPerSecond],
+    ['multiWorker.fraction', results.multiWorker.fraction],
+    ['multiWorker.projectedFraction', results.multiWorker.projectedFraction],
+    ['multiWorker.maxRequestsInAnySecond', results.multiWorker.maxRequestsInAnySecond],
+    ['multiWorker.maxSentInAnySecond', results.multiWorker.maxSentInAnySecond],
+    ['multiWorker.rateLimited', results.multiWorker.rateLimited],
+    ['multiWorker.workerCpuMsPerRecord', results.multiWorker.workerCpuMsPerRecord],
   ];
   for (const [key, value] of numbers) {
     expect([key, typeof value, Number.isFinite(value)]).toEqual([key, 'number', true]);
   }
   expect(results.backfill.records).toBe(300);
+  // The worker processes' backfill: the records are Stripe's (the oracle), and it completed.
+  expect(results.multiWorker).toMatchObject({ records: 2000, workers: 2, exact: true });
+  expect(results.multiWorker.outcomes).toContain('completed');
+  // What the workers let through in any second never passed the live budget (80).
+  expect(results.multiWorker.maxSentInAnySecond).toBeLessThanOrEqual(80);
   expect(results.fanout.connections).toBe(30);
   // Every connection ran in each nightly round, through the dispatcher and the queue, and read Stripe.
   expect(results.nightly.rounds.map((r) => r.connections)).toEqual([6]);
