@@ -257,7 +257,8 @@ export class ServiceStack extends Stack {
       .bindConnectionSecrets(stateful.connectionSecretPrefix, stateful.key, ['read', 'write', 'delete'])
       .bindAppCredentials(stateful.appCredentials, stateful.key)
       .bindQueueSender(this.syncQueue.queue, stateful.key, 'SYNC_QUEUE_URL')
-      .bindEventBus(this.bus, settings.eventSource);
+      .bindEventBus(this.bus, settings.eventSource)
+      .env('SYNC_FANOUT_WORKERS', String(settings.syncFanOutWorkers));
     syncWorker.consumeQueue(this.syncQueue.queue, stateful.key, {
       batchSize: 1,
       maxConcurrency: queueConsumerConcurrency(settings)['sync-worker'],

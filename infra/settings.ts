@@ -36,6 +36,12 @@ export const DEFAULT_SETTINGS = {
    * hour at 1.55 s a run, with a quarter to spare (docs/benchmarks.md, "The nightly run").
    */
   syncConcurrency: 60,
+  /**
+   * Workers a large live first backfill is shared out among (the run and its helpers): 80
+   * requests of 100 a second is 8,000 records, about what eight workers write
+   * (docs/benchmarks.md, "A live backfill shared out"). 1: never shared out.
+   */
+  syncFanOutWorkers: 8,
 } as const;
 
 /** The only stage that gets the placeholders below when nothing else is given. */
@@ -110,6 +116,8 @@ export const settingsSchema = z.object({
   apiBurstLimit: z.coerce.number().int().positive(),
   /** Sync runs at once (the sync queue's maximum concurrency; the worker's reserved concurrency follows). */
   syncConcurrency: z.coerce.number().int().min(2).max(1000),
+  /** Workers a large live first backfill is shared out among (1: never). */
+  syncFanOutWorkers: z.coerce.number().int().min(1).max(16),
   /**
    * Reserved concurrency per function (`name=N,…`, or an object in context), over the
    * defaults below; `off` reserves none (an account whose concurrency quota is still 10).
@@ -172,6 +180,7 @@ const ENV_NAMES: Record<keyof Settings, string> = {
   apiRateLimit: 'API_RATE_LIMIT',
   apiBurstLimit: 'API_BURST_LIMIT',
   syncConcurrency: 'SYNC_CONCURRENCY',
+  syncFanOutWorkers: 'SYNC_FANOUT_WORKERS',
   reservedConcurrency: 'RESERVED_CONCURRENCY',
   domainName: 'DOMAIN_NAME',
   certificateArn: 'CERTIFICATE_ARN',

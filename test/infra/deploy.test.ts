@@ -296,6 +296,19 @@ describe('hardening', () => {
     expect(() => readSettings((k) => ({ syncConcurrency: '0' })[k], {})).toThrow(/syncConcurrency/);
   });
 
+  it('shares a large live backfill out among `syncFanOutWorkers` workers (8), or never (1)', () => {
+    const workers = (t: Template) => {
+      const [worker] = Object.values(t.findResources('AWS::Lambda::Function')).filter(
+        (f) => f.Properties.Environment?.Variables?.SYNC_QUEUE_URL && f.Properties.Timeout === 900,
+      );
+      return worker?.Properties.Environment.Variables.SYNC_FANOUT_WORKERS;
+    };
+    expect(workers(service)).toBe('8');
+    expect(workers(synthApp({ syncFanOutWorkers: '1' }, { bundle: false }).serviceTemplate)).toBe('1');
+    expect(() => readSettings((k) => ({ syncFanOutWorkers: '0' })[k], {})).toThrow(/syncFanOutWorkers/);
+    expect(() => readSettings((k) => ({ syncFanOutWorkers: '17' })[k], {})).toThrow(/syncFanOutWorkers/);
+  });
+
   it('lets CloudWatch publish to the alarm topic (its own policy replaces SNS’s default), for this stack’s alarms only', () => {
     const [policy] = Object.values(service.findResources('AWS::SNS::TopicPolicy'));
     const statements = policy?.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
