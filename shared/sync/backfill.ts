@@ -54,6 +54,9 @@ const MIN_STORE_OBJECTS = 200;
 
 /** How long a backfill waiting for its parts looks again when it found none to work on. */
 const PART_POLL_MS = 500;
+/** A run asks for helpers at most this often, this many times (parts no one holds meanwhile). */
+const HELP_ASK_INTERVAL_MS = 10_000;
+const MAX_HELP_ASKS = 3;
 
 /** Another worker took this part over (its claim ran out): this one writes nothing more of it. */
 export class PartLostError extends Error {
@@ -124,8 +127,9 @@ export class Backfill {
 
   /** Once the backfill is shared out, what it plans for: its share of the account's budget. */
   private share: number | undefined;
-  /** This run asked for helpers already (when it shared the backfill out). */
-  private askedForHelp = false;
+  /** How many times, and when last, this run asked the queue for helpers. */
+  private helpAsks = 0;
+  private helpAskedAt = 0;
   /** A plan whose parts are merged into this checkpoint: deleted once it is saved. */
   private mergedPlan: string | undefined;
 
@@ -167,20 +171,30 @@ export class Backfill {
   }
 
   async run(): Promise<void> {
+    // A shared-out backfill resumed (a continuation, a takeover): its parts want helpers now.
+    if (this.checkpoint.parts && !this.options.claimedBy) await this.askForHelpAgain();
     await this.fill();
     while (this.active.size > 0 || this.finishing.size > 0) {
       await Promise.race([...this.active.values(), ...this.finishing.values()]);
       await this.fill();
     }
     await this.saving.catch(() => undefined);
-    if (this.failure) throw this.failure;
+    if (this.failure) {
+      await this.fenceHelpers();
+      throw this.failure;
+    }
     if (this.checkpoint.slices.every((s) => s.done) && this.options.claimedBy) {
       await this.endPart(this.options.claimedBy);
       return;
     }
     // Its own slices done, a shared-out backfill works on its parts and waits for the others'.
     if (this.checkpoint.slices.every((s) => s.done) && this.checkpoint.parts) {
-      if (!(await this.awaitParts())) return;
+      if (!(await this.awaitParts())) {
+        await this.fenceHelpers();
+        return;
+      }
+    } else if (this.checkpoint.parts && this.sync.shouldStop()) {
+      await this.fenceHelpers();
     }
     if (this.checkpoint.slices.every((s) => s.done)) {
       if (
@@ -294,7 +308,7 @@ export class Backfill {
       workers: fanOut.workers,
     });
     await this.sync.askForHelp(this.def.name, plan, fanOut.workers - 1);
-    this.askedForHelp = true;
+    this.notedHelpAsked();
     return true;
   }
 
@@ -310,7 +324,6 @@ export class Backfill {
     await this.save();
     await this.pagesSaved(this.unsaved);
     this.unsaved = 0;
-    let asked = this.askedForHelp;
     const sleep = this.sync.deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
     for (;;) {
       const parts = await checkpoints.parts(this.sync.ref, this.def.name, plan);
@@ -325,14 +338,74 @@ export class Backfill {
         return true;
       }
       if (this.sync.shouldStop()) return false;
+      // Parts no one holds, while this run works on one: helpers (a few times a run at most;
+      // one that finds nothing left to claim exits at once).
       const now = this.sync.deps.clock.now().getTime();
       const free = open.filter((part) => !part.claim || part.claim.until < now).length;
-      if (!asked && free > 1) {
+      if (free > 1 && this.helpAsks < MAX_HELP_ASKS && now - this.helpAskedAt >= HELP_ASK_INTERVAL_MS) {
         await this.sync.askForHelp(this.def.name, plan, Math.min(config.fanOut.workers - 1, free - 1));
-        asked = true;
+        this.notedHelpAsked();
       }
       const worked = await Backfill.workParts(this.sync, this.def, plan, this.sync.owner);
       if (worked === 0 && !this.sync.shouldStop()) await sleep(PART_POLL_MS);
+    }
+  }
+
+  /** Asks for helpers for the open parts of a plan this run did not make (once a run). */
+  private async askForHelpAgain(): Promise<void> {
+    const { plan } = this.checkpoint.parts as { plan: string };
+    const open = (await this.sync.deps.checkpoints.parts(this.sync.ref, this.def.name, plan)).filter(
+      (part) => part.phase === 'backfill',
+    ).length;
+    if (open > 0)
+      await this.sync.askForHelp(
+        this.def.name,
+        plan,
+        Math.min(this.sync.deps.config.fanOut.workers - 1, open),
+      );
+    this.notedHelpAsked();
+  }
+
+  private notedHelpAsked(): void {
+    this.helpAsks++;
+    this.helpAskedAt = this.sync.deps.clock.now().getTime();
+  }
+
+  /**
+   * Before this run lets its lease go (its deadline, a failure), the helpers still working on
+   * its parts stop: each live claim of another worker is replaced by a fence for the lease's
+   * margin, and so is every part no one holds, so no helper starts another store (its claim
+   * is no longer its own) nor claims another part, and this run
+   * waits that margin, in which a store begun before the fence ends (a store must finish
+   * within the margin its checks gave it). Only then is the lease released, and a webhook may
+   * write again. A fenced part is claimed afterwards as taken over (counted afresh): what its
+   * helper wrote last may not be in its checkpoint.
+   */
+  private async fenceHelpers(): Promise<void> {
+    const plan = this.checkpoint.parts?.plan;
+    // A lease lost to another run: its helpers are that run's to stop.
+    if (!plan || this.sync.leaseLost) return;
+    const { checkpoints, clock, config } = this.sync.deps;
+    const margin = Math.min(30_000, config.fanOut.claimMs / 4);
+    try {
+      const now = clock.now().getTime();
+      let fenced = 0;
+      for (const part of await checkpoints.parts(this.sync.ref, this.def.name, plan)) {
+        const claim = part.claim;
+        if (part.phase !== 'backfill' || claim?.by === this.sync.owner) continue;
+        // A helper's live claim, and every part no one holds (else a helper could claim one now).
+        const held = claim !== undefined && claim.until >= now ? claim.by : undefined;
+        if ((await checkpoints.fencePart(part, held, now + margin, now)) && held) fenced++;
+      }
+      if (fenced === 0) return;
+      logger.info('helpers stop before this run lets its lease go', { resource: this.def.name, fenced });
+      const sleep = this.sync.deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+      await sleep(margin);
+    } catch (error) {
+      logger.warn('could not stop the helpers before letting the lease go', {
+        resource: this.def.name,
+        error: error instanceof Error ? error.name : String(error),
+      });
     }
   }
 
@@ -382,18 +455,20 @@ export class Backfill {
       try {
         await backfill.run();
       } catch (error) {
-        if (error instanceof PartLostError) continue;
-        await Backfill.giveUp(run, part, by);
+        // Taken over, or fenced by a run letting its lease go: this worker helps no more.
+        if (error instanceof PartLostError) break;
+        // A store that failed may have written records it did not count: counted afresh.
+        await Backfill.giveUp(run, part, by, true);
         throw error;
       }
-      if (part.phase === 'backfill') await Backfill.giveUp(run, part, by);
+      if (part.phase === 'backfill') await Backfill.giveUp(run, part, by, false);
     }
     return worked;
   }
 
   /** Releases a part this worker holds (what it stored is saved): another may claim it now. */
-  private static async giveUp(run: SyncRun, part: Checkpoint, by: string): Promise<void> {
-    const released = { ...part };
+  private static async giveUp(run: SyncRun, part: Checkpoint, by: string, failed: boolean): Promise<void> {
+    const released = { ...part, ...(failed ? { retaken: true } : {}) };
     delete released.claim;
     released.updatedAt = run.deps.clock.now().toISOString();
     await run.deps.checkpoints.savePart(released, by).catch(() => false);
@@ -482,7 +557,15 @@ export class Backfill {
     }
     if (!best) return false;
     const { slice, upper, lower } = best;
-    if (this.mayShareOut() && (await this.shareOut(slice, upper, lower))) return true;
+    if (this.mayShareOut()) {
+      // A failure here is the backfill's (recorded, as a page's is), never a throw out of `fill`:
+      // `run` must still wait for the stores under way.
+      const shared = await this.shareOut(slice, upper, lower).catch((error: unknown) => {
+        this.failure ??= error;
+        return true;
+      });
+      if (shared) return true;
+    }
     // Only worth it when every share would hold a page or more: smaller slices cost a request each for little.
     const shares = Math.min(wanted + 1, Math.floor(((upper - lower) * this.density) / 100));
     if (shares < 2) return false;
@@ -764,9 +847,10 @@ export class Backfill {
     const { clock, config, checkpoints } = this.sync.deps;
     const now = clock.now().getTime();
     const margin = Math.min(30_000, config.fanOut.claimMs / 4);
+    // Noted first: a save of this part written while the renewal is under way carries it.
+    if (this.checkpoint.claim) this.checkpoint.claim.until = now + config.fanOut.claimMs;
     if (!(await checkpoints.renewPart(this.checkpoint, by, now + margin, now + config.fanOut.claimMs)))
       throw new PartLostError();
-    if (this.checkpoint.claim) this.checkpoint.claim.until = now + config.fanOut.claimMs;
   }
 
   /** Checkpoint writes are serialised: slices finish pages concurrently. */

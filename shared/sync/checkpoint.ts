@@ -111,6 +111,13 @@ export interface CheckpointStore {
    * false otherwise (it ran out, or another worker took the part).
    */
   renewPart(part: Checkpoint, by: string, mustHoldMs: number, untilMs: number): Promise<boolean>;
+  /**
+   * Puts a fence on a part until `untilMs`, so no worker writes or claims it meanwhile: over
+   * `by`'s claim (false if `by` no longer holds it), or, `by` undefined, over no live claim
+   * (false if a worker holds it). Once the fence runs out the part is claimed again, as taken
+   * over if it replaced a worker's claim.
+   */
+  fencePart(part: Checkpoint, by: string | undefined, untilMs: number, nowMs: number): Promise<boolean>;
   /** Saves a part `by` still holds (with its claim as given: none releases it); false if not held. */
   savePart(part: Checkpoint, by: string): Promise<boolean>;
   /** Deletes a plan's parts (once the backfill is done). */

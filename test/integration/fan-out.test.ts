@@ -28,6 +28,11 @@ let pageHook: ((resource: string) => void) | undefined;
 /** Set: the next part claimed is first claimed by a worker that dies at once (its claim runs out). */
 let ghostClaim = false;
 const recounted: string[] = [];
+/** When each write of records began and ended, and when sync leases were taken and let go (epoch ms). */
+const writes: Array<{ began: number; ended?: number }> = [];
+/** Each write of records takes this much longer (a slow DynamoDB), so that helpers are seen mid-store. */
+let slowWritesMs = 0;
+const leaseEvents: Array<{ at: number; kind: 'acquired' | 'released' }> = [];
 
 beforeAll(async () => {
   stack = await startTestStack(
@@ -44,6 +49,17 @@ beforeAll(async () => {
         records: (records: RecordsStore): RecordsStore =>
           new Proxy(records, {
             get(target, name, receiver) {
+              if (name === 'putMany')
+                return async (...args: Parameters<RecordsStore['putMany']>) => {
+                  const write: { began: number; ended?: number } = { began: Date.now() };
+                  writes.push(write);
+                  try {
+                    if (slowWritesMs > 0) await new Promise((resolve) => setTimeout(resolve, slowWritesMs));
+                    return await target.putMany(...args);
+                  } finally {
+                    write.ended = Date.now();
+                  }
+                };
               if (name !== 'recount') return Reflect.get(target, name, receiver);
               return (...args: Parameters<RecordsStore['recount']>) => {
                 recounted.push(args[1]);
@@ -69,6 +85,23 @@ beforeAll(async () => {
             },
           }),
         adapter: (name, adapter) => {
+          if (name === 'store')
+            return new Proxy(adapter, {
+              get(target, key, receiver) {
+                const value = Reflect.get(target, key, receiver);
+                if (key !== 'acquireSyncLease' && key !== 'releaseSyncLease') return value;
+                return async (...args: unknown[]) => {
+                  const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+                  const ok = key === 'releaseSyncLease' || (result as { ok: boolean }).ok;
+                  if (ok)
+                    leaseEvents.push({
+                      at: Date.now(),
+                      kind: key === 'acquireSyncLease' ? 'acquired' : 'released',
+                    });
+                  return result;
+                };
+              },
+            });
           if (name !== 'syncQueue') return adapter;
           const queue = adapter as JobQueue<SyncJob>;
           const spy: JobQueue<SyncJob> = {
@@ -215,5 +248,44 @@ describe('a large live backfill shared out among workers', () => {
     expect(retaken).toHaveLength(1);
     expect(recounted.slice(before)).toEqual([retaken[0]?.part.resource]);
     await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
+  });
+
+  it('stops its helpers before it lets its lease go near its deadline: no write of theirs is under way once it has', async () => {
+    const { accountId, orgId, job } = await liveAccount();
+    stack.queues.sync.resume();
+    const asked = helpAsked.length;
+    // The run's deadline comes once it has shared the backfill out (its helpers are at work).
+    const remaining = () =>
+      helpAsked.slice(asked).some((h) => h.connectionId === job.connectionId) ? 1_000 : 15 * 60_000;
+    const leaseFrom = leaseEvents.length;
+    const writesFrom = writes.length;
+    slowWritesMs = 1_000;
+    await expect(runSync(stack.syncDeps, job, remaining))
+      .resolves.toMatchObject({ outcome: 'continued' })
+      .finally(() => {
+        slowWritesMs = 0;
+      });
+    const released = leaseEvents.slice(leaseFrom).find((e) => e.kind === 'released')?.at as number;
+    expect(released).toBeDefined();
+    // The continuation the run queued finishes the backfill (the queue runs it and the helpers).
+    for (let i = 0; i < 20; i++) {
+      await stack.queues.sync.idle(120_000);
+      const checkpoint = await stack.syncDeps.checkpoints.get(refOf(job), 'balance_transactions');
+      if (checkpoint?.phase === 'incremental') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const next = leaseEvents.slice(leaseFrom).find((e) => e.kind === 'acquired' && e.at >= released)
+      ?.at as number;
+    expect(next).toBeDefined();
+    // Every write begun before the first run let its lease go had ended by then (a webhook may
+    // write from then on), and none began until the next run held the lease.
+    const mine = writes.slice(writesFrom);
+    expect(
+      mine.filter((w) => w.began < released && (w.ended ?? Number.POSITIVE_INFINITY) > released),
+    ).toEqual([]);
+    expect(mine.filter((w) => w.began >= released && w.began < next)).toEqual([]);
+    expect(mine.filter((w) => w.began < released).length).toBeGreaterThan(0);
+    await expectConverged(stack, orgId, accountId, { mode: 'live', compareObjects: true });
+    expect(await partItems(job)).toEqual([]);
   });
 });

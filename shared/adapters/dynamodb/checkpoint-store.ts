@@ -12,6 +12,9 @@ import type { ResourceName } from '../../records/registry.js';
 import { type Checkpoint, type CheckpointStore, partKey } from '../../sync/checkpoint.js';
 import { conditionalWrite } from './document-client.js';
 
+/** The fence on a part no one held (`fencePart` without a holder). */
+const IDLE_FENCE = 'fence-idle';
+
 /** Parts are kept a week at most (a plan a takeover abandoned is deleted by TTL). */
 const PART_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -116,7 +119,9 @@ export class DynamoCheckpointStore implements CheckpointStore {
   ): Promise<Checkpoint | undefined> {
     for (const part of await this.parts(ref, resource, plan)) {
       if (part.phase !== 'backfill' || (part.claim && part.claim.until >= nowMs)) continue;
-      const retaken = part.claim !== undefined || part.retaken === true;
+      // Claimed before (its worker's claim ran out, or a fence replaced it): what that worker
+      // wrote last may not be in the part's checkpoint. A fence on a part no one held is not that.
+      const retaken = (part.claim !== undefined && part.claim.by !== IDLE_FENCE) || part.retaken === true;
       const claimed = await conditionalWrite(() =>
         this.db.send(
           new UpdateCommand({
@@ -149,6 +154,33 @@ export class DynamoCheckpointStore implements CheckpointStore {
           ConditionExpression: 'claim.#by = :by AND claim.#until >= :must',
           ExpressionAttributeNames: { '#until': 'until', '#by': 'by' },
           ExpressionAttributeValues: { ':until': untilMs, ':by': by, ':must': mustHoldMs },
+        }),
+      ),
+    );
+  }
+
+  async fencePart(
+    part: Checkpoint,
+    by: string | undefined,
+    untilMs: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    return conditionalWrite(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.partItemKey(part),
+          UpdateExpression: 'SET claim = :fence',
+          ConditionExpression:
+            by === undefined
+              ? 'phase = :backfill AND (attribute_not_exists(claim) OR claim.#until < :now)'
+              : 'phase = :backfill AND claim.#by = :by',
+          ExpressionAttributeNames: by === undefined ? { '#until': 'until' } : { '#by': 'by' },
+          ExpressionAttributeValues: {
+            ':fence': { by: by === undefined ? IDLE_FENCE : 'fence', until: untilMs },
+            ':backfill': 'backfill',
+            ...(by === undefined ? { ':now': nowMs } : { ':by': by }),
+          },
         }),
       ),
     );
