@@ -171,8 +171,12 @@ export class Backfill {
   }
 
   async run(): Promise<void> {
-    // A shared-out backfill resumed (a continuation, a takeover): its parts want helpers now.
-    if (this.checkpoint.parts && !this.options.claimedBy) await this.askForHelpAgain();
+    // A shared-out backfill resumed (a continuation, a takeover): the fences the run before
+    // put on its parts come off, and they want helpers now.
+    if (this.checkpoint.parts && !this.options.claimedBy) {
+      await this.sync.deps.checkpoints.liftFences(this.sync.ref, this.def.name, this.checkpoint.parts.plan);
+      await this.askForHelpAgain();
+    }
     await this.fill();
     while (this.active.size > 0 || this.finishing.size > 0) {
       await Promise.race([...this.active.values(), ...this.finishing.values()]);
@@ -189,7 +193,11 @@ export class Backfill {
     }
     // Its own slices done, a shared-out backfill works on its parts and waits for the others'.
     if (this.checkpoint.slices.every((s) => s.done) && this.checkpoint.parts) {
-      if (!(await this.awaitParts())) {
+      const merged = await this.awaitParts().catch(async (error: unknown) => {
+        await this.fenceHelpers();
+        throw error;
+      });
+      if (!merged) {
         await this.fenceHelpers();
         return;
       }
@@ -387,26 +395,37 @@ export class Backfill {
     if (!plan || this.sync.leaseLost) return;
     const { checkpoints, clock, config } = this.sync.deps;
     const margin = Math.min(30_000, config.fanOut.claimMs / 4);
+    // Until well after the lease is let go: the next lease holder lifts the fences.
+    const until = clock.now().getTime() + margin + config.leaseMs;
+    let stopped = 0;
+    let unsure = false;
     try {
-      const now = clock.now().getTime();
-      let fenced = 0;
-      for (const part of await checkpoints.parts(this.sync.ref, this.def.name, plan)) {
-        const claim = part.claim;
-        if (part.phase !== 'backfill' || claim?.by === this.sync.owner) continue;
-        // A helper's live claim, and every part no one holds (else a helper could claim one now).
-        const held = claim !== undefined && claim.until >= now ? claim.by : undefined;
-        if ((await checkpoints.fencePart(part, held, now + margin, now)) && held) fenced++;
+      // Again until a pass finds nothing to fence: a helper may claim a part while this runs.
+      for (let pass = 0; pass < 5; pass++) {
+        let changed = 0;
+        const now = clock.now().getTime();
+        for (const part of await checkpoints.parts(this.sync.ref, this.def.name, plan)) {
+          const claim = part.claim;
+          if (part.phase !== 'backfill' || claim?.by === this.sync.owner) continue;
+          if (claim?.by.startsWith('fence') && claim.until >= until - margin) continue;
+          const fenced = await checkpoints.fencePart(part, now, until);
+          if (fenced === 'stopped') stopped++;
+          changed++;
+        }
+        if (changed === 0) break;
+        if (pass === 4) unsure = true;
       }
-      if (fenced === 0) return;
-      logger.info('helpers stop before this run lets its lease go', { resource: this.def.name, fenced });
-      const sleep = this.sync.deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
-      await sleep(margin);
     } catch (error) {
+      unsure = true;
       logger.warn('could not stop the helpers before letting the lease go', {
         resource: this.def.name,
         error: error instanceof Error ? error.name : String(error),
       });
     }
+    if (stopped === 0 && !unsure) return;
+    logger.info('helpers stop before this run lets its lease go', { resource: this.def.name, stopped });
+    const sleep = this.sync.deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    await sleep(margin);
   }
 
   /**
@@ -847,10 +866,9 @@ export class Backfill {
     const { clock, config, checkpoints } = this.sync.deps;
     const now = clock.now().getTime();
     const margin = Math.min(30_000, config.fanOut.claimMs / 4);
-    // Noted first: a save of this part written while the renewal is under way carries it.
-    if (this.checkpoint.claim) this.checkpoint.claim.until = now + config.fanOut.claimMs;
     if (!(await checkpoints.renewPart(this.checkpoint, by, now + margin, now + config.fanOut.claimMs)))
       throw new PartLostError();
+    if (this.checkpoint.claim) this.checkpoint.claim.until = now + config.fanOut.claimMs;
   }
 
   /** Checkpoint writes are serialised: slices finish pages concurrently. */

@@ -112,13 +112,21 @@ export interface CheckpointStore {
    */
   renewPart(part: Checkpoint, by: string, mustHoldMs: number, untilMs: number): Promise<boolean>;
   /**
-   * Puts a fence on a part until `untilMs`, so no worker writes or claims it meanwhile: over
-   * `by`'s claim (false if `by` no longer holds it), or, `by` undefined, over no live claim
-   * (false if a worker holds it). Once the fence runs out the part is claimed again, as taken
-   * over if it replaced a worker's claim.
+   * Puts a fence on a part (not done) until `untilMs`, if its claim is still the one `part`
+   * shows: no worker writes or claims it meanwhile. `stopped`: it replaced a worker's live
+   * claim (that worker's store under way may still land); `fenced`: a part no one held; false:
+   * its claim changed since it was read.
    */
-  fencePart(part: Checkpoint, by: string | undefined, untilMs: number, nowMs: number): Promise<boolean>;
-  /** Saves a part `by` still holds (with its claim as given: none releases it); false if not held. */
+  fencePart(part: Checkpoint, nowMs: number, untilMs: number): Promise<'fenced' | 'stopped' | false>;
+  /**
+   * Lifts the fences on a plan's parts (a new lease holder: its helpers may claim them now);
+   * a part fenced from a worker is marked taken over. How many it lifted.
+   */
+  liftFences(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<number>;
+  /**
+   * Saves a part's progress while `by` still holds it (never its claim's expiry: `renewPart`
+   * moves that; a part given without a claim is released); false if `by` no longer holds it.
+   */
   savePart(part: Checkpoint, by: string): Promise<boolean>;
   /** Deletes a plan's parts (once the backfill is done). */
   deleteParts(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<void>;

@@ -12,8 +12,9 @@ import type { ResourceName } from '../../records/registry.js';
 import { type Checkpoint, type CheckpointStore, partKey } from '../../sync/checkpoint.js';
 import { conditionalWrite } from './document-client.js';
 
-/** The fence on a part no one held (`fencePart` without a holder). */
+/** The fences `fencePart` puts on a part no one held, and on one a worker held. */
 const IDLE_FENCE = 'fence-idle';
+const WORKER_FENCE = 'fence';
 
 /** Parts are kept a week at most (a plan a takeover abandoned is deleted by TTL). */
 const PART_TTL_SECONDS = 7 * 24 * 3600;
@@ -159,42 +160,90 @@ export class DynamoCheckpointStore implements CheckpointStore {
     );
   }
 
-  async fencePart(
-    part: Checkpoint,
-    by: string | undefined,
-    untilMs: number,
-    nowMs: number,
-  ): Promise<boolean> {
-    return conditionalWrite(() =>
+  async fencePart(part: Checkpoint, nowMs: number, untilMs: number): Promise<'fenced' | 'stopped' | false> {
+    const claim = part.claim;
+    // A worker's claim, live or run out (or a fence over one): what it wrote last may not be in
+    // the part's checkpoint, so the part is claimed afterwards as taken over. No claim (or an
+    // idle fence): nothing was written since the part's last save.
+    const idle = claim === undefined || claim.by === IDLE_FENCE;
+    const fenced = await conditionalWrite(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.partItemKey(part),
           UpdateExpression: 'SET claim = :fence',
-          ConditionExpression:
-            by === undefined
-              ? 'phase = :backfill AND (attribute_not_exists(claim) OR claim.#until < :now)'
-              : 'phase = :backfill AND claim.#by = :by',
-          ExpressionAttributeNames: by === undefined ? { '#until': 'until' } : { '#by': 'by' },
+          ConditionExpression: claim
+            ? 'phase = :backfill AND claim.#by = :by AND claim.#until = :until'
+            : 'phase = :backfill AND attribute_not_exists(claim)',
+          ...(claim ? { ExpressionAttributeNames: { '#by': 'by', '#until': 'until' } } : {}),
           ExpressionAttributeValues: {
-            ':fence': { by: by === undefined ? IDLE_FENCE : 'fence', until: untilMs },
+            ':fence': { by: idle ? IDLE_FENCE : WORKER_FENCE, until: untilMs },
             ':backfill': 'backfill',
-            ...(by === undefined ? { ':now': nowMs } : { ':by': by }),
+            ...(claim ? { ':by': claim.by, ':until': claim.until } : {}),
           },
         }),
       ),
     );
+    if (!fenced) return false;
+    // A worker was holding it: its store under way may still land (the caller waits for it).
+    return claim !== undefined && !claim.by.startsWith('fence') && claim.until >= nowMs
+      ? 'stopped'
+      : 'fenced';
+  }
+
+  async liftFences(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<number> {
+    let lifted = 0;
+    for (const part of await this.parts(ref, resource, plan)) {
+      const claim = part.claim;
+      if (part.phase !== 'backfill' || !claim?.by.startsWith('fence')) continue;
+      const done = await conditionalWrite(() =>
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.partItemKey(part),
+            UpdateExpression:
+              claim.by === IDLE_FENCE ? 'REMOVE claim' : 'REMOVE claim SET retaken = :retaken',
+            ConditionExpression: 'claim.#by = :by AND claim.#until = :until',
+            ExpressionAttributeNames: { '#by': 'by', '#until': 'until' },
+            ExpressionAttributeValues: {
+              ':by': claim.by,
+              ':until': claim.until,
+              ...(claim.by === IDLE_FENCE ? {} : { ':retaken': true }),
+            },
+          }),
+        ),
+      );
+      if (done) lifted++;
+    }
+    return lifted;
   }
 
   async savePart(part: Checkpoint, by: string): Promise<boolean> {
+    // Only the part's progress: its claim is moved on by `renewPart` alone (a save racing a
+    // renewal must not carry an expiry the renewal was refused), and removed to release it.
+    const set: Record<string, unknown> = {
+      slices: part.slices,
+      phase: part.phase,
+      total: part.total,
+      cursor: part.cursor,
+      updatedAt: part.updatedAt,
+      ...(part.unsettledSince !== undefined ? { unsettledSince: part.unsettledSince } : {}),
+      ...(part.openIds !== undefined ? { openIds: part.openIds } : {}),
+      ...(part.retaken ? { retaken: true } : {}),
+    };
+    const names = Object.keys(set);
     return conditionalWrite(() =>
       this.db.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: this.partItem(part),
+          Key: this.partItemKey(part),
+          UpdateExpression: `SET ${names.map((n) => `#${n} = :${n}`).join(', ')}${part.claim ? '' : ' REMOVE claim'}`,
           ConditionExpression: 'claim.#by = :by',
-          ExpressionAttributeNames: { '#by': 'by' },
-          ExpressionAttributeValues: { ':by': by },
+          ExpressionAttributeNames: { ...Object.fromEntries(names.map((n) => [`#${n}`, n])), '#by': 'by' },
+          ExpressionAttributeValues: {
+            ...Object.fromEntries(names.map((n) => [`:${n}`, set[n]])),
+            ':by': by,
+          },
         }),
       ),
     );
