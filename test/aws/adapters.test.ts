@@ -17,6 +17,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint-store.js';
 import { DynamoConnectionStore } from '../../shared/adapters/dynamodb/connection-store.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { DynamoEventLedger } from '../../shared/adapters/dynamodb/event-ledger.js';
@@ -28,6 +29,7 @@ import { SecretsManagerTokenVault } from '../../shared/adapters/secrets-manager/
 import { SqsJobQueue } from '../../shared/adapters/sqs/job-queue.js';
 import { ensureTables } from '../../shared/data/ensure-tables.js';
 import { recordsTable, serviceTable } from '../../shared/data/tables.js';
+import { checkpointPartsContract } from '../support/checkpoint-parts-contract.js';
 import { connectionStoreContract } from '../support/connection-store-contract.js';
 import { capturedRecords } from '../support/log-capture.js';
 import { motoClientConfig } from '../support/moto.js';
@@ -101,6 +103,10 @@ recordsStoreContract(
 eventLedgerContract(
   'DynamoEventLedger on moto',
   (now) => new DynamoEventLedger(documentClient(atomic), tableName, 5 * 60_000, now),
+);
+checkpointPartsContract(
+  'DynamoCheckpointStore parts on moto',
+  () => new DynamoCheckpointStore(documentClient(atomic), tableName),
 );
 requestSharesContract(
   'DynamoRequestShares on moto',

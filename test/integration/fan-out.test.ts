@@ -1,5 +1,6 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
+import { DynamoCheckpointStore } from '../../shared/adapters/dynamodb/checkpoint-store.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { keys } from '../../shared/data/keys.js';
 import { refOf } from '../../shared/domain/connection.js';
@@ -8,6 +9,7 @@ import type { JobQueue } from '../../shared/ports/job-queue.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 import type { Checkpoint, CheckpointStore } from '../../shared/sync/checkpoint.js';
 import { runSync } from '../../shared/sync/sync-run.js';
+import { checkpointPartsContract } from '../support/checkpoint-parts-contract.js';
 import { connectOrg, startTestStack, type TestClock } from '../support/local-stack.js';
 import { expectConverged, type StripeSend, slowStripe } from '../support/sync.js';
 
@@ -120,6 +122,11 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 const plenty = () => 15 * 60_000;
+
+checkpointPartsContract(
+  'DynamoCheckpointStore parts on dynalite',
+  () => new DynamoCheckpointStore(documentClient(stack.dynamoClient), LOCAL_TABLES.service),
+);
 let n = 0;
 const COUNTS = { balance_transactions: 2500, charges: 600, refunds: 20, invoices: 4, customers: 5 };
 
