@@ -231,7 +231,29 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       entry.mode = who.mode;
     }
 
-    // Faults and rate limits, before any work is done.
+    // The rate limit, as Stripe applies it: on arrival, before any work (a slow answer, below,
+    // is Stripe's time to answer, after the request was counted).
+    if (grant) {
+      const limit = rateLimits[grant.mode];
+      if (limit !== undefined) {
+        const second = Math.floor(entry.at / 1000);
+        // Each mode has its own limit (100 live, 25 in test mode).
+        const key = `${grant.account}#${grant.mode}`;
+        const window = rateWindows.get(key);
+        if (!window || window.second !== second) rateWindows.set(key, { second, count: 1 });
+        else if (++window.count > limit) {
+          return json(res, 429, {
+            error: {
+              type: 'invalid_request_error',
+              code: 'rate_limit',
+              message: 'Too many requests hit the API too quickly.',
+            },
+          });
+        }
+      }
+    }
+
+    // Faults, before any work is done.
     for (const rule of faults) {
       if (rule.route !== '*' && rule.route !== route) continue;
       if (rule.account && rule.account !== entry.account) continue;
@@ -277,24 +299,6 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         error: { type: 'api_error', message: 'An unknown error occurred (sandbox fault).' },
       });
     }
-    if (grant) {
-      const limit = rateLimits[grant.mode];
-      if (limit !== undefined) {
-        const second = Math.floor(sandbox.nowMs() / 1000);
-        const window = rateWindows.get(grant.account);
-        if (!window || window.second !== second) rateWindows.set(grant.account, { second, count: 1 });
-        else if (++window.count > limit) {
-          return json(res, 429, {
-            error: {
-              type: 'invalid_request_error',
-              code: 'rate_limit',
-              message: 'Too many requests hit the API too quickly.',
-            },
-          });
-        }
-      }
-    }
-
     if (route === 'POST /v1/oauth/token') return token(req, res, appMode as Mode);
     if (method !== 'GET' || !grant) {
       return json(res, 404, {

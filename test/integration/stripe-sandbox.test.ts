@@ -457,6 +457,44 @@ describe('faults and the request log', () => {
     sandbox.faults.splice(sandbox.faults.indexOf(rule), 1);
   });
 
+  it('rate-limits an account per mode on arrival, before a slow answer, as Stripe counts', async () => {
+    sandbox.requests.length = 0;
+    const set = (limits: Record<string, number | null>) =>
+      fetch(`${sandbox.url}/_sandbox/rate_limits`, { method: 'POST', body: JSON.stringify(limits) });
+    await set({ test: 3 });
+    const slow = {
+      id: 'f6',
+      route: 'GET /v1/refunds',
+      kind: 'latency' as const,
+      latencyMs: 400,
+      rate: 1,
+      seen: 0,
+    };
+    sandbox.faults.push(slow);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          stripe.refunds.list({ limit: 1 }).then(
+            () => 200,
+            (error: { statusCode?: number }) => error.statusCode,
+          ),
+        ),
+      );
+      // Ten at once reach at most two of Stripe's seconds: three pass in each, the rest get 429.
+      expect(answers.filter((status) => status === 429).length).toBeGreaterThanOrEqual(4);
+      const passed = sandbox.requests.filter((r) => r.route === 'GET /v1/refunds' && r.status === 200);
+      const perSecond = new Map<number, number>();
+      for (const r of passed)
+        perSecond.set(Math.floor(r.at / 1000), (perSecond.get(Math.floor(r.at / 1000)) ?? 0) + 1);
+      for (const n of perSecond.values()) expect(n).toBeLessThanOrEqual(3);
+      // A 429 is answered at once: it was refused before the slow work.
+      expect(sandbox.requests.filter((r) => r.status === 429).every((r) => r.fault === undefined)).toBe(true);
+    } finally {
+      sandbox.faults.splice(sandbox.faults.indexOf(slow), 1);
+      await set({ test: null });
+    }
+  });
+
   it('sets faults over HTTP too', async () => {
     const response = await fetch(`${sandbox.url}/_sandbox/faults`, {
       method: 'POST',
