@@ -1,8 +1,8 @@
 import { type ConfirmDeps, confirmInstall } from '../../shared/connect/install.js';
-import { confirmBodySchema } from '../../shared/http/api-schemas.js';
 import { type AuthConfig, callerFrom, requireAdmin } from '../../shared/http/auth.js';
 import { parseJsonBody } from '../../shared/http/body.js';
 import { httpHandler } from '../../shared/http/handler.js';
+import { confirmBodySchema } from '../../shared/http/request-schemas.js';
 import { json } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 

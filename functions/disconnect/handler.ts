@@ -1,9 +1,9 @@
 import { disconnect } from '../../shared/connect/connect-service.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { badRequest } from '../../shared/errors.js';
-import { disconnectQuerySchema } from '../../shared/http/api-schemas.js';
 import { type AuthConfig, callerFrom, requireAdmin } from '../../shared/http/auth.js';
 import { httpHandler } from '../../shared/http/handler.js';
+import { disconnectQuerySchema } from '../../shared/http/request-schemas.js';
 import { json, noContent } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 import type { Clock } from '../../shared/ports/clock.js';

@@ -1,7 +1,7 @@
 import { type CallbackDeps, completeCallback } from '../../shared/connect/install.js';
 import { defaultReturnTo, withOutcome } from '../../shared/connect/return-to.js';
-import { callbackQuerySchema } from '../../shared/http/api-schemas.js';
 import { describeError, httpHandler } from '../../shared/http/handler.js';
+import { callbackQuerySchema } from '../../shared/http/request-schemas.js';
 import { redirect } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 

@@ -1,9 +1,9 @@
 import { resolveConnection } from '../../shared/connect/connect-service.js';
 import { publicConnectionId } from '../../shared/domain/connection.js';
 import { badRequest, HttpError } from '../../shared/errors.js';
-import { MAX_RECORDS_PAGE, recordsQuerySchema } from '../../shared/http/api-schemas.js';
 import { type AuthConfig, recordsReaderFrom } from '../../shared/http/auth.js';
 import { httpHandler } from '../../shared/http/handler.js';
+import { MAX_RECORDS_PAGE, recordsQuerySchema } from '../../shared/http/request-schemas.js';
 import { json } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 import type { ConnectionStore } from '../../shared/ports/connection-store.js';

@@ -1,7 +1,7 @@
-import { syncBodySchema } from '../../shared/http/api-schemas.js';
 import { type AuthConfig, callerFrom, requireAdmin } from '../../shared/http/auth.js';
 import { parseJsonBody } from '../../shared/http/body.js';
 import { httpHandler } from '../../shared/http/handler.js';
+import { syncBodySchema } from '../../shared/http/request-schemas.js';
 import { json } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 import { type RequestSyncDeps, requestSync } from '../../shared/sync/dispatch.js';

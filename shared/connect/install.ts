@@ -26,7 +26,7 @@ import {
   type TokenGrant,
 } from '../ports/stripe-token-client.js';
 import type { TokenVault } from '../ports/token-vault.js';
-import { RESOURCES } from '../records/registry.js';
+import { LISTED_RESOURCES } from '../records/names.js';
 import { dueIn, QUEUED_SYNC_DUE_MS, SENDING_SYNC_DUE_MS } from '../sync/dispatch.js';
 import { connectionStatus, type StatusView } from './connect-service.js';
 import { hashOAuthState } from './oauth-state.js';
@@ -290,11 +290,7 @@ async function storeConnection(deps: ConfirmDeps, install: PendingInstall): Prom
       // what it did not see, finds what Stripe deleted while nothing was listening.
       ...(previous
         ? {
-            fullSync: newFullPass(
-              randomUUID(),
-              RESOURCES.map((def) => def.name),
-              now.toISOString(),
-            ),
+            fullSync: newFullPass(randomUUID(), [...LISTED_RESOURCES], now.toISOString()),
           }
         : {}),
     };

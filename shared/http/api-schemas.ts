@@ -1,39 +1,23 @@
 import * as z from 'zod/mini';
 import '../zod-locale.js';
-import { RECORD_RESOURCES, RESOURCES, type ResourceName } from '../records/registry.js';
+import { RECORD_RESOURCES, type ResourceName } from '../records/names.js';
 
-const RESOURCE_NAMES = RESOURCES.map((def) => def.name) as [ResourceName, ...ResourceName[]];
+export * from './request-schemas.js';
+
+const CHANGE_ACTIONS = ['added', 'updated', 'deleted'] as const;
+const FEED_RESOURCES = [...RECORD_RESOURCES] as [ResourceName, ...ResourceName[]];
 
 /**
- * The public API's request and response shapes. Handlers parse requests with
- * these; the OpenAPI document (shared/http/openapi.ts) is generated from them.
+ * The public API's response shapes, and (re-exported) its requests'. The OpenAPI document
+ * (shared/http/openapi.ts) is generated from them; handlers import request-schemas.ts alone.
  */
 export const errorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 });
 
-export const connectBodySchema = z.strictObject({
-  mode: z.optional(z.enum(['test', 'live'])),
-  returnTo: z.optional(z.string().check(z.maxLength(2048))),
-});
-
 export const connectResponseSchema = z.object({
   authorizeUrl: z.url(),
   expiresAt: z.iso.datetime(),
-});
-
-/** The install token the callback put in the redirect (`inst_` and 32 random bytes, base64url). */
-export const confirmBodySchema = z.strictObject({
-  install: z
-    .string()
-    .check(z.regex(/^inst_[A-Za-z0-9_-]{43}$/, 'must be the install token from the redirect')),
-});
-
-export const callbackQuerySchema = z.object({
-  state: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
-  code: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
-  error: z.optional(z.string().check(z.maxLength(256))),
-  error_description: z.optional(z.string().check(z.maxLength(2048))),
 });
 
 const accountSchema = z.object({ id: z.string(), name: z.nullable(z.string()), livemode: z.boolean() });
@@ -115,35 +99,12 @@ export const statusResponseSchema = z.object({
   connections: z.array(connectionViewSchema),
 });
 
-/** `POST …/sync`: incremental (the default), or a full re-sync of some or every resource. */
-export const syncBodySchema = z
-  .strictObject({
-    mode: z.optional(z.enum(['incremental', 'full'])),
-    resources: z.optional(
-      z.array(z.enum(RESOURCE_NAMES)).check(
-        z.minLength(1),
-        z.refine((names) => new Set(names).size === names.length, 'must not repeat a resource'),
-      ),
-    ),
-  })
-  .check(
-    z.refine((body) => body.resources === undefined || body.mode === 'full', {
-      message: 'resources: only a full re-sync ("mode": "full") names resources',
-    }),
-  );
-
 export const syncResponseSchema = z.object({
   state: z.literal('queued'),
   queuedAt: z.iso.datetime(),
   /** The connection it syncs. */
   connection: z.string(),
   mode: z.enum(['incremental', 'full']),
-});
-
-/** `DELETE …`: `records=erase` erases the connection's records too (they are kept by default). */
-/** Strict: a misspelt option of a destructive call is refused, not ignored. */
-export const disconnectQuerySchema = z.strictObject({
-  records: z.optional(z.enum(['keep', 'erase'])),
 });
 
 export const eraseResponseSchema = z.object({
@@ -154,23 +115,6 @@ export const eraseResponseSchema = z.object({
 export const webhookResponseSchema = z.object({ received: z.literal(true) });
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
-
-/** The most changes one page of the records API holds. */
-export const MAX_RECORDS_PAGE = 1000;
-const FEED_RESOURCES = [...RECORD_RESOURCES] as [ResourceName, ...ResourceName[]];
-const CHANGE_ACTIONS = ['added', 'updated', 'deleted'] as const;
-
-/** `GET …/records`: every parameter a string, as API Gateway passes them (lists comma-separated). */
-export const recordsQuerySchema = z.strictObject({
-  resource: z.optional(
-    z.string().check(z.regex(new RegExp(`^(${FEED_RESOURCES.join('|')})(,(${FEED_RESOURCES.join('|')}))*$`))),
-  ),
-  action: z.optional(z.string().check(z.regex(/^(added|updated|deleted)(,(added|updated|deleted))*$/))),
-  modified_after: z.optional(z.iso.datetime({ offset: true })),
-  after: z.optional(z.string().check(z.maxLength(64))),
-  limit: z.optional(z.string().check(z.regex(/^[1-9][0-9]{0,3}$/))),
-  org: z.optional(z.string().check(z.maxLength(64))),
-});
 
 export const feedRecordSchema = z.object({
   resource: z.enum(FEED_RESOURCES),

@@ -1,28 +1,15 @@
 import type Stripe from 'stripe';
 
-/** The Stripe resources the service lists, named as Stripe's list endpoints name them. */
-export type ListedResourceName =
-  | 'balance_transactions'
-  | 'charges'
-  | 'refunds'
-  | 'invoices'
-  | 'credit_notes'
-  | 'disputes'
-  | 'customers'
-  | 'products'
-  | 'prices'
-  | 'coupons'
-  | 'payouts'
-  | 'subscriptions'
-  | 'invoice_payments'
-  | 'subscription_schedules'
-  | 'discounts';
+import type { LineResourceName, ListedResourceName, ResourceName } from './names.js';
 
-/** Lines kept as records of their own, besides the object that holds them. */
-export type LineResourceName = 'invoice_line_items' | 'credit_note_line_items' | 'subscription_items';
-
-/** Every kind of record the service stores. */
-export type ResourceName = ListedResourceName | LineResourceName;
+export {
+  LINE_RESOURCE_NAMES,
+  LISTED_RESOURCES,
+  type LineResourceName,
+  type ListedResourceName,
+  RECORD_RESOURCES,
+  type ResourceName,
+} from './names.js';
 
 /**
  * Resources whose objects hold lines: a first page embedded (an invoice's `lines`, a
@@ -751,12 +738,6 @@ export const LINE_RESOURCES: readonly LineResourceDef[] = [
       };
     },
   },
-];
-
-/** Every kind of record stored, listed resources first (counts, the oracle, erase). */
-export const RECORD_RESOURCES: readonly ResourceName[] = [
-  ...RESOURCES.map((def) => def.name),
-  ...LINE_RESOURCES.map((def) => def.name),
 ];
 
 /** The lines kept as records of a resource's objects, if they hold any. */

@@ -8,7 +8,7 @@ import { logger } from '../logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import { RESOURCES, type ResourceName } from '../records/registry.js';
+import { LISTED_RESOURCES, type ResourceName } from '../records/names.js';
 
 /**
  * How long a queued sync may wait before the sweep queues it again (its
@@ -123,7 +123,7 @@ export async function requestSync(
   }
   const mode = input.mode ?? 'incremental';
   if (mode === 'full') {
-    const resources = input.resources ?? RESOURCES.map((def) => def.name);
+    const resources = input.resources ?? [...LISTED_RESOURCES];
     // Kept on the connection: whichever run comes next (this one's job, or the nightly one if
     // its message is lost) carries it out.
     const asked = await deps.store.requestFullSync(

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { LINE_RESOURCE_NAMES, LISTED_RESOURCES, RECORD_RESOURCES } from '../../shared/records/names.js';
 import { LINE_RESOURCES, linesOf, RESOURCES, recordAttributes } from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 
@@ -10,6 +11,12 @@ describe('the resource registry', () => {
       expect(new Set(def.eventTypes).size).toBe(def.eventTypes.length);
     },
   );
+
+  it('names every resource it defines, in its order, where a function can read the names alone', () => {
+    expect(RESOURCES.map((def) => def.name)).toEqual(LISTED_RESOURCES);
+    expect(LINE_RESOURCES.map((def) => def.name)).toEqual(LINE_RESOURCE_NAMES);
+    expect(RECORD_RESOURCES).toEqual([...RESOURCES, ...LINE_RESOURCES].map((def) => def.name));
+  });
 
   it('only a resource without events may be re-read for changes Stripe sends no event for', () => {
     for (const def of RESOURCES) if (def.unsettled) expect(def.eventTypes).toHaveLength(0);
