@@ -52,7 +52,10 @@ export function parseConfig(schemas: core.$ZodType | readonly core.$ZodType[], e
 
 // Each part is a function that builds its schema: a function's bundle then
 // builds only the parts it parses (zod schemas cost init time to build).
-const nonEmpty = () => z.string().check(z.trim(), z.minLength(1));
+// zod schemas are immutable (`.check` makes a copy), so every part shares one: each schema
+// built at init is cold-start time.
+const NON_EMPTY = z.string().check(z.trim(), z.minLength(1));
+const nonEmpty = () => NON_EMPTY;
 const csv = () =>
   z.pipe(
     nonEmpty(),

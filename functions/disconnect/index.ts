@@ -1,5 +1,6 @@
 import { authConfig, baseConfig, eventsConfig, parseConfig, syncQueueConfig } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
+import { onFirstUse } from '../../shared/lazy.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
   connectionStore,
@@ -15,7 +16,8 @@ const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig(), event
 export const handler = makeHandler({
   store: connectionStore(config),
   vault: tokenVault(secretsManager(config)),
-  syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
+  // Only `records=erase` queues a job: its SQS client is made then, not at every cold start.
+  syncQueue: onFirstUse(() => sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL)),
   clock: systemClock,
   events: eventPublisher(config),
   auth: config,

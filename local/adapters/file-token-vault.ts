@@ -84,14 +84,14 @@ export class FileTokenVault implements TokenVault {
       decipher.update(Buffer.from(sealed.data, 'base64')),
       decipher.final(),
     ]).toString('utf8');
-    return stripeTokensSchema.parse(JSON.parse(text));
+    return stripeTokensSchema().parse(JSON.parse(text));
   }
 
   create(name: string, tokens: StripeTokens, tags: Record<string, string>): Promise<void> {
     return this.exclusive(async () => {
       const secrets = await this.load();
       if (secrets.has(name)) throw new SecretExistsError(`secret ${name} already exists`);
-      secrets.set(name, { sealed: this.seal(name, stripeTokensSchema.parse(tokens)), tags: { ...tags } });
+      secrets.set(name, { sealed: this.seal(name, stripeTokensSchema().parse(tokens)), tags: { ...tags } });
       await this.persist();
     });
   }
@@ -108,7 +108,7 @@ export class FileTokenVault implements TokenVault {
       const secrets = await this.load();
       const entry = secrets.get(name);
       if (!entry) throw new SecretNotFoundError(`secret ${name} does not exist`);
-      secrets.set(name, { ...entry, sealed: this.seal(name, stripeTokensSchema.parse(tokens)) });
+      secrets.set(name, { ...entry, sealed: this.seal(name, stripeTokensSchema().parse(tokens)) });
       await this.persist();
     });
   }

@@ -1,17 +1,23 @@
 import * as z from 'zod/mini';
 import '../zod-locale.js';
+import { lazy } from '../lazy.js';
 
-/** What Stripe's token endpoint gave us for one connection. */
-export const stripeTokensSchema = z.object({
-  accessToken: z.string().check(z.minLength(1)),
-  refreshToken: z.string().check(z.minLength(1)),
-  accountId: z.string().check(z.startsWith('acct_')),
-  livemode: z.boolean(),
-  scope: z.string(),
-  /** When the access token was issued (ISO time): Stripe sends no `expires_in`; it lives one hour. */
-  obtainedAt: z.iso.datetime(),
-});
-export type StripeTokens = z.infer<typeof stripeTokensSchema>;
+/**
+ * What Stripe's token endpoint gave us for one connection. Made on first use: a function that
+ * only deletes secrets (connect-confirm, disconnect) never parses tokens.
+ */
+export const stripeTokensSchema = lazy(() =>
+  z.object({
+    accessToken: z.string().check(z.minLength(1)),
+    refreshToken: z.string().check(z.minLength(1)),
+    accountId: z.string().check(z.startsWith('acct_')),
+    livemode: z.boolean(),
+    scope: z.string(),
+    /** When the access token was issued (ISO time): Stripe sends no `expires_in`; it lives one hour. */
+    obtainedAt: z.iso.datetime(),
+  }),
+);
+export type StripeTokens = z.infer<ReturnType<typeof stripeTokensSchema>>;
 
 export class SecretExistsError extends Error {
   override name = 'SecretExistsError';

@@ -3,17 +3,21 @@ import * as z from 'zod/mini';
 import '../../zod-locale.js';
 import { keys } from '../../data/keys.js';
 import { type AccountLink, LEGACY_SLOT } from '../../domain/connection.js';
+import { lazy } from '../../lazy.js';
 import type { AccountLinkStore } from '../../ports/account-links.js';
 import { conditionalWrite } from './document-client.js';
 
-const linkItem = z.object({
-  accountId: z.string(),
-  orgId: z.string(),
-  // Links written before an org could have several connections name none: the legacy one.
-  slot: z._default(z.string(), LEGACY_SLOT),
-  connectionId: z.string(),
-  livemode: z.boolean(),
-});
+/** Built on its first parse (init builds only what every request needs). */
+const linkItem = lazy(() =>
+  z.object({
+    accountId: z.string(),
+    orgId: z.string(),
+    // Links written before an org could have several connections name none: the legacy one.
+    slot: z._default(z.string(), LEGACY_SLOT),
+    connectionId: z.string(),
+    livemode: z.boolean(),
+  }),
+);
 
 /** Item mapping for account links: one per connection, under its account. */
 export const AccountLinkItem = {
@@ -25,7 +29,7 @@ export const AccountLinkItem = {
     };
   },
   fromItem(item: Record<string, unknown>): AccountLink {
-    return linkItem.parse(item);
+    return linkItem().parse(item);
   },
 };
 

@@ -14,6 +14,7 @@ import {
   refOf,
   type SyncStatus,
 } from '../../domain/connection.js';
+import { lazy } from '../../lazy.js';
 import { conditionalWrite } from './document-client.js';
 
 /*
@@ -22,71 +23,79 @@ import { conditionalWrite } from './document-client.js';
  * single conditional update.
  */
 
-const syncSchema = z.object({
-  state: z.enum(['idle', 'queued', 'running', 'failed']),
-  lastSuccessAt: z.nullable(z.string()),
-  lastError: z.nullable(z.object({ code: z.string(), message: z.string(), at: z.string() })),
-  counts: z.record(z.string(), z.number()),
-  progress: z.nullable(z.object({ resource: z.string(), records: z.number() })),
-  queuedAt: z.nullable(z.string()),
-  durationMs: z.optional(z.nullable(z.number())),
-  resourceErrors: z.optional(
-    z.nullable(z.record(z.string(), z.object({ code: z.string(), message: z.string(), at: z.string() }))),
-  ),
-});
+/**
+ * The item's schema, built on its first parse, once: connect-start reads no connection, and
+ * each schema zod builds costs init time. zod schemas are immutable, so one instance of each
+ * shape serves every field of it.
+ */
+const connectionItem = lazy(() => {
+  const text = z.string();
+  const count = z.number();
+  const maybeText = z.nullable(text);
+  const texts = z.array(text);
+  const optionalMaybe = <T extends z.ZodMiniType>(schema: T) => z.optional(z.nullable(schema));
+  const issue = z.object({ code: text, message: text, at: text });
 
-const connectionItem = z.object({
-  orgId: z.string(),
-  // Items written before an org could have several connections have no slot: the legacy one.
-  slot: z._default(z.string(), LEGACY_SLOT),
-  connectionId: z.string(),
-  status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
-  statusReason: z._default(z.nullable(z.string()), null),
-  accountId: z.string(),
-  accountName: z.optional(z.nullable(z.string())),
-  livemode: z.boolean(),
-  scope: z.string(),
-  secretName: z._default(z.nullable(z.string()), null),
-  connectedAt: z.string(),
-  connectedBy: z.string(),
-  updatedAt: z.string(),
-  version: z.number(),
-  sync: syncSchema,
-  syncLeaseUntil: z.optional(z.nullable(z.number())),
-  syncLeaseEpoch: z.optional(z.number()),
-  syncAgain: z.optional(z.boolean()),
-  countsInDoubt: z.optional(z.nullable(z.string())),
-  erasure: z.optional(
-    z.nullable(
+  const syncSchema = z.object({
+    state: z.enum(['idle', 'queued', 'running', 'failed']),
+    lastSuccessAt: maybeText,
+    lastError: z.nullable(issue),
+    counts: z.record(text, count),
+    progress: z.nullable(z.object({ resource: text, records: count })),
+    queuedAt: maybeText,
+    durationMs: optionalMaybe(count),
+    resourceErrors: optionalMaybe(z.record(text, issue)),
+  });
+
+  return z.object({
+    orgId: text,
+    // Items written before an org could have several connections have no slot: the legacy one.
+    slot: z._default(text, LEGACY_SLOT),
+    connectionId: text,
+    status: z.enum(['connected', 'needs_reauth', 'revoked', 'disconnected']),
+    statusReason: z._default(maybeText, null),
+    accountId: text,
+    accountName: z.optional(maybeText),
+    livemode: z.boolean(),
+    scope: text,
+    secretName: z._default(maybeText, null),
+    connectedAt: text,
+    connectedBy: text,
+    updatedAt: text,
+    version: count,
+    sync: syncSchema,
+    syncLeaseUntil: optionalMaybe(count),
+    syncLeaseEpoch: z.optional(count),
+    syncAgain: z.optional(z.boolean()),
+    countsInDoubt: z.optional(maybeText),
+    erasure: optionalMaybe(
       z.object({
         state: z.enum(['queued', 'running', 'done']),
-        requestedAt: z.string(),
-        finishedAt: z.nullable(z.string()),
-        items: z.number(),
-        after: z.optional(z.nullable(z.string())),
-        leaseUntil: z.optional(z.nullable(z.number())),
-        cutoff: z.optional(z.nullable(z.string())),
-        owner: z.optional(z.nullable(z.string())),
+        requestedAt: text,
+        finishedAt: maybeText,
+        items: count,
+        after: z.optional(maybeText),
+        leaseUntil: optionalMaybe(count),
+        cutoff: z.optional(maybeText),
+        owner: z.optional(maybeText),
       }),
     ),
-  ),
-  fullSync: z.optional(
-    z.nullable(
+    fullSync: optionalMaybe(
       z.object({
-        id: z.string(),
-        resources: z.array(z.string()),
+        id: text,
+        resources: texts,
         state: z.enum(['pending', 'running', 'done']),
-        requestedAt: z.string(),
-        startedAt: z.nullable(z.string()),
-        finishedAt: z.nullable(z.string()),
-        swept: z.array(z.string()),
-        sweepAfter: z.optional(z.nullable(z.string())),
-        added: z.number(),
-        updated: z.number(),
-        deleted: z.number(),
+        requestedAt: text,
+        startedAt: maybeText,
+        finishedAt: maybeText,
+        swept: texts,
+        sweepAfter: z.optional(maybeText),
+        added: count,
+        updated: count,
+        deleted: count,
       }),
     ),
-  ),
+  });
 });
 
 /** `sync.<field> = :v…` for each defined field of a sync-status patch; fills in the names and values. */
@@ -138,7 +147,7 @@ export const ConnectionItem = {
     };
   },
   fromItem(item: Record<string, unknown>): Connection {
-    return connectionItem.parse(item);
+    return connectionItem().parse(item);
   },
 };
 

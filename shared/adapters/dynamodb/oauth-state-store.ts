@@ -3,17 +3,21 @@ import * as z from 'zod/mini';
 import '../../zod-locale.js';
 import { keys } from '../../data/keys.js';
 import type { OAuthState } from '../../domain/connection.js';
+import { lazy } from '../../lazy.js';
 import type { OAuthStateStore } from '../../ports/oauth-states.js';
 import { isConditionFailure } from './document-client.js';
 
-const stateItem = z.object({
-  stateHash: z.string(),
-  orgId: z.string(),
-  userId: z.string(),
-  mode: z.enum(['test', 'live']),
-  returnTo: z.string(),
-  expiresAt: z.string(),
-});
+/** Built on its first parse (init builds only what every request needs). */
+const stateItem = lazy(() =>
+  z.object({
+    stateHash: z.string(),
+    orgId: z.string(),
+    userId: z.string(),
+    mode: z.enum(['test', 'live']),
+    returnTo: z.string(),
+    expiresAt: z.string(),
+  }),
+);
 
 /** Item mapping for OAuth states: the key, the TTL, and parsing on the way out. */
 export const OAuthStateItem = {
@@ -27,7 +31,7 @@ export const OAuthStateItem = {
     };
   },
   fromItem(item: Record<string, unknown>): OAuthState {
-    return stateItem.parse(item);
+    return stateItem().parse(item);
   },
 };
 

@@ -8,25 +8,29 @@ import {
 import * as z from 'zod/mini';
 import '../../zod-locale.js';
 import { dueKeys, keys } from '../../data/keys.js';
+import { lazy } from '../../lazy.js';
 import type { PendingInstall, PendingInstallStore } from '../../ports/pending-installs.js';
 import { conditionalWrite, isConditionFailure } from './document-client.js';
 import { queryDue } from './due-index.js';
 
-const installItem = z.object({
-  installHash: z.string(),
-  orgId: z.string(),
-  userId: z.string(),
-  mode: z.enum(['test', 'live']),
-  returnTo: z.string(),
-  connectionId: z.string(),
-  secretName: z.string(),
-  accountId: z.string(),
-  livemode: z.boolean(),
-  scope: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string(),
-  claimedAt: z.optional(z.nullable(z.string())),
-});
+/** Built on its first parse (init builds only what every request needs). */
+const installItem = lazy(() =>
+  z.object({
+    installHash: z.string(),
+    orgId: z.string(),
+    userId: z.string(),
+    mode: z.enum(['test', 'live']),
+    returnTo: z.string(),
+    connectionId: z.string(),
+    secretName: z.string(),
+    accountId: z.string(),
+    livemode: z.boolean(),
+    scope: z.string(),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    claimedAt: z.optional(z.nullable(z.string())),
+  }),
+);
 
 /** Item mapping for pending installs: keys, the due-work index (due when it expires), DynamoDB's TTL. */
 export const PendingInstallItem = {
@@ -41,7 +45,7 @@ export const PendingInstallItem = {
     };
   },
   fromItem(item: Record<string, unknown>): PendingInstall {
-    return installItem.parse(item);
+    return installItem().parse(item);
   },
 };
 

@@ -3,7 +3,6 @@ import * as z from 'zod/mini';
 import type * as core from 'zod/v4/core';
 import type { Mode } from '../../domain/connection.js';
 import { logger } from '../../logger.js';
-import { MetricNames, metrics } from '../../metrics.js';
 import {
   type AppCredentials,
   AppCredentialsError,
@@ -15,13 +14,16 @@ import {
  * A secret an operator must fill after the first deploy, found still empty: one
  * clear log line naming it (never its value) and the `SecretNotConfigured` metric,
  * which an alarm watches. Emitted at once (a single-metric flush), since not every
- * function that reads a secret flushes metrics at the end of its invocation.
+ * function that reads a secret flushes metrics at the end of its invocation. Powertools'
+ * metrics load then: a function that emits no other metric (oauth-callback) does not pay
+ * for them at every cold start.
  */
-export function reportUnconfigured(secretId: string, missing: string): void {
+export async function reportUnconfigured(secretId: string, missing: string): Promise<void> {
   logger.error(
     `secret not configured: ${secretId} holds no ${missing}; put it there (README: after the first deploy)`,
     { secretId },
   );
+  const { MetricNames, metrics } = await import('../../metrics.js');
   const single = metrics.singleMetric();
   single.addMetric(MetricNames.secretNotConfigured, 'Count', 1);
 }
@@ -67,7 +69,7 @@ export class CachedJsonSecret<S extends core.$ZodType> {
       );
     }
     const missing = this.unfilled(value);
-    if (missing) reportUnconfigured(this.secretId, missing);
+    if (missing) await reportUnconfigured(this.secretId, missing);
     return value;
   }
 }
@@ -78,8 +80,8 @@ export class CachedJsonSecret<S extends core.$ZodType> {
  * read the signing secrets without being able to read the app's secret keys.
  */
 export class SecretsManagerAppCredentials implements AppCredentials {
-  private readonly keys: CachedJsonSecret<typeof appKeysSchema> | undefined;
-  private readonly webhooks: CachedJsonSecret<typeof webhookSecretsSchema> | undefined;
+  private readonly keys: CachedJsonSecret<ReturnType<typeof appKeysSchema>> | undefined;
+  private readonly webhooks: CachedJsonSecret<ReturnType<typeof webhookSecretsSchema>> | undefined;
 
   constructor(
     client: SecretsManagerClient,
@@ -90,7 +92,7 @@ export class SecretsManagerAppCredentials implements AppCredentials {
       ? new CachedJsonSecret(
           client,
           ids.keysSecretId,
-          appKeysSchema,
+          appKeysSchema(),
           '{"secretKeys":{"test":"sk_test_…","live":"sk_live_…"}}',
           ttlMs,
           undefined,
@@ -102,7 +104,7 @@ export class SecretsManagerAppCredentials implements AppCredentials {
       ? new CachedJsonSecret(
           client,
           ids.webhookSecretsSecretId,
-          webhookSecretsSchema,
+          webhookSecretsSchema(),
           '{"webhookSecrets":["whsec_…"]}',
           ttlMs,
           undefined,

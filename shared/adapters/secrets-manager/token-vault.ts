@@ -31,7 +31,7 @@ export class SecretsManagerTokenVault implements TokenVault {
       await this.client.send(
         new CreateSecretCommand({
           Name: name,
-          SecretString: JSON.stringify(stripeTokensSchema.parse(tokens)),
+          SecretString: JSON.stringify(stripeTokensSchema().parse(tokens)),
           Description: 'Stripe Apps OAuth tokens of one Defrr connection',
           ...(this.kmsKeyId ? { KmsKeyId: this.kmsKeyId } : {}),
           Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
@@ -47,7 +47,7 @@ export class SecretsManagerTokenVault implements TokenVault {
   async read(name: string): Promise<StripeTokens | undefined> {
     try {
       const { SecretString } = await this.client.send(new GetSecretValueCommand({ SecretId: name }));
-      return SecretString ? stripeTokensSchema.parse(JSON.parse(SecretString)) : undefined;
+      return SecretString ? stripeTokensSchema().parse(JSON.parse(SecretString)) : undefined;
     } catch (error) {
       // A secret scheduled for deletion answers InvalidRequestException: gone, for us.
       if (errorName(error) === 'ResourceNotFoundException' || errorName(error) === 'InvalidRequestException')
@@ -61,7 +61,7 @@ export class SecretsManagerTokenVault implements TokenVault {
       await this.client.send(
         new PutSecretValueCommand({
           SecretId: name,
-          SecretString: JSON.stringify(stripeTokensSchema.parse(tokens)),
+          SecretString: JSON.stringify(stripeTokensSchema().parse(tokens)),
         }),
       );
     } catch (error) {

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import '../../zod-locale.js';
 import type { Mode } from '../../domain/connection.js';
+import { lazy } from '../../lazy.js';
 import type { AppCredentials } from '../../ports/app-credentials.js';
 import {
   OAuthGrantError,
@@ -21,8 +22,13 @@ const grantSchema = z
   })
   .check(z.refine((g) => Boolean(g.stripe_user_id ?? g.account_id), 'no account id in the token response'));
 
-const oauthErrorSchema = z.object({ error: z.string(), error_description: z.optional(z.string()) });
-const apiErrorSchema = z.object({ error: z.object({ type: z.string(), code: z.optional(z.string()) }) });
+// Built when Stripe answers an error, not at every cold start.
+const oauthErrorSchema = lazy(() =>
+  z.object({ error: z.string(), error_description: z.optional(z.string()) }),
+);
+const apiErrorSchema = lazy(() =>
+  z.object({ error: z.object({ type: z.string(), code: z.optional(z.string()) }) }),
+);
 
 /**
  * Stripe Apps OAuth over plain HTTPS (stripe-node's `oauth.token()` is the
@@ -84,13 +90,13 @@ export class HttpStripeTokenClient implements StripeTokenClient {
       );
     }
     if (!response.ok) {
-      const oauth = oauthErrorSchema.safeParse(body);
+      const oauth = oauthErrorSchema().safeParse(body);
       if (oauth.success)
         throw new OAuthGrantError(
           oauth.data.error,
           `Stripe refused the ${form.grant_type} grant: ${oauth.data.error}`,
         );
-      const api = apiErrorSchema.safeParse(body);
+      const api = apiErrorSchema().safeParse(body);
       const code =
         response.status === 401
           ? 'invalid_client'
