@@ -606,18 +606,18 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-/**
- * Module init of each bundle: `import` in a fresh node process, `runs` times,
- * the median. The bundles take turns, so a machine that slows down mid-run
- * slows all of them alike instead of skewing one side of a ratio.
- */
 /** A Lambda container running one invocation at a time (this process may run the local stack's many). */
 function lambdaEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const { AWS_LAMBDA_MAX_CONCURRENCY: _concurrent, ...env } = process.env;
   return { ...env, ...extra };
 }
 
-function initTimes(files: string[], runs: number, env: Record<string, string>): number[] {
+/**
+ * Module init of each bundle: `import` in a fresh node process, `runs` rounds, each bundle's
+ * times by round. The bundles take turns within a round, so a machine that slows down mid-run
+ * slows all of them alike; pairedRatio compares them round by round.
+ */
+function initTimes(files: string[], runs: number, env: Record<string, string>): number[][] {
   const times = files.map((): number[] => []);
   for (let i = 0; i < runs; i++) {
     files.forEach((file, j) => {
@@ -630,7 +630,20 @@ function initTimes(files: string[], runs: number, env: Record<string, string>): 
       times[j]?.push(Number(out.stdout));
     });
   }
-  return times.map(median);
+  return times;
+}
+
+/**
+ * A ratio of two bundles' inits, paired by round: the median of each round's ratio. The two
+ * ran one after the other, so a busy moment slows both and cancels out, where a ratio of two
+ * medians from different moments does not.
+ */
+function pairedRatio(times: number[], against: number[]): number {
+  return median(times.map((t, i) => t / Math.max(0.01, against[i] ?? 0)));
+}
+
+function pairedDifference(times: number[], against: number[]): number {
+  return median(times.map((t, i) => t - (against[i] ?? 0)));
 }
 
 /** What every function's configuration asks for, as dummy values: init must not fail on config. */
@@ -720,20 +733,20 @@ export async function coldStart(runs: number) {
       outfile: librariesOut,
       nodePaths: [join(ROOT, 'node_modules')],
     });
-    const [initMs = 0, floorInitMs = 0, librariesInitMs = 0] = initTimes(
+    const [inits = [], floorInits = [], librariesInits = []] = initTimes(
       [out, floorOut, librariesOut],
       runs,
       COLD_START_ENV,
     );
     functions[name] = {
       http: httpFunctions.has(name),
-      librariesInitMs: round(librariesInitMs),
-      librariesRatio: round(initMs / Math.max(0.01, librariesInitMs)),
-      overFloorMs: round(initMs - floorInitMs),
+      librariesInitMs: round(median(librariesInits)),
+      librariesRatio: round(pairedRatio(inits, librariesInits)),
+      overFloorMs: round(pairedDifference(inits, floorInits)),
       bytes: statSync(out).size,
-      initMs: round(initMs),
-      floorInitMs: round(floorInitMs),
-      ratio: round(initMs / Math.max(0.01, floorInitMs)),
+      initMs: round(median(inits)),
+      floorInitMs: round(median(floorInits)),
+      ratio: round(pairedRatio(inits, floorInits)),
       includesStripe: packages.has('stripe'),
       floorBytes: statSync(floorOut).size,
       floorClients: clients.flatMap((c) => c.names).sort(),
@@ -764,8 +777,9 @@ async function coldStartBreakdown(dir: string, runs: number) {
       return out;
     }),
   );
-  const [floor = 0, ...rest] = initTimes(files, runs, COLD_START_ENV);
-  const over = (i: number) => round((rest[i] ?? 0) - floor);
+  const [floors = [], ...rest] = initTimes(files, runs, COLD_START_ENV);
+  const floor = median(floors);
+  const over = (i: number) => round(pairedDifference(rest[i] ?? [], floors));
   return {
     floorMs: round(floor),
     createClientsMs: over(0),
@@ -773,7 +787,7 @@ async function coldStartBreakdown(dir: string, runs: number) {
     powertoolsLoggerMs: over(2),
     middyChainMs: over(3),
     librariesOnlyMs: over(4),
-    librariesOnlyRatio: round((rest[4] ?? 0) / Math.max(0.01, floor)),
+    librariesOnlyRatio: round(pairedRatio(rest[4] ?? [], floors)),
   };
 }
 
