@@ -10,6 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { routes } from '../../shared/http/routes.js';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -31,7 +32,8 @@ export interface ServiceFunctionProps {
 
 /**
  * Every function of the service, with the defaults fixed once: Node 22 on
- * arm64, bundled by the local esbuild (no Docker), minified with source maps,
+ * arm64, bundled by the local esbuild (no Docker), minified with source maps
+ * (Node reads them in the functions no caller waits on),
  * its own KMS-encrypted log group with retention, and a role that starts with
  * nothing but writing to that log group. Grants are added per function.
  *
@@ -51,6 +53,12 @@ export class ServiceFunction extends Construct {
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
     this.entryName = props.name;
+    // Behind API Gateway a caller waits for a cold start, and Node's `--enable-source-maps`
+    // parses the bundle's whole map at load: ~15–20 ms, a third of such an init
+    // (docs/benchmarks.md). Those functions log minified stack positions, which the map in
+    // their package resolves offline (`npm run map-stack`, docs/runbook.md); the queue and
+    // schedule consumers, whose cold starts no one waits for, keep readable stacks.
+    const callerWaits = routes.some((route) => route.function === props.name);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetentionDays as logs.RetentionDays,
       encryptionKey: props.logKey,
@@ -88,13 +96,15 @@ export class ServiceFunction extends Construct {
         ...(props.powertools === false
           ? {}
           : { POWERTOOLS_SERVICE_NAME: props.serviceName, POWERTOOLS_LOG_LEVEL: 'INFO' }),
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(callerWaits ? {} : { NODE_OPTIONS: '--enable-source-maps' }),
         ...props.environment,
       },
       bundling: {
         forceDockerBundling: false,
         minify: true,
         sourceMap: true,
+        // A map without the sources' text: enough to resolve a stack, a fraction of the package.
+        sourcesContent: false,
         target: 'node22',
         // ESM lets esbuild tree-shake the AWS SDK's and our dependencies' ES builds: smaller, faster cold starts.
         format: nodejs.OutputFormat.ESM,

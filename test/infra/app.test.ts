@@ -84,16 +84,39 @@ describe('service stack', () => {
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
         LoggingConfig: { LogGroup: expect.anything() },
-        Environment: {
-          Variables: expect.objectContaining({
-            // The health check loads no Powertools, so it gets no logger settings.
-            ...(id.startsWith('Health') ? {} : { POWERTOOLS_SERVICE_NAME: 'stripe-connector' }),
-            NODE_OPTIONS: '--enable-source-maps',
-          }),
-        },
+        // The health check loads no Powertools, so it gets no logger settings (and, behind
+        // API Gateway, no source maps: no environment at all).
+        ...(id.startsWith('Health')
+          ? {}
+          : {
+              Environment: {
+                Variables: expect.objectContaining({ POWERTOOLS_SERVICE_NAME: 'stripe-connector' }),
+              },
+            }),
       });
     }
     service.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('loads source maps in the functions no caller waits on, not in those behind API Gateway (a cold start a caller waits for)', () => {
+    const roles = service.findResources('AWS::IAM::Role');
+    const http = new Set<string>(routes.map((route) => route.function));
+    const seen = { http: 0, other: 0 };
+    for (const fn of Object.values(service.findResources('AWS::Lambda::Function'))) {
+      const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const name = String(roles[roleId]?.Properties.Description).match(/^Runs the (\S+) function$/)?.[1];
+      if (!name) continue; // a construct's own function (CDK's log retention, custom resources)
+      const options = fn.Properties.Environment?.Variables?.NODE_OPTIONS;
+      if (http.has(name)) {
+        expect({ name, options }).toEqual({ name, options: undefined });
+        seen.http++;
+      } else {
+        expect({ name, options }).toEqual({ name, options: '--enable-source-maps' });
+        seen.other++;
+      }
+    }
+    expect(seen.http).toBe(http.size);
+    expect(seen.other).toBeGreaterThanOrEqual(3);
   });
 
   it('gives no function a managed policy or a wildcard resource', () => {
