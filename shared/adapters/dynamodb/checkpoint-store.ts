@@ -36,24 +36,29 @@ export class DynamoCheckpointStore implements CheckpointStore {
   }
 
   async all(ref: ConnectionRef): Promise<Map<ResourceName, Checkpoint>> {
-    const { pk, sk } = keys.cursor(ref, '');
     const found = new Map<ResourceName, Checkpoint>();
+    for await (const { sk, checkpoint } of this.itemsUnder(keys.cursor(ref, ''))) {
+      // The legacy connection's prefix (`CURSOR#`) also holds every slot's: only its own count.
+      if (sk !== keys.cursor(ref, String(checkpoint.resource)).sk) continue;
+      found.set(checkpoint.resource as ResourceName, checkpoint);
+    }
+    return found;
+  }
+
+  /** Every checkpoint item whose sort key starts with the key's, read strongly consistent, without its keys. */
+  private async *itemsUnder(key: { pk: string; sk: string }) {
     const pages = paginateQuery(
       { client: this.db },
       {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': sk },
+        ExpressionAttributeValues: { ':pk': key.pk, ':prefix': key.sk },
         ConsistentRead: true,
       },
     );
     for await (const page of pages)
-      for (const { pk: _pk, sk: itemSk, type: _type, ...checkpoint } of page.Items ?? []) {
-        // The legacy connection's prefix (`CURSOR#`) also holds every slot's: only its own count.
-        if (String(itemSk) !== keys.cursor(ref, String(checkpoint.resource)).sk) continue;
-        found.set(checkpoint.resource as ResourceName, checkpoint as Checkpoint);
-      }
-    return found;
+      for (const { pk: _pk, sk, type: _type, ttl: _ttl, ...checkpoint } of page.Items ?? [])
+        yield { sk: String(sk), checkpoint: checkpoint as Checkpoint };
   }
 
   async put(checkpoint: Checkpoint): Promise<void> {
@@ -93,20 +98,9 @@ export class DynamoCheckpointStore implements CheckpointStore {
   }
 
   async parts(ref: ConnectionRef, resource: ResourceName, plan: string): Promise<Checkpoint[]> {
-    const { pk, sk } = keys.cursor(ref, partKey(resource, plan));
     const found: Checkpoint[] = [];
-    const pages = paginateQuery(
-      { client: this.db },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': sk },
-        ConsistentRead: true,
-      },
-    );
-    for await (const page of pages)
-      for (const { pk: _pk, sk: _sk, type: _type, ttl: _ttl, ...part } of page.Items ?? [])
-        found.push(part as Checkpoint);
+    for await (const { checkpoint } of this.itemsUnder(keys.cursor(ref, partKey(resource, plan))))
+      found.push(checkpoint);
     return found;
   }
 
