@@ -617,15 +617,25 @@ function lambdaEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
  * times by round. The bundles take turns within a round, so a machine that slows down mid-run
  * slows all of them alike; pairedRatio compares them round by round.
  */
-function initTimes(files: string[], runs: number, env: Record<string, string>): number[][] {
+function initTimes(
+  files: string[],
+  runs: number,
+  env: Record<string, string>,
+  /** Node's own options for each file's process (by index). */
+  nodeOptions: string[][] = [],
+): number[][] {
   const times = files.map((): number[] => []);
   for (let i = 0; i < runs; i++) {
     files.forEach((file, j) => {
       const script = `const t=process.hrtime.bigint();await import(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
-      const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-        env: lambdaEnv(env),
-        encoding: 'utf8',
-      });
+      const out = spawnSync(
+        process.execPath,
+        [...(nodeOptions[j] ?? []), '--input-type=module', '-e', script],
+        {
+          env: lambdaEnv(env),
+          encoding: 'utf8',
+        },
+      );
       if (out.status !== 0) throw new Error(`init of ${file} failed: ${out.stderr.slice(0, 500)}`);
       times[j]?.push(Number(out.stdout));
     });
@@ -753,7 +763,26 @@ export async function coldStart(runs: number) {
     };
   }
   const http = Object.values(functions).filter((f) => f.http);
+  // What Node's source maps add to an init: the HTTP functions run without them (infra),
+  // the others with. Measured on the largest HTTP bundle, with and without, round by round.
+  const [largest] = Object.entries(functions)
+    .filter(([, f]) => f.http)
+    .sort(([, a], [, b]) => b.bytes - a.bytes);
+  if (!largest) throw new Error('no HTTP function to measure');
+  const largestOut = join(dir, largest[0], 'index.mjs');
+  const [without = [], withMaps = []] = initTimes([largestOut, largestOut], runs, COLD_START_ENV, [
+    [],
+    ['--enable-source-maps'],
+  ]);
+  const sourceMaps = {
+    function: largest[0],
+    withoutMs: round(median(without)),
+    withMs: round(median(withMaps)),
+    addedMs: round(pairedDifference(withMaps, without)),
+    ratio: round(pairedRatio(withMaps, without)),
+  };
   return {
+    sourceMaps,
     maxInitRatio: Math.max(...Object.values(functions).map((f) => f.ratio)),
     /** The HTTP functions' worst init against their own libraries-alone bundle, same run. */
     maxHttpLibrariesRatio: Math.max(...http.map((f) => f.librariesRatio)),

@@ -292,6 +292,11 @@ export function table(results: Results): string {
     ],
     ['coldStart.maxInitRatio (all functions / floor)', String(results.coldStart.maxInitRatio), ''],
     [
+      `coldStart.sourceMaps.addedMs (${results.coldStart.sourceMaps.function}, --enable-source-maps; HTTP functions run without)`,
+      `+${results.coldStart.sourceMaps.addedMs} (×${results.coldStart.sourceMaps.ratio})`,
+      '',
+    ],
+    [
       'webhook.requestsPerSecond / bare',
       `${results.webhook.requestsPerSecond} / ${results.webhook.bareRequestsPerSecond}`,
       '',

@@ -34,6 +34,8 @@ it('runs every benchmark and reports every key as a number', async () => {
     ['incremental.requestsNoChange', results.incremental.requestsNoChange],
     ['incremental.requestsFor1000New', results.incremental.requestsFor1000New],
     ['coldStart.maxInitRatio', results.coldStart.maxInitRatio],
+    ['coldStart.sourceMaps.withMs', results.coldStart.sourceMaps.withMs],
+    ['coldStart.sourceMaps.withoutMs', results.coldStart.sourceMaps.withoutMs],
     ['webhook.requestsPerSecond', results.webhook.requestsPerSecond],
     ['webhook.p99Ms', results.webhook.p99Ms],
     ['webhook.bareRequestsPerSecond', results.webhook.bareRequestsPerSecond],
@@ -126,6 +128,9 @@ it('runs every benchmark and reports every key as a number', async () => {
     'zodConfigMs',
   ]);
   for (const ms of Object.values(results.coldStart.breakdown)) expect(Number.isFinite(ms)).toBe(true);
+  // What source maps add is measured on an HTTP function's bundle (those run without them).
+  expect(results.coldStart.functions[results.coldStart.sourceMaps.function]?.http).toBe(true);
+  expect(Number.isFinite(results.coldStart.sourceMaps.addedMs)).toBe(true);
   // Every delivery the intake answered (all 2xx, as non2xx is 0) was queued.
   expect(results.webhook.requests).toBeGreaterThan(0);
   expect(results.webhook.queued).toBeGreaterThanOrEqual(results.webhook.requests);
