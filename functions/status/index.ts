@@ -1,4 +1,4 @@
-import { DynamoRecordsStore } from '../../shared/adapters/dynamodb/records-store.js';
+import { DynamoRecordCounts } from '../../shared/adapters/dynamodb/record-counts.js';
 import { authConfig, baseConfig, parseConfig, recordsConfig } from '../../shared/config.js';
 import { connectionStore, dynamo } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
@@ -9,6 +9,6 @@ const db = dynamo(config);
 
 export const handler = makeHandler({
   store: connectionStore(config, db),
-  records: new DynamoRecordsStore(db, config.RECORDS_TABLE_NAME),
+  records: new DynamoRecordCounts(db, config.RECORDS_TABLE_NAME),
   auth: config,
 });

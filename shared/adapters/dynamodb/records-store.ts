@@ -40,6 +40,7 @@ import {
   type StripeObject,
 } from '../../records/registry.js';
 import { isConditionFailure } from './document-client.js';
+import { countName, DynamoRecordCounts } from './record-counts.js';
 
 /** Resources whose Stripe objects carry `livemode` (balance transactions and refunds do not). */
 const SAYS_MODE = new Set<ResourceName>([
@@ -183,8 +184,6 @@ export class FeedBlockExpiredError extends Error {
 const countDelta = (record: RecordWrite, old: { deleted?: unknown } | undefined) =>
   (record.deleted === true ? 0 : 1) - (old && old.deleted !== true ? 1 : 0);
 
-const countName = (resource: string) => `n_${resource}`;
-
 /** The `resource` attribute of line pages: not a resource of their own (recounts leave them out). */
 const LINE_RESOURCE: Record<LinedResource, string> = {
   invoices: 'invoice_lines',
@@ -222,7 +221,11 @@ export class DynamoRecordsStore implements RecordsStore {
     private readonly tableName: string,
     private readonly now: () => Date = () => new Date(),
     private readonly maxAttempts = 10,
-  ) {}
+  ) {
+    this.countsReader = new DynamoRecordCounts(db, tableName);
+  }
+
+  private readonly countsReader: DynamoRecordCounts;
 
   async put(record: RecordWrite, tally?: ChangeTally): Promise<PutResult> {
     const key = recordKeys.record(record, record.resource, record.object.id);
@@ -294,34 +297,12 @@ export class DynamoRecordsStore implements RecordsStore {
     );
   }
 
-  async counts(scope: RecordScope): Promise<RecordCounts | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: recordKeys.counts(scope),
-        ConsistentRead: true,
-      }),
-    );
-    if (!Item) return undefined;
-    const counts: RecordCounts = {};
-    for (const name of RECORD_RESOURCES) counts[name] = Number(Item[countName(name)] ?? 0);
-    return counts;
+  counts(scope: RecordScope): Promise<RecordCounts | undefined> {
+    return this.countsReader.counts(scope);
   }
 
-  async countsState(scope: RecordScope): Promise<{ countedFor?: string; doubt?: string } | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: recordKeys.counts(scope),
-        ProjectionExpression: 'countedFor, doubt',
-        ConsistentRead: true,
-      }),
-    );
-    if (!Item) return undefined;
-    return {
-      ...(typeof Item.countedFor === 'string' ? { countedFor: Item.countedFor } : {}),
-      ...(typeof Item.doubt === 'string' ? { doubt: Item.doubt } : {}),
-    };
+  countsState(scope: RecordScope): Promise<{ countedFor?: string; doubt?: string } | undefined> {
+    return this.countsReader.countsState(scope);
   }
 
   async markCountsInDoubt(scope: RecordScope): Promise<void> {
