@@ -7,8 +7,8 @@ import {
 } from '../../shared/config.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import {
-  connectionStore,
   dynamo,
+  oauthStateStore,
   pendingInstallStore,
   secretsManager,
   stripeTokenClient,
@@ -21,7 +21,7 @@ const secrets = secretsManager(config);
 const db = dynamo(config);
 
 export const handler = makeHandler({
-  store: connectionStore(config, db),
+  store: oauthStateStore(config, db),
   installs: pendingInstallStore(config, db),
   vault: tokenVault(secrets, config.KMS_KEY_ID),
   tokens: stripeTokenClient(secrets, config),

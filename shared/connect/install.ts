@@ -67,7 +67,8 @@ export interface CallbackQuery {
 }
 
 export interface CallbackDeps {
-  store: ConnectionStore;
+  /** Only the OAuth states: the callback's function then loads no other part of the store. */
+  store: Pick<ConnectionStore, 'consumeState'>;
   installs: PendingInstallStore;
   vault: TokenVault;
   tokens: StripeTokenClient;

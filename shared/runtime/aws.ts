@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
 import { documentClient } from '../adapters/dynamodb/document-client.js';
+import { DynamoOAuthStateStore } from '../adapters/dynamodb/oauth-state-store.js';
 import { DynamoPendingInstallStore } from '../adapters/dynamodb/pending-install-store.js';
 import { EventBridgePublisher } from '../adapters/eventbridge/event-publisher.js';
 import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
@@ -30,6 +31,14 @@ export function connectionStore(
   db: DynamoDBDocumentClient = dynamo(env),
 ) {
   return new DynamoConnectionStore(db, env.SERVICE_TABLE_NAME);
+}
+
+/** The OAuth states alone: the callback consumes one and touches no other part of the store. */
+export function oauthStateStore(
+  env: { SERVICE_TABLE_NAME: string; AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined },
+  db: DynamoDBDocumentClient = dynamo(env),
+) {
+  return new DynamoOAuthStateStore(db, env.SERVICE_TABLE_NAME);
 }
 
 export function pendingInstallStore(
