@@ -500,8 +500,12 @@ export class SyncRun {
       if (heldDef && held.length > 0) await this.store(heldDef, held);
     }
     await this.ensureCurrent();
+    const { orgId, mode, accountId } = this.scope;
+    // No leading spread of the scope: Node 20 adds the properties after one on a slow path.
     const writes: RecordWrite[] = objects.map(({ object, observed, deleted, apiVersion }) => ({
-      ...this.scope,
+      orgId,
+      mode,
+      accountId,
       resource: def.name,
       object,
       version: recordVersion(def, object, observed),

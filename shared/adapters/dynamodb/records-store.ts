@@ -103,6 +103,13 @@ function compress(json: string): Buffer {
   return gzipSync(json, { windowBits: 12, memLevel: 6 });
 }
 
+/**
+ * A record's item. Built as one literal and then assigned to, never as a literal that starts with
+ * a spread: Node 20's V8 adds each property after a leading spread on a slow path (~1 µs a
+ * property, 23 µs a record here; Node 22 does not). Later properties still override earlier
+ * ones in the order they are set: the resource's attributes override the common ones, and the
+ * record's own fields (its `source`, its `version`) override the attributes.
+ */
 function toItem(record: RecordWrite, now: string, place?: FeedPlace): Record<string, unknown> {
   const data = compress(JSON.stringify(record.object));
   if (data.length > MAX_DATA_BYTES) {
@@ -110,8 +117,10 @@ function toItem(record: RecordWrite, now: string, place?: FeedPlace): Record<str
       `${record.resource} ${record.object.id} is ${data.length} bytes compressed`,
     );
   }
-  return {
-    ...recordKeys.record(record, record.resource, record.object.id),
+  const keys = recordKeys.record(record, record.resource, record.object.id);
+  const item: Record<string, unknown> = {
+    pk: keys.pk,
+    sk: keys.sk,
     orgId: record.orgId,
     mode: record.mode,
     accountId: record.accountId,
@@ -119,20 +128,23 @@ function toItem(record: RecordWrite, now: string, place?: FeedPlace): Record<str
     objectId: record.object.id,
     created: typeof record.object.created === 'number' ? record.object.created : null,
     livemode: record.object.livemode === true,
-    ...recordAttributes(record.resource, record.object, record.parentId),
-    ...(record.parentId ? { parentId: record.parentId } : {}),
-    ...(record.lineIds ? { lineIds: record.lineIds } : {}),
-    version: record.version,
-    source: record.source,
-    deleted: record.deleted === true,
-    ...(record.eventId ? { eventId: record.eventId } : {}),
-    ...(record.apiVersion ? { apiVersion: record.apiVersion } : {}),
-    syncedAt: now,
-    ...(place
-      ? { feedPk: recordKeys.partition(record), seq: place.seq, firstSeenAt: place.firstSeenAt }
-      : {}),
-    data,
   };
+  Object.assign(item, recordAttributes(record.resource, record.object, record.parentId));
+  if (record.parentId) item.parentId = record.parentId;
+  if (record.lineIds) item.lineIds = record.lineIds;
+  item.version = record.version;
+  item.source = record.source;
+  item.deleted = record.deleted === true;
+  if (record.eventId) item.eventId = record.eventId;
+  if (record.apiVersion) item.apiVersion = record.apiVersion;
+  item.syncedAt = now;
+  if (place) {
+    item.feedPk = keys.pk;
+    item.seq = place.seq;
+    item.firstSeenAt = place.firstSeenAt;
+  }
+  item.data = data;
+  return item;
 }
 
 /** What a write does, told as the feed tells it: from what was stored before. */
