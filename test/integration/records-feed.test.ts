@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
@@ -412,6 +413,67 @@ describe('the feed under concurrent writers', () => {
     expect(await store.horizon(bigScope)).toBeGreaterThanOrEqual(3);
     const page = await store.changes(bigScope, { after: 0, limit: 10 });
     expect(page.changes.map((c) => c.objectId)).toEqual(['ch_small']);
+  });
+
+  it("stores a record as one item: its keys, its resource's attributes, its own version and provenance over them, its place and its object", async () => {
+    const itemScope: RecordScope = { ...scope, accountId: 'acct_1FeedItemShape00000000' };
+    const now = new Date('2026-12-07T01:02:03.000Z');
+    const db = documentClient(stack.dynamoClient);
+    const store = new DynamoRecordsStore(db, LOCAL_TABLES.records, () => now);
+    const object = {
+      id: 'txn_1ItemShape',
+      object: 'balance_transaction',
+      created: 1_700_000_123,
+      livemode: false,
+      amount: 1200,
+      currency: 'usd',
+      type: 'charge',
+      status: 'available',
+      source: 'ch_1ItemShape',
+      net: 1165,
+      fee: 35,
+    };
+    await store.putMany([
+      {
+        ...itemScope,
+        resource: 'balance_transactions',
+        object,
+        version: 'v000007',
+        source: 'sync',
+        apiVersion: '2025-03-31.basil',
+      },
+    ]);
+    const key = recordKeys.record(itemScope, 'balance_transactions', object.id);
+    const { Item } = await db.send(new GetCommand({ TableName: LOCAL_TABLES.records, Key: key }));
+    expect(Item).toEqual({
+      pk: key.pk,
+      sk: key.sk,
+      orgId: itemScope.orgId,
+      mode: 'test',
+      accountId: itemScope.accountId,
+      resource: 'balance_transactions',
+      objectId: object.id,
+      created: 1_700_000_123,
+      livemode: false,
+      amount: 1200,
+      currency: 'usd',
+      type: 'charge',
+      status: 'available',
+      // The record's provenance is set after the resource's attributes, so it overrides the
+      // balance transaction's own `source` (which its object, in `data`, keeps).
+      source: 'sync',
+      net: 1165,
+      fee: 35,
+      version: 'v000007',
+      deleted: false,
+      apiVersion: '2025-03-31.basil',
+      syncedAt: now.toISOString(),
+      feedPk: key.pk,
+      seq: expect.any(Number),
+      firstSeenAt: now.toISOString(),
+      data: expect.anything(),
+    });
+    expect(JSON.parse(gunzipSync(Item?.data as Uint8Array).toString('utf8'))).toEqual(object);
   });
 
   it('the feed item keeps only the blocks readers still wait on: many writes over time leave it small', async () => {
