@@ -1,12 +1,12 @@
 import { authConfig, baseConfig, connectConfig, frontendConfig, parseConfig } from '../../shared/config.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { connectionStore } from '../../shared/runtime/aws.js';
+import { connectStartStore } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
 const config = parseConfig([baseConfig(), authConfig(), frontendConfig(), connectConfig()]);
 
 export const handler = makeHandler({
-  store: connectionStore(config),
+  store: connectStartStore(config),
   clock: systemClock,
   auth: config,
   config: {

@@ -15,10 +15,12 @@ import type { SyncJob } from '../domain/sync-job.js';
 import { badRequest, forbidden, HttpError } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { logger } from '../logger.js';
+import type { AllowanceStore } from '../ports/allowances.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
 import type { EventPublisher } from '../ports/event-publisher.js';
 import type { JobQueue } from '../ports/job-queue.js';
+import type { OAuthStateStore } from '../ports/oauth-states.js';
 import { type RecordScope, type RecordsStore, scopeOf } from '../ports/records-store.js';
 import type { SyncRunRecord } from '../ports/sync-history.js';
 import type { TokenVault } from '../ports/token-vault.js';
@@ -43,7 +45,8 @@ export interface ConnectConfig extends FrontendConfig {
 }
 
 export interface StartDeps {
-  store: ConnectionStore;
+  /** Only what a start touches: the org's allowance and the new state (the function bundles no more). */
+  store: AllowanceStore & Pick<OAuthStateStore, 'putState'>;
   clock: Clock;
   config: ConnectConfig;
 }

@@ -3,6 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoAllowanceStore } from '../adapters/dynamodb/allowance-store.js';
 import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
 import { documentClient } from '../adapters/dynamodb/document-client.js';
 import { DynamoOAuthStateStore } from '../adapters/dynamodb/oauth-state-store.js';
@@ -12,6 +13,7 @@ import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-cr
 import { SecretsManagerTokenVault } from '../adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../adapters/sqs/job-queue.js';
 import { HttpStripeTokenClient } from '../adapters/stripe/token-client.js';
+import type { StartDeps } from '../connect/connect-service.js';
 
 /**
  * Builders for the production adapters, used by each function's index.ts at
@@ -31,6 +33,19 @@ export function connectionStore(
   db: DynamoDBDocumentClient = dynamo(env),
 ) {
   return new DynamoConnectionStore(db, env.SERVICE_TABLE_NAME);
+}
+
+/** What connect-start touches: the org's connect allowance and the OAuth state it issues. */
+export function connectStartStore(
+  env: { SERVICE_TABLE_NAME: string; AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined },
+  db: DynamoDBDocumentClient = dynamo(env),
+): StartDeps['store'] {
+  const allowances = new DynamoAllowanceStore(db, env.SERVICE_TABLE_NAME);
+  const states = new DynamoOAuthStateStore(db, env.SERVICE_TABLE_NAME);
+  return {
+    takeAllowance: (...args) => allowances.takeAllowance(...args),
+    putState: (state) => states.putState(state),
+  };
 }
 
 /** The OAuth states alone: the callback consumes one and touches no other part of the store. */
