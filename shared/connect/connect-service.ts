@@ -120,7 +120,9 @@ export async function startConnect(
     expiresAt,
   });
   const url = new URL(base);
-  url.searchParams.set('client_id', config.STRIPE_CLIENT_ID);
+  // A link copied whole from the Dashboard names its app itself, and the test and live links may
+  // carry different client ids: the configured client id only fills in a link that names none.
+  if (!url.searchParams.get('client_id')) url.searchParams.set('client_id', config.STRIPE_CLIENT_ID);
   url.searchParams.set('redirect_uri', config.OAUTH_REDIRECT_URI);
   url.searchParams.set('state', state.value);
   logger.info('connect started', { orgId: caller.orgId, mode });

@@ -1,3 +1,4 @@
+import { startConnect } from '../../shared/connect/connect-service.js';
 import { hashOAuthState, newOAuthState } from '../../shared/connect/oauth-state.js';
 import { defaultReturnTo, resolveReturnTo, withOutcome } from '../../shared/connect/return-to.js';
 
@@ -61,5 +62,44 @@ describe('OAuth state', () => {
     expect(a.hash).toBe(hashOAuthState(a.value));
     expect(a.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(a.hash).not.toContain(a.value);
+  });
+});
+
+describe('the install link', () => {
+  const start = (authorizeUrls: { test?: string; live?: string }, mode: 'test' | 'live') => {
+    const states: unknown[] = [];
+    return startConnect(
+      {
+        store: { takeAllowance: async () => true, putState: async (state) => void states.push(state) },
+        clock: { now: () => new Date('2026-12-07T12:00:00Z') },
+        config: {
+          ...frontend,
+          STRIPE_CLIENT_ID: 'ca_Configured',
+          authorizeUrls,
+          STRIPE_DEFAULT_MODE: 'test',
+          OAUTH_REDIRECT_URI: 'https://api.defrr.example/v1/integrations/stripe/callback',
+          TOKEN_SECRET_PREFIX: 'p/',
+        },
+      },
+      { orgId: 'org_1', userId: 'user_1', roles: ['admin'] } as never,
+      { mode },
+    ).then(({ authorizeUrl }) => ({ url: new URL(authorizeUrl), states }));
+  };
+
+  it('keeps the client id a link copied whole from the Dashboard names (test and live may differ), and fills it in where the link names none', async () => {
+    const live = await start(
+      { live: 'https://marketplace.stripe.com/oauth/v2/authorize?client_id=ca_LiveApp' },
+      'live',
+    );
+    expect(live.url.searchParams.getAll('client_id')).toEqual(['ca_LiveApp']);
+    const test = await start({ test: 'https://marketplace.stripe.com/oauth/v2/chnlink_x/authorize' }, 'test');
+    expect(test.url.searchParams.getAll('client_id')).toEqual(['ca_Configured']);
+    for (const { url, states } of [live, test]) {
+      expect(url.searchParams.get('redirect_uri')).toBe(
+        'https://api.defrr.example/v1/integrations/stripe/callback',
+      );
+      expect(url.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(states).toHaveLength(1);
+    }
   });
 });
