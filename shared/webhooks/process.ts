@@ -124,6 +124,20 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
 
   if (event.type === 'account.application.deauthorized') {
     for (const link of matching) {
+      // Stripe retries a delivery for days and in no set order: an uninstall from before the user
+      // installed the app again must not end the connection that install made.
+      const connection = await deps.store.getConnection(refOf(link));
+      if (connection?.connectionId === link.connectionId && uninstallPredates(event, connection)) {
+        logger.warn('an uninstall from before this connection was made: the connection stays', {
+          orgId: link.orgId,
+          accountId,
+          uninstalledAt: new Date(event.created * 1000).toISOString(),
+          connectedAt: connection.connectedAt,
+        });
+        // Were the clocks further apart than allowed, a sync would find the token dead (needs_reauth).
+        await askForSync(deps, link, connection);
+        continue;
+      }
       const ended = await endConnection(deps, refOf(link), 'revoked', 'deauthorized', link.connectionId);
       if (ended) {
         count(MetricNames.connectionsRevoked);
@@ -161,6 +175,36 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
 }
 
 /**
+ * A sync of the connection: the running one is asked to sync again when it ends (it holds the
+ * lease), else one is queued.
+ */
+async function askForSync(
+  deps: ProcessDeps,
+  link: AccountLink,
+  connection: { syncLeaseUntil?: number | null },
+): Promise<void> {
+  const now = deps.clock.now().getTime();
+  if (
+    (connection.syncLeaseUntil ?? 0) >= now &&
+    (await deps.store.requestSyncAgain(refOf(link), link.connectionId, now))
+  )
+    return;
+  await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
+}
+
+/** How far Stripe's clock and ours may disagree (the sync's tests allow a minute either way). */
+export const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * True when the uninstall happened before the connection was made: its `created` (Stripe's clock,
+ * whole seconds, so up to 1 s early) is more than the clocks' skew before `connectedAt` (ours).
+ * A later uninstall is never taken for an earlier one while the clocks are within the skew.
+ */
+export function uninstallPredates(event: { created: number }, connection: { connectedAt: string }): boolean {
+  return (event.created + 1) * 1000 + CLOCK_SKEW_MS < Date.parse(connection.connectedAt);
+}
+
+/**
  * One connection's copy of the event's object. The connection's records have one writer at a
  * time: while a sync run holds the lease, the change is left to it (it syncs again when it ends,
  * reading this event from /v1/events), so its batch writes never overwrite a newer webhook write.
@@ -183,14 +227,7 @@ async function applyToConnection(
   if (!connection || connection.connectionId !== link.connectionId || connection.status !== 'connected')
     return 'skipped';
   const leaseHeld = () => (connection.syncLeaseUntil ?? 0) >= deps.clock.now().getTime();
-  const leaveToSync = async () => {
-    if (
-      leaseHeld() &&
-      (await store.requestSyncAgain(refOf(link), link.connectionId, deps.clock.now().getTime()))
-    )
-      return;
-    await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
-  };
+  const leaveToSync = () => askForSync(deps, link, connection);
   // Rendered at another API version than the one the service stores (the endpoint's version is
   // not the pinned one): the sync reads the object again at the pinned version.
   const deletes = deletesObject(def, event.type);

@@ -372,6 +372,47 @@ describe('processing', () => {
     ).toBe('dropped');
   });
 
+  it('keeps a connection made after the uninstall that a late account.application.deauthorized reports (Stripe retries for days, in no order)', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org, { account: DEMO_ACCOUNT });
+    await settle(stack, ['webhooks', 'sync']); // its first sync done: no run holds the lease, so a sync asked for is queued
+    const connection = await onlyConnection(stack.store, org);
+    const connectedAt = Math.floor(Date.parse(connection?.connectedAt as string) / 1000);
+    const uninstall = (created: number) =>
+      stripeEvent(
+        'account.application.deauthorized',
+        { id: stack.sandbox.sandbox.clientId, object: 'application', name: APP_MANIFEST.name },
+        { account: DEMO_ACCOUNT, created },
+      );
+    const revoked = () =>
+      stack.bus.events.filter(
+        (e) => e['detail-type'] === 'Stripe Connection Revoked' && e.detail.orgId === org,
+      ).length;
+    const status = async () =>
+      (
+        await api(stack, 'GET', '/v1/integrations/stripe/status', {
+          token: await tokenFor(stack, org, 'member'),
+        })
+      ).json.status;
+    const syncsBefore = stack.queues.sync.sent;
+
+    // The user uninstalled five minutes before this install; that event's delivery failed until now.
+    expect((await deliverSigned(stack, uninstall(connectedAt - 5 * 60))).status).toBe(200);
+    await settle(stack);
+    expect(await status()).toBe('connected');
+    expect(await stack.vault.read(connection?.secretName as string)).toBeDefined();
+    expect(revoked()).toBe(0);
+    // A sync is asked for: were the clocks further apart than allowed, it would find the token dead.
+    expect(stack.queues.sync.sent).toBeGreaterThan(syncsBefore);
+
+    // Within the clocks' allowance (a minute) of the install, an uninstall is taken as this one's.
+    expect((await deliverSigned(stack, uninstall(connectedAt - 30))).status).toBe(200);
+    await settle(stack);
+    expect(await status()).toBe('revoked');
+    expect(await stack.vault.read(connection?.secretName as string)).toBeUndefined();
+    expect(revoked()).toBe(1);
+  });
+
   it('drops events for accounts with no connection and for the other mode; ignores types it does not keep', async () => {
     const org = newOrg();
     await connectedAndSynced(org);
