@@ -1403,7 +1403,6 @@ export class Sandbox {
         data.collections.charges.update(disputed);
         objects.push(disputeId, bt.id);
         emit('charge.dispute.created', d);
-        emit('charge.updated', disputed, { disputed: false });
         break;
       }
       case 'credit_note': {

@@ -116,6 +116,13 @@ export interface ResourceDef {
    * open now (`list` with variant `openVariant`), and reads the events of `closedBy` beside its
    * own: for each, the objects of the holder it names are listed again (`listOf`).
    */
+  /**
+   * Events of another resource that change objects of this one with no event of their own: a
+   * dispute sets its charge's `disputed`, and Stripe sends `charge.updated` only for a description,
+   * metadata or an asynchronous capture. The incremental pass reads these events beside its own
+   * and reads the object each names (`id`) again; a webhook of one asks for that pass.
+   */
+  touchedBy?: { types: readonly string[]; id(object: StripeObject): string | null };
   silent?: {
     openVariant: string;
     isOpen(object: StripeObject): boolean;
@@ -234,6 +241,16 @@ export const RESOURCES: readonly ResourceDef[] = [
       'charge.succeeded',
       'charge.updated',
     ],
+    touchedBy: {
+      types: [
+        'charge.dispute.created',
+        'charge.dispute.updated',
+        'charge.dispute.closed',
+        'charge.dispute.funds_reinstated',
+        'charge.dispute.funds_withdrawn',
+      ],
+      id: (dispute) => idOf(dispute.charge),
+    },
     list: (stripe, params) => asList(stripe.charges.list(params)),
     retrieve: (stripe, id) => asObject(stripe.charges.retrieve(id)),
     attributes: (o) => ({
@@ -772,6 +789,16 @@ export function embeddedLines(
 export function hasMoreLines(object: StripeObject, resource: string): boolean {
   const lineDef = linesOf(resource);
   return lineDef ? embeddedLines(lineDef, object).hasMore : false;
+}
+
+/** Every event type a resource's incremental pass reads from /v1/events (Stripe takes at most 20). */
+export function eventTypesRead(def: ResourceDef): string[] {
+  return [...def.eventTypes, ...(def.silent?.closedBy ?? []), ...(def.touchedBy?.types ?? [])];
+}
+
+/** The resources whose objects an event of this type changes with no event of their own. */
+export function resourcesTouchedBy(type: string): ResourceDef[] {
+  return RESOURCES.filter((def) => def.touchedBy?.types.includes(type));
 }
 
 /** The resource an event's object belongs to, if the service keeps that event type. */

@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { logger } from '../logger.js';
 import {
   deletesObject,
+  eventTypesRead,
   type Observation,
   type ResourceDef,
   resourceForEvent,
@@ -38,7 +39,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
   const list = (params: Stripe.PaginationParams & { created?: Stripe.RangeQueryParam }) =>
     run.call(async (stripe) => {
       const page = usesEvents
-        ? await stripe.events.list({ ...params, types: [...def.eventTypes, ...(def.silent?.closedBy ?? [])] })
+        ? await stripe.events.list({ ...params, types: eventTypesRead(def) })
         : await def.list(stripe, params);
       return {
         data: page.data as unknown as Array<Item & Record<string, unknown>>,
@@ -68,6 +69,13 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       // Another object's event that may have changed some of this resource's silently.
       if (def.silent?.closedBy.includes(event.type) && typeof object.id === 'string') {
         holders.add(object.id);
+        continue;
+      }
+      // Another object's event that changed one of this resource's with no event of its own (a
+      // dispute's charge): that one is read again, as the events Stripe renders at another version are.
+      const touched = def.touchedBy?.types.includes(event.type) ? def.touchedBy.id(object) : null;
+      if (touched) {
+        other.set(touched, { event, object, sequence: pass * PASS_STRIDE + ++position });
         continue;
       }
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;

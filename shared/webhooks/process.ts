@@ -31,6 +31,7 @@ import {
   type ResourceDef,
   recordVersion,
   resourceForEvent,
+  resourcesTouchedBy,
   type StripeObject,
 } from '../records/registry.js';
 import { STRIPE_API_VERSION } from '../stripe/api-version.js';
@@ -161,8 +162,22 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
   }
 
   const object = event.data.object as StripeObject;
+  // The event changed other objects with no event of their own (a dispute, its charge): the sync's
+  // incremental pass reads it from /v1/events and those objects again.
+  const touches = resourcesTouchedBy(event.type);
+  if (touches.length > 0) {
+    for (const link of matching) {
+      const connection = await deps.store.getConnection(refOf(link));
+      if (connection?.connectionId === link.connectionId && connection.status === 'connected')
+        await askForSync(deps, link, connection);
+    }
+    logger.info('an event that changes other objects silently: a sync reads them again', {
+      type: event.type,
+      resources: touches.map((d) => d.name),
+    });
+  }
   const def = resourceForEvent(event.type, object);
-  if (!def || typeof object.id !== 'string') return 'ignored';
+  if (!def || typeof object.id !== 'string') return touches.length > 0 ? 'processed' : 'ignored';
   let written = 0;
   let deferred = 0;
   for (const link of matching) {

@@ -413,6 +413,23 @@ describe('processing', () => {
     expect(revoked()).toBe(1);
   });
 
+  it("a dispute's webhook reads its charge again: Stripe sends no charge event when a dispute sets `disputed`", async () => {
+    const org = newOrg();
+    await connectedAndSynced(org);
+    const { objects, events } = stack.sandbox.sandbox.createActivity(BAKERY_ACCOUNT, 'test', 'dispute');
+    const disputes = sandboxObjects(stack, BAKERY_ACCOUNT, 'disputes');
+    const disputeId = objects.find((id) => disputes.has(id)) as string;
+    const chargeId = disputes.get(disputeId)?.charge as string;
+    // The new charge's event (not yet disputed) and the dispute's: no charge.updated, as in Stripe.
+    const stored = stack.sandbox.sandbox.accountData(BAKERY_ACCOUNT, 'test')?.events;
+    const types = events.map((id) => (stored?.get(id) as { type?: string } | undefined)?.type);
+    expect(types).toEqual(['charge.succeeded', 'charge.dispute.created']);
+    await settle(stack, ['webhooks', 'sync']);
+    const scope = { orgId: org, mode: 'test' as const, accountId: BAKERY_ACCOUNT };
+    expect((await stack.records.get(scope, 'charges', chargeId))?.object.disputed).toBe(true);
+    expect((await stack.records.get(scope, 'disputes', disputeId))?.object.charge).toBe(chargeId);
+  });
+
   it('drops events for accounts with no connection and for the other mode; ignores types it does not keep', async () => {
     const org = newOrg();
     await connectedAndSynced(org);

@@ -1,14 +1,22 @@
 import Stripe from 'stripe';
 import { LINE_RESOURCE_NAMES, LISTED_RESOURCES, RECORD_RESOURCES } from '../../shared/records/names.js';
-import { LINE_RESOURCES, linesOf, RESOURCES, recordAttributes } from '../../shared/records/registry.js';
+import {
+  eventTypesRead,
+  LINE_RESOURCES,
+  linesOf,
+  RESOURCES,
+  recordAttributes,
+  resourcesTouchedBy,
+} from '../../shared/records/registry.js';
 import { STRIPE_API_VERSION } from '../../shared/stripe/api-version.js';
 
 describe('the resource registry', () => {
   it.each(RESOURCES.map((def) => [def.name, def] as const))(
     '%s lists its events in one request: /v1/events takes at most 20 types',
     (_name, def) => {
-      expect(def.eventTypes.length).toBeLessThanOrEqual(20);
-      expect(new Set(def.eventTypes).size).toBe(def.eventTypes.length);
+      const read = eventTypesRead(def);
+      expect(read.length).toBeLessThanOrEqual(20);
+      expect(new Set(read).size).toBe(read.length);
     },
   );
 
@@ -16,6 +24,15 @@ describe('the resource registry', () => {
     expect(RESOURCES.map((def) => def.name)).toEqual(LISTED_RESOURCES);
     expect(LINE_RESOURCES.map((def) => def.name)).toEqual(LINE_RESOURCE_NAMES);
     expect(RECORD_RESOURCES).toEqual([...RESOURCES, ...LINE_RESOURCES].map((def) => def.name));
+  });
+
+  it("a dispute's events read its charge again: Stripe sends no charge event when a dispute sets `disputed`", () => {
+    for (const type of ['charge.dispute.created', 'charge.dispute.closed'])
+      expect(resourcesTouchedBy(type).map((def) => def.name)).toEqual(['charges']);
+    const charges = RESOURCES.find((def) => def.name === 'charges');
+    expect(charges?.touchedBy?.id({ id: 'dp_1', object: 'dispute', charge: 'ch_1' })).toBe('ch_1');
+    expect(charges?.touchedBy?.id({ id: 'dp_1', object: 'dispute', charge: { id: 'ch_2' } })).toBe('ch_2');
+    expect(resourcesTouchedBy('charge.updated')).toEqual([]);
   });
 
   it('only a resource without events may be re-read for changes Stripe sends no event for', () => {
