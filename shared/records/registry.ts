@@ -110,19 +110,19 @@ export interface ResourceDef {
     split(object: StripeObject): { object: StripeObject; carried: StripeObject[] };
   };
   /**
-   * Stripe opens some of its objects and cancels them with no event of their own (an invoice
-   * payment opens when its invoice is finalized and is canceled when the invoice is voided; its
-   * only event is `invoice_payment.paid`). Every incremental pass, after its events, lists those
-   * open now (`list` with variant `openVariant`), and reads the events of `closedBy` beside its
-   * own: for each, the objects of the holder it names are listed again (`listOf`).
-   */
-  /**
    * Events of another resource that change objects of this one with no event of their own: a
    * dispute sets its charge's `disputed`, and Stripe sends `charge.updated` only for a description,
    * metadata or an asynchronous capture. The incremental pass reads these events beside its own
    * and reads the object each names (`id`) again; a webhook of one asks for that pass.
    */
   touchedBy?: { types: readonly string[]; id(object: StripeObject): string | null };
+  /**
+   * Stripe opens some of its objects and cancels them with no event of their own (an invoice
+   * payment opens when its invoice is finalized and is canceled when the invoice is voided; its
+   * only event is `invoice_payment.paid`). Every incremental pass, after its events, lists those
+   * open now (`list` with variant `openVariant`), and reads the events of `closedBy` beside its
+   * own: for each, the objects of the holder it names are listed again (`listOf`).
+   */
   silent?: {
     openVariant: string;
     isOpen(object: StripeObject): boolean;

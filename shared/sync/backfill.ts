@@ -163,6 +163,7 @@ export class Backfill {
       since: snapshotAt,
       ...(linesOf(def.name) ? { lineRecords: true } : {}),
       ...(def.carries || def.perTestClock ? { carried: true } : {}),
+      ...(def.touchedBy ? { touched: true } : {}),
       total: 0,
       updatedAt: '',
     };

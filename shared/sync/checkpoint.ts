@@ -60,6 +60,13 @@ export interface Checkpoint {
    */
   carried?: boolean;
   /**
+   * Its backfill was made by code that reads again the objects other objects' events change
+   * (`touchedBy`: a dispute's charge). A checkpoint of charges without it is older code's, which
+   * left a charge `disputed: false` when its dispute came after the backfill: the resource is
+   * backfilled again, so stored charges get what Stripe shows now.
+   */
+  touched?: boolean;
+  /**
    * The objects Stripe may close silently (`ResourceDef.silent`) that were open when last
    * read, up to `MAX_OPEN_IDS`: one no longer open at the next pass is read again by id.
    */

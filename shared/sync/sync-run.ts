@@ -636,6 +636,15 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
     );
     checkpoint = undefined;
   }
+  if (checkpoint && def.touchedBy && !checkpoint.touched) {
+    logger.info(
+      'objects other objects’ events change were not read again when this resource was backfilled: backfilling again',
+      {
+        resource: def.name,
+      },
+    );
+    checkpoint = undefined;
+  }
   if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
     const newest = checkpoint.cursor?.created ?? checkpoint.since;
     if (newest < run.nowSeconds() - config.maxCursorAgeSeconds) {

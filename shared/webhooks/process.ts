@@ -136,7 +136,7 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
           connectedAt: connection.connectedAt,
         });
         // Were the clocks further apart than allowed, a sync would find the token dead (needs_reauth).
-        await askForSync(deps, link, connection);
+        if (connection.status === 'connected') await askForSync(deps, link, connection);
         continue;
       }
       const ended = await endConnection(deps, refOf(link), 'revoked', 'deauthorized', link.connectionId);

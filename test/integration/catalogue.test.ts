@@ -407,6 +407,27 @@ describe('customers, products, prices, coupons, payouts and subscriptions', () =
     expect(await listed()).toEqual([]);
   });
 
+  it('charges backfilled by code that did not read a dispute’s charge again are backfilled again, once', async () => {
+    const { accountId, job } = await connectedAccount();
+    const ref = refOf(job);
+    const checkpoint = await stack.syncDeps.checkpoints.get(ref, 'charges');
+    expect(checkpoint).toMatchObject({ phase: 'incremental', touched: true });
+    const { touched: _touched, ...older } = checkpoint as NonNullable<typeof checkpoint>;
+    await stack.syncDeps.checkpoints.put(older);
+    const listed = async () => {
+      const since = stack.sandbox.sandbox.nowMs();
+      await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+        outcome: 'completed',
+      });
+      return stack.sandbox.requests.filter(
+        (r) => r.account === accountId && r.at >= since && r.route === 'GET /v1/charges',
+      ).length;
+    };
+    expect(await listed()).toBeGreaterThanOrEqual(1);
+    expect(await stack.syncDeps.checkpoints.get(ref, 'charges')).toMatchObject({ touched: true });
+    expect(await listed()).toBe(0);
+  });
+
   it('a backfill reads the customers and subscriptions on test clocks, which the default lists leave out', async () => {
     const sandbox = stack.sandbox.sandbox;
     let made: string[] = [];
