@@ -66,6 +66,47 @@ export class PartLostError extends Error {
   }
 }
 
+/**
+ * What a backfill does that older code's did not, each by its checkpoint flag: a checkpoint of a
+ * resource a flag applies to, without it, is older code's, and the resource is backfilled again
+ * so that what that code missed is read.
+ */
+const BACKFILL_FLAGS: ReadonlyArray<{
+  flag: 'lineRecords' | 'carried' | 'touched';
+  applies(def: ResourceDef): boolean;
+  lacking: string;
+}> = [
+  {
+    flag: 'lineRecords',
+    applies: (def) => linesOf(def.name) !== undefined,
+    lacking: 'lines were not kept as records',
+  },
+  {
+    flag: 'carried',
+    applies: (def) => Boolean(def.carries || def.perTestClock),
+    lacking: 'test clocks and discounts were not read',
+  },
+  {
+    flag: 'touched',
+    applies: (def) => def.touchedBy !== undefined,
+    lacking: 'objects other objects’ events change were not read again',
+  },
+];
+
+/** The flags a backfill of this resource sets in its checkpoint. */
+export function backfillFlags(
+  def: ResourceDef,
+): Partial<Record<(typeof BACKFILL_FLAGS)[number]['flag'], true>> {
+  const flags: Partial<Record<(typeof BACKFILL_FLAGS)[number]['flag'], true>> = {};
+  for (const { flag, applies } of BACKFILL_FLAGS) if (applies(def)) flags[flag] = true;
+  return flags;
+}
+
+/** What the backfill that made this checkpoint lacked, if older code made it. */
+export function lackedByBackfill(def: ResourceDef, checkpoint: Checkpoint): string | undefined {
+  return BACKFILL_FLAGS.find(({ flag, applies }) => applies(def) && checkpoint[flag] !== true)?.lacking;
+}
+
 /** How many pages in a row must all be slow before a backfill splits (at 300 ms, 0.3 s of one slice). */
 export const SPLIT_AFTER_SLOW_PAGES = 2;
 
@@ -161,9 +202,7 @@ export class Backfill {
       })),
       cursor: null,
       since: snapshotAt,
-      ...(linesOf(def.name) ? { lineRecords: true } : {}),
-      ...(def.carries || def.perTestClock ? { carried: true } : {}),
-      ...(def.touchedBy ? { touched: true } : {}),
+      ...backfillFlags(def),
       total: 0,
       updatedAt: '',
     };

@@ -25,7 +25,7 @@ import {
   resourceByName,
 } from '../records/registry.js';
 import { ConnectionUnavailableError } from '../stripe/stripe-access.js';
-import { Backfill } from './backfill.js';
+import { Backfill, lackedByBackfill } from './backfill.js';
 import type { Checkpoint } from './checkpoint.js';
 import { dueIn, QUEUED_SYNC_DUE_MS } from './dispatch.js';
 import { incremental } from './incremental.js';
@@ -621,28 +621,10 @@ async function syncResource(run: SyncRun, def: ResourceDef): Promise<Checkpoint>
   // A full re-sync reads the resource again: only a checkpoint its own backfill made counts.
   if (checkpoint && run.fullPassCovers(def.name) && checkpoint.passId !== run.fullPass?.id)
     checkpoint = undefined;
-  if (checkpoint && linesOf(def.name) && !checkpoint.lineRecords) {
-    logger.info('lines were not kept as records when this resource was backfilled: backfilling again', {
-      resource: def.name,
-    });
-    checkpoint = undefined;
-  }
-  if (checkpoint && (def.carries || def.perTestClock) && !checkpoint.carried) {
-    logger.info(
-      'test clocks and discounts were not read when this resource was backfilled: backfilling again',
-      {
-        resource: def.name,
-      },
-    );
-    checkpoint = undefined;
-  }
-  if (checkpoint && def.touchedBy && !checkpoint.touched) {
-    logger.info(
-      'objects other objects’ events change were not read again when this resource was backfilled: backfilling again',
-      {
-        resource: def.name,
-      },
-    );
+  // A checkpoint older code made, whose backfill lacked what today's does: the resource again.
+  const lacking = checkpoint && lackedByBackfill(def, checkpoint);
+  if (lacking) {
+    logger.info(`${lacking} when this resource was backfilled: backfilling again`, { resource: def.name });
     checkpoint = undefined;
   }
   if (checkpoint?.phase === 'incremental' && def.eventTypes.length > 0) {
