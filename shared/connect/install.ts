@@ -282,6 +282,7 @@ async function storeConnection(deps: ConfirmDeps, install: PendingInstall): Prom
       scope: install.scope,
       secretName: install.secretName,
       connectedAt: now.toISOString(),
+      authorizedAt: install.createdAt,
       connectedBy: install.userId,
       updatedAt: now.toISOString(),
       version: (previous?.version ?? 0) + 1,

@@ -147,6 +147,12 @@ export interface Connection {
   /** The Secrets Manager secret holding the tokens; null once deleted. */
   secretName: string | null;
   connectedAt: string;
+  /**
+   * When Stripe granted the install (the callback's code exchange), up to the install link's ten
+   * minutes before `connectedAt`: an uninstall older than this is an earlier install's. Unset on
+   * connections made before it was kept (their `connectedAt` stands in).
+   */
+  authorizedAt?: string;
   connectedBy: string;
   updatedAt: string;
   /** Optimistic concurrency for status changes. */

@@ -133,7 +133,7 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
           orgId: link.orgId,
           accountId,
           uninstalledAt: new Date(event.created * 1000).toISOString(),
-          connectedAt: connection.connectedAt,
+          authorizedAt: connection.authorizedAt ?? connection.connectedAt,
         });
         // Were the clocks further apart than allowed, a sync would find the token dead (needs_reauth).
         if (connection.status === 'connected') await askForSync(deps, link, connection);
@@ -211,12 +211,19 @@ async function askForSync(
 export const CLOCK_SKEW_MS = 60_000;
 
 /**
- * True when the uninstall happened before the connection was made: its `created` (Stripe's clock,
- * whole seconds, so up to 1 s early) is more than the clocks' skew before `connectedAt` (ours).
- * A later uninstall is never taken for an earlier one while the clocks are within the skew.
+ * True when the uninstall happened before Stripe granted this connection's install: its `created`
+ * (Stripe's clock, whole seconds, so up to 1 s early) is more than the clocks' skew before
+ * `authorizedAt` (ours, at the code exchange; `connectedAt` for connections made before it was
+ * kept). Not `connectedAt`: the user may confirm minutes after installing, and an uninstall in
+ * between is this install's. A later uninstall is never taken for an earlier one while the
+ * clocks are within the skew.
  */
-export function uninstallPredates(event: { created: number }, connection: { connectedAt: string }): boolean {
-  return (event.created + 1) * 1000 + CLOCK_SKEW_MS < Date.parse(connection.connectedAt);
+export function uninstallPredates(
+  event: { created: number },
+  connection: { connectedAt: string; authorizedAt?: string | undefined },
+): boolean {
+  const granted = Date.parse(connection.authorizedAt ?? connection.connectedAt);
+  return (event.created + 1) * 1000 + CLOCK_SKEW_MS < granted;
 }
 
 /**

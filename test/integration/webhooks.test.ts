@@ -5,6 +5,7 @@ import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { APP_MANIFEST } from '../../local/stripe-sandbox/app-manifest.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
 import { keys } from '../../shared/data/keys.js';
+import type { Connection } from '../../shared/domain/connection.js';
 import type { HttpEvent } from '../../shared/http/handler.js';
 import type { EventLedger } from '../../shared/ports/event-ledger.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
@@ -13,9 +14,13 @@ import { onlyConnection, onlyRef } from '../support/connections.js';
 import {
   api,
   BAKERY_ACCOUNT,
+  confirmInstall,
   connectOrg,
   DEMO_ACCOUNT,
+  decide,
+  followCallback,
   settle,
+  startConnect,
   startTestStack,
   type TestClock,
   tokenFor,
@@ -411,6 +416,39 @@ describe('processing', () => {
     expect(await status()).toBe('revoked');
     expect(await stack.vault.read(connection?.secretName as string)).toBeUndefined();
     expect(revoked()).toBe(1);
+  });
+
+  it('revokes a connection on an uninstall made after Stripe granted the install, however long the user took to confirm it', async () => {
+    const org = newOrg();
+    const { authorizeUrl } = await startConnect(stack, org);
+    const callback = await decide(stack, authorizeUrl, 'install', DEMO_ACCOUNT);
+    // Stripe granted the install (the callback's code exchange) five minutes before the user confirmed it.
+    stack.clock.advance(-5 * 60_000);
+    let landed: URL;
+    try {
+      landed = await followCallback(callback);
+    } finally {
+      stack.clock.advance(5 * 60_000);
+    }
+    expect((await confirmInstall(stack, landed, await tokenFor(stack, org))).status).toBe(200);
+    await settle(stack, ['webhooks', 'sync']);
+    const connection = (await onlyConnection(stack.store, org)) as Connection;
+    const authorizedAt = Date.parse(connection.authorizedAt as string);
+    expect(Date.parse(connection.connectedAt) - authorizedAt).toBeGreaterThanOrEqual(5 * 60_000);
+    // The user uninstalled two minutes after installing, before confirming: no later install is there
+    // to keep, so the connection ends as revoked (not as a dead token the next sync finds).
+    const uninstall = stripeEvent(
+      'account.application.deauthorized',
+      { id: stack.sandbox.sandbox.clientId, object: 'application', name: APP_MANIFEST.name },
+      { account: DEMO_ACCOUNT, created: Math.floor(authorizedAt / 1000) + 120 },
+    );
+    expect((await deliverSigned(stack, uninstall)).status).toBe(200);
+    await settle(stack);
+    const view = await api(stack, 'GET', '/v1/integrations/stripe/status', {
+      token: await tokenFor(stack, org, 'member'),
+    });
+    expect(view.json.status).toBe('revoked');
+    expect(await stack.vault.read(connection.secretName as string)).toBeUndefined();
   });
 
   it("a dispute's webhook reads its charge again: Stripe sends no charge event when a dispute sets `disputed`", async () => {

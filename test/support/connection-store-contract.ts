@@ -26,6 +26,7 @@ export function sampleConnection(orgId: string, overrides: Partial<Connection> =
     scope: 'stripe_apps',
     secretName: `contract/${orgId}/secret`,
     connectedAt: now,
+    authorizedAt: new Date(Date.parse(now) - 60_000).toISOString(),
     connectedBy: 'user_1',
     updatedAt: now,
     version: 1,

@@ -60,6 +60,7 @@ const connectionItem = lazy(() => {
     scope: text,
     secretName: z._default(maybeText, null),
     connectedAt: text,
+    authorizedAt: z.optional(text),
     connectedBy: text,
     updatedAt: text,
     version: count,
