@@ -169,7 +169,9 @@ export function listCollection<T extends { id: string }>(
   let cursor: number | undefined;
   if (cursorId !== undefined) {
     cursor = collection.position(cursorId);
-    if (cursor === undefined) {
+    // Stripe refuses a cursor naming an object deleted since it was listed, as one it never had
+    // (400 resource_missing on the cursor's parameter): a paginator cannot resume after it.
+    if (cursor === undefined || collection.isRemoved(cursorId)) {
       throw new StripeApiError(400, {
         type: 'invalid_request_error',
         code: 'resource_missing',

@@ -549,7 +549,13 @@ export class Sandbox {
   }
 
   /** New activity on an account, with the events Stripe would create for it. */
-  createActivity(account: string, mode: Mode, kind: ActivityKind): { objects: string[]; events: string[] } {
+  createActivity(
+    account: string,
+    mode: Mode,
+    kind: ActivityKind,
+    /** The object a deletion deletes (`customer_deleted`, `coupon_deleted`): the newest one when unset. */
+    options: { target?: string } = {},
+  ): { objects: string[]; events: string[] } {
     const data = this.accountData(account, mode);
     if (!data) throw new Error(`unknown account ${account}`);
     const now = this.now();
@@ -665,6 +671,9 @@ export class Sandbox {
       }
       return undefined;
     };
+    /** What a deletion deletes: the object named (if not deleted already), else the newest. */
+    const toDelete = (resource: ResourceName) =>
+      options.target === undefined ? newest(resource) : newest(resource, (o) => o.id === options.target);
     /**
      * Canceled at once. Stripe names the event `deleted`, but the subscription stays: its status
      * says canceled, and `status=all` still lists it. A schedule that governs it is canceled too.
@@ -848,8 +857,8 @@ export class Sandbox {
       case 'customer_deleted': {
         // The newest customer. Stripe cancels a deleted customer's subscriptions at once, each
         // with its own event, then the customer leaves the lists; its event carries it as it was.
-        const target = newest('customers');
-        if (!target) throw invalidRequest('The account has no customers left to delete.', 'kind');
+        const target = toDelete('customers');
+        if (!target) throw invalidRequest('The account has no such customer left to delete.', 'kind');
         objects.push(target.id);
         const subscriptions = data.collections.subscriptions;
         for (let p = 0; p < subscriptions.size; p++) {
@@ -863,8 +872,8 @@ export class Sandbox {
       }
       case 'coupon_deleted': {
         // The event carries the object as it was; lists stop showing it.
-        const target = newest('coupons');
-        if (!target) throw invalidRequest('The account has no coupons left to delete.', 'kind');
+        const target = toDelete('coupons');
+        if (!target) throw invalidRequest('The account has no such coupon left to delete.', 'kind');
         data.collections.coupons.remove(target.id);
         objects.push(target.id);
         emit('coupon.deleted', target);

@@ -641,7 +641,9 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         const count = Math.min(Math.max(Number(body.count ?? 1) || 1, 1), 10_000);
         const out = { objects: [] as string[], events: [] as string[] };
         for (let i = 0; i < count; i++) {
-          const r = sandbox.createActivity(account(body.account), mode(body.mode), kind);
+          const r = sandbox.createActivity(account(body.account), mode(body.mode), kind, {
+            ...(typeof body.target === 'string' ? { target: body.target } : {}),
+          });
           out.objects.push(...r.objects);
           out.events.push(...r.events);
         }

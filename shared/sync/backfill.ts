@@ -25,6 +25,21 @@ interface Page {
   latencyMs: number;
 }
 
+/** An object a slice has read, which its next page starts after. */
+interface Cursor {
+  id: string;
+  created: number | undefined;
+}
+
+/** Stripe's 400 for an id it does not know (`param`: which parameter named it). */
+function missing(error: unknown, param?: string): boolean {
+  return (
+    error instanceof Stripe.errors.StripeInvalidRequestError &&
+    error.code === 'resource_missing' &&
+    (param === undefined || error.param === param)
+  );
+}
+
 /**
  * Below this latency a page, a backfill keeps one slice (with its next page fetched while the
  * current one is written): it then delivers 100 objects per latency, 700 a second per resource
@@ -679,37 +694,49 @@ export class Backfill {
     return this.oldest;
   }
 
-  private async fetch(slice: Slice, after: string | undefined): Promise<Page> {
-    const created: Stripe.RangeQueryParam = { lt: slice.lt, ...(slice.gte > 0 ? { gte: slice.gte } : {}) };
+  /**
+   * One page of a slice, after `after` (an object read from it) or from the slice's top; `lt`
+   * narrows the top (see below).
+   */
+  private async fetch(slice: Slice, after?: Cursor, lt = slice.lt): Promise<Page> {
+    const created: Stripe.RangeQueryParam = { lt, ...(slice.gte > 0 ? { gte: slice.gte } : {}) };
     let latencyMs = 0;
-    // Stripe's own latency, without the wait for the budget: that decides how many pages to keep in flight.
-    const list = await this.sync
-      .call(async (stripe) => {
+    let list: Stripe.ApiList<StripeObject>;
+    try {
+      // Stripe's own latency, without the wait for the budget: that decides how many pages to keep in flight.
+      list = await this.sync.call(async (stripe) => {
         const started = Date.now();
         try {
           return await this.def.list(
             stripe,
-            { limit: 100, created, ...(after ? { starting_after: after } : {}) },
+            { limit: 100, created, ...(after ? { starting_after: after.id } : {}) },
             slice.variant,
           );
         } finally {
           latencyMs = Date.now() - started;
         }
-      })
-      .catch((error: unknown) => {
-        // A test clock deleted since its slice was made (by the user, or by Stripe 30 days on)
-        // takes its objects with it: nothing is left to read there.
-        if (
-          slice.variant &&
-          isTestClockVariant(slice.variant) &&
-          error instanceof Stripe.errors.StripeInvalidRequestError &&
-          error.code === 'resource_missing'
-        ) {
-          logger.info('a test clock is gone: its slice is done', { resource: this.def.name });
-          return { data: [] as StripeObject[], has_more: false };
-        }
-        throw error;
       });
+    } catch (error) {
+      // The object the slice read up to was deleted since (Stripe refuses a cursor naming it,
+      // 400 resource_missing on starting_after): read on from its second, without a cursor.
+      // What that second holds above it is read again and stored again, unchanged.
+      if (after && missing(error, 'starting_after')) {
+        logger.info('the object a slice had read up to is gone: it reads on from that second', {
+          resource: this.def.name,
+        });
+        return this.fetch(
+          slice,
+          undefined,
+          after.created === undefined ? lt : Math.min(lt, after.created + 1),
+        );
+      }
+      // A test clock deleted since its slice was made (by the user, or by Stripe 30 days on)
+      // takes its objects with it: nothing is left to read there.
+      if (slice.variant && isTestClockVariant(slice.variant) && missing(error)) {
+        logger.info('a test clock is gone: its slice is done', { resource: this.def.name });
+        list = { object: 'list', url: '', data: [], has_more: false };
+      } else throw error;
+    }
     this.latencies.push(latencyMs);
     return { data: list.data, hasMore: list.has_more, observed: this.sync.readAt(list), latencyMs };
   }
@@ -737,13 +764,18 @@ export class Backfill {
       storing.catch(() => undefined);
     };
     try {
-      let page = await this.fetch(slice, slice.startingAfter);
+      let page = await this.fetch(
+        slice,
+        slice.startingAfter ? { id: slice.startingAfter, created: slice.afterCreated } : undefined,
+      );
       for (;;) {
         const last = page.data[page.data.length - 1];
         this.objectsSeen += page.data.length;
         // Fetch the next page while this one is held or stored; not when the run is about to stop.
         const next =
-          page.hasMore && last && !this.sync.shouldStop() && !failed ? this.fetch(slice, last.id) : undefined;
+          page.hasMore && last && !this.sync.shouldStop() && !failed
+            ? this.fetch(slice, { id: last.id, created: last.created })
+            : undefined;
         next?.catch(() => undefined);
         if (last) {
           // Where the slice has read to: a split shares out only what lies below it.
@@ -837,6 +869,7 @@ export class Backfill {
     }
     if (last) {
       slice.startingAfter = last.id;
+      slice.afterCreated = last.created;
       // Past the range a split gave away: the rest belongs to another slice.
       if ((last.created ?? 0) < slice.gte) slice.done = true;
     }

@@ -7,6 +7,11 @@ export interface Slice {
   lt: number;
   /** The last object stored from this slice (the next page starts after it). */
   startingAfter?: string;
+  /**
+   * That object's `created`: Stripe refuses a cursor naming an object deleted since (a draft
+   * invoice, a customer, a coupon), and the slice then reads on from that second instead.
+   */
+  afterCreated?: number;
   done: boolean;
   /** Which of the resource's lists it reads (`ResourceDef.listVariants`); none: the default one. */
   variant?: string;

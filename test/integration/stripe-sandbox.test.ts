@@ -273,6 +273,26 @@ describe('read API through stripe-node', () => {
     });
   });
 
+  it('refuses a cursor naming an object deleted since, as Stripe does (400 resource_missing on starting_after)', async () => {
+    const made = [1, 2, 3].map(
+      () => sandbox.sandbox.createActivity(OTHER, 'test', 'customer').objects[0] as string,
+    );
+    const other = stripeFor(sandbox, (await connectAccount(sandbox, OTHER)).access_token);
+    const [, middle, newest] = made as [string, string, string];
+    sandbox.sandbox.createActivity(OTHER, 'test', 'customer_deleted', { target: middle });
+    for (const cursor of [{ starting_after: middle }, { ending_before: middle }]) {
+      await expect(other.customers.list({ limit: 1, ...cursor })).rejects.toMatchObject({
+        statusCode: 400,
+        code: 'resource_missing',
+        param: Object.keys(cursor)[0],
+      });
+    }
+    // A live neighbour is a cursor still, and the list leaves the deleted customer out.
+    const after = await other.customers.list({ limit: 100, starting_after: newest });
+    expect(after.data.map((c) => c.id)).not.toContain(middle);
+    expect(after.data.map((c) => c.id)).toContain(made[0]);
+  });
+
   it('lists events of at most 20 types, and not type and types together, as Stripe does', async () => {
     const types = Array.from({ length: 21 }, (_, i) => `charge.test_${i}`);
     await expect(stripe.events.list({ types })).rejects.toMatchObject({ statusCode: 400, param: 'types' });

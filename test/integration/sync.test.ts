@@ -238,6 +238,27 @@ describe('backfill', () => {
     },
   );
 
+  it('resumes a backfill whose last stored object was deleted since: Stripe refuses that cursor, and the slice reads on from its second', async () => {
+    const { accountId, orgId, job } = await connectedAccount({ ...NOTHING_ELSE, customers: 2_150 });
+    // The run stops after its first store of customers (2,000 of them): the rest waits for the next.
+    let remaining = 900_000;
+    pageHook = (resource) => {
+      if (resource === 'customers') remaining = 0;
+    };
+    await runSync(unsplit(), job, () => remaining);
+    pageHook = undefined;
+    const checkpoint = await stack.syncDeps.checkpoints.get(await onlyRef(stack.store, orgId), 'customers');
+    const cursor = checkpoint?.slices[0]?.startingAfter as string;
+    expect(checkpoint?.phase).toBe('backfill');
+    expect(cursor).toMatch(/^cus_/);
+    // The customer it read up to is deleted: Stripe refuses a list after it (stripe-sandbox.test.ts).
+    stack.sandbox.sandbox.createActivity(accountId, 'test', 'customer_deleted', { target: cursor });
+    await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    await expectConverged(stack, orgId, accountId);
+    const scope = { orgId, mode: 'test' as const, accountId };
+    expect((await stack.records.get(scope, 'customers', cursor))?.deleted).toBe(true);
+  });
+
   it('converges through 10% 429s, 5% 500s and random latency, never over the budget in any second', async () => {
     const { accountId, orgId, job } = await connectedAccount({
       ...SMALL,
