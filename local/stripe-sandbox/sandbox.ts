@@ -204,6 +204,13 @@ export class Sandbox {
   private readonly pending = new Set<Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private clockOffsetMs = 0;
+  /**
+   * /v1/events is eventually consistent: an event can reach the list after later ones have.
+   * Events emitted while this is set show in lists only this much later (`listEventsLate`).
+   */
+  private eventsLateMs = 0;
+  /** When a late event shows in lists (sandbox ms); an event not here shows at once. */
+  private readonly eventListedAt = new Map<string, number>();
   private readonly addedAccounts: AccountSpec[] = [];
   private saveTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -235,6 +242,23 @@ export class Sandbox {
   now(): number {
     return Math.floor(this.nowMs() / 1000);
   }
+  /**
+   * Events emitted from now on reach /v1/events lists `ms` later (retrieving one by id, and its
+   * webhook, are not held back), as Stripe's eventually consistent list can; 0: at once again.
+   */
+  listEventsLate(ms: number): void {
+    this.eventsLateMs = ms;
+  }
+
+  /** Whether /v1/events lists show the event yet. */
+  eventListed(id: string): boolean {
+    const at = this.eventListedAt.get(id);
+    if (at === undefined) return true;
+    if (at > this.nowMs()) return false;
+    this.eventListedAt.delete(id);
+    return true;
+  }
+
   advanceClock(seconds: number): void {
     this.clockOffsetMs += seconds * 1000;
     this.changed();
@@ -1483,6 +1507,7 @@ export class Sandbox {
       ...(previous ? { previousAttributes: previous } : {}),
     }) as unknown as AnyObject;
     data.events.add(event);
+    if (this.eventsLateMs > 0) this.eventListedAt.set(event.id as string, this.nowMs() + this.eventsLateMs);
     // An app installed in both modes: Stripe sends test-mode events to its live endpoints too.
     for (const endpoint of this.endpoints) {
       if (endpoint.mode === 'all' || endpoint.mode === mode || (mode === 'test' && endpoint.mode === 'live'))

@@ -370,8 +370,12 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
       const query = parseListQuery(params, ['type', 'types', 'delivery_success']);
       const types = eventTypes(params);
       const created = { ...query.created, gte: Math.max(query.created.gte ?? 0, retained.oldest) };
-      const page = listCollection(retained.data.events, { ...query, created }, '/v1/events', 'event', (e) =>
-        matchesType(e as unknown as { type: string }, types),
+      const page = listCollection(
+        retained.data.events,
+        { ...query, created },
+        '/v1/events',
+        'event',
+        (e) => matchesType(e as unknown as { type: string }, types) && sandbox.eventListed(e.id),
       );
       // An event's object is rendered at the version of the event's creation, not the request's.
       return json(res, 200, { ...page, data: page.data.map(atCreation) });

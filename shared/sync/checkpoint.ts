@@ -40,6 +40,12 @@ export interface Checkpoint {
    * (for a resource with events, it is settled when its backfill is done).
    */
   cursor: { id: string; created: number } | null;
+  /**
+   * Events a pass read and applied past the cursor, which stays a minute behind them
+   * (`EVENTS_SETTLE_SECONDS`): the newest `created` read, and those events (the newest 1,000).
+   * The next pass reads them again and passes over these; one new among them is read by id.
+   */
+  ahead?: { to: number; events: Array<{ id: string; created: number }> };
   since: number;
   /**
    * Incremental passes that applied events: the version of an event's record

@@ -15,6 +15,18 @@ import type { StoredObject, SyncRun } from './run-context.js';
 /** Positions within one pass: far more events than one pass reads (30 days of an account's). */
 const PASS_STRIDE = 1_000_000_000;
 
+/**
+ * /v1/events is eventually consistent: an event can show up in the list after a later one
+ * already has (seconds, as others found; Estuary's Stripe connector reads a minute behind). The
+ * events cursor therefore moves only past events this much older than the page's read. The next
+ * pass reads the newer ones again (`Checkpoint.ahead`): those it applied already it passes over;
+ * one that showed up since among them has its object read again by id, as it is now, so a late
+ * event is never skipped, nor its old payload applied over a newer one.
+ */
+export const EVENTS_SETTLE_SECONDS = 60;
+/** How many events read past the cursor a checkpoint names (more are read again by id: correct, dearer). */
+const MAX_AHEAD_EVENTS = 1_000;
+
 type Silent = NonNullable<ResourceDef['silent']>;
 
 interface Item {
@@ -52,6 +64,9 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
   // checkpoint, so a later pass always ranks above an earlier one), then the position within it.
   const pass = (checkpoint.passes ?? 0) + 1;
   let position = 0;
+  // What the last pass read past the cursor (none for resources without events).
+  const applied = new Set(checkpoint.ahead?.events.map((e) => e.id));
+  const readTo = checkpoint.ahead?.to ?? -1;
   const apply = async (items: Array<Item & Record<string, unknown>>, observed: Observation) => {
     const objects: StoredObject[] = [];
     // Events Stripe rendered at another API version than the pinned one: their objects are
@@ -65,6 +80,8 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
         continue;
       }
       const event = item as unknown as Stripe.Event;
+      // Read past the cursor and applied by the last pass (see EVENTS_SETTLE_SECONDS).
+      if (applied.has(event.id)) continue;
       const object = event.data.object as unknown as StripeObject;
       // Another object's event that may have changed some of this resource's silently.
       if (def.silent?.closedBy.includes(event.type) && typeof object.id === 'string') {
@@ -82,7 +99,9 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       const deleted = deletesObject(def, event.type);
       const sequence = pass * PASS_STRIDE + ++position;
       // (A resource Stripe cannot be asked for again, a discount, is kept as its event shows it.)
-      if (event.api_version !== STRIPE_API_VERSION && !deleted && !def.derived) {
+      // An event that showed up late, among those the last pass read: its object as it is now, not
+      // the payload (a later event of it may have been applied already).
+      if ((event.api_version !== STRIPE_API_VERSION || event.created <= readTo) && !deleted && !def.derived) {
         other.set(object.id, { event, object, sequence });
         continue;
       }
@@ -235,6 +254,31 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     return false;
   };
 
+  /**
+   * Past the newest of `items` (newest first, applied): for events, past the newest one settled
+   * (`EVENTS_SETTLE_SECONDS`), the others named in `ahead` for the next pass to pass over.
+   */
+  const moveCursor = (items: Item[], observed: Observation) => {
+    const newest = items[0] as Item;
+    if (!usesEvents) {
+      checkpoint.cursor = { id: newest.id, created: newest.created };
+      return;
+    }
+    const settled = items.find((item) => item.created <= observed.at - EVENTS_SETTLE_SECONDS);
+    if (settled && (!checkpoint.cursor || settled.created >= checkpoint.cursor.created))
+      checkpoint.cursor = { id: settled.id, created: settled.created };
+    const floor = checkpoint.cursor?.created ?? -1;
+    // Newest first, each once: this page's (newer than any before it in this pass), then those before.
+    const events = new Map<string, { id: string; created: number }>();
+    for (const { id, created } of [...items, ...(checkpoint.ahead?.events ?? [])])
+      if (created >= floor && events.size < MAX_AHEAD_EVENTS && !events.has(id))
+        events.set(id, { id, created });
+    checkpoint.ahead = {
+      to: Math.max(checkpoint.ahead?.to ?? -1, newest.created),
+      events: [...events.values()],
+    };
+  };
+
   try {
     if (!reread && checkpoint.cursor) {
       const range = { gte: checkpoint.unsettledSince as number, lte: checkpoint.cursor.created };
@@ -250,12 +294,14 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     }
     reread = true;
     if (checkpoint.cursor) {
+      let from = checkpoint.cursor.id;
       for (;;) {
-        const page = await list({ limit: 100, ending_before: checkpoint.cursor.id });
+        const page = await list({ limit: 100, ending_before: from });
         if (page.data.length > 0) {
           await apply([...page.data].reverse(), page.observed);
           const newest = page.data[0] as Item;
-          checkpoint.cursor = { id: newest.id, created: newest.created };
+          from = newest.id;
+          moveCursor(page.data, page.observed);
           await run.saveCheckpoint(checkpoint);
           await run.progress(def.name, checkpoint.total);
         }
@@ -279,8 +325,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     }
     if (seen.length > 0) {
       await apply([...seen].reverse(), observed as Observation);
-      const newest = seen[0] as Item;
-      checkpoint.cursor = { id: newest.id, created: newest.created };
+      moveCursor(seen, observed as Observation);
       await run.saveCheckpoint(checkpoint);
     }
     return await finish();

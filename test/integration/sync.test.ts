@@ -259,6 +259,44 @@ describe('backfill', () => {
     expect((await stack.records.get(scope, 'customers', cursor))?.deleted).toBe(true);
   });
 
+  it('reads an event that reached /v1/events after a later one had (the list is eventually consistent), and never applies its older payload over the newer', async () => {
+    const { accountId, orgId, job } = await connectedAccount({ ...NOTHING_ELSE, charges: 20 });
+    await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    // Webhooks would bring the refunds anyway: this is about what the sync reads.
+    stack.queues.webhooks.pause();
+    try {
+      const sandbox = stack.sandbox.sandbox;
+      const refundOf = (activity: { objects: string[] }) =>
+        sandboxObjects(stack, accountId, 'refunds').get(
+          activity.objects.find((id) => id.startsWith('re_')) as string,
+        );
+      // A refund whose events reach the list 1.5 s late, then a second refund of the same charge,
+      // listed at once: its charge.refunded is the newer state of the charge.
+      sandbox.listEventsLate(1_500);
+      const late = refundOf(sandbox.createActivity(accountId, 'test', 'refund'));
+      sandbox.listEventsLate(0);
+      const prompt = refundOf(sandbox.createActivity(accountId, 'test', 'refund'));
+      const chargeId = late?.charge as string;
+      expect(prompt?.charge).toBe(chargeId);
+      const scope = { orgId, mode: 'test' as const, accountId };
+      await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+      // The late refund's events are not listed yet.
+      expect(await stack.records.get(scope, 'refunds', late?.id as string)).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+      expect((await stack.records.get(scope, 'refunds', late?.id as string))?.object.id).toBe(late?.id);
+      // The charge as Stripe has it now (both refunds), not as the late event showed it (one).
+      expect((await stack.records.get(scope, 'charges', chargeId))?.object.amount_refunded).toBe(
+        sandboxObjects(stack, accountId, 'charges').get(chargeId)?.amount_refunded,
+      );
+      await expectConverged(stack, orgId, accountId);
+    } finally {
+      stack.sandbox.sandbox.listEventsLate(0);
+      stack.queues.webhooks.purge();
+      stack.queues.webhooks.resume();
+    }
+  });
+
   it('converges through 10% 429s, 5% 500s and random latency, never over the budget in any second', async () => {
     const { accountId, orgId, job } = await connectedAccount({
       ...SMALL,
