@@ -7,7 +7,12 @@ import { MAX_RECORDS_PAGE, recordsQuerySchema } from '../../shared/http/request-
 import { json } from '../../shared/http/response.js';
 import { logger } from '../../shared/logger.js';
 import type { ConnectionStore } from '../../shared/ports/connection-store.js';
-import { type ChangeAction, type RecordsStore, scopeOf } from '../../shared/ports/records-store.js';
+import {
+  type ChangeAction,
+  FeedCursorAheadError,
+  type RecordsStore,
+  scopeOf,
+} from '../../shared/ports/records-store.js';
 import { decodeCursor, encodeCursor } from '../../shared/records/feed-cursor.js';
 import type { ResourceName } from '../../shared/records/registry.js';
 
@@ -22,6 +27,9 @@ const DEFAULT_PAGE = 100;
  * Members read their org's; Defrr's backend (client-credentials token with the records
  * scope) reads the org it names in `org`.
  */
+const NOT_GIVEN_OUT =
+  'This cursor is not one this API gave out: use `next` or a record’s `cursor` as it was returned.';
+
 export const makeHandler = (deps: {
   store: Pick<ConnectionStore, 'listConnections'>;
   records: Pick<RecordsStore, 'changes'>;
@@ -55,18 +63,23 @@ export const makeHandler = (deps: {
         throw badRequest(
           decoded.problem === 'foreign'
             ? "This cursor belongs to another connection's records: start from the beginning (no `after`) or use a cursor this connection's pages gave."
-            : 'This cursor is not one this API gave out: use `next` or a record’s `cursor` as it was returned.',
+            : NOT_GIVEN_OUT,
           'invalid_cursor',
         );
       after = decoded.position;
     }
-    const page = await deps.records.changes(scope, {
-      after,
-      limit,
-      ...(query.resource ? { resources: [...new Set(query.resource.split(','))] as ResourceName[] } : {}),
-      ...(query.action ? { actions: [...new Set(query.action.split(','))] as ChangeAction[] } : {}),
-      ...(query.modified_after ? { modifiedAfter: new Date(query.modified_after).toISOString() } : {}),
-    });
+    const page = await deps.records
+      .changes(scope, {
+        after,
+        limit,
+        ...(query.resource ? { resources: [...new Set(query.resource.split(','))] as ResourceName[] } : {}),
+        ...(query.action ? { actions: [...new Set(query.action.split(','))] as ChangeAction[] } : {}),
+        ...(query.modified_after ? { modifiedAfter: new Date(query.modified_after).toISOString() } : {}),
+      })
+      .catch((error: unknown) => {
+        if (error instanceof FeedCursorAheadError) throw badRequest(NOT_GIVEN_OUT, 'invalid_cursor');
+        throw error;
+      });
     return json(
       200,
       {

@@ -120,6 +120,14 @@ export interface FeedChange {
   object: StripeObject;
 }
 
+/** A feed position past every one handed out: no page of this feed gave it. */
+export class FeedCursorAheadError extends Error {
+  constructor() {
+    super('the cursor is past the end of the feed');
+    this.name = 'FeedCursorAheadError';
+  }
+}
+
 export interface FeedQuery {
   /** Changes after this position (0: from the start). */
   after: number;

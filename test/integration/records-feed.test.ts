@@ -669,6 +669,21 @@ describe('who reads what', () => {
     }
     const foreign = await api(stack, 'GET', `/v1/integrations/stripe/records?after=${ofB.next}`, { token });
     expect((foreign.json as { error: { code: string } }).error.code).toBe('invalid_cursor');
+    // Well formed and this feed's, but past every position it handed out: no page gave it, and a
+    // reader holding it would wait there, seeing nothing, while the feed grew beneath it.
+    let end = await feedPage(stack, token, { limit: '1000' });
+    while (end.has_more) end = await feedPage(stack, token, { limit: '1000', after: end.next });
+    const atEnd = await api(stack, 'GET', `/v1/integrations/stripe/records?after=${end.next}`, { token });
+    expect(atEnd.status).toBe(200);
+    const position = Number(/_(\d+)$/.exec(end.next)?.[1]);
+    const ahead = await api(
+      stack,
+      'GET',
+      `/v1/integrations/stripe/records?after=${encodeCursor(a.scope, position + 1_000_000)}`,
+      { token },
+    );
+    expect(ahead.status).toBe(400);
+    expect((ahead.json as { error: { code: string } }).error.code).toBe('invalid_cursor');
     for (const query of [
       'limit=0',
       'limit=1001',

@@ -19,6 +19,7 @@ import {
   type ChangeAction,
   type ChangeTally,
   type FeedChange,
+  FeedCursorAheadError,
   type FeedPage,
   type FeedQuery,
   type KnownVersions,
@@ -1230,12 +1231,18 @@ export class DynamoRecordsStore implements RecordsStore {
    * than FEED_SETTLE_MS ago, and not yet dead. Everything at or before it is in the index.
    */
   async horizon(scope: RecordScope): Promise<number> {
+    return (await this.feedEnds(scope)).horizon;
+  }
+
+  /** The settled end (`horizon`), and the last position handed out to a writer (`end`). */
+  private async feedEnds(scope: RecordScope): Promise<{ horizon: number; end: number }> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: recordKeys.feed(scope), ConsistentRead: true }),
     );
-    if (!Item) return 0;
+    if (!Item) return { horizon: 0, end: 0 };
     const now = this.now().getTime();
-    let horizon = Number(Item.next ?? 0);
+    const end = Number(Item.next ?? 0);
+    let horizon = end;
     for (const name of Object.keys(Item)) {
       if (!name.startsWith('o_')) continue;
       const token = name.slice(2);
@@ -1246,11 +1253,14 @@ export class DynamoRecordsStore implements RecordsStore {
           : now - Number(Item[`t_${token}`] ?? 0) < FEED_BLOCK_MAX_MS;
       if (held) horizon = Math.min(horizon, Number(Item[name]));
     }
-    return horizon;
+    return { horizon, end };
   }
 
   async changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage> {
-    const horizon = await this.horizon(scope);
+    const { horizon, end } = await this.feedEnds(scope);
+    // Past every position ever handed out: no page gave this cursor (a reader holding it would
+    // wait there for ever, seeing nothing, as the feed grew beneath it).
+    if (query.after > end) throw new FeedCursorAheadError();
     if (query.after >= horizon) return { changes: [], next: query.after, hasMore: false };
     const filters: string[] = [];
     const names: Record<string, string> = {};
