@@ -206,11 +206,11 @@ export class Sandbox {
   private clockOffsetMs = 0;
   /**
    * /v1/events is eventually consistent: an event can reach the list after later ones have.
-   * Events emitted while this is set show in lists only this much later (`listEventsLate`).
+   * Events held back from lists (`holdEvents`) until released; the others show at once.
    */
-  private eventsLateMs = 0;
-  /** When a late event shows in lists (sandbox ms); an event not here shows at once. */
-  private readonly eventListedAt = new Map<string, number>();
+  private readonly heldEvents = new Set<string>();
+  /** While `holdEvents` runs its callback: the events it emits. */
+  private holding: Set<string> | undefined;
   private readonly addedAccounts: AccountSpec[] = [];
   private saveTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -243,20 +243,29 @@ export class Sandbox {
     return Math.floor(this.nowMs() / 1000);
   }
   /**
-   * Events emitted from now on reach /v1/events lists `ms` later (retrieving one by id, and its
-   * webhook, are not held back), as Stripe's eventually consistent list can; 0: at once again.
+   * The events `emitting` makes reach /v1/events lists only once `release` is called, as
+   * Stripe's eventually consistent list can let later events show first (retrieving one by id,
+   * and its webhook, are not held back).
    */
-  listEventsLate(ms: number): void {
-    this.eventsLateMs = ms;
+  holdEvents<T>(emitting: () => T): { result: T; release: () => void } {
+    const held = new Set<string>();
+    this.holding = held;
+    try {
+      const result = emitting();
+      return {
+        result,
+        release: () => {
+          for (const id of held) this.heldEvents.delete(id);
+        },
+      };
+    } finally {
+      this.holding = undefined;
+    }
   }
 
   /** Whether /v1/events lists show the event yet. */
   eventListed(id: string): boolean {
-    const at = this.eventListedAt.get(id);
-    if (at === undefined) return true;
-    if (at > this.nowMs()) return false;
-    this.eventListedAt.delete(id);
-    return true;
+    return !this.heldEvents.has(id);
   }
 
   advanceClock(seconds: number): void {
@@ -1507,7 +1516,10 @@ export class Sandbox {
       ...(previous ? { previousAttributes: previous } : {}),
     }) as unknown as AnyObject;
     data.events.add(event);
-    if (this.eventsLateMs > 0) this.eventListedAt.set(event.id as string, this.nowMs() + this.eventsLateMs);
+    if (this.holding) {
+      this.holding.add(event.id as string);
+      this.heldEvents.add(event.id as string);
+    }
     // An app installed in both modes: Stripe sends test-mode events to its live endpoints too.
     for (const endpoint of this.endpoints) {
       if (endpoint.mode === 'all' || endpoint.mode === mode || (mode === 'test' && endpoint.mode === 'live'))

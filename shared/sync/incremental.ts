@@ -24,8 +24,12 @@ const PASS_STRIDE = 1_000_000_000;
  * event is never skipped, nor its old payload applied over a newer one.
  */
 export const EVENTS_SETTLE_SECONDS = 60;
-/** How many events read past the cursor a checkpoint names (more are read again by id: correct, dearer). */
-const MAX_AHEAD_EVENTS = 1_000;
+/**
+ * How many events read past the cursor a checkpoint names: a minute of an account's events. Past
+ * it, the oldest are taken for late ones: read again by id (right, and dearer), or for a
+ * discount, which Stripe cannot be asked for, applied as the older of their second.
+ */
+const MAX_AHEAD_EVENTS = 2_000;
 
 type Silent = NonNullable<ResourceDef['silent']>;
 
@@ -97,11 +101,15 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       }
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;
       const deleted = deletesObject(def, event.type);
-      const sequence = pass * PASS_STRIDE + ++position;
+      const late = event.created <= readTo;
+      // A late discount event (one Stripe cannot be asked for again) ranks below what the last
+      // pass applied in its second: Stripe's timestamps cannot order them, and it is the older
+      // one as far as this service saw.
+      const sequence = late && def.derived ? (pass - 1) * PASS_STRIDE : pass * PASS_STRIDE + ++position;
       // (A resource Stripe cannot be asked for again, a discount, is kept as its event shows it.)
       // An event that showed up late, among those the last pass read: its object as it is now, not
       // the payload (a later event of it may have been applied already).
-      if ((event.api_version !== STRIPE_API_VERSION || event.created <= readTo) && !deleted && !def.derived) {
+      if ((event.api_version !== STRIPE_API_VERSION || late) && !deleted && !def.derived) {
         other.set(object.id, { event, object, sequence });
         continue;
       }
@@ -311,6 +319,8 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     // No cursor yet (nothing existed at the snapshot): everything since, newest first, applied oldest first.
     const seen: Array<Item & Record<string, unknown>> = [];
     let observed: Observation | undefined;
+    // The first page holds the newest events and was read first: they are settled against it.
+    let firstRead: Observation | undefined;
     let after: string | undefined;
     for (;;) {
       const page = await list({
@@ -320,12 +330,13 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       });
       seen.push(...page.data);
       observed = page.observed;
+      firstRead ??= page.observed;
       if (!page.hasMore || page.data.length === 0) break;
       after = page.data[page.data.length - 1]?.id;
     }
     if (seen.length > 0) {
       await apply([...seen].reverse(), observed as Observation);
-      moveCursor(seen, observed as Observation);
+      moveCursor(seen, firstRead as Observation);
       await run.saveCheckpoint(checkpoint);
     }
     return await finish();
