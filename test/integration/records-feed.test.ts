@@ -26,7 +26,7 @@ import { runSync } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
 import { FeedMirror, feedPage } from '../support/feed.js';
 import { api, connectOrg, settle, startTestStack, tokenFor } from '../support/local-stack.js';
-import { connectNewAccount, expectConverged } from '../support/sync.js';
+import { connectNewAccount, expectConverged, listRequests, sandboxObjects } from '../support/sync.js';
 import { stripeEvent } from '../support/webhooks.js';
 
 /**
@@ -137,6 +137,55 @@ describe('a consumer of the records API', () => {
     // Nothing more: an empty page at the same cursor, and no has_more.
     const idle = await feedPage(stack, await member(orgId), { after: mirror.cursor });
     expect(idle).toMatchObject({ data: [], has_more: false, next: mirror.cursor });
+  });
+
+  it('a sync that finds everything as stored changes nothing Defrr reads: no new feed places, no new modified times', async () => {
+    // A charge made just before: its balance transaction is pending, so each pass reads it again.
+    const { orgId, accountId, job } = await connectNewAccount(stack, 'FeedSame', COUNTS, {}, (id) => {
+      stack.sandbox.sandbox.createActivity(id, 'test', 'charge');
+    });
+    await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+    await settled();
+    const mirror = await mirrorOf(orgId);
+    await mirror.follow();
+    const scope = { orgId, mode: 'test' as const, accountId };
+    const coupon = [...sandboxObjects(stack, accountId, 'coupons').keys()][0] as string;
+    const db = documentClient(stack.dynamoClient) as DynamoDBDocumentClient;
+    const item = async () =>
+      (
+        await db.send(
+          new GetCommand({
+            TableName: LOCAL_TABLES.records,
+            Key: recordKeys.record(scope, 'coupons', coupon),
+          }),
+        )
+      ).Item;
+    const before = await item();
+    // Each pass reads the pending balance transactions again and lists the coupons whole: all as stored.
+    const since = Date.now();
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    const reread = listRequests(stack, accountId, since);
+    expect(reread.some((r) => r.route === 'GET /v1/coupons')).toBe(true);
+    // The pending ones, read again from the oldest (`created[gte]`).
+    expect(
+      reread.some((r) => r.route === 'GET /v1/balance_transactions' && r.query?.includes('created')),
+    ).toBe(true);
+    await settled();
+    expect(await mirror.follow()).toBe(0);
+    // The coupon keeps its place and modified time, its version moved on (an older event loses to it).
+    const after = await item();
+    expect([after?.seq, after?.syncedAt]).toEqual([before?.seq, before?.syncedAt]);
+    expect(String(after?.version) > String(before?.version)).toBe(true);
+    // A change still shows.
+    stack.sandbox.sandbox.createActivity(accountId, 'test', 'charge');
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    await settled();
+    expect(await mirror.follow()).toBeGreaterThan(0);
+    await expectMirrorConverged(mirror, orgId, accountId);
   });
 
   it('pages and filters: resource, action and modified_after narrow the page, the cursor moves past what they leave out', async () => {

@@ -36,6 +36,7 @@ import {
 import {
   type LineResourceName,
   RECORD_RESOURCES,
+  RESOURCES,
   type ResourceName,
   recordAttributes,
   type StripeObject,
@@ -104,6 +105,9 @@ function compress(json: string): Buffer {
   return gzipSync(json, { windowBits: 12, memLevel: 6 });
 }
 
+/** The record's object as stored (`data`): the same object, the same bytes. */
+const compressed = (record: RecordWrite): Buffer => compress(JSON.stringify(record.object));
+
 /**
  * A record's item. Built as one literal and then assigned to, never as a literal that starts with
  * a spread: Node 20's V8 adds each property after a leading spread on a slow path (~1 µs a
@@ -111,8 +115,12 @@ function compress(json: string): Buffer {
  * ones in the order they are set: the resource's attributes override the common ones, and the
  * record's own fields (its `source`, its `version`) override the attributes.
  */
-function toItem(record: RecordWrite, now: string, place?: FeedPlace): Record<string, unknown> {
-  const data = compress(JSON.stringify(record.object));
+function toItem(
+  record: RecordWrite,
+  now: string,
+  place?: FeedPlace,
+  data = compressed(record),
+): Record<string, unknown> {
   if (data.length > MAX_DATA_BYTES) {
     throw new RecordTooLargeError(
       `${record.resource} ${record.object.id} is ${data.length} bytes compressed`,
@@ -222,6 +230,35 @@ function storedVersionOf(item: Record<string, unknown>): StoredVersion {
     ...(Array.isArray(item.lineIds) ? { lineIds: item.lineIds as string[] } : {}),
   };
 }
+
+/** Where a stored record sits in the feed and what it holds: a writer of the same object keeps its place. */
+interface StoredPlace {
+  seq: number;
+  syncedAt: string;
+  firstSeenAt: string;
+  data: Uint8Array;
+}
+
+function storedPlaceOf(item: Record<string, unknown>): StoredPlace | undefined {
+  if (item.deleted === true || typeof item.seq !== 'number' || typeof item.syncedAt !== 'string')
+    return undefined;
+  if (!(item.data instanceof Uint8Array)) return undefined;
+  return {
+    seq: item.seq,
+    syncedAt: item.syncedAt,
+    firstSeenAt: firstSeenOf(item, item.syncedAt),
+    data: item.data,
+  };
+}
+
+/**
+ * Resources nothing but a read writes (no events, no webhooks: balance transactions): a read that
+ * finds one as stored writes nothing, not even its newer version, which no other writer could
+ * need to be refused by.
+ */
+const READ_ONLY_WRITERS = new Set<string>(
+  RESOURCES.filter((def) => def.eventTypes.length === 0).map((d) => d.name),
+);
 
 /** Synced Stripe objects in DynamoDB: queryable attributes plus the whole object, gzipped. */
 export class DynamoRecordsStore implements RecordsStore {
@@ -485,7 +522,7 @@ export class DynamoRecordsStore implements RecordsStore {
         : undefined;
     const early = knows !== undefined || this.writingPartitions.has(partition);
     const [read, opened] = await Promise.allSettled([
-      knows ? Promise.resolve(knows.versions) : this.storedVersions([...newest.keys()]),
+      knows ? Promise.resolve(knows.versions) : this.storedVersions([...newest.keys()], false, true),
       early ? this.openBlock(scope, newest.size) : Promise.resolve(undefined),
     ]);
     if (read.status === 'rejected') {
@@ -493,22 +530,37 @@ export class DynamoRecordsStore implements RecordsStore {
       throw read.reason;
     }
     if (opened.status === 'rejected') throw opened.reason;
-    const stored = read.value;
-    const fresh = [...newest.entries()].filter(
+    const stored: Map<string, StoredVersion & { place?: StoredPlace | undefined }> = read.value;
+    const newer = [...newest.entries()].filter(
       ([key, r]) => !(stored.get(key) !== undefined && (stored.get(key)?.version as string) >= r.version),
     );
+    // A newer read of an object as it is stored (a pending balance transaction read again, the
+    // coupons listed whole): not a change, so not a new place in the feed, nor a new
+    // last-modified time, for Defrr to pull again. It is written in place with its newer version
+    // (an older event must still lose to it), or, where only reads write, not at all.
+    const data = newer.map(([, r]) => compressed(r));
+    const kept = newer.map(([key, r], i) => {
+      const place = r.deleted === true ? undefined : stored.get(key)?.place;
+      return place && Buffer.compare(place.data, data[i] as Buffer) === 0 ? place : undefined;
+    });
+    const fresh = newer.filter((_, i) => kept[i] === undefined);
+    const freshData = data.filter((_, i) => kept[i] === undefined);
+    const inPlace = newer.flatMap(([, r], i) => {
+      const place = kept[i];
+      return place && !READ_ONLY_WRITERS.has(r.resource) ? [{ r, place, data: data[i] as Buffer }] : [];
+    });
     // As stored before this batch (a known map changes as the run writes).
     const prior = fresh.map(([key]) => stored.get(key));
     const now = this.now().toISOString();
     let calls = 0;
-    if (fresh.length === 0) {
+    if (fresh.length === 0 && inPlace.length === 0) {
       this.writingPartitions.delete(partition);
       if (opened.value) await this.closeBlock(scope, opened.value);
       return { written: 0, created: 0, stale: records.length, batchCalls: 0, deltas: {} };
     }
     if (this.writingPartitions.size >= 1000) this.writingPartitions.clear();
     this.writingPartitions.add(partition);
-    const block = opened.value ?? (await this.openBlock(scope, fresh.length));
+    const block = opened.value ?? (await this.openBlock(scope, Math.max(1, fresh.length)));
     // Once one chunk fails the others stop taking chunks and retries; the block closes only
     // when none is still in flight, so no write lands at a position readers have passed.
     let failed = false;
@@ -529,19 +581,18 @@ export class DynamoRecordsStore implements RecordsStore {
         pending = (result.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
       }
     };
-    // A few batch calls in flight at once.
     let next = 0;
     try {
       // Built inside the try: a record too large to store closes the block like any failure.
       const chunks: Array<Array<Record<string, unknown>>> = [];
-      for (let i = 0; i < fresh.length; i += 25)
-        chunks.push(
-          fresh
-            .slice(i, i + 25)
-            .map(([, r], j) =>
-              toItem(r, now, { seq: block.first + i + j, firstSeenAt: prior[i + j]?.firstSeenAt ?? now }),
-            ),
-        );
+      const items = [
+        ...fresh.map(([, r], i) =>
+          toItem(r, now, { seq: block.first + i, firstSeenAt: prior[i]?.firstSeenAt ?? now }, freshData[i]),
+        ),
+        // Unchanged: its place in the feed and its last-modified time stay.
+        ...inPlace.map(({ r, place, data }) => toItem(r, place.syncedAt, place, data)),
+      ];
+      for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
       const settled = await Promise.allSettled(
         Array.from({ length: Math.min(4, chunks.length) }, async () => {
           try {
@@ -734,8 +785,12 @@ export class DynamoRecordsStore implements RecordsStore {
     }
   }
 
-  private async storedVersions(keys: string[], withLines = false): Promise<Map<string, StoredVersion>> {
-    const versions = new Map<string, StoredVersion>();
+  private async storedVersions(
+    keys: string[],
+    withLines = false,
+    withPlace = false,
+  ): Promise<Map<string, StoredVersion & { place?: StoredPlace | undefined }>> {
+    const versions = new Map<string, StoredVersion & { place?: StoredPlace | undefined }>();
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Array<Record<string, unknown>> = keys.slice(i, i + 100).map((key) => {
         const [pk, sk] = key.split('|');
@@ -749,14 +804,19 @@ export class DynamoRecordsStore implements RecordsStore {
             RequestItems: {
               [this.tableName]: {
                 Keys: pending,
-                ProjectionExpression: `pk, sk, version, deleted, firstSeenAt, syncedAt${withLines ? ', lineIds' : ''}`,
+                // (Projected or not, an item's whole size is what the read costs.)
+                ProjectionExpression: `pk, sk, version, deleted, firstSeenAt, syncedAt${withLines ? ', lineIds' : ''}${withPlace ? ', seq, #data' : ''}`,
+                ...(withPlace ? { ExpressionAttributeNames: { '#data': 'data' } } : {}),
                 ConsistentRead: true,
               },
             },
           }),
         );
         for (const item of result.Responses?.[this.tableName] ?? [])
-          versions.set(`${item.pk}|${item.sk}`, storedVersionOf(item));
+          versions.set(
+            `${item.pk}|${item.sk}`,
+            withPlace ? { ...storedVersionOf(item), place: storedPlaceOf(item) } : storedVersionOf(item),
+          );
         pending = (result.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
       }
     }
