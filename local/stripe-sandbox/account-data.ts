@@ -131,7 +131,12 @@ export class AccountData {
       prices: new Collection((e) => this.price(e)),
       coupons: new Collection((e) => this.coupon(e)),
       payouts: new Collection((e) => this.payout(e)),
-      subscriptions: new Collection((e) => this.subscription(e)),
+      // A subscription shows its items' prices as they are now: archived or renamed since, it
+      // says so at once (and Stripe sends only `price.updated`).
+      subscriptions: new Collection(
+        (e) => this.subscription(e),
+        (sub) => this.withCurrentPrices(sub),
+      ),
       invoice_payments: new Collection((e) => this.invoicePayment(e)),
       subscription_schedules: new Collection((e) => this.subscriptionSchedule(e)),
     };
@@ -482,6 +487,21 @@ export class AccountData {
    * current billing period; every seventh was canceled (Stripe lists those only when asked
    * for `status=all`).
    */
+  private withCurrentPrices(sub: AnyObject): AnyObject {
+    const items = (sub as { items?: { data?: Array<Record<string, unknown>> } }).items;
+    if (!items?.data?.length) return sub;
+    const data = items.data.map((item) => {
+      const embedded = item.price as { id?: string } | undefined;
+      const current = embedded?.id ? this.collections.prices.get(embedded.id) : undefined;
+      if (!current) return item;
+      const plan = item.plan as Record<string, unknown> | undefined;
+      // The legacy `plan` mirrors the price's `active`.
+      const active = (current as unknown as { active: boolean }).active;
+      return { ...item, price: current, ...(plan ? { plan: { ...plan, active } } : {}) };
+    });
+    return { ...sub, items: { ...items, data } } as AnyObject;
+  }
+
   private subscription(e: Entry): AnyObject {
     const recurring = Array.from({ length: this.counts.prices }, (_, i) => i).filter((i) => i % 3 !== 2);
     const items = Array.from({ length: recurring.length === 0 ? 0 : 1 + (e.seq % 2) }, (_, i) => {

@@ -586,7 +586,7 @@ export class Sandbox {
     account: string,
     mode: Mode,
     kind: ActivityKind,
-    /** The object a deletion deletes (`customer_deleted`, `coupon_deleted`): the newest one when unset. */
+    /** The object a deletion or an archive acts on (`customer_deleted`, `coupon_deleted`, `price_archived`): the newest one when unset. */
     options: { target?: string } = {},
   ): { objects: string[]; events: string[] } {
     const data = this.accountData(account, mode);
@@ -704,9 +704,9 @@ export class Sandbox {
       }
       return undefined;
     };
-    /** What a deletion deletes: the object named (if not deleted already), else the newest. */
-    const toDelete = (resource: ResourceName) =>
-      options.target === undefined ? newest(resource) : newest(resource, (o) => o.id === options.target);
+    /** What a deletion (or an archive) acts on: the object named, if it still may be, else the newest that may. */
+    const targetOf = (resource: ResourceName, test: (o: Record<string, unknown>) => boolean = () => true) =>
+      newest(resource, (o) => test(o) && (options.target === undefined || o.id === options.target));
     /**
      * Canceled at once. Stripe names the event `deleted`, but the subscription stays: its status
      * says canceled, and `status=all` still lists it. A schedule that governs it is canceled too.
@@ -890,7 +890,7 @@ export class Sandbox {
       case 'customer_deleted': {
         // The newest customer. Stripe cancels a deleted customer's subscriptions at once, each
         // with its own event, then the customer leaves the lists; its event carries it as it was.
-        const target = toDelete('customers');
+        const target = targetOf('customers');
         if (!target) throw invalidRequest('The account has no such customer left to delete.', 'kind');
         objects.push(target.id);
         const subscriptions = data.collections.subscriptions;
@@ -905,7 +905,7 @@ export class Sandbox {
       }
       case 'coupon_deleted': {
         // The event carries the object as it was; lists stop showing it.
-        const target = toDelete('coupons');
+        const target = targetOf('coupons');
         if (!target) throw invalidRequest('The account has no such coupon left to delete.', 'kind');
         data.collections.coupons.remove(target.id);
         objects.push(target.id);
@@ -940,8 +940,8 @@ export class Sandbox {
         break;
       }
       case 'price_archived': {
-        const target = newest('prices', (p) => p.active === true);
-        if (!target) throw invalidRequest('The account has no active price to archive.', 'kind');
+        const target = targetOf('prices', (p) => p.active === true);
+        if (!target) throw invalidRequest('The account has no such active price to archive.', 'kind');
         const archived = { ...target, active: false } as AnyObject;
         data.collections.prices.update(archived);
         objects.push(target.id);

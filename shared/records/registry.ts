@@ -113,9 +113,19 @@ export interface ResourceDef {
    * Events of another resource that change objects of this one with no event of their own: a
    * dispute sets its charge's `disputed`, and Stripe sends `charge.updated` only for a description,
    * metadata or an asynchronous capture. The incremental pass reads these events beside its own
-   * and reads the object each names (`id`) again; a webhook of one asks for that pass.
+   * and reads the object each names (`id`) again, or lists again those it changed (`list`: a
+   * price archived or renamed shows so in every subscription of it, with no event of theirs);
+   * a webhook of one asks for that pass.
    */
-  touchedBy?: { types: readonly string[]; id(object: StripeObject): string | null };
+  touchedBy?: {
+    types: readonly string[];
+    id?(object: StripeObject): string | null;
+    list?(
+      stripe: Stripe,
+      object: StripeObject,
+      params: Stripe.PaginationParams,
+    ): Promise<Stripe.ApiList<StripeObject>>;
+  };
   /**
    * Stripe opens some of its objects and cancels them with no event of their own (an invoice
    * payment opens when its invoice is finalized and is canceled when the invoice is voided; its
@@ -515,6 +525,20 @@ export const RESOURCES: readonly ResourceDef[] = [
           expand: ['data.discounts'],
         }),
       ),
+    // A subscription shows its items' prices whole: a price archived or renamed is so in each
+    // subscription of it at once, and Stripe sends only `price.updated`.
+    touchedBy: {
+      types: ['price.updated'],
+      list: (stripe, price, params) =>
+        asList(
+          stripe.subscriptions.list({
+            ...params,
+            price: price.id,
+            status: 'all',
+            expand: ['data.discounts'],
+          }),
+        ),
+    },
     carries: {
       resource: 'discounts',
       split: (o) => {

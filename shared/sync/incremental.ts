@@ -94,9 +94,10 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
       }
       // Another object's event that changed one of this resource's with no event of its own (a
       // dispute's charge): that one is read again, as the events Stripe renders at another version are.
-      const touched = def.touchedBy?.types.includes(event.type) ? def.touchedBy.id(object) : null;
-      if (touched) {
-        other.set(touched, { event, object, sequence: pass * PASS_STRIDE + ++position });
+      if (def.touchedBy?.types.includes(event.type)) {
+        const touched = def.touchedBy.id?.(object) ?? null;
+        if (touched) other.set(touched, { event, object, sequence: pass * PASS_STRIDE + ++position });
+        if (def.touchedBy.list && typeof object.id === 'string') touching.set(object.id, object);
         continue;
       }
       if (resourceForEvent(event.type, object) !== def || typeof object.id !== 'string') continue;
@@ -129,7 +130,15 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     for (const holder of holders)
       await listAll((stripe, params) => (def.silent as Silent).listOf(stripe, holder, params), true);
     holders.clear();
+    // Those another object's event changed (a price's subscriptions), listed as they are now.
+    const list = def.touchedBy?.list;
+    if (list)
+      for (const object of touching.values())
+        await listAll((stripe, params) => list(stripe, object, params), true);
+    touching.clear();
   };
+  /** Objects whose events changed some of this resource's silently, by id: each lists those again. */
+  const touching = new Map<string, StripeObject>();
   /** Holders (invoices) that events of `silent.closedBy` named on the current page. */
   const holders = new Set<string>();
 

@@ -69,7 +69,16 @@ function changeEverything(accountId: string) {
   const [schedule] = made('subscription_scheduled');
   const [released] = made('schedule_released');
   const [kept] = made('subscription_scheduled');
+  // The new subscription's price archived, later: every subscription of it shows so, with no event
+  // of its own. (In the second of the subscription's own events, a read of it would lose the tie.)
+  const subscribed = sandboxObjects(stack, accountId, 'subscriptions').get(subscription as string) as {
+    items: { data: Array<{ price: { id: string } }> };
+  };
+  const usedPrice = subscribed.items.data[0]?.price.id as string;
+  sandbox.advanceClock(2);
+  sandbox.createActivity(accountId, 'test', 'price_archived', { target: usedPrice });
   return {
+    usedPrice,
     schedule,
     released,
     kept,
@@ -108,7 +117,7 @@ async function expectChanges(scope: RecordScope, ids: ReturnType<typeof changeEv
   });
   expect(await get('subscriptions', ids.subscription)).toMatchObject({
     deleted: false,
-    object: { status: 'active' },
+    object: { status: 'active', items: { data: [{ price: { id: ids.usedPrice, active: false } }] } },
   });
   expect(ids.released).toBe(ids.schedule);
   expect(await get('subscription_schedules', ids.released)).toMatchObject({

@@ -30,9 +30,11 @@ describe('the resource registry', () => {
     for (const type of ['charge.dispute.created', 'charge.dispute.closed'])
       expect(resourcesTouchedBy(type).map((def) => def.name)).toEqual(['charges']);
     const charges = RESOURCES.find((def) => def.name === 'charges');
-    expect(charges?.touchedBy?.id({ id: 'dp_1', object: 'dispute', charge: 'ch_1' })).toBe('ch_1');
-    expect(charges?.touchedBy?.id({ id: 'dp_1', object: 'dispute', charge: { id: 'ch_2' } })).toBe('ch_2');
+    expect(charges?.touchedBy?.id?.({ id: 'dp_1', object: 'dispute', charge: 'ch_1' })).toBe('ch_1');
+    expect(charges?.touchedBy?.id?.({ id: 'dp_1', object: 'dispute', charge: { id: 'ch_2' } })).toBe('ch_2');
     expect(resourcesTouchedBy('charge.updated')).toEqual([]);
+    // A price archived or renamed is so in every subscription of it, which Stripe lists by price.
+    expect(resourcesTouchedBy('price.updated').map((def) => def.name)).toEqual(['subscriptions']);
   });
 
   it('only a resource without events may be re-read for changes Stripe sends no event for', () => {
