@@ -81,15 +81,20 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       );
       expect(first.deltas).toEqual({ charges: 30 });
       await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, first.deltas);
-      // Ten of them again (newer), five of those now deleted, and five new ones.
+      // Ten of them again (newer, changed), five of those now deleted, and five new ones.
       const second = await store.putMany([
         ...Array.from({ length: 10 }, (_, i) => ({
-          ...write(orgId, charge(`ch_c${i}`, i), 2000),
+          ...write(orgId, charge(`ch_c${i}`, i + 100), 2000),
           ...(i < 5 ? { deleted: true } : {}),
         })),
         ...Array.from({ length: 5 }, (_, i) => write(orgId, charge(`ch_n${i}`, i), 2000)),
       ]);
       expect(second).toMatchObject({ written: 15, created: 5, deltas: { charges: 0 } });
+      // Read again newer and exactly as stored: no change, so nothing written or counted.
+      const same = await store.putMany(
+        Array.from({ length: 5 }, (_, i) => write(orgId, charge(`ch_c${i + 20}`, i + 20), 3000)),
+      );
+      expect(same).toMatchObject({ written: 0, created: 0, deltas: {} });
       await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, second.deltas);
       await store.addCounts({ orgId: orgId, mode: 'test', accountId: account }, { refunds: 2, charges: 0 });
       expect((await store.counts({ orgId: orgId, mode: 'test', accountId: account }))?.charges).toBe(30);
