@@ -178,6 +178,24 @@ describe('a consumer of the records API', () => {
     const after = await item();
     expect([after?.seq, after?.syncedAt]).toEqual([before?.seq, before?.syncedAt]);
     expect(String(after?.version) > String(before?.version)).toBe(true);
+    // Nor does it take new places: a pass that changes nothing hands out no feed position.
+    const feedNext = async () =>
+      (
+        await db.send(
+          new GetCommand({
+            TableName: LOCAL_TABLES.records,
+            Key: recordKeys.feed(scope),
+            ConsistentRead: true,
+          }),
+        )
+      ).Item?.next;
+    const nextBefore = await feedNext();
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    expect(typeof nextBefore).toBe('number');
+    expect(await feedNext()).toBe(nextBefore);
+    expect((await item())?.seq).toBe(before?.seq);
     // A change still shows.
     stack.sandbox.sandbox.createActivity(accountId, 'test', 'charge');
     await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({

@@ -558,9 +558,15 @@ export class DynamoRecordsStore implements RecordsStore {
       if (opened.value) await this.closeBlock(scope, opened.value);
       return { written: 0, created: 0, stale: records.length, batchCalls: 0, deltas: {} };
     }
-    if (this.writingPartitions.size >= 1000) this.writingPartitions.clear();
-    this.writingPartitions.add(partition);
-    const block = opened.value ?? (await this.openBlock(scope, Math.max(1, fresh.length)));
+    // Only a change takes positions: what is written in place keeps the one it has, which readers
+    // may already have passed (it reads there as it did). A batch of no change reads first next time.
+    if (fresh.length === 0) this.writingPartitions.delete(partition);
+    else {
+      if (this.writingPartitions.size >= 1000) this.writingPartitions.clear();
+      this.writingPartitions.add(partition);
+    }
+    const block = opened.value ?? (fresh.length > 0 ? await this.openBlock(scope, fresh.length) : undefined);
+    const first = block?.first ?? 0;
     // Once one chunk fails the others stop taking chunks and retries; the block closes only
     // when none is still in flight, so no write lands at a position readers have passed.
     let failed = false;
@@ -568,7 +574,7 @@ export class DynamoRecordsStore implements RecordsStore {
       let pending = items.map((Item) => ({ PutRequest: { Item } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (failed) return;
-        this.checkWindow(block);
+        if (block) this.checkWindow(block);
         if (attempt >= this.maxAttempts)
           throw new Error(
             `${pending.length} record(s) still unprocessed after ${attempt} BatchWriteItem calls`,
@@ -587,7 +593,7 @@ export class DynamoRecordsStore implements RecordsStore {
       const chunks: Array<Array<Record<string, unknown>>> = [];
       const items = [
         ...fresh.map(([, r], i) =>
-          toItem(r, now, { seq: block.first + i, firstSeenAt: prior[i]?.firstSeenAt ?? now }, freshData[i]),
+          toItem(r, now, { seq: first + i, firstSeenAt: prior[i]?.firstSeenAt ?? now }, freshData[i]),
         ),
         // Unchanged: its place in the feed and its last-modified time stay.
         ...inPlace.map(({ r, place, data }) => toItem(r, place.syncedAt, place, data)),
@@ -611,14 +617,14 @@ export class DynamoRecordsStore implements RecordsStore {
       if (knows) knows.valid = false;
       throw error;
     } finally {
-      await this.closeBlock(scope, block);
+      if (block) await this.closeBlock(scope, block);
     }
     this.batchCalls += calls;
     const created = prior.filter((old) => old === undefined).length;
     const deltas: RecordCounts = {};
     fresh.forEach(([key, r], i) => {
       deltas[r.resource] = (deltas[r.resource] ?? 0) + countDelta(r, prior[i]);
-      tallyChange(tally, r.resource, actionOf(r.deleted === true, prior[i]), block.first + i);
+      tallyChange(tally, r.resource, actionOf(r.deleted === true, prior[i]), first + i);
       knows?.versions.set(key, {
         version: r.version,
         deleted: r.deleted === true,
