@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
@@ -433,7 +434,7 @@ describe('the feed under concurrent writers', () => {
       get(target, prop, receiver) {
         if (prop !== 'send') return Reflect.get(target, prop, receiver);
         return async (command: unknown) => {
-          if (command instanceof BatchWriteCommand) {
+          if (command instanceof BatchWriteCommand || command instanceof BatchWriteItemCommand) {
             // The first batch call fails at once; the others are slow and still in flight.
             if (++batches === 1) throw new Error('InternalServerError');
             events.push('write');
