@@ -28,6 +28,7 @@ import { RESOURCES, recordVersion, resourceByName, type StripeObject } from '../
 import { STRIPE_API_VERSION } from '../shared/stripe/api-version.js';
 import { dispatchSyncs } from '../shared/sync/dispatch.js';
 import { runSync } from '../shared/sync/sync-run.js';
+import { feedIndexMeter } from './feed-index-meter.js';
 
 const ROOT = join(__dirname, '..');
 /** The test-mode budget the service ships with (SYNC_BUDGET_TEST's default). */
@@ -146,13 +147,20 @@ export function meterDynamo(client: LocalStack['dynamoClient']) {
     /** The same requests by what they are about: the kind of item, or the batch's kind. */
     byItem: {} as Record<string, number>,
     readUnits: 0,
+    /** The table's, as DynamoDB (dynalite) reports them: dynalite leaves out its indexes'. */
     writeUnits: 0,
+    /** The records' feed index's, counted here as DynamoDB bills them (`feedIndexUnits`). */
+    indexWriteUnits: 0,
   };
+  const feedIndex = feedIndexMeter();
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const name = String(context.commandName);
       const data = DYNAMO_READS.has(name) || DYNAMO_WRITES.has(name);
+      // Every write is seen, metered or not, so the index's entries are known when metering starts.
+      const index = DYNAMO_WRITES.has(name) ? feedIndex(name, args.input) : 0;
       if (!meter.on || !data) return next(args);
+      meter.indexWriteUnits += index;
       meter.requests[name] = (meter.requests[name] ?? 0) + 1;
       const item = `${name.replace('Command', '')} ${itemKind(args.input)}`;
       meter.byItem[item] = (meter.byItem[item] ?? 0) + 1;
@@ -393,6 +401,8 @@ export async function plainBaseline(records: number, rounds = 2) {
       dynamo: {
         requestsPer1000: round((Object.values(meter.requests).reduce((a, b) => a + b, 0) / records) * 1000),
         writeUnitsPer1000: round((meter.writeUnits / records) * 1000),
+        /** The feed index's writes beside the table's: together, what DynamoDB bills. */
+        indexWriteUnitsPer1000: round((meter.indexWriteUnits / records) * 1000),
         readUnitsPer1000: round((meter.readUnits / records) * 1000),
         requests: meter.requests,
         byItem: meter.byItem,
@@ -1169,6 +1179,7 @@ export async function nightlyRun(
       stripeRequestsPerRun: number;
       dynamoRequestsPerRun: number;
       writeUnitsPerRun: number;
+      indexWriteUnitsPerRun: number;
       readUnitsPerRun: number;
     }> = [];
     let changed = 0;
@@ -1183,7 +1194,14 @@ export async function nightlyRun(
       // A webhook may have queued a sync (an invoice's lines): it ends before the night starts.
       await stack.queues.sync.idle(10 * 60_000);
       const requestsBefore = stack.sandbox.requests.length;
-      Object.assign(meter, { requests: {}, byItem: {}, readUnits: 0, writeUnits: 0, on: true });
+      Object.assign(meter, {
+        requests: {},
+        byItem: {},
+        readUnits: 0,
+        writeUnits: 0,
+        indexWriteUnits: 0,
+        on: true,
+      });
       stack.queues.sync.options.maxConcurrency = concurrency;
       const started = Date.now();
       const dispatched = await dispatchSyncs({
@@ -1206,6 +1224,7 @@ export async function nightlyRun(
         stripeRequestsPerRun: round(stripe / dispatched.queued),
         dynamoRequestsPerRun: round(requests / dispatched.queued),
         writeUnitsPerRun: round(meter.writeUnits / dispatched.queued),
+        indexWriteUnitsPerRun: round(meter.indexWriteUnits / dispatched.queued),
         readUnitsPerRun: round(meter.readUnits / dispatched.queued),
       });
     }
@@ -1269,7 +1288,8 @@ export function nightlyModel(
     lambdaDollarsPerNight: round(gbSeconds * PRICES.lambdaGbSecond + target * PRICES.lambdaRequest),
     dynamoDollarsPerNight: round(
       target *
-        ((last?.writeUnitsPerRun ?? 0) * PRICES.writeUnit + (last?.readUnitsPerRun ?? 0) * PRICES.readUnit),
+        (((last?.writeUnitsPerRun ?? 0) + (last?.indexWriteUnitsPerRun ?? 0)) * PRICES.writeUnit +
+          (last?.readUnitsPerRun ?? 0) * PRICES.readUnit),
     ),
     stripeRequestsPerRun: last?.stripeRequestsPerRun ?? 0,
   };
