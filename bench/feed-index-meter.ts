@@ -1,3 +1,5 @@
+import { marshall } from '@aws-sdk/util-dynamodb';
+
 type Attribute = {
   S?: string;
   N?: string;
@@ -33,8 +35,8 @@ const itemBytes = (item: Record<string, Attribute>) =>
 export function feedIndexMeter() {
   const entries = new Map<string, { seq: string; bytes: number }>();
   const units = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
-  const keyOf = (key: Record<string, Attribute> | undefined) => `${key?.pk?.S}|${key?.sk?.S}`;
-  const put = (item: Record<string, Attribute>): number => {
+  const keyOf = (key: Item | undefined) => `${key?.pk?.S}|${key?.sk?.S}`;
+  const put = (item: Item): number => {
     const key = keyOf(item);
     const old = entries.get(key);
     const seq = item.seq?.N;
@@ -46,39 +48,60 @@ export function feedIndexMeter() {
     entries.set(key, { seq, bytes });
     return (old && old.seq !== seq ? units(old.bytes) : 0) + units(bytes);
   };
-  const remove = (key: Record<string, Attribute> | undefined): number => {
+  const remove = (key: Item | undefined): number => {
     const old = entries.get(keyOf(key));
     entries.delete(keyOf(key));
     return old ? units(old.bytes) : 0;
   };
-  return (command: string, input: unknown): number => {
+  /**
+   * A write DynamoDB made: its command, its input (the DocumentClient's commands still hold plain
+   * values where a client's middleware sees them, the records store's batches attribute values)
+   * and the items a batch left unprocessed, which were not written.
+   */
+  return (command: string, input: unknown, unprocessed?: unknown): number => {
     const i = input as {
-      Item?: Record<string, Attribute>;
-      Key?: Record<string, Attribute>;
+      Item?: Plain;
+      Key?: Plain;
       UpdateExpression?: string;
-      RequestItems?: Record<
-        string,
-        Array<{
-          PutRequest?: { Item: Record<string, Attribute> };
-          DeleteRequest?: { Key: Record<string, Attribute> };
-        }>
-      >;
+      RequestItems?: Record<string, BatchRequests>;
     };
-    if (command === 'PutItemCommand' && i.Item) return put(i.Item);
-    if (command === 'DeleteItemCommand') return remove(i.Key);
-    if (command === 'BatchWriteItemCommand')
+    if (command === 'PutItemCommand' && i.Item) return put(values(i.Item));
+    if (command === 'DeleteItemCommand') return remove(i.Key && values(i.Key));
+    if (command === 'BatchWriteItemCommand') {
+      const left = new Set(
+        Object.values((unprocessed ?? {}) as Record<string, BatchRequests>)
+          .flat()
+          .map((r) => keyOf(values((r.PutRequest?.Item ?? r.DeleteRequest?.Key) as Plain))),
+      );
       return Object.values(i.RequestItems ?? {})
         .flat()
-        .reduce((n, r) => n + (r.PutRequest ? put(r.PutRequest.Item) : remove(r.DeleteRequest?.Key)), 0);
-    if (command === 'UpdateItemCommand') {
-      const old = entries.get(keyOf(i.Key));
+        .reduce((n, r) => {
+          const item = values((r.PutRequest?.Item ?? r.DeleteRequest?.Key) as Plain);
+          if (left.has(keyOf(item))) return n;
+          return n + (r.PutRequest ? put(item) : remove(item));
+        }, 0);
+    }
+    if (command === 'UpdateItemCommand' && i.Key) {
+      const key = keyOf(values(i.Key));
+      const old = entries.get(key);
       const moves = /\bseq\s*=/.test(i.UpdateExpression ?? '');
       if (old) return moves ? 2 * units(old.bytes) : units(old.bytes);
       if (moves) {
-        entries.set(keyOf(i.Key), { seq: `moved-${entries.size}`, bytes: 1024 });
+        // An entry this meter did not see written: its size is not known, a KB is assumed.
+        entries.set(key, { seq: `moved-${entries.size}`, bytes: 1024 });
         return 1;
       }
     }
     return 0;
   };
 }
+
+type Item = Record<string, Attribute>;
+type Plain = Record<string, unknown>;
+type BatchRequests = Array<{ PutRequest?: { Item: Plain }; DeleteRequest?: { Key: Plain } }>;
+
+/** An item as attribute values: as it is, or marshalled as the DocumentClient marshals it. */
+const values = (item: Plain): Item =>
+  typeof item.pk === 'string'
+    ? (marshall(item, { removeUndefinedValues: true, convertClassInstanceToMap: false }) as Item)
+    : (item as Item);

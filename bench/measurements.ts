@@ -157,16 +157,21 @@ export function meterDynamo(client: LocalStack['dynamoClient']) {
     (next, context) => async (args) => {
       const name = String(context.commandName);
       const data = DYNAMO_READS.has(name) || DYNAMO_WRITES.has(name);
-      // Every write is seen, metered or not, so the index's entries are known when metering starts.
-      const index = DYNAMO_WRITES.has(name) ? feedIndex(name, args.input) : 0;
-      if (!meter.on || !data) return next(args);
-      meter.indexWriteUnits += index;
+      // Every write that happened is seen, metered or not, so the index's entries are known when
+      // metering starts; a write refused (its condition, an error) changed no entry.
+      if (!meter.on || !data) {
+        const result = await next(args);
+        if (DYNAMO_WRITES.has(name)) feedIndex(name, args.input, unprocessedOf(result.output));
+        return result;
+      }
       meter.requests[name] = (meter.requests[name] ?? 0) + 1;
       const item = `${name.replace('Command', '')} ${itemKind(args.input)}`;
       meter.byItem[item] = (meter.byItem[item] ?? 0) + 1;
       const input = args.input as { ReturnConsumedCapacity?: string };
       input.ReturnConsumedCapacity ??= 'TOTAL';
       const result = await next(args);
+      if (DYNAMO_WRITES.has(name))
+        meter.indexWriteUnits += feedIndex(name, args.input, unprocessedOf(result.output));
       const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
       for (const each of [consumed].flat() as Array<{ CapacityUnits?: number } | undefined>) {
         const units = each?.CapacityUnits ?? 0;
@@ -179,6 +184,8 @@ export function meterDynamo(client: LocalStack['dynamoClient']) {
   );
   return meter;
 }
+
+const unprocessedOf = (output: unknown) => (output as { UnprocessedItems?: unknown }).UnprocessedItems;
 
 /** What a DynamoDB request is about, for the meter: `_feed`, `CONNECTION`, `records`, … */
 function itemKind(input: unknown): string {

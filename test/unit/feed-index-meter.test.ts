@@ -37,4 +37,39 @@ describe('the feed index meter (the write units dynalite leaves out)', () => {
       }),
     ).toBe(0);
   });
+
+  it('reads the DocumentClient’s plain values as it reads attribute values', () => {
+    const meter = feedIndexMeter();
+    const plain = (sk: string, seq?: number) => ({
+      pk: 'o#test#acct',
+      sk,
+      ...(seq === undefined ? {} : { feedPk: 'o#test#acct', seq }),
+      data: Buffer.alloc(100),
+      gone: undefined,
+    });
+    // A webhook's put of a record: an entry; the same record marked deleted: a move.
+    expect(meter('PutItemCommand', { Item: plain('charges#a', 1) })).toBe(1);
+    const key = { pk: 'o#test#acct', sk: 'charges#a' };
+    expect(meter('UpdateItemCommand', { Key: key, UpdateExpression: 'SET deleted = :t, seq = :seq' })).toBe(
+      2,
+    );
+    // Other keys are other items: a count's or the feed item's update costs the index nothing.
+    const other = { pk: 'o#test#acct', sk: '_feed' };
+    expect(meter('UpdateItemCommand', { Key: other, UpdateExpression: 'SET #n = :n' })).toBe(0);
+    expect(meter('DeleteItemCommand', { Key: other })).toBe(0);
+    expect(
+      meter('BatchWriteItemCommand', { RequestItems: { t: [{ PutRequest: { Item: plain('x#1') } }] } }),
+    ).toBe(0);
+    expect(meter('DeleteItemCommand', { Key: key })).toBe(1);
+  });
+
+  it('bills none of what a batch left unprocessed, until it is written', () => {
+    const meter = feedIndexMeter();
+    const input = batch(record('charges#a', 1), record('charges#b', 2));
+    const left = { records: [{ PutRequest: { Item: record('charges#b', 2) } }] };
+    expect(meter('BatchWriteItemCommand', input, left)).toBe(1);
+    expect(meter('BatchWriteItemCommand', { RequestItems: left })).toBe(1);
+    // Written once each: a rewrite at the same place is one entry's update, not a new one.
+    expect(meter('BatchWriteItemCommand', batch(record('charges#b', 2)))).toBe(1);
+  });
 });
