@@ -204,18 +204,20 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     const auth = req.headers.authorization ?? '';
     let grant: { account: string; mode: Mode } | undefined;
     let appMode: Mode | undefined;
+    // Stripe takes a key either way: `Bearer <key>`, or HTTP Basic with the key as the user
+    // name and no password (`curl -u sk_…:`).
+    const basic = auth.match(/^Basic (.+)$/i);
+    const presented = basic
+      ? Buffer.from(basic[1] as string, 'base64')
+          .toString('utf8')
+          .replace(/:$/, '')
+      : auth.match(/^Bearer (.+)$/i)?.[1];
     if (route === 'POST /v1/oauth/token') {
-      const basic = auth.match(/^Basic (.+)$/i);
-      const bearer = auth.match(/^Bearer (.+)$/i);
-      const key = basic
-        ? Buffer.from(basic[1] as string, 'base64')
-            .toString('utf8')
-            .replace(/:$/, '')
-        : bearer?.[1];
+      const key = presented;
       appMode = key ? sandbox.modeOfSecretKey(key) : undefined;
       if (!appMode) return unauthorized(res, key);
     } else {
-      const key = auth.match(/^Bearer (.+)$/i)?.[1];
+      const key = presented;
       const who = key ? sandbox.authenticate(key) : ({ error: 'invalid' } as const);
       if ('error' in who) {
         return json(res, 401, {

@@ -319,6 +319,27 @@ describe('read API through stripe-node', () => {
     sandbox.sandbox.advanceClock(-3601);
   });
 
+  it('takes a key as Stripe does: Bearer, or HTTP Basic with the key as the user name (curl -u key:)', async () => {
+    const tokens = await connectAccount(sandbox, OTHER);
+    const get = (authorization: string) =>
+      fetch(`${sandbox.url}/v1/charges?limit=1`, { headers: { authorization } }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { object?: string; error?: { message?: string } },
+      }));
+    const basic = (user: string) => `Basic ${Buffer.from(`${user}:`).toString('base64')}`;
+    await expect(get(`Bearer ${tokens.access_token}`)).resolves.toMatchObject({
+      status: 200,
+      body: { object: 'list' },
+    });
+    await expect(get(basic(tokens.access_token))).resolves.toMatchObject({
+      status: 200,
+      body: { object: 'list' },
+    });
+    const wrong = await get(basic('sk_test_notarealkeyatall'));
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error?.message).not.toContain('notarealkeyatall');
+  });
+
   it('adds an account of any size over the control API', async () => {
     const response = await fetch(`${sandbox.url}/_sandbox/accounts`, {
       method: 'POST',
