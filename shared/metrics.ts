@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger } from './logger.js';
 
 /**
  * The one Metrics instance (CloudWatch embedded metric format). Functions
@@ -7,9 +8,25 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 /** The CloudWatch namespace of the service's metrics: the alarms (infra/) watch it by this name. */
 export const METRICS_NAMESPACE = 'Defrr/StripeConnector';
 
+/**
+ * What Powertools' metrics say goes to the service's logger (structured, at its level). That an
+ * invocation added no metric (a status read, a duplicate delivery) is no warning: Powertools
+ * says so at every flush of one, so it is a debug line.
+ */
+export const metricsLogger = {
+  debug: (message: string, ...rest: unknown[]) => logger.debug(message, ...(rest as [])),
+  info: (message: string, ...rest: unknown[]) => logger.info(message, ...(rest as [])),
+  warn: (message: string, ...rest: unknown[]) =>
+    typeof message === 'string' && message.startsWith('No application metrics to publish')
+      ? logger.debug(message)
+      : logger.warn(message, ...(rest as [])),
+  error: (message: string, ...rest: unknown[]) => logger.error(message, ...(rest as [])),
+};
+
 export const metrics = new Metrics({
   namespace: METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'stripe-connector',
+  logger: metricsLogger,
 });
 
 export const MetricNames = {
