@@ -14,10 +14,16 @@ const value = fc.oneof(
   fc.array(fc.string(), { maxLength: 5 }),
 );
 
+// Names as an item's attributes are named (the DocumentClient's marshall takes an own
+// `constructor` property for a class instance's and refuses the item).
+const attributeName = fc
+  .stringMatching(/^[A-Za-z][A-Za-z0-9_]{0,20}$/)
+  .filter((name) => !['constructor', 'prototype'].includes(name));
+
 describe('a record item as attribute values', () => {
   it('is what the DocumentClient would have sent for it', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ minLength: 1 }), value), (item) => {
+      fc.property(fc.dictionary(attributeName, value), (item) => {
         expect(recordItemValues(item)).toEqual(marshall(item, { removeUndefinedValues: true }));
       }),
       { numRuns: 500 },
