@@ -10,6 +10,7 @@ import type { ConnectionStore } from '../../shared/ports/connection-store.js';
 import {
   type ChangeAction,
   FeedCursorAheadError,
+  FeedCursorErasedError,
   type RecordsStore,
   scopeOf,
 } from '../../shared/ports/records-store.js';
@@ -78,6 +79,11 @@ export const makeHandler = (deps: {
       })
       .catch((error: unknown) => {
         if (error instanceof FeedCursorAheadError) throw badRequest(NOT_GIVEN_OUT, 'invalid_cursor');
+        if (error instanceof FeedCursorErasedError)
+          throw badRequest(
+            "This connection's records were erased after this cursor was given: drop what you hold of this connection and read again from the beginning (no `after`).",
+            'invalid_cursor',
+          );
         throw error;
       });
     return json(

@@ -128,6 +128,17 @@ export class FeedCursorAheadError extends Error {
   }
 }
 
+/**
+ * A feed position from before the partition's records were erased: the reader holding it holds
+ * records the erase removed without a `deleted` change each, so it must read again from the start.
+ */
+export class FeedCursorErasedError extends Error {
+  constructor() {
+    super('the cursor is from before the records were erased');
+    this.name = 'FeedCursorErasedError';
+  }
+}
+
 export interface FeedQuery {
   /** Changes after this position (0: from the start). */
   after: number;
@@ -326,6 +337,12 @@ export interface RecordsStore {
    * no position a writer still holds, nor one written too recently for the index to hold it.
    */
   changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage>;
+  /**
+   * Marks the feed erased from here: every position handed out so far was the erased
+   * connection's. A cursor among them is refused (`FeedCursorErasedError`), and a read from the
+   * start begins after them. Called as an erase begins; again, it only moves the mark on.
+   */
+  markErased(scope: RecordScope): Promise<void>;
   /**
    * Gives a position to every record written before the feed existed (once per partition,
    * resumable): until then the feed lacks them. `done: false` when `shouldStop` stopped it.

@@ -63,6 +63,9 @@ export async function runErase(
   }
   const scope = scopeOf(connection);
   const { requestedAt } = erasure;
+  // Before the first item goes: a reader's cursor from before now is refused from here on (it
+  // holds what the erase removes, with no `deleted` change), and a read from the start skips it.
+  if (!erasure.cutoff) await deps.records.markErased(scope);
   const hold = () => clock.now().getTime() + ERASE_LEASE_MS;
   // Everything written until the erase began is the disconnected connection's.
   const cutoff = erasure.cutoff ?? clock.now().toISOString();

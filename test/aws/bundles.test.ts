@@ -452,7 +452,7 @@ async function storedRecords(): Promise<{ counts: Record<string, number>; ids: S
       if (item.sk === recordKeys.feed({ orgId: ORG, mode: 'test', accountId: SHOP }).sk) {
         const kept = Object.keys(item).filter((name) => !/^[otd]_[0-9a-f]{20}$/.test(name));
         expect(kept.sort()).toEqual(expect.arrayContaining(['next', 'pk', 'sk']));
-        expect(kept.filter((name) => !['next', 'pk', 'sk', 'seeded'].includes(name))).toEqual([]);
+        expect(kept.filter((name) => !['next', 'pk', 'sk', 'seeded', 'erased'].includes(name))).toEqual([]);
         continue;
       }
       ids.add(String(item.sk));

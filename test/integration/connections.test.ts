@@ -535,6 +535,15 @@ describe('erase on request', () => {
     await connect(orgId, accountId, 'test');
     const admin = await tokenFor(stack, orgId);
     const path = `/v1/integrations/stripe/connections/${idOf(accountId, 'test')}`;
+    // A reader of the feed, at its end: it holds every record (the feed settled: 2 s on).
+    stack.clock.advance(3_000);
+    type FeedReply = { data: Array<{ cursor: string }>; next: string; has_more: boolean };
+    const feed = async (after?: string) =>
+      api(stack, 'GET', `${path}/records?limit=1000${after ? `&after=${after}` : ''}`, { token: admin });
+    let held = (await feed()).json as FeedReply;
+    while (held.has_more) held = (await feed(held.next)).json as FeedReply;
+    const position = (cursor: string) => Number(cursor.split('_').at(-1));
+    expect(position(held.next)).toBeGreaterThan(300);
     expect((await api(stack, 'DELETE', path, { token: admin })).status).toBe(204);
     const kept = (await partitionItems(orgId, accountId, 'test')).length;
     expect(kept).toBeGreaterThan(300);
@@ -572,7 +581,7 @@ describe('erase on request', () => {
     });
     expect(await partitionItems(orgId, accountId, 'test')).toEqual([]);
     // What stays holds no Stripe data: positions only.
-    expect(await feedAttributes(orgId, accountId, 'test')).toEqual(['next', 'pk', 'seeded', 'sk']);
+    expect(await feedAttributes(orgId, accountId, 'test')).toEqual(['erased', 'next', 'pk', 'seeded', 'sk']);
     const view = (await statusOf(orgId)).connections[0];
     expect(view).toMatchObject({ status: 'disconnected', erasure: { state: 'done', items: kept } });
     expect(view?.sync.counts).toEqual({});
@@ -585,6 +594,23 @@ describe('erase on request', () => {
     await expectConverged(stack, orgId, accountId);
     const reconnected = (await statusOf(orgId)).connections[0];
     expect(reconnected).toMatchObject({ status: 'connected', erasure: null });
+    // The reader's cursor is from before the erase: refused, not read on from (it would keep
+    // what the erase removed, told no `deleted` for it). Read from the start, the feed holds
+    // only what the new connection wrote, every position after the old reader's.
+    stack.clock.advance(3_000);
+    const stale = await feed(held.next);
+    expect(stale.status).toBe(400);
+    expect(stale.json).toMatchObject({
+      error: { code: 'invalid_cursor', message: expect.stringContaining('erased') },
+    });
+    let fresh = (await feed()).json as FeedReply;
+    const positions = fresh.data.map((change) => position(change.cursor));
+    while (fresh.has_more) {
+      fresh = (await feed(fresh.next)).json as FeedReply;
+      positions.push(...fresh.data.map((change) => position(change.cursor)));
+    }
+    expect(positions.length).toBeGreaterThan(300);
+    expect(Math.min(...positions)).toBeGreaterThan(position(held.next));
   });
 
   it('a reconnect is refused until the erase is done, and the erase waits for a sync that held the connection', async () => {

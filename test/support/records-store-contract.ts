@@ -1,6 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EventLedger } from '../../shared/ports/event-ledger.js';
-import type { RecordsStore, RecordWrite } from '../../shared/ports/records-store.js';
+import {
+  FeedCursorErasedError,
+  type RecordsStore,
+  type RecordWrite,
+} from '../../shared/ports/records-store.js';
 import { recordVersion, resourceByName, type StripeObject } from '../../shared/records/registry.js';
 
 const charges = resourceByName('charges');
@@ -201,6 +205,38 @@ export function recordsStoreContract(name: string, makeStore: () => RecordsStore
       expect([...(await store.versions(scope, 'charges')).keys()]).toEqual(['ch_new']);
       expect(await store.counts(scope)).toBeUndefined();
       expect([...(await store.versions(other, 'charges')).keys()]).toEqual(['ch_other']);
+    });
+
+    it('an erase marks the feed: a cursor from before it is refused, a read from the start begins after it', async () => {
+      const orgId = org();
+      const scope = { orgId, mode: 'test' as const, accountId: 'acct_1RecordsContract01' };
+      // Past the feed's settle time (2 s), so the reads see every write.
+      const settled = () => new Promise((resolve) => setTimeout(resolve, 2_100));
+      await store.putMany([
+        write(orgId, charge('ch_a', 1), 1_790_000_100),
+        write(orgId, charge('ch_b', 1), 1_790_000_100),
+      ]);
+      await settled();
+      const read = await store.changes(scope, { after: 0, limit: 10 });
+      expect(read.changes.map((c) => c.objectId).sort()).toEqual(['ch_a', 'ch_b']);
+      await store.markErased(scope);
+      await expect(store.changes(scope, { after: read.next, limit: 10 })).rejects.toBeInstanceOf(
+        FeedCursorErasedError,
+      );
+      await expect(store.changes(scope, { after: 1, limit: 10 })).rejects.toBeInstanceOf(
+        FeedCursorErasedError,
+      );
+      // Still stored (the erase deletes them next), but before the mark: a new reader never sees them.
+      const fresh = await store.changes(scope, { after: 0, limit: 10 });
+      expect(fresh).toMatchObject({ changes: [], hasMore: false });
+      expect(fresh.next).toBeGreaterThan(read.next);
+      await store.put(write(orgId, charge('ch_c', 2), 1_790_000_200));
+      await settled();
+      const after = await store.changes(scope, { after: fresh.next, limit: 10 });
+      expect(after.changes.map((c) => c.objectId)).toEqual(['ch_c']);
+      expect((await store.changes(scope, { after: 0, limit: 10 })).changes.map((c) => c.objectId)).toEqual([
+        'ch_c',
+      ]);
     });
 
     it('keeps orgs apart', async () => {

@@ -21,6 +21,7 @@ import {
   type ChangeTally,
   type FeedChange,
   FeedCursorAheadError,
+  FeedCursorErasedError,
   type FeedPage,
   type FeedQuery,
   type KnownVersions,
@@ -1346,12 +1347,16 @@ export class DynamoRecordsStore implements RecordsStore {
     return (await this.feedEnds(scope)).horizon;
   }
 
-  /** The settled end (`horizon`), and the last position handed out to a writer (`end`). */
-  private async feedEnds(scope: RecordScope): Promise<{ horizon: number; end: number }> {
+  /**
+   * The settled end (`horizon`), the last position handed out to a writer (`end`), and where the
+   * last erase began (`erased`: every position below it was the erased connection's).
+   */
+  private async feedEnds(scope: RecordScope): Promise<{ horizon: number; end: number; erased: number }> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: recordKeys.feed(scope), ConsistentRead: true }),
     );
-    if (!Item) return { horizon: 0, end: 0 };
+    if (!Item) return { horizon: 0, end: 0, erased: 0 };
+    const erased = Number(Item.erased ?? 0);
     const now = this.now().getTime();
     const end = Number(Item.next ?? 0);
     let horizon = end;
@@ -1365,20 +1370,41 @@ export class DynamoRecordsStore implements RecordsStore {
           : now - Number(Item[`t_${token}`] ?? 0) < FEED_BLOCK_MAX_MS;
       if (held) horizon = Math.min(horizon, Number(Item[name]));
     }
-    return { horizon, end };
+    return { horizon, end, erased };
+  }
+
+  async markErased(scope: RecordScope): Promise<void> {
+    // A position of its own, given to no record: a cursor at it or after it was given after the
+    // erase began (a page that read nothing, a Records Changed event's `after` of the first write).
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: recordKeys.feed(scope),
+        // Both read `next` as it was before this update.
+        UpdateExpression:
+          'SET #next = if_not_exists(#next, :zero) + :one, erased = if_not_exists(#next, :zero) + :one',
+        ExpressionAttributeNames: { '#next': 'next' },
+        ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
+      }),
+    );
   }
 
   async changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage> {
-    const { horizon, end } = await this.feedEnds(scope);
+    const { horizon, end, erased } = await this.feedEnds(scope);
     // Past every position ever handed out: no page gave this cursor (a reader holding it would
     // wait there for ever, seeing nothing, as the feed grew beneath it).
     if (query.after > end) throw new FeedCursorAheadError();
-    if (query.after >= horizon) return { changes: [], next: query.after, hasMore: false };
+    // Given before an erase: its reader holds records the erase removed with no `deleted` change.
+    if (query.after > 0 && query.after < erased) throw new FeedCursorErasedError();
+    // From the start: from the erase on (what is below it was the erased connection's, or still
+    // is, while the erase runs). Until the feed settles past the mark, the start stays the start.
+    const from = query.after === 0 ? erased : query.after;
+    if (from >= horizon) return { changes: [], next: from > horizon ? query.after : from, hasMore: false };
     const filters: string[] = [];
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {
       ':fp': recordKeys.partition(scope),
-      ':lo': query.after + 1,
+      ':lo': from + 1,
       ':hi': horizon,
     };
     if (query.resources && query.resources.length > 0) {
@@ -1408,7 +1434,7 @@ export class DynamoRecordsStore implements RecordsStore {
       filters.push('syncedAt > :m');
     }
     const changes: FeedChange[] = [];
-    let next = query.after;
+    let next = from;
     let start: Record<string, unknown> | undefined;
     // A filter that matches little reads on, but not forever: the cursor moves past what it read.
     let budget = Math.max(query.limit * 10, 5000);
