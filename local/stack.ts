@@ -96,6 +96,9 @@ export class PortInUseError extends Error {
 }
 
 async function listen(server: Server, port: number, host: string, what: string, variable: string) {
+  // Idle connections outlive a client's pool (see the sandbox's server): no ECONNRESET on reuse.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.listen(port, host);
   try {
     await Promise.race([

@@ -758,6 +758,11 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
     return `http://${host}:${port}`;
   }
 
+  // Idle connections stay open longer than a client's pool keeps them (Node's 5 s default did
+  // not): a client that reuses one just as the server drops it gets ECONNRESET, which a test's
+  // in-process work holding the event loop for seconds made happen (fetch failed in CI).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const host = options.host ?? '127.0.0.1';
   server.listen(options.port ?? 12111, host);
   await Promise.race([
