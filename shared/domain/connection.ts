@@ -153,6 +153,13 @@ export interface Connection {
    * connections made before it was kept (their `connectedAt` stands in).
    */
   authorizedAt?: string;
+  /**
+   * When Stripe says the app was uninstalled (`account.application.deauthorized`'s `created`), for
+   * an uninstall within the clocks' allowance of `authorizedAt`: it may be this install's or the one
+   * before it. The next sync decides: a token Stripe refuses ends the connection as revoked, a run
+   * that completes clears it.
+   */
+  uninstallInDoubt?: string;
   connectedBy: string;
   updatedAt: string;
   /** Optimistic concurrency for status changes. */

@@ -48,6 +48,13 @@ export interface Connections {
     connectionId: string,
     event: { type: string; id: string; at: string },
   ): Promise<boolean>;
+  /**
+   * Notes an uninstall that may be this connection's (`uninstallInDoubt`), if it is still connection
+   * `connectionId` and connected. False otherwise.
+   */
+  noteUninstallInDoubt(ref: ConnectionRef, connectionId: string, at: string): Promise<boolean>;
+  /** Clears that note, if it is still the one noted at `at` (a run proved the token alive). */
+  clearUninstallInDoubt(ref: ConnectionRef, connectionId: string, at: string): Promise<void>;
   /** Forgets the secret's name once the secret is deleted (only if it is still that name). */
   clearSecretName(ref: ConnectionRef, secretName: string): Promise<void>;
 

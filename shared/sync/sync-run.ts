@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import { deleteOrphanedSecrets } from '../connect/end-connection.js';
+import { deleteOrphanedSecrets, endConnection } from '../connect/end-connection.js';
 import {
   type Connection,
   type FullSync,
@@ -361,6 +361,9 @@ async function syncOnce(
       queuedAt: null,
       durationMs: finishedAt.getTime() - run.startedAt,
     });
+    // Stripe took the token all run: an uninstall noted as maybe this install's was the one before.
+    const uninstall = lease.connection.uninstallInDoubt;
+    if (uninstall) await store.clearUninstallInDoubt(ref, job.connectionId, uninstall);
     metrics.addMetric(
       MetricNames.syncDuration,
       MetricUnit.Milliseconds,
@@ -400,6 +403,18 @@ async function syncOnce(
         progress: null,
         lastError: { code: 'needs_reauth', message: 'Reconnect Stripe to resume syncing.', at: errorAt() },
       });
+      // Stripe refused the token after an uninstall that may have been this install's: it was.
+      const current = await store.getConnection(ref);
+      if (current?.connectionId === job.connectionId && current.uninstallInDoubt) {
+        const ended = await endConnection(deps, ref, 'revoked', 'deauthorized', job.connectionId);
+        if (ended?.status === 'revoked') {
+          count(MetricNames.connectionsRevoked);
+          logger.warn('the app was uninstalled in Stripe: connection revoked', {
+            uninstalledAt: current.uninstallInDoubt,
+          });
+          return { outcome: 'stopped', reason: 'revoked' };
+        }
+      }
       return { outcome: 'stopped', reason: 'needs_reauth' };
     }
     count(MetricNames.syncFailures);

@@ -124,30 +124,7 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
   }
 
   if (event.type === 'account.application.deauthorized') {
-    for (const link of matching) {
-      // Stripe retries a delivery for days and in no set order: an uninstall from before the user
-      // installed the app again must not end the connection that install made.
-      const connection = await deps.store.getConnection(refOf(link));
-      if (connection?.connectionId === link.connectionId && uninstallPredates(event, connection)) {
-        logger.warn('an uninstall from before this connection was made: the connection stays', {
-          orgId: link.orgId,
-          accountId,
-          uninstalledAt: new Date(event.created * 1000).toISOString(),
-          authorizedAt: connection.authorizedAt ?? connection.connectedAt,
-        });
-        // Were the clocks further apart than allowed, a sync would find the token dead (needs_reauth).
-        if (connection.status === 'connected') await askForSync(deps, link, connection);
-        continue;
-      }
-      const ended = await endConnection(deps, refOf(link), 'revoked', 'deauthorized', link.connectionId);
-      if (ended) {
-        count(MetricNames.connectionsRevoked);
-        logger.warn('the app was uninstalled in Stripe: connection revoked', {
-          orgId: link.orgId,
-          accountId,
-        });
-      }
-    }
+    for (const link of matching) await uninstalled(deps, link, event);
     return 'processed';
   }
   if (event.type === 'account.application.authorized') {
@@ -207,23 +184,72 @@ async function askForSync(
   await deps.syncQueue.send({ ...refOf(link), connectionId: link.connectionId, reason: 'webhook' });
 }
 
+/**
+ * The app was uninstalled from the link's account. Stripe retries a delivery for days and in no set
+ * order, so the uninstall may be from before the user installed the app again: one clearly older
+ * than this connection's grant leaves it alone, one clearly newer ends it as revoked, and one within
+ * the clocks' allowance of the grant is noted on the connection for the sync it asks for. Stripe
+ * kills an uninstalled app's tokens, so that run tells: a refused token ends the connection as
+ * revoked (not as needs_reauth), a completed run clears the note.
+ */
+async function uninstalled(deps: ProcessDeps, link: AccountLink, event: WebhookEvent): Promise<void> {
+  const accountId = link.accountId;
+  const uninstalledAt = new Date(event.created * 1000).toISOString();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const connection = await deps.store.getConnection(refOf(link));
+    const current = connection?.connectionId === link.connectionId ? connection : undefined;
+    const when = current ? whenUninstalled(event, current) : 'after';
+    if (current && when === 'before') {
+      logger.warn('an uninstall from before this connection was made: the connection stays', {
+        orgId: link.orgId,
+        accountId,
+        uninstalledAt,
+        authorizedAt: current.authorizedAt ?? current.connectedAt,
+      });
+      // Were the clocks further apart than allowed, a sync would find the token dead (needs_reauth).
+      if (current.status === 'connected') await askForSync(deps, link, current);
+      return;
+    }
+    if (current && when === 'in_doubt' && current.status === 'connected') {
+      // Only while connected: a connection whose token already proved dead is revoked below.
+      if (!(await deps.store.noteUninstallInDoubt(refOf(link), link.connectionId, uninstalledAt))) continue;
+      logger.warn('an uninstall within a minute of this connection: the next sync tells whose it was', {
+        orgId: link.orgId,
+        accountId,
+        uninstalledAt,
+        authorizedAt: current.authorizedAt ?? current.connectedAt,
+      });
+      await askForSync(deps, link, current);
+      return;
+    }
+    const ended = await endConnection(deps, refOf(link), 'revoked', 'deauthorized', link.connectionId);
+    if (ended) {
+      count(MetricNames.connectionsRevoked);
+      logger.warn('the app was uninstalled in Stripe: connection revoked', { orgId: link.orgId, accountId });
+    }
+    return;
+  }
+  throw new Error(`the connection of ${link.orgId} kept changing while an uninstall was applied`);
+}
+
 /** How far Stripe's clock and ours may disagree (the sync's tests allow a minute either way). */
 export const CLOCK_SKEW_MS = 60_000;
 
 /**
- * True when the uninstall happened before Stripe granted this connection's install: its `created`
- * (Stripe's clock, whole seconds, so up to 1 s early) is more than the clocks' skew before
- * `authorizedAt` (ours, at the code exchange; `connectedAt` for connections made before it was
- * kept). Not `connectedAt`: the user may confirm minutes after installing, and an uninstall in
- * between is this install's. A later uninstall is never taken for an earlier one while the
- * clocks are within the skew.
+ * Whether the uninstall happened before Stripe granted this connection's install, after it, or
+ * within the clocks' skew of it (either). Its `created` is Stripe's clock in whole seconds (up to
+ * 1 s early); `authorizedAt` is ours, at the code exchange (`connectedAt` for connections made
+ * before it was kept). Not `connectedAt`: the user may confirm minutes after installing, and an
+ * uninstall in between is this install's.
  */
-export function uninstallPredates(
+export function whenUninstalled(
   event: { created: number },
   connection: { connectedAt: string; authorizedAt?: string | undefined },
-): boolean {
+): 'before' | 'in_doubt' | 'after' {
   const granted = Date.parse(connection.authorizedAt ?? connection.connectedAt);
-  return (event.created + 1) * 1000 + CLOCK_SKEW_MS < granted;
+  if ((event.created + 1) * 1000 + CLOCK_SKEW_MS < granted) return 'before';
+  if (event.created * 1000 - CLOCK_SKEW_MS > granted) return 'after';
+  return 'in_doubt';
 }
 
 /**

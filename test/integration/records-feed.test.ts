@@ -25,6 +25,7 @@ import { newTally } from '../../shared/ports/records-store.js';
 import { encodeCursor } from '../../shared/records/feed-cursor.js';
 import { runSync } from '../../shared/sync/sync-run.js';
 import { processWebhookMessage } from '../../shared/webhooks/process.js';
+import { onlyConnection } from '../support/connections.js';
 import { FeedMirror, feedPage } from '../support/feed.js';
 import { api, connectOrg, settle, startTestStack, tokenFor } from '../support/local-stack.js';
 import { connectNewAccount, expectConverged, listRequests, sandboxObjects } from '../support/sync.js';
@@ -806,12 +807,12 @@ describe('who reads what', () => {
     ).toHaveLength(1);
 
     const d = await connectNewAccount(stack, 'FeedRevoke', { charges: 1 });
+    // The user uninstalled two minutes after installing (one within a minute waits for a sync to tell).
+    const granted = Date.parse((await onlyConnection(stack.store, d.orgId))?.authorizedAt as string);
     const event = stripeEvent(
       'account.application.deauthorized',
       { id: 'ca_x', object: 'application' },
-      {
-        account: d.accountId,
-      },
+      { account: d.accountId, created: Math.floor(granted / 1000) + 120 },
     );
     await processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never });
     await processWebhookMessage(stack.processorDeps, {

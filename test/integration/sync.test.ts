@@ -792,10 +792,12 @@ describe('tokens and the connection during a run', () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     pageHook = async (_r, pages) => {
       if (pages !== 3) return;
+      // The user uninstalled two minutes after installing (one within a minute waits for a sync to tell).
+      const granted = Date.parse((await onlyConnection(stack.store, orgId))?.authorizedAt as string);
       const event = stripeEvent(
         'account.application.deauthorized',
         { id: 'ca_x', object: 'application' },
-        { account: accountId },
+        { account: accountId, created: Math.floor(granted / 1000) + 120 },
       );
       await processWebhookMessage(stack.processorDeps, { kind: 'event', event: event as never });
       stoppedOrg = orgId;

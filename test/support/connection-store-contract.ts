@@ -441,6 +441,35 @@ export function connectionStoreContract(
       expect((await store.getConnection(refTo(orgId)))?.countsInDoubt).toEqual(expect.any(String));
     });
 
+    it('notes an uninstall in doubt only on a connected connection, and clears only the note it read', async () => {
+      const orgId = org();
+      const c = sampleConnection(orgId);
+      await store.putConnection(c, null);
+      const first = '2026-12-01T10:00:00.000Z';
+      const second = '2026-12-01T10:00:30.000Z';
+      await expect(store.noteUninstallInDoubt(refTo(orgId), 'conn_other', first)).resolves.toBe(false);
+      await expect(store.noteUninstallInDoubt(refTo(orgId), c.connectionId, first)).resolves.toBe(true);
+      expect((await store.getConnection(refTo(orgId)))?.uninstallInDoubt).toBe(first);
+      // A newer note while a run was under way: that run's clear leaves it.
+      await expect(store.noteUninstallInDoubt(refTo(orgId), c.connectionId, second)).resolves.toBe(true);
+      await store.clearUninstallInDoubt(refTo(orgId), c.connectionId, first);
+      expect((await store.getConnection(refTo(orgId)))?.uninstallInDoubt).toBe(second);
+      await store.clearUninstallInDoubt(refTo(orgId), 'conn_other', second);
+      expect((await store.getConnection(refTo(orgId)))?.uninstallInDoubt).toBe(second);
+      await store.clearUninstallInDoubt(refTo(orgId), c.connectionId, second);
+      expect((await store.getConnection(refTo(orgId)))?.uninstallInDoubt).toBeUndefined();
+      // Once the token proved dead (needs_reauth), no note: the uninstall revokes it at once.
+      await store.transition(refTo(orgId), {
+        connectionId: c.connectionId,
+        to: 'needs_reauth',
+        reason: 'invalid_grant',
+        at: second,
+        from: ['connected'],
+      });
+      await expect(store.noteUninstallInDoubt(refTo(orgId), c.connectionId, second)).resolves.toBe(false);
+      expect((await store.getConnection(refTo(orgId)))?.uninstallInDoubt).toBeUndefined();
+    });
+
     it('finds syncs once they are due, and hands a stalled one out once: queued never run, or running with its lease run out', async () => {
       const queuedOrg = org();
       const runningOrg = org();

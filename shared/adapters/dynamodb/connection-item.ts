@@ -61,6 +61,7 @@ const connectionItem = lazy(() => {
     secretName: z._default(maybeText, null),
     connectedAt: text,
     authorizedAt: z.optional(text),
+    uninstallInDoubt: z.optional(text),
     connectedBy: text,
     updatedAt: text,
     version: count,

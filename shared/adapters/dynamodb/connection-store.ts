@@ -56,6 +56,10 @@ export class DynamoConnectionStore implements ConnectionStore {
   updateSync: Connections['updateSync'] = (...args) => this.connections.updateSync(...args);
   noteAccountName: Connections['noteAccountName'] = (...args) => this.connections.noteAccountName(...args);
   noteAppEvent: Connections['noteAppEvent'] = (...args) => this.connections.noteAppEvent(...args);
+  noteUninstallInDoubt: Connections['noteUninstallInDoubt'] = (...args) =>
+    this.connections.noteUninstallInDoubt(...args);
+  clearUninstallInDoubt: Connections['clearUninstallInDoubt'] = (...args) =>
+    this.connections.clearUninstallInDoubt(...args);
   clearSecretName: Connections['clearSecretName'] = (...args) => this.connections.clearSecretName(...args);
   connectedPage: Connections['connectedPage'] = (...args) => this.connections.connectedPage(...args);
   acquireRefreshLease: SyncLeases['acquireRefreshLease'] = (...args) =>

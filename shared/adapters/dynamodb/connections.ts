@@ -131,6 +131,23 @@ export class DynamoConnections extends ConnectionItemAdapter implements Connecti
     });
   }
 
+  async noteUninstallInDoubt(ref: ConnectionRef, connectionId: string, at: string): Promise<boolean> {
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET uninstallInDoubt = :at',
+      ConditionExpression: 'connectionId = :cid AND #status = :connected',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':at': at, ':cid': connectionId, ':connected': 'connected' },
+    });
+  }
+
+  async clearUninstallInDoubt(ref: ConnectionRef, connectionId: string, at: string): Promise<void> {
+    await this.updateIf(ref, {
+      UpdateExpression: 'REMOVE uninstallInDoubt',
+      ConditionExpression: 'connectionId = :cid AND uninstallInDoubt = :at',
+      ExpressionAttributeValues: { ':at': at, ':cid': connectionId },
+    });
+  }
+
   async clearSecretName(ref: ConnectionRef, secretName: string): Promise<void> {
     await this.updateIf(ref, {
       UpdateExpression: 'SET secretName = :null',
