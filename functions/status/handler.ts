@@ -1,4 +1,4 @@
-import { connectionStatus } from '../../shared/connect/connect-service.js';
+import { connectionStatus, oneConnectionStatus } from '../../shared/connect/connect-service.js';
 import { type AuthConfig, callerFrom } from '../../shared/http/auth.js';
 import { httpHandler } from '../../shared/http/handler.js';
 import { json } from '../../shared/http/response.js';
@@ -6,7 +6,10 @@ import type { Clock } from '../../shared/ports/clock.js';
 import type { ConnectionStore } from '../../shared/ports/connection-store.js';
 import type { RecordsStore } from '../../shared/ports/records-store.js';
 
-/** GET /v1/integrations/stripe/status (any member of the org): the caller's org only. */
+/**
+ * GET /v1/integrations/stripe/status, and GET …/connections/{id} for one connection as the status
+ * lists it (any member of the org): the caller's org only.
+ */
 export const makeHandler = (deps: {
   store: ConnectionStore;
   records: Pick<RecordsStore, 'counts' | 'countsState'>;
@@ -15,5 +18,10 @@ export const makeHandler = (deps: {
 }) =>
   httpHandler(async (event) => {
     const caller = callerFrom(event, deps.auth);
-    return json(200, await connectionStatus(deps, caller.orgId), { 'cache-control': 'no-store' });
+    const connectionId = event.pathParameters?.connectionId;
+    const body =
+      connectionId === undefined
+        ? await connectionStatus(deps, caller.orgId)
+        : await oneConnectionStatus(deps, caller.orgId, connectionId);
+    return json(200, body, { 'cache-control': 'no-store' });
   });

@@ -247,6 +247,19 @@ export async function connectionStatus(
   };
 }
 
+/**
+ * One of the org's connections by its id (`<mode>_<account>`), as the status lists it: 404 when the
+ * org has none by that id, whatever another org has.
+ */
+export async function oneConnectionStatus(
+  deps: { store: ConnectionStore; clock?: Clock; records?: Pick<RecordsStore, 'counts' | 'countsState'> },
+  orgId: string,
+  connectionId: string,
+) {
+  const connection = (await resolveConnection(deps.store, orgId, connectionId)) as Connection;
+  return connectionView(deps, connection, (deps.clock ?? systemClock).now().getTime());
+}
+
 /** The partition's counts, once a run has counted every resource of it (else undefined). */
 async function countedCounts(
   records: Pick<RecordsStore, 'counts' | 'countsState'> | undefined,

@@ -4,6 +4,7 @@ import {
   callbackQuerySchema,
   confirmBodySchema,
   connectBodySchema,
+  connectionViewSchema,
   connectResponseSchema,
   eraseResponseSchema,
   errorSchema,
@@ -187,6 +188,15 @@ const operations: Record<string, Json> = {
       "Disconnect the org's only connection: delete the tokens, stop syncing (org admin); records kept unless records=erase",
     parameters: [recordsParameter],
     responses: disconnectResponses({ 409: error('Several connections: name one') }),
+  },
+  'GET /v1/integrations/stripe/connections/{connectionId}': {
+    operationId: 'status-connection',
+    summary: 'One connection as the status lists it (org member)',
+    parameters: [connectionIdParameter],
+    responses: {
+      200: { description: 'The connection', content: jsonContent(connectionViewSchema) },
+      404: error('The org has no connection with that id'),
+    },
   },
   'DELETE /v1/integrations/stripe/connections/{connectionId}': {
     operationId: 'disconnect-connection',

@@ -65,6 +65,13 @@ export const routes: readonly RouteDef[] = [
     access: 'admin',
   },
   {
+    method: 'GET',
+    path: '/v1/integrations/stripe/connections/{connectionId}',
+    function: 'status',
+    auth: 'jwt',
+    access: 'member',
+  },
+  {
     method: 'DELETE',
     path: '/v1/integrations/stripe/connections/{connectionId}',
     function: 'disconnect',

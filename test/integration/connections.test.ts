@@ -7,7 +7,7 @@ import { documentClient } from '../../shared/adapters/dynamodb/document-client.j
 import { keys, recordKeys } from '../../shared/data/keys.js';
 import { type Connection, type Mode, publicConnectionId, refOf } from '../../shared/domain/connection.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
-import { statusResponseSchema } from '../../shared/http/api-schemas.js';
+import { connectionViewSchema, statusResponseSchema } from '../../shared/http/api-schemas.js';
 import { scopeOf } from '../../shared/ports/records-store.js';
 import { RESOURCES, type ResourceName } from '../../shared/records/registry.js';
 import { runErase } from '../../shared/sync/erase.js';
@@ -226,6 +226,7 @@ describe('addressing one connection', () => {
 
     for (const id of [idOf(a, 'live'), 'test_acct_1NoSuchAccount', 'garbage', 'test_acct_x%2F..%2F']) {
       for (const [method, path] of [
+        ['GET', `/v1/integrations/stripe/connections/${id}`],
         ['POST', `/v1/integrations/stripe/connections/${id}/sync`],
         ['DELETE', `/v1/integrations/stripe/connections/${id}`],
         ['DELETE', `/v1/integrations/stripe/connections/${id}?records=erase`],
@@ -244,6 +245,26 @@ describe('addressing one connection', () => {
       expect((await api(stack, method, path, { token: member, body: {} })).status).toBe(403);
     }
     expect((await statusOf(orgId)).connections.every((c) => c.status === 'connected')).toBe(true);
+    // A member reads one connection by its id, as the status lists it; another org cannot.
+    const listed = (await statusOf(orgId)).connections;
+    for (const view of listed) {
+      const one = await api(stack, 'GET', `/v1/integrations/stripe/connections/${view.id}`, {
+        token: member,
+      });
+      expect(one.status).toBe(200);
+      expect(one.headers.get('cache-control')).toBe('no-store');
+      expect(connectionViewSchema.parse(one.json)).toEqual(view);
+    }
+    const stranger = await tokenFor(stack, newOrg(), 'member');
+    const foreign = await api(stack, 'GET', `/v1/integrations/stripe/connections/${idOf(a, 'test')}`, {
+      token: stranger,
+    });
+    expect(foreign.status).toBe(404);
+    expect(foreign.json).toMatchObject({ error: { code: 'connection_not_found' } });
+    expect(JSON.stringify(foreign.json)).not.toContain(orgId);
+    expect((await api(stack, 'GET', `/v1/integrations/stripe/connections/${idOf(a, 'test')}`)).status).toBe(
+      401,
+    );
 
     const bad = await api(
       stack,
