@@ -322,6 +322,7 @@ export async function startLocalStack(
       tokens: new HttpStripeTokenClient(credentials, sandbox.url, config.STRIPE_TIMEOUT_MS),
       clock,
       client: { apiBase: sandbox.url, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },
+      events: deps.bus,
     });
     const { functionTimeoutMs: _timeout, ...syncOverrides } = options.sync ?? {};
     const syncDeps: SyncDeps = {

@@ -39,6 +39,7 @@ const db = dynamo(config);
 const secrets = secretsManager(config);
 const store = connectionStore(config, db);
 const vault = tokenVault(secrets, config.KMS_KEY_ID);
+const events = eventPublisher(config);
 
 export const handler = makeHandler({
   store,
@@ -53,9 +54,10 @@ export const handler = makeHandler({
     clock: systemClock,
     // Retries are the sync's own (budgeted, honouring Stripe-Should-Retry).
     client: { apiBase: config.STRIPE_API_BASE, timeoutMs: config.STRIPE_TIMEOUT_MS, maxNetworkRetries: 0 },
+    events,
   }),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
-  events: eventPublisher(config),
+  events,
   clock: systemClock,
   config: {
     ...DEFAULT_SYNC_CONFIG,

@@ -58,7 +58,10 @@ export async function endConnection(
       await vault.delete(ended.secretName);
       await store.clearSecretName(ref, ended.secretName);
     }
-    await store.deleteAccountLink(ended.accountId, orgId, ended.connectionId);
+    // A connection that needs the user again keeps its link, so that an uninstall Stripe reports
+    // late still finds it and ends it as revoked; a reconnect replaces it, and its link with it.
+    if (ended.status !== 'needs_reauth')
+      await store.deleteAccountLink(ended.accountId, orgId, ended.connectionId);
     await deleteOrphanedSecrets(deps, orgId);
     logger.info('connection ended', {
       orgId,

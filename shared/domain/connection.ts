@@ -156,8 +156,8 @@ export interface Connection {
   /**
    * When Stripe says the app was uninstalled (`account.application.deauthorized`'s `created`), for
    * an uninstall within the clocks' allowance of `authorizedAt`: it may be this install's or the one
-   * before it. The next sync decides: a token Stripe refuses ends the connection as revoked, a run
-   * that completes clears it.
+   * before it. The next sync decides: a refresh Stripe refuses (`invalid_grant`) ends the connection
+   * as revoked, a run whose requests Stripe answered clears it.
    */
   uninstallInDoubt?: string;
   connectedBy: string;

@@ -7,6 +7,7 @@ import { logger } from '../logger.js';
 import { count, MetricNames } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionStore } from '../ports/connection-store.js';
+import type { EventPublisher } from '../ports/event-publisher.js';
 import {
   OAuthGrantError,
   type StripeTokenClient,
@@ -37,6 +38,11 @@ export interface StripeAccessDeps {
   tokens: StripeTokenClient;
   clock: Clock;
   client: StripeClientOptions;
+  /**
+   * Tells Defrr a revocation: a refresh Stripe refuses after an uninstall that may have been this
+   * install's (`uninstallInDoubt`) ends the connection as revoked. Without it, as needs_reauth.
+   */
+  events?: EventPublisher;
   /** Access tokens live an hour (Stripe sends no `expires_in`). */
   accessTokenTtlMs?: number;
   /** Refresh when the token expires within this window. */
@@ -112,6 +118,41 @@ export class StripeAccess {
   async markNeedsReauth(connection: Connection, reason: string): Promise<void> {
     logger.warn('connection needs re-authorisation', { orgId: connection.orgId, reason });
     await endConnection(this.deps, refOf(connection), 'needs_reauth', reason, connection.connectionId);
+  }
+
+  /**
+   * Stripe refused the refresh token: the connection needs the user again. If an uninstall within
+   * a minute of this install was noted (`uninstallInDoubt`, written only while connected, so the
+   * transition's result shows it or the processor, finding needs_reauth, revokes), it was this
+   * install's: Stripe kills an uninstalled app's tokens. Then the connection ends as revoked.
+   */
+  private async grantRefused(connection: Connection): Promise<never> {
+    logger.warn('connection needs re-authorisation', { orgId: connection.orgId, reason: 'invalid_grant' });
+    const ended = await endConnection(
+      this.deps,
+      refOf(connection),
+      'needs_reauth',
+      'invalid_grant',
+      connection.connectionId,
+    );
+    if (ended?.status === 'needs_reauth' && ended.uninstallInDoubt && this.deps.events) {
+      const revoked = await endConnection(
+        { ...this.deps, events: this.deps.events },
+        refOf(connection),
+        'revoked',
+        'deauthorized',
+        connection.connectionId,
+      );
+      if (revoked?.status === 'revoked') {
+        count(MetricNames.connectionsRevoked);
+        logger.warn('the app was uninstalled in Stripe: connection revoked', {
+          orgId: connection.orgId,
+          uninstalledAt: ended.uninstallInDoubt,
+        });
+        throw new ConnectionUnavailableError('revoked', 'the app was uninstalled in Stripe');
+      }
+    }
+    throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refresh token');
   }
 
   private session(connection: Connection, tokens: StripeTokens): StripeSession {
@@ -219,10 +260,8 @@ export class StripeAccess {
       grant = await this.deps.tokens.refresh(mode, tokens.refreshToken);
     } catch (error) {
       count(MetricNames.tokenRefreshFailures);
-      if (error instanceof OAuthGrantError && error.code === 'invalid_grant') {
-        await this.markNeedsReauth(connection, 'invalid_grant');
-        throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refresh token');
-      }
+      if (error instanceof OAuthGrantError && error.code === 'invalid_grant')
+        return this.grantRefused(connection);
       throw error;
     }
     const next: StripeTokens = {

@@ -357,6 +357,9 @@ export class SyncRun {
     return Math.max(1, Math.min(max, Math.ceil((this.budget.perSecond * this.latencyMs * 1.25) / 1000)));
   }
 
+  /** Stripe answered one of this run's requests: the connection's token worked. */
+  tokenWorked = false;
+
   /** True when the function's time is running out: finish the page in hand, start no other. */
   shouldStop(): boolean {
     return this.stopRequested || this.remainingMs() < this.deps.config.safetyMs;
@@ -401,6 +404,7 @@ export class SyncRun {
         );
         // The token works: when it expires later, it may be refreshed again.
         this.unproven.delete(session.accessToken);
+        this.tokenWorked = true;
         return result;
       } catch (error) {
         if (!(error instanceof Unauthorized)) throw error;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import { deleteOrphanedSecrets, endConnection } from '../connect/end-connection.js';
+import { deleteOrphanedSecrets } from '../connect/end-connection.js';
 import {
   type Connection,
   type FullSync,
@@ -175,6 +175,17 @@ async function syncOnce(
       logger.info('webhooks arrived during the run: another sync is queued to apply them');
     }
   };
+  // Stripe took the token this run: an uninstall noted (when the lease was taken) as maybe this
+  // install's was the one before it. Best effort: a note left is cleared by the next run.
+  const tokenProven = async () => {
+    const noted = lease.connection.uninstallInDoubt;
+    if (!noted || !report.run?.tokenWorked) return;
+    await store
+      .clearUninstallInDoubt(ref, job.connectionId, noted)
+      .catch((error: unknown) =>
+        logger.warn('could not clear a noted uninstall; a later run does', { error: describeError(error) }),
+      );
+  };
   const storedCounts = async () => (await deps.records.counts(scope)) ?? {};
   const errorAt = () => clock.now().toISOString();
 
@@ -326,6 +337,7 @@ async function syncOnce(
         dueIn(clock.now(), QUEUED_SYNC_DUE_MS),
       );
       await deps.syncQueue.send({ ...ref, connectionId: job.connectionId, reason: 'continue' });
+      await tokenProven();
       logger.info('sync paused near the deadline and re-queued', { requests: run.requests });
       return { outcome: 'continued', requests: run.requests };
     }
@@ -346,6 +358,7 @@ async function syncOnce(
       });
       // A passing fault (429, 5xx, a dropped connection) is retried with the message; one Stripe says
       // will not succeed if repeated waits for the next sync.
+      await tokenProven();
       const passing = [...failedResources.values()].find((error) => retryReason(error) !== undefined);
       if (passing) throw passing;
       return { outcome: 'partial', failed: names, counts, requests: run.requests };
@@ -361,9 +374,7 @@ async function syncOnce(
       queuedAt: null,
       durationMs: finishedAt.getTime() - run.startedAt,
     });
-    // Stripe took the token all run: an uninstall noted as maybe this install's was the one before.
-    const uninstall = lease.connection.uninstallInDoubt;
-    if (uninstall) await store.clearUninstallInDoubt(ref, job.connectionId, uninstall);
+    await tokenProven();
     metrics.addMetric(
       MetricNames.syncDuration,
       MetricUnit.Milliseconds,
@@ -403,18 +414,6 @@ async function syncOnce(
         progress: null,
         lastError: { code: 'needs_reauth', message: 'Reconnect Stripe to resume syncing.', at: errorAt() },
       });
-      // Stripe refused the token after an uninstall that may have been this install's: it was.
-      const current = await store.getConnection(ref);
-      if (current?.connectionId === job.connectionId && current.uninstallInDoubt) {
-        const ended = await endConnection(deps, ref, 'revoked', 'deauthorized', job.connectionId);
-        if (ended?.status === 'revoked') {
-          count(MetricNames.connectionsRevoked);
-          logger.warn('the app was uninstalled in Stripe: connection revoked', {
-            uninstalledAt: current.uninstallInDoubt,
-          });
-          return { outcome: 'stopped', reason: 'revoked' };
-        }
-      }
       return { outcome: 'stopped', reason: 'needs_reauth' };
     }
     count(MetricNames.syncFailures);

@@ -189,8 +189,9 @@ async function askForSync(
  * order, so the uninstall may be from before the user installed the app again: one clearly older
  * than this connection's grant leaves it alone, one clearly newer ends it as revoked, and one within
  * the clocks' allowance of the grant is noted on the connection for the sync it asks for. Stripe
- * kills an uninstalled app's tokens, so that run tells: a refused token ends the connection as
- * revoked (not as needs_reauth), a completed run clears the note.
+ * kills an uninstalled app's tokens, so that run tells: a refresh Stripe refuses ends the connection
+ * as revoked (not as needs_reauth; StripeAccess), a run Stripe answered clears the note. A connection
+ * already needs_reauth (its token dead) is revoked here.
  */
 async function uninstalled(deps: ProcessDeps, link: AccountLink, event: WebhookEvent): Promise<void> {
   const accountId = link.accountId;

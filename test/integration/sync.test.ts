@@ -1009,3 +1009,136 @@ describe('dispatch and manual syncs', () => {
     expect(after.sync.lastSuccessAt).not.toBeNull();
   });
 });
+
+describe('an uninstall within a minute of the install (whose it was, the sync tells)', () => {
+  /** Stripe's event for an uninstall 5 s after the grant: in doubt (the clocks may be a minute apart). */
+  const uninstallInDoubt = async (orgId: string, accountId: string) => {
+    const granted = Date.parse((await onlyConnection(stack.store, orgId))?.authorizedAt as string);
+    return stripeEvent(
+      'account.application.deauthorized',
+      { id: 'ca_x', object: 'application' },
+      { account: accountId, created: Math.floor(granted / 1000) + 5 },
+    );
+  };
+  const told = (orgId: string, type: string) =>
+    stack.bus.events.filter((e) => e['detail-type'] === type && e.detail.orgId === orgId).length;
+  /** Processes the event here, with no webhook endpoint delivering the sandbox's own copy meanwhile. */
+  const quietly = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const endpoints = stack.sandbox.sandbox.endpoints.splice(0);
+    try {
+      return await fn();
+    } finally {
+      stack.sandbox.sandbox.endpoints.push(...endpoints);
+    }
+  };
+  const deliver = async (orgId: string, accountId: string) =>
+    processWebhookMessage(stack.processorDeps, {
+      kind: 'event',
+      event: (await uninstallInDoubt(orgId, accountId)) as never,
+    });
+
+  it('a run whose requests Stripe answered clears the note even when it ends partial; a later lost token is needs_reauth, not an uninstall', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await quietly(() => deliver(orgId, accountId)); // it was the install before: this one is alive
+    expect((await onlyConnection(stack.store, orgId))?.uninstallInDoubt).toEqual(expect.any(String));
+    stack.sandbox.faults.push({
+      id: 'perm',
+      route: 'GET /v1/disputes',
+      account: accountId,
+      kind: '403',
+      rate: 1,
+      seen: 0,
+    });
+    try {
+      await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'partial' });
+    } finally {
+      stack.sandbox.faults.length = 0;
+    }
+    const after = await onlyConnection(stack.store, orgId);
+    expect(after?.uninstallInDoubt).toBeUndefined();
+    // Unrelated: the tokens are lost.
+    await stack.vault.delete(after?.secretName as string);
+    await runSync(unsplit(), job, plenty);
+    expect((await onlyConnection(stack.store, orgId))?.status).toBe('needs_reauth');
+    expect(told(orgId, 'Stripe Connection Revoked')).toBe(0);
+  });
+
+  it('a refreshed token Stripe refuses (the refresh was granted: the install is alive) is needs_reauth, whatever was noted', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await quietly(() => deliver(orgId, accountId));
+    pageHook = (_r, pages) => {
+      if (pages !== 1) return;
+      stack.sandbox.sandbox.expireAccessTokens(accountId);
+      stack.sandbox.sandbox.accessTokenTtlSeconds = 0; // every token issued from now on is dead at once
+    };
+    try {
+      await runSync(stack.syncDeps, job, plenty);
+    } finally {
+      pageHook = undefined;
+      stack.sandbox.sandbox.accessTokenTtlSeconds = 3600;
+    }
+    expect((await onlyConnection(stack.store, orgId))?.status).toBe('needs_reauth');
+    expect(told(orgId, 'Stripe Connection Revoked')).toBe(0);
+  });
+
+  it('noted while a run holds the lease, and another worker of that run meets the dead token: revoked, told once', async () => {
+    const { accountId, orgId, job } = await connectedAccount({ ...NOTHING_ELSE, balance_transactions: 250 });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const hold = {
+      id: 'hold',
+      route: 'GET /v1/balance_transactions',
+      account: accountId,
+      kind: 'hold' as const,
+      until: gate,
+      nth: 3,
+      seen: 0,
+    };
+    stack.sandbox.faults.push(hold);
+    try {
+      await quietly(async () => {
+        const running = runSync(unsplit(), job, plenty);
+        while (hold.seen < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+        stack.sandbox.sandbox.uninstall(accountId, 'test');
+        await deliver(orgId, accountId);
+        expect((await onlyConnection(stack.store, orgId))?.uninstallInDoubt).toEqual(expect.any(String));
+        // A helper of a shared-out backfill (or a resource in parallel) gets the 401 first.
+        const connection = await onlyConnection(stack.store, orgId);
+        const tokens = await stack.vault.read(connection?.secretName as string);
+        await expect(
+          stack.syncDeps.access.refreshAfterUnauthorized(refOf(job), tokens?.accessToken as string),
+        ).rejects.toMatchObject({ code: 'revoked' });
+        open();
+        await running;
+      });
+    } finally {
+      open();
+      stack.sandbox.faults.length = 0;
+    }
+    const ended = await onlyConnection(stack.store, orgId);
+    expect([ended?.status, ended?.statusReason]).toEqual(['revoked', 'deauthorized']);
+    expect(told(orgId, 'Stripe Connection Revoked')).toBe(1);
+    expect(told(orgId, 'Stripe Connection Needs Reauth')).toBe(0);
+  });
+
+  it('the sync meets the dead token before the event is processed: needs_reauth keeps the link, and the event then revokes', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    await quietly(async () => {
+      stack.sandbox.sandbox.uninstall(accountId, 'test');
+      stack.sandbox.sandbox.expireAccessTokens(accountId);
+      await expect(runSync(stack.syncDeps, job, plenty)).resolves.toMatchObject({
+        outcome: 'stopped',
+        reason: 'needs_reauth',
+      });
+      expect((await onlyConnection(stack.store, orgId))?.status).toBe('needs_reauth');
+      expect((await stack.store.accountLinks(accountId)).map((l) => l.orgId)).toContain(orgId);
+      await expect(deliver(orgId, accountId)).resolves.toBe('processed');
+    });
+    const ended = await onlyConnection(stack.store, orgId);
+    expect([ended?.status, ended?.statusReason]).toEqual(['revoked', 'deauthorized']);
+    expect(told(orgId, 'Stripe Connection Revoked')).toBe(1);
+    expect(await stack.store.accountLinks(accountId)).toEqual([]);
+  });
+});
