@@ -127,7 +127,6 @@ export class StripeAccess {
    * install's: Stripe kills an uninstalled app's tokens. Then the connection ends as revoked.
    */
   private async grantRefused(connection: Connection): Promise<never> {
-    logger.warn('connection needs re-authorisation', { orgId: connection.orgId, reason: 'invalid_grant' });
     const ended = await endConnection(
       this.deps,
       refOf(connection),
@@ -152,6 +151,12 @@ export class StripeAccess {
         throw new ConnectionUnavailableError('revoked', 'the app was uninstalled in Stripe');
       }
     }
+    // Ended meanwhile (an uninstall revoked it, the user disconnected): that, not needs_reauth.
+    if (ended && ended.status !== 'needs_reauth' && ended.status !== 'connected')
+      throw new ConnectionUnavailableError(ended.status, `the connection was ${ended.status} meanwhile`);
+    // Only a connection that needs the user again counts as a failed refresh (the alarm's metric).
+    count(MetricNames.tokenRefreshFailures);
+    logger.warn('connection needs re-authorisation', { orgId: connection.orgId, reason: 'invalid_grant' });
     throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refresh token');
   }
 
@@ -259,9 +264,9 @@ export class StripeAccess {
     try {
       grant = await this.deps.tokens.refresh(mode, tokens.refreshToken);
     } catch (error) {
-      count(MetricNames.tokenRefreshFailures);
       if (error instanceof OAuthGrantError && error.code === 'invalid_grant')
         return this.grantRefused(connection);
+      count(MetricNames.tokenRefreshFailures);
       throw error;
     }
     const next: StripeTokens = {

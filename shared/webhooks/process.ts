@@ -157,13 +157,16 @@ async function handle(deps: ProcessDeps, event: WebhookEvent, retry: boolean): P
   if (!def || typeof object.id !== 'string') return touches.length > 0 ? 'processed' : 'ignored';
   let written = 0;
   let deferred = 0;
+  let skipped = 0;
   for (const link of matching) {
     const outcome = await applyToConnection(deps, link, event, def, object, retry);
     if (outcome === 'written') written++;
     if (outcome === 'deferred') deferred++;
+    if (outcome === 'skipped') skipped++;
   }
   logger.debug('webhook object handled', { type: event.type, resource: def.name, written, deferred });
-  return 'processed';
+  // Every link was to a connection not in use (one that needs the user again keeps its link).
+  return skipped === matching.length && touches.length === 0 ? 'dropped' : 'processed';
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { LocalStack } from '../../local/stack.js';
 import { HttpStripeTokenClient } from '../../shared/adapters/stripe/token-client.js';
+import { endConnection } from '../../shared/connect/end-connection.js';
 import { StaticAppCredentials } from '../../shared/ports/app-credentials.js';
+import { OAuthGrantError } from '../../shared/ports/stripe-token-client.js';
 import type { TokenVault } from '../../shared/ports/token-vault.js';
 import { ConnectionUnavailableError, StripeAccess } from '../../shared/stripe/stripe-access.js';
 import { onlyConnection, onlyRef } from '../support/connections.js';
@@ -130,6 +132,43 @@ describe('StripeAccess', () => {
       code: 'needs_reauth',
     });
     await assertSecretsConsistent(stack, [org]);
+  });
+
+  it('a refresh refused after an uninstall revoked the connection meanwhile says revoked, not needs_reauth', async () => {
+    const org = newOrg();
+    await connectOrg(stack, org);
+    const ref = await onlyRef(stack.store, org);
+    const connection = await onlyConnection(stack.store, org);
+    const credentials = new StaticAppCredentials({
+      secretKeys: stack.sandbox.sandbox.secretKeys,
+      webhookSecrets: [],
+    });
+    const real = new HttpStripeTokenClient(credentials, stack.sandbox.url, 5000);
+    const access = new StripeAccess({
+      store: stack.store,
+      vault: stack.vault,
+      // Between the tokens' read and Stripe's answer, the uninstall's webhook revokes the connection.
+      tokens: {
+        exchangeCode: (...args) => real.exchangeCode(...args),
+        refresh: async () => {
+          await endConnection(
+            { store: stack.store, vault: stack.vault, clock: stack.clock, events: stack.bus },
+            ref,
+            'revoked',
+            'deauthorized',
+            connection?.connectionId,
+          );
+          throw new OAuthGrantError('invalid_grant', 'the refresh token is no longer valid');
+        },
+      },
+      clock: stack.clock,
+      client: { apiBase: stack.sandbox.url, timeoutMs: 5000, maxNetworkRetries: 0 },
+      events: stack.bus,
+    });
+    stack.clock.advance(HOUR);
+    await expect(access.forRef(ref)).rejects.toMatchObject({ code: 'revoked' });
+    const ended = await onlyConnection(stack.store, org);
+    expect([ended?.status, ended?.statusReason]).toEqual(['revoked', 'deauthorized']);
   });
 
   it('never loses a rotated refresh token silently: a save that keeps failing means needs_reauth with an alert', async () => {

@@ -1125,6 +1125,7 @@ describe('an uninstall within a minute of the install (whose it was, the sync te
 
   it('the sync meets the dead token before the event is processed: needs_reauth keeps the link, and the event then revokes', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
+    const scope = { orgId, mode: 'test' as const, accountId };
     await quietly(async () => {
       stack.sandbox.sandbox.uninstall(accountId, 'test');
       stack.sandbox.sandbox.expireAccessTokens(accountId);
@@ -1134,6 +1135,16 @@ describe('an uninstall within a minute of the install (whose it was, the sync te
       });
       expect((await onlyConnection(stack.store, orgId))?.status).toBe('needs_reauth');
       expect((await stack.store.accountLinks(accountId)).map((l) => l.orgId)).toContain(orgId);
+      // The kept link writes nothing for a connection not in use: an object event is dropped.
+      const charge = stripeEvent(
+        'charge.succeeded',
+        { id: 'ch_after_reauth', object: 'charge', created: 1_790_000_000, amount: 100, currency: 'usd' },
+        { account: accountId },
+      );
+      await expect(
+        processWebhookMessage(stack.processorDeps, { kind: 'event', event: charge as never }),
+      ).resolves.toBe('dropped');
+      expect(await stack.records.get(scope, 'charges', 'ch_after_reauth')).toBeUndefined();
       await expect(deliver(orgId, accountId)).resolves.toBe('processed');
     });
     const ended = await onlyConnection(stack.store, orgId);
