@@ -7,13 +7,13 @@ import {
 } from '../../shared/config.js';
 import type { SyncJob } from '../../shared/domain/sync-job.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { connectionStore, sqsQueue } from '../../shared/runtime/aws.js';
+import { sqsQueue, syncRequestStore } from '../../shared/runtime/aws.js';
 import { makeHandler } from './handler.js';
 
 const config = parseConfig([baseConfig(), authConfig(), syncQueueConfig(), syncRequestConfig()]);
 
 export const handler = makeHandler({
-  store: connectionStore(config),
+  store: syncRequestStore(config),
   syncQueue: sqsQueue<SyncJob>(config, config.SYNC_QUEUE_URL),
   clock: systemClock,
   minIntervalMs: config.SYNC_MIN_INTERVAL_SECONDS * 1000,

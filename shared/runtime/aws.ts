@@ -4,16 +4,20 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoAllowanceStore } from '../adapters/dynamodb/allowance-store.js';
+import { DynamoConnectionRequests } from '../adapters/dynamodb/connection-requests.js';
 import { DynamoConnectionStore } from '../adapters/dynamodb/connection-store.js';
+import { DynamoConnections } from '../adapters/dynamodb/connections.js';
 import { documentClient } from '../adapters/dynamodb/document-client.js';
 import { DynamoOAuthStateStore } from '../adapters/dynamodb/oauth-state-store.js';
 import { DynamoPendingInstallStore } from '../adapters/dynamodb/pending-install-store.js';
+import { DynamoSyncMarks } from '../adapters/dynamodb/sync-marks.js';
 import { EventBridgePublisher } from '../adapters/eventbridge/event-publisher.js';
 import { SecretsManagerAppCredentials } from '../adapters/secrets-manager/app-credentials.js';
 import { SecretsManagerTokenVault } from '../adapters/secrets-manager/token-vault.js';
 import { SqsJobQueue } from '../adapters/sqs/job-queue.js';
 import { HttpStripeTokenClient } from '../adapters/stripe/token-client.js';
 import type { StartDeps } from '../connect/connect-service.js';
+import type { RequestSyncDeps } from '../sync/dispatch.js';
 
 /**
  * Builders for the production adapters, used by each function's index.ts at
@@ -45,6 +49,24 @@ export function connectStartStore(
   return {
     takeAllowance: (...args) => allowances.takeAllowance(...args),
     putState: (state) => states.putState(state),
+  };
+}
+
+/** What sync-request touches: the org's connections, their sync marks, full re-sync requests. */
+export function syncRequestStore(
+  env: { SERVICE_TABLE_NAME: string; AWS_REGION: string; AWS_ENDPOINT_URL?: string | undefined },
+  db: DynamoDBDocumentClient = dynamo(env),
+): RequestSyncDeps['store'] {
+  const connections = new DynamoConnections(db, env.SERVICE_TABLE_NAME);
+  const marks = new DynamoSyncMarks(db, env.SERVICE_TABLE_NAME);
+  const requests = new DynamoConnectionRequests(db, env.SERVICE_TABLE_NAME);
+  return {
+    listConnections: (...args) => connections.listConnections(...args),
+    getConnection: (...args) => connections.getConnection(...args),
+    takeManualSync: (...args) => marks.takeManualSync(...args),
+    returnManualSync: (...args) => marks.returnManualSync(...args),
+    markSyncQueued: (...args) => marks.markSyncQueued(...args),
+    requestFullSync: (...args) => requests.requestFullSync(...args),
   };
 }
 

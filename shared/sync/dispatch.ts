@@ -73,7 +73,15 @@ export async function dispatchSyncs(
 }
 
 export interface RequestSyncDeps {
-  store: ConnectionStore;
+  store: Pick<
+    ConnectionStore,
+    | 'listConnections'
+    | 'getConnection'
+    | 'takeManualSync'
+    | 'returnManualSync'
+    | 'requestFullSync'
+    | 'markSyncQueued'
+  >;
   syncQueue: JobQueue<SyncJob>;
   clock: Clock;
   /** One manual sync per connection per this many milliseconds. */

@@ -19,9 +19,6 @@ import { logger } from '../../logger.js';
 import {
   type ChangeAction,
   type ChangeTally,
-  type FeedChange,
-  FeedCursorAheadError,
-  FeedCursorErasedError,
   type FeedPage,
   type FeedQuery,
   type KnownVersions,
@@ -45,6 +42,9 @@ import {
 } from '../../records/registry.js';
 import { isConditionFailure } from './document-client.js';
 import { countName, DynamoRecordCounts } from './record-counts.js';
+import { FEED_BLOCK_MAX_MS, FEED_SETTLE_MS, feedEnds, readChanges } from './records-feed.js';
+
+export { FEED_BLOCK_MAX_MS, FEED_SETTLE_MS };
 
 /** Resources whose Stripe objects carry `livemode` (balance transactions and refunds do not). */
 const SAYS_MODE = new Set<ResourceName>([
@@ -65,23 +65,6 @@ const SAYS_MODE = new Set<ResourceName>([
 ]);
 
 const RECORD_SET = new Set<ResourceName>(RECORD_RESOURCES);
-
-/** A feed item as the API serves it: the object as stored, and what happened to it. */
-function feedChange(item: Record<string, unknown>): FeedChange {
-  const lastModifiedAt = String(item.syncedAt);
-  const firstSeenAt = typeof item.firstSeenAt === 'string' ? item.firstSeenAt : lastModifiedAt;
-  return {
-    resource: item.resource as ResourceName,
-    objectId: String(item.objectId),
-    seq: Number(item.seq),
-    action: item.deleted === true ? 'deleted' : firstSeenAt === lastModifiedAt ? 'added' : 'updated',
-    firstSeenAt,
-    lastModifiedAt,
-    ...(typeof item.apiVersion === 'string' ? { apiVersion: item.apiVersion } : {}),
-    ...(typeof item.parentId === 'string' ? { parentId: item.parentId } : {}),
-    object: JSON.parse(gunzipSync(item.data as Uint8Array).toString('utf8')) as StripeObject,
-  };
-}
 
 /** DynamoDB's item limit is 400 KB; leave room for keys and attributes. */
 const MAX_DATA_BYTES = 350 * 1024;
@@ -217,16 +200,6 @@ const firstSeenOf = (old: Record<string, unknown> | undefined, now: string): str
         ? old.syncedAt
         : now;
 
-/**
- * How long a reader keeps away from a block of positions after its writer closed it: the
- * feed index (a GSI) is updated after the table, DynamoDB says within a fraction of a second.
- */
-export const FEED_SETTLE_MS = 2000;
-/**
- * A block not closed this long after it was opened is dead: its writer may not write with it
- * past `FEED_WRITE_WINDOW_MS` (it opens another), so readers stop waiting for it.
- */
-export const FEED_BLOCK_MAX_MS = 10 * 60_000;
 const FEED_WRITE_WINDOW_MS = FEED_BLOCK_MAX_MS - 60_000;
 /** How many finished blocks one close removes from the feed item. */
 const PRUNE_AT_ONCE = 60;
@@ -1347,30 +1320,8 @@ export class DynamoRecordsStore implements RecordsStore {
     return (await this.feedEnds(scope)).horizon;
   }
 
-  /**
-   * The settled end (`horizon`), the last position handed out to a writer (`end`), and where the
-   * last erase began (`erased`: every position below it was the erased connection's).
-   */
-  private async feedEnds(scope: RecordScope): Promise<{ horizon: number; end: number; erased: number }> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: recordKeys.feed(scope), ConsistentRead: true }),
-    );
-    if (!Item) return { horizon: 0, end: 0, erased: 0 };
-    const erased = Number(Item.erased ?? 0);
-    const now = this.now().getTime();
-    const end = Number(Item.next ?? 0);
-    let horizon = end;
-    for (const name of Object.keys(Item)) {
-      if (!name.startsWith('o_')) continue;
-      const token = name.slice(2);
-      const closed = Item[`d_${token}`];
-      const held =
-        typeof closed === 'number'
-          ? now - closed < FEED_SETTLE_MS
-          : now - Number(Item[`t_${token}`] ?? 0) < FEED_BLOCK_MAX_MS;
-      if (held) horizon = Math.min(horizon, Number(Item[name]));
-    }
-    return { horizon, end, erased };
+  private feedEnds(scope: RecordScope) {
+    return feedEnds(this.db, this.tableName, scope, this.now().getTime());
   }
 
   async markErased(scope: RecordScope): Promise<void> {
@@ -1389,77 +1340,8 @@ export class DynamoRecordsStore implements RecordsStore {
     );
   }
 
-  async changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage> {
-    const { horizon, end, erased } = await this.feedEnds(scope);
-    // Past every position ever handed out: no page gave this cursor (a reader holding it would
-    // wait there for ever, seeing nothing, as the feed grew beneath it).
-    if (query.after > end) throw new FeedCursorAheadError();
-    // Given before an erase: its reader holds records the erase removed with no `deleted` change.
-    if (query.after > 0 && query.after < erased) throw new FeedCursorErasedError();
-    // From the start: from the erase on (what is below it was the erased connection's, or still
-    // is, while the erase runs). Until the feed settles past the mark, the start stays the start.
-    const from = query.after === 0 ? erased : query.after;
-    if (from >= horizon) return { changes: [], next: from > horizon ? query.after : from, hasMore: false };
-    const filters: string[] = [];
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {
-      ':fp': recordKeys.partition(scope),
-      ':lo': from + 1,
-      ':hi': horizon,
-    };
-    if (query.resources && query.resources.length > 0) {
-      names['#resource'] = 'resource';
-      filters.push(
-        `#resource IN (${query.resources
-          .map((r, i) => {
-            values[`:r${i}`] = r;
-            return `:r${i}`;
-          })
-          .join(', ')})`,
-      );
-    }
-    if (query.actions && query.actions.length > 0 && query.actions.length < 3) {
-      values[':true'] = true;
-      const either = query.actions.map((action) =>
-        action === 'deleted'
-          ? 'deleted = :true'
-          : action === 'added'
-            ? '(deleted <> :true AND firstSeenAt = syncedAt)'
-            : '(deleted <> :true AND firstSeenAt <> syncedAt)',
-      );
-      filters.push(`(${either.join(' OR ')})`);
-    }
-    if (query.modifiedAfter) {
-      values[':m'] = query.modifiedAfter;
-      filters.push('syncedAt > :m');
-    }
-    const changes: FeedChange[] = [];
-    let next = from;
-    let start: Record<string, unknown> | undefined;
-    // A filter that matches little reads on, but not forever: the cursor moves past what it read.
-    let budget = Math.max(query.limit * 10, 5000);
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'feed',
-          KeyConditionExpression: 'feedPk = :fp AND seq BETWEEN :lo AND :hi',
-          ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
-          // What the page serves, not the record's queryable attributes.
-          ProjectionExpression:
-            '#resource, objectId, seq, syncedAt, firstSeenAt, deleted, apiVersion, parentId, #data',
-          ExpressionAttributeNames: { ...names, '#resource': 'resource', '#data': 'data' },
-          ExpressionAttributeValues: values,
-          Limit: Math.min(query.limit - changes.length, budget),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      budget -= page.ScannedCount ?? 0;
-      for (const item of page.Items ?? []) changes.push(feedChange(item));
-      start = page.LastEvaluatedKey;
-      next = start ? Number(start.seq) : horizon;
-    } while (start && changes.length < query.limit && budget > 0);
-    return { changes, next, hasMore: next < horizon };
+  changes(scope: RecordScope, query: FeedQuery): Promise<FeedPage> {
+    return readChanges(this.db, this.tableName, scope, query, this.now().getTime());
   }
 
   async seedFeed(
