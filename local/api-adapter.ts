@@ -106,7 +106,18 @@ export function apiAdapter(options: ApiAdapterOptions) {
       }
     }
 
-    const event = toEvent(req, url, method, match.route, match.pattern, body, claims);
+    const pathParameters = decodedParameters(match.pattern, url.pathname);
+    if (pathParameters === null) {
+      // Percent-encoding that does not decode: API Gateway refuses it before any function runs.
+      send(
+        res,
+        400,
+        { 'content-type': 'application/json', ...corsHeaders },
+        JSON.stringify({ message: 'Bad Request' }),
+      );
+      return true;
+    }
+    const event = toEvent(req, url, method, match.route, pathParameters, body, claims);
     const handler = options.handlers[match.route.function];
     if (!handler) throw new Error(`no handler for ${match.route.function}`);
     let result: APIGatewayProxyStructuredResultV2;
@@ -144,6 +155,22 @@ function requestTarget(target = '/'): RequestTarget {
   return at < 0
     ? { pathname: target, search: '' }
     : { pathname: target.slice(0, at), search: target.slice(at + 1) };
+}
+
+/**
+ * The route's parameters, percent-decoded as an HTTP API hands them to a function
+ * (`/connections/conn%5F1` arrives as `conn_1`); null when one does not decode.
+ */
+function decodedParameters(pattern: RegExp, pathname: string): Record<string, string> | undefined | null {
+  const groups = pattern.exec(pathname)?.groups;
+  if (!groups) return undefined;
+  const out: Record<string, string> = {};
+  try {
+    for (const name in groups) out[name] = decodeURIComponent(groups[name] as string);
+  } catch {
+    return null;
+  }
+  return out;
 }
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer) {
@@ -186,7 +213,7 @@ function toEvent(
   url: RequestTarget,
   method: string,
   route: RouteDef,
-  pattern: RegExp,
+  pathParameters: Record<string, string> | undefined,
   body: Buffer,
   claims: Record<string, string> | undefined,
 ): HttpEvent {
@@ -210,7 +237,6 @@ function toEvent(
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
   const now = new Date();
   const routeKey = `${route.method} ${route.path}`;
-  const pathParameters = pattern.exec(url.pathname)?.groups;
   return {
     version: '2.0',
     routeKey,
@@ -219,7 +245,7 @@ function toEvent(
     headers,
     ...(cookies ? { cookies } : {}),
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
-    ...(pathParameters ? { pathParameters: { ...pathParameters } } : {}),
+    ...(pathParameters ? { pathParameters } : {}),
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',

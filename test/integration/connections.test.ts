@@ -255,6 +255,13 @@ describe('addressing one connection', () => {
       expect(one.headers.get('cache-control')).toBe('no-store');
       expect(connectionViewSchema.parse(one.json)).toEqual(view);
     }
+    // An id sent percent-encoded reaches the same connection: the API hands functions decoded parameters.
+    const encoded = idOf(a, 'test').replace(/_/g, '%5F');
+    const viaEncoded = await api(stack, 'GET', `/v1/integrations/stripe/connections/${encoded}`, {
+      token: member,
+    });
+    expect(viaEncoded.status).toBe(200);
+    expect(viaEncoded.json).toMatchObject({ id: idOf(a, 'test') });
     const stranger = await tokenFor(stack, newOrg(), 'member');
     const foreign = await api(stack, 'GET', `/v1/integrations/stripe/connections/${idOf(a, 'test')}`, {
       token: stranger,

@@ -76,6 +76,17 @@ describe('the local API Gateway adapter', () => {
     expect(event?.headers['x-custom']).toBe('v');
   });
 
+  it('percent-decodes path parameters as an HTTP API does, and refuses ones that do not decode', async () => {
+    expect((await fetch(`${base}/v1/items/%74est_acct%5F1`)).status).toBe(200);
+    expect(events[0]?.pathParameters).toEqual({ id: 'test_acct_1' });
+    expect((await fetch(`${base}/v1/items/a%2Fb`)).status).toBe(200);
+    expect(events[1]?.pathParameters).toEqual({ id: 'a/b' });
+    const malformed = await fetch(`${base}/v1/items/bad%E0%A4%A`);
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({ message: 'Bad Request' });
+    expect(events).toHaveLength(2);
+  });
+
   it('base64-encodes binary bodies and passes text bodies as they are', async () => {
     const token = await issuer.issue({ org: 'org_1', roles: ['admin'] });
     const auth = { authorization: `Bearer ${token}` };
