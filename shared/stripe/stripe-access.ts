@@ -127,6 +127,15 @@ export class StripeAccess {
    * install's: Stripe kills an uninstalled app's tokens. Then the connection ends as revoked.
    */
   private async grantRefused(connection: Connection): Promise<never> {
+    // A note already there: straight to revoked, so no one sees a needs_reauth on the way.
+    const current = await this.deps.store.getConnection(refOf(connection));
+    if (
+      current?.connectionId === connection.connectionId &&
+      current.status === 'connected' &&
+      current.uninstallInDoubt
+    )
+      await this.revokeUninstalled(connection, current.uninstallInDoubt);
+    // Else needs_reauth; a note written meanwhile shows in the transition's result.
     const ended = await endConnection(
       this.deps,
       refOf(connection),
@@ -134,23 +143,8 @@ export class StripeAccess {
       'invalid_grant',
       connection.connectionId,
     );
-    if (ended?.status === 'needs_reauth' && ended.uninstallInDoubt && this.deps.events) {
-      const revoked = await endConnection(
-        { ...this.deps, events: this.deps.events },
-        refOf(connection),
-        'revoked',
-        'deauthorized',
-        connection.connectionId,
-      );
-      if (revoked?.status === 'revoked') {
-        count(MetricNames.connectionsRevoked);
-        logger.warn('the app was uninstalled in Stripe: connection revoked', {
-          orgId: connection.orgId,
-          uninstalledAt: ended.uninstallInDoubt,
-        });
-        throw new ConnectionUnavailableError('revoked', 'the app was uninstalled in Stripe');
-      }
-    }
+    if (ended?.status === 'needs_reauth' && ended.uninstallInDoubt)
+      await this.revokeUninstalled(connection, ended.uninstallInDoubt);
     // Ended meanwhile (an uninstall revoked it, the user disconnected): that, not needs_reauth.
     if (ended && ended.status !== 'needs_reauth' && ended.status !== 'connected')
       throw new ConnectionUnavailableError(ended.status, `the connection was ${ended.status} meanwhile`);
@@ -158,6 +152,25 @@ export class StripeAccess {
     count(MetricNames.tokenRefreshFailures);
     logger.warn('connection needs re-authorisation', { orgId: connection.orgId, reason: 'invalid_grant' });
     throw new ConnectionUnavailableError('needs_reauth', 'Stripe refused the refresh token');
+  }
+
+  /** Ends the connection as revoked by the uninstall noted at `uninstalledAt`, and throws so; returns if it could not. */
+  private async revokeUninstalled(connection: Connection, uninstalledAt: string): Promise<void> {
+    if (!this.deps.events) return;
+    const revoked = await endConnection(
+      { ...this.deps, events: this.deps.events },
+      refOf(connection),
+      'revoked',
+      'deauthorized',
+      connection.connectionId,
+    );
+    if (revoked?.status !== 'revoked') return;
+    count(MetricNames.connectionsRevoked);
+    logger.warn('the app was uninstalled in Stripe: connection revoked', {
+      orgId: connection.orgId,
+      uninstalledAt,
+    });
+    throw new ConnectionUnavailableError('revoked', 'the app was uninstalled in Stripe');
   }
 
   private session(connection: Connection, tokens: StripeTokens): StripeSession {

@@ -1123,6 +1123,28 @@ describe('an uninstall within a minute of the install (whose it was, the sync te
     expect(told(orgId, 'Stripe Connection Needs Reauth')).toBe(0);
   });
 
+  it('noted before the run that meets the dead token: straight to revoked, with no needs_reauth on the way for a reader to see', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    const transitions = jest.spyOn(stack.store, 'transition');
+    try {
+      await quietly(async () => {
+        stack.sandbox.sandbox.uninstall(accountId, 'test');
+        stack.sandbox.sandbox.expireAccessTokens(accountId);
+        await deliver(orgId, accountId);
+        expect((await onlyConnection(stack.store, orgId))?.status).toBe('connected');
+        await runSync(stack.syncDeps, job, plenty);
+      });
+      const mine = transitions.mock.calls.filter(([ref]) => ref.orgId === orgId).map(([, t]) => t.to);
+      expect(mine).toEqual(['revoked']);
+    } finally {
+      transitions.mockRestore();
+    }
+    const ended = await onlyConnection(stack.store, orgId);
+    expect([ended?.status, ended?.statusReason]).toEqual(['revoked', 'deauthorized']);
+    expect(told(orgId, 'Stripe Connection Revoked')).toBe(1);
+    expect(told(orgId, 'Stripe Connection Needs Reauth')).toBe(0);
+  });
+
   it('the sync meets the dead token before the event is processed: needs_reauth keeps the link, and the event then revokes', async () => {
     const { accountId, orgId, job } = await connectedAccount(SMALL);
     const scope = { orgId, mode: 'test' as const, accountId };
