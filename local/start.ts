@@ -22,7 +22,11 @@ async function main() {
   console.log(`  API                ${stack.url}/v1/health`);
   console.log(`  Stripe sandbox     ${stack.sandbox.url}  (dev keys: ${stack.sandbox.url}/_sandbox/info)`);
   console.log(`  DynamoDB endpoint  ${stack.dynamo.endpoint}`);
-  console.log(`  Dev token          npm run --silent token -- --org ${config.LOCAL_ORG} --role admin`);
+  // The token script signs with the key kept in DATA_DIR: a stack on another one needs it named.
+  const dataDirPrefix = process.env.DATA_DIR ? `DATA_DIR=${JSON.stringify(config.dataDir)} ` : '';
+  console.log(
+    `  Dev token          ${dataDirPrefix}npm run --silent token -- --org ${config.LOCAL_ORG} --role admin`,
+  );
   console.log('Press Ctrl+C to stop.');
 
   stopOnSignals(async (reason) => {

@@ -174,6 +174,8 @@ describe('npm start (the local stack as a process)', () => {
   it('npm run token prints a JWT the running stack accepts', async () => {
     const proc = await startLocalProcess({ DATA_DIR: dataDir });
     try {
+      // What it prints for the token names the DATA_DIR whose key signs it.
+      expect(proc.output()).toContain(`DATA_DIR=${JSON.stringify(dataDir)} npm run --silent token`);
       const [node, ...loader] = NODE_TSX;
       const token = execFileSync(node, [...loader, 'local/token.ts', '--org', 'org_1', '--role', 'admin'], {
         cwd: join(__dirname, '..', '..'),
