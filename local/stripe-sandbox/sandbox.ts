@@ -1610,6 +1610,8 @@ export class Sandbox {
             'stripe-signature': this.signature(payload, this.now(), endpoint.secrets ?? this.webhookSecrets),
           },
           body: payload,
+          // Stripe does not follow redirects: a 3xx is a failed delivery, retried like any other.
+          redirect: 'manual',
           signal: AbortSignal.timeout(10_000),
         });
         await response.arrayBuffer();

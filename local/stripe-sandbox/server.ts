@@ -43,7 +43,7 @@ export interface FaultRule {
   /** Only the Nth matching request (1-based). */
   nth?: number;
   latencyMs?: number;
-  /** For 429: send `Stripe-Should-Retry: true|false`; omitted, no header. */
+  /** For 429 and 500: send `Stripe-Should-Retry: true|false`; omitted, no header. */
   shouldRetry?: boolean;
   seen: number;
 }
@@ -297,9 +297,13 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
             message: 'The provided key does not have access to this resource (sandbox fault).',
           },
         });
-      return json(res, 500, {
-        error: { type: 'api_error', message: 'An unknown error occurred (sandbox fault).' },
-      });
+      // Stripe often says not to retry a 500 (stripe-node: "in most cases"): a fault can say so too.
+      return json(
+        res,
+        500,
+        { error: { type: 'api_error', message: 'An unknown error occurred (sandbox fault).' } },
+        rule.shouldRetry === undefined ? {} : { 'stripe-should-retry': String(rule.shouldRetry) },
+      );
     }
     if (route === 'POST /v1/oauth/token') return token(req, res, appMode as Mode);
     if (method !== 'GET' || !grant) {
@@ -370,6 +374,18 @@ export async function startStripeSandbox(options: SandboxServerOptions = {}): Pr
         return json(res, 200, atCreation(event));
       }
       const query = parseListQuery(params, ['type', 'types', 'delivery_success']);
+      // An event past the 30 days is gone, as a cursor too: Stripe no longer has it, so it is an
+      // object it does not have (400 resource_missing on the cursor's parameter), never a page
+      // that silently starts at the oldest event it kept.
+      const cursorId = query.startingAfter ?? query.endingBefore;
+      const cursorEvent = cursorId === undefined ? undefined : retained.data.events.get(cursorId);
+      if (cursorId !== undefined && cursorEvent && cursorEvent.created < retained.oldest)
+        throw new StripeApiError(400, {
+          type: 'invalid_request_error',
+          code: 'resource_missing',
+          message: `No such event: '${cursorId}'`,
+          param: query.startingAfter !== undefined ? 'starting_after' : 'ending_before',
+        });
       const types = eventTypes(params);
       const created = { ...query.created, gte: Math.max(query.created.gte ?? 0, retained.oldest) };
       const page = listCollection(

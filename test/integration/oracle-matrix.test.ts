@@ -205,13 +205,14 @@ describe('the oracle finds nothing missing, extra or different', () => {
     }
   });
 
-  it('500s, 429s (with and without Stripe-Should-Retry), dropped connections and 2 s latency', async () => {
+  it('500s and 429s (with and without Stripe-Should-Retry), dropped connections and 2 s latency', async () => {
     const { stack, job } = await scenarioStack();
     try {
       const faults = stack.sandbox.faults;
       const rule = (id: string, kind: 'latency' | '429' | '500' | 'drop', rate: number, extra = {}) =>
         faults.push({ id, route: '*', account: ACCOUNT, kind, rate, seen: 0, ...extra });
-      rule('500', '500', 0.08);
+      rule('500', '500', 0.06);
+      rule('500-no-retry', '500', 0.02, { shouldRetry: false });
       rule('429', '429', 0.05);
       rule('429-retry', '429', 0.03, { shouldRetry: true });
       rule('429-no-retry', '429', 0.02, { shouldRetry: false });

@@ -429,10 +429,20 @@ describe('faults and the request log', () => {
     await expect(stripe.charges.list()).resolves.toMatchObject({ object: 'list' });
   });
 
-  it('fails the Nth request with a 500 and drops connections on request', async () => {
+  it('fails the Nth request with a 500 (with Stripe-Should-Retry when asked) and drops connections on request', async () => {
     sandbox.faults.push({ id: 'f2', route: 'GET /v1/refunds', kind: '500', nth: 2, seen: 0 });
     await expect(stripe.refunds.list()).resolves.toBeDefined();
     await expect(stripe.refunds.list()).rejects.toBeInstanceOf(Stripe.errors.StripeAPIError);
+    sandbox.faults.push({
+      id: 'f2b',
+      route: 'GET /v1/refunds',
+      kind: '500',
+      nth: 1,
+      shouldRetry: false,
+      seen: 0,
+    });
+    const refused = await stripe.refunds.list().catch((e: unknown) => e);
+    expect((refused as Stripe.errors.StripeError).headers?.['stripe-should-retry']).toBe('false');
     // stripe-node retries a closed connection once even with retries off, so drop every request.
     sandbox.requests.length = 0;
     sandbox.faults.push({ id: 'f3', route: 'GET /v1/disputes', kind: 'drop', rate: 1, seen: 0 });
@@ -1002,5 +1012,57 @@ describe('activity, events and webhooks', () => {
     const listed = await all(later.events.list({ limit: 100 }));
     sandbox.sandbox.advanceClock(-31 * 86_400);
     expect(listed.map((e) => e.id)).not.toContain(events[0]);
+  });
+
+  it('an event past the 30 days is gone as a cursor too: 400 resource_missing on its parameter, not a page from the oldest kept', async () => {
+    const { events } = sandbox.sandbox.createActivity(ACCOUNT, 'test', 'charge');
+    const old = events[0] as string;
+    sandbox.sandbox.advanceClock(31 * 86_400);
+    try {
+      sandbox.sandbox.createActivity(ACCOUNT, 'test', 'charge');
+      const later = stripeFor(sandbox, (await connectAccount(sandbox, ACCOUNT)).access_token);
+      for (const param of ['ending_before', 'starting_after'] as const) {
+        await expect(later.events.list({ limit: 10, [param]: old })).rejects.toMatchObject({
+          statusCode: 400,
+          code: 'resource_missing',
+          param,
+        });
+      }
+    } finally {
+      sandbox.sandbox.advanceClock(-31 * 86_400);
+    }
+  });
+
+  it('a redirect is a failed delivery, retried, never followed', async () => {
+    const hits: string[] = [];
+    const hook = createServer((req, res) => {
+      hits.push(req.url ?? '');
+      if (req.url === '/moved') {
+        res.writeHead(301, { location: '/hook' });
+        res.end();
+        return;
+      }
+      req.resume();
+      res.end();
+    });
+    hook.listen(0, '127.0.0.1');
+    await once(hook, 'listening');
+    const endpoint = sandbox.sandbox.addEndpoint(
+      `http://127.0.0.1:${(hook.address() as AddressInfo).port}/moved`,
+      'test',
+    );
+    try {
+      const { events } = sandbox.sandbox.createActivity(ACCOUNT, 'test', 'charge');
+      await sandbox.sandbox.webhooksIdle();
+      expect(hits).not.toContain('/hook');
+      const mine = sandbox.sandbox.deliveries.filter(
+        (d) => d.endpointId === endpoint.id && d.eventId === events[0],
+      );
+      expect(mine.length).toBeGreaterThan(1);
+      expect(mine.every((d) => d.status === 301)).toBe(true);
+    } finally {
+      sandbox.sandbox.removeEndpoint(endpoint.id);
+      hook.close();
+    }
   });
 });

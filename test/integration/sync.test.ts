@@ -577,6 +577,37 @@ describe('incremental', () => {
     expect(charges.length).toBe(Math.ceil(SMALL.charges / 100));
     await expectConverged(stack, orgId, accountId, { compareObjects: false });
   });
+
+  it('an events cursor Stripe no longer has (its 30 days passed by Stripe’s clock): the resource is backfilled again, nothing lost', async () => {
+    const { accountId, orgId, job } = await connectedAccount(SMALL);
+    const sandbox = stack.sandbox.sandbox;
+    await runSync(unsplit(), job, plenty);
+    const endpoints = sandbox.endpoints.splice(0); // only the sync hears of the changes
+    let advanced = 0;
+    const advance = (seconds: number) => {
+      sandbox.advanceClock(seconds);
+      advanced += seconds;
+    };
+    try {
+      sandbox.createActivity(accountId, 'test', 'refund');
+      advance(120); // settled: the cursors move onto the events
+      await runSync(unsplit(), job, plenty);
+      for (const resource of ['charges', 'refunds'] as const)
+        expect((await stack.syncDeps.checkpoints.get(refOf(job), resource))?.cursor?.id).toMatch(/^evt_/);
+      sandbox.createActivity(accountId, 'test', 'refund');
+      advance(31 * 86_400); // the cursor's event and the refund's are past Stripe's 30 days
+      const since = Date.now();
+      await expect(runSync(unsplit(), job, plenty)).resolves.toMatchObject({ outcome: 'completed' });
+      const gone = listRequests(stack, accountId, since).filter(
+        (r) => r.route === 'GET /v1/events' && r.status === 400,
+      );
+      expect(gone.length).toBeGreaterThan(0);
+      await expectConverged(stack, orgId, accountId);
+    } finally {
+      sandbox.advanceClock(-advanced);
+      sandbox.endpoints.push(...endpoints);
+    }
+  });
 });
 
 describe('tokens and the connection during a run', () => {
