@@ -121,7 +121,8 @@ export function recordsReaderFrom(
   if (!claims) throw unauthorized();
   if (claims[config.JWT_ORG_CLAIM] === undefined) {
     const scopes = renderClaim(claims.scope ?? claims.scp) ?? '';
-    const granted = scopes.replace(/^\[|\]$/g, '').split(' ');
+    // A scope array reaches us as API Gateway renders it, "[a b]": only that pair of brackets goes.
+    const granted = (/^\[(.*)\]$/.exec(scopes)?.[1] ?? scopes).split(' ');
     if (!config.RECORDS_SERVICE_SCOPE || !granted.includes(config.RECORDS_SERVICE_SCOPE))
       throw forbidden('Your token names no organisation and does not carry the records scope.');
     if (askedOrg === undefined)

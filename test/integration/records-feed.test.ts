@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -19,6 +19,7 @@ import {
   RecordTooLargeError,
 } from '../../shared/adapters/dynamodb/records-store.js';
 import { recordKeys } from '../../shared/data/keys.js';
+import { newFullPass, refOf } from '../../shared/domain/connection.js';
 import { EVENT_SCHEMAS } from '../../shared/events/catalog.js';
 import type { RecordScope, RecordsStore, RecordWrite } from '../../shared/ports/records-store.js';
 import { newTally } from '../../shared/ports/records-store.js';
@@ -206,6 +207,20 @@ describe('a consumer of the records API', () => {
     await settled();
     expect(await mirror.follow()).toBeGreaterThan(0);
     await expectMirrorConverged(mirror, orgId, accountId);
+    // A full pass (what a reconnect runs) backfills again, small resources from a map of what is
+    // stored rather than a read per page: what it finds as stored is no change either.
+    const asked = await stack.store.requestFullSync(
+      refOf(job),
+      job.connectionId,
+      newFullPass(randomUUID(), ['customers', 'coupons', 'charges'], new Date().toISOString()),
+    );
+    expect(asked).toBe(true);
+    await expect(runSync(stack.syncDeps, { ...job, reason: 'manual' }, plenty)).resolves.toMatchObject({
+      outcome: 'completed',
+    });
+    await settled();
+    expect(await mirror.follow()).toBe(0);
+    expect((await item())?.seq).toBe(before?.seq);
   });
 
   it('pages and filters: resource, action and modified_after narrow the page, the cursor moves past what they leave out', async () => {
@@ -216,9 +231,29 @@ describe('a consumer of the records API', () => {
     const charges = new FeedMirror((after) =>
       feedPage(stack, token, { resource: 'charges', limit: '7', after }),
     );
-    await charges.follow();
-    expect(charges.live('charges').size).toBe(30);
-    expect([...charges.records.values()].every((r) => r.resource === 'charges')).toBe(true);
+    // Each filtered page is one read of the index, not a read per record it passes over.
+    let feedQueries = 0;
+    const hook = 'test:count-feed-queries';
+    stack.dynamoClient.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input: { IndexName?: string } }).input;
+        if (context.commandName === 'QueryCommand' && input.IndexName === 'feed') feedQueries++;
+        return next(args);
+      },
+      { step: 'initialize', name: hook },
+    );
+    try {
+      expect(await charges.follow()).toBe(30);
+      expect(feedQueries).toBe(charges.pages);
+      expect(charges.live('charges').size).toBe(30);
+      expect([...charges.records.values()].every((r) => r.resource === 'charges')).toBe(true);
+      // Nothing matches: one read, and the cursor at the end.
+      feedQueries = 0;
+      const none = await feedPage(stack, token, { resource: 'discounts', limit: '1' });
+      expect([none.data.length, none.has_more, feedQueries]).toEqual([0, false, 1]);
+    } finally {
+      stack.dynamoClient.middlewareStack.remove(hook);
+    }
 
     const page = await feedPage(stack, token, { limit: '1000' });
     expect(page.data.length).toBeGreaterThan(100);
@@ -686,6 +721,14 @@ describe('who reads what', () => {
       token: await serviceToken('stripe-connector/other'),
     });
     expect(noScope.status).toBe(403);
+    // The scope whole: a lone bracket on it is another scope (only "[a b]", API Gateway's rendering
+    // of an array, is unwrapped).
+    for (const scope of ['[stripe-connector/records.read', 'stripe-connector/records.read]']) {
+      const odd = await api(stack, 'GET', `/v1/integrations/stripe/records?org=${a.orgId}`, {
+        token: await serviceToken(scope),
+      });
+      expect([scope, odd.status]).toEqual([scope, 403]);
+    }
     // A user's token that carries the scope is still its org's: it cannot name another.
     const userWithScope = await stack.issuer.issue({
       org: a.orgId,

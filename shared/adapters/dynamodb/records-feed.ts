@@ -130,6 +130,7 @@ export async function readChanges(
   let start: Record<string, unknown> | undefined;
   // A filter that matches little reads on, but not forever: the cursor moves past what it read.
   let budget = Math.max(query.limit * 10, 5000);
+  const filtered = filters.length > 0;
   do {
     const page = await db.send(
       new QueryCommand({
@@ -142,14 +143,25 @@ export async function readChanges(
           '#resource, objectId, seq, syncedAt, firstSeenAt, deleted, apiVersion, parentId, #data',
         ExpressionAttributeNames: { ...names, '#resource': 'resource', '#data': 'data' },
         ExpressionAttributeValues: values,
-        Limit: Math.min(query.limit - changes.length, budget),
+        // DynamoDB's Limit counts what it reads, not what the filter keeps: filtered, a query
+        // reads what is left of the budget at once (a page of 1 MB at most), else a small
+        // `limit` would cost a round trip for every record read past.
+        Limit: filtered ? budget : query.limit - changes.length,
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
     budget -= page.ScannedCount ?? 0;
-    for (const item of page.Items ?? []) changes.push(feedChange(item));
     start = page.LastEvaluatedKey;
     next = start ? Number(start.seq) : horizon;
+    for (const item of page.Items ?? []) {
+      if (changes.length === query.limit) {
+        // More matched than the page holds: it ends at the last one it serves.
+        next = (changes[changes.length - 1] as FeedChange).seq;
+        start = undefined;
+        break;
+      }
+      changes.push(feedChange(item));
+    }
   } while (start && changes.length < query.limit && budget > 0);
   return { changes, next, hasMore: next < horizon };
 }

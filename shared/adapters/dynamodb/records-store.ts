@@ -447,7 +447,7 @@ export class DynamoRecordsStore implements RecordsStore {
     resource: ResourceName,
     limit = 100,
   ): Promise<KnownVersions | undefined> {
-    const versions = new Map<string, StoredVersion>();
+    const versions = new Map<string, StoredVersion & { place?: StoredPlace | undefined }>();
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
@@ -455,14 +455,18 @@ export class DynamoRecordsStore implements RecordsStore {
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
           ExpressionAttributeValues: { ':pk': recordKeys.partition(scope), ':prefix': `${resource}#` },
-          ProjectionExpression: 'pk, sk, version, deleted, firstSeenAt, syncedAt',
+          // With each record's place (its position and object): a record read again exactly as
+          // stored (a resource backfilled again) keeps it, and Defrr is not sent it as a change.
+          ProjectionExpression: 'pk, sk, version, deleted, firstSeenAt, syncedAt, seq, #data',
+          ExpressionAttributeNames: { '#data': 'data' },
           ConsistentRead: true,
           Limit: limit + 1 - versions.size,
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
       // Invoice line pages share the prefix: their keys never meet a record's, and are kept.
-      for (const item of page.Items ?? []) versions.set(`${item.pk}|${item.sk}`, storedVersionOf(item));
+      for (const item of page.Items ?? [])
+        versions.set(`${item.pk}|${item.sk}`, { ...storedVersionOf(item), place: storedPlaceOf(item) });
       startKey = page.LastEvaluatedKey;
       if (versions.size > limit) return undefined;
     } while (startKey);
