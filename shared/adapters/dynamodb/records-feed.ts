@@ -131,6 +131,11 @@ export async function readChanges(
   // A filter that matches little reads on, but not forever: the cursor moves past what it read.
   let budget = Math.max(query.limit * 10, 5000);
   const filtered = filters.length > 0;
+  // Filtered, DynamoDB's Limit counts what it reads, not what the filter keeps: a query reads
+  // what the page still needs (at least a page of 100), and each further query four times more,
+  // up to what is left of the budget. A filter that matches most records reads about the page;
+  // one that matches little reads the budget in a few queries, not a query per record.
+  let reading = Math.max(query.limit, 100);
   do {
     const page = await db.send(
       new QueryCommand({
@@ -143,14 +148,12 @@ export async function readChanges(
           '#resource, objectId, seq, syncedAt, firstSeenAt, deleted, apiVersion, parentId, #data',
         ExpressionAttributeNames: { ...names, '#resource': 'resource', '#data': 'data' },
         ExpressionAttributeValues: values,
-        // DynamoDB's Limit counts what it reads, not what the filter keeps: filtered, a query
-        // reads what is left of the budget at once (a page of 1 MB at most), else a small
-        // `limit` would cost a round trip for every record read past.
-        Limit: filtered ? budget : query.limit - changes.length,
+        Limit: filtered ? Math.min(reading, budget) : query.limit - changes.length,
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
     budget -= page.ScannedCount ?? 0;
+    reading *= 4;
     start = page.LastEvaluatedKey;
     next = start ? Number(start.seq) : horizon;
     for (const item of page.Items ?? []) {
