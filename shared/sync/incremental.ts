@@ -353,7 +353,7 @@ export async function incremental(run: SyncRun, def: ResourceDef, checkpoint: Ch
     const gone =
       error instanceof Stripe.errors.StripeInvalidRequestError &&
       error.code === 'resource_missing' &&
-      error.param === 'ending_before';
+      (error.param === 'ending_before' || error.param === 'starting_after');
     if (!gone) throw error;
     logger.warn('the sync cursor is gone from Stripe: backfilling again', { resource: def.name });
     return true;

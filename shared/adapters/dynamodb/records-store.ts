@@ -541,7 +541,8 @@ export class DynamoRecordsStore implements RecordsStore {
       known?.valid === true && [...newest.values()].every((r) => r.resource === known.resource)
         ? known
         : undefined;
-    const early = knows !== undefined || this.writingPartitions.has(partition);
+    // (Not beside a known map: it is read at once, so the block waits to see what changed.)
+    const early = knows === undefined && this.writingPartitions.has(partition);
     const [read, opened] = await Promise.allSettled([
       knows ? Promise.resolve(knows.versions) : this.storedVersions([...newest.keys()], false, true),
       early ? this.openBlock(scope, newest.size) : Promise.resolve(undefined),
@@ -566,9 +567,9 @@ export class DynamoRecordsStore implements RecordsStore {
     });
     const fresh = newer.filter((_, i) => kept[i] === undefined);
     const freshData = data.filter((_, i) => kept[i] === undefined);
-    const inPlace = newer.flatMap(([, r], i) => {
+    const inPlace = newer.flatMap(([key, r], i) => {
       const place = kept[i];
-      return place && !READ_ONLY_WRITERS.has(r.resource) ? [{ r, place, data: data[i] as Buffer }] : [];
+      return place && !READ_ONLY_WRITERS.has(r.resource) ? [{ key, r, place, data: data[i] as Buffer }] : [];
     });
     // As stored before this batch (a known map changes as the run writes).
     const prior = fresh.map(([key]) => stored.get(key));
@@ -655,6 +656,9 @@ export class DynamoRecordsStore implements RecordsStore {
         ...(r.deleted === true ? {} : { firstSeenAt: prior[i]?.firstSeenAt ?? now }),
       });
     });
+    // Written in place with a newer version: the map says so (it is the only guard these writes have).
+    for (const { key, r, place } of inPlace)
+      knows?.versions.set(key, { ...stored.get(key), version: r.version, place } as StoredVersion);
     // Half a KB an entry: past MAX_KNOWN, a backfill that large reads before it writes instead.
     if (knows && knows.versions.size > MAX_KNOWN) {
       knows.valid = false;
