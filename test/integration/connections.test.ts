@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLES, type LocalStack } from '../../local/stack.js';
 import { documentClient } from '../../shared/adapters/dynamodb/document-client.js';
@@ -359,7 +359,18 @@ describe('full re-sync', () => {
     await db().send(
       new PutCommand({
         TableName: LOCAL_TABLES.records,
-        Item: { ...stale, version: `000000000002${String(stale?.version).slice(12)}`, amount: -1 },
+        // Wrong where Defrr reads it (the object) too, not only in an attribute.
+        Item: {
+          ...stale,
+          version: `000000000002${String(stale?.version).slice(12)}`,
+          amount: -1,
+          data: gzipSync(
+            JSON.stringify({
+              ...JSON.parse(gunzipSync(stale?.data as Uint8Array).toString('utf8')),
+              amount: -1,
+            }),
+          ),
+        },
       }),
     );
     await expect(expectConverged(stack, orgId, accountId)).rejects.toThrow();
